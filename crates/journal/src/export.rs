@@ -1,0 +1,355 @@
+//! Exports: JSON (a stable, documented schema), CSV, and import from JSON.
+//!
+//! The JSON schema is `docs/journal-json.md`. Its `format` is
+//! `"starling.journal"` and its `version` is [`EXPORT_VERSION`]; fields are
+//! only ever added, never renamed, within one version.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{JournalError, Result};
+use crate::ids::{DeviceId, GoalId, NoteId, ReadingId, StepId};
+use crate::instrument::Instrument;
+use crate::journal::Journal;
+use crate::members::Member;
+use crate::model::{Date, MemberRole, Mode, Perspective, StepOwner};
+use crate::view::{Conflict, JournalView};
+
+/// Version of the JSON export schema.
+pub const EXPORT_VERSION: u32 = 1;
+const FORMAT: &str = "starling.journal";
+
+/// A journal as exported to JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalExport {
+    /// Always `starling.journal`.
+    pub format: String,
+    /// Schema version, [`EXPORT_VERSION`].
+    pub version: u32,
+    /// Journal id.
+    pub journal_id: String,
+    /// Owner device, hex.
+    pub owner: Option<String>,
+    /// Members.
+    pub members: Vec<MemberExport>,
+    /// Every instrument the readings use, in full.
+    pub instruments: Vec<Instrument>,
+    /// Readings, oldest first.
+    pub readings: Vec<ReadingExport>,
+    /// Goals with their steps.
+    pub goals: Vec<GoalExport>,
+    /// Notes.
+    pub notes: Vec<NoteExport>,
+    /// Open conflicts; their fields are `null` above. Not imported.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// A member in an export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberExport {
+    /// Device, hex.
+    pub device: String,
+    /// Display name.
+    pub name: String,
+    /// `client`, `worker` or `supporter`.
+    pub role: MemberRole,
+}
+
+/// A reading in an export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadingExport {
+    /// Reading id.
+    pub id: ReadingId,
+    /// Date taken.
+    pub date: Option<Date>,
+    /// `joint`, `client` or `worker`.
+    pub mode: Option<Mode>,
+    /// `id@version#sha256` of its instrument (one of `instruments`).
+    pub instrument: String,
+    /// Review date of its plan.
+    pub review_date: Option<Date>,
+    /// Areas in the instrument's order.
+    pub areas: Vec<AreaExport>,
+}
+
+/// One area of a reading in an export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AreaExport {
+    /// Area id.
+    pub area: String,
+    /// The client's score.
+    pub client: Option<u8>,
+    /// The worker's score.
+    pub worker: Option<u8>,
+    /// The agreed score.
+    pub agreed: Option<u8>,
+    /// The note.
+    pub note: String,
+}
+
+/// A goal in an export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoalExport {
+    /// Goal id.
+    pub id: GoalId,
+    /// Area id.
+    pub area: String,
+    /// The reading whose plan set it.
+    pub reading: ReadingId,
+    /// Title.
+    pub title: String,
+    /// Target score.
+    pub target: Option<u8>,
+    /// Steps.
+    pub steps: Vec<StepExport>,
+}
+
+/// A step in an export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepExport {
+    /// Step id.
+    pub id: StepId,
+    /// What.
+    pub text: String,
+    /// Who.
+    pub owner: Option<StepOwner>,
+    /// By when.
+    pub due: Option<Date>,
+    /// Done?
+    pub done: Option<bool>,
+}
+
+/// A note in an export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteExport {
+    /// Note id.
+    pub id: NoteId,
+    /// Date.
+    pub date: Option<Date>,
+    /// Area id.
+    pub area: Option<String>,
+    /// Author device, hex. An import attributes notes to the importing device.
+    pub author: Option<String>,
+    /// Text.
+    pub text: String,
+}
+
+impl Journal {
+    /// The journal in the export schema.
+    pub fn to_export(&self) -> JournalExport {
+        let view = self.view();
+        let mut instruments: Vec<Instrument> = Vec::new();
+        for r in &view.readings {
+            if let Some(i) = self.instrument(&r.instrument)
+                && !instruments.contains(&i)
+            {
+                instruments.push(i);
+            }
+        }
+        export_of(view, instruments)
+    }
+
+    /// The journal as pretty JSON.
+    pub fn export_json(&self) -> String {
+        serde_json::to_string_pretty(&self.to_export()).unwrap_or_default()
+    }
+
+    /// One CSV row per reading x area x perspective.
+    pub fn export_csv(&self) -> String {
+        let view = self.view();
+        let mut out = String::from("reading_id,date,mode,instrument,area,area_name,perspective,score,stage,conflict\n");
+        for r in &view.readings {
+            let instrument = self.instrument(&r.instrument);
+            for a in &r.areas {
+                for &p in Perspective::ALL {
+                    let score = a.score(p);
+                    let stage = score
+                        .value
+                        .and_then(|v| instrument.as_ref()?.stage(v))
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default();
+                    let conflict: Vec<&str> = score.conflict.iter().map(|c| c.value.as_str()).collect();
+                    let row = [
+                        r.id.to_string(),
+                        r.sort_date().map(|d| d.to_string()).unwrap_or_default(),
+                        r.mode.value.map(|m| m.to_string()).unwrap_or_default(),
+                        r.instrument.split('#').next().unwrap_or_default().to_owned(),
+                        a.area.clone(),
+                        a.name.clone(),
+                        p.to_string(),
+                        score.value.map(|v| v.to_string()).unwrap_or_default(),
+                        stage,
+                        conflict.join(";"),
+                    ];
+                    let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+                    out.push_str(&cells.join(","));
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+
+    /// Build a new journal, owned by `device`, from a JSON export.
+    ///
+    /// Ids, dates, scores, notes and plans come across; open conflicts and
+    /// history do not (the new journal's history starts with the import).
+    pub fn import_json(json: &str, device: DeviceId) -> Result<Journal> {
+        let export: JournalExport =
+            serde_json::from_str(json).map_err(|e| JournalError::InvalidExport(e.to_string()))?;
+        if export.format != FORMAT || export.version > EXPORT_VERSION {
+            return Err(JournalError::InvalidExport(format!(
+                "expected format {FORMAT} version <= {EXPORT_VERSION}, found {} version {}",
+                export.format, export.version
+            )));
+        }
+        let client_name = export
+            .members
+            .iter()
+            .find(|m| m.device == device.to_string())
+            .map(|m| m.name.clone())
+            .unwrap_or_else(|| "imported".to_owned());
+        let mut journal = Journal::create_with_id(device, &client_name, &export.journal_id)?;
+        for m in &export.members {
+            let member: DeviceId = m.device.parse()?;
+            journal.set_member(member, &m.name, m.role)?;
+        }
+        for r in &export.readings {
+            let instrument = export
+                .instruments
+                .iter()
+                .find(|i| crate::journal::instrument_key(i) == r.instrument)
+                .ok_or_else(|| JournalError::UnknownInstrument(r.instrument.clone()))?;
+            let date = r.date.ok_or_else(|| JournalError::InvalidExport(format!("reading {} has no date", r.id)))?;
+            journal.new_reading_with_id(&r.id, date, r.mode.unwrap_or(Mode::Joint), instrument)?;
+            if let Some(review) = r.review_date {
+                journal.set_review_date(&r.id, review)?;
+            }
+            for &p in Perspective::ALL {
+                let scores: Vec<(&str, i64)> = r
+                    .areas
+                    .iter()
+                    .filter_map(|a| Some((a.area.as_str(), i64::from(*area_score(a, p)?))))
+                    .collect();
+                if !scores.is_empty() {
+                    journal.set_scores(&r.id, p, &scores)?;
+                }
+            }
+            for a in r.areas.iter().filter(|a| !a.note.is_empty()) {
+                journal.set_area_note(&r.id, &a.area, &a.note)?;
+            }
+        }
+        for g in &export.goals {
+            journal.add_goal_with_id(&g.id, &g.reading, &g.area, &g.title, g.target.map(i64::from))?;
+            for s in &g.steps {
+                journal.add_step_with_id(&g.id, &s.id, &s.text, s.owner.unwrap_or(StepOwner::Other), s.due)?;
+                if s.done == Some(true) {
+                    journal.set_step_done(&g.id, &s.id, true)?;
+                }
+            }
+        }
+        for n in &export.notes {
+            let date = n.date.ok_or_else(|| JournalError::InvalidExport(format!("note {} has no date", n.id)))?;
+            journal.add_note_with_id(&n.id, date, n.area.as_deref(), &n.text)?;
+        }
+        Ok(journal)
+    }
+}
+
+fn area_score(a: &AreaExport, p: Perspective) -> Option<&u8> {
+    match p {
+        Perspective::Client => a.client.as_ref(),
+        Perspective::Worker => a.worker.as_ref(),
+        Perspective::Agreed => a.agreed.as_ref(),
+    }
+}
+
+fn export_of(view: JournalView, instruments: Vec<Instrument>) -> JournalExport {
+    JournalExport {
+        format: FORMAT.to_owned(),
+        version: EXPORT_VERSION,
+        journal_id: view.journal_id,
+        owner: view.owner.map(|o| o.to_string()),
+        members: view.members.into_iter().map(member_export).collect(),
+        instruments,
+        readings: view
+            .readings
+            .into_iter()
+            .map(|r| ReadingExport {
+                id: r.id,
+                date: r.date.value,
+                mode: r.mode.value,
+                instrument: r.instrument,
+                review_date: r.review_date.value,
+                areas: r
+                    .areas
+                    .into_iter()
+                    .map(|a| AreaExport {
+                        area: a.area,
+                        client: a.client.value,
+                        worker: a.worker.value,
+                        agreed: a.agreed.value,
+                        note: a.note,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        goals: view
+            .goals
+            .into_iter()
+            .map(|g| GoalExport {
+                id: g.id,
+                area: g.area,
+                reading: g.reading,
+                title: g.title,
+                target: g.target.value,
+                steps: g
+                    .steps
+                    .into_iter()
+                    .map(|s| StepExport {
+                        id: s.id,
+                        text: s.text,
+                        owner: s.owner.value,
+                        due: s.due.value,
+                        done: s.done.value,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        notes: view
+            .notes
+            .into_iter()
+            .map(|n| NoteExport {
+                id: n.id,
+                date: n.date.value,
+                area: n.area,
+                author: n.author.map(|a| a.to_string()),
+                text: n.text,
+            })
+            .collect(),
+        conflicts: view.conflicts,
+    }
+}
+
+fn member_export(m: Member) -> MemberExport {
+    MemberExport {
+        device: m.device.to_string(),
+        name: m.name,
+        role: m.role,
+    }
+}
+
+/// RFC 4180 quoting, only where needed.
+fn csv_cell(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}

@@ -1,0 +1,171 @@
+//! Reading automerge maps defensively.
+//!
+//! Everything in a journal came, at some point, from another device. These
+//! helpers read a map once, note which keys hold concurrent values, and turn
+//! each value into the type the schema expects, or into a flag saying why it
+//! could not be.
+
+use std::collections::HashMap;
+
+use automerge::{ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use serde::Serialize;
+
+use crate::ids::DeviceId;
+
+/// One key of a map as read: its winning value and whether others compete.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub value: Value<'static>,
+    /// The op (or object) id of the winning value; carries its actor.
+    pub id: ObjId,
+    /// Whether concurrent values exist for this key.
+    pub conflict: bool,
+}
+
+impl Entry {
+    pub fn author(&self) -> Option<DeviceId> {
+        author_of(&self.id)
+    }
+
+    pub fn str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Str(s) => Some(s.as_str()),
+                _ => None,
+            },
+            Value::Object(_) => None,
+        }
+    }
+
+    pub fn int(&self) -> Option<i64> {
+        match &self.value {
+            Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Int(i) => Some(*i),
+                ScalarValue::Uint(u) => i64::try_from(*u).ok(),
+                _ => None,
+            },
+            Value::Object(_) => None,
+        }
+    }
+
+    pub fn bool(&self) -> Option<bool> {
+        match &self.value {
+            Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Boolean(b) => Some(*b),
+                _ => None,
+            },
+            Value::Object(_) => None,
+        }
+    }
+
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match &self.value {
+            Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Bytes(b) => Some(b.as_slice()),
+                _ => None,
+            },
+            Value::Object(_) => None,
+        }
+    }
+
+    pub fn timestamp(&self) -> Option<i64> {
+        match &self.value {
+            Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Timestamp(t) | ScalarValue::Int(t) => Some(*t),
+                _ => None,
+            },
+            Value::Object(_) => None,
+        }
+    }
+
+    /// The object id if the value is an object of type `ty`.
+    pub fn object(&self, ty: ObjType) -> Option<&ObjId> {
+        match &self.value {
+            Value::Object(t) if *t == ty => Some(&self.id),
+            _ => None,
+        }
+    }
+}
+
+/// The device behind an op id, if its actor has the Starling shape.
+pub(crate) fn author_of(id: &ObjId) -> Option<DeviceId> {
+    match id {
+        ObjId::Id(_, actor, _) => DeviceId::of_actor(actor),
+        ObjId::Root => None,
+    }
+}
+
+/// All keys of a map in one pass. A missing or non-map object reads as empty.
+pub(crate) fn read_map<R: ReadDoc>(doc: &R, obj: &ObjId) -> HashMap<String, Entry> {
+    doc.map_range(obj, ..)
+        .map(|item| {
+            let entry = Entry {
+                value: item.value.clone().into_value(),
+                id: item.id(),
+                conflict: item.conflict,
+            };
+            (item.key.into_owned(), entry)
+        })
+        .collect()
+}
+
+/// A child map of `obj` under `key`, if there is one.
+pub(crate) fn child_map<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<ObjId> {
+    match doc.get(obj, key) {
+        Ok(Some((Value::Object(ObjType::Map), id))) => Some(id),
+        _ => None,
+    }
+}
+
+/// The text of a Text object, or "" for anything else.
+pub(crate) fn text_of<R: ReadDoc>(doc: &R, entry: Option<&Entry>) -> String {
+    entry
+        .and_then(|e| e.object(ObjType::Text))
+        .and_then(|id| doc.text(id).ok())
+        .unwrap_or_default()
+}
+
+/// One of several concurrent values of a field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Candidate {
+    /// The value as text (a score, a date, an owner...).
+    pub value: String,
+    /// The device that wrote it, if its actor has the Starling shape.
+    pub author: Option<DeviceId>,
+    /// When it was written (unix seconds, as the author's clock said).
+    pub time: i64,
+}
+
+/// Every concurrent value of `obj[key]`, with author and time, in a stable order.
+pub(crate) fn candidates(doc: &automerge::Automerge, obj: &ObjId, key: &str) -> Vec<Candidate> {
+    let Ok(all) = doc.get_all(obj, key) else {
+        return Vec::new();
+    };
+    all.into_iter()
+        .map(|(value, id)| Candidate {
+            value: render(&value),
+            author: author_of(&id),
+            time: change_time(doc, &id).unwrap_or(0),
+        })
+        .collect()
+}
+
+fn change_time(doc: &automerge::Automerge, id: &ObjId) -> Option<i64> {
+    let hash: ChangeHash = doc.hash_for_opid(id)?;
+    doc.get_change_meta_by_hash(&hash).map(|m| m.timestamp)
+}
+
+/// A value as a person would read it.
+pub(crate) fn render(value: &Value<'_>) -> String {
+    match value {
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(s) => s.to_string(),
+            ScalarValue::Int(i) | ScalarValue::Timestamp(i) => i.to_string(),
+            ScalarValue::Uint(u) => u.to_string(),
+            ScalarValue::Boolean(b) => b.to_string(),
+            ScalarValue::Null => "null".into(),
+            other => format!("{other}"),
+        },
+        Value::Object(t) => format!("<{t:?}>"),
+    }
+}

@@ -1,0 +1,88 @@
+//! # recovery-journal
+//!
+//! The Recovery Star journal of one person, as one automerge document.
+//!
+//! A *client* keeps their journal on their own device; their care
+//! coordinator (the *worker*) and perhaps a supporter edit copies of it on
+//! theirs, offline, and the copies merge. This crate is the data model and
+//! nothing else: no IO, no async, no sync. It takes and gives bytes.
+//!
+//! ## Typical workflow
+//!
+//! ```
+//! use recovery_journal::{DeviceId, Instrument, Journal, MemberRole, Mode, Perspective};
+//!
+//! # fn main() -> Result<(), recovery_journal::JournalError> {
+//! let client = DeviceId::from_bytes([1; 32]);
+//! let worker = DeviceId::from_bytes([2; 32]);
+//! let mut journal = Journal::create(client, "Sam")?;
+//! journal.set_member(worker, "Alex", MemberRole::Worker)?;
+//! let reading = journal.new_reading("2026-11-23".parse()?, Mode::Joint, &Instrument::recovery_star())?;
+//!
+//! // The worker edits a copy offline...
+//! let mut theirs = Journal::load(&journal.save(), worker)?;
+//! theirs.set_score(&reading, "work", Perspective::Worker, 6)?;
+//! // ...the client scores the same reading on their own device...
+//! journal.set_score(&reading, "work", Perspective::Client, 4)?;
+//! // ...and the two merge.
+//! journal.merge(&mut theirs)?;
+//! let view = journal.view();
+//! let work = view.readings[0].area("work").expect("a Recovery Star area");
+//! assert_eq!(work.gap, Some(2)); // a perspective gap, shown, never averaged
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## What the model guarantees
+//!
+//! - Keys are ids, never positions; every nested object is created with its
+//!   parent, so concurrent edits never race to create one.
+//! - Concurrent writes of one field are kept as a [`Conflict`] until someone
+//!   writes a new value ([`Journal::resolve`]): nothing clinical is silently
+//!   last-writer-wins. A delete concurrent with an edit keeps the item, flagged.
+//! - Every change carries a message and a time: [`Journal::history`] is an
+//!   audit trail, and [`Journal::at`] shows the journal as it was.
+//! - Actor ids are derived from device keys ([`DeviceId::new_actor`]), so
+//!   every value is attributable, and [`Journal::apply_changes_signed_by`]
+//!   refuses changes made under another device's actor.
+//! - Bad input is a [`JournalError`]; bad data from a peer is flagged in the
+//!   [`JournalView`], never a panic.
+
+#![deny(missing_docs)]
+
+mod error;
+mod export;
+mod fields;
+mod history;
+mod ids;
+mod instrument;
+mod journal;
+mod members;
+mod model;
+mod notes;
+mod plan;
+mod read;
+mod readings;
+mod report;
+mod resolve;
+mod signoff;
+mod view;
+
+pub use error::{JournalError, Result};
+pub use export::{
+    AreaExport, GoalExport, JournalExport, MemberExport, NoteExport, ReadingExport, StepExport, EXPORT_VERSION,
+};
+pub use fields::Candidate;
+pub use history::HistoryEntry;
+pub use ids::{DeviceId, GoalId, NoteId, ReadingId, StepId, ACTOR_SUFFIX_LEN};
+pub use instrument::{Area, Instrument, Scale, Stage, RECOVERY_STAR_ID, STARLING_COMPASS_ID};
+pub use journal::{Journal, SCHEMA_VERSION};
+pub use members::Member;
+pub use model::{Date, MemberRole, Mode, Perspective, StepOwner};
+pub use notes::MAX_NOTE_CHARS;
+pub use report::{ChartModel, ChartSeries, Distance};
+pub use signoff::SignOff;
+pub use view::{AreaView, Conflict, Field, FieldPath, GoalView, ItemRef, JournalView, NoteView, ReadingView, Score, ScoreFlag, StepView};
+
+/// Re-exported so callers can name change hashes without depending on automerge.
+pub use automerge::ChangeHash;

@@ -1,0 +1,360 @@
+//! Building a [`JournalView`] from the document, defensively.
+
+use std::collections::HashMap;
+
+use automerge::{Automerge, ObjId, ObjType};
+
+use crate::fields::{candidates, child_map, read_map, render, text_of, Entry};
+use crate::ids::{DeviceId, GoalId, NoteId, ReadingId, StepId};
+use crate::instrument::Instrument;
+use crate::journal::Journal;
+use crate::model::{Date, MemberRole, Perspective};
+use crate::view::{
+    AreaView, Conflict, Field, FieldPath, GoalView, ItemRef, JournalView, NoteView, ReadingView, Score,
+    ScoreFlag, StepView,
+};
+
+type Fields = HashMap<String, Entry>;
+
+/// Collects conflicts and warnings while the view is built.
+pub(crate) struct Reader<'a> {
+    doc: &'a Automerge,
+    pub roles: HashMap<DeviceId, MemberRole>,
+    pub instruments: HashMap<String, Instrument>,
+    pub conflicts: Vec<Conflict>,
+    pub warnings: Vec<String>,
+}
+
+impl Journal {
+    /// The whole journal as plain, validated data.
+    pub fn view(&self) -> JournalView {
+        let (members, mut warnings) = self.members_checked();
+        let mut reader = Reader {
+            doc: &self.doc,
+            roles: members.iter().map(|m| (m.device, m.role)).collect(),
+            instruments: self.instruments(),
+            conflicts: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let mut readings = self.readings_with(&mut reader);
+        for reading in &mut readings {
+            reading.signoff = self.signoff_status(reading, &reader.roles);
+        }
+        let mut goals = reader.goals(self.top("goals").ok());
+        let order: HashMap<&ReadingId, usize> = readings.iter().enumerate().map(|(i, r)| (&r.id, i)).collect();
+        goals.sort_by_key(|g| (order.get(&g.reading).copied().unwrap_or(usize::MAX), g.id.clone()));
+        let notes = reader.notes(self.top("notes").ok());
+        warnings.append(&mut reader.warnings);
+        let mut conflicts = reader.conflicts;
+        conflicts.sort_by(|a, b| a.path.cmp(&b.path));
+        JournalView {
+            journal_id: self.journal_id(),
+            owner: self.owner(),
+            members,
+            readings,
+            goals,
+            notes,
+            conflicts,
+            warnings,
+        }
+    }
+
+    /// Every open conflict: concurrent values nobody has settled yet.
+    pub fn conflicts(&self) -> Vec<Conflict> {
+        self.view().conflicts
+    }
+
+    pub(crate) fn readings_with(&self, reader: &mut Reader<'_>) -> Vec<ReadingView> {
+        let mut readings = match self.top("readings") {
+            Ok(map) => reader.readings(&map),
+            Err(e) => {
+                reader.warnings.push(e.to_string());
+                Vec::new()
+            }
+        };
+        readings.sort_by(|a, b| (a.sort_date(), &a.id).cmp(&(b.sort_date(), &b.id)));
+        readings
+    }
+
+    /// One reading, without its sign-off state (used to check sign-offs).
+    pub(crate) fn reading_view_unsigned(&self, id: &ReadingId) -> Option<ReadingView> {
+        let members = self.members();
+        let mut reader = Reader {
+            doc: &self.doc,
+            roles: members.iter().map(|m| (m.device, m.role)).collect(),
+            instruments: self.instruments(),
+            conflicts: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let map = self.top("readings").ok()?;
+        let obj = child_map(&self.doc, &map, id.as_str())?;
+        reader.reading(id.clone(), &obj)
+    }
+}
+
+impl Reader<'_> {
+    fn readings(&mut self, map: &ObjId) -> Vec<ReadingView> {
+        let mut out = Vec::new();
+        for (key, entry) in read_map(self.doc, map) {
+            let id = ReadingId::from_key(&key);
+            match entry.object(ObjType::Map) {
+                Some(obj) => out.extend(self.reading(id, obj)),
+                None => self.warnings.push(format!("reading {key} is not a map and is ignored")),
+            }
+        }
+        out
+    }
+
+    fn reading(&mut self, id: ReadingId, obj: &ObjId) -> Option<ReadingView> {
+        let fields = read_map(self.doc, obj);
+        let deleted_while_edited = self.deletion(&fields, obj, || ItemRef::Reading(id.clone()))?;
+        let rid = &id;
+        let date = self.field(obj, &fields, "date", || FieldPath::Reading(rid.clone(), "date"), |e| e.str()?.parse().ok());
+        let mode = self.field(obj, &fields, "mode", || FieldPath::Reading(rid.clone(), "mode"), |e| e.str()?.parse().ok());
+        let review_date =
+            self.field(obj, &fields, "review_date", || FieldPath::Reading(rid.clone(), "review_date"), |e| {
+                e.str()?.parse().ok()
+            });
+        let instrument_key = fields.get("instrument").and_then(|e| e.str()).unwrap_or_default().to_owned();
+        let Some(instrument) = self.instruments.get(&instrument_key).cloned() else {
+            self.warnings.push(format!("reading {id} uses an instrument this journal does not define"));
+            return None;
+        };
+        let scores = fields.get("scores").and_then(|e| e.object(ObjType::Map)).map(|o| read_map(self.doc, o));
+        let notes = fields.get("notes").and_then(|e| e.object(ObjType::Map)).map(|o| read_map(self.doc, o));
+        let areas = instrument
+            .areas
+            .iter()
+            .map(|area| {
+                let cell = scores.as_ref().and_then(|s| s.get(&area.id)).and_then(|e| e.object(ObjType::Map));
+                let cell_fields = cell.map(|c| read_map(self.doc, c)).unwrap_or_default();
+                let mut score = |p: Perspective| self.score(&instrument, cell, &cell_fields, rid, &area.id, p);
+                let (client, worker, agreed) =
+                    (score(Perspective::Client), score(Perspective::Worker), score(Perspective::Agreed));
+                let gap = match (client.value, worker.value) {
+                    (Some(c), Some(w)) if c != w => Some(c.abs_diff(w)),
+                    _ => None,
+                };
+                AreaView {
+                    area: area.id.clone(),
+                    name: area.name.clone(),
+                    stage: agreed.value.and_then(|v| instrument.stage(v)).map(|s| s.name.clone()),
+                    client,
+                    worker,
+                    agreed,
+                    gap,
+                    note: text_of(self.doc, notes.as_ref().and_then(|n| n.get(&area.id))),
+                }
+            })
+            .collect();
+        Some(ReadingView {
+            id,
+            date,
+            mode,
+            instrument: instrument_key,
+            review_date,
+            areas,
+            signoff: crate::signoff::SignOff::Unsigned,
+            deleted_while_edited,
+        })
+    }
+
+    fn score(
+        &mut self,
+        instrument: &Instrument,
+        cell: Option<&ObjId>,
+        fields: &Fields,
+        reading: &ReadingId,
+        area: &str,
+        perspective: Perspective,
+    ) -> Score {
+        let mut score = Score {
+            value: None,
+            author: None,
+            conflict: Vec::new(),
+            flags: Vec::new(),
+        };
+        let (Some(cell), Some(entry)) = (cell, fields.get(perspective.as_str())) else {
+            return score;
+        };
+        if entry.conflict {
+            score.conflict = candidates(self.doc, cell, perspective.as_str());
+            self.conflicts.push(Conflict {
+                path: FieldPath::Score(reading.clone(), area.to_owned(), perspective),
+                candidates: score.conflict.clone(),
+            });
+            return score;
+        }
+        score.author = entry.author();
+        match entry.int().map(|v| instrument.check_score(v)) {
+            Some(Ok(v)) => score.value = Some(v),
+            _ => score.flags.push(ScoreFlag::Invalid {
+                raw: render(&entry.value),
+            }),
+        }
+        let role = score.author.and_then(|a| self.roles.get(&a)).copied();
+        let allowed = match (perspective.owner_role(), role) {
+            (_, None) => false,
+            (Some(owner), Some(role)) => owner == role,
+            (None, Some(role)) => role != MemberRole::Supporter,
+        };
+        if !allowed {
+            score.flags.push(ScoreFlag::NotTheirPerspective { author: score.author });
+        }
+        score
+    }
+
+    /// Read a scalar field; concurrent values become a conflict, odd ones a warning.
+    fn field<T>(
+        &mut self,
+        obj: &ObjId,
+        fields: &Fields,
+        key: &str,
+        path: impl Fn() -> FieldPath,
+        parse: impl Fn(&Entry) -> Option<T>,
+    ) -> Field<T> {
+        let Some(entry) = fields.get(key) else {
+            return Field::empty();
+        };
+        if entry.conflict {
+            let candidates = candidates(self.doc, obj, key);
+            self.conflicts.push(Conflict {
+                path: path(),
+                candidates: candidates.clone(),
+            });
+            return Field {
+                value: None,
+                conflict: candidates,
+            };
+        }
+        let value = parse(entry);
+        if value.is_none() {
+            self.warnings.push(format!("{} holds an invalid value `{}`", path(), render(&entry.value)));
+        }
+        Field {
+            value,
+            conflict: Vec::new(),
+        }
+    }
+
+    /// `None` if the item is deleted; `Some(flag)` if it is live, flagged when
+    /// its delete raced an edit (the delete is then listed as a conflict).
+    fn deletion(&mut self, fields: &Fields, obj: &ObjId, item: impl Fn() -> ItemRef) -> Option<bool> {
+        let deleted = fields.get("deleted").is_some_and(|e| e.bool() == Some(true) || e.conflict);
+        if !deleted {
+            return Some(false);
+        }
+        let raced = fields.get("touched").is_some_and(|e| e.conflict);
+        if !raced {
+            return None;
+        }
+        self.conflicts.push(Conflict {
+            path: FieldPath::Deleted(item()),
+            candidates: candidates(self.doc, obj, "touched"),
+        });
+        Some(true)
+    }
+
+    pub(crate) fn goals(&mut self, map: Option<ObjId>) -> Vec<GoalView> {
+        let Some(map) = map else { return Vec::new() };
+        let mut out = Vec::new();
+        for (key, entry) in read_map(self.doc, &map) {
+            let Some(obj) = entry.object(ObjType::Map) else {
+                self.warnings.push(format!("goal {key} is not a map and is ignored"));
+                continue;
+            };
+            let id = GoalId::from_key(&key);
+            let fields = read_map(self.doc, obj);
+            let Some(deleted_while_edited) = self.deletion(&fields, obj, || ItemRef::Goal(id.clone())) else {
+                continue;
+            };
+            let gid = &id;
+            let target = self.field(obj, &fields, "target", || FieldPath::GoalTarget(gid.clone()), |e| {
+                u8::try_from(e.int()?).ok()
+            });
+            let steps = fields
+                .get("steps")
+                .and_then(|e| e.object(ObjType::Map))
+                .map(|s| self.steps(gid, s))
+                .unwrap_or_default();
+            out.push(GoalView {
+                area: fields.get("area").and_then(|e| e.str()).unwrap_or_default().to_owned(),
+                reading: ReadingId::from_key(fields.get("reading").and_then(|e| e.str()).unwrap_or_default()),
+                title: text_of(self.doc, fields.get("title")),
+                target,
+                steps,
+                deleted_while_edited,
+                id,
+            });
+        }
+        out
+    }
+
+    fn steps(&mut self, goal: &GoalId, map: &ObjId) -> Vec<StepView> {
+        let mut out = Vec::new();
+        for (key, entry) in read_map(self.doc, map) {
+            let Some(obj) = entry.object(ObjType::Map) else { continue };
+            let id = StepId::from_key(&key);
+            let fields = read_map(self.doc, obj);
+            let Some(deleted_while_edited) = self.deletion(&fields, obj, || ItemRef::Step(goal.clone(), id.clone()))
+            else {
+                continue;
+            };
+            let path = |k: &'static str| {
+                let (g, s) = (goal.clone(), id.clone());
+                move || FieldPath::Step(g.clone(), s.clone(), k)
+            };
+            let owner = self.field(obj, &fields, "owner", path("owner"), |e| e.str()?.parse().ok());
+            let due = self.field(obj, &fields, "due", path("due"), |e| e.str()?.parse().ok());
+            let done = self.field(obj, &fields, "done", path("done"), |e| e.bool());
+            let created = fields.get("created").and_then(|e| e.timestamp()).unwrap_or(0);
+            out.push((
+                created,
+                StepView {
+                    text: text_of(self.doc, fields.get("text")),
+                    owner,
+                    due,
+                    done,
+                    deleted_while_edited,
+                    id,
+                },
+            ));
+        }
+        out.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        out.into_iter().map(|(_, s)| s).collect()
+    }
+
+    pub(crate) fn notes(&mut self, map: Option<ObjId>) -> Vec<NoteView> {
+        let Some(map) = map else { return Vec::new() };
+        let mut out = Vec::new();
+        for (key, entry) in read_map(self.doc, &map) {
+            let Some(obj) = entry.object(ObjType::Map) else { continue };
+            let id = NoteId::from_key(&key);
+            let fields = read_map(self.doc, obj);
+            let Some(deleted_while_edited) = self.deletion(&fields, obj, || ItemRef::Note(id.clone())) else {
+                continue;
+            };
+            let nid = &id;
+            let date: Field<Date> =
+                self.field(obj, &fields, "date", || FieldPath::NoteDate(nid.clone()), |e| e.str()?.parse().ok());
+            // The author is whoever created the note, whatever the field claims.
+            let author = fields.get("author").and_then(|e| {
+                let claimed: Option<DeviceId> = e.str()?.parse().ok();
+                (claimed == e.author()).then_some(claimed).flatten()
+            });
+            if author.is_none() {
+                self.warnings.push(format!("note {key} does not name its real author"));
+            }
+            out.push(NoteView {
+                date,
+                area: fields.get("area").and_then(|e| e.str()).map(str::to_owned),
+                author,
+                text: text_of(self.doc, fields.get("text")),
+                deleted_while_edited,
+                id,
+            });
+        }
+        out.sort_by(|a, b| (a.date.value, &a.id).cmp(&(b.date.value, &b.id)));
+        out
+    }
+}
