@@ -55,7 +55,9 @@ pub enum JournalError {
     #[error("not a journal: {0}")]
     NotAJournal(String),
     /// The document is a journal written by a newer version of Starling.
-    #[error("journal schema version {found} is newer than this program supports ({supported}); upgrade Starling")]
+    #[error(
+        "journal schema version {found} is newer than this program supports ({supported}); upgrade Starling"
+    )]
     NewerSchema {
         /// Schema version in the document.
         found: u64,

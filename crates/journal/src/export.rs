@@ -163,7 +163,9 @@ impl Journal {
     /// One CSV row per reading x area x perspective.
     pub fn export_csv(&self) -> String {
         let view = self.view();
-        let mut out = String::from("reading_id,date,mode,instrument,area,area_name,perspective,score,stage,conflict\n");
+        let mut out = String::from(
+            "reading_id,date,mode,instrument,area,area_name,perspective,score,stage,conflict\n",
+        );
         for r in &view.readings {
             let instrument = self.instrument(&r.instrument);
             for a in &r.areas {
@@ -174,12 +176,17 @@ impl Journal {
                         .and_then(|v| instrument.as_ref()?.stage(v))
                         .map(|s| s.name.clone())
                         .unwrap_or_default();
-                    let conflict: Vec<&str> = score.conflict.iter().map(|c| c.value.as_str()).collect();
+                    let conflict: Vec<&str> =
+                        score.conflict.iter().map(|c| c.value.as_str()).collect();
                     let row = [
                         r.id.to_string(),
                         r.sort_date().map(|d| d.to_string()).unwrap_or_default(),
                         r.mode.value.map(|m| m.to_string()).unwrap_or_default(),
-                        r.instrument.split('#').next().unwrap_or_default().to_owned(),
+                        r.instrument
+                            .split('#')
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
                         a.area.clone(),
                         a.name.clone(),
                         p.to_string(),
@@ -226,7 +233,9 @@ impl Journal {
                 .iter()
                 .find(|i| crate::journal::instrument_key(i) == r.instrument)
                 .ok_or_else(|| JournalError::UnknownInstrument(r.instrument.clone()))?;
-            let date = r.date.ok_or_else(|| JournalError::InvalidExport(format!("reading {} has no date", r.id)))?;
+            let date = r.date.ok_or_else(|| {
+                JournalError::InvalidExport(format!("reading {} has no date", r.id))
+            })?;
             journal.new_reading_with_id(&r.id, date, r.mode.unwrap_or(Mode::Joint), instrument)?;
             if let Some(review) = r.review_date {
                 journal.set_review_date(&r.id, review)?;
@@ -246,16 +255,30 @@ impl Journal {
             }
         }
         for g in &export.goals {
-            journal.add_goal_with_id(&g.id, &g.reading, &g.area, &g.title, g.target.map(i64::from))?;
+            journal.add_goal_with_id(
+                &g.id,
+                &g.reading,
+                &g.area,
+                &g.title,
+                g.target.map(i64::from),
+            )?;
             for s in &g.steps {
-                journal.add_step_with_id(&g.id, &s.id, &s.text, s.owner.unwrap_or(StepOwner::Other), s.due)?;
+                journal.add_step_with_id(
+                    &g.id,
+                    &s.id,
+                    &s.text,
+                    s.owner.unwrap_or(StepOwner::Other),
+                    s.due,
+                )?;
                 if s.done == Some(true) {
                     journal.set_step_done(&g.id, &s.id, true)?;
                 }
             }
         }
         for n in &export.notes {
-            let date = n.date.ok_or_else(|| JournalError::InvalidExport(format!("note {} has no date", n.id)))?;
+            let date = n
+                .date
+                .ok_or_else(|| JournalError::InvalidExport(format!("note {} has no date", n.id)))?;
             journal.add_note_with_id(&n.id, date, n.area.as_deref(), &n.text)?;
         }
         Ok(journal)

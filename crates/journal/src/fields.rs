@@ -169,3 +169,48 @@ pub(crate) fn render(value: &Value<'_>) -> String {
         Value::Object(t) => format!("<{t:?}>"),
     }
 }
+
+/// Whether an item is live, deleted, or deleted while someone edited it.
+pub(crate) enum Deletion {
+    Live,
+    Deleted,
+    /// Deleted on one device while edited on another: kept. Each candidate
+    /// says `deleted` or `edited`, with its author.
+    Raced(Vec<Candidate>),
+}
+
+/// Every delete also writes `touched`; more concurrent touches than deletes
+/// means someone edited while someone else deleted.
+pub(crate) fn deletion(
+    doc: &automerge::Automerge,
+    obj: &ObjId,
+    fields: &HashMap<String, Entry>,
+) -> Deletion {
+    let deleted = fields
+        .get("deleted")
+        .is_some_and(|e| e.bool() == Some(true) || e.conflict);
+    if !deleted {
+        return Deletion::Live;
+    }
+    if !fields.get("touched").is_some_and(|e| e.conflict) {
+        return Deletion::Deleted;
+    }
+    let mut touches = candidates(doc, obj, "touched");
+    let deleters: Vec<_> = candidates(doc, obj, "deleted")
+        .into_iter()
+        .filter(|c| c.value == "true")
+        .map(|c| c.author)
+        .collect();
+    if touches.len() <= deleters.len() {
+        return Deletion::Deleted;
+    }
+    for touch in &mut touches {
+        touch.value = if deleters.contains(&touch.author) {
+            "deleted"
+        } else {
+            "edited"
+        }
+        .to_owned();
+    }
+    Deletion::Raced(touches)
+}

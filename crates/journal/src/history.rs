@@ -43,7 +43,12 @@ impl Journal {
                 };
                 HistoryEntry {
                     hash: meta.hash.to_string(),
-                    author: device.and_then(|d| members.iter().find(|m| m.device == d).map(|m| m.name.clone())),
+                    author: device.and_then(|d| {
+                        members
+                            .iter()
+                            .find(|m| m.device == d)
+                            .map(|m| m.name.clone())
+                    }),
                     device,
                     time: meta.timestamp,
                     message: message.to_owned(),

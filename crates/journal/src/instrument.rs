@@ -157,7 +157,10 @@ impl Instrument {
     fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(JournalError::InvalidInstrument(msg));
         if !is_slug(&self.id, '-') {
-            return bad(format!("id `{}` must be lowercase letters, digits and -", self.id));
+            return bad(format!(
+                "id `{}` must be lowercase letters, digits and -",
+                self.id
+            ));
         }
         if self.version.trim().is_empty() || self.version.contains('@') {
             return bad("version must be non-empty and may not contain @".into());
@@ -167,14 +170,19 @@ impl Instrument {
         }
         let Scale { min, max } = self.scale;
         if min >= max || max > 100 {
-            return bad(format!("scale {min}..={max} must rise and end at 100 or below"));
+            return bad(format!(
+                "scale {min}..={max} must rise and end at 100 or below"
+            ));
         }
         if self.areas.is_empty() || self.areas.len() > 64 {
             return bad("an instrument needs 1 to 64 areas".into());
         }
         for (i, area) in self.areas.iter().enumerate() {
             if !is_slug(&area.id, '_') {
-                return bad(format!("area id `{}` must be lowercase letters, digits and _", area.id));
+                return bad(format!(
+                    "area id `{}` must be lowercase letters, digits and _",
+                    area.id
+                ));
             }
             if area.name.trim().is_empty() {
                 return bad(format!("area `{}` has no name", area.id));
@@ -234,11 +242,26 @@ mod tests {
             ]
         );
         let stages: Vec<_> = star.stages.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(stages, ["Stuck", "Accepting help", "Believing", "Learning", "Self-reliance"]);
-        assert!(star.attribution.contains("Triangle Consulting Social Enterprise"));
+        assert_eq!(
+            stages,
+            [
+                "Stuck",
+                "Accepting help",
+                "Believing",
+                "Learning",
+                "Self-reliance"
+            ]
+        );
+        assert!(
+            star.attribution
+                .contains("Triangle Consulting Social Enterprise")
+        );
         assert!(star.attribution.contains("licence"));
         assert_eq!(star.stage(6).map(|s| s.name.as_str()), Some("Believing"));
-        assert_eq!(star.stage(10).map(|s| s.name.as_str()), Some("Self-reliance"));
+        assert_eq!(
+            star.stage(10).map(|s| s.name.as_str()),
+            Some("Self-reliance")
+        );
     }
 
     #[test]
@@ -271,7 +294,12 @@ mod tests {
         flat.scale = Scale { min: 3, max: 3 };
         let mut short = base.clone();
         short.stages.pop();
-        for (broken, why) in [(gap, "start at"), (dup, "twice"), (flat, "rise"), (short, "exactly")] {
+        for (broken, why) in [
+            (gap, "start at"),
+            (dup, "twice"),
+            (flat, "rise"),
+            (short, "exactly"),
+        ] {
             let err = Instrument::from_json(&broken.to_json()).expect_err("must fail");
             assert!(err.to_string().contains(why), "{err}");
         }
@@ -287,7 +315,11 @@ mod tests {
         let star = Instrument::recovery_star();
         assert!(matches!(
             star.check_score(11),
-            Err(JournalError::ScoreOutOfRange { score: 11, min: 1, max: 10 })
+            Err(JournalError::ScoreOutOfRange {
+                score: 11,
+                min: 1,
+                max: 10
+            })
         ));
         assert!(star.check_score(0).is_err());
         assert_eq!(star.check_score(7).ok(), Some(7));

@@ -34,10 +34,10 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
-use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ROOT};
+use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc};
 
 use crate::error::{JournalError, Result};
-use crate::fields::{child_map, read_map};
+use crate::fields::{Deletion, child_map, deletion, read_map};
 use crate::ids::DeviceId;
 use crate::instrument::Instrument;
 
@@ -107,7 +107,11 @@ impl Journal {
         Journal::create_with_id(owner, client_name, &hex::encode(rand::random::<[u8; 16]>()))
     }
 
-    pub(crate) fn create_with_id(owner: DeviceId, client_name: &str, journal_id: &str) -> Result<Self> {
+    pub(crate) fn create_with_id(
+        owner: DeviceId,
+        client_name: &str,
+        journal_id: &str,
+    ) -> Result<Self> {
         let doc = Automerge::new().with_actor(owner.new_actor());
         let mut journal = Journal {
             doc,
@@ -319,7 +323,10 @@ impl Journal {
             kind,
             id: id.to_owned(),
         })?;
-        if read_map(&self.doc, &obj).get("deleted").and_then(|e| e.bool()) == Some(true) {
+        if matches!(
+            deletion(&self.doc, &obj, &read_map(&self.doc, &obj)),
+            Deletion::Deleted
+        ) {
             return Err(JournalError::NotFound {
                 kind,
                 id: id.to_owned(),
@@ -343,7 +350,11 @@ impl Journal {
     }
 
     /// Record `instrument` in the journal (idempotent) and return its key.
-    pub(crate) fn record_instrument(tx: &mut Transaction<'_>, map: &ObjId, instrument: &Instrument) -> Result<String> {
+    pub(crate) fn record_instrument(
+        tx: &mut Transaction<'_>,
+        map: &ObjId,
+        instrument: &Instrument,
+    ) -> Result<String> {
         let key = instrument_key(instrument);
         if tx.get(map, key.as_str())?.is_none() {
             tx.put(map, key.as_str(), instrument.to_json())?;
@@ -386,7 +397,28 @@ pub(crate) fn ensure_text(tx: &mut Transaction<'_>, obj: &ObjId, key: &str) -> R
 }
 
 /// Mark an item as edited by this transaction (see the module docs).
+///
+/// The value is unique per write: automerge drops a put that repeats the
+/// current value, and a dropped put could not race a concurrent delete.
+///
+/// Edits only reach live items, or items whose delete raced an edit; editing
+/// one of those keeps it, so the edit also clears its `deleted` mark.
 pub(crate) fn touch(tx: &mut Transaction<'_>, obj: &ObjId, device: DeviceId) -> Result<()> {
-    tx.put(obj, "touched", device.to_string())?;
+    if let Some((automerge::Value::Scalar(v), _)) = tx.get(obj, "deleted")?
+        && v.as_ref() == &automerge::ScalarValue::Boolean(true)
+    {
+        tx.put(obj, "deleted", false)?;
+    }
+    stamp(tx, obj, device)
+}
+
+/// Write a fresh `touched` stamp.
+pub(crate) fn stamp(tx: &mut Transaction<'_>, obj: &ObjId, device: DeviceId) -> Result<()> {
+    let stamp = format!(
+        "{}:{}",
+        device.short(),
+        hex::encode(rand::random::<[u8; 8]>())
+    );
+    tx.put(obj, "touched", stamp)?;
     Ok(())
 }

@@ -70,19 +70,23 @@ mod view;
 
 pub use error::{JournalError, Result};
 pub use export::{
-    AreaExport, GoalExport, JournalExport, MemberExport, NoteExport, ReadingExport, StepExport, EXPORT_VERSION,
+    AreaExport, EXPORT_VERSION, GoalExport, JournalExport, MemberExport, NoteExport, ReadingExport,
+    StepExport,
 };
 pub use fields::Candidate;
 pub use history::HistoryEntry;
-pub use ids::{DeviceId, GoalId, NoteId, ReadingId, StepId, ACTOR_SUFFIX_LEN};
-pub use instrument::{Area, Instrument, Scale, Stage, RECOVERY_STAR_ID, STARLING_COMPASS_ID};
+pub use ids::{ACTOR_SUFFIX_LEN, DeviceId, GoalId, NoteId, ReadingId, StepId};
+pub use instrument::{Area, Instrument, RECOVERY_STAR_ID, STARLING_COMPASS_ID, Scale, Stage};
 pub use journal::{Journal, SCHEMA_VERSION};
 pub use members::Member;
 pub use model::{Date, MemberRole, Mode, Perspective, StepOwner};
 pub use notes::MAX_NOTE_CHARS;
 pub use report::{ChartModel, ChartSeries, Distance};
 pub use signoff::SignOff;
-pub use view::{AreaView, Conflict, Field, FieldPath, GoalView, ItemRef, JournalView, NoteView, ReadingView, Score, ScoreFlag, StepView};
+pub use view::{
+    AreaView, Conflict, Field, FieldPath, GoalView, ItemRef, JournalView, NoteView, PlanView,
+    ReadingView, Score, ScoreFlag, StepView,
+};
 
 /// Re-exported so callers can name change hashes without depending on automerge.
 pub use automerge::ChangeHash;

@@ -5,13 +5,13 @@
 //! it is ignored and flagged, never trusted.
 
 use automerge::transaction::Transactable;
-use automerge::{ObjType, ReadDoc, ROOT};
+use automerge::{ObjType, ROOT, ReadDoc};
 use serde::Serialize;
 
 use crate::error::{JournalError, Result};
 use crate::fields::{author_of, child_map, read_map};
 use crate::ids::DeviceId;
-use crate::journal::{clean_name, Journal, Message};
+use crate::journal::{Journal, Message, clean_name};
 use crate::model::MemberRole;
 
 /// A member as the owner recorded them.
@@ -71,8 +71,7 @@ impl Journal {
             };
             tx.put(&entry, "name", name.as_str())?;
             tx.put(&entry, "role", role.as_str())?;
-            tx.put(&entry, "touched", me.to_string())?;
-            Ok(())
+            crate::journal::touch(tx, &entry, me)
         })
     }
 
@@ -86,7 +85,10 @@ impl Journal {
         let owner = self.owner();
         let mut warnings = Vec::new();
         if owner.is_none() {
-            warnings.push("journal has no consistent genesis owner; member entries are not trusted".to_owned());
+            warnings.push(
+                "journal has no consistent genesis owner; member entries are not trusted"
+                    .to_owned(),
+            );
         }
         let Ok(map) = self.top("members") else {
             return (Vec::new(), warnings);

@@ -180,8 +180,19 @@ mod tests {
     fn dates_parse_strictly() {
         let date: Date = "2026-11-23".parse().expect("valid");
         assert_eq!(date.to_string(), "2026-11-23");
-        for bad in ["2026-13-01", "2026-02-30", "26-11-23", "2026/11/23", "", "2026-11-23x", "+2026-11-23"] {
-            assert!(matches!(bad.parse::<Date>(), Err(JournalError::MalformedDate(_))), "{bad}");
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "26-11-23",
+            "2026/11/23",
+            "",
+            "2026-11-23x",
+            "+2026-11-23",
+        ] {
+            assert!(
+                matches!(bad.parse::<Date>(), Err(JournalError::MalformedDate(_))),
+                "{bad}"
+            );
         }
         assert_eq!(Date::from_unix(0).to_string(), "1970-01-01");
     }

@@ -4,12 +4,12 @@
 //! proportion to the length of the Text it touches, so notes never share one
 //! ever-growing text.
 
-use automerge::transaction::Transactable;
 use automerge::ObjType;
+use automerge::transaction::Transactable;
 
 use crate::error::Result;
 use crate::ids::NoteId;
-use crate::journal::{ensure_text, touch, Journal, Message};
+use crate::journal::{Journal, Message, ensure_text, touch};
 use crate::model::Date;
 
 /// Longest note accepted, in characters.
@@ -23,7 +23,13 @@ impl Journal {
         Ok(id)
     }
 
-    pub(crate) fn add_note_with_id(&mut self, id: &NoteId, date: Date, area: Option<&str>, text: &str) -> Result<()> {
+    pub(crate) fn add_note_with_id(
+        &mut self,
+        id: &NoteId,
+        date: Date,
+        area: Option<&str>,
+        text: &str,
+    ) -> Result<()> {
         check_note(text)?;
         if let Some(area) = area {
             self.check_area_known(area)?;
@@ -85,7 +91,11 @@ impl Journal {
 
     /// An area id any instrument known to this journal defines.
     fn check_area_known(&self, area: &str) -> Result<()> {
-        if self.known_instruments().iter().any(|i| i.area(area).is_ok()) {
+        if self
+            .known_instruments()
+            .iter()
+            .any(|i| i.area(area).is_ok())
+        {
             Ok(())
         } else {
             Err(crate::JournalError::UnknownArea(area.to_owned()))

@@ -4,14 +4,20 @@ use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT};
 
 use crate::error::{JournalError, Result};
-use crate::fields::{child_map, read_map};
+use crate::fields::{Deletion, child_map, deletion, read_map};
 use crate::ids::{GoalId, ReadingId, StepId};
-use crate::journal::{clean_name, ensure_map, ensure_text, touch, Journal, Message};
+use crate::journal::{Journal, Message, clean_name, ensure_map, ensure_text, touch};
 use crate::model::{Date, StepOwner};
 
 impl Journal {
     /// Add a goal for `area`, set at `reading` (its plan), with an optional target score.
-    pub fn add_goal(&mut self, reading: &ReadingId, area: &str, title: &str, target: Option<i64>) -> Result<GoalId> {
+    pub fn add_goal(
+        &mut self,
+        reading: &ReadingId,
+        area: &str,
+        title: &str,
+        target: Option<i64>,
+    ) -> Result<GoalId> {
         let id = GoalId::random();
         self.add_goal_with_id(&id, reading, area, title, target)?;
         Ok(id)
@@ -25,9 +31,8 @@ impl Journal {
         title: &str,
         target: Option<i64>,
     ) -> Result<()> {
-        let ctx = self.reading_ctx(reading)?;
-        ctx.instrument.area(area)?;
-        let target = target.map(|t| ctx.instrument.check_score(t)).transpose()?;
+        let instrument = self.goal_instrument(reading, area)?;
+        let target = target.map(|t| instrument.check_score(t)).transpose()?;
         let title = clean_name(title)?;
         let goals = self.top("goals")?;
         let (me, now) = (self.device, self.now());
@@ -67,9 +72,15 @@ impl Journal {
     pub fn set_goal_target(&mut self, goal: &GoalId, target: Option<i64>) -> Result<()> {
         let obj = self.item("goals", "goal", goal.as_str())?;
         let fields = read_map(&self.doc, &obj);
-        let reading = fields.get("reading").and_then(|e| e.str()).unwrap_or_default();
-        let ctx = self.reading_ctx(&ReadingId::from_key(reading))?;
-        let target = target.map(|t| ctx.instrument.check_score(t)).transpose()?;
+        let reading = ReadingId::from_key(
+            fields
+                .get("reading")
+                .and_then(|e| e.str())
+                .unwrap_or_default(),
+        );
+        let area = fields.get("area").and_then(|e| e.str()).unwrap_or_default();
+        let instrument = self.goal_instrument(&reading, area)?;
+        let target = target.map(|t| instrument.check_score(t)).transpose()?;
         let me = self.device;
         let text = match target {
             Some(t) => format!("set goal target to {t}"),
@@ -97,7 +108,13 @@ impl Journal {
     }
 
     /// Add a step towards `goal`: what, who does it, by when.
-    pub fn add_step(&mut self, goal: &GoalId, text: &str, owner: StepOwner, due: Option<Date>) -> Result<StepId> {
+    pub fn add_step(
+        &mut self,
+        goal: &GoalId,
+        text: &str,
+        owner: StepOwner,
+        due: Option<Date>,
+    ) -> Result<StepId> {
         let id = StepId::random();
         self.add_step_with_id(goal, &id, text, owner, due)?;
         Ok(id)
@@ -115,37 +132,58 @@ impl Journal {
         let goal_obj = self.item("goals", "goal", goal.as_str())?;
         let (me, now) = (self.device, self.now());
         let due_text = due.map(|d| format!(" by {d}")).unwrap_or_default();
-        self.edit(Message::new(format!("added step for {owner}{due_text}: {text}")), |tx| {
-            let steps = ensure_map(tx, &goal_obj, "steps")?;
-            let obj = tx.put_object(&steps, id.as_str(), ObjType::Map)?;
-            let t = tx.put_object(&obj, "text", ObjType::Text)?;
-            tx.update_text(&t, &text)?;
-            tx.put(&obj, "owner", owner.as_str())?;
-            if let Some(d) = due {
-                tx.put(&obj, "due", d.to_string())?;
-            }
-            tx.put(&obj, "done", false)?;
-            tx.put(&obj, "created", automerge::ScalarValue::Timestamp(now))?;
-            tx.put(&obj, "deleted", false)?;
-            touch(tx, &obj, me)?;
-            touch(tx, &goal_obj, me)
-        })
+        self.edit(
+            Message::new(format!("added step for {owner}{due_text}: {text}")),
+            |tx| {
+                let steps = ensure_map(tx, &goal_obj, "steps")?;
+                let obj = tx.put_object(&steps, id.as_str(), ObjType::Map)?;
+                let t = tx.put_object(&obj, "text", ObjType::Text)?;
+                tx.update_text(&t, &text)?;
+                tx.put(&obj, "owner", owner.as_str())?;
+                if let Some(d) = due {
+                    tx.put(&obj, "due", d.to_string())?;
+                }
+                tx.put(&obj, "done", false)?;
+                tx.put(&obj, "created", automerge::ScalarValue::Timestamp(now))?;
+                tx.put(&obj, "deleted", false)?;
+                touch(tx, &obj, me)?;
+                touch(tx, &goal_obj, me)
+            },
+        )
     }
 
     /// Mark a step done or not done.
     pub fn set_step_done(&mut self, goal: &GoalId, step: &StepId, done: bool) -> Result<()> {
         let word = if done { "done" } else { "not done" };
-        self.set_step_field(goal, step, "done", done.into(), format!("marked a step {word}"))
+        self.set_step_field(
+            goal,
+            step,
+            "done",
+            done.into(),
+            format!("marked a step {word}"),
+        )
     }
 
     /// Change who does a step.
     pub fn set_step_owner(&mut self, goal: &GoalId, step: &StepId, owner: StepOwner) -> Result<()> {
-        self.set_step_field(goal, step, "owner", owner.as_str().into(), format!("gave a step to {owner}"))
+        self.set_step_field(
+            goal,
+            step,
+            "owner",
+            owner.as_str().into(),
+            format!("gave a step to {owner}"),
+        )
     }
 
     /// Change when a step is due.
     pub fn set_step_due(&mut self, goal: &GoalId, step: &StepId, due: Date) -> Result<()> {
-        self.set_step_field(goal, step, "due", due.to_string().into(), format!("set a step due {due}"))
+        self.set_step_field(
+            goal,
+            step,
+            "due",
+            due.to_string().into(),
+            format!("set a step due {due}"),
+        )
     }
 
     /// Delete a step.
@@ -179,10 +217,30 @@ impl Journal {
         };
         let steps = child_map(&self.doc, &goal_obj, "steps").ok_or_else(not_found)?;
         let obj = child_map(&self.doc, &steps, step.as_str()).ok_or_else(not_found)?;
-        if read_map(&self.doc, &obj).get("deleted").and_then(|e| e.bool()) == Some(true) {
+        if matches!(
+            deletion(&self.doc, &obj, &read_map(&self.doc, &obj)),
+            Deletion::Deleted
+        ) {
             return Err(not_found());
         }
         Ok((goal_obj, obj))
+    }
+
+    /// The instrument a goal's area and target are checked against: its
+    /// reading's, or, once that reading is deleted, any known one with the area.
+    fn goal_instrument(&self, reading: &ReadingId, area: &str) -> Result<crate::Instrument> {
+        match self.reading_ctx(reading) {
+            Ok(ctx) => {
+                ctx.instrument.area(area)?;
+                Ok(ctx.instrument)
+            }
+            Err(JournalError::NotFound { .. }) => self
+                .known_instruments()
+                .into_iter()
+                .find(|i| i.area(area).is_ok())
+                .ok_or_else(|| JournalError::UnknownArea(area.to_owned())),
+            Err(e) => Err(e),
+        }
     }
 
     /// Keep or delete a step whose delete raced an edit.
@@ -195,12 +253,25 @@ impl Journal {
         let steps = child_map(&self.doc, &goal_obj, "steps").ok_or_else(not_found)?;
         let obj = child_map(&self.doc, &steps, step.as_str()).ok_or_else(not_found)?;
         let word = if keep { "kept" } else { "deleted" };
-        self.mark_deleted(&obj, !keep, Message::new(format!("{word} a step after a conflict")))
+        self.mark_deleted(
+            &obj,
+            !keep,
+            Message::new(format!("{word} a step after a conflict")),
+        )
     }
 
     /// An item whether deleted or not.
-    pub(crate) fn any_item(&self, top: &'static str, kind: &'static str, id: &str) -> Result<ObjId> {
-        let map = child_map(&self.doc, &ROOT, top).ok_or_else(|| JournalError::NotAJournal(format!("`{top}` missing")))?;
-        child_map(&self.doc, &map, id).ok_or_else(|| JournalError::NotFound { kind, id: id.to_owned() })
+    pub(crate) fn any_item(
+        &self,
+        top: &'static str,
+        kind: &'static str,
+        id: &str,
+    ) -> Result<ObjId> {
+        let map = child_map(&self.doc, &ROOT, top)
+            .ok_or_else(|| JournalError::NotAJournal(format!("`{top}` missing")))?;
+        child_map(&self.doc, &map, id).ok_or_else(|| JournalError::NotFound {
+            kind,
+            id: id.to_owned(),
+        })
     }
 }

@@ -4,14 +4,14 @@ use std::collections::HashMap;
 
 use automerge::{Automerge, ObjId, ObjType};
 
-use crate::fields::{candidates, child_map, read_map, render, text_of, Entry};
+use crate::fields::{Deletion, Entry, candidates, child_map, deletion, read_map, render, text_of};
 use crate::ids::{DeviceId, GoalId, NoteId, ReadingId, StepId};
 use crate::instrument::Instrument;
 use crate::journal::Journal;
 use crate::model::{Date, MemberRole, Perspective};
 use crate::view::{
-    AreaView, Conflict, Field, FieldPath, GoalView, ItemRef, JournalView, NoteView, ReadingView, Score,
-    ScoreFlag, StepView,
+    AreaView, Conflict, Field, FieldPath, GoalView, ItemRef, JournalView, NoteView, ReadingView,
+    Score, ScoreFlag, StepView,
 };
 
 type Fields = HashMap<String, Entry>;
@@ -41,8 +41,17 @@ impl Journal {
             reading.signoff = self.signoff_status(reading, &reader.roles);
         }
         let mut goals = reader.goals(self.top("goals").ok());
-        let order: HashMap<&ReadingId, usize> = readings.iter().enumerate().map(|(i, r)| (&r.id, i)).collect();
-        goals.sort_by_key(|g| (order.get(&g.reading).copied().unwrap_or(usize::MAX), g.id.clone()));
+        let order: HashMap<&ReadingId, usize> = readings
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (&r.id, i))
+            .collect();
+        goals.sort_by_key(|g| {
+            (
+                order.get(&g.reading).copied().unwrap_or(usize::MAX),
+                g.id.clone(),
+            )
+        });
         let notes = reader.notes(self.top("notes").ok());
         warnings.append(&mut reader.warnings);
         let mut conflicts = reader.conflicts;
@@ -99,7 +108,9 @@ impl Reader<'_> {
             let id = ReadingId::from_key(&key);
             match entry.object(ObjType::Map) {
                 Some(obj) => out.extend(self.reading(id, obj)),
-                None => self.warnings.push(format!("reading {key} is not a map and is ignored")),
+                None => self
+                    .warnings
+                    .push(format!("reading {key} is not a map and is ignored")),
             }
         }
         out
@@ -109,28 +120,62 @@ impl Reader<'_> {
         let fields = read_map(self.doc, obj);
         let deleted_while_edited = self.deletion(&fields, obj, || ItemRef::Reading(id.clone()))?;
         let rid = &id;
-        let date = self.field(obj, &fields, "date", || FieldPath::Reading(rid.clone(), "date"), |e| e.str()?.parse().ok());
-        let mode = self.field(obj, &fields, "mode", || FieldPath::Reading(rid.clone(), "mode"), |e| e.str()?.parse().ok());
-        let review_date =
-            self.field(obj, &fields, "review_date", || FieldPath::Reading(rid.clone(), "review_date"), |e| {
-                e.str()?.parse().ok()
-            });
-        let instrument_key = fields.get("instrument").and_then(|e| e.str()).unwrap_or_default().to_owned();
+        let date = self.field(
+            obj,
+            &fields,
+            "date",
+            || FieldPath::Reading(rid.clone(), "date"),
+            |e| e.str()?.parse().ok(),
+        );
+        let mode = self.field(
+            obj,
+            &fields,
+            "mode",
+            || FieldPath::Reading(rid.clone(), "mode"),
+            |e| e.str()?.parse().ok(),
+        );
+        let review_date = self.field(
+            obj,
+            &fields,
+            "review_date",
+            || FieldPath::Reading(rid.clone(), "review_date"),
+            |e| e.str()?.parse().ok(),
+        );
+        let instrument_key = fields
+            .get("instrument")
+            .and_then(|e| e.str())
+            .unwrap_or_default()
+            .to_owned();
         let Some(instrument) = self.instruments.get(&instrument_key).cloned() else {
-            self.warnings.push(format!("reading {id} uses an instrument this journal does not define"));
+            self.warnings.push(format!(
+                "reading {id} uses an instrument this journal does not define"
+            ));
             return None;
         };
-        let scores = fields.get("scores").and_then(|e| e.object(ObjType::Map)).map(|o| read_map(self.doc, o));
-        let notes = fields.get("notes").and_then(|e| e.object(ObjType::Map)).map(|o| read_map(self.doc, o));
+        let scores = fields
+            .get("scores")
+            .and_then(|e| e.object(ObjType::Map))
+            .map(|o| read_map(self.doc, o));
+        let notes = fields
+            .get("notes")
+            .and_then(|e| e.object(ObjType::Map))
+            .map(|o| read_map(self.doc, o));
         let areas = instrument
             .areas
             .iter()
             .map(|area| {
-                let cell = scores.as_ref().and_then(|s| s.get(&area.id)).and_then(|e| e.object(ObjType::Map));
+                let cell = scores
+                    .as_ref()
+                    .and_then(|s| s.get(&area.id))
+                    .and_then(|e| e.object(ObjType::Map));
                 let cell_fields = cell.map(|c| read_map(self.doc, c)).unwrap_or_default();
-                let mut score = |p: Perspective| self.score(&instrument, cell, &cell_fields, rid, &area.id, p);
-                let (client, worker, agreed) =
-                    (score(Perspective::Client), score(Perspective::Worker), score(Perspective::Agreed));
+                let mut score =
+                    |p: Perspective| self.score(&instrument, cell, &cell_fields, rid, &area.id, p);
+                let (client, worker, agreed) = (
+                    score(Perspective::Client),
+                    score(Perspective::Worker),
+                    score(Perspective::Agreed),
+                );
                 let gap = match (client.value, worker.value) {
                     (Some(c), Some(w)) if c != w => Some(c.abs_diff(w)),
                     _ => None,
@@ -138,7 +183,10 @@ impl Reader<'_> {
                 AreaView {
                     area: area.id.clone(),
                     name: area.name.clone(),
-                    stage: agreed.value.and_then(|v| instrument.stage(v)).map(|s| s.name.clone()),
+                    stage: agreed
+                        .value
+                        .and_then(|v| instrument.stage(v))
+                        .map(|s| s.name.clone()),
                     client,
                     worker,
                     agreed,
@@ -177,8 +225,8 @@ impl Reader<'_> {
         let (Some(cell), Some(entry)) = (cell, fields.get(perspective.as_str())) else {
             return score;
         };
-        if entry.conflict {
-            score.conflict = candidates(self.doc, cell, perspective.as_str());
+        if let Some(rivals) = self.rivals(cell, entry, perspective.as_str()) {
+            score.conflict = rivals;
             self.conflicts.push(Conflict {
                 path: FieldPath::Score(reading.clone(), area.to_owned(), perspective),
                 candidates: score.conflict.clone(),
@@ -199,7 +247,9 @@ impl Reader<'_> {
             (None, Some(role)) => role != MemberRole::Supporter,
         };
         if !allowed {
-            score.flags.push(ScoreFlag::NotTheirPerspective { author: score.author });
+            score.flags.push(ScoreFlag::NotTheirPerspective {
+                author: score.author,
+            });
         }
         score
     }
@@ -216,8 +266,7 @@ impl Reader<'_> {
         let Some(entry) = fields.get(key) else {
             return Field::empty();
         };
-        if entry.conflict {
-            let candidates = candidates(self.doc, obj, key);
+        if let Some(candidates) = self.rivals(obj, entry, key) {
             self.conflicts.push(Conflict {
                 path: path(),
                 candidates: candidates.clone(),
@@ -229,7 +278,11 @@ impl Reader<'_> {
         }
         let value = parse(entry);
         if value.is_none() {
-            self.warnings.push(format!("{} holds an invalid value `{}`", path(), render(&entry.value)));
+            self.warnings.push(format!(
+                "{} holds an invalid value `{}`",
+                path(),
+                render(&entry.value)
+            ));
         }
         Field {
             value,
@@ -237,22 +290,41 @@ impl Reader<'_> {
         }
     }
 
-    /// `None` if the item is deleted; `Some(flag)` if it is live, flagged when
-    /// its delete raced an edit (the delete is then listed as a conflict).
-    fn deletion(&mut self, fields: &Fields, obj: &ObjId, item: impl Fn() -> ItemRef) -> Option<bool> {
-        let deleted = fields.get("deleted").is_some_and(|e| e.bool() == Some(true) || e.conflict);
-        if !deleted {
-            return Some(false);
-        }
-        let raced = fields.get("touched").is_some_and(|e| e.conflict);
-        if !raced {
+    /// The concurrent values of `obj[key]`, if they differ. Devices that
+    /// concurrently wrote the same value agree: that is no conflict.
+    fn rivals(
+        &self,
+        obj: &ObjId,
+        entry: &Entry,
+        key: &str,
+    ) -> Option<Vec<crate::fields::Candidate>> {
+        if !entry.conflict {
             return None;
         }
-        self.conflicts.push(Conflict {
-            path: FieldPath::Deleted(item()),
-            candidates: candidates(self.doc, obj, "touched"),
-        });
-        Some(true)
+        let all = candidates(self.doc, obj, key);
+        let disagree = all.iter().any(|c| c.value != all[0].value);
+        disagree.then_some(all)
+    }
+
+    /// `None` if the item is deleted; `Some(flag)` if it is live, flagged when
+    /// its delete raced an edit (the delete is then listed as a conflict).
+    fn deletion(
+        &mut self,
+        fields: &Fields,
+        obj: &ObjId,
+        item: impl Fn() -> ItemRef,
+    ) -> Option<bool> {
+        match deletion(self.doc, obj, fields) {
+            Deletion::Live => Some(false),
+            Deletion::Deleted => None,
+            Deletion::Raced(candidates) => {
+                self.conflicts.push(Conflict {
+                    path: FieldPath::Deleted(item()),
+                    candidates,
+                });
+                Some(true)
+            }
+        }
     }
 
     pub(crate) fn goals(&mut self, map: Option<ObjId>) -> Vec<GoalView> {
@@ -260,26 +332,42 @@ impl Reader<'_> {
         let mut out = Vec::new();
         for (key, entry) in read_map(self.doc, &map) {
             let Some(obj) = entry.object(ObjType::Map) else {
-                self.warnings.push(format!("goal {key} is not a map and is ignored"));
+                self.warnings
+                    .push(format!("goal {key} is not a map and is ignored"));
                 continue;
             };
             let id = GoalId::from_key(&key);
             let fields = read_map(self.doc, obj);
-            let Some(deleted_while_edited) = self.deletion(&fields, obj, || ItemRef::Goal(id.clone())) else {
+            let Some(deleted_while_edited) =
+                self.deletion(&fields, obj, || ItemRef::Goal(id.clone()))
+            else {
                 continue;
             };
             let gid = &id;
-            let target = self.field(obj, &fields, "target", || FieldPath::GoalTarget(gid.clone()), |e| {
-                u8::try_from(e.int()?).ok()
-            });
+            let target = self.field(
+                obj,
+                &fields,
+                "target",
+                || FieldPath::GoalTarget(gid.clone()),
+                |e| u8::try_from(e.int()?).ok(),
+            );
             let steps = fields
                 .get("steps")
                 .and_then(|e| e.object(ObjType::Map))
                 .map(|s| self.steps(gid, s))
                 .unwrap_or_default();
             out.push(GoalView {
-                area: fields.get("area").and_then(|e| e.str()).unwrap_or_default().to_owned(),
-                reading: ReadingId::from_key(fields.get("reading").and_then(|e| e.str()).unwrap_or_default()),
+                area: fields
+                    .get("area")
+                    .and_then(|e| e.str())
+                    .unwrap_or_default()
+                    .to_owned(),
+                reading: ReadingId::from_key(
+                    fields
+                        .get("reading")
+                        .and_then(|e| e.str())
+                        .unwrap_or_default(),
+                ),
                 title: text_of(self.doc, fields.get("title")),
                 target,
                 steps,
@@ -293,10 +381,13 @@ impl Reader<'_> {
     fn steps(&mut self, goal: &GoalId, map: &ObjId) -> Vec<StepView> {
         let mut out = Vec::new();
         for (key, entry) in read_map(self.doc, map) {
-            let Some(obj) = entry.object(ObjType::Map) else { continue };
+            let Some(obj) = entry.object(ObjType::Map) else {
+                continue;
+            };
             let id = StepId::from_key(&key);
             let fields = read_map(self.doc, obj);
-            let Some(deleted_while_edited) = self.deletion(&fields, obj, || ItemRef::Step(goal.clone(), id.clone()))
+            let Some(deleted_while_edited) =
+                self.deletion(&fields, obj, || ItemRef::Step(goal.clone(), id.clone()))
             else {
                 continue;
             };
@@ -304,10 +395,15 @@ impl Reader<'_> {
                 let (g, s) = (goal.clone(), id.clone());
                 move || FieldPath::Step(g.clone(), s.clone(), k)
             };
-            let owner = self.field(obj, &fields, "owner", path("owner"), |e| e.str()?.parse().ok());
+            let owner = self.field(obj, &fields, "owner", path("owner"), |e| {
+                e.str()?.parse().ok()
+            });
             let due = self.field(obj, &fields, "due", path("due"), |e| e.str()?.parse().ok());
             let done = self.field(obj, &fields, "done", path("done"), |e| e.bool());
-            let created = fields.get("created").and_then(|e| e.timestamp()).unwrap_or(0);
+            let created = fields
+                .get("created")
+                .and_then(|e| e.timestamp())
+                .unwrap_or(0);
             out.push((
                 created,
                 StepView {
@@ -328,22 +424,32 @@ impl Reader<'_> {
         let Some(map) = map else { return Vec::new() };
         let mut out = Vec::new();
         for (key, entry) in read_map(self.doc, &map) {
-            let Some(obj) = entry.object(ObjType::Map) else { continue };
+            let Some(obj) = entry.object(ObjType::Map) else {
+                continue;
+            };
             let id = NoteId::from_key(&key);
             let fields = read_map(self.doc, obj);
-            let Some(deleted_while_edited) = self.deletion(&fields, obj, || ItemRef::Note(id.clone())) else {
+            let Some(deleted_while_edited) =
+                self.deletion(&fields, obj, || ItemRef::Note(id.clone()))
+            else {
                 continue;
             };
             let nid = &id;
-            let date: Field<Date> =
-                self.field(obj, &fields, "date", || FieldPath::NoteDate(nid.clone()), |e| e.str()?.parse().ok());
+            let date: Field<Date> = self.field(
+                obj,
+                &fields,
+                "date",
+                || FieldPath::NoteDate(nid.clone()),
+                |e| e.str()?.parse().ok(),
+            );
             // The author is whoever created the note, whatever the field claims.
             let author = fields.get("author").and_then(|e| {
                 let claimed: Option<DeviceId> = e.str()?.parse().ok();
                 (claimed == e.author()).then_some(claimed).flatten()
             });
             if author.is_none() {
-                self.warnings.push(format!("note {key} does not name its real author"));
+                self.warnings
+                    .push(format!("note {key} does not name its real author"));
             }
             out.push(NoteView {
                 date,

@@ -7,7 +7,7 @@ use crate::error::{JournalError, Result};
 use crate::fields::{child_map, read_map};
 use crate::ids::ReadingId;
 use crate::instrument::Instrument;
-use crate::journal::{ensure_map, ensure_text, instrument_key, touch, Journal, Message};
+use crate::journal::{Journal, Message, ensure_map, ensure_text, instrument_key, touch};
 use crate::model::{Date, Mode, Perspective};
 
 /// A reading's object, its instrument and its date, for edits.
@@ -22,7 +22,12 @@ impl Journal {
     ///
     /// The instrument's definition is recorded in the journal the first time
     /// it is used, so the journal stays readable without it.
-    pub fn new_reading(&mut self, date: Date, mode: Mode, instrument: &Instrument) -> Result<ReadingId> {
+    pub fn new_reading(
+        &mut self,
+        date: Date,
+        mode: Mode,
+        instrument: &Instrument,
+    ) -> Result<ReadingId> {
         let id = ReadingId::random();
         self.new_reading_with_id(&id, date, mode, instrument)?;
         Ok(id)
@@ -38,8 +43,11 @@ impl Journal {
         let readings = self.top("readings")?;
         let instruments = self.top("instruments")?;
         let me = self.device;
-        let message = Message::new(format!("started {mode} reading {date} on {}", instrument.name))
-            .reading(id.as_str());
+        let message = Message::new(format!(
+            "started {mode} reading {date} on {}",
+            instrument.name
+        ))
+        .reading(id.as_str());
         self.edit(message, |tx| {
             let key = Journal::record_instrument(tx, &instruments, instrument)?;
             let obj = tx.put_object(&readings, id.as_str(), ObjType::Map)?;
@@ -62,7 +70,10 @@ impl Journal {
     pub(crate) fn reading_ctx(&self, id: &ReadingId) -> Result<ReadingCtx> {
         let obj = self.item("readings", "reading", id.as_str())?;
         let fields = read_map(&self.doc, &obj);
-        let key = fields.get("instrument").and_then(|e| e.str()).unwrap_or_default();
+        let key = fields
+            .get("instrument")
+            .and_then(|e| e.str())
+            .unwrap_or_default();
         let instrument = self
             .instruments()
             .remove(key)
@@ -72,16 +83,31 @@ impl Journal {
             .and_then(|e| e.str())
             .unwrap_or("undated")
             .to_owned();
-        Ok(ReadingCtx { obj, instrument, date })
+        Ok(ReadingCtx {
+            obj,
+            instrument,
+            date,
+        })
     }
 
     /// Set one score of one perspective.
-    pub fn set_score(&mut self, reading: &ReadingId, area: &str, perspective: Perspective, score: i64) -> Result<()> {
+    pub fn set_score(
+        &mut self,
+        reading: &ReadingId,
+        area: &str,
+        perspective: Perspective,
+        score: i64,
+    ) -> Result<()> {
         self.set_scores(reading, perspective, &[(area, score)])
     }
 
     /// Set several areas of one perspective in one change (a scoring session).
-    pub fn set_scores(&mut self, reading: &ReadingId, perspective: Perspective, scores: &[(&str, i64)]) -> Result<()> {
+    pub fn set_scores(
+        &mut self,
+        reading: &ReadingId,
+        perspective: Perspective,
+        scores: &[(&str, i64)],
+    ) -> Result<()> {
         let ctx = self.reading_ctx(reading)?;
         let mut checked = Vec::with_capacity(scores.len());
         for (area, score) in scores {
@@ -89,8 +115,16 @@ impl Journal {
             checked.push((*area, ctx.instrument.check_score(*score)?));
         }
         let text = match checked.as_slice() {
-            [(area, score)] => format!("{} on reading {}", score_phrase(perspective, area, *score), ctx.date),
-            many => format!("{perspective} scored {} areas on reading {}", many.len(), ctx.date),
+            [(area, score)] => format!(
+                "{} on reading {}",
+                score_phrase(perspective, area, *score),
+                ctx.date
+            ),
+            many => format!(
+                "{perspective} scored {} areas on reading {}",
+                many.len(),
+                ctx.date
+            ),
         };
         let mut message = Message::new(text).reading(reading.as_str());
         if let [(area, _)] = checked.as_slice() {
@@ -108,12 +142,20 @@ impl Journal {
     }
 
     /// Remove one perspective's score for an area.
-    pub fn clear_score(&mut self, reading: &ReadingId, area: &str, perspective: Perspective) -> Result<()> {
+    pub fn clear_score(
+        &mut self,
+        reading: &ReadingId,
+        area: &str,
+        perspective: Perspective,
+    ) -> Result<()> {
         let ctx = self.reading_ctx(reading)?;
         ctx.instrument.area(area)?;
-        let message = Message::new(format!("cleared {perspective} score for {area} on reading {}", ctx.date))
-            .reading(reading.as_str())
-            .area(area);
+        let message = Message::new(format!(
+            "cleared {perspective} score for {area} on reading {}",
+            ctx.date
+        ))
+        .reading(reading.as_str())
+        .area(area);
         let me = self.device;
         self.edit(message, |tx| {
             let score_map = ensure_map(tx, &ctx.obj, "scores")?;
@@ -127,9 +169,12 @@ impl Journal {
     pub fn set_area_note(&mut self, reading: &ReadingId, area: &str, text: &str) -> Result<()> {
         let ctx = self.reading_ctx(reading)?;
         ctx.instrument.area(area)?;
-        let message = Message::new(format!("edited the note on {area} for reading {}", ctx.date))
-            .reading(reading.as_str())
-            .area(area);
+        let message = Message::new(format!(
+            "edited the note on {area} for reading {}",
+            ctx.date
+        ))
+        .reading(reading.as_str())
+        .area(area);
         let me = self.device;
         self.edit(message, |tx| {
             let notes = ensure_map(tx, &ctx.obj, "notes")?;
@@ -141,13 +186,23 @@ impl Journal {
 
     /// Change the date a reading was taken.
     pub fn set_reading_date(&mut self, reading: &ReadingId, date: Date) -> Result<()> {
-        self.set_reading_field(reading, "date", date.to_string(), format!("dated reading {date}"))
+        self.set_reading_field(
+            reading,
+            "date",
+            date.to_string(),
+            format!("dated reading {date}"),
+        )
     }
 
     /// Change how a reading was taken.
     pub fn set_reading_mode(&mut self, reading: &ReadingId, mode: Mode) -> Result<()> {
         let ctx = self.reading_ctx(reading)?;
-        self.set_reading_field(reading, "mode", mode.as_str().into(), format!("marked reading {} as {mode}", ctx.date))
+        self.set_reading_field(
+            reading,
+            "mode",
+            mode.as_str().into(),
+            format!("marked reading {} as {mode}", ctx.date),
+        )
     }
 
     /// Set the date the action plan of this reading is to be reviewed.
@@ -157,7 +212,13 @@ impl Journal {
         self.set_reading_field(reading, "review_date", date.to_string(), text)
     }
 
-    fn set_reading_field(&mut self, reading: &ReadingId, key: &str, value: String, text: String) -> Result<()> {
+    fn set_reading_field(
+        &mut self,
+        reading: &ReadingId,
+        key: &str,
+        value: String,
+        text: String,
+    ) -> Result<()> {
         let obj = self.item("readings", "reading", reading.as_str())?;
         let me = self.device;
         self.edit(Message::new(text).reading(reading.as_str()), |tx| {
@@ -169,24 +230,39 @@ impl Journal {
     /// Delete a reading. An edit made concurrently elsewhere brings it back, flagged.
     pub fn delete_reading(&mut self, reading: &ReadingId) -> Result<()> {
         let ctx = self.reading_ctx(reading)?;
-        self.mark_deleted(&ctx.obj, true, Message::new(format!("deleted reading {}", ctx.date)).reading(reading.as_str()))
+        self.mark_deleted(
+            &ctx.obj,
+            true,
+            Message::new(format!("deleted reading {}", ctx.date)).reading(reading.as_str()),
+        )
     }
 
     /// Undo a delete, or settle a delete that raced an edit by keeping the item.
     pub fn restore_reading(&mut self, reading: &ReadingId) -> Result<()> {
         let readings = self.top("readings")?;
-        let obj = child_map(&self.doc, &readings, reading.as_str()).ok_or_else(|| JournalError::NotFound {
-            kind: "reading",
-            id: reading.to_string(),
+        let obj = child_map(&self.doc, &readings, reading.as_str()).ok_or_else(|| {
+            JournalError::NotFound {
+                kind: "reading",
+                id: reading.to_string(),
+            }
         })?;
-        self.mark_deleted(&obj, false, Message::new("restored a reading").reading(reading.as_str()))
+        self.mark_deleted(
+            &obj,
+            false,
+            Message::new("restored a reading").reading(reading.as_str()),
+        )
     }
 
-    pub(crate) fn mark_deleted(&mut self, obj: &ObjId, deleted: bool, message: Message) -> Result<()> {
+    pub(crate) fn mark_deleted(
+        &mut self,
+        obj: &ObjId,
+        deleted: bool,
+        message: Message,
+    ) -> Result<()> {
         let me = self.device;
         self.edit(message, |tx| {
             tx.put(obj, "deleted", deleted)?;
-            touch(tx, obj, me)
+            crate::journal::stamp(tx, obj, me)
         })
     }
 
@@ -194,7 +270,10 @@ impl Journal {
     pub fn known_instruments(&self) -> Vec<Instrument> {
         let mut all = Instrument::all_bundled();
         for (_, recorded) in self.instruments() {
-            if !all.iter().any(|i| instrument_key(i) == instrument_key(&recorded)) {
+            if !all
+                .iter()
+                .any(|i| instrument_key(i) == instrument_key(&recorded))
+            {
                 all.push(recorded);
             }
         }

@@ -64,16 +64,25 @@ impl Journal {
 
     /// Distance travelled per area and perspective, over readings on the latest reading's instrument.
     pub fn distance_travelled(&self, view: &JournalView) -> Vec<Distance> {
-        let Some(instrument) = view.latest_reading().and_then(|r| self.instrument(&r.instrument)) else {
+        let Some(instrument) = view
+            .latest_reading()
+            .and_then(|r| self.instrument(&r.instrument))
+        else {
             return Vec::new();
         };
-        let readings: Vec<_> = view.readings.iter().filter(|r| self.same_instrument(r, &instrument)).collect();
+        let readings: Vec<_> = view
+            .readings
+            .iter()
+            .filter(|r| self.same_instrument(r, &instrument))
+            .collect();
         let mut out = Vec::new();
         for area in &instrument.areas {
             for &perspective in Perspective::ALL {
                 let scored: Vec<_> = readings
                     .iter()
-                    .filter_map(|r| Some((r.sort_date(), r.area(&area.id)?.score(perspective).value?)))
+                    .filter_map(|r| {
+                        Some((r.sort_date(), r.area(&area.id)?.score(perspective).value?))
+                    })
                     .collect();
                 if let (Some(first), Some(latest)) = (scored.first(), scored.last()) {
                     out.push(Distance {
@@ -94,7 +103,11 @@ impl Journal {
     pub fn chart(&self, view: &JournalView, perspectives: &[Perspective]) -> Option<ChartModel> {
         let instrument = self.instrument(&view.latest_reading()?.instrument)?;
         let mut series = Vec::new();
-        for reading in view.readings.iter().filter(|r| self.same_instrument(r, &instrument)) {
+        for reading in view
+            .readings
+            .iter()
+            .filter(|r| self.same_instrument(r, &instrument))
+        {
             for &perspective in perspectives {
                 let values: Vec<Option<u8>> = instrument
                     .areas
@@ -117,7 +130,11 @@ impl Journal {
             min: instrument.scale.min,
             max: instrument.scale.max,
             stages: instrument.stages.clone(),
-            areas: instrument.areas.iter().map(|a| (a.id.clone(), a.name.clone())).collect(),
+            areas: instrument
+                .areas
+                .iter()
+                .map(|a| (a.id.clone(), a.name.clone()))
+                .collect(),
             series,
         })
     }

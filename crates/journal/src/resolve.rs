@@ -20,13 +20,19 @@ impl Journal {
             FieldPath::Reading(r, _) => self.set_review_date(r, value.parse()?),
             FieldPath::Score(r, area, p) => self.set_score(r, area, *p, parse_int(value)?),
             FieldPath::GoalTarget(g) => {
-                let target = if value == "none" { None } else { Some(parse_int(value)?) };
+                let target = if value == "none" {
+                    None
+                } else {
+                    Some(parse_int(value)?)
+                };
                 self.set_goal_target(g, target)
             }
             FieldPath::Step(g, s, "owner") => self.set_step_owner(g, s, value.parse()?),
             FieldPath::Step(g, s, "due") => self.set_step_due(g, s, value.parse()?),
             FieldPath::Step(g, s, _) => {
-                let done = value.parse::<bool>().map_err(|_| invalid("done (true or false)", value))?;
+                let done = value
+                    .parse::<bool>()
+                    .map_err(|_| invalid("done (true or false)", value))?;
                 self.set_step_done(g, s, done)
             }
             FieldPath::NoteDate(n) => self.set_note_date(n, value.parse()?),
@@ -44,14 +50,20 @@ impl Journal {
                 };
                 let obj = self.any_item(top, kind, id)?;
                 let word = if keep { "kept" } else { "deleted" };
-                self.mark_deleted(&obj, !keep, crate::journal::Message::new(format!("{word} a {kind} after a conflict")))
+                self.mark_deleted(
+                    &obj,
+                    !keep,
+                    crate::journal::Message::new(format!("{word} a {kind} after a conflict")),
+                )
             }
         }
     }
 }
 
 fn parse_int(value: &str) -> Result<i64> {
-    value.parse().map_err(|_| invalid("score (a whole number)", value))
+    value
+        .parse()
+        .map_err(|_| invalid("score (a whole number)", value))
 }
 
 fn invalid(kind: &'static str, value: &str) -> JournalError {

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{JournalError, Result};
 use crate::fields::{child_map, read_map};
 use crate::ids::{DeviceId, ReadingId};
-use crate::journal::{ensure_map, Journal, Message};
+use crate::journal::{Journal, Message, ensure_map};
 use crate::model::MemberRole;
 use crate::view::ReadingView;
 
@@ -74,12 +74,31 @@ pub(crate) fn canonical_fields(reading: &ReadingView) -> BTreeMap<String, String
         }
     };
     let mut out = BTreeMap::new();
-    out.insert("date".into(), opt(reading.date.value.map(|d| d.to_string()), reading.date.is_conflicted()));
-    out.insert("mode".into(), opt(reading.mode.value.map(|m| m.to_string()), reading.mode.is_conflicted()));
+    out.insert(
+        "date".into(),
+        opt(
+            reading.date.value.map(|d| d.to_string()),
+            reading.date.is_conflicted(),
+        ),
+    );
+    out.insert(
+        "mode".into(),
+        opt(
+            reading.mode.value.map(|m| m.to_string()),
+            reading.mode.is_conflicted(),
+        ),
+    );
     out.insert("instrument".into(), reading.instrument.clone());
     for area in &reading.areas {
-        for (p, score) in [("client", &area.client), ("worker", &area.worker), ("agreed", &area.agreed)] {
-            let value = opt(score.value.map(|v| v.to_string()), !score.conflict.is_empty());
+        for (p, score) in [
+            ("client", &area.client),
+            ("worker", &area.worker),
+            ("agreed", &area.agreed),
+        ] {
+            let value = opt(
+                score.value.map(|v| v.to_string()),
+                !score.conflict.is_empty(),
+            );
             out.insert(format!("{}.{p}", area.area), value);
         }
         out.insert(format!("{}.note", area.area), area.note.clone());
@@ -111,7 +130,9 @@ impl Journal {
     pub fn sign_off(&mut self, reading: &ReadingId, key: &SigningKey) -> Result<()> {
         let device = DeviceId::from(&key.verifying_key());
         if device != self.device {
-            return Err(JournalError::NotAllowed("sign with this device's own key".into()));
+            return Err(JournalError::NotAllowed(
+                "sign with this device's own key".into(),
+            ));
         }
         let role = self.member(device).map(|m| m.role);
         if !matches!(role, Some(MemberRole::Client | MemberRole::Worker)) {
@@ -120,12 +141,16 @@ impl Journal {
             ));
         }
         let obj = self.item("readings", "reading", reading.as_str())?;
-        let view = self.reading_view_unsigned(reading).ok_or_else(|| JournalError::NotFound {
-            kind: "reading",
-            id: reading.to_string(),
-        })?;
+        let view = self
+            .reading_view_unsigned(reading)
+            .ok_or_else(|| JournalError::NotFound {
+                kind: "reading",
+                id: reading.to_string(),
+            })?;
         let conflicted = view.areas.iter().any(|a| {
-            !(a.client.conflict.is_empty() && a.worker.conflict.is_empty() && a.agreed.conflict.is_empty())
+            !(a.client.conflict.is_empty()
+                && a.worker.conflict.is_empty()
+                && a.agreed.conflict.is_empty())
         }) || view.date.is_conflicted()
             || view.mode.is_conflicted();
         if conflicted {
@@ -139,11 +164,16 @@ impl Journal {
         let (me, now) = (self.device, self.now());
         let date = view.date.value.map(|d| d.to_string()).unwrap_or_default();
         let role_word = role.map(|r| r.as_str()).unwrap_or_default();
-        let message = Message::new(format!("{role_word} signed off reading {date}")).reading(reading.as_str());
+        let message = Message::new(format!("{role_word} signed off reading {date}"))
+            .reading(reading.as_str());
         self.edit(message, |tx| {
             let signoffs = ensure_map(tx, &obj, "signoffs")?;
             let entry = tx.put_object(&signoffs, me.to_string(), ObjType::Map)?;
-            tx.put(&entry, "signature", ScalarValue::Bytes(signature.to_bytes().to_vec()))?;
+            tx.put(
+                &entry,
+                "signature",
+                ScalarValue::Bytes(signature.to_bytes().to_vec()),
+            )?;
             tx.put(&entry, "digest", ScalarValue::Bytes(digest.to_vec()))?;
             tx.put(&entry, "heads", heads.join(","))?;
             tx.put(&entry, "at", ScalarValue::Timestamp(now))?;
@@ -152,25 +182,36 @@ impl Journal {
     }
 
     /// The sign-off state of a reading, from its verified signatures.
-    pub(crate) fn signoff_status(&self, reading: &ReadingView, roles: &HashMap<DeviceId, MemberRole>) -> SignOff {
+    pub(crate) fn signoff_status(
+        &self,
+        reading: &ReadingView,
+        roles: &HashMap<DeviceId, MemberRole>,
+    ) -> SignOff {
         let signed = self.valid_signatures(reading, roles);
         if signed.is_empty() {
             return SignOff::Unsigned;
         }
         let current = digest(&self.journal_id(), reading);
-        let now_by = |role| signed.iter().find(|s| s.role == role && s.digest == current);
+        let now_by = |role| {
+            signed
+                .iter()
+                .find(|s| s.role == role && s.digest == current)
+        };
         if let (Some(c), Some(w)) = (now_by(MemberRole::Client), now_by(MemberRole::Worker)) {
             return SignOff::SignedOff {
                 client: c.device,
                 worker: w.device,
             };
         }
-        let pair = signed.iter().filter(|c| c.role == MemberRole::Client).find_map(|c| {
-            signed
-                .iter()
-                .find(|w| w.role == MemberRole::Worker && w.digest == c.digest)
-                .map(|w| (c, w))
-        });
+        let pair = signed
+            .iter()
+            .filter(|c| c.role == MemberRole::Client)
+            .find_map(|c| {
+                signed
+                    .iter()
+                    .find(|w| w.role == MemberRole::Worker && w.digest == c.digest)
+                    .map(|w| (c, w))
+            });
         if let Some((c, w)) = pair {
             return SignOff::Amended {
                 client: c.device,
@@ -178,7 +219,11 @@ impl Journal {
                 changed: self.changed_since(reading, &w.heads),
             };
         }
-        let signed_by: Vec<DeviceId> = signed.iter().filter(|s| s.digest == current).map(|s| s.device).collect();
+        let signed_by: Vec<DeviceId> = signed
+            .iter()
+            .filter(|s| s.digest == current)
+            .map(|s| s.device)
+            .collect();
         if signed_by.is_empty() {
             SignOff::Unsigned
         } else {
@@ -186,7 +231,11 @@ impl Journal {
         }
     }
 
-    fn valid_signatures(&self, reading: &ReadingView, roles: &HashMap<DeviceId, MemberRole>) -> Vec<Signed> {
+    fn valid_signatures(
+        &self,
+        reading: &ReadingView,
+        roles: &HashMap<DeviceId, MemberRole>,
+    ) -> Vec<Signed> {
         let Some(obj) = self
             .top("readings")
             .ok()
@@ -197,15 +246,21 @@ impl Journal {
         };
         let mut out = Vec::new();
         for (key, entry) in read_map(&self.doc, &obj) {
-            let (Ok(device), Some(entry_obj)) = (key.parse::<DeviceId>(), entry.object(ObjType::Map)) else {
+            let (Ok(device), Some(entry_obj)) =
+                (key.parse::<DeviceId>(), entry.object(ObjType::Map))
+            else {
                 continue;
             };
-            let Some(role) = roles.get(&device).copied() else { continue };
+            let Some(role) = roles.get(&device).copied() else {
+                continue;
+            };
             let fields = read_map(&self.doc, entry_obj);
             let field = |k: &str| fields.get(k).filter(|e| e.author() == Some(device));
             let digest: Option<[u8; 32]> = field("digest").and_then(|e| e.bytes()?.try_into().ok());
             let signature = field("signature").and_then(|e| Signature::from_slice(e.bytes()?).ok());
-            let (Some(digest), Some(signature), Some(key)) = (digest, signature, device.verifying_key()) else {
+            let (Some(digest), Some(signature), Some(key)) =
+                (digest, signature, device.verifying_key())
+            else {
                 continue;
             };
             if key.verify(&signed_message(&digest), &signature).is_err() {
@@ -215,14 +270,22 @@ impl Journal {
                 .and_then(|e| e.str())
                 .map(|s| s.split(',').filter_map(|h| h.parse().ok()).collect())
                 .unwrap_or_default();
-            out.push(Signed { device, role, digest, heads });
+            out.push(Signed {
+                device,
+                role,
+                digest,
+                heads,
+            });
         }
         out.sort_by_key(|s| s.device);
         out
     }
 
     fn changed_since(&self, reading: &ReadingView, heads: &[ChangeHash]) -> Vec<String> {
-        let then = self.at(heads).ok().and_then(|j| j.reading_view_unsigned(&reading.id));
+        let then = self
+            .at(heads)
+            .ok()
+            .and_then(|j| j.reading_view_unsigned(&reading.id));
         let Some(then) = then else {
             return vec!["(the signed version is not available on this device)".into()];
         };

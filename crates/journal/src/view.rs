@@ -260,16 +260,28 @@ impl FromStr for FieldPath {
             value: s.to_owned(),
         };
         let parts: Vec<&str> = s.split('/').collect();
-        let reading_key = |k: &str| ["date", "mode", "review_date"].into_iter().find(|x| *x == k);
+        let reading_key = |k: &str| {
+            ["date", "mode", "review_date"]
+                .into_iter()
+                .find(|x| *x == k)
+        };
         let step_key = |k: &str| ["owner", "due", "done"].into_iter().find(|x| *x == k);
         Ok(match parts.as_slice() {
             ["reading", r, "deleted"] => FieldPath::Deleted(ItemRef::Reading(r.parse()?)),
-            ["reading", r, "score", area, p] => FieldPath::Score(r.parse()?, (*area).to_owned(), p.parse()?),
-            ["reading", r, key] => FieldPath::Reading(r.parse()?, reading_key(key).ok_or_else(bad)?),
+            ["reading", r, "score", area, p] => {
+                FieldPath::Score(r.parse()?, (*area).to_owned(), p.parse()?)
+            }
+            ["reading", r, key] => {
+                FieldPath::Reading(r.parse()?, reading_key(key).ok_or_else(bad)?)
+            }
             ["goal", g, "target"] => FieldPath::GoalTarget(g.parse()?),
             ["goal", g, "deleted"] => FieldPath::Deleted(ItemRef::Goal(g.parse()?)),
-            ["goal", g, "step", st, "deleted"] => FieldPath::Deleted(ItemRef::Step(g.parse()?, st.parse()?)),
-            ["goal", g, "step", st, key] => FieldPath::Step(g.parse()?, st.parse()?, step_key(key).ok_or_else(bad)?),
+            ["goal", g, "step", st, "deleted"] => {
+                FieldPath::Deleted(ItemRef::Step(g.parse()?, st.parse()?))
+            }
+            ["goal", g, "step", st, key] => {
+                FieldPath::Step(g.parse()?, st.parse()?, step_key(key).ok_or_else(bad)?)
+            }
             ["note", n, "date"] => FieldPath::NoteDate(n.parse()?),
             ["note", n, "deleted"] => FieldPath::Deleted(ItemRef::Note(n.parse()?)),
             _ => return Err(bad()),
@@ -320,7 +332,56 @@ pub struct JournalView {
     pub warnings: Vec<String>,
 }
 
+/// The action plan of one reading: its own goals, and what carries forward.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlanView {
+    /// The reading.
+    pub reading: ReadingId,
+    /// When the plan is reviewed.
+    pub review_date: Option<Date>,
+    /// Goals set at this reading.
+    pub goals: Vec<GoalView>,
+    /// Goals of earlier readings with steps not yet done; only those steps are listed.
+    pub carried_forward: Vec<GoalView>,
+}
+
 impl JournalView {
+    /// The action plan of `reading`: its goals, plus every earlier goal's
+    /// steps that are not done yet.
+    pub fn plan(&self, reading: &ReadingId) -> Option<PlanView> {
+        let index = self.readings.iter().position(|r| &r.id == reading)?;
+        let earlier: Vec<&ReadingId> = self.readings[..index].iter().map(|r| &r.id).collect();
+        let goals = self
+            .goals
+            .iter()
+            .filter(|g| &g.reading == reading)
+            .cloned()
+            .collect();
+        let carried_forward = self
+            .goals
+            .iter()
+            .filter(|g| earlier.contains(&&g.reading))
+            .filter_map(|g| {
+                let open: Vec<StepView> = g
+                    .steps
+                    .iter()
+                    .filter(|s| s.done.value != Some(true))
+                    .cloned()
+                    .collect();
+                (!open.is_empty()).then(|| GoalView {
+                    steps: open,
+                    ..g.clone()
+                })
+            })
+            .collect();
+        Some(PlanView {
+            reading: reading.clone(),
+            review_date: self.readings[index].review_date.value,
+            goals,
+            carried_forward,
+        })
+    }
+
     /// The reading with this id.
     pub fn reading(&self, id: &ReadingId) -> Option<&ReadingView> {
         self.readings.iter().find(|r| &r.id == id)

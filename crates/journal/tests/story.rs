@@ -1,0 +1,344 @@
+//! The story the journal exists for: client and worker score one reading
+//! offline, on their own devices, and merge later.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{merged, pair};
+use recovery_journal::{FieldPath, Journal, Perspective, ScoreFlag, SignOff};
+
+const AREAS: [&str; 10] = [
+    "mental_health",
+    "self_care",
+    "living_skills",
+    "social_networks",
+    "work",
+    "relationships",
+    "addictive_behaviour",
+    "responsibilities",
+    "identity_self_esteem",
+    "trust_hope",
+];
+
+#[test]
+fn offline_scores_merge_in_either_order_with_gaps_and_one_conflict() {
+    let mut p = pair();
+    // Client and worker agree on eight areas and differ on two.
+    let client_scores: Vec<(&str, i64)> = AREAS.iter().map(|a| (*a, 5)).collect();
+    let mut worker_scores = client_scores.clone();
+    worker_scores[4].1 = 7; // work
+    worker_scores[1].1 = 3; // self care
+    p.client
+        .set_scores(&p.reading, Perspective::Client, &client_scores)
+        .unwrap();
+    p.worker
+        .set_scores(&p.reading, Perspective::Worker, &worker_scores)
+        .unwrap();
+    // Both set a different agreed score on work.
+    p.client
+        .set_score(&p.reading, "work", Perspective::Agreed, 5)
+        .unwrap();
+    p.worker
+        .set_score(&p.reading, "work", Perspective::Agreed, 6)
+        .unwrap();
+
+    let one = merged(&p.client, &p.worker);
+    let two = merged(&p.worker, &p.client);
+    assert_eq!(one.view(), two.view(), "merge order must not matter");
+
+    let view = one.view();
+    let reading = &view.readings[0];
+    let gaps: Vec<(&str, u8)> = reading
+        .areas
+        .iter()
+        .filter_map(|a| Some((a.area.as_str(), a.gap?)))
+        .collect();
+    assert_eq!(gaps, [("self_care", 2), ("work", 2)]);
+    assert_eq!(view.conflicts.len(), 1, "{:?}", view.conflicts);
+    let conflict = &view.conflicts[0];
+    assert_eq!(
+        conflict.path,
+        FieldPath::Score(p.reading.clone(), "work".into(), Perspective::Agreed)
+    );
+    let mut values: Vec<&str> = conflict
+        .candidates
+        .iter()
+        .map(|c| c.value.as_str())
+        .collect();
+    values.sort();
+    assert_eq!(values, ["5", "6"]);
+    let authors: Vec<_> = conflict
+        .candidates
+        .iter()
+        .filter_map(|c| c.author)
+        .collect();
+    assert!(authors.contains(&p.client_id.device) && authors.contains(&p.worker_id.device));
+    let work = reading.area("work").unwrap();
+    assert_eq!(
+        work.agreed.value, None,
+        "a conflicted score is never silently picked"
+    );
+    assert!(work.client.flags.is_empty() && work.worker.flags.is_empty());
+}
+
+#[test]
+fn resolving_a_conflict_clears_it_on_every_device() {
+    let mut p = pair();
+    p.client
+        .set_score(&p.reading, "work", Perspective::Agreed, 5)
+        .unwrap();
+    p.worker
+        .set_score(&p.reading, "work", Perspective::Agreed, 6)
+        .unwrap();
+    let mut client = merged(&p.client, &p.worker);
+    let mut worker = merged(&p.worker, &p.client);
+    let path = client.conflicts()[0].path.clone();
+    assert_eq!(
+        path.to_string().parse::<FieldPath>().unwrap(),
+        path,
+        "paths round-trip as text"
+    );
+    client.resolve(&path, "6").unwrap();
+    assert!(client.conflicts().is_empty());
+    worker.merge(&mut client).unwrap();
+    assert!(worker.conflicts().is_empty());
+    assert_eq!(
+        worker.view().readings[0].area("work").unwrap().agreed.value,
+        Some(6)
+    );
+    assert_eq!(worker.view(), client.view());
+}
+
+#[test]
+fn writing_someone_elses_perspective_is_flagged_on_read() {
+    let mut p = pair();
+    p.worker
+        .set_score(&p.reading, "work", Perspective::Client, 8)
+        .unwrap();
+    p.worker
+        .set_score(&p.reading, "self_care", Perspective::Agreed, 4)
+        .unwrap();
+    let view = p.worker.view();
+    let work = view.readings[0].area("work").unwrap();
+    assert_eq!(work.client.value, Some(8), "the value is kept, and shown");
+    assert_eq!(
+        work.client.flags,
+        [ScoreFlag::NotTheirPerspective {
+            author: Some(p.worker_id.device)
+        }]
+    );
+    let self_care = view.readings[0].area("self_care").unwrap();
+    assert!(
+        self_care.agreed.flags.is_empty(),
+        "client and worker may both write the agreed score"
+    );
+
+    let stranger = common::person(9);
+    let mut theirs = p.client.fork(stranger.device);
+    theirs
+        .set_score(&p.reading, "living_skills", Perspective::Agreed, 2)
+        .unwrap();
+    let flags = theirs.view().readings[0]
+        .area("living_skills")
+        .unwrap()
+        .agreed
+        .flags
+        .clone();
+    assert_eq!(
+        flags,
+        [ScoreFlag::NotTheirPerspective {
+            author: Some(stranger.device)
+        }]
+    );
+}
+
+#[test]
+fn only_the_owner_sets_members() {
+    let mut p = pair();
+    let err = p
+        .worker
+        .set_member(
+            p.worker_id.device,
+            "Boss",
+            recovery_journal::MemberRole::Client,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("owner"), "{err}");
+    let names: Vec<_> = p
+        .worker
+        .members()
+        .into_iter()
+        .map(|m| (m.name, m.role))
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "client and worker, as the owner set them: {names:?}"
+    );
+    assert_eq!(p.worker.owner(), Some(p.client_id.device));
+}
+
+#[test]
+fn sign_off_then_amend_shows_what_changed() {
+    let mut p = pair();
+    p.client
+        .set_score(&p.reading, "work", Perspective::Agreed, 6)
+        .unwrap();
+    p.client.sign_off(&p.reading, &p.client_id.key).unwrap();
+    assert!(matches!(
+        p.client.view().readings[0].signoff,
+        SignOff::Partial { .. }
+    ));
+
+    let mut worker = merged(&p.worker, &p.client);
+    worker.sign_off(&p.reading, &p.worker_id.key).unwrap();
+    let view = worker.view();
+    assert_eq!(
+        view.readings[0].signoff,
+        SignOff::SignedOff {
+            client: p.client_id.device,
+            worker: p.worker_id.device
+        }
+    );
+
+    worker
+        .set_score(&p.reading, "work", Perspective::Agreed, 7)
+        .unwrap();
+    worker
+        .set_area_note(&p.reading, "work", "started volunteering")
+        .unwrap();
+    match worker.view().readings[0].signoff.clone() {
+        SignOff::Amended { changed, .. } => assert_eq!(changed, ["work.agreed", "work.note"]),
+        other => panic!("expected amended, got {other:?}"),
+    }
+    // The amended state survives a save and load on the other device.
+    let client = Journal::load(&worker.save(), p.client_id.device).unwrap();
+    assert!(matches!(
+        client.view().readings[0].signoff,
+        SignOff::Amended { .. }
+    ));
+}
+
+#[test]
+fn sign_off_is_refused_with_open_conflicts_or_a_foreign_key() {
+    let mut p = pair();
+    p.client
+        .set_score(&p.reading, "work", Perspective::Agreed, 5)
+        .unwrap();
+    p.worker
+        .set_score(&p.reading, "work", Perspective::Agreed, 6)
+        .unwrap();
+    let mut client = merged(&p.client, &p.worker);
+    let err = client.sign_off(&p.reading, &p.client_id.key).unwrap_err();
+    assert!(err.to_string().contains("conflicts"), "{err}");
+    let err = client.sign_off(&p.reading, &p.worker_id.key).unwrap_err();
+    assert!(err.to_string().contains("own key"), "{err}");
+    let stranger = common::person(9);
+    let mut theirs = client.fork(stranger.device);
+    let err = theirs.sign_off(&p.reading, &stranger.key).unwrap_err();
+    assert!(err.to_string().contains("client or worker"), "{err}");
+}
+
+#[test]
+fn history_is_an_audit_trail_and_the_past_can_be_viewed() {
+    let mut p = pair();
+    p.worker
+        .set_score(&p.reading, "work", Perspective::Worker, 6)
+        .unwrap();
+    let before = p.worker.heads();
+    p.worker
+        .set_score(&p.reading, "work", Perspective::Worker, 7)
+        .unwrap();
+    let history = p.worker.history();
+    let last = history.last().unwrap();
+    assert_eq!(last.message, "worker scored work 7 on reading 2026-11-23");
+    assert_eq!(last.device, Some(p.worker_id.device));
+    assert_eq!(last.author.as_deref(), Some("Alex"));
+    assert_eq!(last.time, 1_700_000_100);
+    assert_eq!(last.area.as_deref(), Some("work"));
+    assert_eq!(last.reading.as_deref(), Some(p.reading.as_str()));
+    assert_eq!(history[0].message, "created journal for Sam");
+    assert_eq!(p.worker.history_of_area("work").len(), 2);
+
+    let then = p.worker.at(&before).unwrap();
+    assert_eq!(
+        then.view().readings[0].area("work").unwrap().worker.value,
+        Some(6)
+    );
+}
+
+#[test]
+fn a_delete_concurrent_with_an_edit_keeps_the_item_and_flags_it() {
+    let mut p = pair();
+    p.client.delete_reading(&p.reading).unwrap();
+    assert!(
+        p.client.view().readings.is_empty(),
+        "a plain delete hides the reading"
+    );
+    p.worker
+        .set_score(&p.reading, "work", Perspective::Worker, 6)
+        .unwrap();
+
+    let mut client = merged(&p.client, &p.worker);
+    let view = client.view();
+    assert_eq!(view.readings.len(), 1, "the worker's edit is not lost");
+    assert!(view.readings[0].deleted_while_edited);
+    assert_eq!(view.readings[0].area("work").unwrap().worker.value, Some(6));
+    let path = view.conflicts[0].path.clone();
+    assert_eq!(path.to_string(), format!("reading/{}/deleted", p.reading));
+
+    client.resolve(&path, "keep").unwrap();
+    let view = client.view();
+    assert!(view.conflicts.is_empty());
+    assert!(!view.readings[0].deleted_while_edited);
+}
+
+#[test]
+fn two_concurrent_deletes_are_no_conflict_and_same_values_agree() {
+    let mut p = pair();
+    p.client.delete_reading(&p.reading).unwrap();
+    p.worker.delete_reading(&p.reading).unwrap();
+    let view = merged(&p.client, &p.worker).view();
+    assert!(
+        view.readings.is_empty() && view.conflicts.is_empty(),
+        "{:?}",
+        view.conflicts
+    );
+
+    let mut p = pair();
+    p.client
+        .set_score(&p.reading, "work", Perspective::Agreed, 6)
+        .unwrap();
+    p.worker
+        .set_score(&p.reading, "work", Perspective::Agreed, 6)
+        .unwrap();
+    let view = merged(&p.client, &p.worker).view();
+    assert!(
+        view.conflicts.is_empty(),
+        "the same value written twice is agreement"
+    );
+    assert_eq!(view.readings[0].area("work").unwrap().agreed.value, Some(6));
+}
+
+#[test]
+fn deletion_conflicts_say_who_deleted_and_who_edited() {
+    let mut p = pair();
+    p.client.delete_reading(&p.reading).unwrap();
+    p.worker
+        .set_area_note(&p.reading, "work", "new job")
+        .unwrap();
+    let view = merged(&p.client, &p.worker).view();
+    let mut said: Vec<_> = view.conflicts[0]
+        .candidates
+        .iter()
+        .map(|c| (c.value.clone(), c.author))
+        .collect();
+    said.sort();
+    assert_eq!(
+        said,
+        [
+            ("deleted".to_owned(), Some(p.client_id.device)),
+            ("edited".to_owned(), Some(p.worker_id.device))
+        ]
+    );
+}
