@@ -117,14 +117,6 @@ pub(crate) fn child_map<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<O
     }
 }
 
-/// The text of a Text object, or "" for anything else.
-pub(crate) fn text_of<R: ReadDoc>(doc: &R, entry: Option<&Entry>) -> String {
-    entry
-        .and_then(|e| e.object(ObjType::Text))
-        .and_then(|id| doc.text(id).ok())
-        .unwrap_or_default()
-}
-
 /// One of several concurrent values of a field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Candidate {
@@ -213,4 +205,57 @@ pub(crate) fn deletion(
         .to_owned();
     }
     Deletion::Raced(touches)
+}
+
+/// Every map and text of a document, read in one sequential pass.
+///
+/// Automerge's columnar store makes each `map_range` a seek; a view touches
+/// tens of thousands of values, so it reads the whole document once instead.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    maps: HashMap<ObjId, HashMap<String, Entry>>,
+    texts: HashMap<ObjId, String>,
+}
+
+impl Snapshot {
+    pub fn of(doc: &automerge::Automerge) -> Self {
+        let mut snap = Snapshot::default();
+        for item in doc.iter() {
+            let obj = (*item.obj).clone();
+            match item.item {
+                automerge::iter::DocItem::Map(m) => {
+                    let entry = Entry {
+                        value: m.value.clone().into_value(),
+                        id: m.id(),
+                        conflict: m.conflict,
+                    };
+                    snap.maps
+                        .entry(obj)
+                        .or_default()
+                        .insert(m.key.into_owned(), entry);
+                }
+                automerge::iter::DocItem::Text(span) => {
+                    snap.texts.entry(obj).or_default().push_str(span.as_str());
+                }
+                automerge::iter::DocItem::List(_) => {}
+            }
+        }
+        snap
+    }
+
+    /// The keys of a map; empty for anything that is not a map.
+    pub fn map(&self, obj: &ObjId) -> &HashMap<String, Entry> {
+        static EMPTY: std::sync::OnceLock<HashMap<String, Entry>> = std::sync::OnceLock::new();
+        self.maps
+            .get(obj)
+            .unwrap_or_else(|| EMPTY.get_or_init(HashMap::new))
+    }
+
+    /// The text of a Text entry, or "" for anything else.
+    pub fn text(&self, entry: Option<&Entry>) -> String {
+        entry
+            .and_then(|e| e.object(ObjType::Text))
+            .and_then(|id| self.texts.get(id).cloned())
+            .unwrap_or_default()
+    }
 }

@@ -90,3 +90,29 @@ pub use view::{
 
 /// Re-exported so callers can name change hashes without depending on automerge.
 pub use automerge::ChangeHash;
+
+/// Entry points for fuzzing and for the tests that replay the fuzz corpus.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{DeviceId, Journal};
+
+    /// Load arbitrary bytes as a journal and, if they load, read every view of it.
+    /// Must never panic.
+    pub fn load_and_render(data: &[u8]) {
+        let device = DeviceId::from_bytes([7; 32]);
+        if let Ok(mut journal) = Journal::load(data, device) {
+            let view = journal.view();
+            let _ = journal.distance_travelled(&view);
+            let _ = journal.chart(&view, crate::Perspective::ALL);
+            let _ = journal.export_csv();
+            let json = journal.export_json();
+            let _ = Journal::import_json(&json, device);
+            let _ = journal.history();
+            if let Some(reading) = view.readings.first() {
+                let _ = view.plan(&reading.id);
+                let _ = journal.set_score(&reading.id, "work", crate::Perspective::Agreed, 5);
+            }
+            let _ = journal.save();
+        }
+    }
+}

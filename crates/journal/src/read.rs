@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use automerge::{Automerge, ObjId, ObjType};
 
-use crate::fields::{Deletion, Entry, candidates, child_map, deletion, read_map, render, text_of};
+use crate::fields::{Deletion, Entry, Snapshot, candidates, child_map, deletion, render};
 use crate::ids::{DeviceId, GoalId, NoteId, ReadingId, StepId};
 use crate::instrument::Instrument;
 use crate::journal::Journal;
@@ -19,6 +19,7 @@ type Fields = HashMap<String, Entry>;
 /// Collects conflicts and warnings while the view is built.
 pub(crate) struct Reader<'a> {
     doc: &'a Automerge,
+    snap: &'a Snapshot,
     pub roles: HashMap<DeviceId, MemberRole>,
     pub instruments: HashMap<String, Instrument>,
     pub conflicts: Vec<Conflict>,
@@ -29,8 +30,10 @@ impl Journal {
     /// The whole journal as plain, validated data.
     pub fn view(&self) -> JournalView {
         let (members, mut warnings) = self.members_checked();
+        let snap = Snapshot::of(&self.doc);
         let mut reader = Reader {
             doc: &self.doc,
+            snap: &snap,
             roles: members.iter().map(|m| (m.device, m.role)).collect(),
             instruments: self.instruments(),
             conflicts: Vec::new(),
@@ -88,8 +91,10 @@ impl Journal {
     /// One reading, without its sign-off state (used to check sign-offs).
     pub(crate) fn reading_view_unsigned(&self, id: &ReadingId) -> Option<ReadingView> {
         let members = self.members();
+        let snap = Snapshot::of(&self.doc);
         let mut reader = Reader {
             doc: &self.doc,
+            snap: &snap,
             roles: members.iter().map(|m| (m.device, m.role)).collect(),
             instruments: self.instruments(),
             conflicts: Vec::new(),
@@ -104,8 +109,9 @@ impl Journal {
 impl Reader<'_> {
     fn readings(&mut self, map: &ObjId) -> Vec<ReadingView> {
         let mut out = Vec::new();
-        for (key, entry) in read_map(self.doc, map) {
-            let id = ReadingId::from_key(&key);
+        let snap = self.snap;
+        for (key, entry) in snap.map(map) {
+            let id = ReadingId::from_key(key);
             match entry.object(ObjType::Map) {
                 Some(obj) => out.extend(self.reading(id, obj)),
                 None => self
@@ -117,26 +123,27 @@ impl Reader<'_> {
     }
 
     fn reading(&mut self, id: ReadingId, obj: &ObjId) -> Option<ReadingView> {
-        let fields = read_map(self.doc, obj);
-        let deleted_while_edited = self.deletion(&fields, obj, || ItemRef::Reading(id.clone()))?;
+        let snap = self.snap;
+        let fields = snap.map(obj);
+        let deleted_while_edited = self.deletion(fields, obj, || ItemRef::Reading(id.clone()))?;
         let rid = &id;
         let date = self.field(
             obj,
-            &fields,
+            fields,
             "date",
             || FieldPath::Reading(rid.clone(), "date"),
             |e| e.str()?.parse().ok(),
         );
         let mode = self.field(
             obj,
-            &fields,
+            fields,
             "mode",
             || FieldPath::Reading(rid.clone(), "mode"),
             |e| e.str()?.parse().ok(),
         );
         let review_date = self.field(
             obj,
-            &fields,
+            fields,
             "review_date",
             || FieldPath::Reading(rid.clone(), "review_date"),
             |e| e.str()?.parse().ok(),
@@ -155,11 +162,11 @@ impl Reader<'_> {
         let scores = fields
             .get("scores")
             .and_then(|e| e.object(ObjType::Map))
-            .map(|o| read_map(self.doc, o));
+            .map(|o| snap.map(o));
         let notes = fields
             .get("notes")
             .and_then(|e| e.object(ObjType::Map))
-            .map(|o| read_map(self.doc, o));
+            .map(|o| snap.map(o));
         let areas = instrument
             .areas
             .iter()
@@ -168,9 +175,9 @@ impl Reader<'_> {
                     .as_ref()
                     .and_then(|s| s.get(&area.id))
                     .and_then(|e| e.object(ObjType::Map));
-                let cell_fields = cell.map(|c| read_map(self.doc, c)).unwrap_or_default();
+                let cell_fields = snap.map(cell.unwrap_or(&automerge::ROOT));
                 let mut score =
-                    |p: Perspective| self.score(&instrument, cell, &cell_fields, rid, &area.id, p);
+                    |p: Perspective| self.score(&instrument, cell, cell_fields, rid, &area.id, p);
                 let (client, worker, agreed) = (
                     score(Perspective::Client),
                     score(Perspective::Worker),
@@ -191,7 +198,7 @@ impl Reader<'_> {
                     worker,
                     agreed,
                     gap,
-                    note: text_of(self.doc, notes.as_ref().and_then(|n| n.get(&area.id))),
+                    note: snap.text(notes.and_then(|n| n.get(&area.id))),
                 }
             })
             .collect();
@@ -330,23 +337,24 @@ impl Reader<'_> {
     pub(crate) fn goals(&mut self, map: Option<ObjId>) -> Vec<GoalView> {
         let Some(map) = map else { return Vec::new() };
         let mut out = Vec::new();
-        for (key, entry) in read_map(self.doc, &map) {
+        let snap = self.snap;
+        for (key, entry) in snap.map(&map) {
             let Some(obj) = entry.object(ObjType::Map) else {
                 self.warnings
                     .push(format!("goal {key} is not a map and is ignored"));
                 continue;
             };
-            let id = GoalId::from_key(&key);
-            let fields = read_map(self.doc, obj);
+            let id = GoalId::from_key(key);
+            let fields = snap.map(obj);
             let Some(deleted_while_edited) =
-                self.deletion(&fields, obj, || ItemRef::Goal(id.clone()))
+                self.deletion(fields, obj, || ItemRef::Goal(id.clone()))
             else {
                 continue;
             };
             let gid = &id;
             let target = self.field(
                 obj,
-                &fields,
+                fields,
                 "target",
                 || FieldPath::GoalTarget(gid.clone()),
                 |e| u8::try_from(e.int()?).ok(),
@@ -368,7 +376,7 @@ impl Reader<'_> {
                         .and_then(|e| e.str())
                         .unwrap_or_default(),
                 ),
-                title: text_of(self.doc, fields.get("title")),
+                title: snap.text(fields.get("title")),
                 target,
                 steps,
                 deleted_while_edited,
@@ -380,14 +388,15 @@ impl Reader<'_> {
 
     fn steps(&mut self, goal: &GoalId, map: &ObjId) -> Vec<StepView> {
         let mut out = Vec::new();
-        for (key, entry) in read_map(self.doc, map) {
+        let snap = self.snap;
+        for (key, entry) in snap.map(map) {
             let Some(obj) = entry.object(ObjType::Map) else {
                 continue;
             };
-            let id = StepId::from_key(&key);
-            let fields = read_map(self.doc, obj);
+            let id = StepId::from_key(key);
+            let fields = snap.map(obj);
             let Some(deleted_while_edited) =
-                self.deletion(&fields, obj, || ItemRef::Step(goal.clone(), id.clone()))
+                self.deletion(fields, obj, || ItemRef::Step(goal.clone(), id.clone()))
             else {
                 continue;
             };
@@ -395,11 +404,11 @@ impl Reader<'_> {
                 let (g, s) = (goal.clone(), id.clone());
                 move || FieldPath::Step(g.clone(), s.clone(), k)
             };
-            let owner = self.field(obj, &fields, "owner", path("owner"), |e| {
+            let owner = self.field(obj, fields, "owner", path("owner"), |e| {
                 e.str()?.parse().ok()
             });
-            let due = self.field(obj, &fields, "due", path("due"), |e| e.str()?.parse().ok());
-            let done = self.field(obj, &fields, "done", path("done"), |e| e.bool());
+            let due = self.field(obj, fields, "due", path("due"), |e| e.str()?.parse().ok());
+            let done = self.field(obj, fields, "done", path("done"), |e| e.bool());
             let created = fields
                 .get("created")
                 .and_then(|e| e.timestamp())
@@ -407,7 +416,7 @@ impl Reader<'_> {
             out.push((
                 created,
                 StepView {
-                    text: text_of(self.doc, fields.get("text")),
+                    text: snap.text(fields.get("text")),
                     owner,
                     due,
                     done,
@@ -423,21 +432,22 @@ impl Reader<'_> {
     pub(crate) fn notes(&mut self, map: Option<ObjId>) -> Vec<NoteView> {
         let Some(map) = map else { return Vec::new() };
         let mut out = Vec::new();
-        for (key, entry) in read_map(self.doc, &map) {
+        let snap = self.snap;
+        for (key, entry) in snap.map(&map) {
             let Some(obj) = entry.object(ObjType::Map) else {
                 continue;
             };
-            let id = NoteId::from_key(&key);
-            let fields = read_map(self.doc, obj);
+            let id = NoteId::from_key(key);
+            let fields = snap.map(obj);
             let Some(deleted_while_edited) =
-                self.deletion(&fields, obj, || ItemRef::Note(id.clone()))
+                self.deletion(fields, obj, || ItemRef::Note(id.clone()))
             else {
                 continue;
             };
             let nid = &id;
             let date: Field<Date> = self.field(
                 obj,
-                &fields,
+                fields,
                 "date",
                 || FieldPath::NoteDate(nid.clone()),
                 |e| e.str()?.parse().ok(),
@@ -455,7 +465,7 @@ impl Reader<'_> {
                 date,
                 area: fields.get("area").and_then(|e| e.str()).map(str::to_owned),
                 author,
-                text: text_of(self.doc, fields.get("text")),
+                text: snap.text(fields.get("text")),
                 deleted_while_edited,
                 id,
             });
