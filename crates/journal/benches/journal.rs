@@ -136,8 +136,28 @@ fn bench(c: &mut Criterion) {
     group.bench_function("load", |b| {
         b.iter(|| Journal::load(&bytes, client).unwrap())
     });
-    let loaded = Journal::load(&bytes, client).unwrap();
-    group.bench_function("view", |b| b.iter(|| loaded.view()));
+    // The first view after loading reads the whole document.
+    group.bench_function("view_cold", |b| {
+        b.iter_batched(
+            || Journal::load(&bytes, client).unwrap(),
+            |j| j.view(),
+            BatchSize::LargeInput,
+        )
+    });
+    let mut loaded = Journal::load(&bytes, client).unwrap();
+    loaded.view();
+    // A live session: a score arrives (here: is made) and the star is drawn again.
+    let mut value = 0;
+    group.bench_function("score_then_view", |b| {
+        b.iter(|| {
+            value = value % 10 + 1;
+            loaded
+                .set_score(&readings[100], "work", Perspective::Agreed, value)
+                .unwrap();
+            loaded.view()
+        })
+    });
+    group.bench_function("view_unchanged", |b| b.iter(|| loaded.view()));
     let a = offline_edits(&loaded, client, &readings, 0);
     let w = offline_edits(&loaded, DeviceId::from_bytes([2; 32]), &readings, 1);
     group.bench_function("merge_1000_plus_1000_edits", |b| {

@@ -218,9 +218,15 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
+    /// The whole document.
     pub fn of(doc: &automerge::Automerge) -> Self {
+        Snapshot::of_subtree(doc, &automerge::ROOT)
+    }
+
+    /// An object and everything below it.
+    pub fn of_subtree(doc: &automerge::Automerge, obj: &ObjId) -> Self {
         let mut snap = Snapshot::default();
-        for item in doc.iter() {
+        for item in doc.iter_at(obj, None) {
             let obj = (*item.obj).clone();
             match item.item {
                 automerge::iter::DocItem::Map(m) => {

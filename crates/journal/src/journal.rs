@@ -30,12 +30,14 @@
 //! was concurrent with an edit shows as concurrent values of `touched` and the
 //! item is kept and flagged instead of vanishing.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc};
 
+use crate::cache::ViewCache;
 use crate::error::{JournalError, Result};
 use crate::fields::{Deletion, child_map, deletion, read_map};
 use crate::ids::DeviceId;
@@ -55,6 +57,8 @@ pub struct Journal {
     pub(crate) device: DeviceId,
     fixed_time: Option<i64>,
     saved_heads: Vec<ChangeHash>,
+    /// The last view, per item; see `cache.rs`.
+    pub(crate) cache: RefCell<Option<ViewCache>>,
 }
 
 /// What a change is about, rendered into its message so history can be filtered.
@@ -118,6 +122,7 @@ impl Journal {
             device: owner,
             fixed_time: None,
             saved_heads: Vec::new(),
+            cache: RefCell::default(),
         };
         let name = clean_name(client_name)?;
         journal.edit(Message::new(format!("created journal for {name}")), |tx| {
@@ -146,6 +151,7 @@ impl Journal {
             device,
             fixed_time: None,
             saved_heads: Vec::new(),
+            cache: RefCell::default(),
         };
         journal.check_schema()?;
         journal.saved_heads = journal.doc.get_heads();
@@ -234,6 +240,7 @@ impl Journal {
             device,
             fixed_time: self.fixed_time,
             saved_heads: Vec::new(),
+            cache: RefCell::default(),
         }
     }
 
@@ -245,6 +252,7 @@ impl Journal {
             device: self.device,
             fixed_time: self.fixed_time,
             saved_heads: Vec::new(),
+            cache: RefCell::default(),
         })
     }
 

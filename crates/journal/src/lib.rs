@@ -50,6 +50,7 @@
 
 #![deny(missing_docs)]
 
+mod cache;
 mod error;
 mod export;
 mod fields;

@@ -10,8 +10,8 @@ use crate::instrument::Instrument;
 use crate::journal::Journal;
 use crate::model::{Date, MemberRole, Perspective};
 use crate::view::{
-    AreaView, Conflict, Field, FieldPath, GoalView, ItemRef, JournalView, NoteView, ReadingView,
-    Score, ScoreFlag, StepView,
+    AreaView, Conflict, Field, FieldPath, GoalView, ItemRef, NoteView, ReadingView, Score,
+    ScoreFlag, StepView,
 };
 
 type Fields = HashMap<String, Entry>;
@@ -20,109 +20,44 @@ type Fields = HashMap<String, Entry>;
 pub(crate) struct Reader<'a> {
     doc: &'a Automerge,
     snap: &'a Snapshot,
-    pub roles: HashMap<DeviceId, MemberRole>,
-    pub instruments: HashMap<String, Instrument>,
+    roles: &'a HashMap<DeviceId, MemberRole>,
+    instruments: &'a HashMap<String, Instrument>,
     pub conflicts: Vec<Conflict>,
     pub warnings: Vec<String>,
 }
 
 impl Journal {
-    /// The whole journal as plain, validated data.
-    pub fn view(&self) -> JournalView {
-        let (members, mut warnings) = self.members_checked();
-        let snap = Snapshot::of(&self.doc);
-        let mut reader = Reader {
-            doc: &self.doc,
-            snap: &snap,
-            roles: members.iter().map(|m| (m.device, m.role)).collect(),
-            instruments: self.instruments(),
-            conflicts: Vec::new(),
-            warnings: Vec::new(),
-        };
-        let mut readings = self.readings_with(&mut reader);
-        for reading in &mut readings {
-            reading.signoff = self.signoff_status(reading, &reader.roles);
-        }
-        let mut goals = reader.goals(self.top("goals").ok());
-        let order: HashMap<&ReadingId, usize> = readings
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (&r.id, i))
-            .collect();
-        goals.sort_by_key(|g| {
-            (
-                order.get(&g.reading).copied().unwrap_or(usize::MAX),
-                g.id.clone(),
-            )
-        });
-        let notes = reader.notes(self.top("notes").ok());
-        warnings.append(&mut reader.warnings);
-        let mut conflicts = reader.conflicts;
-        conflicts.sort_by(|a, b| a.path.cmp(&b.path));
-        JournalView {
-            journal_id: self.journal_id(),
-            owner: self.owner(),
-            members,
-            readings,
-            goals,
-            notes,
-            conflicts,
-            warnings,
-        }
-    }
-
-    /// Every open conflict: concurrent values nobody has settled yet.
-    pub fn conflicts(&self) -> Vec<Conflict> {
-        self.view().conflicts
-    }
-
-    pub(crate) fn readings_with(&self, reader: &mut Reader<'_>) -> Vec<ReadingView> {
-        let mut readings = match self.top("readings") {
-            Ok(map) => reader.readings(&map),
-            Err(e) => {
-                reader.warnings.push(e.to_string());
-                Vec::new()
-            }
-        };
-        readings.sort_by(|a, b| (a.sort_date(), &a.id).cmp(&(b.sort_date(), &b.id)));
-        readings
-    }
-
     /// One reading, without its sign-off state (used to check sign-offs).
     pub(crate) fn reading_view_unsigned(&self, id: &ReadingId) -> Option<ReadingView> {
-        let members = self.members();
-        let snap = Snapshot::of(&self.doc);
-        let mut reader = Reader {
-            doc: &self.doc,
-            snap: &snap,
-            roles: members.iter().map(|m| (m.device, m.role)).collect(),
-            instruments: self.instruments(),
-            conflicts: Vec::new(),
-            warnings: Vec::new(),
-        };
         let map = self.top("readings").ok()?;
         let obj = child_map(&self.doc, &map, id.as_str())?;
+        let snap = Snapshot::of_subtree(&self.doc, &obj);
+        let members = self.members();
+        let roles = members.iter().map(|m| (m.device, m.role)).collect();
+        let instruments = self.instruments();
+        let mut reader = Reader::new(&self.doc, &snap, &roles, &instruments);
         reader.reading(id.clone(), &obj)
     }
 }
 
-impl Reader<'_> {
-    fn readings(&mut self, map: &ObjId) -> Vec<ReadingView> {
-        let mut out = Vec::new();
-        let snap = self.snap;
-        for (key, entry) in snap.map(map) {
-            let id = ReadingId::from_key(key);
-            match entry.object(ObjType::Map) {
-                Some(obj) => out.extend(self.reading(id, obj)),
-                None => self
-                    .warnings
-                    .push(format!("reading {key} is not a map and is ignored")),
-            }
+impl<'a> Reader<'a> {
+    pub(crate) fn new(
+        doc: &'a Automerge,
+        snap: &'a Snapshot,
+        roles: &'a HashMap<DeviceId, MemberRole>,
+        instruments: &'a HashMap<String, Instrument>,
+    ) -> Self {
+        Reader {
+            doc,
+            snap,
+            roles,
+            instruments,
+            conflicts: Vec::new(),
+            warnings: Vec::new(),
         }
-        out
     }
 
-    fn reading(&mut self, id: ReadingId, obj: &ObjId) -> Option<ReadingView> {
+    pub(crate) fn reading(&mut self, id: ReadingId, obj: &ObjId) -> Option<ReadingView> {
         let snap = self.snap;
         let fields = snap.map(obj);
         let deleted_while_edited = self.deletion(fields, obj, || ItemRef::Reading(id.clone()))?;
@@ -153,7 +88,8 @@ impl Reader<'_> {
             .and_then(|e| e.str())
             .unwrap_or_default()
             .to_owned();
-        let Some(instrument) = self.instruments.get(&instrument_key).cloned() else {
+        let instruments = self.instruments;
+        let Some(instrument) = instruments.get(&instrument_key) else {
             self.warnings.push(format!(
                 "reading {id} uses an instrument this journal does not define"
             ));
@@ -177,7 +113,7 @@ impl Reader<'_> {
                     .and_then(|e| e.object(ObjType::Map));
                 let cell_fields = snap.map(cell.unwrap_or(&automerge::ROOT));
                 let mut score =
-                    |p: Perspective| self.score(&instrument, cell, cell_fields, rid, &area.id, p);
+                    |p: Perspective| self.score(instrument, cell, cell_fields, rid, &area.id, p);
                 let (client, worker, agreed) = (
                     score(Perspective::Client),
                     score(Perspective::Worker),
@@ -334,56 +270,33 @@ impl Reader<'_> {
         }
     }
 
-    pub(crate) fn goals(&mut self, map: Option<ObjId>) -> Vec<GoalView> {
-        let Some(map) = map else { return Vec::new() };
-        let mut out = Vec::new();
+    pub(crate) fn goal(&mut self, id: GoalId, obj: &ObjId) -> Option<GoalView> {
         let snap = self.snap;
-        for (key, entry) in snap.map(&map) {
-            let Some(obj) = entry.object(ObjType::Map) else {
-                self.warnings
-                    .push(format!("goal {key} is not a map and is ignored"));
-                continue;
-            };
-            let id = GoalId::from_key(key);
-            let fields = snap.map(obj);
-            let Some(deleted_while_edited) =
-                self.deletion(fields, obj, || ItemRef::Goal(id.clone()))
-            else {
-                continue;
-            };
-            let gid = &id;
-            let target = self.field(
-                obj,
-                fields,
-                "target",
-                || FieldPath::GoalTarget(gid.clone()),
-                |e| u8::try_from(e.int()?).ok(),
-            );
-            let steps = fields
-                .get("steps")
-                .and_then(|e| e.object(ObjType::Map))
-                .map(|s| self.steps(gid, s))
-                .unwrap_or_default();
-            out.push(GoalView {
-                area: fields
-                    .get("area")
-                    .and_then(|e| e.str())
-                    .unwrap_or_default()
-                    .to_owned(),
-                reading: ReadingId::from_key(
-                    fields
-                        .get("reading")
-                        .and_then(|e| e.str())
-                        .unwrap_or_default(),
-                ),
-                title: snap.text(fields.get("title")),
-                target,
-                steps,
-                deleted_while_edited,
-                id,
-            });
-        }
-        out
+        let fields = snap.map(obj);
+        let deleted_while_edited = self.deletion(fields, obj, || ItemRef::Goal(id.clone()))?;
+        let gid = &id;
+        let target = self.field(
+            obj,
+            fields,
+            "target",
+            || FieldPath::GoalTarget(gid.clone()),
+            |e| u8::try_from(e.int()?).ok(),
+        );
+        let steps = fields
+            .get("steps")
+            .and_then(|e| e.object(ObjType::Map))
+            .map(|s| self.steps(gid, s))
+            .unwrap_or_default();
+        let text = |k: &str| fields.get(k).and_then(|e| e.str()).unwrap_or_default();
+        Some(GoalView {
+            area: text("area").to_owned(),
+            reading: ReadingId::from_key(text("reading")),
+            title: snap.text(fields.get("title")),
+            target,
+            steps,
+            deleted_while_edited,
+            id,
+        })
     }
 
     fn steps(&mut self, goal: &GoalId, map: &ObjId) -> Vec<StepView> {
@@ -429,48 +342,34 @@ impl Reader<'_> {
         out.into_iter().map(|(_, s)| s).collect()
     }
 
-    pub(crate) fn notes(&mut self, map: Option<ObjId>) -> Vec<NoteView> {
-        let Some(map) = map else { return Vec::new() };
-        let mut out = Vec::new();
+    pub(crate) fn note(&mut self, id: NoteId, obj: &ObjId) -> Option<NoteView> {
         let snap = self.snap;
-        for (key, entry) in snap.map(&map) {
-            let Some(obj) = entry.object(ObjType::Map) else {
-                continue;
-            };
-            let id = NoteId::from_key(key);
-            let fields = snap.map(obj);
-            let Some(deleted_while_edited) =
-                self.deletion(fields, obj, || ItemRef::Note(id.clone()))
-            else {
-                continue;
-            };
-            let nid = &id;
-            let date: Field<Date> = self.field(
-                obj,
-                fields,
-                "date",
-                || FieldPath::NoteDate(nid.clone()),
-                |e| e.str()?.parse().ok(),
-            );
-            // The author is whoever created the note, whatever the field claims.
-            let author = fields.get("author").and_then(|e| {
-                let claimed: Option<DeviceId> = e.str()?.parse().ok();
-                (claimed == e.author()).then_some(claimed).flatten()
-            });
-            if author.is_none() {
-                self.warnings
-                    .push(format!("note {key} does not name its real author"));
-            }
-            out.push(NoteView {
-                date,
-                area: fields.get("area").and_then(|e| e.str()).map(str::to_owned),
-                author,
-                text: snap.text(fields.get("text")),
-                deleted_while_edited,
-                id,
-            });
+        let fields = snap.map(obj);
+        let deleted_while_edited = self.deletion(fields, obj, || ItemRef::Note(id.clone()))?;
+        let nid = &id;
+        let date: Field<Date> = self.field(
+            obj,
+            fields,
+            "date",
+            || FieldPath::NoteDate(nid.clone()),
+            |e| e.str()?.parse().ok(),
+        );
+        // The author is whoever created the note, whatever the field claims.
+        let author = fields.get("author").and_then(|e| {
+            let claimed: Option<DeviceId> = e.str()?.parse().ok();
+            (claimed == e.author()).then_some(claimed).flatten()
+        });
+        if author.is_none() {
+            self.warnings
+                .push(format!("note {id} does not name its real author"));
         }
-        out.sort_by(|a, b| (a.date.value, &a.id).cmp(&(b.date.value, &b.id)));
-        out
+        Some(NoteView {
+            date,
+            area: fields.get("area").and_then(|e| e.str()).map(str::to_owned),
+            author,
+            text: snap.text(fields.get("text")),
+            deleted_while_edited,
+            id,
+        })
     }
 }

@@ -11,13 +11,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use automerge::transaction::Transactable;
-use automerge::{ChangeHash, ObjType, ScalarValue};
+use automerge::{ChangeHash, ObjId, ObjType, ScalarValue};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{JournalError, Result};
-use crate::fields::{child_map, read_map};
+use crate::fields::Snapshot;
 use crate::ids::{DeviceId, ReadingId};
 use crate::journal::{Journal, Message, ensure_map};
 use crate::model::MemberRole;
@@ -182,16 +182,21 @@ impl Journal {
     }
 
     /// The sign-off state of a reading, from its verified signatures.
+    ///
+    /// `snap` holds the reading's object `obj` and everything below it.
     pub(crate) fn signoff_status(
         &self,
+        snap: &Snapshot,
+        obj: &ObjId,
         reading: &ReadingView,
+        journal_id: &str,
         roles: &HashMap<DeviceId, MemberRole>,
     ) -> SignOff {
-        let signed = self.valid_signatures(reading, roles);
+        let signed = valid_signatures(snap, obj, roles);
         if signed.is_empty() {
             return SignOff::Unsigned;
         }
-        let current = digest(&self.journal_id(), reading);
+        let current = digest(journal_id, reading);
         let now_by = |role| {
             signed
                 .iter()
@@ -230,22 +235,24 @@ impl Journal {
             SignOff::Partial { signed_by }
         }
     }
+}
 
-    fn valid_signatures(
-        &self,
-        reading: &ReadingView,
-        roles: &HashMap<DeviceId, MemberRole>,
-    ) -> Vec<Signed> {
-        let Some(obj) = self
-            .top("readings")
-            .ok()
-            .and_then(|m| child_map(&self.doc, &m, reading.id.as_str()))
-            .and_then(|r| child_map(&self.doc, &r, "signoffs"))
-        else {
-            return Vec::new();
-        };
+/// The signatures on a reading that verify, by members who may sign.
+fn valid_signatures(
+    snap: &Snapshot,
+    reading: &ObjId,
+    roles: &HashMap<DeviceId, MemberRole>,
+) -> Vec<Signed> {
+    let Some(obj) = snap
+        .map(reading)
+        .get("signoffs")
+        .and_then(|e| e.object(ObjType::Map))
+    else {
+        return Vec::new();
+    };
+    {
         let mut out = Vec::new();
-        for (key, entry) in read_map(&self.doc, &obj) {
+        for (key, entry) in snap.map(obj) {
             let (Ok(device), Some(entry_obj)) =
                 (key.parse::<DeviceId>(), entry.object(ObjType::Map))
             else {
@@ -254,7 +261,7 @@ impl Journal {
             let Some(role) = roles.get(&device).copied() else {
                 continue;
             };
-            let fields = read_map(&self.doc, entry_obj);
+            let fields = snap.map(entry_obj);
             let field = |k: &str| fields.get(k).filter(|e| e.author() == Some(device));
             let digest: Option<[u8; 32]> = field("digest").and_then(|e| e.bytes()?.try_into().ok());
             let signature = field("signature").and_then(|e| Signature::from_slice(e.bytes()?).ok());
@@ -280,7 +287,9 @@ impl Journal {
         out.sort_by_key(|s| s.device);
         out
     }
+}
 
+impl Journal {
     fn changed_since(&self, reading: &ReadingView, heads: &[ChangeHash]) -> Vec<String> {
         let then = self
             .at(heads)

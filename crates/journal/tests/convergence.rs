@@ -244,3 +244,23 @@ proptest! {
         prop_assert_eq!(imported.export_json(), json);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 48,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/cache.txt"))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn the_cached_view_always_equals_a_fresh_read(ops in proptest::collection::vec((0..3usize, op()), 1..30)) {
+        let mut w = world();
+        for (at, op) in &ops {
+            apply(&mut w, *at, op);
+            // Refresh the cache after every step, as a live session would.
+            let cached = w.replicas[*at].view();
+            let cold = Journal::load(&w.replicas[*at].export_automerge(), w.replicas[*at].device()).unwrap().view();
+            prop_assert_eq!(cached, cold);
+        }
+    }
+}
