@@ -87,6 +87,39 @@ impl Entry {
     }
 }
 
+/// The keys of one map, as read. Maps in a journal are small (a handful of
+/// keys), so a vector beats hashing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Fields(Vec<(String, Entry)>);
+
+impl Fields {
+    /// The entry under `key`.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, e)| e)
+    }
+}
+
+impl<'a> IntoIterator for &'a Fields {
+    type Item = (&'a String, &'a Entry);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, Entry)>,
+        fn(&'a (String, Entry)) -> (&'a String, &'a Entry),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, e)| (k, e))
+    }
+}
+
+impl IntoIterator for Fields {
+    type Item = (String, Entry);
+    type IntoIter = std::vec::IntoIter<(String, Entry)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 /// The device behind an op id, if its actor has the Starling shape.
 pub(crate) fn author_of(id: &ObjId) -> Option<DeviceId> {
     match id {
@@ -96,17 +129,19 @@ pub(crate) fn author_of(id: &ObjId) -> Option<DeviceId> {
 }
 
 /// All keys of a map in one pass. A missing or non-map object reads as empty.
-pub(crate) fn read_map<R: ReadDoc>(doc: &R, obj: &ObjId) -> HashMap<String, Entry> {
-    doc.map_range(obj, ..)
-        .map(|item| {
-            let entry = Entry {
-                value: item.value.clone().into_value(),
-                id: item.id(),
-                conflict: item.conflict,
-            };
-            (item.key.into_owned(), entry)
-        })
-        .collect()
+pub(crate) fn read_map<R: ReadDoc>(doc: &R, obj: &ObjId) -> Fields {
+    Fields(
+        doc.map_range(obj, ..)
+            .map(|item| {
+                let entry = Entry {
+                    value: item.value.clone().into_value(),
+                    id: item.id(),
+                    conflict: item.conflict,
+                };
+                (item.key.into_owned(), entry)
+            })
+            .collect(),
+    )
 }
 
 /// A child map of `obj` under `key`, if there is one.
@@ -173,11 +208,7 @@ pub(crate) enum Deletion {
 
 /// Every delete also writes `touched`; more concurrent touches than deletes
 /// means someone edited while someone else deleted.
-pub(crate) fn deletion(
-    doc: &automerge::Automerge,
-    obj: &ObjId,
-    fields: &HashMap<String, Entry>,
-) -> Deletion {
+pub(crate) fn deletion(doc: &automerge::Automerge, obj: &ObjId, fields: &Fields) -> Deletion {
     let deleted = fields
         .get("deleted")
         .is_some_and(|e| e.bool() == Some(true) || e.conflict);
@@ -213,7 +244,7 @@ pub(crate) fn deletion(
 /// tens of thousands of values, so it reads the whole document once instead.
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
-    maps: HashMap<ObjId, HashMap<String, Entry>>,
+    maps: HashMap<ObjId, Fields>,
     texts: HashMap<ObjId, String>,
 }
 
@@ -226,8 +257,9 @@ impl Snapshot {
     /// An object and everything below it.
     pub fn of_subtree(doc: &automerge::Automerge, obj: &ObjId) -> Self {
         let mut snap = Snapshot::default();
+        // Items arrive object by object: fill one object's fields, then file them.
+        let mut current: Option<(std::sync::Arc<ObjId>, Fields)> = None;
         for item in doc.iter_at(obj, None) {
-            let obj = (*item.obj).clone();
             match item.item {
                 automerge::iter::DocItem::Map(m) => {
                     let entry = Entry {
@@ -235,26 +267,40 @@ impl Snapshot {
                         id: m.id(),
                         conflict: m.conflict,
                     };
-                    snap.maps
-                        .entry(obj)
-                        .or_default()
-                        .insert(m.key.into_owned(), entry);
+                    match &mut current {
+                        Some((obj, fields))
+                            if std::sync::Arc::ptr_eq(obj, &item.obj) || **obj == *item.obj =>
+                        {
+                            fields.0.push((m.key.into_owned(), entry));
+                        }
+                        _ => {
+                            if let Some((obj, fields)) = current.take() {
+                                snap.maps.insert((*obj).clone(), fields);
+                            }
+                            current =
+                                Some((item.obj.clone(), Fields(vec![(m.key.into_owned(), entry)])));
+                        }
+                    }
                 }
                 automerge::iter::DocItem::Text(span) => {
-                    snap.texts.entry(obj).or_default().push_str(span.as_str());
+                    snap.texts
+                        .entry((*item.obj).clone())
+                        .or_default()
+                        .push_str(span.as_str());
                 }
                 automerge::iter::DocItem::List(_) => {}
             }
+        }
+        if let Some((obj, fields)) = current {
+            snap.maps.insert((*obj).clone(), fields);
         }
         snap
     }
 
     /// The keys of a map; empty for anything that is not a map.
-    pub fn map(&self, obj: &ObjId) -> &HashMap<String, Entry> {
-        static EMPTY: std::sync::OnceLock<HashMap<String, Entry>> = std::sync::OnceLock::new();
-        self.maps
-            .get(obj)
-            .unwrap_or_else(|| EMPTY.get_or_init(HashMap::new))
+    pub fn map(&self, obj: &ObjId) -> &Fields {
+        static EMPTY: Fields = Fields(Vec::new());
+        self.maps.get(obj).unwrap_or(&EMPTY)
     }
 
     /// The text of a Text entry, or "" for anything else.

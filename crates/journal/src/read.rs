@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use automerge::{Automerge, ObjId, ObjType};
 
-use crate::fields::{Deletion, Entry, Snapshot, candidates, child_map, deletion, render};
+use crate::fields::{Deletion, Entry, Fields, Snapshot, candidates, child_map, deletion, render};
 use crate::ids::{DeviceId, GoalId, NoteId, ReadingId, StepId};
 use crate::instrument::Instrument;
 use crate::journal::Journal;
@@ -13,8 +13,6 @@ use crate::view::{
     AreaView, Conflict, Field, FieldPath, GoalView, ItemRef, NoteView, ReadingView, Score,
     ScoreFlag, StepView,
 };
-
-type Fields = HashMap<String, Entry>;
 
 /// Collects conflicts and warnings while the view is built.
 pub(crate) struct Reader<'a> {
