@@ -35,7 +35,9 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
-use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc};
+use automerge::{
+    Automerge, Change, ChangeHash, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT, ReadDoc,
+};
 
 use crate::cache::ViewCache;
 use crate::error::{JournalError, Result};
@@ -140,7 +142,7 @@ impl Journal {
 
     /// Load a saved journal to be edited by `device`.
     pub fn load(bytes: &[u8], device: DeviceId) -> Result<Self> {
-        let doc = Automerge::load(bytes).map_err(|e| JournalError::NotAJournal(e.to_string()))?;
+        let doc = guarded(|| Automerge::load(bytes))?;
         let journal = Journal::from_doc(doc, device)?;
         Ok(journal)
     }
@@ -216,9 +218,16 @@ impl Journal {
 
     /// Apply bytes from [`Journal::save_incremental`] or [`Journal::save`].
     pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<()> {
-        self.doc
-            .load_incremental(bytes)
-            .map_err(|e| JournalError::NotAJournal(e.to_string()))?;
+        // Decode into a scratch document first: if the bytes make the decoder
+        // fail, this journal has not been touched.
+        guarded(|| {
+            Automerge::load_with_options(
+                bytes,
+                LoadOptions::new().on_partial_load(OnPartialLoad::Ignore),
+            )
+        })?;
+        let doc = &mut self.doc;
+        guarded(move || doc.load_incremental(bytes))?;
         self.check_schema()
     }
 
@@ -278,8 +287,7 @@ impl Journal {
     pub fn apply_changes_signed_by(&mut self, signer: DeviceId, changes: &[Vec<u8>]) -> Result<()> {
         let mut parsed = Vec::with_capacity(changes.len());
         for bytes in changes {
-            let change = Change::from_bytes(bytes.clone())
-                .map_err(|e| JournalError::NotAJournal(format!("bad change: {e}")))?;
+            let change = guarded(|| Change::from_bytes(bytes.clone()))?;
             if !signer.owns_actor(change.actor_id()) {
                 return Err(JournalError::ForeignActor {
                     change: change.hash().to_string(),
@@ -289,7 +297,8 @@ impl Journal {
             }
             parsed.push(change);
         }
-        self.doc.apply_changes(parsed)?;
+        let doc = &mut self.doc;
+        guarded(move || doc.apply_changes(parsed))?;
         Ok(())
     }
 
@@ -368,6 +377,23 @@ impl Journal {
             tx.put(map, key.as_str(), instrument.to_json())?;
         }
         Ok(key)
+    }
+}
+
+/// Run an automerge decoder on untrusted bytes.
+///
+/// Automerge 0.12 returns errors for most malformed input, but the fuzzer
+/// found inputs on which its column decoder panics. A panic there must not
+/// take the program down, so it becomes [`JournalError::NotAJournal`].
+/// Callers that mutate a document decode the bytes on their own first, so a
+/// decoder failure never leaves a journal half-changed.
+fn guarded<T, E: std::fmt::Display>(f: impl FnOnce() -> Result<T, E>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(JournalError::NotAJournal(e.to_string())),
+        Err(_) => Err(JournalError::NotAJournal(
+            "the automerge data is corrupt (its decoder failed)".into(),
+        )),
     }
 }
 
