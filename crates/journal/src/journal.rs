@@ -142,6 +142,7 @@ impl Journal {
 
     /// Load a saved journal to be edited by `device`.
     pub fn load(bytes: &[u8], device: DeviceId) -> Result<Self> {
+        check_chunks(bytes)?;
         let doc = guarded(|| Automerge::load(bytes))?;
         let journal = Journal::from_doc(doc, device)?;
         Ok(journal)
@@ -218,6 +219,7 @@ impl Journal {
 
     /// Apply bytes from [`Journal::save_incremental`] or [`Journal::save`].
     pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<()> {
+        check_chunks(bytes)?;
         // Decode into a scratch document first: if the bytes make the decoder
         // fail, this journal has not been touched.
         guarded(|| {
@@ -378,6 +380,42 @@ impl Journal {
         }
         Ok(key)
     }
+}
+
+/// Walk the automerge chunk headers of untrusted bytes before automerge does.
+///
+/// A journal is stored as document chunks (type 0) and change chunks (types 1
+/// and 2). Automerge 0.12 also parses *bundle* chunks (type 3), and the fuzzer
+/// found 205-byte bundles that make it try to allocate 4 GiB and abort, which
+/// no `catch_unwind` can stop. Journals never contain bundles, so they are
+/// refused here, as is any chunk whose length runs past the end of the input.
+pub(crate) fn check_chunks(mut bytes: &[u8]) -> Result<()> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let bad = |why: &str| Err(JournalError::NotAJournal(why.to_owned()));
+    while !bytes.is_empty() {
+        if bytes.len() < 9 || bytes[..4] != MAGIC {
+            return bad("not automerge data (bad chunk header)");
+        }
+        if bytes[8] > 2 {
+            return bad("unsupported automerge chunk type");
+        }
+        let mut len: u64 = 0;
+        let mut used = 0;
+        for (i, byte) in bytes[9..].iter().take(10).enumerate() {
+            len |= u64::from(byte & 0x7f) << (7 * i);
+            used = i + 1;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        let start = 9 + used;
+        let end = usize::try_from(len).ok().and_then(|l| start.checked_add(l));
+        match end {
+            Some(end) if used > 0 && end <= bytes.len() => bytes = &bytes[end..],
+            _ => return bad("truncated automerge chunk"),
+        }
+    }
+    Ok(())
 }
 
 /// Run an automerge decoder on untrusted bytes.

@@ -236,3 +236,37 @@ fn bad_input_is_a_typed_error() {
         None
     );
 }
+
+#[test]
+fn chunks_a_journal_never_contains_are_refused_before_automerge_parses_them() {
+    let device = person(1).device;
+    // A bundle chunk (type 3): automerge 0.12 can be made to allocate 4 GiB on one.
+    let bundle = [0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 3, 2, 0, 0];
+    let err = Journal::load(&bundle, device).unwrap_err();
+    assert!(err.to_string().contains("chunk type"), "{err}");
+    // A chunk that claims more bytes than there are.
+    let truncated = [0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 0, 0xff, 0x01, 1, 2];
+    assert!(
+        Journal::load(&truncated, device)
+            .unwrap_err()
+            .to_string()
+            .contains("truncated")
+    );
+    // A real journal followed by an incremental save loads.
+    let mut p = pair();
+    let mut bytes = p.client.save();
+    p.client
+        .set_score(&p.reading, "work", Perspective::Client, 3)
+        .unwrap();
+    bytes.extend(p.client.save_incremental());
+    let loaded = Journal::load(&bytes, device).unwrap();
+    assert_eq!(
+        loaded.view().readings[0].area("work").unwrap().client.value,
+        Some(3)
+    );
+    // Incremental loading refuses the same things and leaves the journal as it was.
+    let before = loaded.view();
+    let mut loaded = loaded;
+    assert!(loaded.load_incremental(&bundle).is_err());
+    assert_eq!(loaded.view(), before);
+}
