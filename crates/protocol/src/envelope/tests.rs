@@ -1,0 +1,131 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::testing::SeededRng;
+use crate::{DeviceKey, EpochKey};
+
+fn fixture() -> (DeviceKey, EpochKey, DocId) {
+    (
+        DeviceKey::from_seed([1; 32]),
+        EpochKey::from_bytes([2; 32]),
+        DocId::from_bytes([3; 16]),
+    )
+}
+
+fn sealed(seq: u64, prev: EnvelopeHash, payload: &[u8]) -> Envelope {
+    let (dk, ek, doc) = fixture();
+    let h = EnvelopeHeader::changes(doc, Epoch(0), dk.device_id(), seq, prev);
+    Envelope::seal(h, payload, &ek, &dk, &mut SeededRng::new(seq)).unwrap()
+}
+
+#[test]
+fn seal_open_round_trip() {
+    let (_, ek, _) = fixture();
+    let env = sealed(1, EnvelopeHash::ZERO, b"hello");
+    let parsed = Envelope::from_bytes(env.as_bytes()).unwrap();
+    assert_eq!(parsed, env);
+    let opened = parsed.open(&ek).unwrap();
+    assert_eq!(opened.payload(), b"hello");
+    assert_eq!(opened.header().seq, 1);
+}
+
+#[test]
+fn wrong_key_fails_commitment() {
+    let env = sealed(1, EnvelopeHash::ZERO, b"hello");
+    let err = env.open(&EpochKey::from_bytes([9; 32])).unwrap_err();
+    assert_eq!(err, EnvelopeError::BadCommitment);
+}
+
+#[test]
+fn every_flipped_byte_fails() {
+    let (_, ek, _) = fixture();
+    let env = sealed(1, EnvelopeHash::ZERO, b"some payload bytes");
+    for i in 0..env.as_bytes().len() {
+        let mut b = env.as_bytes().to_vec();
+        b[i] ^= 0x01;
+        let r = Envelope::from_bytes(&b).and_then(|e| e.open(&ek));
+        assert!(r.is_err(), "byte {i} flipped still opened");
+    }
+}
+
+#[test]
+fn wrong_author_key_refused() {
+    let (_, ek, doc) = fixture();
+    let other = DeviceKey::from_seed([5; 32]);
+    let h = EnvelopeHeader::changes(
+        doc,
+        Epoch(0),
+        DeviceKey::from_seed([1; 32]).device_id(),
+        1,
+        EnvelopeHash::ZERO,
+    );
+    let r = Envelope::seal(h, b"x", &ek, &other, &mut SeededRng::new(0));
+    assert_eq!(r.unwrap_err(), EnvelopeError::WrongAuthor);
+}
+
+#[test]
+fn snapshot_round_trip_and_limits() {
+    let (dk, ek, doc) = fixture();
+    let covers = vec![Cover {
+        author: dk.device_id(),
+        seq: 3,
+        hash: EnvelopeHash::from_bytes([4; 32]),
+    }];
+    let h = EnvelopeHeader::snapshot(
+        doc,
+        Epoch(2),
+        dk.device_id(),
+        4,
+        EnvelopeHash::from_bytes([4; 32]),
+        covers,
+    );
+    let env = Envelope::seal(h.clone(), b"snap", &ek, &dk, &mut SeededRng::new(1)).unwrap();
+    let back = Envelope::from_bytes(env.as_bytes())
+        .unwrap()
+        .open(&ek)
+        .unwrap();
+    assert_eq!(back.header(), &h);
+    let too_big = vec![0u8; MAX_PAYLOAD + 1];
+    let h = EnvelopeHeader::changes(doc, Epoch(0), dk.device_id(), 1, EnvelopeHash::ZERO);
+    assert!(Envelope::seal(h, &too_big, &ek, &dk, &mut SeededRng::new(0)).is_err());
+}
+
+#[test]
+fn truncations_are_errors() {
+    let env = sealed(2, EnvelopeHash::from_bytes([8; 32]), b"abc");
+    for n in 0..env.as_bytes().len() {
+        assert!(Envelope::from_bytes(&env.as_bytes()[..n]).is_err());
+    }
+    let mut long = env.as_bytes().to_vec();
+    long.push(0);
+    assert_eq!(
+        Envelope::from_bytes(&long).unwrap_err(),
+        EnvelopeError::Trailing
+    );
+}
+
+#[test]
+fn batch_verification_flags_the_bad_one() {
+    let good: Vec<Envelope> = (2..=5)
+        .map(|s| sealed(s, EnvelopeHash::from_bytes([s as u8; 32]), b"p"))
+        .collect();
+    let all = verify_batch(good.clone());
+    assert!(all.iter().all(Result::is_ok));
+    let mut mixed = good;
+    let mut b = mixed[2].as_bytes().to_vec();
+    let last = b.len() - 1;
+    b[last] ^= 1;
+    if let Ok(e) = Envelope::from_bytes(&b) {
+        mixed[2] = e;
+    }
+    let res = verify_batch(mixed);
+    assert!(res[2].is_err());
+    assert!(res[0].is_ok() && res[1].is_ok() && res[3].is_ok());
+}
+
+#[test]
+fn hash_changes_with_content() {
+    let a = sealed(1, EnvelopeHash::ZERO, b"a");
+    let b = sealed(1, EnvelopeHash::ZERO, b"b");
+    assert_ne!(a.hash(), b.hash());
+}

@@ -1,0 +1,368 @@
+//! The relay's sans-IO core.
+//!
+//! [`RelayCore`] decides what every incoming frame means and returns a list
+//! of [`RelayAction`]s for the relay application to carry out, **in order**:
+//! a `Store*` action must be durable before any later `Send` (the ack it
+//! precedes promises the envelope survives a crash). Storage stays outside:
+//! at start-up the application feeds back every document with
+//! [`RelayCore::restore_doc`], and answers [`RelayAction::Replay`] by loading
+//! stored envelopes and sending them (see [`replay_messages`]).
+//! [`MemoryRelay`] is a complete in-memory example used by the tests.
+//!
+//! Per connection: `Hello` → `Challenge` → `Authenticate` (signature over
+//! the nonce, the relay's origin and a timestamp within
+//! [`RelayConfig::auth_window_ms`], allow-list checked) → `Welcome`.
+//! Per document: only members subscribe; only writers (owner, editor)
+//! publish, and only their own envelopes; envelopes dedupe by
+//! (doc, author, author seq), must extend the author's chain, get the next
+//! doc seq, are acked with the relay's signature, and fan out to the other
+//! subscribers. A snapshot whose covers match stored envelopes lets the
+//! relay drop those ([`RelayAction::Compact`]).
+
+mod auth;
+mod doc;
+mod memory;
+mod publish;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+pub use doc::EnvelopeMeta;
+pub use memory::MemoryRelay;
+
+use crate::envelope::Envelope;
+use crate::ids::{DeviceId, DocId};
+use crate::keys::DeviceKey;
+use crate::membership::{MembershipError, MembershipOp};
+use crate::wire::{self, ErrorCode, Message, RetryClass};
+use doc::DocState;
+
+/// Identifies one connection, chosen by the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Relay policy.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// The origin clients must sign (e.g. `wss://relay.example.org`).
+    pub origin: String,
+    /// Largest accepted difference between a device's clock and ours, ms.
+    /// Default 5 minutes.
+    pub auth_window_ms: u64,
+    /// When set, only these devices may authenticate.
+    pub allow_list: Option<HashSet<DeviceId>>,
+}
+
+impl RelayConfig {
+    /// Open registration, 5-minute clock window.
+    pub fn new(origin: impl Into<String>) -> Self {
+        Self {
+            origin: origin.into(),
+            auth_window_ms: 5 * 60 * 1000,
+            allow_list: None,
+        }
+    }
+}
+
+/// Something the application must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RelayAction {
+    /// Send a message on a connection.
+    Send {
+        /// Where.
+        conn: ConnId,
+        /// What.
+        msg: Message,
+    },
+    /// Durably store an envelope (before carrying out later actions).
+    StoreEnvelope {
+        /// The document.
+        doc: DocId,
+        /// Its metadata (keep this row forever; compaction drops only bytes).
+        meta: EnvelopeMeta,
+        /// The envelope.
+        envelope: Envelope,
+    },
+    /// Durably append a membership op at `index`.
+    StoreMembershipOp {
+        /// The document.
+        doc: DocId,
+        /// Index in the log.
+        index: u64,
+        /// The op.
+        op: MembershipOp,
+    },
+    /// Drop the bytes of these envelopes (a snapshot covers them); keep
+    /// their metadata.
+    Compact {
+        /// The document.
+        doc: DocId,
+        /// Doc seqs to drop.
+        doc_seqs: Vec<u64>,
+    },
+    /// Load stored envelopes with `after < doc_seq <= up_to` and send them to
+    /// `conn` as `Deliver`, then `CaughtUp { doc, doc_seq: up_to }`.
+    Replay {
+        /// Where.
+        conn: ConnId,
+        /// The document.
+        doc: DocId,
+        /// Exclusive lower bound.
+        after: u64,
+        /// Inclusive upper bound.
+        up_to: u64,
+    },
+    /// Close the connection after sending what precedes.
+    Close {
+        /// Which.
+        conn: ConnId,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum AuthState {
+    New,
+    Challenged { nonce: [u8; 32], device: DeviceId },
+    Authenticated(DeviceId),
+}
+
+#[derive(Clone, Debug)]
+struct Conn {
+    auth: AuthState,
+    subscriptions: BTreeSet<DocId>,
+}
+
+/// The relay's state machine.
+#[derive(Clone, Debug)]
+pub struct RelayCore {
+    key: DeviceKey,
+    config: RelayConfig,
+    conns: HashMap<ConnId, Conn>,
+    docs: HashMap<DocId, DocState>,
+}
+
+/// The messages answering a [`RelayAction::Replay`], given the stored
+/// envelopes in doc-seq order.
+pub fn replay_messages(
+    doc: DocId,
+    stored: impl IntoIterator<Item = (u64, Envelope)>,
+    up_to: u64,
+) -> Vec<Message> {
+    let mut out: Vec<Message> = stored
+        .into_iter()
+        .map(|(doc_seq, envelope)| Message::Deliver {
+            doc,
+            doc_seq,
+            envelope,
+        })
+        .collect();
+    out.push(Message::CaughtUp {
+        doc,
+        doc_seq: up_to,
+    });
+    out
+}
+
+fn send(conn: ConnId, msg: Message) -> RelayAction {
+    RelayAction::Send { conn, msg }
+}
+
+fn err(
+    conn: ConnId,
+    code: ErrorCode,
+    retry: RetryClass,
+    doc: Option<DocId>,
+    text: impl Into<String>,
+) -> RelayAction {
+    send(conn, Message::error(code, retry, doc, text))
+}
+
+impl RelayCore {
+    /// A relay signing with `key`.
+    pub fn new(key: DeviceKey, config: RelayConfig) -> Self {
+        Self {
+            key,
+            config,
+            conns: HashMap::new(),
+            docs: HashMap::new(),
+        }
+    }
+
+    /// The relay's identity (clients verify acks with it).
+    pub fn relay_id(&self) -> DeviceId {
+        self.key.device_id()
+    }
+
+    /// Feeds back a stored document: its membership log and the metadata of
+    /// every stored envelope, each flagged whether its bytes are still kept.
+    pub fn restore_doc(
+        &mut self,
+        doc: DocId,
+        ops: Vec<MembershipOp>,
+        metas: &[(EnvelopeMeta, bool)],
+    ) -> Result<(), MembershipError> {
+        let state = DocState::restore(doc, ops, metas)?;
+        self.docs.insert(doc, state);
+        Ok(())
+    }
+
+    /// Documents known to the relay.
+    pub fn docs(&self) -> impl Iterator<Item = &DocId> {
+        self.docs.keys()
+    }
+
+    /// A connection opened.
+    pub fn handle_connect(&mut self, conn: ConnId) {
+        self.conns.insert(
+            conn,
+            Conn {
+                auth: AuthState::New,
+                subscriptions: BTreeSet::new(),
+            },
+        );
+    }
+
+    /// A connection closed.
+    pub fn handle_disconnect(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+    }
+
+    /// A binary frame arrived.
+    pub fn handle_frame(
+        &mut self,
+        now: u64,
+        conn: ConnId,
+        frame: &[u8],
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Vec<RelayAction> {
+        match wire::decode(frame) {
+            Ok(msg) => self.handle_message(now, conn, msg, rng),
+            Err(wire::WireError::Version(v)) => vec![
+                err(
+                    conn,
+                    ErrorCode::Version,
+                    RetryClass::Upgrade,
+                    None,
+                    format!("relay speaks v{}, got v{v}", wire::WIRE_VERSION),
+                ),
+                RelayAction::Close { conn },
+            ],
+            Err(wire::WireError::TooLarge(n)) => {
+                vec![err(
+                    conn,
+                    ErrorCode::TooLarge,
+                    RetryClass::TooLarge,
+                    None,
+                    format!("frame of {n} bytes"),
+                )]
+            }
+            Err(e) => vec![err(
+                conn,
+                ErrorCode::Malformed,
+                RetryClass::Unauthorised,
+                None,
+                e.to_string(),
+            )],
+        }
+    }
+
+    /// A decoded message arrived.
+    pub fn handle_message(
+        &mut self,
+        now: u64,
+        conn: ConnId,
+        msg: Message,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Vec<RelayAction> {
+        let Some(c) = self.conns.get(&conn) else {
+            return vec![RelayAction::Close { conn }];
+        };
+        let device = match (&c.auth, &msg) {
+            (AuthState::Authenticated(d), _) => *d,
+            (_, Message::Hello { .. } | Message::Authenticate { .. }) => {
+                return self.handle_auth(now, conn, msg, rng);
+            }
+            _ => {
+                return vec![err(
+                    conn,
+                    ErrorCode::AuthFailed,
+                    RetryClass::Unauthorised,
+                    None,
+                    "authenticate first",
+                )];
+            }
+        };
+        match msg {
+            Message::Subscribe { docs } => self.subscribe(conn, device, docs),
+            Message::Unsubscribe { docs } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    for d in docs {
+                        c.subscriptions.remove(&d);
+                    }
+                }
+                Vec::new()
+            }
+            Message::Publish { envelope } => self.publish(conn, device, envelope),
+            Message::MembershipPublish { doc, op } => self.membership_publish(now, conn, doc, op),
+            Message::InviteFetch { doc, invite } => self.invite_fetch(now, conn, doc, invite),
+            Message::InviteRedeem { doc, op } => self.invite_redeem(now, conn, device, doc, op),
+            Message::Presence { doc, blob, .. } => self.presence(conn, device, doc, blob),
+            _ => vec![err(
+                conn,
+                ErrorCode::Malformed,
+                RetryClass::Unauthorised,
+                None,
+                "unexpected message",
+            )],
+        }
+    }
+
+    fn subscribers(&self, doc: &DocId) -> Vec<ConnId> {
+        let mut v: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.subscriptions.contains(doc))
+            .map(|(id, _)| *id)
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn presence(
+        &mut self,
+        conn: ConnId,
+        device: DeviceId,
+        doc: DocId,
+        blob: crate::bytes::Bytes,
+    ) -> Vec<RelayAction> {
+        let member = self
+            .docs
+            .get(&doc)
+            .is_some_and(|d| d.membership.role(&device).is_some());
+        if !member {
+            return vec![err(
+                conn,
+                ErrorCode::Forbidden,
+                RetryClass::Unauthorised,
+                Some(doc),
+                "not a member",
+            )];
+        }
+        self.subscribers(&doc)
+            .into_iter()
+            .filter(|c| *c != conn)
+            .map(|c| {
+                send(
+                    c,
+                    Message::Presence {
+                        doc,
+                        from: Some(device),
+                        blob: blob.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+}

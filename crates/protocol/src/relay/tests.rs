@@ -1,0 +1,278 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::envelope::{EnvelopeHash, EnvelopeHeader};
+use crate::membership::{MembershipState, OpBody, Role};
+use crate::testing::SeededRng;
+use crate::wire::{Ack, auth_message};
+use crate::{Epoch, EpochKey};
+
+const ORIGIN: &str = "wss://relay.test";
+
+struct Fixture {
+    relay: RelayCore,
+    rng: SeededRng,
+    owner: DeviceKey,
+    viewer: DeviceKey,
+    doc: DocId,
+    key: EpochKey,
+}
+
+fn sent(actions: &[RelayAction], to: ConnId) -> Vec<Message> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            RelayAction::Send { conn, msg } if *conn == to => Some(msg.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn error_code(actions: &[RelayAction], to: ConnId) -> Option<ErrorCode> {
+    sent(actions, to).into_iter().find_map(|m| {
+        if let Message::Error { code, .. } = m {
+            Some(code)
+        } else {
+            None
+        }
+    })
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let mut rng = SeededRng::new(1);
+        let relay = RelayCore::new(DeviceKey::generate(&mut rng), RelayConfig::new(ORIGIN));
+        let owner = DeviceKey::generate(&mut rng);
+        let viewer = DeviceKey::generate(&mut rng);
+        let doc = DocId::random(&mut rng);
+        let mut f = Fixture {
+            relay,
+            rng,
+            owner,
+            viewer,
+            doc,
+            key: EpochKey::from_bytes([3; 32]),
+        };
+        f.login(ConnId(1), &f.owner.clone(), 1000);
+        let g = MembershipState::genesis(doc, &f.owner, "client", 1000).unwrap();
+        let mut state = MembershipState::verify_chain(doc, std::slice::from_ref(&g)).unwrap();
+        let body = OpBody::AddMember {
+            device: f.viewer.device_id(),
+            role: Role::Viewer,
+            perspective: "carer".into(),
+        };
+        let add = state.sign_op(&f.owner, 1000, body).unwrap();
+        state.apply(&add).unwrap();
+        for op in [g, add] {
+            let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op });
+            assert!(error_code(&a, ConnId(1)).is_none());
+        }
+        f
+    }
+
+    fn msg(&mut self, conn: ConnId, m: Message) -> Vec<RelayAction> {
+        self.relay.handle_message(1000, conn, m, &mut self.rng)
+    }
+
+    fn login(&mut self, conn: ConnId, key: &DeviceKey, ts: u64) -> Vec<RelayAction> {
+        self.relay.handle_connect(conn);
+        let a = self.msg(
+            conn,
+            Message::Hello {
+                device: key.device_id(),
+                agent: "t".into(),
+            },
+        );
+        let Some(Message::Challenge {
+            nonce,
+            origin,
+            relay,
+        }) = sent(&a, conn).pop()
+        else {
+            panic!()
+        };
+        let sig = key.sign(
+            crate::domain::AUTH_SIG,
+            &auth_message(&nonce.0, &origin, ts, &relay, &key.device_id()),
+        );
+        self.msg(
+            conn,
+            Message::Authenticate {
+                device: key.device_id(),
+                timestamp: ts,
+                signature: sig,
+            },
+        )
+    }
+
+    fn envelope(&mut self, author: &DeviceKey, seq: u64, prev: EnvelopeHash) -> Envelope {
+        let h = EnvelopeHeader::changes(self.doc, Epoch(0), author.device_id(), seq, prev);
+        Envelope::seal(h, b"p", &self.key, author, &mut self.rng).unwrap()
+    }
+}
+
+#[test]
+fn handshake_checks_signature_origin_and_clock() {
+    let mut f = Fixture::new();
+    let k = DeviceKey::generate(&mut f.rng);
+    let a = f.login(ConnId(5), &k, 1000);
+    assert!(matches!(sent(&a, ConnId(5))[0], Message::Welcome { .. }));
+    let stale = f.login(ConnId(6), &k, 1000 + 10 * 60 * 1000);
+    assert_eq!(error_code(&stale, ConnId(6)), Some(ErrorCode::AuthFailed));
+    assert!(stale.contains(&RelayAction::Close { conn: ConnId(6) }));
+    // Signed for another origin.
+    f.relay.handle_connect(ConnId(7));
+    let a = f.msg(
+        ConnId(7),
+        Message::Hello {
+            device: k.device_id(),
+            agent: "t".into(),
+        },
+    );
+    let Some(Message::Challenge { nonce, relay, .. }) = sent(&a, ConnId(7)).pop() else {
+        panic!()
+    };
+    let sig = k.sign(
+        crate::domain::AUTH_SIG,
+        &auth_message(&nonce.0, "wss://evil", 1000, &relay, &k.device_id()),
+    );
+    let a = f.msg(
+        ConnId(7),
+        Message::Authenticate {
+            device: k.device_id(),
+            timestamp: 1000,
+            signature: sig,
+        },
+    );
+    assert_eq!(error_code(&a, ConnId(7)), Some(ErrorCode::AuthFailed));
+    // Nothing before authentication.
+    f.relay.handle_connect(ConnId(8));
+    let a = f.msg(ConnId(8), Message::Subscribe { docs: vec![] });
+    assert_eq!(error_code(&a, ConnId(8)), Some(ErrorCode::AuthFailed));
+}
+
+#[test]
+fn publish_rules_dedupe_gap_fork_and_roles() {
+    let mut f = Fixture::new();
+    let owner = f.owner.clone();
+    let e1 = f.envelope(&owner, 1, EnvelopeHash::ZERO);
+    let a = f.msg(
+        ConnId(1),
+        Message::Publish {
+            envelope: e1.clone(),
+        },
+    );
+    assert!(matches!(a[0], RelayAction::StoreEnvelope { .. }));
+    let Some(Message::Ack(ack)) = sent(&a, ConnId(1)).pop() else {
+        panic!()
+    };
+    assert!(ack.verify(&f.relay.relay_id()));
+    assert_eq!(ack.doc_seq, 1);
+    // Retransmission: same ack position, nothing stored.
+    let a = f.msg(
+        ConnId(1),
+        Message::Publish {
+            envelope: e1.clone(),
+        },
+    );
+    assert!(matches!(
+        &sent(&a, ConnId(1))[0],
+        Message::Ack(Ack { doc_seq: 1, .. })
+    ));
+    assert!(
+        !a.iter()
+            .any(|x| matches!(x, RelayAction::StoreEnvelope { .. }))
+    );
+    // Gap.
+    let e3 = f.envelope(&owner, 3, EnvelopeHash::from_bytes([1; 32]));
+    assert_eq!(
+        error_code(
+            &f.msg(ConnId(1), Message::Publish { envelope: e3 }),
+            ConnId(1)
+        ),
+        Some(ErrorCode::Gap)
+    );
+    // Fork: seq 2 not linking to seq 1.
+    let bad2 = f.envelope(&owner, 2, EnvelopeHash::from_bytes([9; 32]));
+    assert_eq!(
+        error_code(
+            &f.msg(ConnId(1), Message::Publish { envelope: bad2 }),
+            ConnId(1)
+        ),
+        Some(ErrorCode::Fork)
+    );
+    // Viewer cannot write.
+    let viewer = f.viewer.clone();
+    f.login(ConnId(2), &viewer, 1000);
+    let ev = f.envelope(&viewer, 1, EnvelopeHash::ZERO);
+    assert_eq!(
+        error_code(
+            &f.msg(ConnId(2), Message::Publish { envelope: ev }),
+            ConnId(2)
+        ),
+        Some(ErrorCode::Forbidden)
+    );
+    // Nobody publishes someone else's envelope.
+    let e2 = f.envelope(&owner, 2, e1.hash());
+    assert_eq!(
+        error_code(
+            &f.msg(ConnId(2), Message::Publish { envelope: e2 }),
+            ConnId(2)
+        ),
+        Some(ErrorCode::Forbidden)
+    );
+}
+
+#[test]
+fn subscribers_get_log_replay_and_fan_out() {
+    let mut f = Fixture::new();
+    let viewer = f.viewer.clone();
+    f.login(ConnId(2), &viewer, 1000);
+    let a = f.msg(
+        ConnId(2),
+        Message::Subscribe {
+            docs: vec![crate::wire::DocCursor {
+                doc: f.doc,
+                cursor: 0,
+            }],
+        },
+    );
+    assert_eq!(sent(&a, ConnId(2)).len(), 2, "two membership ops");
+    assert!(a.iter().any(|x| matches!(
+        x,
+        RelayAction::Replay {
+            after: 0,
+            up_to: 0,
+            ..
+        }
+    )));
+    let owner = f.owner.clone();
+    let e1 = f.envelope(&owner, 1, EnvelopeHash::ZERO);
+    let a = f.msg(ConnId(1), Message::Publish { envelope: e1 });
+    assert!(matches!(
+        sent(&a, ConnId(2))[0],
+        Message::Deliver { doc_seq: 1, .. }
+    ));
+    // Strangers cannot subscribe.
+    let k = DeviceKey::generate(&mut f.rng);
+    f.login(ConnId(3), &k, 1000);
+    let a = f.msg(
+        ConnId(3),
+        Message::Subscribe {
+            docs: vec![crate::wire::DocCursor {
+                doc: f.doc,
+                cursor: 0,
+            }],
+        },
+    );
+    assert_eq!(error_code(&a, ConnId(3)), Some(ErrorCode::Forbidden));
+}
+
+#[test]
+fn malformed_frames_get_errors_not_panics() {
+    let mut f = Fixture::new();
+    for frame in [&b""[..], b"\xff", b"\xa2av\x01am\x00", &[0u8; 64]] {
+        let a = f.relay.handle_frame(1000, ConnId(1), frame, &mut f.rng);
+        assert!(error_code(&a, ConnId(1)).is_some());
+    }
+}

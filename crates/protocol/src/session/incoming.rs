@@ -1,0 +1,413 @@
+//! Handling messages from the relay.
+
+use super::doc::DocSync;
+use super::{ClientSession, Link, Output, SessionEvent, Tampering};
+use crate::domain;
+use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope, verify_batch};
+use crate::ids::DocId;
+use crate::membership::{MembershipOp, MembershipState, OpBody};
+use crate::wire::{self, ErrorCode, Message, auth_message};
+
+impl ClientSession {
+    /// A binary frame arrived from the relay.
+    pub fn handle_frame(&mut self, now: u64, frame: &[u8]) -> Output {
+        match wire::decode(frame) {
+            Ok(m) => self.handle_message(now, m),
+            Err(e) => Output {
+                send: Vec::new(),
+                events: vec![SessionEvent::RelayError {
+                    code: ErrorCode::Malformed,
+                    retry: wire::RetryClass::RetryLater,
+                    doc: None,
+                    message: e.to_string(),
+                }],
+            },
+        }
+    }
+
+    /// A decoded message arrived from the relay.
+    pub fn handle_message(&mut self, now: u64, msg: Message) -> Output {
+        let mut out = Output::default();
+        match msg {
+            Message::Challenge {
+                nonce,
+                origin,
+                relay,
+            } => self.on_challenge(now, nonce.0, origin, relay, &mut out),
+            Message::Welcome { .. } if self.link == Link::Authenticating => {
+                self.link = Link::Ready;
+                self.backoff.reset();
+                out.events.push(SessionEvent::Connected);
+                self.resume(&mut out);
+            }
+            Message::Ack(ack) => {
+                let Some(relay) = self.relay else { return out };
+                if !ack.verify(&relay) {
+                    out.events.push(SessionEvent::Tampering {
+                        doc: Some(ack.doc),
+                        what: Tampering::BadAck,
+                    });
+                    return out;
+                }
+                if let Some(d) = self.docs.get_mut(&ack.doc)
+                    && d.outbox
+                        .get(&ack.author_seq)
+                        .is_some_and(|e| e.hash() == ack.hash)
+                {
+                    d.outbox.remove(&ack.author_seq);
+                    let (doc, seq, doc_seq) = (ack.doc, ack.author_seq, ack.doc_seq);
+                    out.events.push(SessionEvent::Acked { doc, seq, doc_seq });
+                }
+            }
+            Message::Deliver {
+                doc,
+                doc_seq,
+                envelope,
+            } => self.on_deliver(doc, doc_seq, envelope, &mut out),
+            Message::CaughtUp { doc, .. } => out.events.push(SessionEvent::CaughtUp { doc }),
+            Message::MembershipDeliver { doc, index, op } => {
+                self.on_membership(doc, index, op, &mut out)
+            }
+            Message::InviteRedeemable { doc, invite } => {
+                self.on_redeemable(now, doc, invite, &mut out)
+            }
+            Message::Presence {
+                doc,
+                from: Some(from),
+                blob,
+            } => self.on_presence(doc, from, &blob.0, &mut out),
+            Message::Error {
+                code,
+                retry,
+                doc,
+                message,
+            } => {
+                if let Some(d) = doc.and_then(|doc| self.docs.get_mut(&doc))
+                    && matches!(code, ErrorCode::Forbidden | ErrorCode::UnknownDoc)
+                {
+                    d.subscribed = false;
+                }
+                if matches!(code, ErrorCode::AuthFailed | ErrorCode::NotAllowed) {
+                    self.link = Link::Refused;
+                    out.events.push(SessionEvent::AuthFailed(message.clone()));
+                }
+                out.events.push(SessionEvent::RelayError {
+                    code,
+                    retry,
+                    doc,
+                    message,
+                });
+            }
+            _ => {}
+        }
+        out
+    }
+
+    fn on_challenge(
+        &mut self,
+        now: u64,
+        nonce: [u8; 32],
+        origin: String,
+        relay: crate::DeviceId,
+        out: &mut Output,
+    ) {
+        let pinned_ok = self.relay.is_none_or(|r| r == relay);
+        if self.link != Link::Hello || origin != self.config.origin || !pinned_ok {
+            self.link = Link::Refused;
+            out.events.push(SessionEvent::Tampering {
+                doc: None,
+                what: Tampering::WrongRelay,
+            });
+            return;
+        }
+        self.relay = Some(relay);
+        let me = self.key.device_id();
+        let signature = self.key.sign(
+            domain::AUTH_SIG,
+            &auth_message(&nonce, &origin, now, &relay, &me),
+        );
+        self.link = Link::Authenticating;
+        out.send.push(Message::Authenticate {
+            device: me,
+            timestamp: now,
+            signature,
+        });
+    }
+
+    fn on_deliver(&mut self, doc: DocId, doc_seq: u64, envelope: Envelope, out: &mut Output) {
+        self.on_deliver_checked(doc, doc_seq, envelope, None, out);
+    }
+
+    /// Handles a deliver; `pre` is the outcome of a batch verification of
+    /// this envelope, if one was done.
+    fn on_deliver_checked(
+        &mut self,
+        doc: DocId,
+        doc_seq: u64,
+        envelope: Envelope,
+        pre: Option<Result<VerifiedEnvelope, EnvelopeError>>,
+        out: &mut Output,
+    ) {
+        let Some(d) = self.docs.get_mut(&doc) else {
+            return;
+        };
+        d.cursor = d.cursor.max(doc_seq);
+        let tampered = SessionEvent::Tampering {
+            doc: Some(doc),
+            what: Tampering::BadSignature,
+        };
+        if envelope.header_unverified().doc != doc {
+            out.events.push(tampered);
+            return;
+        }
+        let author = envelope.header_unverified().author;
+        if d.chain
+            .knows(&author, envelope.header_unverified().seq, &envelope.hash())
+        {
+            return; // a byte-identical replay of what was applied
+        }
+        let verified = match pre {
+            Some(r) => r,
+            None => match d.membership.as_ref().and_then(|m| m.member_id(&author)) {
+                Some(id) => envelope.verify_with(&id),
+                None => envelope.verify(),
+            },
+        };
+        match verified {
+            Ok(v) => d.receive(v, &self.key, &mut out.events),
+            Err(_) => out.events.push(tampered),
+        }
+    }
+
+    /// Several frames that arrived together: envelopes among them are
+    /// verified as one ed25519 batch, then everything is handled in order.
+    pub fn handle_frames(&mut self, now: u64, frames: &[&[u8]]) -> Output {
+        let mut out = Output::default();
+        let mut msgs = Vec::with_capacity(frames.len());
+        for f in frames {
+            match wire::decode(f) {
+                Ok(m) => msgs.push(m),
+                Err(e) => out.events.push(SessionEvent::RelayError {
+                    code: ErrorCode::Malformed,
+                    retry: wire::RetryClass::RetryLater,
+                    doc: None,
+                    message: e.to_string(),
+                }),
+            }
+        }
+        let fresh = |m: &Message| match m {
+            Message::Deliver { doc, envelope, .. } => self.docs.get(doc).is_some_and(|d| {
+                let h = envelope.header_unverified();
+                !d.chain.knows(&h.author, h.seq, &envelope.hash())
+            }),
+            _ => false,
+        };
+        let batch: Vec<Envelope> = msgs
+            .iter()
+            .filter(|m| fresh(m))
+            .filter_map(|m| {
+                if let Message::Deliver { envelope, .. } = m {
+                    Some(envelope.clone())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let mut results = if batch.len() >= 2 {
+            verify_batch(batch).into_iter()
+        } else {
+            Vec::new().into_iter()
+        };
+        let batched = results.len() > 0;
+        let flags: Vec<bool> = msgs.iter().map(|m| batched && fresh(m)).collect();
+        for (m, in_batch) in msgs.into_iter().zip(flags) {
+            let o = match m {
+                Message::Deliver {
+                    doc,
+                    doc_seq,
+                    envelope,
+                } if in_batch => {
+                    let mut o = Output::default();
+                    self.on_deliver_checked(doc, doc_seq, envelope, results.next(), &mut o);
+                    o
+                }
+                m => self.handle_message(now, m),
+            };
+            out.send.extend(o.send);
+            out.events.extend(o.events);
+        }
+        out
+    }
+
+    fn on_membership(&mut self, doc: DocId, index: u64, op: MembershipOp, out: &mut Output) {
+        let me = self.key.device_id();
+        let Some(d) = self.docs.get_mut(&doc) else {
+            return;
+        };
+        let len = d.ops.len() as u64;
+        if index < len {
+            if d.ops
+                .get(index as usize)
+                .is_some_and(|o| o.hash() != op.hash())
+            {
+                let what = Tampering::BadMembership("membership log diverged".into());
+                out.events.push(SessionEvent::Tampering {
+                    doc: Some(doc),
+                    what,
+                });
+            }
+            d.op_outbox.retain(|o| o.hash() != op.hash());
+            return;
+        }
+        if index > len {
+            return;
+        }
+        let was_member = d.membership.as_ref().is_some_and(|m| m.role(&me).is_some());
+        let result = match &mut d.membership {
+            None => MembershipState::verify_chain(doc, std::slice::from_ref(&op))
+                .map(|m| d.membership = Some(m)),
+            Some(m) => m.apply(&op),
+        };
+        if let Err(e) = result {
+            let what = Tampering::BadMembership(e.to_string());
+            out.events.push(SessionEvent::Tampering {
+                doc: Some(doc),
+                what,
+            });
+            return;
+        }
+        let hash = op.hash();
+        d.ops.push(op);
+        d.op_outbox.retain(|o| o.hash() != hash);
+        d.derive_keys(&self.key);
+        out.events.push(SessionEvent::MembershipChanged { doc });
+        // Our invite was redeemed, but its link carried an older epoch's key:
+        // the joiner needs the current key, which only a rotation delivers.
+        if let Some(OpBody::RedeemInvite { invite, .. }) = d.ops.last().map(|o| &o.content().body)
+            && let Some(link_epoch) = d.created_invites.remove(invite)
+            && d.membership
+                .as_ref()
+                .is_some_and(|m| m.epoch() != link_epoch)
+        {
+            out.events.push(SessionEvent::RotationNeeded { doc });
+        }
+        let is_member = d.membership.as_ref().is_some_and(|m| m.role(&me).is_some());
+        if was_member && !is_member {
+            d.removed = true;
+            d.subscribed = false;
+            out.events.push(SessionEvent::Removed { doc });
+        }
+        if !was_member
+            && is_member
+            && self.invites.remove(&doc).is_some()
+            && self.link == Link::Ready
+        {
+            d.subscribed = true;
+            out.send.push(Message::Subscribe {
+                docs: vec![wire::DocCursor {
+                    doc,
+                    cursor: d.cursor,
+                }],
+            });
+        }
+        d.drain(&self.key, &mut out.events);
+    }
+
+    fn on_redeemable(
+        &mut self,
+        now: u64,
+        doc: DocId,
+        invite: crate::membership::InviteId,
+        out: &mut Output,
+    ) {
+        let Some(secret) = self.invites.get(&doc) else {
+            return;
+        };
+        if secret.id() != invite {
+            return;
+        }
+        let Some(d) = self.docs.get_mut(&doc) else {
+            return;
+        };
+        let Some(m) = &d.membership else { return };
+        if m.role(&self.key.device_id()).is_some() {
+            return;
+        }
+        if let Ok(op) = secret.redeem_op(m, &self.key, now) {
+            d.op_outbox.push(op.clone());
+            out.send.push(Message::InviteRedeem { doc, op });
+        }
+    }
+
+    fn on_presence(&mut self, doc: DocId, from: crate::DeviceId, blob: &[u8], out: &mut Output) {
+        let Some(d) = self.docs.get_mut(&doc) else {
+            return;
+        };
+        let Some(m) = &d.membership else { return };
+        let epoch = m.epoch();
+        let Some(key) = d.keys.get(&epoch) else {
+            return;
+        };
+        match wire::presence::open(key, &doc, epoch, &from, blob) {
+            Ok((counter, data)) if counter > d.presence_seen.get(&from).copied().unwrap_or(0) => {
+                d.presence_seen.insert(from, counter);
+                out.events.push(SessionEvent::Presence { doc, from, data });
+            }
+            _ => out.events.push(SessionEvent::Tampering {
+                doc: Some(doc),
+                what: Tampering::BadPresence(from),
+            }),
+        }
+    }
+
+    /// After `Welcome`: re-send pending ops, subscribe, fetch invites and
+    /// retransmit unacknowledged envelopes.
+    fn resume(&mut self, out: &mut Output) {
+        let me = self.key.device_id();
+        for (doc, d) in self.docs.iter_mut() {
+            push_pending(*doc, d, out);
+            let member = d.membership.as_ref().is_some_and(|m| m.role(&me).is_some());
+            if let Some(secret) = self.invites.get(doc).filter(|_| !member) {
+                out.send.push(Message::InviteFetch {
+                    doc: *doc,
+                    invite: secret.id(),
+                });
+                continue;
+            }
+            if (member || d.membership.is_none()) && !d.removed {
+                d.subscribed = true;
+                out.send.push(Message::Subscribe {
+                    docs: vec![wire::DocCursor {
+                        doc: *doc,
+                        cursor: d.cursor,
+                    }],
+                });
+                for env in d.outbox.values() {
+                    out.send.push(Message::Publish {
+                        envelope: env.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn push_pending(doc: DocId, d: &DocSync, out: &mut Output) {
+    for op in &d.op_outbox {
+        let msg = if matches!(
+            op.content().body,
+            crate::membership::OpBody::RedeemInvite { .. }
+        ) {
+            Message::InviteRedeem {
+                doc,
+                op: op.clone(),
+            }
+        } else {
+            Message::MembershipPublish {
+                doc,
+                op: op.clone(),
+            }
+        };
+        out.send.push(msg);
+    }
+}

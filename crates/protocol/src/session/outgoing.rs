@@ -1,0 +1,329 @@
+//! Local actions: creating and joining documents, publishing envelopes,
+//! changing membership, presence.
+
+use rand_core::CryptoRngCore;
+
+use super::doc::DocSync;
+use super::{ClientSession, Link, Output, SessionError};
+use crate::envelope::{Envelope, EnvelopeHeader, VerifiedEnvelope};
+use crate::ids::{DeviceId, DocId, Epoch};
+use crate::invite::{InviteLink, InviteSecret};
+use crate::keys::EpochKey;
+use crate::membership::{InviteId, MembershipOp, MembershipState, OpBody, Role};
+use crate::wire::{self, Message};
+
+impl ClientSession {
+    fn doc_mut(&mut self, doc: &DocId) -> Result<&mut DocSync, SessionError> {
+        self.docs.get_mut(doc).ok_or(SessionError::UnknownDoc)
+    }
+
+    fn state(&self, doc: &DocId) -> Result<&MembershipState, SessionError> {
+        self.docs
+            .get(doc)
+            .and_then(|d| d.membership.as_ref())
+            .ok_or(SessionError::UnknownDoc)
+    }
+
+    /// Creates a document owned by this device, with a fresh epoch-0 key.
+    pub fn create_doc(
+        &mut self,
+        now: u64,
+        perspective: &str,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(DocId, Output), SessionError> {
+        let doc = DocId::random(rng);
+        let genesis = MembershipState::genesis(doc, &self.key, perspective, now)?;
+        let mut d = DocSync::new(doc);
+        d.keys.insert(Epoch(0), EpochKey::generate(rng));
+        self.docs.insert(doc, d);
+        let mut out = self.local_op(doc, genesis)?;
+        if self.link == Link::Ready {
+            if let Some(d) = self.docs.get_mut(&doc) {
+                d.subscribed = true;
+            }
+            out.send.push(Message::Subscribe {
+                docs: vec![wire::DocCursor { doc, cursor: 0 }],
+            });
+        }
+        Ok((doc, out))
+    }
+
+    /// Starts joining through an invite link: fetches the log and redeems
+    /// once connected.
+    pub fn join(&mut self, link: &InviteLink) -> Output {
+        let mut d = DocSync::new(link.doc);
+        d.keys.insert(link.epoch, link.key.clone());
+        self.docs.entry(link.doc).or_insert(d);
+        self.invites.insert(link.doc, link.secret.clone());
+        let mut out = Output::default();
+        if self.link == Link::Ready {
+            out.send.push(Message::InviteFetch {
+                doc: link.doc,
+                invite: link.secret.id(),
+            });
+        }
+        out
+    }
+
+    /// Applies our own op locally, queues it until the relay echoes it, and
+    /// sends it when live.
+    fn local_op(&mut self, doc: DocId, op: MembershipOp) -> Result<Output, SessionError> {
+        let ready = self.link == Link::Ready;
+        let d = self.doc_mut(&doc)?;
+        match &mut d.membership {
+            None => {
+                d.membership = Some(MembershipState::verify_chain(
+                    doc,
+                    std::slice::from_ref(&op),
+                )?)
+            }
+            Some(m) => m.apply(&op)?,
+        }
+        d.ops.push(op.clone());
+        d.op_outbox.push(op.clone());
+        let mut out = Output::default();
+        if ready {
+            out.send.push(Message::MembershipPublish { doc, op });
+        }
+        Ok(out)
+    }
+
+    /// Seals `payload` as our next change envelope for `doc`, queues it in
+    /// the outbox until acked, and sends it when live.
+    pub fn publish(
+        &mut self,
+        doc: DocId,
+        payload: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Output, SessionError> {
+        self.seal_and_queue(doc, payload, false, rng)
+    }
+
+    /// Seals a snapshot of the whole document covering every chain applied
+    /// so far; the relay may then drop what it covers.
+    pub fn publish_snapshot(
+        &mut self,
+        doc: DocId,
+        payload: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Output, SessionError> {
+        self.seal_and_queue(doc, payload, true, rng)
+    }
+
+    fn seal_and_queue(
+        &mut self,
+        doc: DocId,
+        payload: &[u8],
+        snapshot: bool,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Output, SessionError> {
+        let me = self.key.device_id();
+        let ready = self.link == Link::Ready;
+        let key = self.key.clone();
+        let d = self.doc_mut(&doc)?;
+        let m = d.membership.as_ref().ok_or(SessionError::UnknownDoc)?;
+        if !m.can_write(&me) {
+            return Err(SessionError::NotAllowed);
+        }
+        let epoch = m.epoch();
+        let epoch_key = d.keys.get(&epoch).ok_or(SessionError::NoKey)?.clone();
+        let seq = d.chain.head(&me).saturating_add(1);
+        let prev = d.chain.head_hash(&me);
+        let header = if snapshot {
+            EnvelopeHeader::snapshot(doc, epoch, me, seq, prev, d.chain.heads())
+        } else {
+            EnvelopeHeader::changes(doc, epoch, me, seq, prev)
+        };
+        let env = Envelope::seal(header, payload, &epoch_key, &key, rng)?;
+        d.chain.accept(&VerifiedEnvelope::own(env.clone()));
+        d.outbox.insert(seq, env.clone());
+        let mut out = Output::default();
+        if ready && d.subscribed {
+            out.send.push(Message::Publish { envelope: env });
+        }
+        Ok(out)
+    }
+
+    /// Adds a member (owner only), then rotates the epoch so the new member
+    /// receives the key wrapped to its device (and, through the key chain,
+    /// the history). No key travels out of band.
+    pub fn add_member(
+        &mut self,
+        now: u64,
+        doc: DocId,
+        device: DeviceId,
+        role: Role,
+        perspective: &str,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Output, SessionError> {
+        let body = OpBody::AddMember {
+            device,
+            role,
+            perspective: perspective.into(),
+        };
+        let op = self.state(&doc)?.sign_op(&self.key, now, body)?;
+        let mut out = self.local_op(doc, op)?;
+        out.send.extend(self.rotate(now, doc, rng)?.send);
+        Ok(out)
+    }
+
+    /// Starts a new epoch with a fresh key wrapped for every member (owner
+    /// only).
+    pub fn rotate(
+        &mut self,
+        now: u64,
+        doc: DocId,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Output, SessionError> {
+        let state = self.state(&doc)?;
+        let epoch = state.epoch();
+        let current = self
+            .docs
+            .get(&doc)
+            .and_then(|d| d.keys.get(&epoch))
+            .ok_or(SessionError::NoKey)?;
+        let new_key = EpochKey::generate(rng);
+        let op = state.rotate(&self.key, now, current, &new_key, rng)?;
+        let out = self.local_op(doc, op)?;
+        self.doc_mut(&doc)?.keys.insert(epoch.next(), new_key);
+        Ok(out)
+    }
+
+    /// Opens a document this device was added to by an owner: subscribes
+    /// (when live) and learns the keys from the membership log. Calling it
+    /// again re-subscribes, e.g. after the relay said the device was not a
+    /// member yet.
+    pub fn open_doc(&mut self, doc: DocId) -> Output {
+        let mut out = Output::default();
+        let ready = self.link == Link::Ready;
+        let d = self.docs.entry(doc).or_insert_with(|| DocSync::new(doc));
+        if ready && !d.subscribed {
+            d.subscribed = true;
+            out.send.push(Message::Subscribe {
+                docs: vec![wire::DocCursor {
+                    doc,
+                    cursor: d.cursor,
+                }],
+            });
+        }
+        out
+    }
+
+    /// Changes a member's role (owner only).
+    pub fn change_role(
+        &mut self,
+        now: u64,
+        doc: DocId,
+        device: DeviceId,
+        role: Role,
+    ) -> Result<Output, SessionError> {
+        let op = self
+            .state(&doc)?
+            .sign_op(&self.key, now, OpBody::ChangeRole { device, role })?;
+        self.local_op(doc, op)
+    }
+
+    /// Removes a member and rotates to a new epoch key the removed device
+    /// never receives (owner only).
+    pub fn remove_member(
+        &mut self,
+        now: u64,
+        doc: DocId,
+        device: DeviceId,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Output, SessionError> {
+        let state = self.state(&doc)?;
+        let epoch = state.epoch();
+        let current = self
+            .docs
+            .get(&doc)
+            .and_then(|d| d.keys.get(&epoch))
+            .ok_or(SessionError::NoKey)?;
+        let (ops, new_key) = state.remove_and_rotate(&self.key, now, device, current, rng)?;
+        let mut out = Output::default();
+        for op in ops {
+            out.send.extend(self.local_op(doc, op)?.send);
+        }
+        self.doc_mut(&doc)?.keys.insert(epoch.next(), new_key);
+        Ok(out)
+    }
+
+    /// Creates a single-use invite (owner only) and returns its link.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_invite(
+        &mut self,
+        now: u64,
+        doc: DocId,
+        relay_address: &str,
+        role: Role,
+        perspective: &str,
+        expires_at: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(InviteLink, Output), SessionError> {
+        let secret = InviteSecret::generate(rng);
+        let state = self.state(&doc)?;
+        let epoch = state.epoch();
+        let op = secret.create_op(state, &self.key, now, role, perspective, expires_at)?;
+        let key = self
+            .docs
+            .get(&doc)
+            .and_then(|d| d.keys.get(&epoch))
+            .ok_or(SessionError::NoKey)?
+            .clone();
+        let out = self.local_op(doc, op)?;
+        self.doc_mut(&doc)?
+            .created_invites
+            .insert(secret.id(), epoch);
+        let link = InviteLink {
+            relay: relay_address.into(),
+            doc,
+            secret,
+            epoch,
+            key,
+        };
+        Ok((link, out))
+    }
+
+    /// Revokes an invite (owner only).
+    pub fn revoke_invite(
+        &mut self,
+        now: u64,
+        doc: DocId,
+        invite: InviteId,
+    ) -> Result<Output, SessionError> {
+        let op = self
+            .state(&doc)?
+            .sign_op(&self.key, now, OpBody::RevokeInvite { invite })?;
+        self.local_op(doc, op)
+    }
+
+    /// Sends encrypted presence data to the document's other subscribers.
+    pub fn send_presence(
+        &mut self,
+        doc: DocId,
+        data: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Output, SessionError> {
+        let me = self.key.device_id();
+        let d = self.doc_mut(&doc)?;
+        let epoch = d
+            .membership
+            .as_ref()
+            .ok_or(SessionError::UnknownDoc)?
+            .epoch();
+        let key = d.keys.get(&epoch).ok_or(SessionError::NoKey)?;
+        d.presence_counter = d.presence_counter.saturating_add(1);
+        let blob = wire::presence::seal(key, &doc, epoch, &me, d.presence_counter, data, rng)
+            .map_err(|_| {
+                SessionError::Envelope(crate::envelope::EnvelopeError::TooLarge("presence"))
+            })?;
+        Ok(Output {
+            send: vec![Message::Presence {
+                doc,
+                from: None,
+                blob,
+            }],
+            events: Vec::new(),
+        })
+    }
+}

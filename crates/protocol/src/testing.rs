@@ -1,0 +1,162 @@
+//! Deterministic helpers for tests, simulations, benchmarks and fuzzing.
+//!
+//! **Never use these in production**: [`SeededRng`] claims to be a
+//! cryptographic RNG so it can stand in for one, but anyone who knows the
+//! seed knows every byte it yields.
+
+use rand_core::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
+
+/// A deterministic RNG: SHA-256 in counter mode over a 64-bit seed.
+#[derive(Clone, Debug)]
+pub struct SeededRng {
+    seed: u64,
+    counter: u64,
+    buf: [u8; 32],
+    used: usize,
+}
+
+impl SeededRng {
+    /// An RNG yielding the stream named by `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            counter: 0,
+            buf: [0; 32],
+            used: 32,
+        }
+    }
+
+    /// A uniformly distributed value in `0..n` (`n` > 0; 0 gives 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+impl RngCore for SeededRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for d in dest {
+            if self.used == 32 {
+                let mut h = Sha256::new();
+                h.update(self.seed.to_le_bytes());
+                h.update(self.counter.to_le_bytes());
+                self.buf = h.finalize().into();
+                self.counter += 1;
+                self.used = 0;
+            }
+            *d = self.buf[self.used];
+            self.used += 1;
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for SeededRng {}
+
+/// One example of every wire message, built from fixed keys; for round-trip
+/// tests and fuzz seeds.
+pub fn sample_messages() -> Vec<crate::wire::Message> {
+    use crate::bytes::{ByteArray, Bytes};
+    use crate::envelope::{Envelope, EnvelopeHash, EnvelopeHeader};
+    use crate::membership::MembershipState;
+    use crate::wire::{Ack, DocCursor, ErrorCode, Message, RetryClass};
+    use crate::{DeviceKey, DocId, Epoch, EpochKey};
+
+    let dev = DeviceKey::from_seed([1; 32]);
+    let relay = DeviceKey::from_seed([2; 32]);
+    let doc = DocId::from_bytes([3; 16]);
+    let key = EpochKey::from_bytes([4; 32]);
+    let header = EnvelopeHeader::changes(doc, Epoch(0), dev.device_id(), 1, EnvelopeHash::ZERO);
+    let mut out = Vec::new();
+    let envelope = Envelope::seal_with_nonce(header, b"payload", &key, &dev, [5; 24]);
+    let genesis = MembershipState::genesis(doc, &dev, "client", 1);
+    out.push(Message::Hello {
+        device: dev.device_id(),
+        agent: "starling/0.1".into(),
+    });
+    out.push(Message::Challenge {
+        nonce: ByteArray([6; 32]),
+        origin: "wss://relay.test".into(),
+        relay: relay.device_id(),
+    });
+    out.push(Message::Authenticate {
+        device: dev.device_id(),
+        timestamp: 7,
+        signature: dev.sign(b"x", b"y"),
+    });
+    out.push(Message::Welcome { server_time: 8 });
+    out.push(Message::Subscribe {
+        docs: vec![DocCursor { doc, cursor: 9 }],
+    });
+    out.push(Message::Unsubscribe { docs: vec![doc] });
+    if let Ok(envelope) = envelope {
+        let hash = envelope.hash();
+        out.push(Message::Publish {
+            envelope: envelope.clone(),
+        });
+        out.push(Message::Ack(Ack::sign(
+            &relay,
+            doc,
+            dev.device_id(),
+            1,
+            hash,
+            10,
+        )));
+        out.push(Message::Deliver {
+            doc,
+            doc_seq: 10,
+            envelope,
+        });
+    }
+    out.push(Message::CaughtUp { doc, doc_seq: 10 });
+    if let Ok(op) = genesis {
+        out.push(Message::MembershipPublish {
+            doc,
+            op: op.clone(),
+        });
+        out.push(Message::MembershipDeliver {
+            doc,
+            index: 0,
+            op: op.clone(),
+        });
+        out.push(Message::InviteRedeem { doc, op });
+    }
+    out.push(Message::InviteFetch {
+        doc,
+        invite: relay.device_id(),
+    });
+    out.push(Message::InviteRedeemable {
+        doc,
+        invite: relay.device_id(),
+    });
+    out.push(Message::Presence {
+        doc,
+        from: Some(dev.device_id()),
+        blob: Bytes(vec![1, 2, 3]),
+    });
+    out.push(Message::error(
+        ErrorCode::Gap,
+        RetryClass::RetryLater,
+        Some(doc),
+        "missing predecessor",
+    ));
+    out
+}

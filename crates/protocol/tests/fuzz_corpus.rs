@@ -1,0 +1,148 @@
+//! Replays every saved fuzz input (fuzz/corpus/<target>/*) through the same
+//! functions the fuzz targets call, so CI catches regressions without a
+//! fuzzer.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use starling_protocol::fuzzing;
+
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut out: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no corpus for {target}");
+    out
+}
+
+fn replay(target: &str, f: fn(&[u8])) {
+    for (path, data) in corpus(target) {
+        let r = std::panic::catch_unwind(|| f(&data));
+        assert!(r.is_ok(), "{} panicked", path.display());
+    }
+}
+
+#[test]
+fn wire_decode_corpus() {
+    replay("wire_decode", fuzzing::wire_decode);
+}
+
+#[test]
+fn envelope_open_corpus() {
+    replay("envelope_open", fuzzing::envelope_open);
+}
+
+#[test]
+fn invite_parse_corpus() {
+    replay("invite_parse", fuzzing::invite_parse);
+}
+
+#[test]
+fn membership_apply_corpus() {
+    replay("membership_apply", fuzzing::membership_apply);
+}
+
+/// Writes the seed inputs. Run once after a format change:
+/// `cargo test -p starling-protocol --test fuzz_corpus -- --ignored`.
+#[test]
+#[ignore = "regenerates fuzz seed files"]
+fn write_seeds() {
+    use starling_protocol::membership::{MembershipState, OpBody, Role};
+    use starling_protocol::testing::{SeededRng, sample_messages};
+    use starling_protocol::{
+        DeviceKey, DocId, Envelope, EnvelopeHash, EnvelopeHeader, Epoch, EpochKey,
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let put = |t: &str, name: &str, b: &[u8]| std::fs::write(root.join(t).join(name), b).unwrap();
+    for (i, m) in sample_messages().iter().enumerate() {
+        put(
+            "wire_decode",
+            &format!("seed-{i:02}"),
+            &starling_protocol::wire::encode(m).unwrap(),
+        );
+    }
+    let dev = DeviceKey::from_seed(core::array::from_fn(|i| i as u8));
+    let key = EpochKey::from_bytes(fuzzing::FUZZ_EPOCH_KEY);
+    let doc = DocId::from_bytes([0x40; 16]);
+    let h = EnvelopeHeader::changes(doc, Epoch(0), dev.device_id(), 1, EnvelopeHash::ZERO);
+    let e = Envelope::seal_with_nonce(h, b"hello starling", &key, &dev, [0x50; 24]).unwrap();
+    put("envelope_open", "seed-changes", e.as_bytes());
+    let covers = vec![starling_protocol::Cover {
+        author: dev.device_id(),
+        seq: 1,
+        hash: e.hash(),
+    }];
+    let h = EnvelopeHeader::snapshot(doc, Epoch(3), dev.device_id(), 2, e.hash(), covers);
+    let s = Envelope::seal_with_nonce(h, b"snapshot", &key, &dev, [0x51; 24]).unwrap();
+    put("envelope_open", "seed-snapshot", s.as_bytes());
+    put(
+        "invite_parse",
+        "seed-link",
+        format!(
+            "starling://invite/relay.example.org:8443/{}#{}.3.{}",
+            "ab".repeat(16),
+            "01".repeat(32),
+            "02".repeat(32)
+        )
+        .as_bytes(),
+    );
+    put(
+        "invite_parse",
+        "seed-ipv6",
+        format!(
+            "starling://invite/[::1]:9000/{}#{}.0.{}",
+            "cd".repeat(16),
+            "0f".repeat(32),
+            "ee".repeat(32)
+        )
+        .as_bytes(),
+    );
+    put("invite_parse", "seed-bad", b"starling://invite/host/zz#..");
+    // Raw mode: a genesis, an add and a rotation, length-prefixed.
+    let owner = DeviceKey::from_seed([1; 32]);
+    let g = MembershipState::genesis(doc, &owner, "client", 0).unwrap();
+    let mut st = MembershipState::verify_chain(doc, std::slice::from_ref(&g)).unwrap();
+    let add = st
+        .sign_op(
+            &owner,
+            1,
+            OpBody::AddMember {
+                device: DeviceKey::from_seed([2; 32]).device_id(),
+                role: Role::Editor,
+                perspective: "worker".into(),
+            },
+        )
+        .unwrap();
+    st.apply(&add).unwrap();
+    let rot = st
+        .rotate(
+            &owner,
+            2,
+            &key,
+            &EpochKey::from_bytes([9; 32]),
+            &mut SeededRng::new(1),
+        )
+        .unwrap();
+    let mut raw = vec![0u8];
+    for op in [g, add, rot] {
+        let b = op.to_bytes();
+        raw.extend_from_slice(&(b.len() as u16).to_be_bytes());
+        raw.extend_from_slice(&b);
+    }
+    put("membership_apply", "seed-raw", &raw);
+    put(
+        "membership_apply",
+        "seed-driven",
+        &[1, 0x14, 0x27, 0x03, 0x51, 0x96, 0xd3, 0x11, 0x02],
+    );
+}

@@ -1,0 +1,357 @@
+//! Stories: each test reads as what happens to the people involved.
+
+use starling_protocol::envelope::{Envelope, EnvelopeHeader};
+use starling_protocol::session::{SessionEvent, Tampering};
+use starling_protocol::wire::{self, Message};
+
+use crate::world::{Malice, World};
+
+fn items(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+#[test]
+fn client_and_worker_edit_offline_then_converge() {
+    let mut w = World::new(1, &["client", "worker", "carer"]);
+    w.setup();
+    w.write(0, &items("client-online", 1));
+    w.run_until_quiet();
+    w.assert_converged(&[0, 1, 2]);
+    w.set_online(0, false);
+    w.set_online(1, false);
+    w.write(0, &items("client-offline", 2));
+    w.write(1, &items("worker-offline", 3));
+    w.write(0, &items("client-offline-again", 1));
+    w.run_for(10_000);
+    assert_ne!(w.peers[0].set, w.peers[1].set);
+    w.set_online(0, true);
+    w.set_online(1, true);
+    w.run_until_quiet();
+    w.assert_converged(&[0, 1, 2]);
+    assert!(w.tampering(2).is_empty());
+}
+
+#[test]
+fn removed_member_cannot_read_what_is_written_after() {
+    let mut w = World::new(2, &["client", "worker", "carer"]);
+    let doc = w.setup();
+    w.write(1, &items("before", 2));
+    w.run_until_quiet();
+    assert!(w.peers[2].set.contains("before-0"));
+    let carer = w.id(2);
+    let out = w.peers[0]
+        .session
+        .remove_member(w.now, doc, carer, &mut w.rng)
+        .unwrap();
+    w.output(0, out);
+    w.run_until_quiet();
+    assert!(
+        w.peers[2]
+            .events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Removed { .. }))
+    );
+    w.write(1, &items("after", 2));
+    w.write(0, &items("after-client", 1));
+    w.run_until_quiet();
+    assert!(
+        w.peers[2].set.contains("before-1"),
+        "removed members keep what they had"
+    );
+    assert!(!w.peers[2].set.iter().any(|s| s.starts_with("after")));
+    w.assert_converged(&[0, 1]);
+    // Even a relay that leaks the new envelopes to the removed member gives
+    // it nothing readable.
+    let leaked: Vec<_> = w.relay.stored(&doc);
+    let before = w.peers[2].set.clone();
+    for (doc_seq, envelope) in leaked {
+        let frame = wire::encode(&Message::Deliver {
+            doc,
+            doc_seq,
+            envelope,
+        })
+        .unwrap();
+        let out = w.peers[2].session.handle_frame(w.now, &frame);
+        assert!(
+            !out.events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::Apply { .. }))
+        );
+    }
+    assert_eq!(w.peers[2].set, before);
+}
+
+#[test]
+fn corrupting_relay_is_detected_and_nothing_tampered_is_applied() {
+    let mut w = World::new(3, &["client", "worker"]);
+    w.setup();
+    w.malice = Malice::Corrupt;
+    w.victim = 1;
+    for i in 0..8 {
+        w.write(0, &items(&format!("c{i}"), 1));
+        w.run_until_quiet();
+    }
+    assert!(
+        w.tampering(1)
+            .iter()
+            .any(|t| matches!(t, Tampering::BadSignature))
+    );
+    // Everything the worker applied is genuine (World asserts payloads), and
+    // it never applied out of order: missing envelopes wait.
+    assert!(w.peers[1].set.is_subset(&w.written));
+}
+
+#[test]
+fn replaying_relay_causes_no_double_application() {
+    let mut w = World::new(4, &["client", "worker"]);
+    w.setup();
+    w.malice = Malice::Replay;
+    w.victim = 1;
+    for i in 0..8 {
+        w.write(0, &items(&format!("r{i}"), 1));
+        w.run_until_quiet();
+    }
+    w.assert_converged(&[0, 1]);
+    assert!(w.tampering(1).is_empty());
+}
+
+#[test]
+fn withholding_relay_is_noticed_as_waiting() {
+    let mut w = World::new(5, &["client", "worker"]);
+    w.setup();
+    w.malice = Malice::Withhold;
+    w.victim = 1;
+    for i in 0..10 {
+        w.write(0, &items(&format!("w{i}"), 1));
+        w.run_until_quiet();
+    }
+    let waiting = w.peers[1]
+        .events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Waiting { .. }));
+    assert!(waiting, "a withheld envelope must be noticed");
+    // Applied items form a prefix of the client's writes: nothing out of order.
+    let n = w.peers[1].set.len();
+    for i in 0..n {
+        assert!(w.peers[1].set.contains(&format!("w{i}-0")));
+    }
+}
+
+#[test]
+fn equivocating_author_is_reported_as_fork() {
+    let mut w = World::new(6, &["client", "worker"]);
+    let doc = w.setup();
+    w.write(0, &items("honest", 1));
+    w.write(0, &items("honest-again", 1));
+    w.run_until_quiet();
+    // The relay holds a second envelope the (compromised) client signed for
+    // the same position, and delivers it.
+    let key = w.peers[0].key.clone();
+    let me = w.id(0);
+    let seq = w.peers[0].session.own_seq(&doc);
+    let epoch = w.peers[0].session.membership(&doc).unwrap().epoch();
+    let stored = w.peers[0].session.persisted(&doc).unwrap();
+    let ek = stored
+        .keys
+        .iter()
+        .find(|(e, _)| *e == epoch)
+        .unwrap()
+        .1
+        .clone();
+    let header = EnvelopeHeader::changes(
+        doc,
+        epoch,
+        me,
+        seq,
+        starling_protocol::EnvelopeHash::from_bytes([7; 32]),
+    );
+    let evil = Envelope::seal(header, b"evil", &ek, &key, &mut w.rng).unwrap();
+    let frame = wire::encode(&Message::Deliver {
+        doc,
+        doc_seq: 99,
+        envelope: evil,
+    })
+    .unwrap();
+    let out = w.peers[1].session.handle_frame(w.now, &frame);
+    w.output(1, out);
+    assert!(
+        w.tampering(1)
+            .iter()
+            .any(|t| matches!(t, Tampering::Fork { .. }))
+    );
+    assert!(!w.peers[1].set.contains("evil"));
+}
+
+#[test]
+fn acknowledged_writes_survive_a_relay_restart() {
+    let mut w = World::new(7, &["client", "worker", "carer"]);
+    w.setup();
+    w.write(1, &items("pre-crash", 3));
+    w.run_until_quiet();
+    w.restart_relay();
+    w.write(0, &items("post-crash", 2));
+    w.run_until_quiet();
+    w.assert_converged(&[0, 1, 2]);
+}
+
+#[test]
+fn snapshot_lets_the_relay_compact_and_newcomers_still_converge() {
+    let mut w = World::new(8, &["client", "worker", "carer", "newcomer"]);
+    let doc = w.setup();
+    for i in 0..6 {
+        w.write(i % 2, &items(&format!("s{i}"), 1));
+        w.run_until_quiet();
+    }
+    let before = w.relay.stored_envelopes(&doc);
+    w.snapshot(0);
+    w.run_until_quiet();
+    let after = w.relay.stored_envelopes(&doc);
+    assert!(after < before, "{after} !< {before}");
+    w.write(1, &items("after-snapshot", 1));
+    w.run_until_quiet();
+    w.assert_converged(&[0, 1, 2]);
+    // A newcomer added after compaction gets the snapshot instead of the
+    // dropped history, continues every chain from it, and converges.
+    let newcomer = w.id(3);
+    let out = w.peers[0]
+        .session
+        .add_member(
+            w.now,
+            doc,
+            newcomer,
+            starling_protocol::membership::Role::Editor,
+            "peer",
+            &mut w.rng,
+        )
+        .unwrap();
+    w.output(0, out);
+    w.run_until_quiet();
+    let out = w.peers[3].session.open_doc(doc);
+    w.output(3, out);
+    w.run_until_quiet();
+    w.write(3, &items("newcomer", 1));
+    w.run_until_quiet();
+    w.assert_converged(&[0, 1, 2, 3]);
+    assert!(w.peers[3].events.iter().any(|e| matches!(
+        e,
+        SessionEvent::Apply {
+            kind: starling_protocol::EnvelopeKind::Snapshot { .. },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn refused_device_does_not_retry() {
+    use starling_protocol::DeviceKey;
+    use starling_protocol::relay::{ConnId, RelayConfig, RelayCore};
+    use starling_protocol::session::{ClientSession, SessionConfig};
+    use starling_protocol::testing::SeededRng;
+    let mut rng = SeededRng::new(9);
+    let mut cfg = RelayConfig::new(crate::world::ORIGIN);
+    cfg.allow_list = Some(Default::default());
+    let mut relay = RelayCore::new(DeviceKey::generate(&mut rng), cfg);
+    let mut s = ClientSession::new(
+        DeviceKey::generate(&mut rng),
+        SessionConfig {
+            origin: crate::world::ORIGIN.into(),
+            relay: None,
+            agent: "t".into(),
+        },
+    );
+    relay.handle_connect(ConnId(1));
+    let out = s.handle_connected(0);
+    let acts = relay.handle_message(0, ConnId(1), out.send[0].clone(), &mut rng);
+    let starling_protocol::relay::RelayAction::Send { msg, .. } = &acts[0] else {
+        panic!()
+    };
+    let out = s.handle_message(0, msg.clone());
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::AuthFailed(_)))
+    );
+    s.handle_disconnected(0, &mut rng);
+    assert_eq!(s.poll_reconnect(), None);
+}
+
+#[test]
+fn worker_restarts_with_unsent_edits_and_they_still_arrive() {
+    use starling_protocol::session::{ClientSession, SessionConfig};
+    let mut w = World::new(10, &["client", "worker"]);
+    let doc = w.setup();
+    w.write(1, &items("before", 1));
+    w.run_until_quiet();
+    w.set_online(1, false);
+    w.write(1, &items("offline-edit", 2));
+    assert_eq!(w.peers[1].session.unacked(&doc), 1);
+    // The process exits; a new one restores from what was stored.
+    let stored = w.peers[1].session.persisted(&doc).unwrap();
+    let key = w.peers[1].key.clone();
+    let cfg = SessionConfig {
+        origin: crate::world::ORIGIN.into(),
+        relay: None,
+        agent: "sim/worker".into(),
+    };
+    let mut fresh = ClientSession::new(key, cfg);
+    fresh.restore_doc(stored).unwrap();
+    w.peers[1].session = fresh;
+    w.set_online(1, true);
+    w.write(0, &items("client-meanwhile", 1));
+    w.run_until_quiet();
+    w.assert_converged(&[0, 1]);
+    assert_eq!(w.peers[1].session.unacked(&doc), 0);
+}
+
+#[test]
+fn joiner_with_an_old_link_gets_the_current_key() {
+    use starling_protocol::membership::Role;
+    let mut w = World::new(11, &["client", "worker", "carer"]);
+    w.run_until_quiet();
+    let (doc, out) = w.peers[0]
+        .session
+        .create_doc(w.now, "client", &mut w.rng)
+        .unwrap();
+    w.doc = Some(doc);
+    w.output(0, out);
+    w.run_until_quiet();
+    let (link, out) = w.peers[0]
+        .session
+        .create_invite(
+            w.now,
+            doc,
+            "relay.test",
+            Role::Editor,
+            "worker",
+            w.now + 3_600_000,
+            &mut w.rng,
+        )
+        .unwrap();
+    w.output(0, out);
+    // Before the worker uses the link, the carer is added: a new epoch.
+    let carer = w.id(2);
+    let out = w.peers[0]
+        .session
+        .add_member(w.now, doc, carer, Role::Viewer, "carer", &mut w.rng)
+        .unwrap();
+    w.output(0, out);
+    // The carer opens it too early: the relay says "not a member" ...
+    let out = w.peers[2].session.open_doc(doc);
+    w.output(2, out);
+    w.run_until_quiet();
+    // ... so it opens it again once told it was added.
+    let out = w.peers[2].session.open_doc(doc);
+    w.output(2, out);
+    w.run_until_quiet();
+    let out = w.peers[1].session.join(&link);
+    w.output(1, out);
+    w.run_until_quiet();
+    assert_eq!(
+        w.peers[1].session.membership(&doc).unwrap().epoch(),
+        starling_protocol::Epoch(2)
+    );
+    w.write(0, &items("current-epoch", 1));
+    w.write(1, &items("from-worker", 1));
+    w.run_until_quiet();
+    w.assert_converged(&[0, 1, 2]);
+}
