@@ -1,11 +1,18 @@
-//! `starling demo`: the offline co-editing story, start to finish, in one run.
+//! `starling demo`: the whole story on an embedded relay, in one run.
+//!
+//! Two people, each with their own home directory (their own device), a
+//! relay on 127.0.0.1 with a temporary store, and the same code paths the
+//! subcommands use: invite, join, score offline, sync, see the same star.
 
 use std::io::Write;
+use std::path::Path;
 
-use anyhow::Context;
-use ed25519_dalek::SigningKey;
-use recovery_journal::{DeviceId, Instrument, Journal, MemberRole, Mode, Perspective};
+use anyhow::{Context, Result, ensure};
+use recovery_journal::{Date, Instrument, Mode, Perspective};
+use starling_client::Role;
 
+use crate::cmd::sync::{SyncArgs, sync_relay};
+use crate::ctx::Ctx;
 use crate::render;
 
 /// Scores the client and the worker give, in Recovery Star order. They
@@ -13,98 +20,151 @@ use crate::render;
 const CLIENT: [i64; 10] = [5, 6, 4, 3, 4, 6, 7, 5, 4, 6];
 const WORKER: [i64; 10] = [5, 3, 4, 3, 7, 6, 7, 5, 4, 6];
 
-fn device() -> DeviceId {
-    let key = SigningKey::generate(&mut rand_core::OsRng);
-    DeviceId::from(&key.verifying_key())
+/// Run the story, printing as it goes.
+pub fn run(out: &mut impl Write) -> Result<()> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let relay_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let relay = relay_rt
+        .block_on(starling_relay::start(
+            starling_relay::RelayConfig::for_data_dir(dir.path().join("relay")),
+        ))
+        .context("starting the embedded relay")?;
+    let addr = relay.local_addr().to_string();
+    writeln!(
+        out,
+        "Started a relay on {addr} (it stores only ciphertext).\n"
+    )?;
+    let result = story(dir.path(), &addr, out);
+    relay_rt.block_on(relay.shutdown());
+    result
 }
 
-/// Run the story, printing as it goes.
-pub fn run(out: &mut impl Write) -> anyhow::Result<()> {
+fn person(root: &Path, name: &str) -> Result<Ctx> {
+    let ctx = Ctx::open(Some(root.join(name.to_lowercase())), false)?;
+    ctx.client.init(name)?;
+    Ok(ctx)
+}
+
+fn quiet(ctx: &Ctx, relay: &str) -> Result<()> {
+    sync_relay(ctx, relay, &SyncArgs::once(), &mut std::io::sink())?;
+    Ok(())
+}
+
+fn story(root: &Path, relay: &str, out: &mut impl Write) -> Result<()> {
     let star = Instrument::recovery_star();
     let areas: Vec<&str> = star.areas.iter().map(|a| a.id.as_str()).collect();
-    let (sam, alex) = (device(), device());
+
+    let sam = person(root, "Sam")?;
+    let alex = person(root, "Alex")?;
+    writeln!(
+        out,
+        "Sam (client) and Alex (care coordinator) each have their own device and key."
+    )?;
+
+    let mut sink = std::io::sink();
+    crate::cmd::journal::new(
+        &sam,
+        crate::cmd::journal::New {
+            client_name: None,
+            relay: relay.to_owned(),
+            instrument: "recovery-star".into(),
+        },
+        &mut sink,
+    )?;
+    let sam_doc = sam.pick(None)?;
+    let date: Date = "2026-11-23".parse()?;
+    let reading = sam.edit(&sam_doc, |j| j.new_reading(date, Mode::Joint, &star))?;
+    quiet(&sam, relay)?;
+    writeln!(
+        out,
+        "Sam creates a journal and a reading for {date}, and syncs it (encrypted) to the relay."
+    )?;
+
+    let link = sam
+        .client
+        .share(&sam_doc.doc, Role::Editor, "worker", "Alex", 7 * 86_400_000)?;
+    quiet(&sam, relay)?;
+    writeln!(
+        out,
+        "Sam invites Alex as worker: a single-use link carrying the document key."
+    )?;
+    let alex_doc = alex.client.join(&link)?;
+    quiet(&alex, relay)?;
+    quiet(&sam, relay)?; // Sam's device records Alex as the journal's worker.
+    quiet(&alex, relay)?;
+    writeln!(
+        out,
+        "Alex joins with the link; both devices now hold the journal.\n"
+    )?;
 
     writeln!(
         out,
-        "Sam (client) creates a Recovery Star journal on their phone."
-    )?;
-    let mut phone = Journal::create(sam, "Sam").context("creating Sam's journal")?;
-    phone.set_member(alex, "Alex", MemberRole::Worker)?;
-    let reading = phone.new_reading("2026-11-23".parse()?, Mode::Joint, &star)?;
-    writeln!(
-        out,
-        "Sam shares it with Alex, their care coordinator; Alex's laptop gets a copy."
-    )?;
-    let mut laptop =
-        Journal::load(&phone.save(), alex).context("Alex opening the shared journal")?;
-
-    writeln!(
-        out,
-        "\nBoth go offline and score the same reading on their own devices."
+        "Both go offline and score the same reading on their own devices."
     )?;
     let client: Vec<(&str, i64)> = areas.iter().copied().zip(CLIENT).collect();
     let worker: Vec<(&str, i64)> = areas.iter().copied().zip(WORKER).collect();
-    // Where they already see eye to eye, both note the same agreed score.
     let agreed: Vec<(&str, i64)> = client
         .iter()
         .zip(&worker)
         .filter(|(c, w)| c.1 == w.1)
         .map(|(c, _)| *c)
         .collect();
-    phone.set_scores(&reading, Perspective::Client, &client)?;
-    phone.set_scores(&reading, Perspective::Agreed, &agreed)?;
-    phone.set_score(&reading, "work", Perspective::Agreed, 5)?;
-    phone.set_area_note(&reading, "work", "I want to try volunteering")?;
-    laptop.set_scores(&reading, Perspective::Worker, &worker)?;
-    laptop.set_scores(&reading, Perspective::Agreed, &agreed)?;
-    laptop.set_score(&reading, "work", Perspective::Agreed, 6)?;
+    sam.edit(&sam_doc, |j| {
+        j.set_scores(&reading, Perspective::Client, &client)?;
+        j.set_scores(&reading, Perspective::Agreed, &agreed)?;
+        j.set_score(&reading, "work", Perspective::Agreed, 5)?;
+        j.set_area_note(&reading, "work", "I want to try volunteering")
+    })?;
+    alex.edit(&alex_doc, |j| {
+        j.set_scores(&reading, Perspective::Worker, &worker)?;
+        j.set_scores(&reading, Perspective::Agreed, &agreed)?;
+        j.set_score(&reading, "work", Perspective::Agreed, 6)
+    })?;
     writeln!(
         out,
         "  Sam scored all ten areas, noted the agreed scores, and put 5 for work."
     )?;
     writeln!(
         out,
-        "  Alex scored all ten areas, noted the agreed scores, and put 6 for work."
+        "  Alex scored all ten areas, noted the agreed scores, and put 6 for work.\n"
     )?;
 
-    writeln!(
-        out,
-        "\nThey meet again; their devices merge, in either order."
-    )?;
-    let mut sams = phone.fork(sam);
-    sams.merge(&mut laptop.fork(alex))?;
-    let mut alexs = laptop.fork(alex);
-    alexs.merge(&mut phone.fork(sam))?;
-    anyhow::ensure!(
-        sams.view() == alexs.view(),
-        "the two devices disagree after merging"
-    );
-    writeln!(out, "Both devices now show the same star:\n")?;
-    let view = sams.view();
-    let shown = view.reading(&reading).context("the reading is missing")?;
-    render::reading(out, &view, shown)?;
+    writeln!(out, "Back online, both devices sync through the relay.")?;
+    quiet(&sam, relay)?;
+    quiet(&alex, relay)?;
+    quiet(&sam, relay)?;
+    let sams = sam.load(&sam_doc)?.view();
+    let alexs = alex.load(&alex_doc)?.view();
+    ensure!(sams == alexs, "the two devices disagree after syncing");
+    writeln!(out, "Both devices show the same star:\n")?;
+    let shown = sams.reading(&reading).context("the reading is missing")?;
+    render::reading(out, &sams, shown)?;
 
     writeln!(
         out,
         "\nThe gaps are data worth a conversation; the conflict waits for a person."
     )?;
-    let conflict = view
+    let conflict = sams
         .conflicts
         .first()
         .context("expected a conflict")?
         .path
         .clone();
-    sams.resolve(&conflict, "6")?;
-    alexs.merge(&mut sams.fork(sam))?;
-    writeln!(
-        out,
-        "Sam and Alex agree on 6 for work; Sam writes it and it syncs:"
-    )?;
-    let settled = alexs.view();
+    sam.edit(&sam_doc, |j| j.resolve(&conflict, "6"))?;
+    quiet(&sam, relay)?;
+    quiet(&alex, relay)?;
+    let settled = alex.load(&alex_doc)?.view();
     let work = settled
         .reading(&reading)
         .and_then(|r| r.area("work"))
         .context("work area missing")?;
+    writeln!(
+        out,
+        "They agree on 6 for work; Sam writes it, and after a sync Alex's device shows:"
+    )?;
     writeln!(
         out,
         "  work: client {}, worker {}, agreed {} ({}); open conflicts: {}",

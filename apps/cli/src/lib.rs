@@ -1,42 +1,55 @@
-//! The `starling` command-line client.
+//! `starling`: the command-line client for Recovery Star journals.
 //!
-//! Today it runs the offline co-editing story of a client and their care
-//! coordinator (`starling demo`) on the recovery-journal crate. Sync over a
-//! relay, identities and the per-device store come with the client crate.
+//! Each subcommand lives in `cmd/`. They share [`ctx::Ctx`]: the device's
+//! store (`starling-client`) and helpers to pick a journal, load it with
+//! `recovery-journal`, edit it and commit the changes. Network work (sync,
+//! join) runs on a small tokio runtime created when needed.
 
 #![deny(missing_docs)]
 
+mod chart;
+mod cmd;
+mod ctx;
 mod demo;
+mod exit;
 mod render;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
-/// A Recovery Star journal that lives on your own device.
+use clap::Parser;
+
+pub use exit::exit_code;
+
+/// A Recovery Star journal that lives on your own device, shared end-to-end
+/// encrypted with your care coordinator.
+///
+/// Start with `starling demo` to see the whole story, or:
+///
+///   starling init --name Sam
+///   starling new --client-name Sam
+///   starling reading new
+///   starling score work 6
+///   starling show
 #[derive(Debug, Parser)]
-#[command(name = "starling", version, about, long_about = None)]
+#[command(name = "starling", version, verbatim_doc_comment)]
 pub struct Cli {
+    /// Where this identity's data lives (default: $STARLING_HOME, or the
+    /// platform's data directory). Use different homes for different people
+    /// on one machine.
+    #[arg(long, global = true, env = "STARLING_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Print data as JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
-}
-
-/// The subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Watch a client and their care coordinator score one reading offline, on
-    /// their own devices, and merge: perspective gaps and a conflict are shown,
-    /// never averaged or lost.
-    ///
-    /// Example:
-    ///   starling demo
-    #[command(verbatim_doc_comment)]
-    Demo,
+    pub command: cmd::Command,
 }
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match cli.command {
-        Command::Demo => demo::run(&mut out),
-    }
+    cmd::run(cli, &mut out)
 }

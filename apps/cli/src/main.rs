@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match starling::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // A closed pipe (`starling demo | head`) is not an error.
+            // A closed pipe (`starling history | head`) is not an error.
             if err.chain().any(|e| {
                 e.downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {err:#}");
-            ExitCode::from(1)
+            ExitCode::from(starling::exit_code(&err))
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use recovery_journal::{JournalView, ReadingView, Score};
+use recovery_journal::{JournalView, ReadingView, Score, SignOff};
 
 fn cell(score: &Score) -> String {
     match (score.value, score.conflict.is_empty()) {
@@ -83,6 +83,86 @@ pub fn reading(
             })
             .collect();
         writeln!(out, "  conflict at {}: {}", conflict.path, said.join("; "))?;
+    }
+    Ok(())
+}
+
+/// The star: the latest reading in full, the agreed scores of up to three
+/// earlier readings beside it, sign-off state, the plan and open conflicts.
+pub fn star(out: &mut impl Write, view: &JournalView) -> std::io::Result<()> {
+    let Some(latest) = view.latest_reading() else {
+        return writeln!(out, "No readings yet: `starling reading new` starts one.");
+    };
+    reading(out, view, latest)?;
+    let earlier: Vec<&ReadingView> = view.readings.iter().rev().skip(1).take(3).collect();
+    if !earlier.is_empty() {
+        let dates: Vec<String> = earlier
+            .iter()
+            .map(|r| r.sort_date().map(|d| d.to_string()).unwrap_or_default())
+            .collect();
+        writeln!(out, "\n  Agreed scores before: {}", dates.join(", "))?;
+        for area in &latest.areas {
+            let past: Vec<String> = earlier
+                .iter()
+                .map(|r| {
+                    r.area(&area.area)
+                        .map(|a| cell(&a.agreed))
+                        .unwrap_or_else(|| " -".into())
+                })
+                .collect();
+            writeln!(out, "  {:<26} {}", area.name, past.join("  "))?;
+        }
+    }
+    let signoff = match &latest.signoff {
+        SignOff::Unsigned => "not signed off".to_owned(),
+        SignOff::Partial { signed_by } => format!("signed by {} of 2", signed_by.len()),
+        SignOff::SignedOff { .. } => "signed off by client and worker".to_owned(),
+        SignOff::Amended { changed, .. } => {
+            format!("AMENDED after sign-off: {}", changed.join(", "))
+        }
+    };
+    writeln!(out, "\n  Sign-off: {signoff}")?;
+    if let Some(plan) = view.plan(&latest.id) {
+        for goal in plan.goals.iter().chain(plan.carried_forward.iter()) {
+            let target = goal
+                .target
+                .value
+                .map(|t| format!(" (target {t})"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  Goal {} on {}: {}{target}",
+                &goal.id.as_str()[..6],
+                goal.area,
+                goal.title
+            )?;
+            for step in &goal.steps {
+                let done = if step.done.value == Some(true) {
+                    "x"
+                } else {
+                    " "
+                };
+                let owner = step
+                    .owner
+                    .value
+                    .map(|o| o.to_string())
+                    .unwrap_or_else(|| "?".into());
+                let due = step
+                    .due
+                    .value
+                    .map(|d| format!(" by {d}"))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "    [{done}] {} {} ({owner}{due})",
+                    &step.id.as_str()[..6],
+                    step.text
+                )?;
+            }
+        }
+    }
+    for w in &view.warnings {
+        writeln!(out, "  warning: {w}")?;
     }
     Ok(())
 }

@@ -89,6 +89,12 @@ impl InviteSecret {
         Self(b)
     }
 
+    /// The raw secret, for the client's own encrypted-at-rest store. It is a
+    /// secret: never log it.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The invite key derived from the secret.
     pub fn invite_key(&self) -> DeviceKey {
         let hk = Hkdf::<Sha256>::new(None, &self.0);

@@ -1,0 +1,186 @@
+//! The star chart as SVG: a spoke per area, rings per step with stage bands,
+//! one polygon per reading and perspective in a colour-blind-safe palette.
+
+use std::f64::consts::PI;
+use std::fmt::Write;
+
+use recovery_journal::ChartModel;
+
+/// Okabe-Ito: distinguishable with every common colour-vision deficiency.
+const PALETTE: [&str; 7] = [
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+];
+/// Stage bands, light to lighter.
+const BANDS: [&str; 2] = ["#f2f2f2", "#fafafa"];
+
+const SIZE: f64 = 640.0;
+const CENTER: f64 = 320.0;
+const RADIUS: f64 = 230.0;
+
+fn point(area: usize, areas: usize, fraction: f64) -> (f64, f64) {
+    let angle = -PI / 2.0 + 2.0 * PI * area as f64 / areas as f64;
+    (
+        CENTER + RADIUS * fraction * angle.cos(),
+        CENTER + RADIUS * fraction * angle.sin(),
+    )
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Render `model` as a standalone SVG document.
+pub fn svg(model: &ChartModel) -> String {
+    let n = model.areas.len().max(1);
+    let span = f64::from(model.max.saturating_sub(model.min).max(1));
+    let frac = |v: u8| (f64::from(v.saturating_sub(model.min)) + 1.0) / (span + 1.0);
+    let legend_h = 24.0 * model.series.len() as f64 + 60.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#,
+        w = SIZE,
+        h = SIZE + legend_h
+    );
+    let _ = writeln!(
+        s,
+        r#"<title>{} star chart</title>"#,
+        escape(&model.instrument)
+    );
+    let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    // Stage bands, outermost first so inner ones paint over.
+    for (i, stage) in model.stages.iter().enumerate().rev() {
+        let r = RADIUS * frac(stage.max);
+        let _ = writeln!(
+            s,
+            r##"<circle cx="{CENTER}" cy="{CENTER}" r="{r:.1}" fill="{}" stroke="#bbbbbb" stroke-width="1"><title>{}</title></circle>"##,
+            BANDS[i % 2],
+            escape(&stage.name)
+        );
+    }
+    // Rings for every step, and their numbers on the first spoke.
+    for step in model.min..=model.max {
+        let r = RADIUS * frac(step);
+        let _ = writeln!(
+            s,
+            r##"<circle cx="{CENTER}" cy="{CENTER}" r="{r:.1}" fill="none" stroke="#dddddd" stroke-width="0.5"/>"##
+        );
+        let _ = writeln!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" fill="#888888" font-size="9">{step}</text>"##,
+            CENTER + 3.0,
+            CENTER - r + 10.0
+        );
+    }
+    // Spokes and area names.
+    for (i, (_, name)) in model.areas.iter().enumerate() {
+        let (x, y) = point(i, n, 1.0);
+        let (lx, ly) = point(i, n, 1.12);
+        let anchor = if (lx - CENTER).abs() < 1.0 {
+            "middle"
+        } else if lx > CENTER {
+            "start"
+        } else {
+            "end"
+        };
+        let _ = writeln!(
+            s,
+            r##"<line x1="{CENTER}" y1="{CENTER}" x2="{x:.1}" y2="{y:.1}" stroke="#999999" stroke-width="1"/>"##
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{lx:.1}" y="{ly:.1}" text-anchor="{anchor}" dominant-baseline="middle">{}</text>"#,
+            escape(name)
+        );
+    }
+    // One polygon per reading and perspective; unscored areas sit at the centre.
+    for (k, series) in model.series.iter().enumerate() {
+        let colour = PALETTE[k % PALETTE.len()];
+        let dash = match series.perspective.as_str() {
+            "client" => r#" stroke-dasharray="6 3""#,
+            "worker" => r#" stroke-dasharray="2 3""#,
+            _ => "",
+        };
+        let points: Vec<String> = series
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (x, y) = point(i, n, v.map_or(0.0, frac));
+                format!("{x:.1},{y:.1}")
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            r#"<polygon points="{}" fill="{colour}" fill-opacity="0.12" stroke="{colour}" stroke-width="2"{dash}/>"#,
+            points.join(" ")
+        );
+    }
+    // Legend.
+    let mut y = SIZE + 10.0;
+    for (k, series) in model.series.iter().enumerate() {
+        let colour = PALETTE[k % PALETTE.len()];
+        let date = series
+            .date
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "undated".into());
+        let _ = writeln!(
+            s,
+            r#"<rect x="40" y="{y:.1}" width="18" height="12" fill="{colour}"/>"#
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="66" y="{:.1}">{date} — {}</text>"#,
+            y + 10.0,
+            series.perspective
+        );
+        y += 24.0;
+    }
+    let _ = writeln!(
+        s,
+        r##"<text x="40" y="{:.1}" font-size="10" fill="#555555">{}</text>"##,
+        y + 14.0,
+        escape(&model.attribution)
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use recovery_journal::{ChartSeries, Instrument, Perspective};
+
+    #[test]
+    fn ten_spokes_rings_stage_bands_and_a_polygon_per_series() {
+        let star = Instrument::recovery_star();
+        let model = ChartModel {
+            instrument: star.name.clone(),
+            attribution: star.attribution.clone(),
+            min: 1,
+            max: 10,
+            stages: star.stages.clone(),
+            areas: star
+                .areas
+                .iter()
+                .map(|a| (a.id.clone(), a.name.clone()))
+                .collect(),
+            series: vec![ChartSeries {
+                reading: "r1".into(),
+                date: Some("2026-11-23".parse().expect("date")),
+                perspective: Perspective::Agreed,
+                values: vec![Some(5); 10],
+            }],
+        };
+        let svg = svg(&model);
+        assert_eq!(svg.matches("<line ").count(), 10);
+        assert_eq!(svg.matches("<polygon ").count(), 1);
+        assert_eq!(svg.matches("<circle ").count(), 5 + 10);
+        assert!(svg.contains("2026-11-23 — agreed"));
+        assert!(svg.contains("Triangle Consulting"));
+        assert!(svg.starts_with("<svg"));
+    }
+}

@@ -1,0 +1,142 @@
+//! The subcommands, one module each.
+
+mod identity;
+pub(crate) mod journal;
+mod plan;
+mod reading;
+mod sharing;
+mod show;
+pub(crate) mod sync;
+mod transfer;
+
+use std::io::Write;
+
+use clap::Subcommand;
+
+use crate::Cli;
+use crate::ctx::Ctx;
+
+/// Every subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create this device's identity (a key pair that never leaves it).
+    ///
+    /// Example: starling init --name "Sam"
+    Init(identity::Init),
+    /// Show this device's identity.
+    Whoami,
+    /// Start a new journal that you own (you are its client).
+    ///
+    /// Example: starling new --client-name "Sam"
+    New(journal::New),
+    /// List every journal on this device, with last sync and open conflicts.
+    List,
+    /// Readings: dated assessments of every area.
+    #[command(subcommand)]
+    Reading(reading::ReadingCmd),
+    /// Score one area of a reading, from one perspective.
+    ///
+    /// Examples:
+    ///   starling score work 6                    # your own perspective, latest reading
+    ///   starling score work 5 --as agreed --note "Volunteering twice a week"
+    ///   starling score self_care 4 --reading 2026-11-23
+    #[command(verbatim_doc_comment)]
+    Score(reading::Score),
+    /// Sign off a reading with this device's key (client and worker both do).
+    SignOff(reading::SignOff),
+    /// Goals of the action plan.
+    #[command(subcommand)]
+    Goal(plan::GoalCmd),
+    /// Steps towards a goal.
+    #[command(subcommand)]
+    Step(plan::StepCmd),
+    /// Dated journal notes.
+    #[command(subcommand)]
+    Note(plan::NoteCmd),
+    /// Show the star: every area, the latest readings side by side, gaps,
+    /// conflicts and sign-off.
+    Show(show::Show),
+    /// Draw the star chart as SVG.
+    ///
+    /// Example: starling chart --out star.svg
+    Chart(show::Chart),
+    /// Who changed what, and when.
+    History(show::History),
+    /// Distance travelled per area; `--caseload` covers every journal here.
+    Report(show::Report),
+    /// List open conflicts: values two devices set differently at once.
+    Conflicts(show::Conflicts),
+    /// Settle a conflict by writing the value you agreed on.
+    ///
+    /// Example: starling resolve reading/3f2a…/score/work/agreed 6
+    Resolve(show::Resolve),
+    /// Invite someone: prints a single-use link (and a QR code).
+    ///
+    /// Example: starling share --as worker --name "Alex" --expires 7d
+    Share(sharing::Share),
+    /// Join a journal from an invite link.
+    Join(sharing::Join),
+    /// List a journal's members.
+    Members(sharing::Members),
+    /// Remove a member; they cannot read anything written afterwards.
+    Revoke(sharing::Revoke),
+    /// Sync with the relay: once, or live with --watch.
+    Sync(sync::Sync),
+    /// Export a journal as JSON, CSV or raw automerge.
+    Export(transfer::Export),
+    /// Import a journal from a JSON export (it becomes yours).
+    Import(transfer::Import),
+    /// Run the whole story on an embedded relay: a client and their care
+    /// coordinator score one reading offline, sync, and see the same star.
+    Demo,
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
+    if let Command::Demo = cli.command {
+        return crate::demo::run(out);
+    }
+    let ctx = Ctx::open(cli.home, cli.json)?;
+    match cli.command {
+        Command::Init(a) => identity::init(&ctx, a, out),
+        Command::Whoami => identity::whoami(&ctx, out),
+        Command::New(a) => journal::new(&ctx, a, out),
+        Command::List => journal::list(&ctx, out),
+        Command::Reading(a) => reading::reading(&ctx, a, out),
+        Command::Score(a) => reading::score(&ctx, a, out),
+        Command::SignOff(a) => reading::sign_off(&ctx, a, out),
+        Command::Goal(a) => plan::goal(&ctx, a, out),
+        Command::Step(a) => plan::step(&ctx, a, out),
+        Command::Note(a) => plan::note(&ctx, a, out),
+        Command::Show(a) => show::show(&ctx, a, out),
+        Command::Chart(a) => show::chart(&ctx, a, out),
+        Command::History(a) => show::history(&ctx, a, out),
+        Command::Report(a) => show::report(&ctx, a, out),
+        Command::Conflicts(a) => show::conflicts(&ctx, a, out),
+        Command::Resolve(a) => show::resolve(&ctx, a, out),
+        Command::Share(a) => sharing::share(&ctx, a, out),
+        Command::Join(a) => sharing::join(&ctx, a, out),
+        Command::Members(a) => sharing::members(&ctx, a, out),
+        Command::Revoke(a) => sharing::revoke(&ctx, a, out),
+        Command::Sync(a) => sync::sync(&ctx, a, out),
+        Command::Export(a) => transfer::export(&ctx, a, out),
+        Command::Import(a) => transfer::import(&ctx, a, out),
+        Command::Demo => unreachable!("handled above"),
+    }
+}
+
+/// `--journal`, shared by most subcommands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Pick {
+    /// Which journal: an id prefix or the client's name. Needed only when this
+    /// device has more than one.
+    #[arg(long, short = 'j', value_name = "JOURNAL")]
+    pub journal: Option<String>,
+}
+
+/// Print `value` as pretty JSON.
+pub fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! `init` and `whoami`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Result;
+
+use crate::cmd::print_json;
+use crate::ctx::{Ctx, invalid};
+
+/// Arguments of `init`.
+#[derive(Debug, clap::Args)]
+pub struct Init {
+    /// Your name, as others in your journals will see it. Asked for when
+    /// missing and the terminal is interactive.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+pub fn init(ctx: &Ctx, args: Init, out: &mut impl Write) -> Result<()> {
+    let name = match args.name {
+        Some(n) => n,
+        None if std::io::stdin().is_terminal() => {
+            write!(out, "Your name: ")?;
+            out.flush()?;
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim().to_owned()
+        }
+        None => return Err(invalid("give your name with --name")),
+    };
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        return Err(invalid("a name needs 1 to 200 characters"));
+    }
+    let id = ctx.client.init(name.trim())?;
+    if ctx.json {
+        return print_json(
+            out,
+            &serde_json::json!({ "device": id.device.to_string(), "name": id.name }),
+        );
+    }
+    writeln!(
+        out,
+        "Created identity for {} (device {}).",
+        id.name, id.device
+    )?;
+    writeln!(
+        out,
+        "Its key is stored in {} and never leaves this device.",
+        ctx.client.store().path().display()
+    )?;
+    Ok(())
+}
+
+pub fn whoami(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
+    let id = ctx.client.identity()?;
+    if ctx.json {
+        return print_json(
+            out,
+            &serde_json::json!({ "device": id.device.to_string(), "name": id.name }),
+        );
+    }
+    writeln!(out, "{} (device {})", id.name, id.device)?;
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! `show`, `chart`, `history`, `report`, `conflicts`, `resolve`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use recovery_journal::{FieldPath, Perspective};
+
+use crate::cmd::{Pick, print_json};
+use crate::ctx::{Ctx, not_found};
+
+/// Arguments of `show`.
+#[derive(Debug, clap::Args)]
+pub struct Show {
+    #[command(flatten)]
+    pub pick: Pick,
+}
+
+/// Arguments of `chart`.
+#[derive(Debug, clap::Args)]
+pub struct Chart {
+    /// Where to write the SVG.
+    #[arg(long, default_value = "star.svg")]
+    pub out: PathBuf,
+    /// How many of the latest readings to draw.
+    #[arg(long, default_value_t = 4)]
+    pub readings: usize,
+    /// Perspectives to draw: agreed, client, worker (comma separated).
+    #[arg(long, default_value = "agreed", value_delimiter = ',')]
+    pub perspectives: Vec<String>,
+    #[command(flatten)]
+    pub pick: Pick,
+}
+
+/// Arguments of `history`.
+#[derive(Debug, clap::Args)]
+pub struct History {
+    /// Only changes about this area.
+    #[arg(long)]
+    pub area: Option<String>,
+    #[command(flatten)]
+    pub pick: Pick,
+}
+
+/// Arguments of `report`.
+#[derive(Debug, clap::Args)]
+pub struct Report {
+    /// Every journal on this device (a coordinator's caseload).
+    #[arg(long)]
+    pub caseload: bool,
+    #[command(flatten)]
+    pub pick: Pick,
+}
+
+/// Arguments of `conflicts`.
+#[derive(Debug, clap::Args)]
+pub struct Conflicts {
+    #[command(flatten)]
+    pub pick: Pick,
+}
+
+/// Arguments of `resolve`.
+#[derive(Debug, clap::Args)]
+pub struct Resolve {
+    /// The conflict's path, as `starling conflicts` prints it.
+    pub path: String,
+    /// The value you agreed on (a score, a date; `keep` or `delete` for a deleted item).
+    pub value: String,
+    #[command(flatten)]
+    pub pick: Pick,
+}
+
+pub fn show(ctx: &Ctx, args: Show, out: &mut impl Write) -> Result<()> {
+    let row = ctx.pick(args.pick.journal.as_deref())?;
+    let view = ctx.load(&row)?.view();
+    if ctx.json {
+        return print_json(out, &view);
+    }
+    writeln!(out, "{} — journal {}", row.title, &row.doc[..12])?;
+    crate::render::star(out, &view)?;
+    Ok(())
+}
+
+pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
+    let row = ctx.pick(args.pick.journal.as_deref())?;
+    let journal = ctx.load(&row)?;
+    let mut view = journal.view();
+    let keep = view.readings.len().saturating_sub(args.readings);
+    view.readings.drain(..keep);
+    let perspectives: Vec<Perspective> = args
+        .perspectives
+        .iter()
+        .map(|p| p.parse())
+        .collect::<Result<_, _>>()?;
+    let model = journal
+        .chart(&view, &perspectives)
+        .ok_or_else(|| not_found("no readings to draw yet"))?;
+    std::fs::write(&args.out, crate::chart::svg(&model))
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    if ctx.json {
+        return print_json(
+            out,
+            &serde_json::json!({ "out": args.out, "series": model.series.len() }),
+        );
+    }
+    writeln!(
+        out,
+        "Wrote {} ({} polygons).",
+        args.out.display(),
+        model.series.len()
+    )?;
+    Ok(())
+}
+
+pub fn history(ctx: &Ctx, args: History, out: &mut impl Write) -> Result<()> {
+    let row = ctx.pick(args.pick.journal.as_deref())?;
+    let journal = ctx.load(&row)?;
+    let entries = match &args.area {
+        Some(area) => journal.history_of_area(area),
+        None => journal.history(),
+    };
+    if ctx.json {
+        return print_json(out, &entries);
+    }
+    for e in entries {
+        let who = e
+            .author
+            .clone()
+            .unwrap_or_else(|| e.device.map(|d| d.short()).unwrap_or_default());
+        writeln!(out, "{}  {:<12} {}", format_time(e.time), who, e.message)?;
+    }
+    Ok(())
+}
+
+pub fn report(ctx: &Ctx, args: Report, out: &mut impl Write) -> Result<()> {
+    let rows = if args.caseload {
+        ctx.client.docs()?
+    } else {
+        vec![ctx.pick(args.pick.journal.as_deref())?]
+    };
+    let mut all = Vec::new();
+    for row in rows {
+        let Ok(journal) = ctx.load(&row) else {
+            continue;
+        };
+        let view = journal.view();
+        let distance = journal.distance_travelled(&view);
+        all.push(serde_json::json!({
+            "journal": row.doc, "title": row.title, "readings": view.readings.len(),
+            "conflicts": view.conflicts.len(), "distance": distance,
+        }));
+        if !ctx.json {
+            writeln!(
+                out,
+                "{} ({} readings, {} open conflicts)",
+                row.title,
+                view.readings.len(),
+                view.conflicts.len()
+            )?;
+            for d in distance
+                .iter()
+                .filter(|d| d.perspective == Perspective::Agreed)
+            {
+                let first = d.first.0.map(|x| x.to_string()).unwrap_or_default();
+                let latest = d.latest.0.map(|x| x.to_string()).unwrap_or_default();
+                writeln!(
+                    out,
+                    "  {:<26} {:>2} ({first}) -> {:>2} ({latest})  {:+}",
+                    d.name, d.first.1, d.latest.1, d.change
+                )?;
+            }
+        }
+    }
+    if ctx.json {
+        return print_json(out, &all);
+    }
+    Ok(())
+}
+
+pub fn conflicts(ctx: &Ctx, args: Conflicts, out: &mut impl Write) -> Result<()> {
+    let row = ctx.pick(args.pick.journal.as_deref())?;
+    let view = ctx.load(&row)?.view();
+    if ctx.json {
+        return print_json(out, &view.conflicts);
+    }
+    if view.conflicts.is_empty() {
+        writeln!(out, "No open conflicts.")?;
+    }
+    for c in &view.conflicts {
+        writeln!(out, "{}", c.path)?;
+        for cand in &c.candidates {
+            let who = cand
+                .author
+                .and_then(|a| view.member_name(a).map(str::to_owned))
+                .unwrap_or_else(|| "unknown device".into());
+            writeln!(
+                out,
+                "    {who} set {} at {}",
+                cand.value,
+                format_time(cand.time)
+            )?;
+        }
+    }
+    if !view.conflicts.is_empty() {
+        writeln!(out, "Settle one with: starling resolve PATH VALUE")?;
+    }
+    Ok(())
+}
+
+pub fn resolve(ctx: &Ctx, args: Resolve, out: &mut impl Write) -> Result<()> {
+    let row = ctx.pick(args.pick.journal.as_deref())?;
+    let path: FieldPath = args.path.parse()?;
+    ctx.edit(&row, |j| j.resolve(&path, &args.value))?;
+    if ctx.json {
+        return print_json(
+            out,
+            &serde_json::json!({ "resolved": args.path, "value": args.value }),
+        );
+    }
+    writeln!(
+        out,
+        "Resolved {} to {}. Sync to share it.",
+        args.path, args.value
+    )?;
+    Ok(())
+}
+
+fn format_time(secs: i64) -> String {
+    let t = time_fmt(secs);
+    t.unwrap_or_else(|| secs.to_string())
+}
+
+fn time_fmt(secs: i64) -> Option<String> {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let date = recovery_journal::Date::from_unix(days * 86_400);
+    Some(format!("{date} {:02}:{:02}", rem / 3600, (rem % 3600) / 60))
+}

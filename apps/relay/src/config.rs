@@ -1,0 +1,379 @@
+//! Relay configuration: a TOML file whose every field has a safe default,
+//! overridable by `STARLING_RELAY_*` environment variables (and by the
+//! binary's flags, which set fields after loading).
+//!
+//! See `apps/relay/relay.sample.toml` for a commented example of every field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Errors reading or checking the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's explanation.
+        message: String,
+    },
+    /// An environment variable holds an unusable value.
+    #[error("invalid value for {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// Why.
+        message: String,
+    },
+    /// A value is outside what the relay accepts.
+    #[error("invalid setting {field}: {message}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Who may authenticate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// Any device key may connect (documents still admit members only).
+    #[default]
+    Open,
+    /// Only device ids listed in [`RelayConfig::allowlist_file`].
+    Allowlist,
+}
+
+/// SQLite's `synchronous` setting for the relay database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// fsync on every commit: an acknowledged envelope survives power loss.
+    #[default]
+    Full,
+    /// Survives a crash of the relay process, not necessarily of the machine.
+    Normal,
+    /// No fsync: for benchmarks only.
+    Off,
+}
+
+impl Synchronous {
+    pub(crate) fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Off => "OFF",
+        }
+    }
+}
+
+/// Limits that keep one client from hurting the others.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted websocket frame in bytes; a larger one is answered
+    /// with a `too_large` error. Default 1 MiB (the protocol's maximum).
+    pub max_frame_bytes: usize,
+    /// Sustained messages per second per connection (token bucket refill).
+    /// Default 1000.
+    pub messages_per_sec: u32,
+    /// Token bucket size: messages a connection may send in a burst.
+    /// Default 2000.
+    pub message_burst: u32,
+    /// Documents one connection may subscribe to at once. Default 10000.
+    pub max_subscriptions: usize,
+    /// Simultaneous connections to the relay. Default 20000.
+    pub max_connections: usize,
+    /// Seconds between pings the relay sends to an idle connection.
+    /// Default 30.
+    pub ping_interval_secs: u64,
+    /// A connection silent for this many seconds is closed. Default 90.
+    pub idle_timeout_secs: u64,
+    /// Messages queued for one connection before it is considered too slow
+    /// and dropped (it resumes from its cursor on reconnect). Default 8192.
+    pub outbound_queue: usize,
+    /// Stored envelope bytes per document (compaction frees them).
+    /// Default 1 GiB.
+    pub max_doc_bytes: u64,
+    /// Stored envelope bytes authored by one device, over all documents.
+    /// Default 4 GiB.
+    pub max_device_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: starling_protocol::wire::MAX_FRAME,
+            messages_per_sec: 1000,
+            message_burst: 2000,
+            max_subscriptions: 10_000,
+            max_connections: 20_000,
+            ping_interval_secs: 30,
+            idle_timeout_secs: 90,
+            outbound_queue: 8192,
+            max_doc_bytes: 1 << 30,
+            max_device_bytes: 4 << 30,
+        }
+    }
+}
+
+/// Everything the relay needs to run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Address to listen on. Default `127.0.0.1:7878` (loopback only: put a
+    /// TLS reverse proxy in front to serve the network).
+    pub listen: SocketAddr,
+    /// Directory for the database (`relay.db`) and the relay's signing key
+    /// (`relay.key`). Default: the platform data directory, e.g.
+    /// `~/.local/share/starling-relay`.
+    pub data_dir: PathBuf,
+    /// The origin clients sign into their authentication, as they reach the
+    /// relay, e.g. `wss://relay.example.org`. Default: derived from the bound
+    /// address, `ws://127.0.0.1:PORT`; set it when behind a proxy.
+    pub origin: Option<String>,
+    /// SQLite durability. Default `full`.
+    pub synchronous: Synchronous,
+    /// `open` or `allowlist`. Default `open`.
+    pub registration: Registration,
+    /// With `registration = "allowlist"`: a file of device ids (64 hex
+    /// digits), one per line, `#` comments allowed; re-read when it changes
+    /// and on SIGHUP. Default `<data_dir>/allowlist.txt`.
+    pub allowlist_file: Option<PathBuf>,
+    /// Largest accepted difference between a device's clock and the
+    /// relay's, seconds. Default 300.
+    pub auth_window_secs: u64,
+    /// Most write jobs grouped into one SQLite transaction. Default 4096.
+    pub max_commit_batch: usize,
+    /// Seconds a graceful shutdown may take before connections are cut.
+    /// Default 10.
+    pub shutdown_timeout_secs: u64,
+    /// Per-connection and per-relay limits.
+    pub limits: Limits,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            data_dir: default_data_dir(),
+            origin: None,
+            synchronous: Synchronous::Full,
+            registration: Registration::Open,
+            allowlist_file: None,
+            auth_window_secs: 300,
+            max_commit_batch: 4096,
+            shutdown_timeout_secs: 10,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The platform data directory for the relay (`~/.local/share/starling-relay`
+/// on Linux), or `./starling-relay-data` when there is no home directory.
+pub fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "starling-relay")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("starling-relay-data"))
+}
+
+impl RelayConfig {
+    /// Safe defaults with data in `dir`, listening on `127.0.0.1:0` (a free
+    /// port), open registration. For tests and embedding.
+    pub fn for_data_dir(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Parses a TOML document (missing fields take their defaults).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Applies `STARLING_RELAY_*` variables from `vars` (normally
+    /// `std::env::vars()`): `LISTEN`, `DATA_DIR`, `ORIGIN`, `SYNCHRONOUS`,
+    /// `REGISTRATION`, `ALLOWLIST_FILE`, `AUTH_WINDOW_SECS`,
+    /// `MAX_CONNECTIONS`, `MESSAGES_PER_SEC`, `MESSAGE_BURST`,
+    /// `MAX_FRAME_BYTES`, `MAX_SUBSCRIPTIONS`, `IDLE_TIMEOUT_SECS`,
+    /// `PING_INTERVAL_SECS`, `MAX_DOC_BYTES`, `MAX_DEVICE_BYTES`,
+    /// `SHUTDOWN_TIMEOUT_SECS`.
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        for (var, value) in vars {
+            let Some(key) = var.strip_prefix("STARLING_RELAY_") else {
+                continue;
+            };
+            let bad = |message: String| ConfigError::Env {
+                var: var.clone(),
+                message,
+            };
+            fn num<T: std::str::FromStr>(v: &str) -> Result<T, String>
+            where
+                T::Err: std::fmt::Display,
+            {
+                v.trim().parse::<T>().map_err(|e| e.to_string())
+            }
+            let enum_value = |v: &str| toml::Value::String(v.trim().to_ascii_lowercase());
+            match key {
+                "LISTEN" => self.listen = num(&value).map_err(bad)?,
+                "DATA_DIR" => self.data_dir = PathBuf::from(&value),
+                "ORIGIN" => self.origin = Some(value.clone()),
+                "SYNCHRONOUS" => {
+                    self.synchronous = enum_value(&value)
+                        .try_into()
+                        .map_err(|e: toml::de::Error| bad(e.to_string()))?
+                }
+                "REGISTRATION" => {
+                    self.registration = enum_value(&value)
+                        .try_into()
+                        .map_err(|e: toml::de::Error| bad(e.to_string()))?
+                }
+                "ALLOWLIST_FILE" => self.allowlist_file = Some(PathBuf::from(&value)),
+                "AUTH_WINDOW_SECS" => self.auth_window_secs = num(&value).map_err(bad)?,
+                "SHUTDOWN_TIMEOUT_SECS" => self.shutdown_timeout_secs = num(&value).map_err(bad)?,
+                "MAX_CONNECTIONS" => self.limits.max_connections = num(&value).map_err(bad)?,
+                "MESSAGES_PER_SEC" => self.limits.messages_per_sec = num(&value).map_err(bad)?,
+                "MESSAGE_BURST" => self.limits.message_burst = num(&value).map_err(bad)?,
+                "MAX_FRAME_BYTES" => self.limits.max_frame_bytes = num(&value).map_err(bad)?,
+                "MAX_SUBSCRIPTIONS" => self.limits.max_subscriptions = num(&value).map_err(bad)?,
+                "IDLE_TIMEOUT_SECS" => self.limits.idle_timeout_secs = num(&value).map_err(bad)?,
+                "PING_INTERVAL_SECS" => {
+                    self.limits.ping_interval_secs = num(&value).map_err(bad)?
+                }
+                "MAX_DOC_BYTES" => self.limits.max_doc_bytes = num(&value).map_err(bad)?,
+                "MAX_DEVICE_BYTES" => self.limits.max_device_bytes = num(&value).map_err(bad)?,
+                _ => return Err(bad("unknown setting".into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks values the types cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, message: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                message: message.into(),
+            })
+        };
+        let l = &self.limits;
+        if l.max_frame_bytes < 1024 || l.max_frame_bytes > starling_protocol::wire::MAX_FRAME {
+            return invalid("limits.max_frame_bytes", "must be between 1 KiB and 1 MiB");
+        }
+        if l.messages_per_sec == 0 || l.message_burst == 0 {
+            return invalid("limits.messages_per_sec", "rate and burst must be positive");
+        }
+        if l.max_connections == 0 || l.max_subscriptions == 0 || l.outbound_queue == 0 {
+            return invalid(
+                "limits",
+                "connection, subscription and queue limits must be positive",
+            );
+        }
+        if l.ping_interval_secs == 0 || l.idle_timeout_secs <= l.ping_interval_secs {
+            return invalid(
+                "limits.idle_timeout_secs",
+                "must exceed ping_interval_secs, which must be positive",
+            );
+        }
+        if self.max_commit_batch == 0 {
+            return invalid("max_commit_batch", "must be positive");
+        }
+        if let Some(o) = &self.origin
+            && (o.is_empty() || o.len() > starling_protocol::wire::MAX_ORIGIN)
+        {
+            return invalid("origin", "must be 1 to 256 bytes");
+        }
+        Ok(())
+    }
+
+    /// The allow-list file in effect.
+    pub fn allowlist_path(&self) -> PathBuf {
+        self.allowlist_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("allowlist.txt"))
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("relay.db")
+    }
+
+    /// The relay's signing key file.
+    pub fn key_path(&self) -> PathBuf {
+        self.data_dir.join("relay.key")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_defaults() {
+        let c = RelayConfig::from_toml("", Path::new("x")).unwrap();
+        assert_eq!(c, RelayConfig::default());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn env_overrides() {
+        let mut c = RelayConfig::default();
+        c.apply_env([
+            ("STARLING_RELAY_LISTEN".into(), "0.0.0.0:9000".into()),
+            ("STARLING_RELAY_SYNCHRONOUS".into(), "Normal".into()),
+            ("STARLING_RELAY_REGISTRATION".into(), "allowlist".into()),
+            ("STARLING_RELAY_MESSAGES_PER_SEC".into(), "5".into()),
+            ("HOME".into(), "/x".into()),
+        ])
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.synchronous, Synchronous::Normal);
+        assert_eq!(c.registration, Registration::Allowlist);
+        assert_eq!(c.limits.messages_per_sec, 5);
+        assert!(
+            c.apply_env([("STARLING_RELAY_NOPE".into(), "1".into())])
+                .is_err()
+        );
+        assert!(
+            c.apply_env([("STARLING_RELAY_LISTEN".into(), "nope".into())])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(RelayConfig::from_toml("lisen = \"x\"", Path::new("x")).is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! `starling-relay`: parses flags and configuration, sets up logging, runs
+//! the library, waits for a signal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use starling_relay::{Registration, RelayConfig};
+
+/// The Starling relay: stores and forwards end-to-end encrypted journal
+/// updates between devices. It never sees their content.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (every field optional; see relay.sample.toml).
+    /// Also read from STARLING_RELAY_CONFIG.
+    #[arg(long, short, global = true, env = "STARLING_RELAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:7878.
+    #[arg(long, global = true)]
+    listen: Option<std::net::SocketAddr>,
+    /// Directory for the database and the relay key.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// The origin clients sign, e.g. wss://relay.example.org.
+    #[arg(long, global = true)]
+    origin: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve clients (the default).
+    Serve,
+    /// Check the configuration (and allow-list) and print it as TOML.
+    CheckConfig,
+    /// Write a consistent copy of the database to PATH while the relay runs.
+    Backup {
+        /// Where to write the copy (must not exist).
+        path: PathBuf,
+    },
+}
+
+fn config(cli: &Cli) -> anyhow::Result<RelayConfig> {
+    let mut c = match &cli.config {
+        Some(p) => RelayConfig::from_file(p)?,
+        None => RelayConfig::default(),
+    };
+    c.apply_env(std::env::vars())?;
+    if let Some(l) = cli.listen {
+        c.listen = l;
+    }
+    if let Some(d) = &cli.data_dir {
+        c.data_dir = d.clone();
+    }
+    if let Some(o) = &cli.origin {
+        c.origin = Some(o.clone());
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STARLING_RELAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+async fn serve(config: RelayConfig) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.clone();
+    let relay = starling_relay::start(config).await?;
+    println!(
+        "starling-relay listening on {}\n  origin clients sign: {}\n  relay id: {}\n  data: {}",
+        relay.url(),
+        relay.origin(),
+        relay.relay_id(),
+        data_dir.display()
+    );
+    shutdown_signal().await;
+    relay.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn check(config: &RelayConfig) -> anyhow::Result<()> {
+    if config.registration == Registration::Allowlist {
+        let path = config.allowlist_path();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading allow-list {}", path.display()))?;
+        let set = starling_relay::parse_allowlist(&text)?;
+        eprintln!("allow-list {}: {} devices", path.display(), set.len());
+    }
+    print!(
+        "{}",
+        toml::to_string(config).context("printing the configuration")?
+    );
+    eprintln!("configuration ok");
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = config(&cli)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => check(&config),
+        Command::Backup { path } => {
+            starling_relay::backup(&config.db_path(), &path)
+                .with_context(|| format!("backing up {}", config.db_path().display()))?;
+            println!(
+                "backed up {} to {}",
+                config.db_path().display(),
+                path.display()
+            );
+            Ok(())
+        }
+        Command::Serve => {
+            init_logging(cli.log_format);
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            rt.block_on(serve(config))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("starling-relay: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

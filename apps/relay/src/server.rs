@@ -1,0 +1,365 @@
+//! Starting the relay: storage, the hub, the HTTP server; and the handle
+//! that stops it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{self, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use starling_protocol::DeviceId;
+use starling_protocol::relay::{ConnId, RelayConfig as CoreConfig};
+use starling_protocol::wire::{self, ErrorCode, Message, RetryClass};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::allowlist::{self, SharedAllowList};
+use crate::config::{Registration, RelayConfig};
+use crate::conn::{self, ConnCtx, WsFrame};
+use crate::hub::{self, Hub};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreThreads};
+use crate::{RelayError, keyfile};
+
+#[derive(Clone)]
+struct AppState {
+    ctx: ConnCtx,
+    next_conn: Arc<AtomicU64>,
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+}
+
+/// A running relay. Dropping it without [`RelayHandle::shutdown`] leaves the
+/// relay running until the runtime stops.
+#[derive(Debug)]
+pub struct RelayHandle {
+    local_addr: SocketAddr,
+    origin: String,
+    relay_id: DeviceId,
+    db_path: PathBuf,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    hub: JoinHandle<()>,
+    server: JoinHandle<()>,
+    threads: Option<StoreThreads>,
+    shutdown_timeout: Duration,
+    metrics: Arc<Metrics>,
+    state: AppStateDebug,
+}
+
+struct AppStateDebug(AppState);
+
+impl std::fmt::Debug for AppStateDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppState")
+    }
+}
+
+/// Starts a relay: opens (or creates) the data directory, restores every
+/// document, and serves `/v1/sync`, `/healthz` and `/metrics`.
+pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| RelayError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let key = keyfile::load_or_create(&config.key_path())?;
+    let relay_id = key.device_id();
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| RelayError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| RelayError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let origin = config
+        .origin
+        .clone()
+        .unwrap_or_else(|| format!("ws://{local_addr}"));
+    let metrics = Arc::new(Metrics::default());
+    let (store_tx, store_rx) = mpsc::unbounded_channel();
+    let db_path = config.db_path();
+    let (store, threads) = Store::open(
+        &db_path,
+        config.synchronous,
+        config.max_commit_batch,
+        store_tx,
+        metrics.clone(),
+    )?;
+    let loaded = store.load().await?;
+    let allow: SharedAllowList = Arc::new(RwLock::new(None));
+    let cancel = CancellationToken::new();
+    if config.registration == Registration::Allowlist {
+        let path = config.allowlist_path();
+        let set = allowlist::load(&path)?;
+        tracing::info!(path = %path.display(), devices = set.len(), "registration by allow-list");
+        if let Ok(mut g) = allow.write() {
+            *g = Some(set);
+        }
+        tokio::spawn(allowlist::watch(
+            path,
+            allow.clone(),
+            Duration::from_secs(2),
+            cancel.clone(),
+        ));
+    }
+    let core_config = CoreConfig {
+        origin: origin.clone(),
+        auth_window_ms: config.auth_window_secs.saturating_mul(1000),
+        allow_list: None,
+    };
+    let hub_state = Hub::new(
+        key,
+        core_config,
+        store,
+        loaded,
+        allow,
+        config.limits.clone(),
+        metrics.clone(),
+    );
+    let (hub_tx, hub_rx) = mpsc::channel(8192);
+    let hub = tokio::spawn(hub::run(hub_state, hub_rx, store_rx, cancel.clone()));
+    let tracker = TaskTracker::new();
+    let state = AppState {
+        ctx: ConnCtx {
+            hub: hub_tx,
+            limits: config.limits.clone(),
+            metrics: metrics.clone(),
+            cancel: cancel.clone(),
+        },
+        next_conn: Arc::new(AtomicU64::new(1)),
+        permits: Arc::new(Semaphore::new(config.limits.max_connections)),
+        tracker: tracker.clone(),
+    };
+    let app = Router::new()
+        .route("/v1/sync", get(sync))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state.clone());
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    let stop = cancel.clone();
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.cancelled_owned());
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "http server failed");
+        }
+    });
+    tracing::info!(addr = %local_addr, %origin, relay = %relay_id, db = %db_path.display(), "relay listening");
+    Ok(RelayHandle {
+        local_addr,
+        origin,
+        relay_id,
+        db_path,
+        cancel,
+        tracker,
+        hub,
+        server,
+        threads: Some(threads),
+        shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
+        metrics,
+        state: AppStateDebug(state),
+    })
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    if s.ctx.hub.is_closed() || s.ctx.cancel.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response()
+    } else {
+        (StatusCode::OK, "ok\n").into_response()
+    }
+}
+
+async fn metrics_text(State(s): State<AppState>) -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        s.ctx.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn sync(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let max = s.ctx.limits.max_frame_bytes;
+    // Read frames up to twice the limit so a slightly oversized one gets a
+    // typed `too_large` error; anything bigger breaks the connection.
+    let ws = ws
+        .max_message_size(max.saturating_mul(2))
+        .max_frame_size(max.saturating_mul(2));
+    ws.on_upgrade(move |socket| accept(s, socket, peer))
+}
+
+async fn accept(s: AppState, socket: WebSocket, peer: SocketAddr) {
+    let permit = s.permits.clone().try_acquire_owned();
+    let (sink, stream) = socket.split();
+    let sink =
+        sink.with(|f: WsFrame| futures_util::future::ready(Ok::<_, axum::Error>(to_axum(f))));
+    let stream = stream.map(|r| r.map(from_axum));
+    let Ok(permit) = permit else {
+        s.ctx.metrics.rejection("connection_limit");
+        refuse_busy(sink).await;
+        return;
+    };
+    let id = ConnId(s.next_conn.fetch_add(1, Relaxed));
+    let span = tracing::info_span!("conn", id = id.0, %peer, device = tracing::field::Empty);
+    let ctx = s.ctx.clone();
+    s.tracker.spawn(
+        async move {
+            conn::serve(id, sink, stream, ctx).await;
+            drop(permit);
+        }
+        .instrument(span),
+    );
+}
+
+async fn refuse_busy<Si: Sink<WsFrame> + Unpin>(mut sink: Si) {
+    let msg = Message::error(
+        ErrorCode::Busy,
+        RetryClass::RetryLater,
+        None,
+        "too many connections",
+    );
+    if let Ok(b) = wire::encode(&msg) {
+        let _ = sink.feed(WsFrame::Binary(b)).await;
+    }
+    let _ = sink
+        .send(WsFrame::Close(Some((1013, "too many connections".into()))))
+        .await;
+}
+
+fn to_axum(f: WsFrame) -> ws::Message {
+    match f {
+        WsFrame::Binary(b) => ws::Message::Binary(b.into()),
+        WsFrame::Text(t) => ws::Message::Text(t.into()),
+        WsFrame::Ping(p) => ws::Message::Ping(p.into()),
+        WsFrame::Pong(p) => ws::Message::Pong(p.into()),
+        WsFrame::Close(c) => ws::Message::Close(c.map(|(code, reason)| ws::CloseFrame {
+            code,
+            reason: reason.into(),
+        })),
+    }
+}
+
+fn from_axum(m: ws::Message) -> WsFrame {
+    match m {
+        ws::Message::Binary(b) => WsFrame::Binary(b.to_vec()),
+        ws::Message::Text(t) => WsFrame::Text(t.as_str().to_owned()),
+        ws::Message::Ping(p) => WsFrame::Ping(p.to_vec()),
+        ws::Message::Pong(p) => WsFrame::Pong(p.to_vec()),
+        ws::Message::Close(c) => WsFrame::Close(c.map(|c| (c.code, c.reason.as_str().to_owned()))),
+    }
+}
+
+impl RelayHandle {
+    /// The address the relay listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The websocket URL clients connect to, e.g. `ws://127.0.0.1:PORT/v1/sync`.
+    pub fn url(&self) -> String {
+        format!("ws://{}/v1/sync", self.local_addr)
+    }
+
+    /// The origin clients sign into their authentication.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The relay's signing key id (clients verify acks with it).
+    pub fn relay_id(&self) -> DeviceId {
+        self.relay_id
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    /// The relay's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Serves one connection over any `Sink`/`Stream` of frames (a
+    /// websocket from another library, or channels in tests). Returns when
+    /// the connection ends.
+    pub async fn serve_connection<Si, St, E>(&self, sink: Si, stream: St)
+    where
+        Si: Sink<WsFrame> + Unpin,
+        St: Stream<Item = Result<WsFrame, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let s = &self.state.0;
+        let id = ConnId(s.next_conn.fetch_add(1, Relaxed));
+        let span = tracing::info_span!(
+            "conn",
+            id = id.0,
+            peer = "channel",
+            device = tracing::field::Empty
+        );
+        conn::serve(id, sink, stream, s.ctx.clone())
+            .instrument(span)
+            .await;
+    }
+
+    /// Takes a consistent online backup of the database into `dest`.
+    pub async fn backup(&self, dest: impl Into<PathBuf>) -> Result<(), RelayError> {
+        let (db, dest) = (self.db_path.clone(), dest.into());
+        tokio::task::spawn_blocking(move || crate::store::backup(&db, &dest))
+            .await
+            .map_err(|e| RelayError::Task(e.to_string()))??;
+        Ok(())
+    }
+
+    /// Stops the relay gracefully: stops accepting, lets in-flight commits
+    /// finish and their acks go out, closes every socket with a close
+    /// frame, checkpoints the database. Bounded by the configured shutdown
+    /// timeout; whatever is left then is cut.
+    pub async fn shutdown(mut self) {
+        tracing::info!("relay shutting down");
+        self.cancel.cancel();
+        self.tracker.close();
+        let deadline = self.shutdown_timeout;
+        let hub_abort = self.hub.abort_handle();
+        let server_abort = self.server.abort_handle();
+        let wait = async {
+            let _ = (&mut self.hub).await;
+            self.tracker.wait().await;
+            let _ = (&mut self.server).await;
+        };
+        if tokio::time::timeout(deadline, wait).await.is_err() {
+            tracing::warn!("shutdown timed out; cutting remaining connections");
+            hub_abort.abort();
+            server_abort.abort();
+        }
+        if let Some(t) = self.threads.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        tracing::info!("relay stopped");
+    }
+}

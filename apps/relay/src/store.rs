@@ -1,0 +1,231 @@
+//! The relay's SQLite store, on a dedicated thread.
+//!
+//! The async side hands the thread [`Job`]s (the [`RelayAction`]s of one
+//! incoming message, in order) over a channel. The thread takes every job
+//! that is queued, carries all of them out in **one transaction** (group
+//! commit), commits, and only then reports the messages those jobs send
+//! ([`StoreEvent::Done`]), in order. So nothing is acknowledged before it is
+//! on disk, and a replay sees exactly the envelopes stored before it.
+//! Other requests (loading everything at start-up) carry a oneshot reply.
+//! WAL checkpoints run on a second thread with its own connection.
+
+mod batch;
+mod load;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use starling_protocol::relay::{ConnId, RelayAction};
+use starling_protocol::wire::Message;
+use starling_protocol::{DeviceId, DocId};
+use tokio::sync::{mpsc as tmpsc, oneshot};
+
+use crate::config::Synchronous;
+use crate::metrics::Metrics;
+pub use load::Loaded;
+pub use schema::SCHEMA_VERSION;
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The schema is unusable (too new, wrong journal mode).
+    #[error("database schema: {0}")]
+    Schema(String),
+    /// A stored row does not decode.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The store thread has stopped.
+    #[error("store thread stopped")]
+    Stopped,
+    /// A file operation failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One incoming message's actions, carried out in order.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub actions: Vec<RelayAction>,
+}
+
+/// A message to send (`Some`) or a connection to close (`None`).
+pub(crate) type Output = (ConnId, Option<Message>);
+
+/// Envelope bytes freed by compaction, for quota accounting.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Freed {
+    pub doc: DocId,
+    pub author: DeviceId,
+    pub bytes: u64,
+}
+
+/// What the store thread reports to the hub.
+#[derive(Debug)]
+pub(crate) enum StoreEvent {
+    /// A batch of jobs committed; send these, in order.
+    Done {
+        jobs: usize,
+        outputs: Vec<Output>,
+        freed: Vec<Freed>,
+    },
+    /// A batch failed and was rolled back; the store ignores jobs until the
+    /// next [`Store::load`].
+    Failed { jobs: usize, error: String },
+}
+
+enum Request {
+    Job(Job),
+    Load(oneshot::Sender<Result<Loaded, StoreError>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Handle to the store thread.
+#[derive(Clone, Debug)]
+pub(crate) struct Store {
+    tx: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Request::Job(_) => "Job",
+            Request::Load(_) => "Load",
+            Request::Shutdown(_) => "Shutdown",
+        })
+    }
+}
+
+/// The running store threads, joined on shutdown.
+#[derive(Debug)]
+pub(crate) struct StoreThreads {
+    writer: JoinHandle<()>,
+    checkpointer: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+}
+
+impl StoreThreads {
+    /// Waits for both threads (after [`Store::shutdown`]).
+    pub fn join(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.writer.join();
+        self.checkpointer.thread().unpark();
+        let _ = self.checkpointer.join();
+    }
+}
+
+impl Store {
+    /// Opens the database at `path` and starts the store threads.
+    pub fn open(
+        path: &Path,
+        sync: Synchronous,
+        max_batch: usize,
+        events: tmpsc::UnboundedSender<StoreEvent>,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Store, StoreThreads), StoreError> {
+        let conn = schema::open_writer(path, sync)?;
+        let (tx, rx) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("relay-store".into())
+            .spawn(move || batch::run(conn, rx, events, max_batch, metrics))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let checkpointer = spawn_checkpointer(path.to_path_buf(), stop.clone())?;
+        Ok((
+            Store { tx },
+            StoreThreads {
+                writer,
+                checkpointer,
+                stop,
+            },
+        ))
+    }
+
+    /// Queues a job; its outputs arrive as a [`StoreEvent`].
+    pub fn submit(&self, job: Job) -> Result<(), StoreError> {
+        self.tx
+            .send(Request::Job(job))
+            .map_err(|_| StoreError::Stopped)
+    }
+
+    /// Loads every document (at start-up, and after a failed batch).
+    pub async fn load(&self) -> Result<Loaded, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Load(tx))
+            .map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Finishes queued jobs, checkpoints and stops the writer thread.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Request::Shutdown(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+fn spawn_checkpointer(path: PathBuf, stop: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("relay-checkpoint".into())
+        .spawn(move || {
+            let conn = match schema::open_reader(&path) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "checkpointer cannot open the database");
+                    return;
+                }
+            };
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::park_timeout(Duration::from_millis(500));
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "wal checkpoint failed");
+                }
+            }
+        })
+}
+
+/// Takes a consistent online backup of the database at `db` into `dest`
+/// (which must not exist) with SQLite's backup API. Safe while the relay
+/// serves: the copy is one read transaction, and WAL readers do not block
+/// the writer.
+pub fn backup(db: &Path, dest: &Path) -> Result<(), StoreError> {
+    use rusqlite::backup::{Backup, StepResult};
+    if dest.exists() {
+        return Err(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} already exists", dest.display()),
+        )));
+    }
+    if !db.exists() {
+        return Err(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no database at {}", db.display()),
+        )));
+    }
+    let src = schema::open_reader(db)?;
+    let mut dst = rusqlite::Connection::open(dest)?;
+    {
+        let b = Backup::new(&src, &mut dst)?;
+        loop {
+            match b.step(-1)? {
+                StepResult::Done => break,
+                StepResult::More => continue,
+                StepResult::Busy | StepResult::Locked => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+    dst.pragma_update(None, "journal_mode", "DELETE")?;
+    Ok(())
+}

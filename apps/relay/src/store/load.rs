@@ -1,0 +1,106 @@
+//! Loading every document at start-up, to restore the relay core.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, params};
+use starling_protocol::membership::MembershipOp;
+use starling_protocol::relay::EnvelopeMeta;
+use starling_protocol::{DeviceId, DocId, EnvelopeHash};
+
+use super::StoreError;
+
+/// One stored document.
+#[derive(Debug)]
+pub struct LoadedDoc {
+    /// The document.
+    pub doc: DocId,
+    /// Its membership log, in order.
+    pub ops: Vec<MembershipOp>,
+    /// Every stored envelope's metadata by doc seq, and whether its bytes
+    /// are still kept.
+    pub metas: Vec<(EnvelopeMeta, bool)>,
+    /// Bytes of envelopes still kept.
+    pub live_bytes: u64,
+}
+
+/// Everything stored.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Every document.
+    pub docs: Vec<LoadedDoc>,
+    /// Bytes of kept envelopes per author.
+    pub device_bytes: HashMap<DeviceId, u64>,
+}
+
+pub(crate) fn device(b: &[u8]) -> Option<DeviceId> {
+    DeviceId::from_bytes(b.try_into().ok()?).ok()
+}
+
+fn doc_id(b: &[u8]) -> Option<DocId> {
+    Some(DocId::from_bytes(b.try_into().ok()?))
+}
+
+pub(super) fn load_all(conn: &Connection) -> Result<Loaded, StoreError> {
+    let mut out = Loaded::default();
+    let mut docs_q = conn.prepare("SELECT DISTINCT doc FROM membership_ops")?;
+    let docs: Vec<Vec<u8>> = docs_q
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut ops_q =
+        conn.prepare("SELECT idx, op FROM membership_ops WHERE doc = ?1 ORDER BY idx")?;
+    let mut env_q = conn.prepare(
+        "SELECT doc_seq, author, author_seq, hash, length(bytes) FROM envelopes
+         WHERE doc = ?1 ORDER BY doc_seq",
+    )?;
+    for raw in docs {
+        let doc = doc_id(&raw).ok_or_else(|| StoreError::Corrupt("document id".into()))?;
+        let mut ops = Vec::new();
+        let mut rows = ops_q.query(params![raw])?;
+        while let Some(r) = rows.next()? {
+            let idx: i64 = r.get(0)?;
+            if idx != ops.len() as i64 {
+                return Err(StoreError::Corrupt(format!(
+                    "{doc}: membership op {idx} out of order"
+                )));
+            }
+            let bytes: Vec<u8> = r.get(1)?;
+            let op = MembershipOp::from_bytes(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("{doc}: membership op {idx}: {e}")))?;
+            ops.push(op);
+        }
+        let mut metas = Vec::new();
+        let mut live_bytes = 0u64;
+        let mut rows = env_q.query(params![raw])?;
+        while let Some(r) = rows.next()? {
+            let doc_seq: i64 = r.get(0)?;
+            let author: Vec<u8> = r.get(1)?;
+            let author_seq: i64 = r.get(2)?;
+            let hash: Vec<u8> = r.get(3)?;
+            let len: Option<i64> = r.get(4)?;
+            let corrupt = || StoreError::Corrupt(format!("{doc}: envelope {doc_seq}"));
+            let author = device(&author).ok_or_else(corrupt)?;
+            let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| corrupt())?;
+            if let Some(n) = len {
+                let n = n.max(0) as u64;
+                live_bytes += n;
+                *out.device_bytes.entry(author).or_default() += n;
+            }
+            metas.push((
+                EnvelopeMeta {
+                    doc_seq: doc_seq as u64,
+                    author,
+                    author_seq: author_seq as u64,
+                    hash: EnvelopeHash::from_bytes(hash),
+                },
+                len.is_some(),
+            ));
+        }
+        out.docs.push(LoadedDoc {
+            doc,
+            ops,
+            metas,
+            live_bytes,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,109 @@
+//! Opening the database and migrating its schema.
+//!
+//! The schema version lives in SQLite's `user_version`; each entry of
+//! [`MIGRATIONS`] moves it up by one inside a transaction. A database newer
+//! than this relay is refused rather than misread.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::StoreError;
+use crate::config::Synchronous;
+
+/// Schema migrations; entry `i` upgrades version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // v1: the membership log and the envelopes of every document. An
+    // envelope row is kept forever (dedupe); compaction nulls its bytes.
+    "CREATE TABLE membership_ops (
+         doc BLOB NOT NULL,
+         idx INTEGER NOT NULL,
+         op BLOB NOT NULL,
+         PRIMARY KEY (doc, idx)
+     ) WITHOUT ROWID;
+     CREATE TABLE envelopes (
+         doc BLOB NOT NULL,
+         doc_seq INTEGER NOT NULL,
+         author BLOB NOT NULL,
+         author_seq INTEGER NOT NULL,
+         hash BLOB NOT NULL,
+         bytes BLOB,
+         PRIMARY KEY (doc, doc_seq),
+         UNIQUE (doc, author, author_seq)
+     );",
+];
+
+/// The schema version this relay writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Opens (creating if needed) the relay database for writing, in WAL mode,
+/// migrated to [`SCHEMA_VERSION`].
+pub(crate) fn open_writer(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Schema(format!(
+            "journal mode {mode}, wanted wal"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", sync.pragma())?;
+    // Checkpoints run on their own thread, off the commit path.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens the database read-only (backups, checkpoints, inspection).
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Schema(format!(
+            "database schema v{version} is newer than this relay (v{SCHEMA_VERSION}); upgrade the relay"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as u32 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "migrated relay database");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.db");
+        drop(open_writer(&p, Synchronous::Full).unwrap());
+        let c = open_writer(&p, Synchronous::Full).unwrap();
+        let v: u32 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(c);
+        assert!(matches!(
+            open_writer(&p, Synchronous::Full),
+            Err(StoreError::Schema(_))
+        ));
+    }
+}

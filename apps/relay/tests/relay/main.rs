@@ -1,0 +1,13 @@
+//! Integration tests: real tokio-tungstenite clients against the real relay
+//! on 127.0.0.1, with SQLite in temp dirs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod backup;
+mod crash;
+mod docs;
+mod handshake;
+mod hostile;
+mod invites;
+mod plaintext;
+mod restart;
+mod util;

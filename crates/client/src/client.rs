@@ -1,0 +1,385 @@
+//! [`Client`]: this device's identity, documents and local edits.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand_core::OsRng;
+use starling_protocol::invite::InviteLink;
+use starling_protocol::membership::{InviteStatus, Role};
+use starling_protocol::session::{ClientSession, SessionConfig};
+use starling_protocol::{DeviceId, DeviceKey, DocId};
+
+use crate::changes::encode_batch;
+use crate::error::{ClientError, Result};
+use crate::persist;
+use crate::relay_addr::RelayAddr;
+use crate::store::{DocRow, Store, rows};
+
+/// The store's file name inside the home directory.
+pub const STORE_FILE: &str = "starling.db";
+const AGENT: &str = concat!("starling/", env!("CARGO_PKG_VERSION"));
+
+/// This device's identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The device (its public key).
+    pub device: DeviceId,
+    /// The name the person chose.
+    pub name: String,
+}
+
+/// A member of a document, from its verified membership log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// The device.
+    pub device: DeviceId,
+    /// Access role.
+    pub role: Role,
+    /// Perspective label ("client", "worker", ...).
+    pub perspective: String,
+    /// The name this device gave when it invited them, if it did.
+    pub invited_as: Option<String>,
+}
+
+/// This device's documents and identity, in one SQLite file under `home`.
+#[derive(Debug)]
+pub struct Client {
+    pub(crate) store: Store,
+    home: PathBuf,
+}
+
+/// Held while this process may change sync state (see `sync.rs`).
+#[derive(Debug)]
+pub(crate) struct SyncLock(#[allow(dead_code)] File);
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Client {
+    /// The home directory: `$STARLING_HOME`, else the platform's data directory.
+    pub fn default_home() -> Option<PathBuf> {
+        if let Some(home) = std::env::var_os("STARLING_HOME") {
+            return Some(PathBuf::from(home));
+        }
+        directories::ProjectDirs::from("org", "Starling", "starling")
+            .map(|d| d.data_dir().to_owned())
+    }
+
+    /// Open the store in `home`, creating it if needed.
+    pub fn open(home: &Path) -> Result<Self> {
+        let store = Store::open(&home.join(STORE_FILE))?;
+        Ok(Client {
+            store,
+            home: home.to_owned(),
+        })
+    }
+
+    /// The store (read access for tools and tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Create this device's identity.
+    pub fn init(&self, name: &str) -> Result<Identity> {
+        if let Some(id) = self.identity_opt()? {
+            return Err(ClientError::IdentityExists(format!(
+                "{} ({})",
+                id.name, id.device
+            )));
+        }
+        let key = DeviceKey::generate(&mut OsRng);
+        let seed = key.to_seed();
+        self.store
+            .write(|tx| rows::put_identity(tx, seed.as_slice(), name, now_ms() as i64))?;
+        Ok(Identity {
+            device: key.device_id(),
+            name: name.to_owned(),
+        })
+    }
+
+    fn identity_opt(&self) -> Result<Option<Identity>> {
+        let Some((seed, name)) = self.store.identity()? else {
+            return Ok(None);
+        };
+        let key = key_from_seed(&seed)?;
+        Ok(Some(Identity {
+            device: key.device_id(),
+            name,
+        }))
+    }
+
+    /// This device's identity.
+    pub fn identity(&self) -> Result<Identity> {
+        self.identity_opt()?.ok_or(ClientError::NoIdentity)
+    }
+
+    /// The device's secret seed, for signatures inside documents (a
+    /// reading's sign-off). It zeroizes when dropped; never store it.
+    pub fn signing_key(&self) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+        Ok(self.key()?.to_seed())
+    }
+
+    pub(crate) fn key(&self) -> Result<DeviceKey> {
+        let (seed, _) = self.store.identity()?.ok_or(ClientError::NoIdentity)?;
+        key_from_seed(&seed)
+    }
+
+    /// Every document on this device.
+    pub fn docs(&self) -> Result<Vec<DocRow>> {
+        self.store.docs()
+    }
+
+    /// The document whose id starts with `prefix` (or whose title is `prefix`).
+    pub fn find_doc(&self, prefix: &str) -> Result<DocRow> {
+        let docs = self.store.docs()?;
+        let mut hits: Vec<DocRow> = docs
+            .iter()
+            .filter(|d| d.doc.starts_with(prefix))
+            .cloned()
+            .collect();
+        if hits.is_empty() {
+            hits = docs
+                .into_iter()
+                .filter(|d| d.title.eq_ignore_ascii_case(prefix))
+                .collect();
+        }
+        match hits.len() {
+            0 => Err(ClientError::UnknownDoc(prefix.to_owned())),
+            1 => Ok(hits.remove(0)),
+            _ => Err(ClientError::AmbiguousDoc(prefix.to_owned())),
+        }
+    }
+
+    /// The document's automerge bytes (load them with automerge or the journal).
+    pub fn document(&self, doc: &str) -> Result<Vec<u8>> {
+        let chunks = self.store.chunks(doc)?;
+        if chunks.is_empty() {
+            return Err(ClientError::NotSyncedYet(doc.to_owned()));
+        }
+        Ok(chunks.concat())
+    }
+
+    /// Record local changes to `doc`: stored, and queued to be sealed and
+    /// sent, in one transaction. Durable when this returns.
+    pub fn commit(&self, doc: &str, changes: &[Vec<u8>]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let payload = encode_batch(changes);
+        self.store.write(|tx| {
+            for c in changes {
+                rows::add_chunk(tx, doc, c)?;
+            }
+            rows::queue_unsealed(tx, doc, &payload)
+        })
+    }
+
+    /// Replace the document's chunks with one compacted snapshot (the
+    /// snapshot is durable before the chunks it replaces are deleted: both
+    /// happen in one transaction).
+    pub fn compact(&self, doc: &str, snapshot: &[u8]) -> Result<()> {
+        self.store.write(|tx| rows::compact(tx, doc, snapshot))
+    }
+
+    /// Create a document owned by this device on `relay`, with its first
+    /// content. The owner's perspective label is `perspective`.
+    pub fn create(
+        &self,
+        relay: &RelayAddr,
+        title: &str,
+        perspective: &str,
+        initial: &[Vec<u8>],
+    ) -> Result<DocId> {
+        let _lock = self.lock()?;
+        let mut session = self.session(relay)?;
+        let now = now_ms();
+        let (doc, _) = session.create_doc(now, perspective, &mut OsRng)?;
+        let doc_hex = doc.to_string();
+        let state = session
+            .persisted(&doc)
+            .ok_or(ClientError::UnknownDoc(doc_hex.clone()))?;
+        let payload = encode_batch(initial);
+        self.store.write(|tx| {
+            rows::put_doc(tx, &doc_hex, relay.as_str(), title, now as i64)?;
+            rows::put_sync_state(tx, &doc_hex, &persist::encode(&state))?;
+            for c in initial {
+                rows::add_chunk(tx, &doc_hex, c)?;
+            }
+            rows::queue_unsealed(tx, &doc_hex, &payload)
+        })?;
+        Ok(doc)
+    }
+
+    /// Create a single-use invite link for `doc`, granting `role` and
+    /// `perspective`, valid for `valid_ms`. `name` is what this device will
+    /// call the person who redeems it.
+    pub fn share(
+        &self,
+        doc: &str,
+        role: Role,
+        perspective: &str,
+        name: &str,
+        valid_ms: u64,
+    ) -> Result<String> {
+        let _lock = self.lock()?;
+        let row = self.find_doc(doc)?;
+        let relay = relay_of(&row)?;
+        let mut session = self.session_with(&relay, std::slice::from_ref(&row))?;
+        let doc_id = parse_doc(&row.doc)?;
+        let now = now_ms();
+        let (link, _) = session.create_invite(
+            now,
+            doc_id,
+            relay.as_str(),
+            role,
+            perspective,
+            now.saturating_add(valid_ms),
+            &mut OsRng,
+        )?;
+        let state = session
+            .persisted(&doc_id)
+            .ok_or(ClientError::UnknownDoc(row.doc.clone()))?;
+        let invite = link.secret.id().to_string();
+        self.store.write(|tx| {
+            rows::put_sync_state(tx, &row.doc, &persist::encode(&state))?;
+            rows::put_invite(tx, &row.doc, &invite, name, perspective)
+        })?;
+        Ok(link.to_link().to_string())
+    }
+
+    /// Start joining a document through an invite link; the next sync with
+    /// its relay redeems it and fetches the journal.
+    pub fn join(&self, link: &str) -> Result<DocRow> {
+        let _lock = self.lock()?;
+        let link: InviteLink = link.trim().parse()?;
+        let relay = RelayAddr::parse(&link.relay).ok_or_else(|| ClientError::Relay {
+            relay: link.relay.clone(),
+            reason: "not a valid relay address".into(),
+        })?;
+        let mut session = self.session(&relay)?;
+        session.join(&link);
+        let doc_hex = link.doc.to_string();
+        let state = session
+            .persisted(&link.doc)
+            .ok_or(ClientError::UnknownDoc(doc_hex.clone()))?;
+        self.store.write(|tx| {
+            rows::put_doc(tx, &doc_hex, relay.as_str(), "", now_ms() as i64)?;
+            rows::put_sync_state(tx, &doc_hex, &persist::encode(&state))
+        })?;
+        self.find_doc(&doc_hex)
+    }
+
+    /// Members of `doc` from its verified membership log.
+    pub fn members(&self, doc: &str) -> Result<Vec<MemberInfo>> {
+        let row = self.find_doc(doc)?;
+        let relay = relay_of(&row)?;
+        let session = self.session_with(&relay, std::slice::from_ref(&row))?;
+        let doc_id = parse_doc(&row.doc)?;
+        let Some(state) = session.membership(&doc_id) else {
+            return Ok(Vec::new());
+        };
+        let names = self.store.invites(&row.doc)?;
+        let invited_as = |device: &DeviceId| {
+            state
+                .invites()
+                .iter()
+                .find_map(|(id, inv)| match inv.status {
+                    InviteStatus::Used(d) if &d == device => {
+                        let id = id.to_string();
+                        names
+                            .iter()
+                            .find(|(i, _, _)| *i == id)
+                            .map(|(_, n, _)| n.clone())
+                    }
+                    _ => None,
+                })
+        };
+        Ok(state
+            .members()
+            .iter()
+            .map(|(device, m)| MemberInfo {
+                device: *device,
+                role: m.role,
+                perspective: m.perspective.clone(),
+                invited_as: invited_as(device),
+            })
+            .collect())
+    }
+
+    /// Remove a member from `doc` and rotate to an epoch key they never get.
+    pub fn revoke(&self, doc: &str, device: &DeviceId) -> Result<()> {
+        let _lock = self.lock()?;
+        let row = self.find_doc(doc)?;
+        let relay = relay_of(&row)?;
+        let mut session = self.session_with(&relay, std::slice::from_ref(&row))?;
+        let doc_id = parse_doc(&row.doc)?;
+        session.remove_member(now_ms(), doc_id, *device, &mut OsRng)?;
+        let state = session
+            .persisted(&doc_id)
+            .ok_or(ClientError::UnknownDoc(row.doc.clone()))?;
+        self.store
+            .write(|tx| rows::put_sync_state(tx, &row.doc, &persist::encode(&state)))
+    }
+
+    /// Set a document's title on this device.
+    pub fn set_title(&self, doc: &str, title: &str) -> Result<()> {
+        self.store.write(|tx| rows::set_title(tx, doc, title))
+    }
+
+    /// A session for `relay` with no documents restored.
+    pub(crate) fn session(&self, relay: &RelayAddr) -> Result<ClientSession> {
+        let config = SessionConfig {
+            origin: relay.origin(),
+            relay: None,
+            agent: AGENT.to_owned(),
+        };
+        Ok(ClientSession::new(self.key()?, config))
+    }
+
+    /// A session for `relay` with `docs` restored from the store.
+    pub(crate) fn session_with(&self, relay: &RelayAddr, docs: &[DocRow]) -> Result<ClientSession> {
+        let mut session = self.session(relay)?;
+        for row in docs {
+            if let Some(bytes) = self.store.sync_state(&row.doc)? {
+                session.restore_doc(persist::decode(&bytes)?)?;
+            }
+        }
+        Ok(session)
+    }
+
+    /// Take the lock that guards sync state, or fail if another process has it.
+    pub(crate) fn lock(&self) -> Result<SyncLock> {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.home.join("sync.lock"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(SyncLock(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(ClientError::SyncBusy),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+}
+
+pub(crate) fn relay_of(row: &DocRow) -> Result<RelayAddr> {
+    RelayAddr::parse(&row.relay)
+        .ok_or_else(|| ClientError::CorruptStore(format!("bad relay address {}", row.relay)))
+}
+
+pub(crate) fn parse_doc(doc: &str) -> Result<DocId> {
+    doc.parse()
+        .map_err(|_| ClientError::CorruptStore(format!("bad document id {doc}")))
+}
+
+fn key_from_seed(seed: &[u8]) -> Result<DeviceKey> {
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| ClientError::CorruptStore("identity seed has the wrong length".into()))?;
+    Ok(DeviceKey::from_seed(seed))
+}

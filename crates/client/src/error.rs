@@ -1,0 +1,79 @@
+//! Errors of the client.
+
+use thiserror::Error;
+
+/// What can go wrong in the client.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The local SQLite store failed.
+    #[error("local store: {0}")]
+    Store(#[from] rusqlite::Error),
+    /// The store file is not a Starling store, or is damaged.
+    #[error("the local store is damaged or not a Starling store: {0}")]
+    CorruptStore(String),
+    /// The store was written by a newer Starling.
+    #[error(
+        "the local store has schema version {found}; this program reads up to {supported}. Upgrade Starling"
+    )]
+    NewerStore {
+        /// Version in the file.
+        found: i64,
+        /// Newest this build reads.
+        supported: i64,
+    },
+    /// No identity yet.
+    #[error("this device has no identity yet: run `starling init`")]
+    NoIdentity,
+    /// An identity exists already.
+    #[error("this device already has an identity ({0})")]
+    IdentityExists(String),
+    /// A document id that is not on this device.
+    #[error("no journal `{0}` on this device")]
+    UnknownDoc(String),
+    /// A document id prefix that matches several documents.
+    #[error("`{0}` matches more than one journal; use more characters")]
+    AmbiguousDoc(String),
+    /// The document has no content yet (joined, not synced).
+    #[error("journal {0} has no content yet: run `starling sync`")]
+    NotSyncedYet(String),
+    /// Another process holds the sync lock.
+    #[error(
+        "another starling process is syncing (for example `starling sync --watch`); stop it first"
+    )]
+    SyncBusy,
+    /// The relay could not be reached or the connection failed.
+    #[error("relay {relay}: {reason}")]
+    Relay {
+        /// The relay.
+        relay: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The relay refused this device.
+    #[error("relay {relay} refused this device: {reason}")]
+    Refused {
+        /// The relay.
+        relay: String,
+        /// Why.
+        reason: String,
+    },
+    /// Sync did not finish in time.
+    #[error("sync with {0} did not finish in time; run it again to continue where it stopped")]
+    Timeout(String),
+    /// The protocol refused a local operation.
+    #[error("{0}")]
+    Session(#[from] starling_protocol::session::SessionError),
+    /// An invite link that does not parse.
+    #[error("invalid invite link: {0}")]
+    Invite(#[from] starling_protocol::invite::InviteError),
+    /// Bad automerge bytes from this device's own caller.
+    #[error("invalid document changes: {0}")]
+    BadChanges(String),
+    /// Filesystem trouble (home directory, lock file).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Result alias.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

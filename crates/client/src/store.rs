@@ -1,0 +1,360 @@
+//! The device's SQLite store: one file under the user's data directory.
+//!
+//! It holds the identity, each document's automerge state (a snapshot plus
+//! change chunks), the sync state of each document (membership log, epoch
+//! keys, chains, cursor, sealed outbox), local edits waiting to be sealed,
+//! invites this device handed out, and anything quarantined.
+//!
+//! Every write is one `BEGIN IMMEDIATE` transaction, so two processes of one
+//! device (a live session and a score typed in another terminal) serialize
+//! their writes; readers never see half an edit.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::error::{ClientError, Result};
+
+/// Newest schema this build reads and writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seed BLOB NOT NULL,
+    name TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE docs (
+    doc TEXT PRIMARY KEY,
+    relay TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    created INTEGER NOT NULL,
+    last_sync INTEGER
+);
+CREATE TABLE doc_chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+CREATE INDEX doc_chunks_doc ON doc_chunks (doc, id);
+CREATE TABLE sync_state (
+    doc TEXT PRIMARY KEY,
+    state BLOB NOT NULL
+);
+CREATE TABLE unsealed (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc TEXT NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE TABLE invites (
+    doc TEXT NOT NULL,
+    invite TEXT NOT NULL,
+    name TEXT NOT NULL,
+    perspective TEXT NOT NULL,
+    PRIMARY KEY (doc, invite)
+);
+CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc TEXT NOT NULL,
+    author TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    at INTEGER NOT NULL
+);
+";
+
+/// A document as listed on this device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocRow {
+    /// Protocol document id (hex).
+    pub doc: String,
+    /// Relay address (`host:port`).
+    pub relay: String,
+    /// Title for people (the client's name).
+    pub title: String,
+    /// When it arrived on this device (unix ms).
+    pub created: i64,
+    /// Last completed sync (unix ms).
+    pub last_sync: Option<i64>,
+}
+
+/// The store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let fresh = !path.exists();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+            restrict(dir, 0o700);
+        }
+        let conn = Connection::open(path)?;
+        restrict(path, 0o600);
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| ClientError::CorruptStore(e.to_string()))?;
+        if version > SCHEMA_VERSION {
+            return Err(ClientError::NewerStore {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        if version == 0 {
+            let has_tables: i64 = store
+                .conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(|e| ClientError::CorruptStore(e.to_string()))?;
+            if has_tables > 0 && !fresh {
+                return Err(ClientError::CorruptStore(
+                    "the file has tables but no Starling schema version".into(),
+                ));
+            }
+            store.write(|tx| {
+                tx.execute_batch(SCHEMA)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                Ok(())
+            })?;
+        }
+        Ok(store)
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` in one `BEGIN IMMEDIATE` transaction; commit if it succeeds.
+    pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// The identity seed and display name, if any.
+    pub fn identity(&self) -> Result<Option<(Vec<u8>, String)>> {
+        Ok(self
+            .conn
+            .query_row("SELECT seed, name FROM identity WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?)
+    }
+
+    /// Every document on this device, oldest first.
+    pub fn docs(&self) -> Result<Vec<DocRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT doc, relay, title, created, last_sync FROM docs ORDER BY created, doc",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DocRow {
+                doc: r.get(0)?,
+                relay: r.get(1)?,
+                title: r.get(2)?,
+                created: r.get(3)?,
+                last_sync: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The automerge chunks of a document, in order (concatenate to load).
+    pub fn chunks(&self, doc: &str) -> Result<Vec<Vec<u8>>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT bytes FROM doc_chunks WHERE doc = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([doc], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// A document's stored sync state.
+    pub fn sync_state(&self, doc: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT state FROM sync_state WHERE doc = ?1", [doc], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Local edits waiting to be sealed, oldest first: `(row id, doc, payload)`.
+    pub fn unsealed(&self) -> Result<Vec<(i64, String, Vec<u8>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, doc, payload FROM unsealed ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Invites this device handed out for `doc`: `(invite id, name, perspective)`.
+    pub fn invites(&self, doc: &str) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT invite, name, perspective FROM invites WHERE doc = ?1")?;
+        let rows = stmt.query_map([doc], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// How many payloads of `doc` are quarantined.
+    pub fn quarantined(&self, doc: &str) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM quarantine WHERE doc = ?1",
+            [doc],
+            |r| r.get(0),
+        )?)
+    }
+}
+
+/// Rows written inside a transaction.
+pub(crate) mod rows {
+    use super::*;
+
+    pub fn put_identity(
+        tx: &rusqlite::Transaction<'_>,
+        seed: &[u8],
+        name: &str,
+        now: i64,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT INTO identity (id, seed, name, created) VALUES (1, ?1, ?2, ?3)",
+            params![seed, name, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn put_doc(
+        tx: &rusqlite::Transaction<'_>,
+        doc: &str,
+        relay: &str,
+        title: &str,
+        now: i64,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT OR IGNORE INTO docs (doc, relay, title, created) VALUES (?1, ?2, ?3, ?4)",
+            params![doc, relay, title, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_title(tx: &rusqlite::Transaction<'_>, doc: &str, title: &str) -> Result<()> {
+        tx.execute(
+            "UPDATE docs SET title = ?2 WHERE doc = ?1",
+            params![doc, title],
+        )?;
+        Ok(())
+    }
+
+    pub fn synced(tx: &rusqlite::Transaction<'_>, doc: &str, now: i64) -> Result<()> {
+        tx.execute(
+            "UPDATE docs SET last_sync = ?2 WHERE doc = ?1",
+            params![doc, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn add_chunk(tx: &rusqlite::Transaction<'_>, doc: &str, bytes: &[u8]) -> Result<()> {
+        tx.execute(
+            "INSERT INTO doc_chunks (doc, bytes) VALUES (?1, ?2)",
+            params![doc, bytes],
+        )?;
+        Ok(())
+    }
+
+    /// Replace every chunk of `doc` with one snapshot, in this transaction.
+    pub fn compact(tx: &rusqlite::Transaction<'_>, doc: &str, snapshot: &[u8]) -> Result<()> {
+        let last: Option<i64> = tx.query_row(
+            "SELECT max(id) FROM doc_chunks WHERE doc = ?1",
+            [doc],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO doc_chunks (doc, bytes) VALUES (?1, ?2)",
+            params![doc, snapshot],
+        )?;
+        if let Some(last) = last {
+            tx.execute(
+                "DELETE FROM doc_chunks WHERE doc = ?1 AND id <= ?2",
+                params![doc, last],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn put_sync_state(tx: &rusqlite::Transaction<'_>, doc: &str, state: &[u8]) -> Result<()> {
+        tx.execute(
+            "INSERT INTO sync_state (doc, state) VALUES (?1, ?2)
+             ON CONFLICT (doc) DO UPDATE SET state = excluded.state",
+            params![doc, state],
+        )?;
+        Ok(())
+    }
+
+    pub fn queue_unsealed(tx: &rusqlite::Transaction<'_>, doc: &str, payload: &[u8]) -> Result<()> {
+        tx.execute(
+            "INSERT INTO unsealed (doc, payload) VALUES (?1, ?2)",
+            params![doc, payload],
+        )?;
+        Ok(())
+    }
+
+    pub fn drop_unsealed(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<()> {
+        tx.execute("DELETE FROM unsealed WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn put_invite(
+        tx: &rusqlite::Transaction<'_>,
+        doc: &str,
+        invite: &str,
+        name: &str,
+        perspective: &str,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT OR REPLACE INTO invites (doc, invite, name, perspective) VALUES (?1, ?2, ?3, ?4)",
+            params![doc, invite, name, perspective],
+        )?;
+        Ok(())
+    }
+
+    pub fn quarantine(
+        tx: &rusqlite::Transaction<'_>,
+        doc: &str,
+        author: &str,
+        seq: u64,
+        reason: &str,
+        payload: &[u8],
+        now: i64,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT INTO quarantine (doc, author, seq, reason, payload, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![doc, author, seq as i64, reason, payload, now],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    // Best effort: a store on a filesystem without modes still works.
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) {}

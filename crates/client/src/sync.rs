@@ -1,0 +1,490 @@
+//! Sync: one websocket to a relay carries every document of this device on it.
+//!
+//! A sync seals the local edits waiting in the store into envelopes, connects,
+//! authenticates, pushes the outbox, pulls everything after each document's
+//! cursor, and applies what verifies. Each received batch is stored together
+//! with the document's new sync state in one transaction, so an interrupted
+//! sync resumes exactly where it stopped. Anything that fails a check is
+//! quarantined with its reason and never applied.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand_core::OsRng;
+use starling_protocol::envelope::EnvelopeKind;
+use starling_protocol::session::{ClientSession, Output, SessionEvent, Tampering};
+use starling_protocol::wire::{self, Message};
+use starling_protocol::{DeviceId, DocId};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::changes::decode_batch;
+use crate::client::{Client, now_ms, parse_doc, relay_of};
+use crate::error::{ClientError, Result};
+use crate::persist;
+use crate::relay_addr::RelayAddr;
+use crate::store::{DocRow, rows};
+
+/// Something a live session reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// Authenticated with the relay.
+    Connected {
+        /// The relay.
+        relay: String,
+    },
+    /// The connection dropped; it will be retried.
+    Disconnected {
+        /// Why.
+        reason: String,
+    },
+    /// Changes by another device were applied.
+    Changed {
+        /// The document.
+        doc: DocId,
+        /// Who made them.
+        author: DeviceId,
+        /// The changes' own messages ("worker scored work 6 ...").
+        messages: Vec<String>,
+    },
+    /// The membership of a document changed (someone joined or left).
+    MembersChanged {
+        /// The document.
+        doc: DocId,
+    },
+    /// This device was removed from a document.
+    Removed {
+        /// The document.
+        doc: DocId,
+    },
+    /// A peer's presence.
+    Presence {
+        /// The document.
+        doc: DocId,
+        /// Who.
+        from: DeviceId,
+        /// What they sent.
+        data: Vec<u8>,
+    },
+    /// The relay or a member misbehaved; nothing was applied.
+    Tampering {
+        /// The document, if known.
+        doc: Option<DocId>,
+        /// What, for people.
+        what: String,
+    },
+    /// A payload failed a check and was set aside.
+    Quarantined {
+        /// The document.
+        doc: DocId,
+        /// Why.
+        reason: String,
+    },
+    /// Everything the relay holds for a document has arrived.
+    CaughtUp {
+        /// The document.
+        doc: DocId,
+    },
+    /// The relay reported an error.
+    RelayError {
+        /// Its message.
+        message: String,
+    },
+}
+
+/// How a sync ends.
+#[derive(Clone, Copy, Debug)]
+pub enum SyncMode {
+    /// Until everything is pushed and pulled, or `timeout` passes.
+    Once {
+        /// Give up after this long.
+        timeout: Duration,
+    },
+    /// Until the future passed to [`Client::sync`] as `stop` completes.
+    Watch,
+}
+
+/// What a sync did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Documents synced.
+    pub docs: usize,
+    /// Envelopes of ours the relay acknowledged.
+    pub pushed: usize,
+    /// Batches of others' changes applied.
+    pub pulled: usize,
+    /// Payloads quarantined.
+    pub quarantined: usize,
+    /// Tampering events.
+    pub tampering: usize,
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl Client {
+    /// Sync every document on `relay`. `on_event` sees what happens;
+    /// in [`SyncMode::Watch`] the sync runs until `stop` completes.
+    pub async fn sync(
+        &self,
+        relay: &RelayAddr,
+        mode: SyncMode,
+        stop: impl std::future::Future<Output = ()>,
+        mut on_event: impl FnMut(ClientEvent),
+    ) -> Result<SyncReport> {
+        let _lock = self.lock()?;
+        let docs: Vec<DocRow> = self
+            .store
+            .docs()?
+            .into_iter()
+            .filter(|d| relay_of(d).map(|r| &r == relay).unwrap_or(false))
+            .collect();
+        let mut run = Run {
+            client: self,
+            session: self.session_with(relay, &docs)?,
+            docs: docs
+                .iter()
+                .map(|d| parse_doc(&d.doc))
+                .collect::<Result<_>>()?,
+            caught_up: BTreeSet::new(),
+            report: SyncReport {
+                docs: docs.len(),
+                ..SyncReport::default()
+            },
+        };
+        run.seal_local()?;
+        tokio::pin!(stop);
+        let deadline = match mode {
+            SyncMode::Once { timeout } => Some(tokio::time::Instant::now() + timeout),
+            SyncMode::Watch => None,
+        };
+        loop {
+            let ws = match connect(relay).await {
+                Ok(ws) => ws,
+                Err(e) if deadline.is_some() => return Err(e),
+                Err(e) => {
+                    on_event(ClientEvent::Disconnected {
+                        reason: e.to_string(),
+                    });
+                    run.session.handle_disconnected(now_ms(), &mut OsRng);
+                    let wait = run
+                        .session
+                        .poll_reconnect()
+                        .map_or(30_000, |t| t.saturating_sub(now_ms()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(wait)) => continue,
+                        _ = &mut stop => return Ok(run.report),
+                    }
+                }
+            };
+            let outcome = run
+                .connected(ws, relay, mode, deadline, &mut stop, &mut on_event)
+                .await?;
+            match outcome {
+                Outcome::Done => return Ok(run.report),
+                Outcome::Dropped(reason) if deadline.is_none() => {
+                    on_event(ClientEvent::Disconnected { reason });
+                    run.session.handle_disconnected(now_ms(), &mut OsRng);
+                    let wait = run
+                        .session
+                        .poll_reconnect()
+                        .map_or(30_000, |t| t.saturating_sub(now_ms()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                        _ = &mut stop => return Ok(run.report),
+                    }
+                }
+                Outcome::Dropped(reason) => {
+                    return Err(ClientError::Relay {
+                        relay: relay.to_string(),
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Done,
+    Dropped(String),
+}
+
+struct Run<'a> {
+    client: &'a Client,
+    session: ClientSession,
+    docs: Vec<DocId>,
+    caught_up: BTreeSet<DocId>,
+    report: SyncReport,
+}
+
+async fn connect(relay: &RelayAddr) -> Result<Ws> {
+    let attempt = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(relay.url()),
+    );
+    match attempt.await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(ClientError::Relay {
+            relay: relay.to_string(),
+            reason: format!("cannot connect: {e}"),
+        }),
+        Err(_) => Err(ClientError::Relay {
+            relay: relay.to_string(),
+            reason: "cannot connect: timed out".into(),
+        }),
+    }
+}
+
+impl Run<'_> {
+    /// Seal local edits waiting in the store into outbox envelopes.
+    fn seal_local(&mut self) -> Result<Vec<Message>> {
+        let mut sends = Vec::new();
+        for (id, doc_hex, payload) in self.client.store.unsealed()? {
+            let Ok(doc) = parse_doc(&doc_hex) else {
+                continue;
+            };
+            if !self.docs.contains(&doc) {
+                continue;
+            }
+            let out = self.session.publish(doc, &payload, &mut OsRng)?;
+            sends.extend(out.send);
+            let state = self
+                .session
+                .persisted(&doc)
+                .ok_or_else(|| ClientError::UnknownDoc(doc_hex.clone()))?;
+            self.client.store.write(|tx| {
+                rows::put_sync_state(tx, &doc_hex, &persist::encode(&state))?;
+                rows::drop_unsealed(tx, id)
+            })?;
+        }
+        Ok(sends)
+    }
+
+    fn done(&self) -> bool {
+        self.session.is_ready()
+            && self.docs.iter().all(|d| {
+                let state = self.session.persisted(d);
+                self.caught_up.contains(d)
+                    && self.session.unacked(d) == 0
+                    && state.is_some_and(|s| s.op_outbox.is_empty() && s.invite.is_none())
+            })
+    }
+
+    async fn connected(
+        &mut self,
+        mut ws: Ws,
+        relay: &RelayAddr,
+        mode: SyncMode,
+        deadline: Option<tokio::time::Instant>,
+        stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+        on_event: &mut impl FnMut(ClientEvent),
+    ) -> Result<Outcome> {
+        self.caught_up.clear();
+        let out = self.session.handle_connected(now_ms());
+        send_all(&mut ws, out.send).await?;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            if matches!(mode, SyncMode::Once { .. }) && self.done() {
+                let _ = ws.close(None).await;
+                return Ok(Outcome::Done);
+            }
+            let sleep_until =
+                deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                frame = ws.next() => match frame {
+                    Some(Ok(WsMessage::Binary(bytes))) => {
+                        let out = self.session.handle_frame(now_ms(), &bytes);
+                        let sends = self.handle(out, relay, on_event)?;
+                        send_all(&mut ws, sends).await?;
+                    }
+                    Some(Ok(WsMessage::Close(frame))) => {
+                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());
+                        return Ok(Outcome::Dropped(format!("the relay closed the connection ({reason})")));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Ok(Outcome::Dropped(e.to_string())),
+                    None => return Ok(Outcome::Dropped("the connection closed".into())),
+                },
+                _ = tick.tick() => {
+                    // Edits made meanwhile by other processes of this device.
+                    let sends = self.seal_local()?;
+                    send_all(&mut ws, sends).await?;
+                }
+                _ = tokio::time::sleep_until(sleep_until) => {
+                    return Err(ClientError::Timeout(relay.to_string()));
+                }
+                _ = stop.as_mut() => {
+                    let _ = ws.close(None).await;
+                    return Ok(Outcome::Done);
+                }
+            }
+        }
+    }
+
+    /// Carry out a session output: store what arrived, report events, and
+    /// return the messages to send.
+    fn handle(
+        &mut self,
+        out: Output,
+        relay: &RelayAddr,
+        on_event: &mut impl FnMut(ClientEvent),
+    ) -> Result<Vec<Message>> {
+        let mut sends = out.send;
+        let mut touched = BTreeSet::new();
+        let now = now_ms();
+        for event in out.events {
+            match event {
+                SessionEvent::Connected => on_event(ClientEvent::Connected {
+                    relay: relay.to_string(),
+                }),
+                SessionEvent::AuthFailed(reason) => {
+                    return Err(ClientError::Refused {
+                        relay: relay.to_string(),
+                        reason,
+                    });
+                }
+                SessionEvent::Apply {
+                    doc,
+                    author,
+                    seq,
+                    kind,
+                    payload,
+                } => {
+                    let state = self.session.persisted(&doc);
+                    let doc_hex = doc.to_string();
+                    let checked = match kind {
+                        EnvelopeKind::Changes => {
+                            decode_batch(&payload, &author).map_err(|e| e.to_string())
+                        }
+                        _ => Err("snapshots are not applied by this version".to_owned()),
+                    };
+                    match checked {
+                        Ok(changes) => {
+                            let messages = crate::changes::messages(&changes);
+                            self.client.store.write(|tx| {
+                                for c in &changes {
+                                    rows::add_chunk(tx, &doc_hex, c)?;
+                                }
+                                if let Some(state) = &state {
+                                    rows::put_sync_state(tx, &doc_hex, &persist::encode(state))?;
+                                }
+                                Ok(())
+                            })?;
+                            self.report.pulled += 1;
+                            on_event(ClientEvent::Changed {
+                                doc,
+                                author,
+                                messages,
+                            });
+                        }
+                        Err(reason) => {
+                            tracing::warn!(doc = %doc, author = %author, seq, %reason, "quarantined a payload");
+                            self.client.store.write(|tx| {
+                                rows::quarantine(
+                                    tx,
+                                    &doc_hex,
+                                    &author.to_string(),
+                                    seq,
+                                    &reason,
+                                    &payload,
+                                    now as i64,
+                                )?;
+                                if let Some(state) = &state {
+                                    rows::put_sync_state(tx, &doc_hex, &persist::encode(state))?;
+                                }
+                                Ok(())
+                            })?;
+                            self.report.quarantined += 1;
+                            on_event(ClientEvent::Quarantined { doc, reason });
+                        }
+                    }
+                }
+                SessionEvent::Acked { doc, .. } => {
+                    self.report.pushed += 1;
+                    touched.insert(doc);
+                }
+                SessionEvent::MembershipChanged { doc } => {
+                    touched.insert(doc);
+                    on_event(ClientEvent::MembersChanged { doc });
+                }
+                SessionEvent::RotationNeeded { doc } => {
+                    sends.extend(self.session.rotate(now, doc, &mut OsRng)?.send);
+                    touched.insert(doc);
+                }
+                SessionEvent::Removed { doc } => {
+                    touched.insert(doc);
+                    on_event(ClientEvent::Removed { doc });
+                }
+                SessionEvent::CaughtUp { doc } => {
+                    self.caught_up.insert(doc);
+                    touched.insert(doc);
+                    let doc_hex = doc.to_string();
+                    self.client
+                        .store
+                        .write(|tx| rows::synced(tx, &doc_hex, now as i64))?;
+                    on_event(ClientEvent::CaughtUp { doc });
+                }
+                SessionEvent::Waiting { doc, .. } => {
+                    touched.insert(doc);
+                }
+                SessionEvent::Tampering { doc, what } => {
+                    self.report.tampering += 1;
+                    if let Some(doc) = doc {
+                        touched.insert(doc);
+                    }
+                    on_event(ClientEvent::Tampering {
+                        doc,
+                        what: describe(&what),
+                    });
+                }
+                SessionEvent::Presence { doc, from, data } => {
+                    on_event(ClientEvent::Presence { doc, from, data })
+                }
+                SessionEvent::RelayError { message, .. } => {
+                    on_event(ClientEvent::RelayError { message })
+                }
+                _ => {}
+            }
+        }
+        for doc in touched {
+            if let Some(state) = self.session.persisted(&doc) {
+                let doc_hex = doc.to_string();
+                self.client
+                    .store
+                    .write(|tx| rows::put_sync_state(tx, &doc_hex, &persist::encode(&state)))?;
+            }
+        }
+        Ok(sends)
+    }
+}
+
+async fn send_all(ws: &mut Ws, messages: Vec<Message>) -> Result<()> {
+    for msg in messages {
+        let bytes = wire::encode(&msg).map_err(|e| ClientError::BadChanges(e.to_string()))?;
+        ws.send(WsMessage::Binary(bytes.into()))
+            .await
+            .map_err(|e| ClientError::Relay {
+                relay: String::new(),
+                reason: e.to_string(),
+            })?;
+    }
+    Ok(())
+}
+
+fn describe(what: &Tampering) -> String {
+    match what {
+        Tampering::BadSignature => "an envelope's signature failed".into(),
+        Tampering::NotAWriter(d) => format!("device {d} wrote without write access"),
+        Tampering::Fork { author, seq } => format!(
+            "two different envelopes for {author} #{seq}: the relay or the author forked history"
+        ),
+        Tampering::Undecryptable(d) => format!("an envelope from {d} did not decrypt"),
+        Tampering::BadAck => "the relay's acknowledgement signature failed".into(),
+        Tampering::BadMembership(why) => format!("the membership log failed verification: {why}"),
+        Tampering::WrongRelay => "the relay is not the one this journal uses".into(),
+        Tampering::BadPresence(d) => format!("presence from {d} failed to open"),
+        other => format!("{other:?}"),
+    }
+}
