@@ -1,0 +1,74 @@
+//! Bad input gets a clear message and a stable exit code; nothing is lost.
+
+use crate::util::{Person, Relay, pair};
+
+#[test]
+fn bad_scores_areas_links_and_relays_are_refused_clearly() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, _alex) = pair(&root, &relay);
+    sam.ok(&["score", "work", "4"]);
+
+    let (code, err) = sam.fails(&["score", "work", "11"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("outside the scale 1..=10"), "{err}");
+    let (code, err) = sam.fails(&["score", "wrok", "4"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("unknown area `wrok`"), "{err}");
+    let (code, err) = sam.fails(&["reading", "new", "--date", "2026-02-30"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("malformed date"), "{err}");
+
+    let link = sam.json(&["share", "--as", "worker", "--name", "Jo"])["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stranger = Person::new(&root, "Jo");
+    let truncated = &link[..link.len() - 10];
+    let (code, err) = stranger.fails(&["join", truncated]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("invite link"), "{err}");
+    let forged = link.replacen("starling://invite/", "starling://invite/evil.example:1/", 1);
+    let (code, _) = stranger.fails(&["join", &forged]);
+    assert_eq!(code, 3);
+
+    // Nothing was lost on the way.
+    assert_eq!(
+        sam.json(&["show"])["readings"][0]["areas"][4]["client"]["value"],
+        4
+    );
+}
+
+#[test]
+fn a_relay_that_is_down_and_a_corrupt_store_are_clear_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", "127.0.0.1:9"]);
+    sam.ok(&["reading", "new"]);
+    sam.ok(&["score", "work", "5"]);
+    let (code, err) = sam.fails(&["sync", "--timeout", "5"]);
+    assert_eq!(code, 5);
+    assert!(err.contains("cannot connect"), "{err}");
+    assert_eq!(
+        sam.json(&["show"])["readings"][0]["areas"][4]["client"]["value"],
+        5
+    );
+
+    let broken = Person {
+        home: root.path().join("broken"),
+    };
+    std::fs::create_dir_all(&broken.home).unwrap();
+    std::fs::write(
+        broken.home.join("starling.db"),
+        b"this is not a database, just text",
+    )
+    .unwrap();
+    let (code, err) = broken.fails(&["whoami"]);
+    assert_eq!(code, 6, "{err}");
+    let nobody = Person {
+        home: root.path().join("nobody"),
+    };
+    let (code, err) = nobody.fails(&["whoami"]);
+    assert_eq!(code, 4);
+    assert!(err.contains("starling init"), "{err}");
+}

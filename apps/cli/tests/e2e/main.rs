@@ -1,0 +1,10 @@
+//! End-to-end tests: the built `starling` binary, each person in their own
+//! home directory, against a real relay on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+mod bad_input;
+mod crash;
+mod live;
+mod story;

@@ -1,0 +1,91 @@
+//! The offline co-edit story, and revocation.
+
+use crate::util::{Person, Relay, pair};
+
+fn star(p: &Person) -> serde_json::Value {
+    let mut v = p.json(&["show"]);
+    // Conflict candidates carry times; compare what people see.
+    v.as_object_mut().unwrap().remove("warnings");
+    v
+}
+
+#[test]
+fn offline_co_edit_merges_in_either_order_and_resolve_clears_everywhere() {
+    let root = tempfile::tempdir().unwrap();
+    let mut relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+
+    // The relay goes down; both edit offline.
+    relay.stop();
+    sam.ok(&["score", "work", "4"]);
+    sam.ok(&["score", "self_care", "6"]);
+    sam.ok(&["score", "work", "5", "--as", "agreed"]);
+    alex.ok(&["score", "work", "7"]);
+    alex.ok(&["score", "self_care", "3"]);
+    alex.ok(&["score", "work", "6", "--as", "agreed"]);
+    let (code, err) = sam.fails(&["sync", "--timeout", "5"]);
+    assert_eq!(code, 5, "relay down is exit code 5: {err}");
+
+    // Back up: Alex syncs first this time, then Sam, then Alex again.
+    relay.restart();
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let (s, a) = (star(&sam), star(&alex));
+    assert_eq!(
+        s["readings"], a["readings"],
+        "both devices show the same star"
+    );
+    let work = &s["readings"][0]["areas"][4];
+    assert_eq!(work["area"], "work");
+    assert_eq!(work["client"]["value"], 4);
+    assert_eq!(work["worker"]["value"], 7);
+    assert_eq!(work["gap"], 3);
+    assert_eq!(s["readings"][0]["areas"][1]["gap"], 3);
+    let conflicts = s["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1);
+    let path = conflicts[0]["path"].as_str().unwrap().to_owned();
+    assert!(path.ends_with("/score/work/agreed"), "{path}");
+    assert!(alex.ok(&["conflicts"]).contains("Sam set 5"));
+
+    alex.ok(&["resolve", &path, "6"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    for p in [&sam, &alex] {
+        assert_eq!(p.json(&["conflicts"]).as_array().unwrap().len(), 0);
+        assert_eq!(star(p)["readings"][0]["areas"][4]["agreed"]["value"], 6);
+    }
+}
+
+#[test]
+fn a_revoked_member_reads_nothing_new_and_cannot_publish() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    sam.ok(&["score", "work", "4"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    assert_eq!(star(&alex)["readings"][0]["areas"][4]["client"]["value"], 4);
+
+    sam.ok(&["revoke", "Alex"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["score", "work", "8"]);
+    sam.ok(&["note", "add", "Written after Alex left"]);
+    sam.ok(&["sync"]);
+
+    // Alex syncs: nothing written after the removal arrives.
+    let _ = alex.run(&["sync", "--timeout", "10"]);
+    let seen = alex.json(&["show"]);
+    assert_eq!(seen["readings"][0]["areas"][4]["client"]["value"], 4);
+    assert_eq!(seen["notes"].as_array().unwrap().len(), 0);
+    // Alex's own edit never reaches Sam.
+    alex.ok(&["score", "work", "2"]);
+    let _ = alex.run(&["sync", "--timeout", "10"]);
+    sam.ok(&["sync"]);
+    assert_eq!(
+        star(&sam)["readings"][0]["areas"][4]["worker"]["value"],
+        serde_json::Value::Null
+    );
+    let members = sam.ok(&["members"]);
+    assert!(!members.contains("Alex"), "{members}");
+}

@@ -1,0 +1,139 @@
+//! A relay that can be stopped and restarted on the same port, and people
+//! who run `starling` in their own homes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+/// A relay on 127.0.0.1, in its own runtime, restartable on the same port.
+pub struct Relay {
+    runtime: tokio::runtime::Runtime,
+    handle: Option<starling_relay::RelayHandle>,
+    data: PathBuf,
+    pub addr: String,
+}
+
+impl Relay {
+    pub fn start(dir: &Path) -> Relay {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let data = dir.join("relay");
+        let handle = runtime
+            .block_on(starling_relay::start(
+                starling_relay::RelayConfig::for_data_dir(&data),
+            ))
+            .unwrap();
+        let addr = handle.local_addr().to_string();
+        Relay {
+            runtime,
+            handle: Some(handle),
+            data,
+            addr,
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.runtime.block_on(h.shutdown());
+        }
+    }
+
+    /// Start again on the same port with the same data.
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut config = starling_relay::RelayConfig::for_data_dir(&self.data);
+        config.listen = self.addr.parse().unwrap();
+        self.handle = Some(
+            self.runtime
+                .block_on(starling_relay::start(config))
+                .unwrap(),
+        );
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One person with their own device (home directory).
+pub struct Person {
+    pub home: PathBuf,
+}
+
+impl Person {
+    pub fn new(root: &TempDir, name: &str) -> Person {
+        let home = root.path().join(name.to_lowercase());
+        let p = Person { home };
+        p.ok(&["init", "--name", name]);
+        p
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_starling"));
+        c.args(args)
+            .env("STARLING_HOME", &self.home)
+            .env_remove("STARLING_RELAY");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Run and require success; return stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "starling {args:?} failed ({:?}):\n{}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Run and return the exit code and stderr.
+    pub fn fails(&self, args: &[&str]) -> (i32, String) {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "starling {args:?} should have failed"
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+}
+
+/// Sam (client, owner) and Alex (worker) sharing one journal through `relay`,
+/// with one reading dated 2026-11-23.
+pub fn pair(root: &TempDir, relay: &Relay) -> (Person, Person) {
+    let sam = Person::new(root, "Sam");
+    let alex = Person::new(root, "Alex");
+    sam.ok(&["new", "--relay", &relay.addr]);
+    sam.ok(&["reading", "new", "--date", "2026-11-23"]);
+    sam.ok(&["sync"]);
+    let link = sam.json(&["share", "--as", "worker", "--name", "Alex"])["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sam.ok(&["sync"]);
+    alex.ok(&["join", &link]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    (sam, alex)
+}
