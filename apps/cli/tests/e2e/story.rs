@@ -89,3 +89,31 @@ fn a_revoked_member_reads_nothing_new_and_cannot_publish() {
     let members = sam.ok(&["members"]);
     assert!(!members.contains("Alex"), "{members}");
 }
+
+#[test]
+#[ignore = "needs Node.js and the automerge npm package: npm ci --prefix apps/cli/tests/js && cargo test -p starling --test e2e -- --ignored exported_automerge"]
+fn exported_automerge_loads_in_the_javascript_implementation() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    sam.ok(&["score", "work", "4"]);
+    alex.ok(&["score", "work", "7"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let file = root.path().join("journal.automerge");
+    alex.ok(&["export", "--format", "automerge", "--out", file.to_str().unwrap()]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/read_journal.mjs");
+    let out = std::process::Command::new("node").arg(script).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let js: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let view = alex.json(&["show"]);
+    let id = view["readings"][0]["id"].as_str().unwrap();
+    assert_eq!(js[id]["work"]["client"], 4);
+    assert_eq!(js[id]["work"]["worker"], 7);
+    for area in view["readings"][0]["areas"].as_array().unwrap() {
+        let name = area["area"].as_str().unwrap();
+        for p in ["client", "worker", "agreed"] {
+            assert_eq!(js[id][name][p], area[p]["value"], "{name} {p}");
+        }
+    }
+}
