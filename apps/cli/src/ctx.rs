@@ -42,6 +42,9 @@ pub fn not_found(message: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
+/// Past this many stored chunks, loading a journal compacts it.
+const COMPACT_AFTER_CHUNKS: usize = 64;
+
 /// The open store and output settings.
 #[derive(Debug)]
 pub struct Ctx {
@@ -92,10 +95,15 @@ impl Ctx {
         }
     }
 
-    /// Load a journal.
+    /// Load a journal; when it is spread over many stored chunks, compact
+    /// them into one snapshot so the next load is quick.
     pub fn load(&self, row: &DocRow) -> Result<Journal> {
-        let bytes = self.client.document(&row.doc)?;
-        Ok(Journal::load(&bytes, self.device()?)?)
+        let (bytes, chunks, mark) = self.client.document_marked(&row.doc)?;
+        let mut journal = Journal::load(&bytes, self.device()?)?;
+        if chunks > COMPACT_AFTER_CHUNKS {
+            self.client.compact(&row.doc, &journal.save(), mark)?;
+        }
+        Ok(journal)
     }
 
     /// Edit a journal: load it, run `f`, and commit what `f` changed, in one

@@ -157,11 +157,19 @@ impl Client {
 
     /// The document's automerge bytes (load them with automerge or the journal).
     pub fn document(&self, doc: &str) -> Result<Vec<u8>> {
+        Ok(self.document_marked(doc)?.0)
+    }
+
+    /// The document's bytes, how many chunks they were stored in, and the
+    /// last chunk's row id (a mark for [`Client::compact`]).
+    pub fn document_marked(&self, doc: &str) -> Result<(Vec<u8>, usize, i64)> {
         let chunks = self.store.chunks(doc)?;
-        if chunks.is_empty() {
+        let Some(last) = chunks.last().map(|(id, _)| *id) else {
             return Err(ClientError::NotSyncedYet(doc.to_owned()));
-        }
-        Ok(chunks.concat())
+        };
+        let count = chunks.len();
+        let bytes = chunks.into_iter().flat_map(|(_, b)| b).collect();
+        Ok((bytes, count, last))
     }
 
     /// Record local changes to `doc`: stored, and queued to be sealed and
@@ -179,11 +187,13 @@ impl Client {
         })
     }
 
-    /// Replace the document's chunks with one compacted snapshot (the
-    /// snapshot is durable before the chunks it replaces are deleted: both
-    /// happen in one transaction).
-    pub fn compact(&self, doc: &str, snapshot: &[u8]) -> Result<()> {
-        self.store.write(|tx| rows::compact(tx, doc, snapshot))
+    /// Replace the document's chunks up to `mark` (from
+    /// [`Client::document_marked`]) with `snapshot`, which must contain them.
+    /// The snapshot is durable before anything it replaces is deleted: both
+    /// happen in one transaction.
+    pub fn compact(&self, doc: &str, snapshot: &[u8], mark: i64) -> Result<()> {
+        self.store
+            .write(|tx| rows::compact(tx, doc, snapshot, mark))
     }
 
     /// Create a document owned by this device on `relay`, with its first

@@ -174,12 +174,13 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// The automerge chunks of a document, in order (concatenate to load).
-    pub fn chunks(&self, doc: &str) -> Result<Vec<Vec<u8>>> {
+    /// The automerge chunks of a document, in order (concatenate to load),
+    /// with their row ids.
+    pub fn chunks(&self, doc: &str) -> Result<Vec<(i64, Vec<u8>)>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT bytes FROM doc_chunks WHERE doc = ?1 ORDER BY id")?;
-        let rows = stmt.query_map([doc], |r| r.get(0))?;
+            .prepare("SELECT id, bytes FROM doc_chunks WHERE doc = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([doc], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
@@ -276,23 +277,23 @@ pub(crate) mod rows {
         Ok(())
     }
 
-    /// Replace every chunk of `doc` with one snapshot, in this transaction.
-    pub fn compact(tx: &rusqlite::Transaction<'_>, doc: &str, snapshot: &[u8]) -> Result<()> {
-        let last: Option<i64> = tx.query_row(
-            "SELECT max(id) FROM doc_chunks WHERE doc = ?1",
-            [doc],
-            |r| r.get(0),
+    /// Replace the chunks of `doc` up to row `upto` with one snapshot that
+    /// covers them, in this transaction. Chunks added after `upto` (by another
+    /// process, meanwhile) stay, after the snapshot.
+    pub fn compact(
+        tx: &rusqlite::Transaction<'_>,
+        doc: &str,
+        snapshot: &[u8],
+        upto: i64,
+    ) -> Result<()> {
+        tx.execute(
+            "DELETE FROM doc_chunks WHERE doc = ?1 AND id <= ?2",
+            params![doc, upto],
         )?;
         tx.execute(
-            "INSERT INTO doc_chunks (doc, bytes) VALUES (?1, ?2)",
-            params![doc, snapshot],
+            "INSERT INTO doc_chunks (id, doc, bytes) VALUES (?1, ?2, ?3)",
+            params![upto, doc, snapshot],
         )?;
-        if let Some(last) = last {
-            tx.execute(
-                "DELETE FROM doc_chunks WHERE doc = ?1 AND id <= ?2",
-                params![doc, last],
-            )?;
-        }
         Ok(())
     }
 

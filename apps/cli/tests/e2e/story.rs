@@ -101,10 +101,24 @@ fn exported_automerge_loads_in_the_javascript_implementation() {
     sam.ok(&["sync"]);
     alex.ok(&["sync"]);
     let file = root.path().join("journal.automerge");
-    alex.ok(&["export", "--format", "automerge", "--out", file.to_str().unwrap()]);
+    alex.ok(&[
+        "export",
+        "--format",
+        "automerge",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/read_journal.mjs");
-    let out = std::process::Command::new("node").arg(script).arg(&file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("node")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let js: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let view = alex.json(&["show"]);
     let id = view["readings"][0]["id"].as_str().unwrap();

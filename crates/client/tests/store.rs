@@ -1,0 +1,137 @@
+//! The store: identity, edits with their outbox entry, crash-safe compaction.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use automerge::transaction::Transactable;
+use starling_client::{Client, ClientError, RelayAddr, decode_batch, encode_batch};
+
+fn doc_with(actor: &[u8], key: &str) -> automerge::Automerge {
+    let mut doc = automerge::Automerge::new().with_actor(automerge::ActorId::from(actor.to_vec()));
+    let mut tx = doc.transaction();
+    tx.put(automerge::ROOT, key, 1).unwrap();
+    tx.commit();
+    doc
+}
+
+#[test]
+fn identity_is_created_once_and_the_store_file_is_private() {
+    let home = tempfile::tempdir().unwrap();
+    let client = Client::open(home.path()).unwrap();
+    assert!(matches!(client.identity(), Err(ClientError::NoIdentity)));
+    let id = client.init("Sam").unwrap();
+    assert_eq!(client.identity().unwrap(), id);
+    assert!(matches!(
+        client.init("Sam"),
+        Err(ClientError::IdentityExists(_))
+    ));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(client.store().path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the store holds the device key: owner-only"
+        );
+    }
+    drop(client);
+    assert_eq!(Client::open(home.path()).unwrap().identity().unwrap(), id);
+}
+
+#[test]
+fn a_commit_stores_the_change_and_its_outbox_entry_together_and_compaction_keeps_later_chunks() {
+    let home = tempfile::tempdir().unwrap();
+    let client = Client::open(home.path()).unwrap();
+    let me = client.init("Sam").unwrap();
+    let mut actor = me.device.as_bytes().to_vec();
+    actor.extend([0; 8]);
+    let mut doc = doc_with(&actor, "a");
+    let relay = RelayAddr::parse("127.0.0.1:9").unwrap();
+    let id = client
+        .create(&relay, "Sam", "client", &[doc.save()])
+        .unwrap()
+        .to_string();
+    let heads = doc.get_heads();
+    let mut tx = doc.transaction();
+    tx.put(automerge::ROOT, "b", 2).unwrap();
+    tx.commit();
+    let change: Vec<Vec<u8>> = doc
+        .get_changes(&heads)
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    client.commit(&id, &change).unwrap();
+    assert_eq!(
+        client.store().unsealed().unwrap().len(),
+        2,
+        "creation and edit both queued"
+    );
+
+    let (bytes, chunks, mark) = client.document_marked(&id).unwrap();
+    assert_eq!(chunks, 2);
+    // Another process commits after we read, before we compact.
+    let heads = doc.get_heads();
+    let mut tx = doc.transaction();
+    tx.put(automerge::ROOT, "c", 3).unwrap();
+    tx.commit();
+    let late: Vec<Vec<u8>> = doc
+        .get_changes(&heads)
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    client.commit(&id, &late).unwrap();
+    let snapshot = automerge::Automerge::load(&bytes).unwrap().save();
+    client.compact(&id, &snapshot, mark).unwrap();
+    let reloaded = automerge::Automerge::load(&client.document(&id).unwrap()).unwrap();
+    use automerge::ReadDoc;
+    for key in ["a", "b", "c"] {
+        assert!(
+            reloaded.get(automerge::ROOT, key).unwrap().is_some(),
+            "{key} survived compaction"
+        );
+    }
+    assert_eq!(
+        client.document_marked(&id).unwrap().1,
+        2,
+        "snapshot plus the late chunk"
+    );
+}
+
+#[test]
+fn batches_only_carry_changes_made_by_the_signing_device() {
+    let home = tempfile::tempdir().unwrap();
+    let client = Client::open(home.path()).unwrap();
+    let me = client.init("Sam").unwrap();
+    let mut mine = me.device.as_bytes().to_vec();
+    mine.extend([1; 8]);
+    let ours = doc_with(&mine, "x")
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect::<Vec<_>>();
+    let theirs = doc_with(&[9; 40], "y")
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        decode_batch(&encode_batch(&ours), &me.device).unwrap(),
+        ours
+    );
+    assert!(decode_batch(&encode_batch(&theirs), &me.device).is_err());
+    let mixed = [ours.clone(), theirs].concat();
+    assert!(
+        decode_batch(&encode_batch(&mixed), &me.device).is_err(),
+        "one foreign change spoils the batch"
+    );
+    assert!(decode_batch(b"not cbor", &me.device).is_err());
+    assert!(
+        decode_batch(
+            &encode_batch(&[vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 3, 0]]),
+            &me.device
+        )
+        .is_err()
+    );
+}
