@@ -152,6 +152,11 @@ impl Client {
                 docs: docs.len(),
                 ..SyncReport::default()
             },
+            announce: match mode {
+                SyncMode::Watch => Some(self.identity()?.name.into_bytes()),
+                SyncMode::Once { .. } => None,
+            },
+            greeted: BTreeSet::new(),
         };
         run.seal_local()?;
         tokio::pin!(stop);
@@ -217,6 +222,10 @@ struct Run<'a> {
     docs: Vec<DocId>,
     caught_up: BTreeSet<DocId>,
     report: SyncReport,
+    /// In a live session, what this device announces as its presence.
+    announce: Option<Vec<u8>>,
+    /// Devices whose presence we answered on this connection.
+    greeted: BTreeSet<(DocId, DeviceId)>,
 }
 
 async fn connect(relay: &RelayAddr) -> Result<Ws> {
@@ -282,6 +291,7 @@ impl Run<'_> {
         on_event: &mut impl FnMut(ClientEvent),
     ) -> Result<Outcome> {
         self.caught_up.clear();
+        self.greeted.clear();
         let out = self.session.handle_connected(now_ms());
         send_all(&mut ws, out.send).await?;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -418,6 +428,9 @@ impl Run<'_> {
                     on_event(ClientEvent::Removed { doc });
                 }
                 SessionEvent::CaughtUp { doc } => {
+                    if let Some(me) = &self.announce {
+                        sends.extend(self.session.send_presence(doc, me, &mut OsRng)?.send);
+                    }
                     self.caught_up.insert(doc);
                     touched.insert(doc);
                     let doc_hex = doc.to_string();

@@ -135,6 +135,10 @@ fn run_once(
     let names = member_names(ctx);
     let mut lines = Vec::new();
     let verbose = args.verbose && args.watch;
+    // Progress on a terminal when there is much to pull.
+    let progress =
+        !args.watch && args.verbose && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut received = 0usize;
     let report = runtime.block_on(async {
         let stop = async {
             if args.watch {
@@ -145,6 +149,12 @@ fn run_once(
         };
         ctx.client
             .sync(addr, mode, stop, |event| {
+                if let ClientEvent::Changed { .. } = event {
+                    received += 1;
+                    if progress && received % 20 == 0 {
+                        eprint!("\rreceived {received} batches of changes…");
+                    }
+                }
                 let line = describe(&event, &names);
                 if verbose {
                     println!("{line}");
@@ -157,6 +167,9 @@ fn run_once(
             })
             .await
     })?;
+    if progress && received >= 20 {
+        eprintln!();
+    }
     for line in lines {
         writeln!(out, "warning: {line}")?;
     }
@@ -194,7 +207,13 @@ fn describe(event: &ClientEvent, names: &[(JournalDevice, String)]) -> String {
         }
         ClientEvent::Removed { doc } => format!("you were removed from {}", &doc.to_string()[..8]),
         ClientEvent::Presence { from, data, .. } => {
-            format!("{} is here {}", name(from), String::from_utf8_lossy(data))
+            let known = names.iter().any(|(n, _)| n.as_bytes() == from.as_bytes());
+            if known {
+                format!("{} is here", name(from))
+            } else {
+                // Not a named member yet: show what they call themselves, and who they are.
+                format!("{} ({}) is here", String::from_utf8_lossy(data), name(from))
+            }
         }
         ClientEvent::Tampering { what, .. } => format!("TAMPERING: {what}"),
         ClientEvent::Quarantined { reason, .. } => format!("quarantined a change: {reason}"),

@@ -47,8 +47,28 @@ fn sync_watch_shows_a_score_from_another_device_within_a_second() {
             break;
         }
     }
+    // Sam opens a live session too: Alex's watcher shows who is present.
+    let mut sams_watch = sam
+        .cmd(&["sync", "--watch"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut present = false;
+    let waiting = Instant::now();
+    while waiting.elapsed() < Duration::from_secs(10) {
+        if rx
+            .recv_timeout(Duration::from_millis(100))
+            .is_ok_and(|l| l.contains("Sam is here"))
+        {
+            present = true;
+            break;
+        }
+    }
+    let _ = sams_watch.kill();
+    let _ = sams_watch.wait();
     let _ = watch.kill();
     let _ = watch.wait();
+    assert!(present, "the watcher never showed Sam as present");
     let seen = seen.expect("the watcher never printed the score");
     assert!(seen < Duration::from_secs(2), "took {seen:?}");
     assert!(seen.as_millis() > 0);
