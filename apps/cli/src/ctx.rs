@@ -100,7 +100,7 @@ impl Ctx {
     pub fn load(&self, row: &DocRow) -> Result<Journal> {
         let (bytes, chunks, mark) = self.client.document_marked(&row.doc)?;
         let mut journal = Journal::load(&bytes, self.device()?)?;
-        if chunks > COMPACT_AFTER_CHUNKS {
+        if chunks > COMPACT_AFTER_CHUNKS && !journal.is_waiting_for_changes() {
             self.client.compact(&row.doc, &journal.save(), mark)?;
         }
         Ok(journal)
@@ -113,6 +113,11 @@ impl Ctx {
         row: &DocRow,
         f: impl FnOnce(&mut Journal) -> recovery_journal::Result<T>,
     ) -> Result<T> {
+        if !self.client.can_write(&row.doc)? {
+            return Err(invalid(
+                "you can read this journal but not change it (a viewer, or no longer a member)",
+            ));
+        }
         let mut journal = self.load(row)?;
         let before = journal.heads();
         let value = f(&mut journal)?;

@@ -49,7 +49,7 @@ fn person(root: &Path, name: &str) -> Result<Ctx> {
 }
 
 fn quiet(ctx: &Ctx, relay: &str) -> Result<()> {
-    sync_relay(ctx, relay, &SyncArgs::once(), &mut std::io::sink())?;
+    sync_relay(ctx, relay, &SyncArgs::once())?;
     Ok(())
 }
 

@@ -132,7 +132,7 @@ pub fn star(out: &mut impl Write, view: &JournalView) -> std::io::Result<()> {
             writeln!(
                 out,
                 "  Goal {} on {}: {}{target}",
-                &goal.id.as_str()[..6],
+                short(goal.id.as_str()),
                 goal.area,
                 goal.title
             )?;
@@ -155,7 +155,7 @@ pub fn star(out: &mut impl Write, view: &JournalView) -> std::io::Result<()> {
                 writeln!(
                     out,
                     "    [{done}] {} {} ({owner}{due})",
-                    &step.id.as_str()[..6],
+                    short(step.id.as_str()),
                     step.text
                 )?;
             }
@@ -165,4 +165,9 @@ pub fn star(out: &mut impl Write, view: &JournalView) -> std::io::Result<()> {
         writeln!(out, "  warning: {w}")?;
     }
     Ok(())
+}
+
+/// The first six characters of an id (ids come from peers: any length).
+fn short(id: &str) -> String {
+    id.chars().take(6).collect()
 }

@@ -336,6 +336,26 @@ impl Client {
             .write(|tx| rows::put_sync_state(tx, &row.doc, &persist::encode(&state)))
     }
 
+    /// Whether this device may write to `doc`, by its verified membership log.
+    pub fn can_write(&self, doc: &str) -> Result<bool> {
+        let row = self.find_doc(doc)?;
+        let relay = relay_of(&row)?;
+        let session = self.session_with(&relay, std::slice::from_ref(&row))?;
+        let me = session.device_id();
+        Ok(session
+            .membership(&parse_doc(&row.doc)?)
+            .is_some_and(|m| m.can_write(&me)))
+    }
+
+    /// Forget a document this device never got into (a join the relay
+    /// refused). Refuses documents that have content.
+    pub fn forget_failed_join(&self, doc: &str) -> Result<()> {
+        if !self.store.chunks(doc)?.is_empty() {
+            return Ok(());
+        }
+        self.store.write(|tx| rows::forget(tx, doc))
+    }
+
     /// Set a document's title on this device.
     pub fn set_title(&self, doc: &str, title: &str) -> Result<()> {
         self.store.write(|tx| rows::set_title(tx, doc, title))

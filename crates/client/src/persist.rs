@@ -23,6 +23,8 @@ struct Stored {
     pending: Vec<Envelope>,
     invite: Option<ByteArray<32>>,
     presence_counter: u64,
+    #[serde(default)]
+    created_invites: Vec<(DeviceId, Epoch)>,
 }
 
 /// Encode a document's sync state (it holds epoch keys: it is a secret).
@@ -43,6 +45,7 @@ pub fn encode(p: &PersistedDoc) -> Zeroizing<Vec<u8>> {
         pending: p.pending.clone(),
         invite: p.invite.as_ref().map(|s| ByteArray(*s.as_bytes())),
         presence_counter: p.presence_counter,
+        created_invites: p.created_invites.clone(),
     };
     let mut out = Zeroizing::new(Vec::new());
     // Writing CBOR into a Vec cannot fail.
@@ -79,5 +82,6 @@ pub fn decode(bytes: &[u8]) -> Result<PersistedDoc> {
         pending: s.pending,
         invite: s.invite.map(|b| InviteSecret::from_bytes(b.0)),
         presence_counter: s.presence_counter,
+        created_invites: s.created_invites,
     })
 }

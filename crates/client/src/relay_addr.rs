@@ -28,8 +28,16 @@ impl RelayAddr {
 
     /// Loopback relays speak plain websockets; every other relay TLS.
     fn secure(&self) -> bool {
-        let host = self.0.rsplit_once(':').map_or(self.0.as_str(), |(h, _)| h);
-        !(host == "localhost" || host.starts_with("127.") || host == "[::1]")
+        let host = if let Some(rest) = self.0.strip_prefix('[') {
+            rest.split(']').next().unwrap_or_default()
+        } else {
+            self.0.rsplit_once(':').map_or(self.0.as_str(), |(h, _)| h)
+        };
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !loopback
     }
 
     /// The origin this device signs when it authenticates.
@@ -63,6 +71,24 @@ mod tests {
         let remote = RelayAddr::parse("relay.example.org").expect("valid");
         assert_eq!(remote.url(), "wss://relay.example.org/v1/sync");
         assert!(RelayAddr::parse("").is_none());
+        assert!(
+            RelayAddr::parse("127.evil.example")
+                .expect("valid")
+                .url()
+                .starts_with("wss://")
+        );
+        assert!(
+            RelayAddr::parse("[::1]:80")
+                .expect("valid")
+                .url()
+                .starts_with("ws://")
+        );
+        assert!(
+            RelayAddr::parse("[::1]")
+                .expect("valid")
+                .url()
+                .starts_with("ws://")
+        );
         assert!(RelayAddr::parse("bad host!").is_none());
     }
 }

@@ -261,6 +261,13 @@ pub(crate) mod rows {
         Ok(())
     }
 
+    pub fn forget(tx: &rusqlite::Transaction<'_>, doc: &str) -> Result<()> {
+        for table in ["docs", "sync_state", "unsealed", "invites"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE doc = ?1"), [doc])?;
+        }
+        Ok(())
+    }
+
     pub fn synced(tx: &rusqlite::Transaction<'_>, doc: &str, now: i64) -> Result<()> {
         tx.execute(
             "UPDATE docs SET last_sync = ?2 WHERE doc = ?1",

@@ -17,6 +17,7 @@ use starling_protocol::session::{ClientSession, Output, SessionEvent, Tampering}
 use starling_protocol::wire::{self, Message};
 use starling_protocol::{DeviceId, DocId};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use zeroize::Zeroizing;
 
 use crate::changes::decode_batch;
 use crate::client::{Client, now_ms, parse_doc, relay_of};
@@ -88,6 +89,8 @@ pub enum ClientEvent {
     },
     /// The relay reported an error.
     RelayError {
+        /// The document it concerns, if one.
+        doc: Option<DocId>,
         /// Its message.
         message: String,
     },
@@ -118,6 +121,9 @@ pub struct SyncReport {
     pub quarantined: usize,
     /// Tampering events.
     pub tampering: usize,
+    /// Documents the relay refused to serve, with its reason (an invite no
+    /// longer valid, membership withdrawn).
+    pub refused: Vec<(DocId, String)>,
 }
 
 type Ws =
@@ -157,6 +163,7 @@ impl Client {
                 SyncMode::Once { .. } => None,
             },
             greeted: BTreeSet::new(),
+            failed: std::collections::BTreeMap::new(),
         };
         run.seal_local()?;
         tokio::pin!(stop);
@@ -186,6 +193,7 @@ impl Client {
             let outcome = run
                 .connected(ws, relay, mode, deadline, &mut stop, &mut on_event)
                 .await?;
+            run.report.refused = run.failed.iter().map(|(d, r)| (*d, r.clone())).collect();
             match outcome {
                 Outcome::Done => return Ok(run.report),
                 Outcome::Dropped(reason) if deadline.is_none() => {
@@ -226,6 +234,8 @@ struct Run<'a> {
     announce: Option<Vec<u8>>,
     /// Devices whose presence we answered on this connection.
     greeted: BTreeSet<(DocId, DeviceId)>,
+    /// Documents the relay refused, with its reason.
+    failed: std::collections::BTreeMap<DocId, String>,
 }
 
 async fn connect(relay: &RelayAddr) -> Result<Ws> {
@@ -257,7 +267,21 @@ impl Run<'_> {
             if !self.docs.contains(&doc) {
                 continue;
             }
-            let out = self.session.publish(doc, &payload, &mut OsRng)?;
+            let out = match self.session.publish(doc, &payload, &mut OsRng) {
+                Ok(out) => out,
+                Err(e) => {
+                    // This device may not write here (a viewer, a removed member, no
+                    // key yet): keep the edit aside instead of blocking every sync.
+                    let me = self.session.device_id().to_string();
+                    let reason = format!("local edit not sent: {e}");
+                    self.client.store.write(|tx| {
+                        rows::quarantine(tx, &doc_hex, &me, 0, &reason, &payload, now_ms() as i64)?;
+                        rows::drop_unsealed(tx, id)
+                    })?;
+                    self.report.quarantined += 1;
+                    continue;
+                }
+            };
             sends.extend(out.send);
             let state = self
                 .session
@@ -272,8 +296,23 @@ impl Run<'_> {
     }
 
     fn done(&self) -> bool {
+        let me = self.session.device_id();
         self.session.is_ready()
             && self.docs.iter().all(|d| {
+                if self.failed.contains_key(d) {
+                    return true;
+                }
+                let removed = self
+                    .session
+                    .membership(d)
+                    .is_some_and(|m| m.role(&me).is_none())
+                    && self
+                        .session
+                        .persisted(d)
+                        .is_some_and(|s| s.invite.is_none());
+                if removed {
+                    return true;
+                }
                 let state = self.session.persisted(d);
                 self.caught_up.contains(d)
                     && self.session.unacked(d) == 0
@@ -293,7 +332,9 @@ impl Run<'_> {
         self.caught_up.clear();
         self.greeted.clear();
         let out = self.session.handle_connected(now_ms());
-        send_all(&mut ws, out.send).await?;
+        if let Err(e) = send_all(&mut ws, out.send).await {
+            return Ok(Outcome::Dropped(e));
+        }
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             if matches!(mode, SyncMode::Once { .. }) && self.done() {
@@ -307,7 +348,9 @@ impl Run<'_> {
                     Some(Ok(WsMessage::Binary(bytes))) => {
                         let out = self.session.handle_frame(now_ms(), &bytes);
                         let sends = self.handle(out, relay, on_event)?;
-                        send_all(&mut ws, sends).await?;
+                        if let Err(e) = send_all(&mut ws, sends).await {
+                    return Ok(Outcome::Dropped(e));
+                }
                     }
                     Some(Ok(WsMessage::Close(frame))) => {
                         let reason = frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());
@@ -320,7 +363,9 @@ impl Run<'_> {
                 _ = tick.tick() => {
                     // Edits made meanwhile by other processes of this device.
                     let sends = self.seal_local()?;
-                    send_all(&mut ws, sends).await?;
+                    if let Err(e) = send_all(&mut ws, sends).await {
+                    return Ok(Outcome::Dropped(e));
+                }
                 }
                 _ = tokio::time::sleep_until(sleep_until) => {
                     return Err(ClientError::Timeout(relay.to_string()));
@@ -335,6 +380,11 @@ impl Run<'_> {
 
     /// Carry out a session output: store what arrived, report events, and
     /// return the messages to send.
+    ///
+    /// Everything one frame produced (every applied batch, every quarantined
+    /// payload, and the final sync state of every document it touched) is
+    /// written in one transaction: a crash leaves either all of it or none,
+    /// and the next sync resumes from the matching cursor.
     fn handle(
         &mut self,
         out: Output,
@@ -343,10 +393,14 @@ impl Run<'_> {
     ) -> Result<Vec<Message>> {
         let mut sends = out.send;
         let mut touched = BTreeSet::new();
+        let mut chunks: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut quarantined: Vec<(String, String, u64, String, Vec<u8>)> = Vec::new();
+        let mut synced = Vec::new();
+        let mut events = Vec::new();
         let now = now_ms();
         for event in out.events {
             match event {
-                SessionEvent::Connected => on_event(ClientEvent::Connected {
+                SessionEvent::Connected => events.push(ClientEvent::Connected {
                     relay: relay.to_string(),
                 }),
                 SessionEvent::AuthFailed(reason) => {
@@ -362,8 +416,7 @@ impl Run<'_> {
                     kind,
                     payload,
                 } => {
-                    let state = self.session.persisted(&doc);
-                    let doc_hex = doc.to_string();
+                    touched.insert(doc);
                     let checked = match kind {
                         EnvelopeKind::Changes => {
                             decode_batch(&payload, &author).map_err(|e| e.to_string())
@@ -373,17 +426,9 @@ impl Run<'_> {
                     match checked {
                         Ok(changes) => {
                             let messages = crate::changes::messages(&changes);
-                            self.client.store.write(|tx| {
-                                for c in &changes {
-                                    rows::add_chunk(tx, &doc_hex, c)?;
-                                }
-                                if let Some(state) = &state {
-                                    rows::put_sync_state(tx, &doc_hex, &persist::encode(state))?;
-                                }
-                                Ok(())
-                            })?;
+                            chunks.extend(changes.into_iter().map(|c| (doc.to_string(), c)));
                             self.report.pulled += 1;
-                            on_event(ClientEvent::Changed {
+                            events.push(ClientEvent::Changed {
                                 doc,
                                 author,
                                 messages,
@@ -391,23 +436,15 @@ impl Run<'_> {
                         }
                         Err(reason) => {
                             tracing::warn!(doc = %doc, author = %author, seq, %reason, "quarantined a payload");
-                            self.client.store.write(|tx| {
-                                rows::quarantine(
-                                    tx,
-                                    &doc_hex,
-                                    &author.to_string(),
-                                    seq,
-                                    &reason,
-                                    &payload,
-                                    now as i64,
-                                )?;
-                                if let Some(state) = &state {
-                                    rows::put_sync_state(tx, &doc_hex, &persist::encode(state))?;
-                                }
-                                Ok(())
-                            })?;
+                            quarantined.push((
+                                doc.to_string(),
+                                author.to_string(),
+                                seq,
+                                reason.clone(),
+                                payload,
+                            ));
                             self.report.quarantined += 1;
-                            on_event(ClientEvent::Quarantined { doc, reason });
+                            events.push(ClientEvent::Quarantined { doc, reason });
                         }
                     }
                 }
@@ -417,7 +454,7 @@ impl Run<'_> {
                 }
                 SessionEvent::MembershipChanged { doc } => {
                     touched.insert(doc);
-                    on_event(ClientEvent::MembersChanged { doc });
+                    events.push(ClientEvent::MembersChanged { doc });
                 }
                 SessionEvent::RotationNeeded { doc } => {
                     sends.extend(self.session.rotate(now, doc, &mut OsRng)?.send);
@@ -425,7 +462,7 @@ impl Run<'_> {
                 }
                 SessionEvent::Removed { doc } => {
                     touched.insert(doc);
-                    on_event(ClientEvent::Removed { doc });
+                    events.push(ClientEvent::Removed { doc });
                 }
                 SessionEvent::CaughtUp { doc } => {
                     if let Some(me) = &self.announce {
@@ -433,11 +470,8 @@ impl Run<'_> {
                     }
                     self.caught_up.insert(doc);
                     touched.insert(doc);
-                    let doc_hex = doc.to_string();
-                    self.client
-                        .store
-                        .write(|tx| rows::synced(tx, &doc_hex, now as i64))?;
-                    on_event(ClientEvent::CaughtUp { doc });
+                    synced.push(doc.to_string());
+                    events.push(ClientEvent::CaughtUp { doc });
                 }
                 SessionEvent::Waiting { doc, .. } => {
                     touched.insert(doc);
@@ -447,41 +481,80 @@ impl Run<'_> {
                     if let Some(doc) = doc {
                         touched.insert(doc);
                     }
-                    on_event(ClientEvent::Tampering {
+                    events.push(ClientEvent::Tampering {
                         doc,
                         what: describe(&what),
                     });
                 }
                 SessionEvent::Presence { doc, from, data } => {
-                    on_event(ClientEvent::Presence { doc, from, data })
+                    // Answer a newcomer once, so both sides know who is here.
+                    if let Some(me) = &self.announce
+                        && self.greeted.insert((doc, from))
+                    {
+                        sends.extend(self.session.send_presence(doc, me, &mut OsRng)?.send);
+                    }
+                    events.push(ClientEvent::Presence { doc, from, data });
                 }
-                SessionEvent::RelayError { message, .. } => {
-                    on_event(ClientEvent::RelayError { message })
+                SessionEvent::RelayError {
+                    doc,
+                    retry,
+                    message,
+                    ..
+                } => {
+                    // A document the relay will not serve us (an invite no longer
+                    // valid, membership withdrawn) is finished, with its reason.
+                    if let Some(doc) = doc
+                        && matches!(retry, starling_protocol::wire::RetryClass::Unauthorised)
+                    {
+                        self.failed.insert(doc, message.clone());
+                    }
+                    events.push(ClientEvent::RelayError { doc, message });
                 }
                 _ => {}
             }
         }
-        for doc in touched {
-            if let Some(state) = self.session.persisted(&doc) {
-                let doc_hex = doc.to_string();
-                self.client
-                    .store
-                    .write(|tx| rows::put_sync_state(tx, &doc_hex, &persist::encode(&state)))?;
-            }
+        let states: Vec<(String, Zeroizing<Vec<u8>>)> = touched
+            .iter()
+            .filter_map(|doc| {
+                Some((
+                    doc.to_string(),
+                    persist::encode(&self.session.persisted(doc)?),
+                ))
+            })
+            .collect();
+        if !(states.is_empty() && chunks.is_empty() && quarantined.is_empty() && synced.is_empty())
+        {
+            self.client.store.write(|tx| {
+                for (doc, bytes) in &chunks {
+                    rows::add_chunk(tx, doc, bytes)?;
+                }
+                for (doc, author, seq, reason, payload) in &quarantined {
+                    rows::quarantine(tx, doc, author, *seq, reason, payload, now as i64)?;
+                }
+                for (doc, state) in &states {
+                    rows::put_sync_state(tx, doc, state)?;
+                }
+                for doc in &synced {
+                    rows::synced(tx, doc, now as i64)?;
+                }
+                Ok(())
+            })?;
+        }
+        // Report only what is durable.
+        for event in events {
+            on_event(event);
         }
         Ok(sends)
     }
 }
 
-async fn send_all(ws: &mut Ws, messages: Vec<Message>) -> Result<()> {
+/// Send messages in order; a failure means the connection is gone.
+async fn send_all(ws: &mut Ws, messages: Vec<Message>) -> std::result::Result<(), String> {
     for msg in messages {
-        let bytes = wire::encode(&msg).map_err(|e| ClientError::BadChanges(e.to_string()))?;
+        let bytes = wire::encode(&msg).map_err(|e| format!("cannot encode a message: {e}"))?;
         ws.send(WsMessage::Binary(bytes.into()))
             .await
-            .map_err(|e| ClientError::Relay {
-                relay: String::new(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| format!("sending failed: {e}"))?;
     }
     Ok(())
 }

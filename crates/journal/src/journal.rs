@@ -143,7 +143,14 @@ impl Journal {
     /// Load a saved journal to be edited by `device`.
     pub fn load(bytes: &[u8], device: DeviceId) -> Result<Self> {
         check_chunks(bytes)?;
-        let doc = guarded(|| Automerge::load(bytes))?;
+        // Changes whose dependencies have not arrived yet wait inside the
+        // document instead of making the whole journal unreadable.
+        let doc = guarded(|| {
+            Automerge::load_with_options(
+                bytes,
+                LoadOptions::new().on_partial_load(OnPartialLoad::Ignore),
+            )
+        })?;
         let journal = Journal::from_doc(doc, device)?;
         Ok(journal)
     }
@@ -265,6 +272,13 @@ impl Journal {
             saved_heads: Vec::new(),
             cache: RefCell::default(),
         })
+    }
+
+    /// Whether some changes are waiting for dependencies that have not
+    /// arrived. A [`Journal::save`] then would leave those changes out, so
+    /// callers must not replace stored changes with it.
+    pub fn is_waiting_for_changes(&self) -> bool {
+        !self.doc.get_missing_deps(&[]).is_empty()
     }
 
     /// The current heads of the change graph.

@@ -20,8 +20,7 @@ pub fn init(ctx: &Ctx, args: Init, out: &mut impl Write) -> Result<()> {
     let name = match args.name {
         Some(n) => n,
         None if std::io::stdin().is_terminal() => {
-            write!(out, "Your name: ")?;
-            out.flush()?;
+            eprint!("Your name: ");
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line)?;
             line.trim().to_owned()

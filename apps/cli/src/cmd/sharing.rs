@@ -59,7 +59,8 @@ pub struct Revoke {
 
 /// `30m`, `12h`, `7d` in milliseconds.
 pub fn parse_duration(text: &str) -> Result<u64> {
-    let (num, unit) = text.split_at(text.len().saturating_sub(1));
+    let split = text.char_indices().last().map_or(0, |(i, _)| i);
+    let (num, unit) = text.split_at(split);
     let n: u64 = num
         .parse()
         .map_err(|_| invalid(format!("`{text}` is not a duration like 30m, 12h or 7d")))?;
@@ -131,7 +132,22 @@ pub fn join(ctx: &Ctx, args: Join, out: &mut impl Write) -> Result<()> {
         )?;
         return Ok(());
     }
-    let report = sync_relay(ctx, &row.relay, &SyncArgs::once(), out)?;
+    let report = match sync_relay(ctx, &row.relay, &SyncArgs::once()) {
+        Ok(report) => report,
+        Err(e) => {
+            return Err(e.context("the invite is stored; `starling sync` completes the join when the relay is reachable"));
+        }
+    };
+    if let Some((_, reason)) = report
+        .refused
+        .iter()
+        .find(|(d, _)| d.to_string() == row.doc)
+    {
+        ctx.client.forget_failed_join(&row.doc)?;
+        return Err(invalid(format!(
+            "the relay refused this invite ({reason}): it was used, revoked or has expired; ask for a new one"
+        )));
+    }
     let journal = ctx.load(&row)?;
     let owner = journal
         .owner()

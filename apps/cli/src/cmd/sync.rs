@@ -62,7 +62,7 @@ pub fn sync(ctx: &Ctx, args: Sync, out: &mut impl Write) -> Result<()> {
     };
     let mut total = SyncReport::default();
     for relay in &relays {
-        let report = sync_relay(ctx, relay, &run, out)?;
+        let report = sync_relay(ctx, relay, &run)?;
         total.docs += report.docs;
         total.pushed += report.pushed;
         total.pulled += report.pulled;
@@ -100,18 +100,13 @@ pub fn sync(ctx: &Ctx, args: Sync, out: &mut impl Write) -> Result<()> {
 
 /// Sync one relay; afterwards the owner names members who joined through
 /// its invites, and syncs again if that changed anything.
-pub fn sync_relay(
-    ctx: &Ctx,
-    relay: &str,
-    args: &SyncArgs,
-    out: &mut impl Write,
-) -> Result<SyncReport> {
+pub fn sync_relay(ctx: &Ctx, relay: &str, args: &SyncArgs) -> Result<SyncReport> {
     let addr =
         RelayAddr::parse(relay).ok_or_else(|| invalid(format!("bad relay address {relay}")))?;
     let runtime = Ctx::runtime()?;
-    let mut report = run_once(ctx, &runtime, &addr, args, out)?;
+    let mut report = run_once(ctx, &runtime, &addr, args)?;
     if !args.watch && name_new_members(ctx, relay)? {
-        let again = run_once(ctx, &runtime, &addr, args, out)?;
+        let again = run_once(ctx, &runtime, &addr, args)?;
         report.pushed += again.pushed;
         report.pulled += again.pulled;
     }
@@ -123,7 +118,6 @@ fn run_once(
     runtime: &tokio::runtime::Runtime,
     addr: &RelayAddr,
     args: &SyncArgs,
-    out: &mut impl Write,
 ) -> Result<SyncReport> {
     let mode = if args.watch {
         SyncMode::Watch
@@ -155,9 +149,11 @@ fn run_once(
                         eprint!("\rreceived {received} batches of changes…");
                     }
                 }
-                let line = describe(&event, &names);
+                let line = clean(&describe(&event, &names));
                 if verbose {
-                    println!("{line}");
+                    // A closed pipe must not kill a live session.
+                    let mut stdout = std::io::stdout();
+                    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
                 } else if matches!(
                     event,
                     ClientEvent::Tampering { .. } | ClientEvent::Quarantined { .. }
@@ -171,9 +167,21 @@ fn run_once(
         eprintln!();
     }
     for line in lines {
-        writeln!(out, "warning: {line}")?;
+        eprintln!("warning: {line}");
+    }
+    for (doc, reason) in &report.refused {
+        eprintln!(
+            "warning: the relay refused journal {}: {reason}",
+            &doc.to_string()[..12]
+        );
     }
     Ok(report)
+}
+
+/// Peers choose names and messages: strip control characters before they
+/// reach the terminal.
+fn clean(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).collect()
 }
 
 fn member_names(ctx: &Ctx) -> Vec<(JournalDevice, String)> {
@@ -218,7 +226,7 @@ fn describe(event: &ClientEvent, names: &[(JournalDevice, String)]) -> String {
         ClientEvent::Tampering { what, .. } => format!("TAMPERING: {what}"),
         ClientEvent::Quarantined { reason, .. } => format!("quarantined a change: {reason}"),
         ClientEvent::CaughtUp { doc } => format!("{} is up to date", &doc.to_string()[..8]),
-        ClientEvent::RelayError { message } => format!("relay error: {message}"),
+        ClientEvent::RelayError { message, .. } => format!("relay error: {message}"),
         other => format!("{other:?}"),
     }
 }

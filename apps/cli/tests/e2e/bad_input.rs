@@ -72,3 +72,70 @@ fn a_relay_that_is_down_and_a_corrupt_store_are_clear_errors() {
     assert_eq!(code, 4);
     assert!(err.contains("starling init"), "{err}");
 }
+
+#[test]
+fn a_used_invite_fails_fast_and_leaves_nothing_behind() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", &relay.addr]);
+    sam.ok(&["reading", "new"]);
+    let link = sam.json(&["share", "--as", "worker", "--name", "Alex"])["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sam.ok(&["sync"]);
+    let alex = Person::new(&root, "Alex");
+    alex.ok(&["join", &link]);
+    let pat = Person::new(&root, "Pat");
+    let started = std::time::Instant::now();
+    let (code, err) = pat.fails(&["join", &link]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("ask for a new one"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Pat's device keeps no half-joined journal, and their syncs still work.
+    assert_eq!(pat.json(&["list"]).as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_viewer_can_read_but_not_edit_and_their_syncs_keep_working() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", &relay.addr]);
+    sam.ok(&["reading", "new"]);
+    sam.ok(&["score", "work", "5"]);
+    let link = sam.json(&[
+        "share",
+        "--role",
+        "viewer",
+        "--as",
+        "supporter",
+        "--name",
+        "Jo",
+    ])["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sam.ok(&["sync"]);
+    let jo = Person::new(&root, "Jo");
+    jo.ok(&["join", &link]);
+    assert_eq!(
+        jo.json(&["show"])["readings"][0]["areas"][4]["client"]["value"],
+        5
+    );
+    let (code, err) = jo.fails(&["score", "work", "9", "--as", "agreed"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not change it"), "{err}");
+    sam.ok(&["score", "work", "6"]);
+    sam.ok(&["sync"]);
+    jo.ok(&["sync"]);
+    assert_eq!(
+        jo.json(&["show"])["readings"][0]["areas"][4]["client"]["value"],
+        6
+    );
+}

@@ -131,3 +131,36 @@ fn exported_automerge_loads_in_the_javascript_implementation() {
         }
     }
 }
+
+#[test]
+fn a_link_made_before_a_revocation_still_lets_its_holder_read_everything() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", &relay.addr]);
+    sam.ok(&["reading", "new"]);
+    let for_pat = sam.json(&["share", "--as", "supporter", "--name", "Pat"])["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let for_alex = sam.json(&["share", "--as", "worker", "--name", "Alex"])["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sam.ok(&["sync"]);
+    let pat = Person::new(&root, "Pat");
+    pat.ok(&["join", &for_pat]);
+    sam.ok(&["sync"]);
+    // Pat leaves: a new key. Alex's link still carries the old one.
+    sam.ok(&["revoke", "Pat"]);
+    sam.ok(&["score", "work", "8"]);
+    sam.ok(&["sync"]);
+    let alex = Person::new(&root, "Alex");
+    alex.ok(&["join", &for_alex]);
+    sam.ok(&["sync"]); // sees the redeem, hands Alex the current key
+    alex.ok(&["sync"]);
+    assert_eq!(
+        alex.json(&["show"])["readings"][0]["areas"][4]["client"]["value"],
+        8
+    );
+}

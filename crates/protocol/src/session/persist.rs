@@ -39,6 +39,10 @@ pub struct PersistedDoc {
     pub invite: Option<InviteSecret>,
     /// Last presence counter we sent.
     pub presence_counter: u64,
+    /// Invites this device created, with the epoch whose key their link
+    /// carries: when one is redeemed after a rotation, the joiner needs the
+    /// current key (see [`SessionEvent::RotationNeeded`](super::SessionEvent)).
+    pub created_invites: Vec<(crate::membership::InviteId, Epoch)>,
 }
 
 impl ClientSession {
@@ -56,6 +60,7 @@ impl ClientSession {
             pending: d.pending.iter().map(|v| v.envelope().clone()).collect(),
             invite: self.invites.get(doc).cloned(),
             presence_counter: d.presence_counter,
+            created_invites: d.created_invites.iter().map(|(i, e)| (*i, *e)).collect(),
         })
     }
 
@@ -81,6 +86,7 @@ impl ClientSession {
             .filter_map(|e| e.verify().ok())
             .collect();
         d.presence_counter = p.presence_counter;
+        d.created_invites = p.created_invites.into_iter().collect();
         let me = self.key.device_id();
         d.removed =
             d.membership.as_ref().is_some_and(|m| m.role(&me).is_none()) && p.invite.is_none();
