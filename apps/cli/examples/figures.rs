@@ -29,15 +29,19 @@ fn once(client: &Client, relay: &RelayAddr) {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(client.sync(
-        relay,
-        SyncMode::Once {
-            timeout: Duration::from_secs(120),
-        },
-        std::future::pending(),
-        |_| {},
-    ))
-    .unwrap();
+    let mut events = Vec::new();
+    let mode = SyncMode::Once {
+        timeout: Duration::from_secs(60),
+    };
+    let result = rt.block_on(client.sync(relay, mode, std::future::pending(), |e| events.push(e)));
+    if let Err(e) = result {
+        let who = client.identity().map(|i| i.name).unwrap_or_default();
+        let tail: Vec<_> = events.iter().rev().take(8).collect();
+        panic!(
+            "sync of {who} failed: {e}; {} events, last: {tail:#?}",
+            events.len()
+        );
+    }
 }
 
 fn person(root: &std::path::Path, name: &str) -> Client {
