@@ -172,48 +172,37 @@ impl Client {
             SyncMode::Watch => None,
         };
         loop {
-            let ws = match connect(relay).await {
-                Ok(ws) => ws,
+            // A connection that failed or dropped: give up (once), or wait
+            // for the session's backoff and dial again (watch).
+            let reason = match connect(relay).await {
                 Err(e) if deadline.is_some() => return Err(e),
-                Err(e) => {
-                    on_event(ClientEvent::Disconnected {
-                        reason: e.to_string(),
-                    });
-                    run.session.handle_disconnected(now_ms(), &mut OsRng);
-                    let wait = run
-                        .session
-                        .poll_reconnect()
-                        .map_or(30_000, |t| t.saturating_sub(now_ms()));
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(wait)) => continue,
-                        _ = &mut stop => return Ok(run.report),
+                Err(e) => e.to_string(),
+                Ok(ws) => {
+                    let outcome = run
+                        .connected(ws, relay, mode, deadline, &mut stop, &mut on_event)
+                        .await?;
+                    run.report.refused = run.failed.iter().map(|(d, r)| (*d, r.clone())).collect();
+                    match outcome {
+                        Outcome::Done => return Ok(run.report),
+                        Outcome::Dropped(reason) if deadline.is_some() => {
+                            return Err(ClientError::Relay {
+                                relay: relay.to_string(),
+                                reason,
+                            });
+                        }
+                        Outcome::Dropped(reason) => reason,
                     }
                 }
             };
-            let outcome = run
-                .connected(ws, relay, mode, deadline, &mut stop, &mut on_event)
-                .await?;
-            run.report.refused = run.failed.iter().map(|(d, r)| (*d, r.clone())).collect();
-            match outcome {
-                Outcome::Done => return Ok(run.report),
-                Outcome::Dropped(reason) if deadline.is_none() => {
-                    on_event(ClientEvent::Disconnected { reason });
-                    run.session.handle_disconnected(now_ms(), &mut OsRng);
-                    let wait = run
-                        .session
-                        .poll_reconnect()
-                        .map_or(30_000, |t| t.saturating_sub(now_ms()));
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-                        _ = &mut stop => return Ok(run.report),
-                    }
-                }
-                Outcome::Dropped(reason) => {
-                    return Err(ClientError::Relay {
-                        relay: relay.to_string(),
-                        reason,
-                    });
-                }
+            on_event(ClientEvent::Disconnected { reason });
+            run.session.handle_disconnected(now_ms(), &mut OsRng);
+            let wait = run
+                .session
+                .poll_reconnect()
+                .map_or(30_000, |t| t.saturating_sub(now_ms()));
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                _ = &mut stop => return Ok(run.report),
             }
         }
     }
