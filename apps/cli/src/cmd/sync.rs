@@ -145,7 +145,7 @@ fn run_once(
             .sync(addr, mode, stop, |event| {
                 if let ClientEvent::Changed { .. } = event {
                     received += 1;
-                    if progress && received % 20 == 0 {
+                    if progress && received.is_multiple_of(20) {
                         eprint!("\rreceived {received} batches of changes…");
                     }
                 }
