@@ -64,13 +64,14 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn reload(path: &Path, shared: &SharedAllowList, why: &str) {
+fn reload(path: &Path, shared: &SharedAllowList, why: &str, changed: &impl Fn()) {
     match load(path) {
         Ok(set) => {
             tracing::info!(devices = set.len(), reason = why, "allow-list reloaded");
             if let Ok(mut g) = shared.write() {
                 *g = Some(set);
             }
+            changed();
         }
         // Keep the previous list: a half-written file must not open the relay.
         Err(e) => tracing::warn!(error = %e, "allow-list not reloaded; keeping the previous one"),
@@ -78,12 +79,13 @@ fn reload(path: &Path, shared: &SharedAllowList, why: &str) {
 }
 
 /// Re-reads the file when its modification time changes (checked every
-/// `poll`) or on SIGHUP, until cancelled.
+/// `poll`) or on SIGHUP, until cancelled; calls `changed` after each reload.
 pub(crate) async fn watch(
     path: PathBuf,
     shared: SharedAllowList,
     poll: Duration,
     cancel: CancellationToken,
+    changed: impl Fn() + Send + 'static,
 ) {
     let mut last = mtime(&path);
     #[cfg(unix)]
@@ -104,12 +106,12 @@ pub(crate) async fn watch(
         let hangup = std::future::pending::<()>();
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = hangup => reload(&path, &shared, "sighup"),
+            _ = hangup => reload(&path, &shared, "sighup", &changed),
             _ = tick.tick() => {
                 let now = mtime(&path);
                 if now != last {
                     last = now;
-                    reload(&path, &shared, "file changed");
+                    reload(&path, &shared, "file changed", &changed);
                 }
             }
         }

@@ -225,7 +225,8 @@ impl RelayConfig {
     /// `MAX_CONNECTIONS`, `MESSAGES_PER_SEC`, `MESSAGE_BURST`,
     /// `MAX_FRAME_BYTES`, `MAX_SUBSCRIPTIONS`, `IDLE_TIMEOUT_SECS`,
     /// `PING_INTERVAL_SECS`, `MAX_DOC_BYTES`, `MAX_DEVICE_BYTES`,
-    /// `SHUTDOWN_TIMEOUT_SECS`.
+    /// `SHUTDOWN_TIMEOUT_SECS`. (`STARLING_RELAY_LOG` and
+    /// `STARLING_RELAY_CONFIG` belong to the binary and are skipped.)
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
@@ -273,6 +274,8 @@ impl RelayConfig {
                 }
                 "MAX_DOC_BYTES" => self.limits.max_doc_bytes = num(&value).map_err(bad)?,
                 "MAX_DEVICE_BYTES" => self.limits.max_device_bytes = num(&value).map_err(bad)?,
+                // Read by the binary itself (log filter, config file path).
+                "LOG" | "CONFIG" => {}
                 _ => return Err(bad("unknown setting".into())),
             }
         }
@@ -370,6 +373,13 @@ mod tests {
             c.apply_env([("STARLING_RELAY_LISTEN".into(), "nope".into())])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn sample_config_shows_the_defaults() {
+        let c =
+            RelayConfig::from_toml(include_str!("../relay.sample.toml"), Path::new("s")).unwrap();
+        assert_eq!(c, RelayConfig::default());
     }
 
     #[test]

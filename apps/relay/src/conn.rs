@@ -7,7 +7,7 @@
 //! the subscription limit. Each connection pings when idle and is closed
 //! after [`Limits::idle_timeout_secs`] of silence.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt::Display;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -186,6 +186,11 @@ impl State {
                     .fetch_add(new.len() as i64, Relaxed);
                 self.subs.extend(new);
             }
+            Message::Publish { envelope } => {
+                // Hash here, in parallel across connections; the envelope
+                // caches it for the hub's dedupe check.
+                let _ = envelope.hash();
+            }
             Message::Unsubscribe { docs } => {
                 for d in docs {
                     if self.subs.remove(d) {
@@ -199,7 +204,10 @@ impl State {
         if self
             .ctx
             .hub
-            .send(HubEvent::Message { conn, msg })
+            .send(HubEvent::Message {
+                conn,
+                msg: Box::new(msg),
+            })
             .await
             .is_err()
         {
@@ -215,7 +223,7 @@ impl State {
                 self.ctx.metrics.envelopes_out.fetch_add(1, Relaxed);
             }
             Message::Error { code, doc, .. } => {
-                self.ctx.metrics.rejection(code_name(*code));
+                self.ctx.metrics.error_sent(code_name(*code));
                 if let (Some(d), ErrorCode::Forbidden | ErrorCode::UnknownDoc) = (doc, code)
                     && self.subs.remove(d)
                 {
@@ -238,6 +246,41 @@ impl State {
             }
         }
     }
+}
+
+/// Writes queued items without flushing; returns why to stop, if so.
+async fn write_out<Si: Sink<WsFrame> + Unpin>(
+    st: &mut State,
+    sink: &mut Si,
+    mut items: VecDeque<Outbound>,
+) -> Option<&'static str> {
+    while let Some(item) = items.pop_front() {
+        let frame = match item {
+            Outbound::Many(v) => {
+                for x in v.into_iter().rev() {
+                    items.push_front(x);
+                }
+                continue;
+            }
+            Outbound::Msg(m) => match st.outgoing(&m) {
+                Some(b) => WsFrame::Binary(b),
+                None => continue,
+            },
+            Outbound::Deliver(b) => {
+                st.ctx.metrics.envelopes_out.fetch_add(1, Relaxed);
+                st.ctx.metrics.bytes_out.fetch_add(b.len() as u64, Relaxed);
+                WsFrame::Binary(b.as_ref().clone())
+            }
+            Outbound::Close(why) => {
+                let _ = sink.feed(close(CLOSE_POLICY, why)).await;
+                return Some(why);
+            }
+        };
+        if sink.feed(frame).await.is_err() {
+            return Some("write failed");
+        }
+    }
+    None
 }
 
 fn close(code: u16, reason: &str) -> WsFrame {
@@ -276,33 +319,19 @@ where
         tokio::select! {
             biased;
             out = rx.recv() => {
-                let mut next = out;
-                let mut stop = None;
+                let Some(first) = out else {
+                    let _ = sink.send(close(CLOSE_AWAY, "relay shutting down")).await;
+                    break "relay closed the connection";
+                };
                 // Write everything queued, then flush once.
-                for _ in 0..256 {
-                    match next {
-                        Some(Outbound::Msg(m)) => {
-                            if let Some(b) = st.outgoing(&m) && sink.feed(WsFrame::Binary(b)).await.is_err() {
-                                stop = Some("write failed");
-                                break;
-                            }
-                        }
-                        Some(Outbound::Close(why)) => {
-                            let _ = sink.feed(close(CLOSE_POLICY, why)).await;
-                            stop = Some(why);
-                            break;
-                        }
-                        None => {
-                            let _ = sink.feed(close(CLOSE_AWAY, "relay shutting down")).await;
-                            stop = Some("relay closed the connection");
-                            break;
-                        }
-                    }
+                let mut items = VecDeque::from([first]);
+                while items.len() < 256 {
                     match rx.try_recv() {
-                        Ok(o) => next = Some(o),
+                        Ok(o) => items.push_back(o),
                         Err(_) => break,
                     }
                 }
+                let stop = write_out(&mut st, &mut sink, items).await;
                 let flushed = sink.flush().await.is_ok();
                 if let Some(why) = stop { break why; }
                 if !flushed { break "write failed"; }

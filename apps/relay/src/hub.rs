@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use starling_protocol::relay::{ConnId, RelayAction, RelayConfig as CoreConfig, RelayCore};
-use starling_protocol::wire::{ErrorCode, Message, RetryClass};
+use starling_protocol::wire::{self, ErrorCode, Message, RetryClass};
 use starling_protocol::{DeviceId, DeviceKey, DocId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::allowlist::SharedAllowList;
 use crate::config::Limits;
 use crate::metrics::Metrics;
+use crate::quota::Usage;
 use crate::store::{Job, Loaded, Output, Store, StoreEvent};
 
 /// What a connection task sends to the hub.
@@ -30,24 +31,25 @@ pub(crate) enum HubEvent {
         tx: mpsc::Sender<Outbound>,
     },
     /// A decoded message arrived.
-    Message { conn: ConnId, msg: Message },
+    Message { conn: ConnId, msg: Box<Message> },
     /// The connection closed.
     Disconnect { conn: ConnId },
+    /// The allow-list was reloaded: connections of devices no longer on it
+    /// are closed.
+    AllowListChanged,
 }
 
 /// What the hub sends a connection task.
 #[derive(Debug)]
 pub(crate) enum Outbound {
     /// Send this message.
-    Msg(Message),
+    Msg(Box<Message>),
+    /// Send this already encoded `deliver` frame (shared by a fan-out).
+    Deliver(Arc<Vec<u8>>),
+    /// Several of the above, in order (a replay).
+    Many(Vec<Outbound>),
     /// Send a close frame with this reason and stop.
     Close(&'static str),
-}
-
-#[derive(Debug, Default)]
-struct Usage {
-    docs: HashMap<DocId, u64>,
-    devices: HashMap<DeviceId, u64>,
 }
 
 pub(crate) struct Hub {
@@ -55,6 +57,8 @@ pub(crate) struct Hub {
     key: DeviceKey,
     core_config: CoreConfig,
     conns: HashMap<ConnId, mpsc::Sender<Outbound>>,
+    /// The device each connection said hello as (the core holds it to that).
+    devices: HashMap<ConnId, DeviceId>,
     store: Store,
     inflight: usize,
     usage: Usage,
@@ -90,6 +94,7 @@ impl Hub {
             key,
             core_config,
             conns: HashMap::new(),
+            devices: HashMap::new(),
             store,
             inflight: 0,
             usage: Usage::default(),
@@ -103,18 +108,15 @@ impl Hub {
 
     fn restore(&mut self, loaded: Loaded) {
         self.core = RelayCore::new(self.key.clone(), self.core_config.clone());
-        self.usage = Usage::default();
+        self.usage = Usage::from_loaded(&loaded);
         let mut envelopes = 0usize;
         for d in &loaded.docs {
             envelopes += d.metas.len();
             if let Err(e) = self.core.restore_doc(d.doc, d.ops.clone(), &d.metas) {
                 // Stored ops were verified when appended: this is corruption.
                 tracing::error!(doc = %d.doc, error = %e, "stored document does not verify; skipped");
-                continue;
             }
-            self.usage.docs.insert(d.doc, d.live_bytes);
         }
-        self.usage.devices = loaded.device_bytes;
         tracing::info!(docs = loaded.docs.len(), envelopes, "restored relay state");
     }
 
@@ -134,18 +136,40 @@ impl Hub {
             HubEvent::Disconnect { conn } => {
                 self.core.handle_disconnect(conn);
                 self.conns.remove(&conn);
+                self.devices.remove(&conn);
             }
-            HubEvent::Message { conn, msg } => self.on_message(conn, msg),
+            HubEvent::AllowListChanged => {
+                let conns = &self.conns;
+                self.devices.retain(|c, _| conns.contains_key(c));
+                let removed: Vec<ConnId> = self
+                    .devices
+                    .iter()
+                    .filter(|(_, d)| !self.allowed(d))
+                    .map(|(c, _)| *c)
+                    .collect();
+                for conn in removed {
+                    tracing::info!(conn = conn.0, "device removed from the allow-list; closing");
+                    self.devices.remove(&conn);
+                    let e = Message::error(
+                        ErrorCode::NotAllowed,
+                        RetryClass::Unauthorised,
+                        None,
+                        "device removed from the allow-list",
+                    );
+                    self.refuse(conn, "not_allowed", e, true);
+                }
+            }
+            HubEvent::Message { conn, msg } => self.on_message(conn, *msg),
         }
     }
 
     fn refuse(&mut self, conn: ConnId, reason: &'static str, msg: Message, close: bool) {
         self.metrics.rejection(reason);
-        let mut out = vec![(conn, Some(msg))];
+        let mut actions = vec![RelayAction::Send { conn, msg }];
         if close {
-            out.push((conn, None));
+            actions.push(RelayAction::Close { conn });
         }
-        self.dispatch(out);
+        self.carry_out(actions);
     }
 
     fn on_message(&mut self, conn: ConnId, msg: Message) {
@@ -162,25 +186,13 @@ impl Hub {
                 );
                 return self.refuse(conn, "not_allowed", e, true);
             }
+            Message::Hello { device, .. } => {
+                self.devices.insert(conn, *device);
+            }
             Message::Publish { envelope } => {
-                let h = envelope.header_unverified();
-                let len = envelope.as_bytes().len() as u64;
-                let doc_used = self.usage.docs.get(&h.doc).copied().unwrap_or(0);
-                let dev_used = self.usage.devices.get(&h.author).copied().unwrap_or(0);
-                let which = if doc_used.saturating_add(len) > self.limits.max_doc_bytes {
-                    Some("document quota exceeded")
-                } else if dev_used.saturating_add(len) > self.limits.max_device_bytes {
-                    Some("device quota exceeded")
-                } else {
-                    None
-                };
-                if let Some(text) = which {
-                    let e = Message::error(
-                        ErrorCode::TooLarge,
-                        RetryClass::TooLarge,
-                        Some(h.doc),
-                        text,
-                    );
+                if let Some(text) = self.usage.refusal(envelope, &self.limits) {
+                    let doc = Some(envelope.header_unverified().doc);
+                    let e = Message::error(ErrorCode::TooLarge, RetryClass::TooLarge, doc, text);
                     return self.refuse(conn, "quota", e, false);
                 }
             }
@@ -197,13 +209,18 @@ impl Hub {
             } = a
             {
                 let len = envelope.as_bytes().len() as u64;
-                *self.usage.docs.entry(*doc).or_default() += len;
-                *self.usage.devices.entry(meta.author).or_default() += len;
+                self.usage.add(*doc, meta.author, len);
                 self.metrics
                     .envelopes_in
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
+        self.carry_out(actions);
+    }
+
+    /// Stores then sends (through the store thread), or sends at once when
+    /// nothing touches storage and nothing earlier is still committing.
+    fn carry_out(&mut self, actions: Vec<RelayAction>) {
         if self.inflight > 0 || needs_store(&actions) {
             self.inflight += 1;
             if self.store.submit(Job { actions }).is_err() {
@@ -223,26 +240,71 @@ impl Hub {
     }
 
     fn dispatch(&mut self, outputs: Vec<Output>) {
+        // A fan-out sends one `deliver` to many connections: encode it once.
+        let mut encoded: Option<(DocId, u64, Arc<Vec<u8>>)> = None;
+        // Consecutive messages to one connection (a replay) travel as one
+        // queue item, so catching up never counts as being slow.
+        let mut groups: Vec<(ConnId, Vec<Outbound>, bool)> = Vec::new();
         for (conn, msg) in outputs {
+            let item = match msg {
+                None => Outbound::Close("closed by relay"),
+                Some(Message::Deliver {
+                    doc,
+                    doc_seq,
+                    envelope,
+                }) => match &encoded {
+                    Some((d, s, b)) if *d == doc && *s == doc_seq => Outbound::Deliver(b.clone()),
+                    _ => {
+                        let m = Message::Deliver {
+                            doc,
+                            doc_seq,
+                            envelope,
+                        };
+                        match wire::encode(&m) {
+                            Ok(b) => {
+                                let b = Arc::new(b);
+                                encoded = Some((doc, doc_seq, b.clone()));
+                                Outbound::Deliver(b)
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot encode a delivery");
+                                continue;
+                            }
+                        }
+                    }
+                },
+                Some(m) => Outbound::Msg(Box::new(m)),
+            };
+            let close = matches!(item, Outbound::Close(_));
+            match groups.last_mut() {
+                Some((c, items, closed)) if *c == conn && !*closed => {
+                    items.push(item);
+                    *closed = close;
+                }
+                _ => groups.push((conn, vec![item], close)),
+            }
+        }
+        for (conn, mut items, close) in groups {
             let Some(tx) = self.conns.get(&conn) else {
                 continue;
             };
-            match msg {
-                Some(m) => {
-                    if tx.try_send(Outbound::Msg(m)).is_err() {
-                        // Too slow (or gone): drop it; it resumes from its cursor.
-                        tracing::warn!(conn = conn.0, "outbound queue full; dropping connection");
-                        self.metrics.rejection("slow_consumer");
-                        self.conns.remove(&conn);
-                        self.core.handle_disconnect(conn);
-                    }
+            let out = match items.len() {
+                1 => items.pop().unwrap_or(Outbound::Close("closed by relay")),
+                _ => Outbound::Many(items),
+            };
+            let gone = match tx.try_send(out) {
+                Ok(()) => close,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // Too slow: drop it; it resumes from its cursor.
+                    tracing::warn!(conn = conn.0, "outbound queue full; dropping connection");
+                    self.metrics.rejection("slow_consumer");
+                    true
                 }
-                None => {
-                    if let Some(tx) = self.conns.remove(&conn) {
-                        let _ = tx.try_send(Outbound::Close("closed by relay"));
-                    }
-                    self.core.handle_disconnect(conn);
-                }
+                Err(mpsc::error::TrySendError::Closed(_)) => true,
+            };
+            if gone {
+                self.conns.remove(&conn);
+                self.core.handle_disconnect(conn);
             }
         }
     }
@@ -255,18 +317,14 @@ impl Hub {
                 freed,
             } => {
                 self.inflight = self.inflight.saturating_sub(jobs);
-                for f in freed {
-                    if let Some(u) = self.usage.docs.get_mut(&f.doc) {
-                        *u = u.saturating_sub(f.bytes);
-                    }
-                    if let Some(u) = self.usage.devices.get_mut(&f.author) {
-                        *u = u.saturating_sub(f.bytes);
-                    }
+                for f in &freed {
+                    self.usage.free(f);
                 }
                 self.dispatch(outputs);
             }
             StoreEvent::Failed { jobs, error } => {
                 tracing::error!(%error, jobs, "storage failed: closing every connection and reloading");
+                self.devices.clear();
                 for (conn, tx) in self.conns.drain() {
                     let _ = tx.try_send(Outbound::Close("relay storage error"));
                     self.core.handle_disconnect(conn);

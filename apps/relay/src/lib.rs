@@ -18,7 +18,12 @@
 //!   core's actions in order, sending storage work to the store thread and
 //!   releasing the messages that follow only once they are committed.
 //! - **Storage** (`store`): SQLite in WAL mode on a dedicated thread, group
-//!   commit of everything queued into one transaction, versioned schema.
+//!   commit of everything queued into one transaction, versioned schema,
+//!   online [`backup`]. Per-document and per-device quotas (`quota`) are
+//!   checked by the hub before the core sees an envelope.
+//! - **Operating** ([`config`]): TOML file, `STARLING_RELAY_*` variables,
+//!   registration `open` or by allow-list (re-read on change and SIGHUP),
+//!   limits, graceful shutdown ([`RelayHandle::shutdown`]).
 //!
 //! ## Typical use
 //!
@@ -44,6 +49,7 @@ mod hub;
 mod keyfile;
 mod limits;
 mod metrics;
+mod quota;
 mod server;
 mod store;
 

@@ -72,8 +72,20 @@ fn config(cli: &Cli) -> anyhow::Result<RelayConfig> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STARLING_RELAY_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("STARLING_RELAY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Websocket and HTTP internals may trace frame bytes (ciphertext) at
+    // debug and trace levels: cap them whatever the operator asks for.
+    for quiet in [
+        "tungstenite=info",
+        "tokio_tungstenite=info",
+        "hyper=info",
+        "axum=info",
+    ] {
+        if let Ok(d) = quiet.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

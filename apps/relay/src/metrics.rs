@@ -67,6 +67,7 @@ pub struct Metrics {
     commit_batch: Histogram,
     commit_latency: Histogram,
     rejections: Mutex<BTreeMap<&'static str, u64>>,
+    errors: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Default for Metrics {
@@ -86,6 +87,7 @@ impl Default for Metrics {
                 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
             ]),
             rejections: Mutex::new(BTreeMap::new()),
+            errors: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -101,6 +103,14 @@ impl Metrics {
     pub fn rejection(&self, reason: &'static str) {
         if let Ok(mut m) = self.rejections.lock() {
             *m.entry(reason).or_default() += 1;
+        }
+    }
+
+    /// A wire `error` sent to a client, by code (whatever its cause: the
+    /// relay's own limits, or the protocol's rules).
+    pub fn error_sent(&self, code: &'static str) {
+        if let Ok(mut m) = self.errors.lock() {
+            *m.entry(code).or_default() += 1;
         }
     }
 
@@ -183,6 +193,15 @@ impl Metrics {
                     out,
                     "starling_relay_rejections_total{{reason=\"{reason}\"}} {n}"
                 );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP starling_relay_errors_total Wire errors sent to clients, by code.\n# TYPE starling_relay_errors_total counter"
+        );
+        if let Ok(m) = self.errors.lock() {
+            for (code, n) in m.iter() {
+                let _ = writeln!(out, "starling_relay_errors_total{{code=\"{code}\"}} {n}");
             }
         }
         out

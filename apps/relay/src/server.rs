@@ -32,7 +32,7 @@ use crate::metrics::Metrics;
 use crate::store::{Store, StoreThreads};
 use crate::{RelayError, keyfile};
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct AppState {
     ctx: ConnCtx,
     next_conn: Arc<AtomicU64>,
@@ -55,15 +55,7 @@ pub struct RelayHandle {
     threads: Option<StoreThreads>,
     shutdown_timeout: Duration,
     metrics: Arc<Metrics>,
-    state: AppStateDebug,
-}
-
-struct AppStateDebug(AppState);
-
-impl std::fmt::Debug for AppStateDebug {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AppState")
-    }
+    state: AppState,
 }
 
 /// Starts a relay: opens (or creates) the data directory, restores every
@@ -103,6 +95,7 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
     let loaded = store.load().await?;
     let allow: SharedAllowList = Arc::new(RwLock::new(None));
     let cancel = CancellationToken::new();
+    let (hub_tx, hub_rx) = mpsc::channel(8192);
     if config.registration == Registration::Allowlist {
         let path = config.allowlist_path();
         let set = allowlist::load(&path)?;
@@ -110,11 +103,15 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
         if let Ok(mut g) = allow.write() {
             *g = Some(set);
         }
+        let notify = hub_tx.clone();
         tokio::spawn(allowlist::watch(
             path,
             allow.clone(),
             Duration::from_secs(2),
             cancel.clone(),
+            move || {
+                let _ = notify.try_send(hub::HubEvent::AllowListChanged);
+            },
         ));
     }
     let core_config = CoreConfig {
@@ -131,7 +128,6 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
         config.limits.clone(),
         metrics.clone(),
     );
-    let (hub_tx, hub_rx) = mpsc::channel(8192);
     let hub = tokio::spawn(hub::run(hub_state, hub_rx, store_rx, cancel.clone()));
     let tracker = TaskTracker::new();
     let state = AppState {
@@ -179,7 +175,7 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
         threads: Some(threads),
         shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
         metrics,
-        state: AppStateDebug(state),
+        state,
     })
 }
 
@@ -207,7 +203,11 @@ async fn sync(
     let max = s.ctx.limits.max_frame_bytes;
     // Read frames up to twice the limit so a slightly oversized one gets a
     // typed `too_large` error; anything bigger breaks the connection.
+    // Small buffers keep an idle connection cheap (the defaults are
+    // 128 KiB each); the read buffer grows as a large frame needs.
     let ws = ws
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
         .max_message_size(max.saturating_mul(2))
         .max_frame_size(max.saturating_mul(2));
     ws.on_upgrade(move |socket| accept(s, socket, peer))
@@ -314,7 +314,7 @@ impl RelayHandle {
         St: Stream<Item = Result<WsFrame, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let s = &self.state.0;
+        let s = &self.state;
         let id = ConnId(s.next_conn.fetch_add(1, Relaxed));
         let span = tracing::info_span!(
             "conn",

@@ -44,9 +44,15 @@ async fn bad_signature_is_refused() {
 #[tokio::test]
 async fn stale_timestamp_is_refused() {
     let (_dir, relay) = start_relay().await;
-    let code = refused(&relay, |n, o, _| (*n, o.to_owned(), now_ms() - 10 * 60 * 1000, 1)).await;
+    let code = refused(&relay, |n, o, _| {
+        (*n, o.to_owned(), now_ms() - 10 * 60 * 1000, 1)
+    })
+    .await;
     assert_eq!(code, ErrorCode::AuthFailed);
-    let code = refused(&relay, |n, o, _| (*n, o.to_owned(), now_ms() + 10 * 60 * 1000, 1)).await;
+    let code = refused(&relay, |n, o, _| {
+        (*n, o.to_owned(), now_ms() + 10 * 60 * 1000, 1)
+    })
+    .await;
     assert_eq!(code, ErrorCode::AuthFailed);
     relay.shutdown().await;
 }
@@ -54,7 +60,10 @@ async fn stale_timestamp_is_refused() {
 #[tokio::test]
 async fn wrong_origin_is_refused() {
     let (_dir, relay) = start_relay().await;
-    let code = refused(&relay, |n, _, _| (*n, "wss://evil.example".into(), now_ms(), 1)).await;
+    let code = refused(&relay, |n, _, _| {
+        (*n, "wss://evil.example".into(), now_ms(), 1)
+    })
+    .await;
     assert_eq!(code, ErrorCode::AuthFailed);
     relay.shutdown().await;
 }
@@ -119,8 +128,16 @@ async fn allow_list_admits_only_listed_devices_and_reloads() {
         if let Some(Message::Challenge { .. }) = c.recv().await {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "allow-list never reloaded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "allow-list never reloaded"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // Removing a device from the file closes its open connection.
+    std::fs::write(&list, format!("{}\n", key(2).device_id())).unwrap();
+    let (code, _, msg) = ok.recv_error().await;
+    assert_eq!(code, ErrorCode::NotAllowed, "{msg}");
+    assert!(ok.closed().await);
     relay.shutdown().await;
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod backup;
+mod cli;
 mod crash;
 mod docs;
 mod handshake;
@@ -10,4 +11,5 @@ mod hostile;
 mod invites;
 mod plaintext;
 mod restart;
+mod storage;
 mod util;

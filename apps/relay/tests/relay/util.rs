@@ -111,7 +111,10 @@ impl Raw {
     }
 
     /// Hello, then returns the challenge's nonce, origin and relay id.
-    pub async fn hello(&mut self, key: &DeviceKey) -> ([u8; 32], String, starling_protocol::DeviceId) {
+    pub async fn hello(
+        &mut self,
+        key: &DeviceKey,
+    ) -> ([u8; 32], String, starling_protocol::DeviceId) {
         self.send(&Message::Hello {
             device: key.device_id(),
             agent: "relay-test".into(),
@@ -214,7 +217,10 @@ impl Client {
     pub async fn until(&mut self, mut f: impl FnMut(&SessionEvent) -> bool) -> SessionEvent {
         loop {
             let Some(frame) = self.raw.recv_frame().await else {
-                panic!("relay closed the connection; events so far: {:?}", self.events);
+                panic!(
+                    "relay closed the connection; events so far: {:?}",
+                    self.events
+                );
             };
             let out = self.session.handle_frame(now_ms(), &frame);
             let hit = out.events.iter().find(|e| f(e)).cloned();
@@ -243,11 +249,63 @@ impl Client {
         let out = self.session.publish(doc, payload, &mut self.rng).unwrap();
         self.apply(out).await;
         match self
-            .until(|e| matches!(e, SessionEvent::Acked { .. } | SessionEvent::RelayError { .. }))
+            .until(|e| {
+                matches!(
+                    e,
+                    SessionEvent::Acked { .. } | SessionEvent::RelayError { .. }
+                )
+            })
             .await
         {
             SessionEvent::Acked { doc_seq, .. } => doc_seq,
             other => panic!("publish refused: {other:?}"),
         }
     }
+
+    /// Re-subscribes to `doc` and waits for `caught_up`: everything this
+    /// client sent before is then processed and committed by the relay.
+    pub async fn sync(&mut self, doc: DocId) {
+        let cursor = self.session.cursor(&doc).unwrap_or(0);
+        self.raw
+            .send(&Message::Subscribe {
+                docs: vec![starling_protocol::wire::DocCursor { doc, cursor }],
+            })
+            .await;
+        self.until(|e| matches!(e, SessionEvent::CaughtUp { doc: d } if *d == doc))
+            .await;
+    }
+
+    /// Adds `device` with `role` (and rotates), waiting until it is stored.
+    pub async fn add_member(
+        &mut self,
+        doc: DocId,
+        device: starling_protocol::DeviceId,
+        role: starling_protocol::membership::Role,
+    ) {
+        let out = self
+            .session
+            .add_member(now_ms(), doc, device, role, "carer", &mut self.rng)
+            .unwrap();
+        self.apply(out).await;
+        self.sync(doc).await;
+    }
+}
+
+/// An envelope sealed by `author` at `seq` after `prev`, outside any session.
+pub fn seal(
+    doc: DocId,
+    author: &DeviceKey,
+    seq: u64,
+    prev: starling_protocol::EnvelopeHash,
+    payload: &[u8],
+) -> starling_protocol::Envelope {
+    let header = starling_protocol::EnvelopeHeader::changes(
+        doc,
+        starling_protocol::Epoch(0),
+        author.device_id(),
+        seq,
+        prev,
+    );
+    let k = starling_protocol::EpochKey::from_bytes([9; 32]);
+    starling_protocol::Envelope::seal(header, payload, &k, author, &mut rand_core::OsRng).unwrap()
 }

@@ -1,0 +1,509 @@
+//! Load generator for the relay, loopback only, bounded in count and time.
+//!
+//! ```text
+//! cargo run --release -p starling-relay --example loadgen -- \
+//!     --docs 10 --subscribers 10 --envelopes 100000            # flood
+//! cargo run --release -p starling-relay --example loadgen -- \
+//!     --docs 10 --subscribers 10 --rate 5000 --seconds 10       # paced
+//! cargo run --release -p starling-relay --example loadgen -- \
+//!     --docs 0 --connections 10000                              # idle memory
+//! ```
+//!
+//! The relay runs in a child process (this program re-executed with
+//! `--relay-child`) with durable group commit (`synchronous = full`), so its
+//! CPU time and peak RSS are measured apart from the clients'. Each document
+//! has one publisher (its owner) and `--subscribers` viewer connections.
+//! Envelopes are sealed and encoded before the clock starts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use starling_protocol::membership::{MembershipState, OpBody, Role};
+use starling_protocol::wire::{self, DocCursor, Message, auth_message};
+use starling_protocol::{
+    DeviceKey, DocId, Envelope, EnvelopeHash, EnvelopeHeader, Epoch, EpochKey, domain,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+#[derive(Parser, Debug, Clone)]
+struct Args {
+    /// Documents, each with one publisher.
+    #[arg(long, default_value_t = 10)]
+    docs: usize,
+    /// Subscriber connections per document.
+    #[arg(long, default_value_t = 10)]
+    subscribers: usize,
+    /// Extra authenticated idle connections held open.
+    #[arg(long, default_value_t = 0)]
+    connections: usize,
+    /// Flood: total envelopes to publish as fast as acks allow.
+    #[arg(long, default_value_t = 100_000)]
+    envelopes: usize,
+    /// Paced: envelopes per second over all documents (0 = flood).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Paced: seconds to run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Flood: envelopes in flight per publisher.
+    #[arg(long, default_value_t = 256)]
+    window: usize,
+    /// Payload bytes per envelope.
+    #[arg(long, default_value_t = 200)]
+    payload: usize,
+    /// The relay's SQLite `synchronous`: full (durable, default), normal, off.
+    #[arg(long, default_value = "full")]
+    sync: String,
+    /// Internal: run the relay in this process with data in this directory.
+    #[arg(long, hide = true)]
+    relay_child: Option<std::path::PathBuf>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn raise_nofile() {
+    let _ = rlimit::increase_nofile_limit(200_000);
+}
+
+async fn relay_child(dir: std::path::PathBuf, sync: &str) -> anyhow::Result<()> {
+    let mut c = starling_relay::RelayConfig::for_data_dir(dir);
+    c.apply_env([("STARLING_RELAY_SYNCHRONOUS".to_owned(), sync.to_owned())])?;
+    c.limits.messages_per_sec = 10_000_000;
+    c.limits.message_burst = 10_000_000;
+    c.limits.max_connections = 100_000;
+    c.limits.max_subscriptions = 100_000;
+    c.limits.outbound_queue = 1 << 16;
+    let relay = starling_relay::start(c).await?;
+    println!("{}", relay.url());
+    let mut line = String::new();
+    let _ = BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await;
+    relay.shutdown().await;
+    Ok(())
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn recv(ws: &mut WsStream) -> anyhow::Result<Message> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Ws::Binary(b))) => return Ok(wire::decode(&b)?),
+            Some(Ok(_)) => continue,
+            other => bail!("connection ended: {other:?}"),
+        }
+    }
+}
+
+async fn send(ws: &mut WsStream, m: &Message) -> anyhow::Result<()> {
+    ws.send(Ws::Binary(wire::encode(m)?.into())).await?;
+    Ok(())
+}
+
+async fn login(url: &str, key: &DeviceKey) -> anyhow::Result<WsStream> {
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+    let device = key.device_id();
+    send(
+        &mut ws,
+        &Message::Hello {
+            device,
+            agent: "loadgen".into(),
+        },
+    )
+    .await?;
+    let Message::Challenge {
+        nonce,
+        origin,
+        relay,
+    } = recv(&mut ws).await?
+    else {
+        bail!("no challenge")
+    };
+    let ts = now_ms();
+    let signature = key.sign(
+        domain::AUTH_SIG,
+        &auth_message(&nonce.0, &origin, ts, &relay, &device),
+    );
+    send(
+        &mut ws,
+        &Message::Authenticate {
+            device,
+            timestamp: ts,
+            signature,
+        },
+    )
+    .await?;
+    match recv(&mut ws).await? {
+        Message::Welcome { .. } => Ok(ws),
+        other => bail!("refused: {other:?}"),
+    }
+}
+
+struct Doc {
+    id: DocId,
+    owner: DeviceKey,
+    frames: Vec<Vec<u8>>,
+    /// Send time of each author seq (ns since `base`), for latency.
+    sent: Vec<AtomicU64>,
+}
+
+fn prepare(n_docs: usize, per_doc: usize, payload: usize, viewer: &DeviceKey) -> Vec<Doc> {
+    let mut rng = rand_core::OsRng;
+    let key = EpochKey::from_bytes([7; 32]);
+    let body = vec![0x42u8; payload];
+    (0..n_docs)
+        .map(|_| {
+            let owner = DeviceKey::generate(&mut rng);
+            let id = DocId::random(&mut rng);
+            let mut prev = EnvelopeHash::ZERO;
+            let frames = (1..=per_doc as u64)
+                .map(|seq| {
+                    let h = EnvelopeHeader::changes(id, Epoch(0), owner.device_id(), seq, prev);
+                    let env = Envelope::seal(h, &body, &key, &owner, &mut rng).unwrap();
+                    prev = env.hash();
+                    wire::encode(&Message::Publish { envelope: env }).unwrap()
+                })
+                .collect();
+            let _ = viewer;
+            Doc {
+                id,
+                owner,
+                frames,
+                sent: (0..=per_doc).map(|_| AtomicU64::new(0)).collect(),
+            }
+        })
+        .collect()
+}
+
+async fn create_doc(url: &str, d: &Doc, viewer: &DeviceKey) -> anyhow::Result<WsStream> {
+    let mut ws = login(url, &d.owner).await?;
+    let g = MembershipState::genesis(d.id, &d.owner, "client", now_ms())?;
+    let mut state = MembershipState::verify_chain(d.id, std::slice::from_ref(&g))?;
+    let body = OpBody::AddMember {
+        device: viewer.device_id(),
+        role: Role::Viewer,
+        perspective: "worker".into(),
+    };
+    let add = state.sign_op(&d.owner, now_ms(), body)?;
+    state.apply(&add)?;
+    for op in [g, add] {
+        send(&mut ws, &Message::MembershipPublish { doc: d.id, op }).await?;
+        match recv(&mut ws).await? {
+            Message::MembershipDeliver { .. } => {}
+            other => bail!("op refused: {other:?}"),
+        }
+    }
+    Ok(ws)
+}
+
+/// Reads deliveries; records publish-to-delivery latencies (µs).
+async fn subscriber(
+    mut ws: WsStream,
+    doc: Arc<Doc>,
+    base: Instant,
+    count: Arc<AtomicU64>,
+    want: usize,
+    lat: bool,
+) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut got = 0;
+    while got < want {
+        let Some(Ok(Ws::Binary(b))) = ws.next().await else {
+            break;
+        };
+        let now = base.elapsed().as_nanos() as u64;
+        got += 1;
+        count.fetch_add(1, Relaxed);
+        if lat && let Ok(Message::Deliver { envelope, .. }) = wire::decode(&b) {
+            let seq = envelope.header_unverified().seq as usize;
+            if let Some(t) = doc.sent.get(seq) {
+                out.push(((now.saturating_sub(t.load(Relaxed))) / 1000) as u32);
+            }
+        }
+    }
+    out
+}
+
+async fn publisher(
+    ws: WsStream,
+    doc: Arc<Doc>,
+    base: Instant,
+    window: usize,
+    interval: Option<Duration>,
+    acked: Arc<AtomicU64>,
+) -> anyhow::Result<Vec<u32>> {
+    let (mut tx, mut rx) = ws.split();
+    let permits = Arc::new(tokio::sync::Semaphore::new(window));
+    let n = doc.frames.len();
+    let reader = {
+        let (permits, acked, doc) = (permits.clone(), acked.clone(), doc.clone());
+        tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n);
+            let mut got = 0;
+            while got < n {
+                match rx.next().await {
+                    Some(Ok(Ws::Binary(b))) => {
+                        if let Ok(Message::Ack(a)) = wire::decode(&b) {
+                            let now = base.elapsed().as_nanos() as u64;
+                            if let Some(t) = doc.sent.get(a.author_seq as usize) {
+                                lat.push((now.saturating_sub(t.load(Relaxed)) / 1000) as u32);
+                            }
+                            got += 1;
+                            acked.fetch_add(1, Relaxed);
+                            permits.add_permits(1);
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    _ => break,
+                }
+            }
+            lat
+        })
+    };
+    // Stagger the publishers across the interval, as independent clients would be.
+    let mut tick = interval.map(|i| {
+        let offset = i.mul_f64(f64::from(doc.id.as_bytes()[0]) / 256.0);
+        tokio::time::interval_at(tokio::time::Instant::now() + offset, i)
+    });
+    for (i, f) in doc.frames.iter().enumerate() {
+        if let Some(t) = tick.as_mut() {
+            t.tick().await;
+        } else {
+            permits.acquire().await?.forget();
+        }
+        doc.sent[i + 1].store(base.elapsed().as_nanos() as u64, Relaxed);
+        tx.send(Ws::Binary(f.clone().into())).await?;
+    }
+    Ok(reader.await?)
+}
+
+fn proc_stat(pid: u32) -> (f64, u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (ticks as f64 / 100.0, kb("VmHWM:"), kb("VmRSS:"))
+}
+
+fn pct(v: &mut [u32], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(v[i]) / 1000.0
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    raise_nofile();
+    let dir = tempfile::tempdir()?;
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("--relay-child")
+        .arg(dir.path())
+        .args(["--sync", &args.sync])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().context("relay pid")?;
+    let mut out = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let url = out.next_line().await?.context("relay did not start")?;
+    let paced = args.rate > 0;
+    let per_doc = if args.docs == 0 {
+        0
+    } else if paced {
+        (args.rate * args.seconds) as usize / args.docs
+    } else {
+        args.envelopes / args.docs
+    };
+    println!(
+        "relay pid {pid} at {url}; sealing {} envelopes...",
+        per_doc * args.docs
+    );
+    let viewer = DeviceKey::generate(&mut rand_core::OsRng);
+    let docs: Vec<Arc<Doc>> = prepare(args.docs, per_doc, args.payload, &viewer)
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+
+    let mut idle = Vec::new();
+    for i in 0..args.connections {
+        idle.push(
+            login(&url, &viewer)
+                .await
+                .with_context(|| format!("idle connection {i}"))?,
+        );
+    }
+    if args.connections > 0 {
+        let (_, hwm, rss) = proc_stat(pid);
+        println!(
+            "{} idle authenticated connections: relay RSS {:.1} MB (peak {:.1} MB)",
+            args.connections,
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        );
+    }
+    if args.docs == 0 {
+        return Ok(());
+    }
+    let mut pubs = Vec::new();
+    let mut subs = Vec::new();
+    for d in &docs {
+        pubs.push(create_doc(&url, d, &viewer).await?);
+        for _ in 0..args.subscribers {
+            let mut ws = login(&url, &viewer).await?;
+            send(
+                &mut ws,
+                &Message::Subscribe {
+                    docs: vec![DocCursor {
+                        doc: d.id,
+                        cursor: 0,
+                    }],
+                },
+            )
+            .await?;
+            loop {
+                if let Message::CaughtUp { .. } = recv(&mut ws).await? {
+                    break;
+                }
+            }
+            subs.push((ws, d.clone()));
+        }
+    }
+    let base = Instant::now();
+    let acked = Arc::new(AtomicU64::new(0));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let (cpu0, _, _) = proc_stat(pid);
+    let (own0, _, _) = proc_stat(std::process::id());
+    let sub_tasks: Vec<_> = subs
+        .into_iter()
+        .map(|(ws, d)| tokio::spawn(subscriber(ws, d, base, delivered.clone(), per_doc, paced)))
+        .collect();
+    let interval = paced.then(|| Duration::from_secs_f64(args.docs as f64 / args.rate as f64));
+    let pub_tasks: Vec<_> = pubs
+        .into_iter()
+        .zip(&docs)
+        .map(|(ws, d)| {
+            tokio::spawn(publisher(
+                ws,
+                d.clone(),
+                base,
+                args.window,
+                interval,
+                acked.clone(),
+            ))
+        })
+        .collect();
+    let deadline = Duration::from_secs(args.seconds.max(5) * 6 + 60);
+    let mut ack_lat = Vec::new();
+    for t in pub_tasks {
+        ack_lat.extend(
+            tokio::time::timeout(deadline, t)
+                .await
+                .context("publishers timed out")???,
+        );
+    }
+    let t_acked = base.elapsed();
+    let mut lat = Vec::new();
+    for t in sub_tasks {
+        lat.extend(
+            tokio::time::timeout(deadline, t)
+                .await
+                .context("subscribers timed out")??,
+        );
+    }
+    let t_all = base.elapsed();
+    let (cpu1, hwm, _) = proc_stat(pid);
+    let (own1, _, _) = proc_stat(std::process::id());
+    let n = acked.load(Relaxed);
+    let dl = delivered.load(Relaxed);
+    println!(
+        "{} docs x {} subscribers, {} publishers, {} idle connections, {} envelopes of {} B, synchronous={}, {}",
+        args.docs,
+        args.subscribers,
+        args.docs,
+        args.connections,
+        n,
+        args.payload,
+        args.sync,
+        if paced {
+            format!("paced at {}/s", args.rate)
+        } else {
+            format!("flood (window {})", args.window)
+        }
+    );
+    println!(
+        "accepted:   {:.0} envelopes/s ({n} in {:.2} s)",
+        n as f64 / t_acked.as_secs_f64(),
+        t_acked.as_secs_f64()
+    );
+    println!(
+        "deliveries: {:.0} /s ({dl} in {:.2} s)",
+        dl as f64 / t_all.as_secs_f64(),
+        t_all.as_secs_f64()
+    );
+    if paced {
+        println!(
+            "publish-to-ack latency: p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms",
+            pct(&mut ack_lat, 0.5),
+            pct(&mut ack_lat, 0.99),
+            pct(&mut ack_lat, 0.999)
+        );
+        println!(
+            "publish-to-delivery latency: p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms ({} samples)",
+            pct(&mut lat, 0.5),
+            pct(&mut lat, 0.99),
+            pct(&mut lat, 0.999),
+            lat.len()
+        );
+    }
+    println!(
+        "relay CPU: {:.1} µs per envelope ({:.2} s user+sys); relay peak RSS {:.1} MB",
+        (cpu1 - cpu0) * 1e6 / n.max(1) as f64,
+        cpu1 - cpu0,
+        hwm as f64 / 1024.0
+    );
+    println!("clients (this process) CPU: {:.2} s", own1 - own0);
+    drop(idle);
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        let _ = stdin.write_all(b"stop\n").await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if let Some(dir) = args.relay_child.clone() {
+        raise_nofile();
+        return rt.block_on(relay_child(dir, &args.sync));
+    }
+    rt.block_on(run(args))
+}

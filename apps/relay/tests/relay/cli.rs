@@ -1,0 +1,234 @@
+//! The binary: check-config, backup while serving, SIGTERM.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::util::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_starling-relay");
+
+#[tokio::test]
+async fn check_config_accepts_the_sample_and_refuses_junk() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/relay.sample.toml");
+    let out = Command::new(BIN)
+        .args(["--config", sample, "check-config"])
+        .env_remove("STARLING_RELAY_LOG")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("listen = \"127.0.0.1:7878\""), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[limits]\nmax_frame_bytes = 5\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_frame_bytes"));
+
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .env("STARLING_RELAY_LISTEN", "not an address")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn serves_backs_up_and_exits_0_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("STARLING_RELAY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let url = first
+        .strip_prefix("starling-relay listening on ")
+        .unwrap()
+        .to_owned();
+    let mut c = Raw::connect(&url).await;
+    c.login(&key(1)).await;
+
+    let dest = dir.path().join("copy.db");
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("backup")
+        .arg(&dest)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = rusqlite::Connection::open(&dest).unwrap();
+    let ok: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+
+    let pid = child.id().unwrap().to_string();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(kill.success());
+    // The client gets a close frame; the relay exits 0 in bounded time.
+    assert!(c.closed().await);
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("relay did not exit after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn trace_logs_hold_no_ciphertext_or_keys() {
+    use starling_protocol::wire::Message;
+    use starling_protocol::{DocId, EnvelopeHash};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("STARLING_RELAY_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let url = first.strip_prefix("starling-relay listening on ").unwrap();
+    let mut c = Raw::connect(url).await;
+    let k = key(1);
+    c.login(&k).await;
+    let doc = DocId::from_bytes([5; 16]);
+    let op = starling_protocol::membership::MembershipState::genesis(doc, &k, "client", now_ms())
+        .unwrap();
+    c.send(&Message::MembershipPublish { doc, op }).await;
+    c.recv().await.unwrap();
+    let env = seal(doc, &k, 1, EnvelopeHash::ZERO, b"secret score 7");
+    c.send(&Message::Publish {
+        envelope: env.clone(),
+    })
+    .await;
+    assert!(matches!(c.recv().await, Some(Message::Ack(_))));
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let logs = out.stderr;
+    assert!(!logs.is_empty(), "trace logging produced nothing");
+    let bytes = env.as_bytes();
+    // The last 24 bytes of the ciphertext (just before the 64-byte signature).
+    let window = &bytes[bytes.len() - 64 - 24..bytes.len() - 64];
+    let text = String::from_utf8_lossy(&logs);
+    assert!(!logs.windows(window.len()).any(|w| w == window));
+    assert!(!text.contains(&hex::encode(window)));
+    assert!(!text.contains(&format!("{window:?}")[1..40]));
+    let key_hex = std::fs::read_to_string(dir.path().join("relay.key")).unwrap();
+    assert!(!text.contains(key_hex.trim()));
+}
+
+/// SIGHUP re-reads the allow-list even when its modification time is
+/// unchanged (so the poll cannot be what noticed).
+#[tokio::test]
+async fn sighup_reloads_the_allow_list() {
+    use starling_protocol::wire::{ErrorCode, Message};
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("allow.txt");
+    std::fs::write(&list, format!("{}\n", key(1).device_id())).unwrap();
+    let mtime = std::fs::metadata(&list).unwrap().modified().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("STARLING_RELAY_REGISTRATION", "allowlist")
+        .env("STARLING_RELAY_ALLOWLIST_FILE", &list)
+        .env("STARLING_RELAY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let url = first
+        .strip_prefix("starling-relay listening on ")
+        .unwrap()
+        .to_owned();
+    let mut c = Raw::connect(&url).await;
+    hello(&mut c).await;
+    assert_eq!(c.recv_error().await.0, ErrorCode::NotAllowed);
+
+    std::fs::write(
+        &list,
+        format!("{}\n{}\n", key(1).device_id(), key(2).device_id()),
+    )
+    .unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&list)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let mut c = Raw::connect(&url).await;
+        hello(&mut c).await;
+        if let Some(Message::Challenge { .. }) = c.recv().await {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reload"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(child.wait().await.unwrap().success());
+}
+
+async fn hello(c: &mut Raw) {
+    c.send(&starling_protocol::wire::Message::Hello {
+        device: key(2).device_id(),
+        agent: "t".into(),
+    })
+    .await;
+}
