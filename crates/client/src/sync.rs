@@ -124,6 +124,8 @@ pub struct SyncReport {
     /// Documents the relay refused to serve, with its reason (an invite no
     /// longer valid, membership withdrawn).
     pub refused: Vec<(DocId, String)>,
+    /// Documents the relay asked to retry later; run the sync again.
+    pub deferred: Vec<(DocId, String)>,
 }
 
 type Ws =
@@ -181,7 +183,18 @@ impl Client {
                     let outcome = run
                         .connected(ws, relay, mode, deadline, &mut stop, &mut on_event)
                         .await?;
-                    run.report.refused = run.failed.iter().map(|(d, r)| (*d, r.clone())).collect();
+                    run.report.refused = run
+                        .failed
+                        .iter()
+                        .filter(|(_, f)| f.1)
+                        .map(|(d, f)| (*d, f.0.clone()))
+                        .collect();
+                    run.report.deferred = run
+                        .failed
+                        .iter()
+                        .filter(|(_, f)| !f.1)
+                        .map(|(d, f)| (*d, f.0.clone()))
+                        .collect();
                     match outcome {
                         Outcome::Done => return Ok(run.report),
                         Outcome::Dropped(reason) if deadline.is_some() => {
@@ -224,7 +237,8 @@ struct Run<'a> {
     /// Devices whose presence we answered on this connection.
     greeted: BTreeSet<(DocId, DeviceId)>,
     /// Documents the relay refused, with its reason.
-    failed: std::collections::BTreeMap<DocId, String>,
+    /// Whether the refusal is final (not allowed) or the relay asked to retry.
+    failed: std::collections::BTreeMap<DocId, (String, bool)>,
 }
 
 async fn connect(relay: &RelayAddr) -> Result<Ws> {
@@ -492,10 +506,15 @@ impl Run<'_> {
                 } => {
                     // A document the relay will not serve us (an invite no longer
                     // valid, membership withdrawn) is finished, with its reason.
-                    if let Some(doc) = doc
-                        && matches!(retry, starling_protocol::wire::RetryClass::Unauthorised)
-                    {
-                        self.failed.insert(doc, message.clone());
+                    // A document the relay asked us to retry later (busy, rate
+                    // limited) is finished for this run too: a one-off sync
+                    // reports it instead of waiting for its timeout.
+                    if let Some(doc) = doc {
+                        use starling_protocol::wire::RetryClass;
+                        let permanent = !matches!(retry, RetryClass::RetryLater);
+                        if permanent || self.announce.is_none() {
+                            self.failed.insert(doc, (message.clone(), permanent));
+                        }
                     }
                     events.push(ClientEvent::RelayError { doc, message });
                 }

@@ -169,6 +169,12 @@ fn run_once(
     for line in lines {
         eprintln!("warning: {line}");
     }
+    for (doc, reason) in &report.deferred {
+        eprintln!(
+            "warning: the relay asked to retry journal {} later ({reason}); run `starling sync` again",
+            &doc.to_string()[..12]
+        );
+    }
     for (doc, reason) in &report.refused {
         eprintln!(
             "warning: the relay refused journal {}: {reason}",
