@@ -67,6 +67,7 @@ mod readings;
 mod report;
 mod resolve;
 mod signoff;
+mod untrusted;
 mod view;
 
 pub use error::{JournalError, Result};

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 use recovery_journal::{Date, GoalId, StepId, StepOwner};
 
-use crate::cmd::reading::now_secs;
+use crate::cmd::reading::date_or_today;
 use crate::cmd::{Pick, print_json};
 use crate::ctx::{Ctx, not_found};
 
@@ -182,10 +182,7 @@ pub fn note(ctx: &Ctx, cmd: NoteCmd, out: &mut impl Write) -> Result<()> {
         pick,
     } = cmd;
     let row = ctx.pick(pick.journal.as_deref())?;
-    let date: Date = match date {
-        Some(d) => d.parse()?,
-        None => Date::from_unix(now_secs()),
-    };
+    let date = date_or_today(date)?;
     let id = ctx.edit(&row, |j| j.add_note(date, area.as_deref(), &text))?;
     if ctx.json {
         return print_json(out, &serde_json::json!({ "note": id.to_string() }));

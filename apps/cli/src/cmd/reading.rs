@@ -68,10 +68,7 @@ pub fn reading(ctx: &Ctx, cmd: ReadingCmd, out: &mut impl Write) -> Result<()> {
         pick,
     } = cmd;
     let row = ctx.pick(pick.journal.as_deref())?;
-    let date: Date = match date {
-        Some(d) => d.parse()?,
-        None => Date::from_unix(now_secs()),
-    };
+    let date = date_or_today(date)?;
     let mode: Mode = mode.parse()?;
     let instrument = Instrument::bundled(&instrument)?;
     let id = ctx.edit(&row, |j| j.new_reading(date, mode, &instrument))?;
@@ -144,6 +141,14 @@ pub fn sign_off(ctx: &Ctx, args: SignOff, out: &mut impl Write) -> Result<()> {
     }
     writeln!(out, "Signed off reading {reading}: {status:?}")?;
     Ok(())
+}
+
+/// A date typed on the command line, or today (UTC) when none was given.
+pub fn date_or_today(date: Option<String>) -> Result<Date> {
+    Ok(match date {
+        Some(d) => d.parse()?,
+        None => Date::from_unix(now_secs()),
+    })
 }
 
 pub fn now_secs() -> i64 {

@@ -1,0 +1,209 @@
+//! Carrying out what the session decided about one received frame.
+
+use std::collections::BTreeSet;
+
+use rand_core::OsRng;
+use starling_protocol::envelope::EnvelopeKind;
+use starling_protocol::session::{Output, SessionEvent, Tampering};
+use starling_protocol::wire::Message;
+use zeroize::Zeroizing;
+
+use super::{ClientEvent, Run};
+use crate::changes::decode_batch;
+use crate::client::now_ms;
+use crate::error::{ClientError, Result};
+use crate::persist;
+use crate::relay_addr::RelayAddr;
+use crate::store::rows;
+
+impl Run<'_> {
+    /// Carry out a session output: store what arrived, report events, and
+    /// return the messages to send.
+    ///
+    /// Everything one frame produced (every applied batch, every quarantined
+    /// payload, and the final sync state of every document it touched) is
+    /// written in one transaction: a crash leaves either all of it or none,
+    /// and the next sync resumes from the matching cursor.
+    pub(super) fn handle(
+        &mut self,
+        out: Output,
+        relay: &RelayAddr,
+        on_event: &mut impl FnMut(ClientEvent),
+    ) -> Result<Vec<Message>> {
+        let mut sends = out.send;
+        let mut touched = BTreeSet::new();
+        let mut chunks: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut quarantined: Vec<(String, String, u64, String, Vec<u8>)> = Vec::new();
+        let mut synced = Vec::new();
+        let mut events = Vec::new();
+        let now = now_ms();
+        for event in out.events {
+            match event {
+                SessionEvent::Connected => events.push(ClientEvent::Connected {
+                    relay: relay.to_string(),
+                }),
+                SessionEvent::AuthFailed(reason) => {
+                    return Err(ClientError::Refused {
+                        relay: relay.to_string(),
+                        reason,
+                    });
+                }
+                SessionEvent::Apply {
+                    doc,
+                    author,
+                    seq,
+                    kind,
+                    payload,
+                } => {
+                    touched.insert(doc);
+                    let checked = match kind {
+                        EnvelopeKind::Changes => {
+                            decode_batch(&payload, &author).map_err(|e| e.to_string())
+                        }
+                        _ => Err("snapshots are not applied by this version".to_owned()),
+                    };
+                    match checked {
+                        Ok(changes) => {
+                            let messages = crate::changes::messages(&changes);
+                            chunks.extend(changes.into_iter().map(|c| (doc.to_string(), c)));
+                            self.report.pulled += 1;
+                            events.push(ClientEvent::Changed {
+                                doc,
+                                author,
+                                messages,
+                            });
+                        }
+                        Err(reason) => {
+                            tracing::warn!(doc = %doc, author = %author, seq, %reason, "quarantined a payload");
+                            quarantined.push((
+                                doc.to_string(),
+                                author.to_string(),
+                                seq,
+                                reason.clone(),
+                                payload,
+                            ));
+                            self.report.quarantined += 1;
+                            events.push(ClientEvent::Quarantined { doc, reason });
+                        }
+                    }
+                }
+                SessionEvent::Acked { doc, .. } => {
+                    self.report.pushed += 1;
+                    touched.insert(doc);
+                }
+                SessionEvent::MembershipChanged { doc } => {
+                    touched.insert(doc);
+                    events.push(ClientEvent::MembersChanged { doc });
+                }
+                SessionEvent::RotationNeeded { doc } => {
+                    sends.extend(self.session.rotate(now, doc, &mut OsRng)?.send);
+                    touched.insert(doc);
+                }
+                SessionEvent::Removed { doc } => {
+                    touched.insert(doc);
+                    events.push(ClientEvent::Removed { doc });
+                }
+                SessionEvent::CaughtUp { doc } => {
+                    if let Some(me) = &self.announce {
+                        sends.extend(self.session.send_presence(doc, me, &mut OsRng)?.send);
+                    }
+                    self.caught_up.insert(doc);
+                    touched.insert(doc);
+                    synced.push(doc.to_string());
+                    events.push(ClientEvent::CaughtUp { doc });
+                }
+                SessionEvent::Waiting { doc, .. } => {
+                    touched.insert(doc);
+                }
+                SessionEvent::Tampering { doc, what } => {
+                    self.report.tampering += 1;
+                    if let Some(doc) = doc {
+                        touched.insert(doc);
+                    }
+                    events.push(ClientEvent::Tampering {
+                        doc,
+                        what: describe(&what),
+                    });
+                }
+                SessionEvent::Presence { doc, from, data } => {
+                    // Answer a newcomer once, so both sides know who is here.
+                    if let Some(me) = &self.announce
+                        && self.greeted.insert((doc, from))
+                    {
+                        sends.extend(self.session.send_presence(doc, me, &mut OsRng)?.send);
+                    }
+                    events.push(ClientEvent::Presence { doc, from, data });
+                }
+                SessionEvent::RelayError {
+                    doc,
+                    retry,
+                    message,
+                    ..
+                } => {
+                    // A document the relay will not serve us (an invite no longer
+                    // valid, membership withdrawn) is finished, with its reason.
+                    // A document the relay asked us to retry later (busy, rate
+                    // limited) is finished for this run too: a one-off sync
+                    // reports it instead of waiting for its timeout.
+                    if let Some(doc) = doc {
+                        use starling_protocol::wire::RetryClass;
+                        let permanent = !matches!(retry, RetryClass::RetryLater);
+                        if permanent || self.announce.is_none() {
+                            self.failed.insert(doc, (message.clone(), permanent));
+                        }
+                    }
+                    events.push(ClientEvent::RelayError { doc, message });
+                }
+                _ => {}
+            }
+        }
+        let states: Vec<(String, Zeroizing<Vec<u8>>)> = touched
+            .iter()
+            .filter_map(|doc| {
+                Some((
+                    doc.to_string(),
+                    persist::encode(&self.session.persisted(doc)?),
+                ))
+            })
+            .collect();
+        if !(states.is_empty() && chunks.is_empty() && quarantined.is_empty() && synced.is_empty())
+        {
+            self.client.store.write(|tx| {
+                for (doc, bytes) in &chunks {
+                    rows::add_chunk(tx, doc, bytes)?;
+                }
+                for (doc, author, seq, reason, payload) in &quarantined {
+                    rows::quarantine(tx, doc, author, *seq, reason, payload, now as i64)?;
+                }
+                for (doc, state) in &states {
+                    rows::put_sync_state(tx, doc, state)?;
+                }
+                for doc in &synced {
+                    rows::synced(tx, doc, now as i64)?;
+                }
+                Ok(())
+            })?;
+        }
+        // Report only what is durable.
+        for event in events {
+            on_event(event);
+        }
+        Ok(sends)
+    }
+}
+
+fn describe(what: &Tampering) -> String {
+    match what {
+        Tampering::BadSignature => "an envelope's signature failed".into(),
+        Tampering::NotAWriter(d) => format!("device {d} wrote without write access"),
+        Tampering::Fork { author, seq } => format!(
+            "two different envelopes for {author} #{seq}: the relay or the author forked history"
+        ),
+        Tampering::Undecryptable(d) => format!("an envelope from {d} did not decrypt"),
+        Tampering::BadAck => "the relay's acknowledgement signature failed".into(),
+        Tampering::BadMembership(why) => format!("the membership log failed verification: {why}"),
+        Tampering::WrongRelay => "the relay is not the one this journal uses".into(),
+        Tampering::BadPresence(d) => format!("presence from {d} failed to open"),
+        other => format!("{other:?}"),
+    }
+}
