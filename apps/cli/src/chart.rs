@@ -13,14 +13,35 @@ const PALETTE: [&str; 7] = [
 /// Stage bands, light to lighter.
 const BANDS: [&str; 2] = ["#f2f2f2", "#fafafa"];
 
+/// Wide enough for long area names on the left and right spokes.
+const WIDTH: f64 = 860.0;
 const SIZE: f64 = 640.0;
+const CENTER_X: f64 = 430.0;
 const CENTER: f64 = 320.0;
 const RADIUS: f64 = 230.0;
+
+/// Break `text` into lines of at most `width` characters, at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last().map_or(0, |l| l.chars().count());
+        if last > 0 && last + 1 + word.chars().count() > width {
+            lines.push(String::new());
+        }
+        if let Some(line) = lines.last_mut() {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}
 
 fn point(area: usize, areas: usize, fraction: f64) -> (f64, f64) {
     let angle = -PI / 2.0 + 2.0 * PI * area as f64 / areas as f64;
     (
-        CENTER + RADIUS * fraction * angle.cos(),
+        CENTER_X + RADIUS * fraction * angle.cos(),
         CENTER + RADIUS * fraction * angle.sin(),
     )
 }
@@ -37,12 +58,13 @@ pub fn svg(model: &ChartModel) -> String {
     let n = model.areas.len().max(1);
     let span = f64::from(model.max.saturating_sub(model.min).max(1));
     let frac = |v: u8| (f64::from(v.saturating_sub(model.min)) + 1.0) / (span + 1.0);
-    let legend_h = 24.0 * model.series.len() as f64 + 60.0;
+    let attribution = wrap(&model.attribution, 120);
+    let legend_h = 24.0 * model.series.len() as f64 + 30.0 + 14.0 * attribution.len() as f64;
     let mut s = String::new();
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#,
-        w = SIZE,
+        w = WIDTH,
         h = SIZE + legend_h
     );
     let _ = writeln!(
@@ -56,7 +78,7 @@ pub fn svg(model: &ChartModel) -> String {
         let r = RADIUS * frac(stage.max);
         let _ = writeln!(
             s,
-            r##"<circle cx="{CENTER}" cy="{CENTER}" r="{r:.1}" fill="{}" stroke="#bbbbbb" stroke-width="1"><title>{}</title></circle>"##,
+            r##"<circle cx="{CENTER_X}" cy="{CENTER}" r="{r:.1}" fill="{}" stroke="#bbbbbb" stroke-width="1"><title>{}</title></circle>"##,
             BANDS[i % 2],
             escape(&stage.name)
         );
@@ -66,12 +88,12 @@ pub fn svg(model: &ChartModel) -> String {
         let r = RADIUS * frac(step);
         let _ = writeln!(
             s,
-            r##"<circle cx="{CENTER}" cy="{CENTER}" r="{r:.1}" fill="none" stroke="#dddddd" stroke-width="0.5"/>"##
+            r##"<circle cx="{CENTER_X}" cy="{CENTER}" r="{r:.1}" fill="none" stroke="#dddddd" stroke-width="0.5"/>"##
         );
         let _ = writeln!(
             s,
             r##"<text x="{:.1}" y="{:.1}" fill="#888888" font-size="9">{step}</text>"##,
-            CENTER + 3.0,
+            CENTER_X + 3.0,
             CENTER - r + 10.0
         );
     }
@@ -79,16 +101,16 @@ pub fn svg(model: &ChartModel) -> String {
     for (i, (_, name)) in model.areas.iter().enumerate() {
         let (x, y) = point(i, n, 1.0);
         let (lx, ly) = point(i, n, 1.12);
-        let anchor = if (lx - CENTER).abs() < 1.0 {
+        let anchor = if (lx - CENTER_X).abs() < 1.0 {
             "middle"
-        } else if lx > CENTER {
+        } else if lx > CENTER_X {
             "start"
         } else {
             "end"
         };
         let _ = writeln!(
             s,
-            r##"<line x1="{CENTER}" y1="{CENTER}" x2="{x:.1}" y2="{y:.1}" stroke="#999999" stroke-width="1"/>"##
+            r##"<line x1="{CENTER_X}" y1="{CENTER}" x2="{x:.1}" y2="{y:.1}" stroke="#999999" stroke-width="1"/>"##
         );
         let _ = writeln!(
             s,
@@ -139,12 +161,14 @@ pub fn svg(model: &ChartModel) -> String {
         );
         y += 24.0;
     }
-    let _ = writeln!(
-        s,
-        r##"<text x="40" y="{:.1}" font-size="10" fill="#555555">{}</text>"##,
-        y + 14.0,
-        escape(&model.attribution)
-    );
+    for (i, line) in attribution.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r##"<text x="40" y="{:.1}" font-size="10" fill="#555555">{}</text>"##,
+            y + 14.0 + 14.0 * i as f64,
+            escape(line)
+        );
+    }
     s.push_str("</svg>\n");
     s
 }

@@ -38,7 +38,7 @@ pub fn reading(
     writeln!(out, "Reading {date} ({mode})")?;
     writeln!(
         out,
-        "  {:<26} {:>6} {:>6} {:>6}  {:<10} {:<15} notes",
+        "  {:<26} {:>6} {:>6} {:>6}  {:<10} {:<15} marks",
         "area", "client", "worker", "agreed", "", "stage"
     )?;
     for area in &reading.areas {
@@ -69,6 +69,10 @@ pub fn reading(
             area.stage.as_deref().unwrap_or("-"),
             marks.join(", ")
         )?;
+        if !area.note.is_empty() {
+            let note: String = area.note.chars().filter(|c| !c.is_control()).collect();
+            writeln!(out, "  {:<26} note: {note}", "")?;
+        }
     }
     for conflict in view.conflicts.iter() {
         let said: Vec<String> = conflict
