@@ -133,6 +133,15 @@ fn run_once(
     let progress =
         !args.watch && args.verbose && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut received = 0usize;
+    // Conflicts already shown, per journal, so a live session reports new ones.
+    let mut known: std::collections::HashMap<String, Vec<String>> =
+        std::collections::HashMap::new();
+    if args.watch {
+        for row in ctx.client.docs().unwrap_or_default() {
+            let open = ctx.load(&row).map(|j| j.conflicts()).unwrap_or_default();
+            known.insert(row.doc, open.iter().map(|c| c.path.to_string()).collect());
+        }
+    }
     let report = runtime.block_on(async {
         let stop = async {
             if args.watch {
@@ -154,6 +163,12 @@ fn run_once(
                     // A closed pipe must not kill a live session.
                     let mut stdout = std::io::stdout();
                     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+                    if let ClientEvent::Changed { doc, .. } = &event {
+                        for conflict in new_conflicts(ctx, &doc.to_string(), &mut known) {
+                            let _ = writeln!(stdout, "{}", clean(&conflict))
+                                .and_then(|()| stdout.flush());
+                        }
+                    }
                 } else if matches!(
                     event,
                     ClientEvent::Tampering { .. } | ClientEvent::Quarantined { .. }
@@ -182,6 +197,46 @@ fn run_once(
         );
     }
     Ok(report)
+}
+
+/// Conflicts of `doc` not reported before, described for people.
+fn new_conflicts(
+    ctx: &Ctx,
+    doc: &str,
+    known: &mut std::collections::HashMap<String, Vec<String>>,
+) -> Vec<String> {
+    let Ok(view) = ctx
+        .client
+        .find_doc(doc)
+        .and_then(|row| Ok(ctx.load(&row).map(|j| j.view())))
+    else {
+        return Vec::new();
+    };
+    let Ok(view) = view else { return Vec::new() };
+    let seen = known.entry(doc.to_owned()).or_default();
+    let mut out = Vec::new();
+    for c in &view.conflicts {
+        let path = c.path.to_string();
+        if seen.contains(&path) {
+            continue;
+        }
+        seen.push(path.clone());
+        {
+            let said: Vec<String> = c
+                .candidates
+                .iter()
+                .map(|cand| {
+                    let who = cand
+                        .author
+                        .and_then(|a| view.member_name(a).map(str::to_owned))
+                        .unwrap_or_else(|| "unknown device".into());
+                    format!("{who} said {}", cand.value)
+                })
+                .collect();
+            out.push(format!("CONFLICT at {path}: {}", said.join("; ")));
+        }
+    }
+    out
 }
 
 /// Peers choose names and messages: strip control characters before they

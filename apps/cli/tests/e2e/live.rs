@@ -47,6 +47,28 @@ fn sync_watch_shows_a_score_from_another_device_within_a_second() {
             break;
         }
     }
+    // Alex, in another terminal, sets an agreed score; the watcher sends it.
+    // Sam, not yet synced, sets a different one: when it arrives the watcher
+    // reports the conflict.
+    alex.ok(&["score", "work", "6", "--as", "agreed"]);
+    sam.ok(&["score", "work", "5", "--as", "agreed"]);
+    sam.ok(&["sync"]);
+    let mut conflict = None;
+    let waiting = Instant::now();
+    while waiting.elapsed() < Duration::from_secs(10) {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
+            && line.contains("CONFLICT")
+        {
+            conflict = Some(line);
+            break;
+        }
+    }
+    let conflict = conflict.expect("the watcher never reported the conflict");
+    assert!(
+        conflict.contains("score/work/agreed") && conflict.contains("Sam said 5"),
+        "{conflict}"
+    );
+
     // Sam opens a live session too: Alex's watcher shows who is present.
     let mut sams_watch = sam
         .cmd(&["sync", "--watch"])
