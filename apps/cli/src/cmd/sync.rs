@@ -205,14 +205,12 @@ fn new_conflicts(
     doc: &str,
     known: &mut std::collections::HashMap<String, Vec<String>>,
 ) -> Vec<String> {
-    let Ok(view) = ctx
-        .client
-        .find_doc(doc)
-        .and_then(|row| Ok(ctx.load(&row).map(|j| j.view())))
-    else {
+    let Ok(row) = ctx.client.find_doc(doc) else {
         return Vec::new();
     };
-    let Ok(view) = view else { return Vec::new() };
+    let Ok(view) = ctx.load(&row).map(|j| j.view()) else {
+        return Vec::new();
+    };
     let seen = known.entry(doc.to_owned()).or_default();
     let mut out = Vec::new();
     for c in &view.conflicts {
