@@ -12,19 +12,6 @@ use recovery_journal::{
     StepOwner,
 };
 
-const AREAS: [&str; 10] = [
-    "mental_health",
-    "self_care",
-    "living_skills",
-    "social_networks",
-    "work",
-    "relationships",
-    "addictive_behaviour",
-    "responsibilities",
-    "identity_self_esteem",
-    "trust_hope",
-];
-
 #[derive(Clone, Debug)]
 enum Op {
     Score {
@@ -151,17 +138,17 @@ fn apply(w: &mut World, at: usize, op: &Op) {
             area,
             perspective,
             value,
-        } => j.set_score(&r(*reading), AREAS[*area], p(*perspective), *value),
+        } => j.set_score(&r(*reading), common::AREAS[*area], p(*perspective), *value),
         Op::ClearScore {
             reading,
             area,
             perspective,
-        } => j.clear_score(&r(*reading), AREAS[*area], p(*perspective)),
+        } => j.clear_score(&r(*reading), common::AREAS[*area], p(*perspective)),
         Op::AreaNote {
             reading,
             area,
             text,
-        } => j.set_area_note(&r(*reading), AREAS[*area], text),
+        } => j.set_area_note(&r(*reading), common::AREAS[*area], text),
         Op::Date { reading, day } => {
             j.set_reading_date(&r(*reading), format!("2026-02-{day:02}").parse().unwrap())
         }

@@ -7,24 +7,11 @@ mod common;
 use common::{merged, pair};
 use recovery_journal::{FieldPath, Journal, Perspective, ScoreFlag, SignOff};
 
-const AREAS: [&str; 10] = [
-    "mental_health",
-    "self_care",
-    "living_skills",
-    "social_networks",
-    "work",
-    "relationships",
-    "addictive_behaviour",
-    "responsibilities",
-    "identity_self_esteem",
-    "trust_hope",
-];
-
 #[test]
 fn offline_scores_merge_in_either_order_with_gaps_and_one_conflict() {
     let mut p = pair();
     // Client and worker agree on eight areas and differ on two.
-    let client_scores: Vec<(&str, i64)> = AREAS.iter().map(|a| (*a, 5)).collect();
+    let client_scores: Vec<(&str, i64)> = common::AREAS.iter().map(|a| (*a, 5)).collect();
     let mut worker_scores = client_scores.clone();
     worker_scores[4].1 = 7; // work
     worker_scores[1].1 = 3; // self care

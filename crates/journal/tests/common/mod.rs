@@ -4,6 +4,20 @@
 use ed25519_dalek::SigningKey;
 use recovery_journal::{DeviceId, Instrument, Journal, MemberRole, Mode, ReadingId};
 
+/// The Recovery Star's area ids, in order.
+pub const AREAS: [&str; 10] = [
+    "mental_health",
+    "self_care",
+    "living_skills",
+    "social_networks",
+    "work",
+    "relationships",
+    "addictive_behaviour",
+    "responsibilities",
+    "identity_self_esteem",
+    "trust_hope",
+];
+
 pub struct Person {
     pub key: SigningKey,
     pub device: DeviceId,

@@ -17,6 +17,17 @@ impl ClientSession {
         self.docs.get_mut(doc).ok_or(SessionError::UnknownDoc)
     }
 
+    /// The current epoch of `doc` and its key.
+    fn current_key(&self, doc: &DocId) -> Result<(Epoch, &EpochKey), SessionError> {
+        let epoch = self.state(doc)?.epoch();
+        let key = self
+            .docs
+            .get(doc)
+            .and_then(|d| d.keys.get(&epoch))
+            .ok_or(SessionError::NoKey)?;
+        Ok((epoch, key))
+    }
+
     fn state(&self, doc: &DocId) -> Result<&MembershipState, SessionError> {
         self.docs
             .get(doc)
@@ -176,12 +187,7 @@ impl ClientSession {
         rng: &mut impl CryptoRngCore,
     ) -> Result<Output, SessionError> {
         let state = self.state(&doc)?;
-        let epoch = state.epoch();
-        let current = self
-            .docs
-            .get(&doc)
-            .and_then(|d| d.keys.get(&epoch))
-            .ok_or(SessionError::NoKey)?;
+        let (epoch, current) = self.current_key(&doc)?;
         let new_key = EpochKey::generate(rng);
         let op = state.rotate(&self.key, now, current, &new_key, rng)?;
         let out = self.local_op(doc, op)?;
@@ -233,12 +239,7 @@ impl ClientSession {
         rng: &mut impl CryptoRngCore,
     ) -> Result<Output, SessionError> {
         let state = self.state(&doc)?;
-        let epoch = state.epoch();
-        let current = self
-            .docs
-            .get(&doc)
-            .and_then(|d| d.keys.get(&epoch))
-            .ok_or(SessionError::NoKey)?;
+        let (epoch, current) = self.current_key(&doc)?;
         let (ops, new_key) = state.remove_and_rotate(&self.key, now, device, current, rng)?;
         let mut out = Output::default();
         for op in ops {
@@ -261,15 +262,16 @@ impl ClientSession {
         rng: &mut impl CryptoRngCore,
     ) -> Result<(InviteLink, Output), SessionError> {
         let secret = InviteSecret::generate(rng);
-        let state = self.state(&doc)?;
-        let epoch = state.epoch();
-        let op = secret.create_op(state, &self.key, now, role, perspective, expires_at)?;
-        let key = self
-            .docs
-            .get(&doc)
-            .and_then(|d| d.keys.get(&epoch))
-            .ok_or(SessionError::NoKey)?
-            .clone();
+        let (epoch, key) = self.current_key(&doc)?;
+        let key = key.clone();
+        let op = secret.create_op(
+            self.state(&doc)?,
+            &self.key,
+            now,
+            role,
+            perspective,
+            expires_at,
+        )?;
         let out = self.local_op(doc, op)?;
         self.doc_mut(&doc)?
             .created_invites
