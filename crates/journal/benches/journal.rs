@@ -4,8 +4,12 @@
 //! `cargo bench -p recovery-journal --bench journal`
 //! Targets on the 2-core CI machine: load < 30 ms, view < 5 ms,
 //! merge of 1000 + 1000 offline edits < 50 ms, saved size < 100 KB.
+//! The `automerge_floor` group measures automerge alone on the same bytes
+//! (loading them; one pass over every value), the floor under `load` and
+//! `view_cold`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use automerge::ReadDoc;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use recovery_journal::{
     DeviceId, Instrument, Journal, MemberRole, Mode, Perspective, ReadingId, StepOwner,
@@ -169,6 +173,39 @@ fn bench(c: &mut Criterion) {
     });
     group.sample_size(10);
     group.bench_function("build", |b| b.iter(five_years));
+    group.finish();
+    automerge_floor(c, &bytes);
+}
+
+/// What automerge 0.12 itself costs on the same bytes, below which no
+/// journal code can go: loading them, and one pass over every value.
+fn automerge_floor(c: &mut Criterion, bytes: &[u8]) {
+    let doc = automerge::Automerge::load(bytes).unwrap();
+    let changes = doc.get_changes(&[]);
+    let ops: usize = changes.iter().map(|c| c.len()).sum();
+    let chars: usize = doc
+        .iter()
+        .map(|item| match item.item {
+            automerge::iter::DocItem::Text(span) => span.as_str().chars().count(),
+            _ => 0,
+        })
+        .sum();
+    eprintln!(
+        "automerge content: {} changes, {ops} ops, {chars} of them text characters",
+        changes.len()
+    );
+    let mut group = c.benchmark_group("automerge_floor");
+    group.sample_size(20);
+    group.bench_function("load", |b| {
+        b.iter(|| automerge::Automerge::load(bytes).unwrap())
+    });
+    group.bench_function("iter_all_values_cold", |b| {
+        b.iter_batched(
+            || automerge::Automerge::load(bytes).unwrap(),
+            |doc| doc.iter().count(),
+            BatchSize::LargeInput,
+        )
+    });
     group.finish();
 }
 
