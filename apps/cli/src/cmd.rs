@@ -4,6 +4,7 @@ mod identity;
 pub(crate) mod journal;
 mod plan;
 mod reading;
+mod relays;
 mod sharing;
 mod show;
 pub(crate) mod sync;
@@ -80,6 +81,14 @@ pub enum Command {
     Members(sharing::Members),
     /// Remove a member; they cannot read anything written afterwards.
     Revoke(sharing::Revoke),
+    /// The relay keys this device pinned: each relay's key is trusted the
+    /// first time this device syncs with it, and a relay presenting another
+    /// key afterwards is refused.
+    ///
+    /// Examples:
+    ///   starling relays
+    ///   starling relays forget relay.example.org:7878
+    Relays(relays::Relays),
     /// Sync with the relay: once, or live with --watch.
     Sync(sync::Sync),
     /// Export a journal as JSON, CSV or raw automerge.
@@ -118,6 +127,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         Command::Join(a) => sharing::join(&ctx, a, out),
         Command::Members(a) => sharing::members(&ctx, a, out),
         Command::Revoke(a) => sharing::revoke(&ctx, a, out),
+        Command::Relays(a) => relays::relays(&ctx, a, out),
         Command::Sync(a) => sync::sync(&ctx, a, out),
         Command::Export(a) => transfer::export(&ctx, a, out),
         Command::Import(a) => transfer::import(&ctx, a, out),

@@ -7,7 +7,7 @@
 //! | 2 | bad command line (from clap) |
 //! | 3 | invalid input: a score out of range, an unknown area, a bad date or link |
 //! | 4 | not found: no identity, no such journal, reading or member |
-//! | 5 | the relay is unreachable, refused this device, or sync timed out |
+//! | 5 | the relay is unreachable, refused this device, presented another key than the pinned one, or sync timed out |
 //! | 6 | the local store is damaged, newer, or busy with another sync |
 
 use recovery_journal::JournalError;
@@ -30,6 +30,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 | ClientError::NotSyncedYet(_) => 4,
                 ClientError::Relay { .. }
                 | ClientError::Refused { .. }
+                | ClientError::RelayKeyChanged { .. }
                 | ClientError::Timeout(_) => 5,
                 ClientError::Store(_)
                 | ClientError::CorruptStore(_)

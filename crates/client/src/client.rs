@@ -361,14 +361,38 @@ impl Client {
         self.store.write(|tx| rows::set_title(tx, doc, title))
     }
 
-    /// A session for `relay` with no documents restored.
+    /// A session for `relay` with no documents restored; it holds the relay
+    /// to the key pinned for it, if any.
     pub(crate) fn session(&self, relay: &RelayAddr) -> Result<ClientSession> {
         let config = SessionConfig {
             origin: relay.origin(),
-            relay: None,
+            relay: self.pinned_relay(relay)?,
             agent: AGENT.to_owned(),
         };
         Ok(ClientSession::new(self.key()?, config))
+    }
+
+    /// The key pinned for `relay`, if this device has met it. A pinned
+    /// value that does not parse is a damaged store.
+    pub fn pinned_relay(&self, relay: &RelayAddr) -> Result<Option<DeviceId>> {
+        match self.store.pinned_relay(relay.as_str())? {
+            None => Ok(None),
+            Some((key, _)) => key.parse().map(Some).map_err(|_| {
+                ClientError::CorruptStore(format!("the key pinned for relay {relay} is not a key"))
+            }),
+        }
+    }
+
+    /// Every relay key this device pinned: `(relay, key, pinned at unix ms)`.
+    pub fn pinned_relays(&self) -> Result<Vec<(String, String, i64)>> {
+        self.store.pinned_relays()
+    }
+
+    /// Forget the key pinned for `relay`, so the next sync pins whatever key
+    /// it presents. Whether a key was pinned.
+    pub fn forget_relay_key(&self, relay: &RelayAddr) -> Result<bool> {
+        self.store
+            .write(|tx| Ok(rows::unpin_relay(tx, relay.as_str())?))
     }
 
     /// A session for `relay` with `docs` restored from the store.

@@ -58,6 +58,22 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// The relay presented another key than the one this device pinned the
+    /// first time it met it: someone may be impersonating it, or its
+    /// operator replaced its key.
+    #[error(
+        "relay {relay} presented key {presented}, but this device pinned key {pinned} for it; \
+         nothing was sent. If the relay's operator confirms the relay got a new key, run \
+         `starling relays forget {relay}` and sync again"
+    )]
+    RelayKeyChanged {
+        /// The relay.
+        relay: String,
+        /// The key pinned on this device.
+        pinned: String,
+        /// The key the relay presented now.
+        presented: String,
+    },
     /// Sync did not finish in time.
     #[error("sync with {0} did not finish in time; run it again to continue where it stopped")]
     Timeout(String),

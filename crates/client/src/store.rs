@@ -3,7 +3,9 @@
 //! It holds the identity, each document's automerge state (a snapshot plus
 //! change chunks), the sync state of each document (membership log, epoch
 //! keys, chains, cursor, sealed outbox), local edits waiting to be sealed,
-//! invites this device handed out, and anything quarantined.
+//! invites this device handed out, anything quarantined, and the key each
+//! relay presented the first time this device met it (pinned, so a relay
+//! that suddenly presents another key is refused).
 //!
 //! Every write is one `BEGIN IMMEDIATE` transaction, so two processes of one
 //! device (a live session and a score typed in another terminal) serialize
@@ -17,7 +19,16 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::error::{ClientError, Result};
 
 /// Newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Tables added by schema 2: relay keys pinned on first use.
+const SCHEMA_2: &str = "
+CREATE TABLE relays (
+    relay TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    pinned INTEGER NOT NULL
+);
+";
 
 const SCHEMA: &str = "
 CREATE TABLE identity (
@@ -127,6 +138,13 @@ impl Store {
             }
             store.write(|tx| {
                 tx.execute_batch(SCHEMA)?;
+                tx.execute_batch(SCHEMA_2)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                Ok(())
+            })?;
+        } else if version == 1 {
+            store.write(|tx| {
+                tx.execute_batch(SCHEMA_2)?;
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                 Ok(())
             })?;
@@ -212,6 +230,27 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// The key pinned for `relay` (`host:port`) and when it was pinned (unix ms).
+    pub fn pinned_relay(&self, relay: &str) -> Result<Option<(String, i64)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT key, pinned FROM relays WHERE relay = ?1",
+                [relay],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Every pinned relay key: `(relay, key, pinned at)`, by relay.
+    pub fn pinned_relays(&self) -> Result<Vec<(String, String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT relay, key, pinned FROM relays ORDER BY relay")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
     /// How many payloads of `doc` are quarantined.
     pub fn quarantined(&self, doc: &str) -> Result<i64> {
         Ok(self.conn.query_row(
@@ -225,6 +264,25 @@ impl Store {
 /// Rows written inside a transaction.
 pub(crate) mod rows {
     use super::*;
+
+    /// Pin `key` for `relay` unless a key is already pinned for it.
+    pub fn pin_relay(
+        tx: &rusqlite::Transaction<'_>,
+        relay: &str,
+        key: &str,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        tx.execute(
+            "INSERT OR IGNORE INTO relays (relay, key, pinned) VALUES (?1, ?2, ?3)",
+            params![relay, key, now],
+        )?;
+        Ok(())
+    }
+
+    /// Forget the key pinned for `relay`; whether there was one.
+    pub fn unpin_relay(tx: &rusqlite::Transaction<'_>, relay: &str) -> rusqlite::Result<bool> {
+        Ok(tx.execute("DELETE FROM relays WHERE relay = ?1", [relay])? > 0)
+    }
 
     pub fn put_identity(
         tx: &rusqlite::Transaction<'_>,

@@ -348,6 +348,9 @@ impl Run<'_> {
             tokio::select! {
                 frame = ws.next() => match frame {
                     Some(Ok(WsMessage::Binary(bytes))) => {
+                        if !self.session.is_ready() {
+                            self.check_relay_key(relay, &bytes)?;
+                        }
                         let out = self.session.handle_frame(now_ms(), &bytes);
                         let sends = self.handle(out, relay, on_event)?;
                         if let Err(e) = send_all(&mut ws, sends).await {
@@ -377,6 +380,32 @@ impl Run<'_> {
                     return Ok(Outcome::Done);
                 }
             }
+        }
+    }
+}
+
+impl Run<'_> {
+    /// Hold the relay to the key pinned for it, or pin the key it presents
+    /// the first time (trust on first use). Only handshake frames are looked
+    /// at; anything else is left to the session.
+    fn check_relay_key(&mut self, relay: &RelayAddr, bytes: &[u8]) -> Result<()> {
+        let Ok(Message::Challenge {
+            relay: presented, ..
+        }) = wire::decode(bytes)
+        else {
+            return Ok(());
+        };
+        match self.client.pinned_relay(relay)? {
+            Some(pinned) if pinned != presented => Err(ClientError::RelayKeyChanged {
+                relay: relay.to_string(),
+                pinned: pinned.to_string(),
+                presented: presented.to_string(),
+            }),
+            Some(_) => Ok(()),
+            None => self.client.store.write(|tx| {
+                let (addr, key) = (relay.as_str(), presented.to_string());
+                Ok(rows::pin_relay(tx, addr, &key, now_ms() as i64)?)
+            }),
         }
     }
 }

@@ -135,3 +135,29 @@ fn batches_only_carry_changes_made_by_the_signing_device() {
         .is_err()
     );
 }
+
+#[test]
+fn a_store_from_schema_1_gains_the_pinned_relay_keys_and_keeps_its_identity() {
+    let home = tempfile::tempdir().unwrap();
+    let client = Client::open(home.path()).unwrap();
+    let id = client.init("Sam").unwrap();
+    let path = client.store().path().to_owned();
+    drop(client);
+    // What a schema-1 store looked like: no `relays` table.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE relays; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+
+    let client = Client::open(home.path()).unwrap();
+    assert_eq!(client.identity().unwrap(), id, "the identity survives");
+    let relay = RelayAddr::parse("127.0.0.1:7878").unwrap();
+    assert_eq!(client.pinned_relay(&relay).unwrap(), None);
+    assert!(client.pinned_relays().unwrap().is_empty());
+    assert!(!client.forget_relay_key(&relay).unwrap());
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, starling_client::SCHEMA_VERSION);
+}

@@ -104,7 +104,7 @@ pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-fn ago(ms: i64) -> String {
+pub(crate) fn ago(ms: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -164,3 +164,51 @@ fn a_link_made_before_a_revocation_still_lets_its_holder_read_everything() {
         8
     );
 }
+
+#[test]
+fn a_relay_presenting_another_key_is_refused_until_the_user_forgets_the_pinned_one() {
+    let root = tempfile::tempdir().unwrap();
+    let mut relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    let pinned = sam.json(&["relays"]);
+    let rows = pinned.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "one relay met: {pinned}");
+    assert_eq!(rows[0]["relay"], relay.addr.as_str());
+    let first_key = rows[0]["key"].as_str().unwrap().to_owned();
+
+    // Same address, same data, another key: nothing is sent to it.
+    relay.restart_with_new_key();
+    sam.ok(&["score", "work", "4"]);
+    let (code, err) = sam.fails(&["sync", "--timeout", "10"]);
+    assert_eq!(code, 5, "a changed relay key is a relay failure: {err}");
+    assert!(err.contains("presented key"), "says what happened: {err}");
+    assert!(err.contains(&first_key), "names the pinned key: {err}");
+    assert!(
+        err.contains("starling relays forget"),
+        "says what to do: {err}"
+    );
+    assert_eq!(
+        sam.json(&["relays"])[0]["key"],
+        first_key.as_str(),
+        "the pinned key stays"
+    );
+
+    // The user confirms with the operator and forgets the old key.
+    let forgot = sam.json(&["relays", "forget", &relay.addr]);
+    assert_eq!(forgot["forgotten"], true);
+    sam.ok(&["sync"]);
+    let repinned = sam.json(&["relays"]);
+    assert_ne!(
+        repinned[0]["key"],
+        first_key.as_str(),
+        "the new key is pinned"
+    );
+    alex.fails(&["sync", "--timeout", "10"]);
+    alex.ok(&["relays", "forget", &relay.addr]);
+    alex.ok(&["sync"]);
+    assert_eq!(
+        star(&alex)["readings"][0]["areas"][4]["client"]["value"],
+        4,
+        "the edit made while the key was refused was kept, and syncs once trusted"
+    );
+}

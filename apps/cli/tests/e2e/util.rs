@@ -42,6 +42,14 @@ impl Relay {
         }
     }
 
+    /// Start again on the same port with the same data but a new key, as if
+    /// its operator had lost the key file (or someone else took its place).
+    pub fn restart_with_new_key(&mut self) {
+        self.stop();
+        std::fs::remove_file(self.data.join("relay.key")).unwrap();
+        self.restart();
+    }
+
     /// Start again on the same port with the same data.
     pub fn restart(&mut self) {
         self.stop();
