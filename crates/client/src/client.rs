@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand_core::OsRng;
 use starling_protocol::invite::InviteLink;
@@ -49,9 +49,26 @@ pub struct Client {
     home: PathBuf,
 }
 
-/// Held while this process may change sync state (see `sync.rs`).
+/// Held while this process may change sync state (see `sync.rs`). Dropping
+/// it withdraws this process's pause request, if it made one, then unlocks.
 #[derive(Debug)]
-pub(crate) struct SyncLock(#[allow(dead_code)] File);
+pub(crate) struct SyncLock {
+    _file: File,
+    request: Option<PathBuf>,
+}
+
+impl Drop for SyncLock {
+    fn drop(&mut self) {
+        if let Some(request) = self.request.take() {
+            let _ = std::fs::remove_file(request);
+        }
+    }
+}
+
+/// Directory where processes ask a live sync to step aside (one file each).
+const PAUSE_DIR: &str = "sync.pause";
+/// How long a process waits for a live sync to step aside.
+const PAUSE_WAIT: Duration = Duration::from_secs(10);
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -406,17 +423,105 @@ impl Client {
         Ok(session)
     }
 
-    /// Take the lock that guards sync state, or fail if another process has it.
-    pub(crate) fn lock(&self) -> Result<SyncLock> {
-        let file = File::options()
+    fn lock_file(&self) -> Result<File> {
+        Ok(File::options()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(self.home.join("sync.lock"))?;
+            .open(self.home.join("sync.lock"))?)
+    }
+
+    /// Take the lock that guards sync state.
+    ///
+    /// When another process holds it, this asks it to step aside: a live
+    /// `sync --watch` sees the request within a fraction of a second, saves
+    /// its state, disconnects and unlocks, and resumes (reloading everything
+    /// from the store) once this process is done. Fails with
+    /// [`ClientError::SyncBusy`] if the lock is not free within 10 seconds
+    /// (another one-off sync is running, say).
+    pub(crate) fn lock(&self) -> Result<SyncLock> {
+        let file = self.lock_file()?;
         match file.try_lock() {
-            Ok(()) => Ok(SyncLock(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(ClientError::SyncBusy),
-            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+            Ok(()) => {
+                return Ok(SyncLock {
+                    _file: file,
+                    request: None,
+                });
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        let dir = self.home.join(PAUSE_DIR);
+        std::fs::create_dir_all(&dir)?;
+        let request = dir.join(format!(
+            "{}-{:016x}",
+            std::process::id(),
+            rand_core::RngCore::next_u64(&mut OsRng)
+        ));
+        File::create(&request)?;
+        let deadline = std::time::Instant::now() + PAUSE_WAIT;
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let outcome = match file.try_lock() {
+                Ok(()) => {
+                    return Ok(SyncLock {
+                        _file: file,
+                        request: Some(request),
+                    });
+                }
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    continue;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => ClientError::SyncBusy,
+                Err(std::fs::TryLockError::Error(e)) => e.into(),
+            };
+            let _ = std::fs::remove_file(&request);
+            return Err(outcome);
+        }
+    }
+
+    /// Whether another process asked the live sync holding the lock to step aside.
+    pub(crate) fn pause_requested(&self) -> bool {
+        std::fs::read_dir(self.home.join(PAUSE_DIR))
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    }
+
+    /// Wait (unlocked) until no process asks for the lock any more, then
+    /// take it back. A request whose process left without withdrawing it
+    /// (killed) is recognised by the lock staying free for 5 seconds while
+    /// the request stays, and is cleared.
+    pub(crate) async fn relock_after_pause(&self) -> Result<SyncLock> {
+        let mut free_since: Option<std::time::Instant> = None;
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let file = self.lock_file()?;
+            match file.try_lock() {
+                Ok(()) if !self.pause_requested() => {
+                    return Ok(SyncLock {
+                        _file: file,
+                        request: None,
+                    });
+                }
+                Ok(()) => {
+                    let since = *free_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() > Duration::from_secs(5) {
+                        if let Ok(entries) = std::fs::read_dir(self.home.join(PAUSE_DIR)) {
+                            for entry in entries.flatten() {
+                                let _ = std::fs::remove_file(entry.path());
+                            }
+                        }
+                        return Ok(SyncLock {
+                            _file: file,
+                            request: None,
+                        });
+                    }
+                    // Unlock at once: the requester is about to take it.
+                    drop(file);
+                }
+                Err(std::fs::TryLockError::WouldBlock) => free_since = None,
+                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+            }
         }
     }
 }
@@ -436,4 +541,57 @@ fn key_from_seed(seed: &[u8]) -> Result<DeviceKey> {
         .try_into()
         .map_err(|_| ClientError::CorruptStore("identity seed has the wrong length".into()))?;
     Ok(DeviceKey::from_seed(seed))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_process_waiting_for_the_lock_gets_it_once_the_holder_steps_aside() {
+        let home = tempfile::tempdir().unwrap();
+        let client = Client::open(home.path()).unwrap();
+        let held = client.lock().unwrap();
+        assert!(!client.pause_requested());
+        let waiter = {
+            let home = home.path().to_owned();
+            std::thread::spawn(move || Client::open(&home).unwrap().lock().map(|_| ()))
+        };
+        // The holder (a live sync) sees the request, and lets go.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !client.pause_requested() {
+            assert!(std::time::Instant::now() < deadline, "no request seen");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(held);
+        waiter.join().unwrap().unwrap();
+        // The waiter withdrew its request when it let go.
+        assert!(!client.pause_requested());
+        runtime().block_on(client.relock_after_pause()).unwrap();
+    }
+
+    #[test]
+    fn a_request_left_by_a_killed_process_does_not_pause_a_live_sync_forever() {
+        let home = tempfile::tempdir().unwrap();
+        let client = Client::open(home.path()).unwrap();
+        let dir = home.path().join(PAUSE_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        File::create(dir.join("4242-dead")).unwrap();
+        assert!(client.pause_requested());
+        let started = std::time::Instant::now();
+        let lock = runtime().block_on(client.relock_after_pause()).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(8));
+        assert!(!client.pause_requested(), "the stale request was cleared");
+        // And the live sync holds the lock again: nobody else gets it at once.
+        assert!(client.lock_file().unwrap().try_lock().is_err());
+        drop(lock);
+    }
 }

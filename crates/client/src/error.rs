@@ -39,7 +39,7 @@ pub enum ClientError {
     NotSyncedYet(String),
     /// Another process holds the sync lock.
     #[error(
-        "another starling process is syncing (for example `starling sync --watch`); stop it first"
+        "another starling process of this device is syncing and did not step aside within 10 seconds; try again when it finishes"
     )]
     SyncBusy,
     /// The relay could not be reached or the connection failed.

@@ -19,7 +19,7 @@ use starling_protocol::wire::{self, Message};
 use starling_protocol::{DeviceId, DocId};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::client::{Client, now_ms, parse_doc, relay_of};
+use crate::client::{Client, SyncLock, now_ms, parse_doc, relay_of};
 use crate::error::{ClientError, Result};
 use crate::persist;
 use crate::relay_addr::RelayAddr;
@@ -86,6 +86,13 @@ pub enum ClientEvent {
         /// The document.
         doc: DocId,
     },
+    /// Another `starling` process of this device asked for the sync state
+    /// (`share`, `new`, `join`, `revoke`, a one-off `sync`): this live sync
+    /// saved everything, disconnected and waits for it to finish.
+    Paused,
+    /// The other process finished; the live sync reloaded its state from
+    /// the store (new journals included) and reconnects.
+    Resumed,
     /// The relay reported an error.
     RelayError {
         /// The document it concerns, if one.
@@ -140,32 +147,8 @@ impl Client {
         stop: impl std::future::Future<Output = ()>,
         mut on_event: impl FnMut(ClientEvent),
     ) -> Result<SyncReport> {
-        let _lock = self.lock()?;
-        let docs: Vec<DocRow> = self
-            .store
-            .docs()?
-            .into_iter()
-            .filter(|d| relay_of(d).map(|r| &r == relay).unwrap_or(false))
-            .collect();
-        let mut run = Run {
-            client: self,
-            session: self.session_with(relay, &docs)?,
-            docs: docs
-                .iter()
-                .map(|d| parse_doc(&d.doc))
-                .collect::<Result<_>>()?,
-            caught_up: BTreeSet::new(),
-            report: SyncReport {
-                docs: docs.len(),
-                ..SyncReport::default()
-            },
-            announce: match mode {
-                SyncMode::Watch => Some(self.identity()?.name.into_bytes()),
-                SyncMode::Once { .. } => None,
-            },
-            greeted: BTreeSet::new(),
-            failed: std::collections::BTreeMap::new(),
-        };
+        let mut lock = self.lock()?;
+        let mut run = self.new_run(relay, mode, SyncReport::default())?;
         run.seal_local()?;
         tokio::pin!(stop);
         let deadline = match mode {
@@ -203,6 +186,17 @@ impl Client {
                             });
                         }
                         Outcome::Dropped(reason) => reason,
+                        Outcome::Paused => {
+                            drop(lock);
+                            let Some(relocked) = self.step_aside(&mut stop, &mut on_event).await?
+                            else {
+                                return Ok(run.report);
+                            };
+                            lock = relocked;
+                            run = self.new_run(relay, mode, run.report)?;
+                            run.seal_local()?;
+                            continue;
+                        }
                     }
                 }
             };
@@ -215,14 +209,78 @@ impl Client {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
                 _ = &mut stop => return Ok(run.report),
+                _ = self.pause_request() => {
+                    drop(lock);
+                    let Some(relocked) = self.step_aside(&mut stop, &mut on_event).await? else {
+                        return Ok(run.report);
+                    };
+                    lock = relocked;
+                    run = self.new_run(relay, mode, run.report)?;
+                    run.seal_local()?;
+                }
             }
         }
+    }
+
+    /// Everything a sync with `relay` works on, loaded from the store.
+    fn new_run(&self, relay: &RelayAddr, mode: SyncMode, report: SyncReport) -> Result<Run<'_>> {
+        let docs: Vec<DocRow> = self
+            .store
+            .docs()?
+            .into_iter()
+            .filter(|d| relay_of(d).map(|r| &r == relay).unwrap_or(false))
+            .collect();
+        Ok(Run {
+            client: self,
+            session: self.session_with(relay, &docs)?,
+            docs: docs
+                .iter()
+                .map(|d| parse_doc(&d.doc))
+                .collect::<Result<_>>()?,
+            caught_up: BTreeSet::new(),
+            report: SyncReport {
+                docs: docs.len(),
+                ..report
+            },
+            announce: match mode {
+                SyncMode::Watch => Some(self.identity()?.name.into_bytes()),
+                SyncMode::Once { .. } => None,
+            },
+            greeted: BTreeSet::new(),
+            failed: std::collections::BTreeMap::new(),
+        })
+    }
+
+    /// Completes when another process asks this live sync to step aside.
+    async fn pause_request(&self) {
+        while !self.pause_requested() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Let other processes of this device change sync state (the lock is
+    /// already released), then take the lock back. `None` if `stop`
+    /// completed meanwhile.
+    async fn step_aside(
+        &self,
+        stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+        on_event: &mut impl FnMut(ClientEvent),
+    ) -> Result<Option<SyncLock>> {
+        on_event(ClientEvent::Paused);
+        let lock = tokio::select! {
+            lock = self.relock_after_pause() => lock?,
+            _ = stop.as_mut() => return Ok(None),
+        };
+        on_event(ClientEvent::Resumed);
+        Ok(Some(lock))
     }
 }
 
 enum Outcome {
     Done,
     Dropped(String),
+    /// Another process of this device asked for the sync lock.
+    Paused,
 }
 
 struct Run<'a> {
@@ -366,6 +424,10 @@ impl Run<'_> {
                     None => return Ok(Outcome::Dropped("the connection closed".into())),
                 },
                 _ = tick.tick() => {
+                    if matches!(mode, SyncMode::Watch) && self.client.pause_requested() {
+                        let _ = ws.close(None).await;
+                        return Ok(Outcome::Paused);
+                    }
                     // Edits made meanwhile by other processes of this device.
                     let sends = self.seal_local()?;
                     if let Err(e) = send_all(&mut ws, sends).await {

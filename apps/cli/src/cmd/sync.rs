@@ -286,6 +286,8 @@ fn describe(event: &ClientEvent, names: &[(JournalDevice, String)]) -> String {
         ClientEvent::Quarantined { reason, .. } => format!("quarantined a change: {reason}"),
         ClientEvent::CaughtUp { doc } => format!("{} is up to date", &doc.to_string()[..8]),
         ClientEvent::RelayError { message, .. } => format!("relay error: {message}"),
+        ClientEvent::Paused => "paused while another starling command uses the sync state".into(),
+        ClientEvent::Resumed => "resumed".into(),
         other => format!("{other:?}"),
     }
 }

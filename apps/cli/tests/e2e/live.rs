@@ -4,27 +4,20 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::util::{Relay, pair};
+use crate::util::{Person, Relay, Running, pair};
 
 #[test]
 fn sync_watch_shows_a_score_from_another_device_within_a_second() {
     let root = tempfile::tempdir().unwrap();
     let relay = Relay::start(root.path());
     let (sam, alex) = pair(&root, &relay);
-    let mut watch = alex
-        .cmd(&["sync", "--watch"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = watch.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap_or_default()).is_err() {
-                break;
-            }
-        }
-    });
+    let mut watch = Running(
+        alex.cmd(&["sync", "--watch"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = lines(&mut watch.0);
     // Wait until the watcher is connected and caught up.
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
@@ -70,11 +63,12 @@ fn sync_watch_shows_a_score_from_another_device_within_a_second() {
     );
 
     // Sam opens a live session too: Alex's watcher shows who is present.
-    let mut sams_watch = sam
-        .cmd(&["sync", "--watch"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let sams_watch = Running(
+        sam.cmd(&["sync", "--watch"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut present = false;
     let waiting = Instant::now();
     while waiting.elapsed() < Duration::from_secs(10) {
@@ -86,12 +80,88 @@ fn sync_watch_shows_a_score_from_another_device_within_a_second() {
             break;
         }
     }
-    let _ = sams_watch.kill();
-    let _ = sams_watch.wait();
-    let _ = watch.kill();
-    let _ = watch.wait();
+    drop(sams_watch);
+    drop(watch);
     assert!(present, "the watcher never showed Sam as present");
     let seen = seen.expect("the watcher never printed the score");
     assert!(seen < Duration::from_secs(2), "took {seen:?}");
     assert!(seen.as_millis() > 0);
+}
+
+/// Lines of a child's stdout, read on a thread.
+fn lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Wait up to `secs` for a line containing `what`.
+fn wait_for(rx: &std::sync::mpsc::Receiver<String>, what: &str, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if rx
+            .recv_timeout(Duration::from_millis(100))
+            .is_ok_and(|l| l.contains(what))
+        {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn share_and_a_one_off_sync_work_while_sync_watch_runs_on_the_same_device() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    let mut watch = Running(
+        sam.cmd(&["sync", "--watch"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = lines(&mut watch.0);
+    assert!(
+        wait_for(&rx, "up to date", 20),
+        "the watcher never caught up"
+    );
+
+    // In another terminal, Sam invites a second worker: the live session
+    // steps aside instead of failing the command.
+    let link = sam.json(&["share", "--as", "worker", "--name", "Jo"])["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(wait_for(&rx, "paused", 10), "the watcher never paused");
+    assert!(wait_for(&rx, "resumed", 10), "the watcher never resumed");
+    // Once it is back and caught up, it has sent the invite to the relay.
+    assert!(
+        wait_for(&rx, "up to date", 20),
+        "the watcher never reconnected"
+    );
+    let jo = Person::new(&root, "Jo");
+    jo.ok(&["join", &link]);
+    jo.ok(&["sync"]);
+    assert_eq!(
+        jo.json(&["show"])["readings"].as_array().map(Vec::len),
+        Some(1),
+        "Jo got the journal through the invite made during the live session"
+    );
+
+    // A one-off sync from another terminal works too, and the live session
+    // is live again afterwards: Alex's score shows up in it.
+    sam.ok(&["sync"]);
+    alex.ok(&["score", "work", "3"]);
+    alex.ok(&["sync"]);
+    assert!(
+        wait_for(&rx, "scored work 3", 20),
+        "the watcher was not live after stepping aside"
+    );
 }

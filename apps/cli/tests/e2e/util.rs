@@ -69,6 +69,17 @@ impl Drop for Relay {
     }
 }
 
+/// A child process that is killed when dropped, so a failing test leaves
+/// nothing running.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// One person with their own device (home directory).
 pub struct Person {
     pub home: PathBuf,
