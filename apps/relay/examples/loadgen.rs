@@ -14,6 +14,14 @@
 //! CPU time and peak RSS are measured apart from the clients'. Each document
 //! has one publisher (its owner) and `--subscribers` viewer connections.
 //! Envelopes are sealed and encoded before the clock starts.
+//!
+//! What is counted: an envelope is *accepted* when a relay `acks` message
+//! names it (document, author seq and hash checked against what was sent;
+//! the relay's signature is verified on each publisher's first `acks` and
+//! every 16th after it). A *delivery* is a frame a subscriber received that
+//! carries, byte for byte, an envelope its publisher sent (found at the end
+//! of the frame, without decoding CBOR). Latencies run from just before a
+//! publisher writes its frame to the moment the ack or delivery is read.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
@@ -27,10 +35,12 @@ use futures_util::{SinkExt, StreamExt};
 use starling_protocol::membership::{MembershipState, OpBody, Role};
 use starling_protocol::wire::{self, DocCursor, Message, auth_message};
 use starling_protocol::{
-    DeviceKey, DocId, Envelope, EnvelopeHash, EnvelopeHeader, Epoch, EpochKey, domain,
+    DeviceId, DeviceKey, DocId, Envelope, EnvelopeHash, EnvelopeHeader, Epoch, EpochKey, domain,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 #[derive(Parser, Debug, Clone)]
 struct Args {
@@ -113,8 +123,13 @@ async fn send(ws: &mut WsStream, m: &Message) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn login(url: &str, key: &DeviceKey) -> anyhow::Result<WsStream> {
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+/// Connects and authenticates; returns the socket and the relay's id.
+async fn login(url: &str, key: &DeviceKey) -> anyhow::Result<(WsStream, DeviceId)> {
+    // A small read buffer (as the relay's): tungstenite zeroes the free part
+    // of it before every read, which at its 128 KiB default costs more than
+    // the read.
+    let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
     let device = key.device_id();
     send(
         &mut ws,
@@ -147,7 +162,7 @@ async fn login(url: &str, key: &DeviceKey) -> anyhow::Result<WsStream> {
     )
     .await?;
     match recv(&mut ws).await? {
-        Message::Welcome { .. } => Ok(ws),
+        Message::Welcome { .. } => Ok((ws, relay)),
         other => bail!("refused: {other:?}"),
     }
 }
@@ -155,7 +170,12 @@ async fn login(url: &str, key: &DeviceKey) -> anyhow::Result<WsStream> {
 struct Doc {
     id: DocId,
     owner: DeviceKey,
-    frames: Vec<Vec<u8>>,
+    frames: Vec<Bytes>,
+    /// Hash of each author seq's envelope (index seq - 1), to check acks.
+    hashes: Vec<EnvelopeHash>,
+    /// Length of every envelope of the document (they differ only in seq,
+    /// prev, nonce and bytes, never in size).
+    env_len: usize,
     /// Send time of each author seq (ns since `base`), for latency.
     sent: Vec<AtomicU64>,
 }
@@ -169,12 +189,16 @@ fn prepare(n_docs: usize, per_doc: usize, payload: usize, viewer: &DeviceKey) ->
             let owner = DeviceKey::generate(&mut rng);
             let id = DocId::random(&mut rng);
             let mut prev = EnvelopeHash::ZERO;
+            let mut hashes = Vec::with_capacity(per_doc);
+            let mut env_len = 0;
             let frames = (1..=per_doc as u64)
                 .map(|seq| {
                     let h = EnvelopeHeader::changes(id, Epoch(0), owner.device_id(), seq, prev);
                     let env = Envelope::seal(h, &body, &key, &owner, &mut rng).unwrap();
                     prev = env.hash();
-                    wire::encode(&Message::Publish { envelope: env }).unwrap()
+                    hashes.push(prev);
+                    env_len = env.as_bytes().len();
+                    Bytes::from(wire::encode(&Message::Publish { envelope: env }).unwrap())
                 })
                 .collect();
             let _ = viewer;
@@ -182,14 +206,20 @@ fn prepare(n_docs: usize, per_doc: usize, payload: usize, viewer: &DeviceKey) ->
                 id,
                 owner,
                 frames,
+                hashes,
+                env_len,
                 sent: (0..=per_doc).map(|_| AtomicU64::new(0)).collect(),
             }
         })
         .collect()
 }
 
-async fn create_doc(url: &str, d: &Doc, viewer: &DeviceKey) -> anyhow::Result<WsStream> {
-    let mut ws = login(url, &d.owner).await?;
+async fn create_doc(
+    url: &str,
+    d: &Doc,
+    viewer: &DeviceKey,
+) -> anyhow::Result<(WsStream, DeviceId)> {
+    let (mut ws, relay) = login(url, &d.owner).await?;
     let g = MembershipState::genesis(d.id, &d.owner, "client", now_ms())?;
     let mut state = MembershipState::verify_chain(d.id, std::slice::from_ref(&g))?;
     let body = OpBody::AddMember {
@@ -206,10 +236,26 @@ async fn create_doc(url: &str, d: &Doc, viewer: &DeviceKey) -> anyhow::Result<Ws
             other => bail!("op refused: {other:?}"),
         }
     }
-    Ok(ws)
+    Ok((ws, relay))
 }
 
-/// Reads deliveries; records publish-to-delivery latencies (µs).
+/// Byte offset of the author seq in an envelope (after version, doc, epoch
+/// and author).
+const SEQ_AT: usize = 1 + 16 + 8 + 32;
+
+/// The author seq of the envelope a `deliver` frame carries, if it is
+/// byte-identical to the envelope published at that seq. Both `deliver` and
+/// `publish` frames end with the envelope's bytes (the last field), so this
+/// needs no CBOR decoding.
+fn delivered_seq(doc: &Doc, frame: &[u8]) -> Option<usize> {
+    let env = frame.get(frame.len().checked_sub(doc.env_len)?..)?;
+    let seq = u64::from_be_bytes(env.get(SEQ_AT..SEQ_AT + 8)?.try_into().ok()?) as usize;
+    let published = doc.frames.get(seq.checked_sub(1)?)?;
+    (published.get(published.len() - doc.env_len..)? == env).then_some(seq)
+}
+
+/// Reads deliveries, counting each frame that carries an envelope the
+/// publisher sent; records publish-to-delivery latencies (µs).
 async fn subscriber(
     mut ws: WsStream,
     doc: Arc<Doc>,
@@ -225,20 +271,23 @@ async fn subscriber(
             break;
         };
         let now = base.elapsed().as_nanos() as u64;
+        let Some(seq) = delivered_seq(&doc, &b) else {
+            continue;
+        };
         got += 1;
         count.fetch_add(1, Relaxed);
-        if lat && let Ok(Message::Deliver { envelope, .. }) = wire::decode(&b) {
-            let seq = envelope.header_unverified().seq as usize;
-            if let Some(t) = doc.sent.get(seq) {
-                out.push(((now.saturating_sub(t.load(Relaxed))) / 1000) as u32);
-            }
+        if lat && let Some(t) = doc.sent.get(seq) {
+            out.push(((now.saturating_sub(t.load(Relaxed))) / 1000) as u32);
         }
     }
     out
 }
 
+/// Publishes `doc`'s envelopes; counts an envelope only when a relay-signed
+/// ack names its hash. Records publish-to-ack latencies (µs).
 async fn publisher(
     ws: WsStream,
+    relay: DeviceId,
     doc: Arc<Doc>,
     base: Instant,
     window: usize,
@@ -253,18 +302,34 @@ async fn publisher(
         tokio::spawn(async move {
             let mut lat = Vec::with_capacity(n);
             let mut got = 0;
+            let mut batches = 0u64;
             while got < n {
                 match rx.next().await {
                     Some(Ok(Ws::Binary(b))) => {
-                        if let Ok(Message::Ack(a)) = wire::decode(&b) {
-                            let now = base.elapsed().as_nanos() as u64;
-                            if let Some(t) = doc.sent.get(a.author_seq as usize) {
+                        let Ok(Message::Acks(a)) = wire::decode(&b) else {
+                            continue;
+                        };
+                        let now = base.elapsed().as_nanos() as u64;
+                        // Every entry is checked against what was sent; the
+                        // relay's signature (a full ed25519 verification,
+                        // as costly as the relay's own work per envelope)
+                        // on the first batch and every 16th after it.
+                        if batches.is_multiple_of(16) {
+                            assert!(a.verify(&relay), "ack signature does not verify");
+                        }
+                        batches += 1;
+                        for e in &a.entries {
+                            let seq = e.author_seq as usize;
+                            let ours = e.doc == doc.id
+                                && doc.hashes.get(seq.wrapping_sub(1)) == Some(&e.hash);
+                            assert!(ours, "ack for an envelope not sent: {e:?}");
+                            if let Some(t) = doc.sent.get(seq) {
                                 lat.push((now.saturating_sub(t.load(Relaxed)) / 1000) as u32);
                             }
-                            got += 1;
-                            acked.fetch_add(1, Relaxed);
-                            permits.add_permits(1);
                         }
+                        got += a.entries.len();
+                        acked.fetch_add(a.entries.len() as u64, Relaxed);
+                        permits.add_permits(a.entries.len());
                     }
                     Some(Ok(_)) => {}
                     _ => break,
@@ -285,7 +350,7 @@ async fn publisher(
             permits.acquire().await?.forget();
         }
         doc.sent[i + 1].store(base.elapsed().as_nanos() as u64, Relaxed);
-        tx.send(Ws::Binary(f.clone().into())).await?;
+        tx.send(Ws::Binary(f.clone())).await?;
     }
     Ok(reader.await?)
 }
@@ -354,7 +419,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         idle.push(
             login(&url, &viewer)
                 .await
-                .with_context(|| format!("idle connection {i}"))?,
+                .with_context(|| format!("idle connection {i}"))?
+                .0,
         );
     }
     if args.connections > 0 {
@@ -374,7 +440,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for d in &docs {
         pubs.push(create_doc(&url, d, &viewer).await?);
         for _ in 0..args.subscribers {
-            let mut ws = login(&url, &viewer).await?;
+            let (mut ws, _) = login(&url, &viewer).await?;
             send(
                 &mut ws,
                 &Message::Subscribe {
@@ -406,9 +472,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let pub_tasks: Vec<_> = pubs
         .into_iter()
         .zip(&docs)
-        .map(|(ws, d)| {
+        .map(|((ws, relay), d)| {
             tokio::spawn(publisher(
                 ws,
+                relay,
                 d.clone(),
                 base,
                 args.window,

@@ -157,7 +157,8 @@ pub struct RelayConfig {
     /// Largest accepted difference between a device's clock and the
     /// relay's, seconds. Default 300.
     pub auth_window_secs: u64,
-    /// Most write jobs grouped into one SQLite transaction. Default 4096.
+    /// Most writes (envelopes, membership ops, compactions, replays) grouped
+    /// into one SQLite transaction. Default 4096.
     pub max_commit_batch: usize,
     /// Seconds a graceful shutdown may take before connections are cut.
     /// Default 10.

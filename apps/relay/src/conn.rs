@@ -2,36 +2,46 @@
 //! handler takes a `Sink` and a `Stream` of [`WsFrame`]s, so axum, a
 //! tokio-tungstenite stream or a pair of channels can drive it.
 //!
-//! Cheap checks happen here, in parallel across connections, before the hub
-//! sees anything: frame size, the message rate (token bucket), decoding, and
-//! the subscription limit. Each connection pings when idle and is closed
-//! after [`Limits::idle_timeout_secs`] of silence.
+//! Work that needs no shared state happens here, in parallel across
+//! connections, before the hub sees anything: frame size, the message rate
+//! (token bucket), decoding, the subscription limit, and the signatures of
+//! published envelopes. Frames that arrived together are handled together:
+//! their envelopes are verified as one ed25519 batch (with the decoded key
+//! of the device the connection authenticated as, kept for the
+//! connection's lifetime) and forwarded to the hub as one event.
+//!
+//! Outgoing, everything the hub queued is written, then flushed once; the
+//! acks among it are signed as one `acks` message. Each connection pings
+//! when idle and is closed after [`Limits::idle_timeout_secs`] of silence.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fmt::Display;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use starling_protocol::DocId;
-use starling_protocol::relay::ConnId;
-use starling_protocol::wire::{self, ErrorCode, Message, RetryClass, WireError};
-use tokio::sync::mpsc;
+use bytes::Bytes;
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use starling_protocol::envelope::verify_batch_with;
+use starling_protocol::relay::{CheckedPublish, ConnId};
+use starling_protocol::wire::{self, AckEntry, Acks, ErrorCode, MAX_ACKS, Message, RetryClass};
+use starling_protocol::{DeviceId, DeviceKey, DocId, Envelope, EnvelopeError};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
-use crate::hub::{HubEvent, Outbound};
+use crate::hub::{HubEvent, Inbound};
 use crate::limits::TokenBucket;
 use crate::metrics::Metrics;
+use crate::outbox::{Batch, Outbound, outbox};
 
 /// A websocket frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WsFrame {
-    /// A binary frame: one wire message.
-    Binary(Vec<u8>),
+    /// A binary frame: one wire message. Shared bytes, so one encoded
+    /// delivery goes to every subscriber without a copy.
+    Binary(Bytes),
     /// A text frame (refused: the protocol is binary).
     Text(String),
     /// A ping.
@@ -46,14 +56,20 @@ pub enum WsFrame {
 const CLOSE_AWAY: u16 = 1001;
 /// Close code for a policy violation or overload.
 const CLOSE_POLICY: u16 = 1008;
+/// Most frames read before they are handled together.
+const READ_BATCH: usize = 64;
+/// Most hub batches written before a flush.
+const WRITE_BATCH: usize = 64;
 
 /// Everything a connection task needs.
 #[derive(Clone, Debug)]
 pub(crate) struct ConnCtx {
-    pub hub: mpsc::Sender<HubEvent>,
+    pub hub: tokio::sync::mpsc::Sender<HubEvent>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
     pub cancel: CancellationToken,
+    /// The relay's key, to sign acks.
+    pub relay_key: Arc<DeviceKey>,
 }
 
 fn code_name(code: ErrorCode) -> &'static str {
@@ -80,10 +96,19 @@ struct State {
     bucket: TokenBucket,
     subs: HashSet<DocId>,
     last_seen: Instant,
+    /// The device of the `hello` (its key decoded when it was parsed).
+    device: Option<DeviceId>,
+    /// Whether the relay welcomed `device`: the core authenticated it, and
+    /// holds every publish on this connection to be its own. Envelopes it
+    /// authors are verified here with its decoded key; anything else goes
+    /// to the core unverified (which refuses it, or verifies it itself).
+    welcomed: bool,
 }
 
+/// What to do with one incoming frame.
 enum Step {
     Continue,
+    Forward(Message),
     Send(Message),
     SendAndClose(Message, &'static str),
     Close,
@@ -94,8 +119,8 @@ impl State {
         Message::error(code, retry, None, text)
     }
 
-    /// Handles one incoming frame; may forward a message to the hub.
-    async fn incoming(&mut self, frame: WsFrame) -> Step {
+    /// The cheap checks of one incoming frame.
+    fn incoming(&mut self, frame: WsFrame) -> Step {
         self.last_seen = Instant::now();
         let bytes = match frame {
             WsFrame::Binary(b) => b,
@@ -134,13 +159,13 @@ impl State {
         }
         let msg = match wire::decode(&bytes) {
             Ok(m) => m,
-            Err(WireError::Version(v)) => {
+            Err(wire::WireError::Version(v)) => {
                 self.ctx.metrics.rejection("version");
                 let text = format!("relay speaks v{}, got v{v}", wire::WIRE_VERSION);
                 let e = Self::error(ErrorCode::Version, RetryClass::Upgrade, text);
                 return Step::SendAndClose(e, "unsupported wire version");
             }
-            Err(WireError::TooLarge(n)) => {
+            Err(wire::WireError::TooLarge(n)) => {
                 self.ctx.metrics.rejection("frame_too_large");
                 let e = Self::error(
                     ErrorCode::TooLarge,
@@ -161,6 +186,9 @@ impl State {
         match &msg {
             Message::Hello { device, .. } => {
                 tracing::Span::current().record("device", tracing::field::display(device));
+                if !self.welcomed {
+                    self.device = Some(*device);
+                }
             }
             Message::Subscribe { docs } => {
                 let new: HashSet<DocId> = docs
@@ -200,25 +228,52 @@ impl State {
             }
             _ => {}
         }
-        let conn = self.conn;
-        if self
-            .ctx
-            .hub
-            .send(HubEvent::Message {
-                conn,
-                msg: Box::new(msg),
-            })
-            .await
-            .is_err()
-        {
-            return Step::Close;
-        }
-        Step::Continue
+        Step::Forward(msg)
     }
 
-    /// Encodes an outgoing message; keeps counters and the subscription set.
-    fn outgoing(&mut self, msg: &Message) -> Option<Vec<u8>> {
+    /// Verifies the publishes among `msgs` that the authenticated device
+    /// authored, as one batch, and wraps each message for the hub.
+    fn check(&self, msgs: Vec<Message>) -> Vec<Inbound> {
+        let Some(me) = self.device.filter(|_| self.welcomed) else {
+            return msgs
+                .into_iter()
+                .map(|m| Inbound::Msg(Box::new(m)))
+                .collect();
+        };
+        let mut batch: Vec<Envelope> = Vec::new();
+        let mut slots: Vec<Result<Message, Envelope>> = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            match m {
+                Message::Publish { envelope } if envelope.header_unverified().author == me => {
+                    batch.push(envelope.clone());
+                    slots.push(Err(envelope));
+                }
+                m => slots.push(Ok(m)),
+            }
+        }
+        // One result per envelope, in order.
+        let mut results = verify_batch_with(batch, &[me]).into_iter();
+        slots
+            .into_iter()
+            .map(|s| match s {
+                Ok(m) => Inbound::Msg(Box::new(m)),
+                Err(envelope) => Inbound::Publish(Box::new(match results.next() {
+                    Some(Ok(v)) => CheckedPublish::Verified(v),
+                    Some(Err(error)) => CheckedPublish::Failed { envelope, error },
+                    None => CheckedPublish::Failed {
+                        envelope,
+                        error: EnvelopeError::BadSignature,
+                    },
+                })),
+            })
+            .collect()
+    }
+
+    /// Encodes an outgoing message; keeps counters, the subscription set
+    /// and the authenticated device.
+    fn outgoing(&mut self, msg: &Message) -> Option<Bytes> {
         match msg {
+            Message::Welcome { .. } => self.welcomed = true,
             Message::Deliver { .. } => {
                 self.ctx.metrics.envelopes_out.fetch_add(1, Relaxed);
             }
@@ -238,7 +293,7 @@ impl State {
                     .metrics
                     .bytes_out
                     .fetch_add(b.len() as u64, Relaxed);
-                Some(b)
+                Some(Bytes::from(b))
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode an outgoing message");
@@ -246,37 +301,58 @@ impl State {
             }
         }
     }
+
+    /// Signs `acks` as few `acks` messages as the size limit allows.
+    fn acks_frames(&mut self, acks: &mut Vec<AckEntry>) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        for chunk in acks.chunks(MAX_ACKS) {
+            let m = Message::Acks(Acks::sign(&self.ctx.relay_key, chunk.to_vec()));
+            if let Some(b) = self.outgoing(&m) {
+                out.push(b);
+            }
+        }
+        acks.clear();
+        out
+    }
 }
 
-/// Writes queued items without flushing; returns why to stop, if so.
+/// Writes queued batches without flushing; returns why to stop, if so. The
+/// acks among them go out last (before a close), as one signed message.
 async fn write_out<Si: Sink<WsFrame> + Unpin>(
     st: &mut State,
     sink: &mut Si,
-    mut items: VecDeque<Outbound>,
+    batches: Vec<Batch>,
 ) -> Option<&'static str> {
-    while let Some(item) = items.pop_front() {
+    let mut acks = Vec::new();
+    for item in batches.into_iter().flat_map(|b| b.items) {
         let frame = match item {
-            Outbound::Many(v) => {
-                for x in v.into_iter().rev() {
-                    items.push_front(x);
-                }
-                continue;
-            }
             Outbound::Msg(m) => match st.outgoing(&m) {
-                Some(b) => WsFrame::Binary(b),
+                Some(b) => b,
                 None => continue,
             },
-            Outbound::Deliver(b) => {
+            Outbound::Frame(b) => {
                 st.ctx.metrics.envelopes_out.fetch_add(1, Relaxed);
                 st.ctx.metrics.bytes_out.fetch_add(b.len() as u64, Relaxed);
-                WsFrame::Binary(b.as_ref().clone())
+                b
+            }
+            Outbound::Ack(e) => {
+                acks.push(*e);
+                continue;
             }
             Outbound::Close(why) => {
+                for b in st.acks_frames(&mut acks) {
+                    let _ = sink.feed(WsFrame::Binary(b)).await;
+                }
                 let _ = sink.feed(close(CLOSE_POLICY, why)).await;
                 return Some(why);
             }
         };
-        if sink.feed(frame).await.is_err() {
+        if sink.feed(WsFrame::Binary(frame)).await.is_err() {
+            return Some("write failed");
+        }
+    }
+    for b in st.acks_frames(&mut acks) {
+        if sink.feed(WsFrame::Binary(b)).await.is_err() {
             return Some("write failed");
         }
     }
@@ -287,6 +363,86 @@ fn close(code: u16, reason: &str) -> WsFrame {
     WsFrame::Close(Some((code, reason.to_owned())))
 }
 
+/// Reads, checks and forwards frames that arrived together; answers what
+/// the checks refuse. Returns why to stop, if so.
+async fn read_in<Si, St, E>(
+    st: &mut State,
+    sink: &mut Si,
+    stream: &mut St,
+    first: WsFrame,
+) -> Option<&'static str>
+where
+    Si: Sink<WsFrame> + Unpin,
+    St: Stream<Item = Result<WsFrame, E>> + Unpin,
+    E: Display,
+{
+    let mut frames = vec![first];
+    let mut end = None;
+    while frames.len() < READ_BATCH {
+        match stream.next().now_or_never() {
+            Some(Some(Ok(f))) => frames.push(f),
+            Some(Some(Err(e))) => {
+                tracing::debug!(error = %e, "read failed");
+                end = Some("read failed");
+                break;
+            }
+            Some(None) => {
+                end = Some("peer closed");
+                break;
+            }
+            None => break,
+        }
+    }
+    let mut forward = Vec::new();
+    let mut replied = false;
+    for f in frames {
+        match st.incoming(f) {
+            Step::Continue => {}
+            Step::Forward(m) => forward.push(m),
+            Step::Send(m) => {
+                if let Some(b) = st.outgoing(&m) {
+                    replied = true;
+                    if sink.feed(WsFrame::Binary(b)).await.is_err() {
+                        end = Some("write failed");
+                        break;
+                    }
+                }
+            }
+            Step::SendAndClose(m, why) => {
+                if let Some(b) = st.outgoing(&m) {
+                    let _ = sink.feed(WsFrame::Binary(b)).await;
+                }
+                let _ = sink.feed(close(CLOSE_POLICY, why)).await;
+                replied = true;
+                end = Some(why);
+                break;
+            }
+            Step::Close => {
+                end = Some("peer closed");
+                break;
+            }
+        }
+    }
+    if !forward.is_empty() {
+        let msgs = st.check(forward);
+        match st.ctx.hub.reserve_many(msgs.len()).await {
+            Ok(permits) => {
+                for (permit, m) in permits.zip(msgs) {
+                    permit.send(HubEvent::Message {
+                        conn: st.conn,
+                        msg: m,
+                    });
+                }
+            }
+            Err(_) => end = end.or(Some("peer closed")),
+        }
+    }
+    if replied && sink.flush().await.is_err() {
+        end = end.or(Some("write failed"));
+    }
+    end
+}
+
 /// Serves one connection until either side closes it or the relay shuts
 /// down (then pending messages are flushed and a close frame sent).
 pub(crate) async fn serve<Si, St, E>(conn: ConnId, mut sink: Si, mut stream: St, ctx: ConnCtx)
@@ -295,8 +451,13 @@ where
     St: Stream<Item = Result<WsFrame, E>> + Unpin,
     E: Display,
 {
-    let (tx, mut rx) = mpsc::channel(ctx.limits.outbound_queue);
-    if ctx.hub.send(HubEvent::Connect { conn, tx }).await.is_err() {
+    let (tx, mut rx) = outbox(ctx.limits.outbound_queue);
+    if ctx
+        .hub
+        .send(HubEvent::Connect { conn, outbox: tx })
+        .await
+        .is_err()
+    {
         let _ = sink.send(close(CLOSE_AWAY, "relay shutting down")).await;
         return;
     }
@@ -310,6 +471,8 @@ where
         bucket: TokenBucket::new(ctx.limits.messages_per_sec, ctx.limits.message_burst),
         subs: HashSet::new(),
         last_seen: Instant::now(),
+        device: None,
+        welcomed: false,
         ctx,
     };
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
@@ -324,15 +487,17 @@ where
                     break "relay closed the connection";
                 };
                 // Write everything queued, then flush once.
-                let mut items = VecDeque::from([first]);
-                while items.len() < 256 {
+                let mut batches = vec![first];
+                while batches.len() < WRITE_BATCH {
                     match rx.try_recv() {
-                        Ok(o) => items.push_back(o),
-                        Err(_) => break,
+                        Some(b) => batches.push(b),
+                        None => break,
                     }
                 }
-                let stop = write_out(&mut st, &mut sink, items).await;
+                let weight = batches.iter().map(|b| b.weight).sum();
+                let stop = write_out(&mut st, &mut sink, batches).await;
                 let flushed = sink.flush().await.is_ok();
+                rx.written(weight);
                 if let Some(why) = stop { break why; }
                 if !flushed { break "write failed"; }
             }
@@ -347,22 +512,11 @@ where
                     tracing::debug!(error = %e, "read failed");
                     break "read failed";
                 }
-                Some(Ok(f)) => match st.incoming(f).await {
-                    Step::Continue => {}
-                    Step::Close => break "peer closed",
-                    Step::Send(m) => {
-                        if let Some(b) = st.outgoing(&m) && sink.send(WsFrame::Binary(b)).await.is_err() {
-                            break "write failed";
-                        }
-                    }
-                    Step::SendAndClose(m, why) => {
-                        if let Some(b) = st.outgoing(&m) {
-                            let _ = sink.feed(WsFrame::Binary(b)).await;
-                        }
-                        let _ = sink.send(close(CLOSE_POLICY, why)).await;
+                Some(Ok(f)) => {
+                    if let Some(why) = read_in(&mut st, &mut sink, &mut stream, f).await {
                         break why;
                     }
-                },
+                }
             },
             _ = ping.tick() => {
                 if st.last_seen.elapsed() >= idle {

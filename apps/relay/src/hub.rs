@@ -1,16 +1,26 @@
 //! The hub: one task that owns the [`RelayCore`] and carries out its
 //! actions.
 //!
-//! Connection tasks send it decoded messages. The core decides; when its
-//! actions touch storage (or earlier jobs are still committing) they go to
-//! the store thread as one job, and the messages they send are released
-//! only after the batch holding the job has committed, in order. Actions
-//! that touch no storage while nothing is in flight are sent at once.
+//! Connection tasks send it decoded messages, with publishes already
+//! verified (in parallel, in batches; see `conn`). The core decides; when
+//! its actions touch storage (or earlier jobs are still committing) they
+//! are queued, and everything queued while the hub drains its inbox goes to
+//! the store thread as one job. The messages they send are released only
+//! after the batch holding the job has committed, in order, as one batch per
+//! connection. Actions that touch no storage while nothing is in flight are
+//! sent at once.
+//!
+//! `deliver` frames are encoded here once per envelope, before the commit,
+//! and shared by every subscriber's batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
-use starling_protocol::relay::{ConnId, RelayAction, RelayConfig as CoreConfig, RelayCore};
+use bytes::Bytes;
+use starling_protocol::relay::{
+    CheckedPublish, ConnId, RelayAction, RelayConfig as CoreConfig, RelayCore,
+};
 use starling_protocol::wire::{self, ErrorCode, Message, RetryClass};
 use starling_protocol::{DeviceId, DeviceKey, DocId};
 use tokio::sync::mpsc;
@@ -19,19 +29,21 @@ use tokio_util::sync::CancellationToken;
 use crate::allowlist::SharedAllowList;
 use crate::config::Limits;
 use crate::metrics::Metrics;
+use crate::outbox::{Batch, Outbound, Outbox, Refused};
 use crate::quota::Usage;
-use crate::store::{Job, Loaded, Output, Store, StoreEvent};
+use crate::store::{Job, Loaded, Output, Store, StoreEvent, Work};
+
+/// Most hub events handled before the queued work goes to the store.
+const DRAIN: usize = 256;
 
 /// What a connection task sends to the hub.
 #[derive(Debug)]
 pub(crate) enum HubEvent {
-    /// A connection opened; `tx` carries what the hub sends it.
-    Connect {
-        conn: ConnId,
-        tx: mpsc::Sender<Outbound>,
-    },
-    /// A decoded message arrived.
-    Message { conn: ConnId, msg: Box<Message> },
+    /// A connection opened; `outbox` carries what the hub sends it.
+    Connect { conn: ConnId, outbox: Outbox },
+    /// A message arrived. (Messages read together are queued together, one
+    /// channel slot each, so the channel bounds the messages waiting.)
+    Message { conn: ConnId, msg: Inbound },
     /// The connection closed.
     Disconnect { conn: ConnId },
     /// The allow-list was reloaded: connections of devices no longer on it
@@ -39,28 +51,27 @@ pub(crate) enum HubEvent {
     AllowListChanged,
 }
 
-/// What the hub sends a connection task.
+/// One incoming message.
 #[derive(Debug)]
-pub(crate) enum Outbound {
-    /// Send this message.
+pub(crate) enum Inbound {
+    /// A decoded message (a `publish` among them is verified by the core).
     Msg(Box<Message>),
-    /// Send this already encoded `deliver` frame (shared by a fan-out).
-    Deliver(Arc<Vec<u8>>),
-    /// Several of the above, in order (a replay).
-    Many(Vec<Outbound>),
-    /// Send a close frame with this reason and stop.
-    Close(&'static str),
+    /// A `publish` whose signature the connection task checked.
+    Publish(Box<CheckedPublish>),
 }
 
 pub(crate) struct Hub {
     core: RelayCore,
     key: DeviceKey,
     core_config: CoreConfig,
-    conns: HashMap<ConnId, mpsc::Sender<Outbound>>,
+    conns: HashMap<ConnId, Outbox>,
     /// The device each connection said hello as (the core holds it to that).
     devices: HashMap<ConnId, DeviceId>,
     store: Store,
+    /// Jobs submitted and not yet committed.
     inflight: usize,
+    /// Work waiting to be submitted as one job, in order.
+    pending: Vec<Work>,
     usage: Usage,
     allow: SharedAllowList,
     limits: Limits,
@@ -74,9 +85,59 @@ fn now_ms() -> u64 {
 }
 
 fn needs_store(actions: &[RelayAction]) -> bool {
-    actions
-        .iter()
-        .any(|a| !matches!(a, RelayAction::Send { .. } | RelayAction::Close { .. }))
+    actions.iter().any(|a| {
+        !matches!(
+            a,
+            RelayAction::Send { .. } | RelayAction::Ack { .. } | RelayAction::Close { .. }
+        )
+    })
+}
+
+/// Turns the core's actions into store work and outputs; a fan-out's
+/// `deliver` is encoded once and shared.
+fn prepare(actions: Vec<RelayAction>, out: &mut Vec<Work>) {
+    let mut encoded: Option<(DocId, u64, Bytes)> = None;
+    for a in actions {
+        let w = match a {
+            RelayAction::Send {
+                conn,
+                msg:
+                    Message::Deliver {
+                        doc,
+                        doc_seq,
+                        envelope,
+                    },
+            } => match &encoded {
+                Some((d, s, b)) if *d == doc && *s == doc_seq => Output::Frame(conn, b.clone()),
+                _ => {
+                    let m = Message::Deliver {
+                        doc,
+                        doc_seq,
+                        envelope,
+                    };
+                    match wire::encode(&m) {
+                        Ok(b) => {
+                            let b = Bytes::from(b);
+                            encoded = Some((doc, doc_seq, b.clone()));
+                            Output::Frame(conn, b)
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot encode a delivery");
+                            continue;
+                        }
+                    }
+                }
+            },
+            RelayAction::Send { conn, msg } => Output::Msg(conn, Box::new(msg)),
+            RelayAction::Ack { conn, entry } => Output::Ack(conn, Box::new(entry)),
+            RelayAction::Close { conn } => Output::Close(conn),
+            other => {
+                out.push(Work::Store(Box::new(other)));
+                continue;
+            }
+        };
+        out.push(Work::Out(w));
+    }
 }
 
 impl Hub {
@@ -97,6 +158,7 @@ impl Hub {
             devices: HashMap::new(),
             store,
             inflight: 0,
+            pending: Vec::new(),
             usage: Usage::default(),
             allow,
             limits,
@@ -129,9 +191,9 @@ impl Hub {
 
     fn on_event(&mut self, ev: HubEvent) {
         match ev {
-            HubEvent::Connect { conn, tx } => {
+            HubEvent::Connect { conn, outbox } => {
                 self.core.handle_connect(conn);
-                self.conns.insert(conn, tx);
+                self.conns.insert(conn, outbox);
             }
             HubEvent::Disconnect { conn } => {
                 self.core.handle_disconnect(conn);
@@ -159,7 +221,7 @@ impl Hub {
                     self.refuse(conn, "not_allowed", e, true);
                 }
             }
-            HubEvent::Message { conn, msg } => self.on_message(conn, *msg),
+            HubEvent::Message { conn, msg } => self.on_inbound(conn, msg),
         }
     }
 
@@ -172,35 +234,49 @@ impl Hub {
         self.carry_out(actions);
     }
 
-    fn on_message(&mut self, conn: ConnId, msg: Message) {
+    /// Why a published envelope would exceed a quota, if it would.
+    fn quota_refusal(&self, inbound: &Inbound) -> Option<(DocId, &'static str)> {
+        let envelope = match inbound {
+            Inbound::Publish(p) => p.envelope(),
+            Inbound::Msg(m) => match &**m {
+                Message::Publish { envelope } => envelope,
+                _ => return None,
+            },
+        };
+        let text = self.usage.refusal(envelope, &self.limits)?;
+        Some((envelope.header_unverified().doc, text))
+    }
+
+    fn on_inbound(&mut self, conn: ConnId, inbound: Inbound) {
         if !self.conns.contains_key(&conn) {
             return;
         }
-        match &msg {
-            Message::Hello { device, .. } if !self.allowed(device) => {
-                let e = Message::error(
-                    ErrorCode::NotAllowed,
-                    RetryClass::Unauthorised,
-                    None,
-                    "device not on the allow-list",
-                );
-                return self.refuse(conn, "not_allowed", e, true);
-            }
-            Message::Hello { device, .. } => {
-                self.devices.insert(conn, *device);
-            }
-            Message::Publish { envelope } => {
-                if let Some(text) = self.usage.refusal(envelope, &self.limits) {
-                    let doc = Some(envelope.header_unverified().doc);
-                    let e = Message::error(ErrorCode::TooLarge, RetryClass::TooLarge, doc, text);
-                    return self.refuse(conn, "quota", e, false);
-                }
-            }
-            _ => {}
+        if let Some((doc, text)) = self.quota_refusal(&inbound) {
+            let e = Message::error(ErrorCode::TooLarge, RetryClass::TooLarge, Some(doc), text);
+            return self.refuse(conn, "quota", e, false);
         }
-        let actions = self
-            .core
-            .handle_message(now_ms(), conn, msg, &mut rand_core::OsRng);
+        let actions = match inbound {
+            Inbound::Publish(p) => self.core.handle_checked_publish(conn, *p),
+            Inbound::Msg(msg) => {
+                match &*msg {
+                    Message::Hello { device, .. } if !self.allowed(device) => {
+                        let e = Message::error(
+                            ErrorCode::NotAllowed,
+                            RetryClass::Unauthorised,
+                            None,
+                            "device not on the allow-list",
+                        );
+                        return self.refuse(conn, "not_allowed", e, true);
+                    }
+                    Message::Hello { device, .. } => {
+                        self.devices.insert(conn, *device);
+                    }
+                    _ => {}
+                }
+                self.core
+                    .handle_message(now_ms(), conn, *msg, &mut rand_core::OsRng)
+            }
+        };
         for a in &actions {
             if let RelayAction::StoreEnvelope {
                 doc,
@@ -208,99 +284,96 @@ impl Hub {
                 envelope,
             } = a
             {
-                let len = envelope.as_bytes().len() as u64;
+                let len = envelope.envelope().as_bytes().len() as u64;
                 self.usage.add(*doc, meta.author, len);
-                self.metrics
-                    .envelopes_in
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.envelopes_in.fetch_add(1, Relaxed);
             }
         }
         self.carry_out(actions);
     }
 
-    /// Stores then sends (through the store thread), or sends at once when
-    /// nothing touches storage and nothing earlier is still committing.
+    /// Queues the actions for the store thread, or sends them at once when
+    /// nothing touches storage and nothing earlier is still waiting.
     fn carry_out(&mut self, actions: Vec<RelayAction>) {
-        if self.inflight > 0 || needs_store(&actions) {
-            self.inflight += 1;
-            if self.store.submit(Job { actions }).is_err() {
-                tracing::error!("store thread gone");
-            }
+        let queue = self.inflight > 0 || !self.pending.is_empty() || needs_store(&actions);
+        if queue {
+            prepare(actions, &mut self.pending);
         } else {
-            let out = actions
+            let mut work = Vec::with_capacity(actions.len());
+            prepare(actions, &mut work);
+            let outputs = work
                 .into_iter()
-                .filter_map(|a| match a {
-                    RelayAction::Send { conn, msg } => Some((conn, Some(msg))),
-                    RelayAction::Close { conn } => Some((conn, None)),
-                    _ => None,
+                .filter_map(|w| match w {
+                    Work::Out(o) => Some(o),
+                    Work::Store(_) => None,
                 })
                 .collect();
-            self.dispatch(out);
+            self.dispatch(outputs);
         }
     }
 
+    /// Hands the queued work to the store thread as one job.
+    fn submit(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let work = std::mem::take(&mut self.pending);
+        self.inflight += 1;
+        if self.store.submit(Job { work }).is_err() {
+            tracing::error!("store thread gone");
+        }
+    }
+
+    /// Sends each connection its outputs, in order, as one batch.
     fn dispatch(&mut self, outputs: Vec<Output>) {
-        // A fan-out sends one `deliver` to many connections: encode it once.
-        let mut encoded: Option<(DocId, u64, Arc<Vec<u8>>)> = None;
-        // Consecutive messages to one connection (a replay) travel as one
-        // queue item, so catching up never counts as being slow.
-        let mut groups: Vec<(ConnId, Vec<Outbound>, bool)> = Vec::new();
-        for (conn, msg) in outputs {
-            let item = match msg {
-                None => Outbound::Close("closed by relay"),
-                Some(Message::Deliver {
-                    doc,
-                    doc_seq,
-                    envelope,
-                }) => match &encoded {
-                    Some((d, s, b)) if *d == doc && *s == doc_seq => Outbound::Deliver(b.clone()),
-                    _ => {
-                        let m = Message::Deliver {
-                            doc,
-                            doc_seq,
-                            envelope,
-                        };
-                        match wire::encode(&m) {
-                            Ok(b) => {
-                                let b = Arc::new(b);
-                                encoded = Some((doc, doc_seq, b.clone()));
-                                Outbound::Deliver(b)
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "cannot encode a delivery");
-                                continue;
-                            }
-                        }
+        let mut order: Vec<ConnId> = Vec::new();
+        let mut batches: HashMap<ConnId, (Batch, bool)> = HashMap::new();
+        for o in outputs {
+            let (conn, item, weight) = match o {
+                Output::Msg(c, m) => (c, Outbound::Msg(m), 1),
+                Output::Frame(c, b) => (c, Outbound::Frame(b), 1),
+                Output::Ack(c, e) => (c, Outbound::Ack(e), 1),
+                Output::Close(c) => (c, Outbound::Close("closed by relay"), 0),
+                Output::Replay(c, msgs) => {
+                    let (b, closed) = batches.entry(c).or_insert_with(|| {
+                        order.push(c);
+                        (Batch::default(), false)
+                    });
+                    if !*closed {
+                        b.items
+                            .extend(msgs.into_iter().map(|m| Outbound::Msg(Box::new(m))));
+                        b.weight += 1;
                     }
-                },
-                Some(m) => Outbound::Msg(Box::new(m)),
-            };
-            let close = matches!(item, Outbound::Close(_));
-            match groups.last_mut() {
-                Some((c, items, closed)) if *c == conn && !*closed => {
-                    items.push(item);
-                    *closed = close;
+                    continue;
                 }
-                _ => groups.push((conn, vec![item], close)),
+            };
+            let (b, closed) = batches.entry(conn).or_insert_with(|| {
+                order.push(conn);
+                (Batch::default(), false)
+            });
+            if !*closed {
+                *closed = matches!(item, Outbound::Close(_));
+                b.items.push(item);
+                b.weight += weight;
             }
         }
-        for (conn, mut items, close) in groups {
-            let Some(tx) = self.conns.get(&conn) else {
+        for conn in order {
+            let Some((batch, close)) = batches.remove(&conn) else {
                 continue;
             };
-            let out = match items.len() {
-                1 => items.pop().unwrap_or(Outbound::Close("closed by relay")),
-                _ => Outbound::Many(items),
+            let Some(outbox) = self.conns.get(&conn) else {
+                continue;
             };
-            let gone = match tx.try_send(out) {
+            let gone = match outbox.send(batch) {
                 Ok(()) => close,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(Refused::TooSlow) => {
                     // Too slow: drop it; it resumes from its cursor.
                     tracing::warn!(conn = conn.0, "outbound queue full; dropping connection");
                     self.metrics.rejection("slow_consumer");
+                    outbox.close("too slow");
                     true
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => true,
+                Err(Refused::Gone) => true,
             };
             if gone {
                 self.conns.remove(&conn);
@@ -325,11 +398,12 @@ impl Hub {
             StoreEvent::Failed { jobs, error } => {
                 tracing::error!(%error, jobs, "storage failed: closing every connection and reloading");
                 self.devices.clear();
-                for (conn, tx) in self.conns.drain() {
-                    let _ = tx.try_send(Outbound::Close("relay storage error"));
+                for (conn, outbox) in self.conns.drain() {
+                    outbox.close("relay storage error");
                     self.core.handle_disconnect(conn);
                 }
                 self.inflight = 0;
+                self.pending.clear();
                 match self.store.load().await {
                     Ok(loaded) => self.restore(loaded),
                     Err(e) => tracing::error!(error = %e, "reload failed"),
@@ -356,19 +430,30 @@ pub(crate) async fn run(
             },
             _ = cancel.cancelled() => break,
             ev = events.recv() => match ev {
-                Some(ev) => hub.on_event(ev),
+                Some(ev) => {
+                    hub.on_event(ev);
+                    // Everything already waiting joins the same job.
+                    for _ in 1..DRAIN {
+                        match events.try_recv() {
+                            Ok(ev) => hub.on_event(ev),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => break,
             },
         }
+        hub.submit();
     }
+    hub.submit();
     while hub.inflight > 0 {
         match store_events.recv().await {
             Some(ev) => hub.on_store(ev).await,
             None => break,
         }
     }
-    for (_, tx) in hub.conns.drain() {
-        let _ = tx.try_send(Outbound::Close("relay shutting down"));
+    for (_, outbox) in hub.conns.drain() {
+        outbox.close("relay shutting down");
     }
     hub.store.shutdown().await;
 }

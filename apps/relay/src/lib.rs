@@ -11,12 +11,16 @@
 //! - **Serving** ([`start`]): axum, one websocket endpoint `/v1/sync` with
 //!   binary frames, one CBOR message per frame; `/healthz`; `/metrics`
 //!   (Prometheus text). Each connection runs the library-independent handler
-//!   in `conn` (a `Sink`/`Stream` of [`WsFrame`]s), which does the cheap
-//!   checks (frame size, rate, decoding, subscription limit) and forwards
-//!   messages to the hub.
+//!   in `conn` (a `Sink`/`Stream` of [`WsFrame`]s), which does the work that
+//!   needs no shared state, in parallel across connections: frame size,
+//!   rate, decoding, subscription limit, and the signatures of published
+//!   envelopes (frames that arrived together as one ed25519 batch). It
+//!   forwards messages to the hub; outgoing, it writes everything queued
+//!   before one flush and signs the acks among it with one signature.
 //! - **The hub** (`hub`): one task owning the core; it carries out the
 //!   core's actions in order, sending storage work to the store thread and
-//!   releasing the messages that follow only once they are committed.
+//!   releasing the messages that follow only once they are committed, as
+//!   one batch per connection (`outbox`).
 //! - **Storage** (`store`): SQLite in WAL mode on a dedicated thread, group
 //!   commit of everything queued into one transaction, versioned schema,
 //!   online [`backup`]. Per-document and per-device quotas (`quota`) are
@@ -49,6 +53,7 @@ mod hub;
 mod keyfile;
 mod limits;
 mod metrics;
+mod outbox;
 mod quota;
 mod server;
 mod store;

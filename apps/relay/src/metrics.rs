@@ -93,9 +93,9 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// A committed batch of `jobs` that took `took`.
-    pub fn record_commit(&self, jobs: usize, took: Duration) {
-        self.commit_batch.observe(jobs as f64);
+    /// A committed batch of `writes` storage actions that took `took`.
+    pub fn record_commit(&self, writes: usize, took: Duration) {
+        self.commit_batch.observe(writes as f64);
         self.commit_latency.observe(took.as_secs_f64());
     }
 
@@ -176,7 +176,7 @@ impl Metrics {
         self.commit_batch.render(
             &mut out,
             "starling_relay_commit_batch_jobs",
-            "Jobs grouped into one SQLite transaction.",
+            "Writes (envelopes, membership ops, compactions, replays) grouped into one SQLite transaction.",
         );
         self.commit_latency.render(
             &mut out,

@@ -119,6 +119,7 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
         auth_window_ms: config.auth_window_secs.saturating_mul(1000),
         allow_list: None,
     };
+    let relay_key = Arc::new(key.clone());
     let hub_state = Hub::new(
         key,
         core_config,
@@ -136,6 +137,7 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
             limits: config.limits.clone(),
             metrics: metrics.clone(),
             cancel: cancel.clone(),
+            relay_key,
         },
         next_conn: Arc::new(AtomicU64::new(1)),
         permits: Arc::new(Semaphore::new(config.limits.max_connections)),
@@ -244,7 +246,7 @@ async fn refuse_busy<Si: Sink<WsFrame> + Unpin>(mut sink: Si) {
         "too many connections",
     );
     if let Ok(b) = wire::encode(&msg) {
-        let _ = sink.feed(WsFrame::Binary(b)).await;
+        let _ = sink.feed(WsFrame::Binary(b.into())).await;
     }
     let _ = sink
         .send(WsFrame::Close(Some((1013, "too many connections".into()))))
@@ -253,7 +255,7 @@ async fn refuse_busy<Si: Sink<WsFrame> + Unpin>(mut sink: Si) {
 
 fn to_axum(f: WsFrame) -> ws::Message {
     match f {
-        WsFrame::Binary(b) => ws::Message::Binary(b.into()),
+        WsFrame::Binary(b) => ws::Message::Binary(b),
         WsFrame::Text(t) => ws::Message::Text(t.into()),
         WsFrame::Ping(p) => ws::Message::Ping(p.into()),
         WsFrame::Pong(p) => ws::Message::Pong(p.into()),
@@ -266,7 +268,7 @@ fn to_axum(f: WsFrame) -> ws::Message {
 
 fn from_axum(m: ws::Message) -> WsFrame {
     match m {
-        ws::Message::Binary(b) => WsFrame::Binary(b.to_vec()),
+        ws::Message::Binary(b) => WsFrame::Binary(b),
         ws::Message::Text(t) => WsFrame::Text(t.as_str().to_owned()),
         ws::Message::Ping(p) => WsFrame::Ping(p.to_vec()),
         ws::Message::Pong(p) => WsFrame::Pong(p.to_vec()),

@@ -1,27 +1,33 @@
 //! The relay's SQLite store, on a dedicated thread.
 //!
-//! The async side hands the thread [`Job`]s (the [`RelayAction`]s of one
-//! incoming message, in order) over a channel. The thread takes every job
-//! that is queued, carries all of them out in **one transaction** (group
-//! commit), commits, and only then reports the messages those jobs send
-//! ([`StoreEvent::Done`]), in order. So nothing is acknowledged before it is
-//! on disk, and a replay sees exactly the envelopes stored before it.
-//! Other requests (loading everything at start-up) carry a oneshot reply.
-//! WAL checkpoints run on a second thread with its own connection.
+//! The async side hands the thread [`Job`]s (the storage actions and the
+//! outputs of the incoming messages the hub handled together, in order)
+//! over a channel. The thread takes every job that is queued, carries all
+//! of them out in **one transaction** (group commit), commits, and only
+//! then reports the outputs of those jobs ([`StoreEvent::Done`]), in order.
+//! So nothing is acknowledged before it is on disk, and a replay sees
+//! exactly the envelopes stored before it. Other requests (loading
+//! everything at start-up) carry a oneshot reply.
+//!
+//! WAL checkpoints run on a second thread with its own connection, off the
+//! commit path; `wal` explains how the log still starts over under
+//! sustained writes.
 
 mod batch;
 mod load;
 mod schema;
+mod wal;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use bytes::Bytes;
 use starling_protocol::relay::{ConnId, RelayAction};
-use starling_protocol::wire::Message;
+use starling_protocol::wire::{AckEntry, Message};
 use starling_protocol::{DeviceId, DocId};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
@@ -51,14 +57,47 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
-/// One incoming message's actions, carried out in order.
+/// Work carried out in order, then released as one group: everything the
+/// hub decided while draining its inbox once.
 #[derive(Debug)]
 pub(crate) struct Job {
-    pub actions: Vec<RelayAction>,
+    pub work: Vec<Work>,
 }
 
-/// A message to send (`Some`) or a connection to close (`None`).
-pub(crate) type Output = (ConnId, Option<Message>);
+impl Job {
+    /// Storage actions in the job (what `max_commit_batch` counts).
+    pub fn writes(&self) -> usize {
+        self.work
+            .iter()
+            .filter(|w| matches!(w, Work::Store(_)))
+            .count()
+    }
+}
+
+/// One step of a job. Small (boxed payloads): a fan-out queues one output
+/// per subscriber.
+#[derive(Debug)]
+pub(crate) enum Work {
+    /// A storage action of the core (store, compact, replay).
+    Store(Box<RelayAction>),
+    /// Something to send once the job is committed.
+    Out(Output),
+}
+
+/// Something to send (or do) on a connection after a commit.
+#[derive(Debug)]
+pub(crate) enum Output {
+    /// A message.
+    Msg(ConnId, Box<Message>),
+    /// An encoded `deliver` frame, shared by a fan-out.
+    Frame(ConnId, Bytes),
+    /// An acknowledgement, signed with the connection's other acks.
+    Ack(ConnId, Box<AckEntry>),
+    /// A replay: stored envelopes and the closing `caught_up`.
+    Replay(ConnId, Vec<Message>),
+    /// Close the connection.
+    Close(ConnId),
+}
 
 /// Envelope bytes freed by compaction, for quota accounting.
 #[derive(Debug, Clone, Copy)]
@@ -133,11 +172,13 @@ impl Store {
     ) -> Result<(Store, StoreThreads), StoreError> {
         let conn = schema::open_writer(path, sync)?;
         let (tx, rx) = mpsc::channel();
+        let wal = Arc::new(wal::WalState::default());
+        let w = wal.clone();
         let writer = std::thread::Builder::new()
             .name("relay-store".into())
-            .spawn(move || batch::run(conn, rx, events, max_batch, metrics))?;
+            .spawn(move || batch::run(conn, rx, events, max_batch, metrics, w))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let checkpointer = spawn_checkpointer(path.to_path_buf(), stop.clone())?;
+        let checkpointer = wal::spawn_checkpointer(path.to_path_buf(), stop.clone(), wal)?;
         Ok((
             Store { tx },
             StoreThreads {
@@ -171,26 +212,6 @@ impl Store {
             let _ = rx.await;
         }
     }
-}
-
-fn spawn_checkpointer(path: PathBuf, stop: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("relay-checkpoint".into())
-        .spawn(move || {
-            let conn = match schema::open_reader(&path) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(error = %e, "checkpointer cannot open the database");
-                    return;
-                }
-            };
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::park_timeout(Duration::from_millis(500));
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "wal checkpoint failed");
-                }
-            }
-        })
 }
 
 /// Takes a consistent online backup of the database at `db` into `dest`

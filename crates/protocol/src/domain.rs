@@ -27,7 +27,12 @@ pub const INVITE_KEY: &[u8] = b"starling invite key v1";
 pub const INVITE_REDEEM: &[u8] = b"starling invite redeem v1";
 /// Prefix of the bytes a device signs to authenticate to a relay.
 pub const AUTH_SIG: &[u8] = b"starling auth v1";
-/// Prefix of the bytes a relay signs to acknowledge an envelope.
-pub const ACK_SIG: &[u8] = b"starling ack v1";
+/// Prefix of the bytes a relay signs to acknowledge a batch of envelopes
+/// (the root of a Merkle tree over their ack entries).
+pub const ACK_SIG: &[u8] = b"starling ack batch v1";
+/// Prefix of the bytes hashed into an ack tree's leaf (one entry).
+pub const ACK_LEAF: &[u8] = b"starling ack leaf v1";
+/// Prefix of the bytes hashed into an ack tree's inner node.
+pub const ACK_NODE: &[u8] = b"starling ack node v1";
 /// HKDF info for the presence encryption subkey.
 pub const PRESENCE_KEY: &[u8] = b"starling presence v1";

@@ -19,6 +19,7 @@ mod seal;
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +27,7 @@ use crate::bytes::ByteArray;
 use crate::ids::{DeviceId, DocId, Epoch};
 use crate::keys::Signature;
 
-pub use seal::{OpenedEnvelope, VerifiedEnvelope, verify_batch};
+pub use seal::{OpenedEnvelope, VerifiedEnvelope, verify_batch, verify_batch_with};
 
 /// Protocol version written in every envelope header.
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -203,11 +204,14 @@ impl EnvelopeHeader {
 }
 
 /// A parsed but not yet verified envelope. Carries its canonical bytes.
+///
+/// Cloning is cheap: the bytes are shared, so a relay fanning one envelope
+/// out to many subscribers never copies them.
 #[derive(Clone)]
 pub struct Envelope {
     header: EnvelopeHeader,
-    /// The complete canonical encoding.
-    bytes: Vec<u8>,
+    /// The complete canonical encoding (shared between clones).
+    bytes: Arc<[u8]>,
     /// Length of the header prefix of `bytes`.
     header_len: usize,
     /// Hash of `bytes`, computed on first use (opening does not need it).
@@ -217,7 +221,7 @@ pub struct Envelope {
 impl PartialEq for Envelope {
     fn eq(&self, other: &Self) -> bool {
         // The header and offsets are functions of the bytes.
-        self.bytes == other.bytes
+        Arc::ptr_eq(&self.bytes, &other.bytes) || self.bytes == other.bytes
     }
 }
 
@@ -261,7 +265,7 @@ impl Envelope {
         })
     }
 
-    pub(crate) fn new(header: EnvelopeHeader, bytes: Vec<u8>, header_len: usize) -> Self {
+    pub(crate) fn new(header: EnvelopeHeader, bytes: Arc<[u8]>, header_len: usize) -> Self {
         Self {
             header,
             bytes,

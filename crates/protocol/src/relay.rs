@@ -15,9 +15,17 @@
 //! Per document: only members subscribe; only writers (owner, editor)
 //! publish, and only their own envelopes; envelopes dedupe by
 //! (doc, author, author seq), must extend the author's chain, get the next
-//! doc seq, are acked with the relay's signature, and fan out to the other
-//! subscribers. A snapshot whose covers match stored envelopes lets the
-//! relay drop those ([`RelayAction::Compact`]).
+//! doc seq, are acknowledged ([`RelayAction::Ack`]: the application signs
+//! the acks of one connection that became durable together as one
+//! [`wire::Acks`]), and fan out to the other subscribers. A snapshot whose
+//! covers match stored envelopes lets the relay drop those
+//! ([`RelayAction::Compact`]).
+//!
+//! Signatures: [`RelayCore::handle_message`] verifies a `Publish` itself.
+//! An application that verifies elsewhere (in parallel, in batches) hands
+//! the outcome to [`RelayCore::handle_checked_publish`] as a
+//! [`CheckedPublish`]; either way the core stores only a
+//! [`VerifiedEnvelope`] ([`RelayAction::StoreEnvelope`] holds one).
 
 mod auth;
 mod doc;
@@ -31,11 +39,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 pub use doc::EnvelopeMeta;
 pub use memory::MemoryRelay;
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope};
 use crate::ids::{DeviceId, DocId};
 use crate::keys::DeviceKey;
 use crate::membership::{MembershipError, MembershipOp};
-use crate::wire::{self, ErrorCode, Message, RetryClass};
+use crate::wire::{self, AckEntry, ErrorCode, Message, RetryClass};
 use doc::DocState;
 
 /// Identifies one connection, chosen by the application.
@@ -82,8 +90,18 @@ pub enum RelayAction {
         doc: DocId,
         /// Its metadata (keep this row forever; compaction drops only bytes).
         meta: EnvelopeMeta,
-        /// The envelope.
-        envelope: Envelope,
+        /// The envelope; only a verified one can be stored.
+        envelope: VerifiedEnvelope,
+    },
+    /// Acknowledge an envelope to a connection, once what precedes is
+    /// durable: sign it with the relay's key ([`wire::Acks::sign`]), alone
+    /// or together with the connection's other acks of the same commit,
+    /// and send the [`Message::Acks`].
+    Ack {
+        /// Where.
+        conn: ConnId,
+        /// What.
+        entry: AckEntry,
     },
     /// Durably append a membership op at `index`.
     StoreMembershipOp {
@@ -134,6 +152,32 @@ struct Conn {
     subscriptions: BTreeSet<DocId>,
 }
 
+/// The outcome of checking a published envelope's signature outside the
+/// core, for [`RelayCore::handle_checked_publish`].
+#[derive(Clone, Debug)]
+pub enum CheckedPublish {
+    /// The author's signature verified.
+    Verified(VerifiedEnvelope),
+    /// It did not; the core refuses it (after its cheaper checks, so the
+    /// error is the one [`RelayCore::handle_message`] would give).
+    Failed {
+        /// The envelope.
+        envelope: Envelope,
+        /// Why it failed.
+        error: EnvelopeError,
+    },
+}
+
+impl CheckedPublish {
+    /// The envelope, verified or not; for routing and quotas only.
+    pub fn envelope(&self) -> &Envelope {
+        match self {
+            CheckedPublish::Verified(v) => v.envelope(),
+            CheckedPublish::Failed { envelope, .. } => envelope,
+        }
+    }
+}
+
 /// The relay's state machine.
 #[derive(Clone, Debug)]
 pub struct RelayCore {
@@ -141,6 +185,9 @@ pub struct RelayCore {
     config: RelayConfig,
     conns: HashMap<ConnId, Conn>,
     docs: HashMap<DocId, DocState>,
+    /// Subscribed connections per document (the inverse of
+    /// `Conn::subscriptions`), so a fan-out never scans every connection.
+    subscribers: HashMap<DocId, BTreeSet<ConnId>>,
 }
 
 /// The messages answering a [`RelayAction::Replay`], given the stored
@@ -187,6 +234,7 @@ impl RelayCore {
             config,
             conns: HashMap::new(),
             docs: HashMap::new(),
+            subscribers: HashMap::new(),
         }
     }
 
@@ -226,7 +274,36 @@ impl RelayCore {
 
     /// A connection closed.
     pub fn handle_disconnect(&mut self, conn: ConnId) {
-        self.conns.remove(&conn);
+        if let Some(c) = self.conns.remove(&conn) {
+            for doc in &c.subscriptions {
+                self.unindex(conn, doc);
+            }
+        }
+    }
+
+    /// Records that `conn` subscribes to `doc`.
+    fn add_subscription(&mut self, conn: ConnId, doc: DocId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.subscriptions.insert(doc);
+            self.subscribers.entry(doc).or_default().insert(conn);
+        }
+    }
+
+    /// Records that `conn` no longer subscribes to `doc`.
+    fn remove_subscription(&mut self, conn: ConnId, doc: &DocId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.subscriptions.remove(doc);
+        }
+        self.unindex(conn, doc);
+    }
+
+    fn unindex(&mut self, conn: ConnId, doc: &DocId) {
+        if let Some(s) = self.subscribers.get_mut(doc) {
+            s.remove(&conn);
+            if s.is_empty() {
+                self.subscribers.remove(doc);
+            }
+        }
     }
 
     /// A binary frame arrived.
@@ -297,10 +374,8 @@ impl RelayCore {
         match msg {
             Message::Subscribe { docs } => self.subscribe(conn, device, docs),
             Message::Unsubscribe { docs } => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    for d in docs {
-                        c.subscriptions.remove(&d);
-                    }
+                for d in docs {
+                    self.remove_subscription(conn, &d);
                 }
                 Vec::new()
             }
@@ -319,15 +394,36 @@ impl RelayCore {
         }
     }
 
+    /// A `Publish` whose signature the application already checked (see
+    /// [`CheckedPublish`]). Everything else about it is decided exactly as
+    /// in [`RelayCore::handle_message`]: authentication, authorship, the
+    /// dedupe fast path, roles, epochs and the author's chain.
+    pub fn handle_checked_publish(
+        &mut self,
+        conn: ConnId,
+        publish: CheckedPublish,
+    ) -> Vec<RelayAction> {
+        match self.conns.get(&conn).map(|c| &c.auth) {
+            None => vec![RelayAction::Close { conn }],
+            Some(AuthState::Authenticated(device)) => {
+                let device = *device;
+                self.publish_checked(conn, device, publish)
+            }
+            Some(_) => vec![err(
+                conn,
+                ErrorCode::AuthFailed,
+                RetryClass::Unauthorised,
+                None,
+                "authenticate first",
+            )],
+        }
+    }
+
+    /// The connections subscribed to `doc`, in order.
     fn subscribers(&self, doc: &DocId) -> Vec<ConnId> {
-        let mut v: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.subscriptions.contains(doc))
-            .map(|(id, _)| *id)
-            .collect();
-        v.sort();
-        v
+        self.subscribers
+            .get(doc)
+            .map_or_else(Vec::new, |s| s.iter().copied().collect())
     }
 
     fn presence(

@@ -77,7 +77,7 @@ pub fn sample_messages() -> Vec<crate::wire::Message> {
     use crate::bytes::{ByteArray, Bytes};
     use crate::envelope::{Envelope, EnvelopeHash, EnvelopeHeader};
     use crate::membership::MembershipState;
-    use crate::wire::{Ack, DocCursor, ErrorCode, Message, RetryClass};
+    use crate::wire::{AckEntry, Acks, DocCursor, ErrorCode, Message, RetryClass};
     use crate::{DeviceKey, DocId, Epoch, EpochKey};
 
     let dev = DeviceKey::from_seed([1; 32]);
@@ -112,14 +112,14 @@ pub fn sample_messages() -> Vec<crate::wire::Message> {
         out.push(Message::Publish {
             envelope: envelope.clone(),
         });
-        out.push(Message::Ack(Ack::sign(
-            &relay,
+        let entry = AckEntry {
             doc,
-            dev.device_id(),
-            1,
+            author: dev.device_id(),
+            author_seq: 1,
             hash,
-            10,
-        )));
+            doc_seq: 10,
+        };
+        out.push(Message::Acks(Acks::sign(&relay, vec![entry])));
         out.push(Message::Deliver {
             doc,
             doc_seq: 10,

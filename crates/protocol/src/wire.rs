@@ -17,7 +17,9 @@
 //!                                  <-  Deliver{doc, doc seq, envelope}*     (after cursor)
 //!                                  <-  CaughtUp{doc, doc seq}
 //!   Publish{envelope}              ->
-//!                                  <-  Ack{doc, author, seq, doc seq, hash, relay sig}
+//!                                  <-  Acks{[doc, author, seq, hash, doc seq]*, relay sig}
+//!                                          (one per connection and group commit; the
+//!                                          signature covers a Merkle root of the entries)
 //!                                  <-  Deliver (to the doc's other subscribers)
 //!   MembershipPublish{doc, op}     ->  (invite create / revoke too)
 //!                                  <-  MembershipDeliver (to every subscriber)
@@ -36,7 +38,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use ack::{Ack, auth_message};
+pub use ack::{AckEntry, Acks, MAX_ACKS, Receipt, auth_message};
 pub use message::{DocCursor, ErrorCode, Message, RetryClass};
 
 /// The wire version spoken by this crate.

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use starling_protocol::invite::{InviteLink, InviteSecret};
 use starling_protocol::membership::{MembershipOp, MembershipState, OpBody, Role};
 use starling_protocol::testing::{SeededRng, sample_messages};
-use starling_protocol::wire::{self, DocCursor, ErrorCode, Message, RetryClass};
+use starling_protocol::wire::{self, AckEntry, Acks, DocCursor, ErrorCode, Message, RetryClass};
 use starling_protocol::{ByteArray, Bytes};
 use starling_protocol::{
     Cover, DeviceKey, DocId, Envelope, EnvelopeHash, EnvelopeHeader, Epoch, EpochKey,
@@ -193,5 +193,49 @@ proptest! {
         prop_assert_eq!(st.unwrap_epoch_key(Epoch(1), &owner).unwrap(), k1.clone());
         prop_assert!(st.unwrap_epoch_key(Epoch(1), &other).is_err());
         prop_assert_eq!(st.previous_epoch_key(Epoch(1), &k1).unwrap(), k0);
+    }
+}
+
+fn arb_ack_entries() -> impl Strategy<Value = Vec<AckEntry>> {
+    prop::collection::vec(
+        (arb_doc(), 1u64..u64::MAX, any::<[u8; 32]>(), 1u64..u64::MAX),
+        1..80,
+    )
+    .prop_map(|v| {
+        v.into_iter()
+            .map(|(doc, author_seq, hash, doc_seq)| AckEntry {
+                doc,
+                author: key(1).device_id(),
+                author_seq,
+                hash: EnvelopeHash::from_bytes(hash),
+                doc_seq,
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// A batch of acks survives the wire, verifies once for all its
+    /// entries, and every entry's receipt verifies alone; any change to an
+    /// entry breaks both.
+    #[test]
+    fn ack_batches_round_trip_and_receipts_verify(entries in arb_ack_entries(), pick: prop::sample::Index, bump in 1u64..1000) {
+        let relay = key(2);
+        let acks = Acks::sign(&relay, entries);
+        let m = Message::Acks(acks.clone());
+        prop_assert_eq!(wire::decode(&wire::encode(&m).unwrap()).unwrap(), m);
+        prop_assert!(acks.verify(&relay.device_id()));
+        let i = pick.index(acks.entries.len());
+        let r = acks.receipt(i).unwrap();
+        prop_assert!(r.verify(&relay.device_id()));
+        prop_assert!(!r.verify(&key(3).device_id()));
+        let mut forged = acks.clone();
+        forged.entries[i].doc_seq = forged.entries[i].doc_seq.wrapping_add(bump);
+        prop_assert!(!forged.verify(&relay.device_id()));
+        let mut moved = r;
+        moved.entry.doc_seq = moved.entry.doc_seq.wrapping_add(bump);
+        prop_assert!(!moved.verify(&relay.device_id()));
     }
 }

@@ -2,6 +2,7 @@
 //! implementation, so the spec and the code cannot drift apart.
 #![allow(clippy::unwrap_used)]
 
+use starling_protocol::wire::{AckEntry, Acks};
 use starling_protocol::{
     DeviceKey, DocId, Envelope, EnvelopeHash, EnvelopeHeader, Epoch, EpochKey,
 };
@@ -66,6 +67,41 @@ fn envelope_vector() {
     assert_eq!(opened.payload(), &vector("payload")[..]);
 }
 
+/// The fixed inputs of the ack vector: the envelope vector acked at doc
+/// seq 1, and two more envelopes of its author.
+fn vector_acks() -> Acks {
+    let device = DeviceKey::from_seed(arr("device-seed"));
+    let doc = DocId::from_bytes(arr("doc-id"));
+    let entry = |author_seq, hash, doc_seq| AckEntry {
+        doc,
+        author: device.device_id(),
+        author_seq,
+        hash,
+        doc_seq,
+    };
+    let entries = vec![
+        entry(1, vector_envelope().hash(), 1),
+        entry(2, EnvelopeHash::from_bytes([0x11; 32]), 2),
+        entry(3, EnvelopeHash::from_bytes([0x22; 32]), 5),
+    ];
+    Acks::sign(&DeviceKey::from_seed(arr("relay-seed")), entries)
+}
+
+#[test]
+fn ack_vector() {
+    let acks = vector_acks();
+    let relay = DeviceKey::from_seed(arr("relay-seed")).device_id();
+    let entries: Vec<u8> = acks.entries.iter().flat_map(AckEntry::to_bytes).collect();
+    assert_eq!(hex::encode(entries), hex::encode(vector("ack-entries")));
+    assert_eq!(acks.root().to_vec(), vector("ack-root"));
+    assert_eq!(acks.signature.0.to_vec(), vector("ack-signature"));
+    assert!(acks.verify(&relay));
+    let receipt = acks.receipt(0).unwrap();
+    let path: Vec<u8> = receipt.path.iter().flat_map(|h| h.0).collect();
+    assert_eq!(hex::encode(path), hex::encode(vector("ack-receipt-0-path")));
+    assert!(receipt.verify(&relay));
+}
+
 #[test]
 #[ignore = "prints the vectors for docs/protocol.md"]
 fn print_vectors() {
@@ -74,4 +110,13 @@ fn print_vectors() {
     let env = vector_envelope();
     println!("envelope {}", hex::encode(env.as_bytes()));
     println!("envelope-hash {}", hex::encode(env.hash().as_bytes()));
+    let acks = vector_acks();
+    for e in &acks.entries {
+        println!("ack-entry {}", hex::encode(e.to_bytes()));
+    }
+    println!("ack-root {}", hex::encode(acks.root()));
+    println!("ack-signature {}", hex::encode(acks.signature.0));
+    for h in &acks.receipt(0).unwrap().path {
+        println!("ack-receipt-0-path {}", hex::encode(h.0));
+    }
 }

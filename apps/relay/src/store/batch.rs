@@ -1,7 +1,7 @@
 //! The store thread: group commit of queued jobs.
 
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, TryRecvError};
 use std::time::Instant;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -9,7 +9,8 @@ use starling_protocol::Envelope;
 use starling_protocol::relay::{RelayAction, replay_messages};
 use tokio::sync::mpsc as tmpsc;
 
-use super::{Freed, Job, Output, Request, StoreError, StoreEvent, load};
+use super::wal::{self, WalState};
+use super::{Freed, Job, Output, Request, StoreError, StoreEvent, Work, load};
 use crate::metrics::Metrics;
 
 pub(super) fn run(
@@ -18,20 +19,46 @@ pub(super) fn run(
     events: tmpsc::UnboundedSender<StoreEvent>,
     max_batch: usize,
     metrics: Arc<Metrics>,
+    wal: Arc<WalState>,
 ) {
     // After a failed batch the hub's state no longer matches the disk:
     // queued jobs are dropped until it reloads.
     let mut failed = false;
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = match rx.try_recv() {
+            Ok(r) => r,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                // Idle: finish a due checkpoint so the log starts over
+                // (see `wal`).
+                if wal.finish_now() {
+                    if let Err(e) = wal::checkpoint(&conn) {
+                        tracing::warn!(error = %e, "wal checkpoint failed");
+                    }
+                    wal.finished();
+                }
+                match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                }
+            }
+        };
         let mut jobs = Vec::new();
+        let mut writes = 0;
         let mut other = None;
         match first {
-            Request::Job(j) => jobs.push(j),
+            Request::Job(j) => {
+                writes += j.writes();
+                jobs.push(j);
+            }
             r => other = Some(r),
         }
-        while other.is_none() && jobs.len() < max_batch {
+        while other.is_none() && writes < max_batch {
             match rx.try_recv() {
-                Ok(Request::Job(j)) => jobs.push(j),
+                Ok(Request::Job(j)) => {
+                    writes += j.writes();
+                    jobs.push(j);
+                }
                 Ok(r) => other = Some(r),
                 Err(_) => break,
             }
@@ -41,7 +68,8 @@ pub(super) fn run(
             let start = Instant::now();
             let event = match commit(&mut conn, jobs) {
                 Ok((outputs, freed)) => {
-                    metrics.record_commit(n, start.elapsed());
+                    wal.committed();
+                    metrics.record_commit(writes, start.elapsed());
                     StoreEvent::Done {
                         jobs: n,
                         outputs,
@@ -80,14 +108,17 @@ pub(super) fn run(
     }
 }
 
-/// Carries out every job in one transaction; returns the messages to send.
+/// Carries out every job in one transaction; returns what to send.
 fn commit(conn: &mut Connection, jobs: Vec<Job>) -> Result<(Vec<Output>, Vec<Freed>), StoreError> {
     let tx = conn.transaction()?;
     let mut outputs = Vec::new();
     let mut freed = Vec::new();
     for job in jobs {
-        for action in job.actions {
-            execute(&tx, action, &mut outputs, &mut freed)?;
+        for w in job.work {
+            match w {
+                Work::Out(o) => outputs.push(o),
+                Work::Store(action) => execute(&tx, *action, &mut outputs, &mut freed)?,
+            }
         }
     }
     tx.commit()?;
@@ -101,8 +132,9 @@ fn execute(
     freed: &mut Vec<Freed>,
 ) -> Result<(), StoreError> {
     match action {
-        RelayAction::Send { conn, msg } => outputs.push((conn, Some(msg))),
-        RelayAction::Close { conn } => outputs.push((conn, None)),
+        RelayAction::Send { conn, msg } => outputs.push(Output::Msg(conn, Box::new(msg))),
+        RelayAction::Ack { conn, entry } => outputs.push(Output::Ack(conn, Box::new(entry))),
+        RelayAction::Close { conn } => outputs.push(Output::Close(conn)),
         RelayAction::StoreEnvelope {
             doc,
             meta,
@@ -118,7 +150,7 @@ fn execute(
                 &meta.author.as_bytes()[..],
                 meta.author_seq as i64,
                 &meta.hash.as_bytes()[..],
-                envelope.as_bytes(),
+                envelope.envelope().as_bytes(),
             ])?;
         }
         RelayAction::StoreMembershipOp { doc, index, op } => {
@@ -172,9 +204,7 @@ fn execute(
                     rows.push((seq as u64, env));
                 }
             }
-            for m in replay_messages(doc, rows, up_to) {
-                outputs.push((conn, Some(m)));
-            }
+            outputs.push(Output::Replay(conn, replay_messages(doc, rows, up_to)));
         }
         other => {
             tracing::warn!(action = ?std::mem::discriminant(&other), "unknown relay action ignored");

@@ -136,7 +136,7 @@ async fn trace_logs_hold_no_ciphertext_or_keys() {
         envelope: env.clone(),
     })
     .await;
-    assert!(matches!(c.recv().await, Some(Message::Ack(_))));
+    assert!(matches!(c.recv().await, Some(Message::Acks(_))));
     let pid = child.id().unwrap().to_string();
     Command::new("kill")
         .args(["-TERM", &pid])

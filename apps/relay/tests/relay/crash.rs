@@ -130,14 +130,16 @@ async fn publisher(
                     continue;
                 }
             };
-            if let Ok(Message::Ack(a)) = wire::decode(&frame) {
-                acks.lock().unwrap().push(Acked {
-                    doc: a.doc,
-                    author: a.author,
-                    seq: a.author_seq,
-                    hash: a.hash,
-                    doc_seq: a.doc_seq,
-                });
+            if let Ok(Message::Acks(batch)) = wire::decode(&frame) {
+                acks.lock()
+                    .unwrap()
+                    .extend(batch.entries.iter().map(|a| Acked {
+                        doc: a.doc,
+                        author: a.author,
+                        seq: a.author_seq,
+                        hash: a.hash,
+                        doc_seq: a.doc_seq,
+                    }));
             }
             out = s.handle_frame(now_ms(), &frame);
         }

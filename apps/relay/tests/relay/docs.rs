@@ -145,9 +145,10 @@ async fn duplicate_publish_is_deduped() {
         })
         .await;
         match w.recv().await {
-            Some(Message::Ack(a)) => {
+            Some(Message::Acks(a)) => {
                 assert!(a.verify(&relay.relay_id()));
-                acks.push((a.author_seq, a.doc_seq));
+                assert!(a.receipt(0).unwrap().verify(&relay.relay_id()));
+                acks.extend(a.entries.iter().map(|e| (e.author_seq, e.doc_seq)));
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -192,4 +193,68 @@ async fn presence_is_forwarded_not_stored() {
         .query_row("SELECT count(*) FROM envelopes", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 0);
+}
+
+/// Publishes sent back to back are verified together: every genuine one is
+/// stored, acked and delivered in order; a forged one among them is refused
+/// and reaches nobody.
+#[tokio::test]
+async fn pipelined_publishes_are_verified_and_a_forgery_among_them_refused() {
+    let (_dir, relay) = start_relay().await;
+    let (_owner, doc) = owner_and_viewer(&relay).await;
+    let mut viewer = subscribe(&relay, doc, 0).await;
+    catch_up(&mut viewer).await;
+    let mut w = Raw::connect(&relay.url()).await;
+    w.login(&key(1)).await;
+    let mut chain = Vec::new();
+    let mut prev = EnvelopeHash::ZERO;
+    for seq in 1..=8 {
+        let e = seal(doc, &key(1), seq, prev, format!("edit {seq}").as_bytes());
+        prev = e.hash();
+        chain.push(e);
+    }
+    // The same header with a broken signature, just before the genuine one.
+    let mut bytes = chain[2].as_bytes().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let forged = starling_protocol::Envelope::from_bytes(&bytes).unwrap();
+    let mut sent = chain[..2].to_vec();
+    sent.push(forged);
+    sent.extend_from_slice(&chain[2..]);
+    for e in &sent {
+        w.feed(&Message::Publish {
+            envelope: e.clone(),
+        })
+        .await;
+    }
+    w.flush().await;
+    let mut acked = Vec::new();
+    let mut errors = Vec::new();
+    while acked.len() < chain.len() {
+        match w.recv().await {
+            Some(Message::Acks(a)) => {
+                assert!(a.verify(&relay.relay_id()));
+                for i in 0..a.entries.len() {
+                    assert!(a.receipt(i).unwrap().verify(&relay.relay_id()));
+                }
+                acked.extend(a.entries.iter().map(|e| (e.author_seq, e.doc_seq, e.hash)));
+            }
+            Some(Message::Error { code, .. }) => errors.push(code),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let want: Vec<_> = chain
+        .iter()
+        .zip(1u64..)
+        .map(|(e, s)| (s, s, e.hash()))
+        .collect();
+    assert_eq!(acked, want);
+    assert_eq!(errors, vec![ErrorCode::BadEnvelope]);
+    for e in &chain {
+        match viewer.recv().await {
+            Some(Message::Deliver { envelope, .. }) => assert_eq!(&envelope, e),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    relay.shutdown().await;
 }

@@ -74,7 +74,7 @@ async fn publish_raw(w: &mut Raw, e: &Envelope) -> Result<u64, (ErrorCode, Retry
     })
     .await;
     match w.recv().await {
-        Some(Message::Ack(a)) => Ok(a.doc_seq),
+        Some(Message::Acks(a)) if a.entries.len() == 1 => Ok(a.entries[0].doc_seq),
         Some(Message::Error { code, retry, .. }) => Err((code, retry)),
         other => panic!("{other:?}"),
     }
@@ -246,7 +246,7 @@ async fn failed_commit_acknowledges_nothing_and_the_relay_recovers() {
     .await;
     loop {
         match w.recv().await {
-            Some(Message::Ack(a)) => panic!("acked a failed commit: {a:?}"),
+            Some(Message::Acks(a)) => panic!("acked a failed commit: {a:?}"),
             Some(_) => continue,
             None => break,
         }

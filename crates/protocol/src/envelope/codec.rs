@@ -168,5 +168,5 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
     if r.pos != bytes.len() {
         return Err(EnvelopeError::Trailing);
     }
-    Ok(Envelope::new(header, bytes.to_vec(), header_len))
+    Ok(Envelope::new(header, bytes.into(), header_len))
 }

@@ -124,6 +124,34 @@ fn batch_verification_flags_the_bad_one() {
 }
 
 #[test]
+fn batch_verification_with_a_known_author() {
+    let author = DeviceKey::from_seed([1; 32]).device_id();
+    let good: Vec<Envelope> = (2..=6)
+        .map(|s| sealed(s, EnvelopeHash::from_bytes([s as u8; 32]), b"p"))
+        .collect();
+    for n in [1, 5] {
+        let res = verify_batch_with(good[..n].to_vec(), &[author]);
+        assert!(res.iter().all(Result::is_ok), "{n}");
+    }
+    // The known key is only used for its own envelopes; others still verify
+    // (or fail) with the key in their header.
+    let other = DeviceKey::from_seed([7; 32]).device_id();
+    assert!(
+        verify_batch_with(good.clone(), &[other])
+            .iter()
+            .all(Result::is_ok)
+    );
+    let mut b = good[1].as_bytes().to_vec();
+    let last = b.len() - 1;
+    b[last] ^= 1;
+    let mut mixed = good;
+    mixed[1] = Envelope::from_bytes(&b).unwrap();
+    let res = verify_batch_with(mixed, &[author]);
+    assert_eq!(res[1], Err(EnvelopeError::BadSignature));
+    assert!(res[0].is_ok() && res[2].is_ok() && res[3].is_ok() && res[4].is_ok());
+}
+
+#[test]
 fn hash_changes_with_content() {
     let a = sealed(1, EnvelopeHash::ZERO, b"a");
     let b = sealed(1, EnvelopeHash::ZERO, b"b");

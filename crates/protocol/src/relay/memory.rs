@@ -10,7 +10,7 @@ use crate::envelope::Envelope;
 use crate::ids::DocId;
 use crate::keys::DeviceKey;
 use crate::membership::MembershipOp;
-use crate::wire::Message;
+use crate::wire::{Acks, Message};
 
 #[derive(Clone, Debug, Default)]
 struct StoredDoc {
@@ -108,7 +108,13 @@ impl MemoryRelay {
                 } => {
                     let d = self.store.entry(doc).or_default();
                     d.metas.insert(meta.doc_seq, meta);
-                    d.bytes.insert(meta.doc_seq, envelope);
+                    d.bytes.insert(meta.doc_seq, envelope.into_envelope());
+                }
+                // Storage here is synchronous, so each ack is durable at
+                // once and is signed alone.
+                RelayAction::Ack { conn, entry } => {
+                    let acks = Acks::sign(&self.key, vec![entry]);
+                    out.push((conn, Some(Message::Acks(acks))));
                 }
                 RelayAction::StoreMembershipOp { doc, index, op } => {
                     let d = self.store.entry(doc).or_default();

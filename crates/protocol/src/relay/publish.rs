@@ -1,13 +1,33 @@
 //! The relay's per-document rules: subscribe, publish, membership, invites.
 
 use super::doc::{DocState, Offer};
-use super::{ConnId, RelayAction, RelayCore, err, send};
-use crate::envelope::Envelope;
+use super::{CheckedPublish, ConnId, RelayAction, RelayCore, err, send};
+use crate::envelope::{Envelope, EnvelopeHash, VerifiedEnvelope};
 use crate::ids::{DeviceId, DocId};
 use crate::membership::{
     InviteId, InviteStatus, MembershipError, MembershipOp, MembershipState, OpBody,
 };
-use crate::wire::{Ack, DocCursor, ErrorCode, Message, RetryClass};
+use crate::wire::{AckEntry, DocCursor, ErrorCode, Message, RetryClass};
+
+fn ack(
+    conn: ConnId,
+    doc: DocId,
+    author: DeviceId,
+    author_seq: u64,
+    hash: EnvelopeHash,
+    doc_seq: u64,
+) -> RelayAction {
+    RelayAction::Ack {
+        conn,
+        entry: AckEntry {
+            doc,
+            author,
+            author_seq,
+            hash,
+            doc_seq,
+        },
+    }
+}
 
 impl RelayCore {
     pub(super) fn subscribe(
@@ -54,28 +74,105 @@ impl RelayCore {
                 after: cursor.min(state.last_doc_seq),
                 up_to: state.last_doc_seq,
             });
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.subscriptions.insert(doc);
-            }
+            self.add_subscription(conn, doc);
         }
         out
     }
 
+    /// A publish verified here, with the author's key from the membership
+    /// log (decoded once, when the member was added).
     pub(super) fn publish(
         &mut self,
         conn: ConnId,
         device: DeviceId,
         envelope: Envelope,
     ) -> Vec<RelayAction> {
+        if let Some(out) = self.publish_prechecks(conn, device, &envelope) {
+            return out;
+        }
         let doc = envelope.header_unverified().doc;
-        let bad = |code, retry, text: &str| vec![err(conn, code, retry, Some(doc), text)];
-        if envelope.header_unverified().author != device {
+        let author = self
+            .docs
+            .get(&doc)
+            .and_then(|s| s.membership.member_id(&device))
+            .unwrap_or(device);
+        match envelope.verify_with(&author) {
+            Ok(v) => self.accept(conn, device, v),
+            Err(e) => vec![err(
+                conn,
+                ErrorCode::BadEnvelope,
+                RetryClass::Unauthorised,
+                Some(doc),
+                e.to_string(),
+            )],
+        }
+    }
+
+    /// A publish whose signature the application checked.
+    pub(super) fn publish_checked(
+        &mut self,
+        conn: ConnId,
+        device: DeviceId,
+        publish: CheckedPublish,
+    ) -> Vec<RelayAction> {
+        if let Some(out) = self.publish_prechecks(conn, device, publish.envelope()) {
+            return out;
+        }
+        match publish {
+            CheckedPublish::Verified(v) => self.accept(conn, device, v),
+            CheckedPublish::Failed { envelope, error } => vec![err(
+                conn,
+                ErrorCode::BadEnvelope,
+                RetryClass::Unauthorised,
+                Some(envelope.header_unverified().doc),
+                error.to_string(),
+            )],
+        }
+    }
+
+    /// The checks made before the signature's: authorship, a known
+    /// document, and the dedupe fast path (a byte-identical retransmission
+    /// of a stored envelope is re-acked without verifying it again).
+    fn publish_prechecks(
+        &self,
+        conn: ConnId,
+        device: DeviceId,
+        envelope: &Envelope,
+    ) -> Option<Vec<RelayAction>> {
+        let h = envelope.header_unverified();
+        let doc = h.doc;
+        let bad = |code, retry, text: &str| Some(vec![err(conn, code, retry, Some(doc), text)]);
+        if h.author != device {
             return bad(
                 ErrorCode::Forbidden,
                 RetryClass::Unauthorised,
                 "publish only your own envelopes",
             );
         }
+        let Some(state) = self.docs.get(&doc) else {
+            return bad(
+                ErrorCode::UnknownDoc,
+                RetryClass::RetryLater,
+                "unknown document",
+            );
+        };
+        let (author_seq, hash) = (h.seq, envelope.hash());
+        state
+            .stored_at(&device, author_seq, &hash)
+            .map(|doc_seq| vec![ack(conn, doc, device, author_seq, hash, doc_seq)])
+    }
+
+    /// The rules after the signature: role, epoch, chain; then store, ack
+    /// and fan out.
+    fn accept(
+        &mut self,
+        conn: ConnId,
+        device: DeviceId,
+        verified: VerifiedEnvelope,
+    ) -> Vec<RelayAction> {
+        let h = verified.header();
+        let doc = h.doc;
+        let bad = |code, retry, text: &str| vec![err(conn, code, retry, Some(doc), text)];
         let Some(state) = self.docs.get_mut(&doc) else {
             return bad(
                 ErrorCode::UnknownDoc,
@@ -83,25 +180,6 @@ impl RelayCore {
                 "unknown document",
             );
         };
-        let h = envelope.header_unverified();
-        let (author_seq, hash) = (h.seq, envelope.hash());
-        if let Some(doc_seq) = state.stored_at(&device, author_seq, &hash) {
-            let ack = Ack::sign(&self.key, doc, device, author_seq, hash, doc_seq);
-            return vec![send(conn, Message::Ack(ack))];
-        }
-        // The member's key is already decoded in the membership state.
-        let author = state.membership.member_id(&device).unwrap_or(device);
-        let verified = match envelope.verify_with(&author) {
-            Ok(v) => v,
-            Err(e) => {
-                return bad(
-                    ErrorCode::BadEnvelope,
-                    RetryClass::Unauthorised,
-                    &e.to_string(),
-                );
-            }
-        };
-        let h = verified.header();
         if !state.membership.can_write(&device) {
             return bad(
                 ErrorCode::Forbidden,
@@ -117,9 +195,10 @@ impl RelayCore {
             );
         }
         let (author, author_seq, hash) = (h.author, h.seq, verified.hash());
-        let ack = |doc_seq| Ack::sign(&self.key, doc, author, author_seq, hash, doc_seq);
         match state.offer(&verified) {
-            Offer::Duplicate { doc_seq } => vec![send(conn, Message::Ack(ack(doc_seq)))],
+            Offer::Duplicate { doc_seq } => {
+                vec![ack(conn, doc, author, author_seq, hash, doc_seq)]
+            }
             Offer::Gap { expected } => bad(
                 ErrorCode::Gap,
                 RetryClass::RetryLater,
@@ -136,27 +215,30 @@ impl RelayCore {
                 "snapshot covers unknown envelopes",
             ),
             Offer::Accepted { meta, compact } => {
-                let envelope = verified.into_envelope();
-                let mut out = vec![RelayAction::StoreEnvelope {
+                let subscribers = self.subscribers.get(&doc);
+                let fan_out = subscribers.map_or(0, |s| s.len());
+                let mut out = Vec::with_capacity(fan_out + 3);
+                let envelope = verified.envelope().clone();
+                out.push(RelayAction::StoreEnvelope {
                     doc,
                     meta,
-                    envelope: envelope.clone(),
-                }];
+                    envelope: verified,
+                });
                 if !compact.is_empty() {
                     out.push(RelayAction::Compact {
                         doc,
                         doc_seqs: compact,
                     });
                 }
-                out.push(send(conn, Message::Ack(ack(meta.doc_seq))));
-                for c in self.subscribers(&doc) {
-                    if c != conn {
+                out.push(ack(conn, doc, author, author_seq, hash, meta.doc_seq));
+                for c in subscribers.into_iter().flatten() {
+                    if *c != conn {
                         let msg = Message::Deliver {
                             doc,
                             doc_seq: meta.doc_seq,
                             envelope: envelope.clone(),
                         };
-                        out.push(send(c, msg));
+                        out.push(send(*c, msg));
                     }
                 }
                 out
@@ -217,20 +299,25 @@ impl RelayCore {
         let Some(state) = self.docs.get(&doc) else {
             return out;
         };
-        for (id, c) in self.conns.iter_mut() {
-            if let super::AuthState::Authenticated(d) = c.auth
-                && c.subscriptions.contains(&doc)
-                && state.membership.role(&d).is_none()
-            {
-                c.subscriptions.remove(&doc);
-                out.push(err(
-                    *id,
-                    ErrorCode::Forbidden,
-                    RetryClass::Unauthorised,
-                    Some(doc),
-                    "removed from document",
-                ));
-            }
+        let removed: Vec<ConnId> = self
+            .subscribers(&doc)
+            .into_iter()
+            .filter(|id| {
+                self.conns.get(id).is_some_and(|c| {
+                    matches!(c.auth, super::AuthState::Authenticated(d)
+                        if state.membership.role(&d).is_none())
+                })
+            })
+            .collect();
+        for id in removed {
+            self.remove_subscription(id, &doc);
+            out.push(err(
+                id,
+                ErrorCode::Forbidden,
+                RetryClass::Unauthorised,
+                Some(doc),
+                "removed from document",
+            ));
         }
         out
     }

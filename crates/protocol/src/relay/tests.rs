@@ -4,7 +4,7 @@ use super::*;
 use crate::envelope::{EnvelopeHash, EnvelopeHeader};
 use crate::membership::{MembershipState, OpBody, Role};
 use crate::testing::SeededRng;
-use crate::wire::{Ack, auth_message};
+use crate::wire::{AckEntry, auth_message};
 use crate::{Epoch, EpochKey};
 
 const ORIGIN: &str = "wss://relay.test";
@@ -23,6 +23,16 @@ fn sent(actions: &[RelayAction], to: ConnId) -> Vec<Message> {
         .iter()
         .filter_map(|a| match a {
             RelayAction::Send { conn, msg } if *conn == to => Some(msg.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn acked(actions: &[RelayAction], to: ConnId) -> Vec<AckEntry> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            RelayAction::Ack { conn, entry } if *conn == to => Some(*entry),
             _ => None,
         })
         .collect()
@@ -163,11 +173,10 @@ fn publish_rules_dedupe_gap_fork_and_roles() {
         },
     );
     assert!(matches!(a[0], RelayAction::StoreEnvelope { .. }));
-    let Some(Message::Ack(ack)) = sent(&a, ConnId(1)).pop() else {
+    let [ack] = acked(&a, ConnId(1))[..] else {
         panic!()
     };
-    assert!(ack.verify(&f.relay.relay_id()));
-    assert_eq!(ack.doc_seq, 1);
+    assert_eq!((ack.doc_seq, ack.author_seq, ack.hash), (1, 1, e1.hash()));
     // Retransmission: same ack position, nothing stored.
     let a = f.msg(
         ConnId(1),
@@ -176,8 +185,8 @@ fn publish_rules_dedupe_gap_fork_and_roles() {
         },
     );
     assert!(matches!(
-        &sent(&a, ConnId(1))[0],
-        Message::Ack(Ack { doc_seq: 1, .. })
+        acked(&a, ConnId(1))[..],
+        [AckEntry { doc_seq: 1, .. }]
     ));
     assert!(
         !a.iter()
@@ -275,4 +284,114 @@ fn malformed_frames_get_errors_not_panics() {
         let a = f.relay.handle_frame(1000, ConnId(1), frame, &mut f.rng);
         assert!(error_code(&a, ConnId(1)).is_some());
     }
+}
+
+/// Publishes through the entry point that takes envelopes verified by the
+/// application: the same decisions as an unverified publish, nothing
+/// verified twice, and a failed signature refused after the cheaper checks.
+#[test]
+fn checked_publishes_follow_the_same_rules() {
+    let mut f = Fixture::new();
+    let owner = f.owner.clone();
+    let e1 = f.envelope(&owner, 1, EnvelopeHash::ZERO);
+    let verified = e1.clone().verify().unwrap();
+    let a = f
+        .relay
+        .handle_checked_publish(ConnId(1), CheckedPublish::Verified(verified.clone()));
+    assert!(matches!(
+        &a[0],
+        RelayAction::StoreEnvelope { envelope, .. } if envelope.envelope() == &e1
+    ));
+    assert!(matches!(
+        acked(&a, ConnId(1))[..],
+        [AckEntry { doc_seq: 1, .. }]
+    ));
+    // A retransmission is re-acked, not stored again.
+    let a = f
+        .relay
+        .handle_checked_publish(ConnId(1), CheckedPublish::Verified(verified));
+    assert!(matches!(
+        acked(&a, ConnId(1))[..],
+        [AckEntry { doc_seq: 1, .. }]
+    ));
+    assert!(
+        !a.iter()
+            .any(|x| matches!(x, RelayAction::StoreEnvelope { .. }))
+    );
+    // A failed signature is refused as bad_envelope...
+    let e2 = f.envelope(&owner, 2, e1.hash());
+    let failed = |envelope: Envelope| CheckedPublish::Failed {
+        envelope,
+        error: crate::EnvelopeError::BadSignature,
+    };
+    let a = f
+        .relay
+        .handle_checked_publish(ConnId(1), failed(e2.clone()));
+    assert_eq!(error_code(&a, ConnId(1)), Some(ErrorCode::BadEnvelope));
+    // ...but authorship and authentication are checked first.
+    let viewer = f.viewer.clone();
+    f.login(ConnId(2), &viewer, 1000);
+    let a = f
+        .relay
+        .handle_checked_publish(ConnId(2), failed(e2.clone()));
+    assert_eq!(error_code(&a, ConnId(2)), Some(ErrorCode::Forbidden));
+    let a = f.relay.handle_checked_publish(
+        ConnId(2),
+        CheckedPublish::Verified(e2.clone().verify().unwrap()),
+    );
+    assert_eq!(error_code(&a, ConnId(2)), Some(ErrorCode::Forbidden));
+    f.relay.handle_connect(ConnId(3));
+    let a = f.relay.handle_checked_publish(ConnId(3), failed(e2));
+    assert_eq!(error_code(&a, ConnId(3)), Some(ErrorCode::AuthFailed));
+    let a = f.relay.handle_checked_publish(ConnId(4), failed(e1));
+    assert_eq!(a, vec![RelayAction::Close { conn: ConnId(4) }]);
+}
+
+/// Fan-out reaches exactly the connections subscribed now: not ones that
+/// unsubscribed or disconnected, and not the publisher itself.
+#[test]
+fn fan_out_follows_subscribe_unsubscribe_and_disconnect() {
+    let mut f = Fixture::new();
+    let viewer = f.viewer.clone();
+    let cursor = crate::wire::DocCursor {
+        doc: f.doc,
+        cursor: 0,
+    };
+    for c in 2..=4 {
+        f.login(ConnId(c), &viewer, 1000);
+        f.msg(ConnId(c), Message::Subscribe { docs: vec![cursor] });
+    }
+    f.msg(ConnId(1), Message::Subscribe { docs: vec![cursor] });
+    f.msg(ConnId(3), Message::Unsubscribe { docs: vec![f.doc] });
+    f.relay.handle_disconnect(ConnId(4));
+    let owner = f.owner.clone();
+    let e1 = f.envelope(&owner, 1, EnvelopeHash::ZERO);
+    let a = f.msg(ConnId(1), Message::Publish { envelope: e1 });
+    let delivered: Vec<ConnId> = a
+        .iter()
+        .filter_map(|x| match x {
+            RelayAction::Send {
+                conn,
+                msg: Message::Deliver { .. },
+            } => Some(*conn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, vec![ConnId(2)]);
+    // Resubscribing after a disconnect (a new connection) works again.
+    f.login(ConnId(5), &viewer, 1000);
+    f.msg(ConnId(5), Message::Subscribe { docs: vec![cursor] });
+    let e2 = f.envelope(
+        &owner,
+        2,
+        a.iter()
+            .find_map(|x| match x {
+                RelayAction::StoreEnvelope { envelope, .. } => Some(envelope.hash()),
+                _ => None,
+            })
+            .unwrap(),
+    );
+    let a = f.msg(ConnId(1), Message::Publish { envelope: e2 });
+    assert_eq!(sent(&a, ConnId(5)).len(), 1);
+    assert_eq!(sent(&a, ConnId(2)).len(), 1);
 }

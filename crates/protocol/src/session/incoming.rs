@@ -6,7 +6,7 @@ use crate::domain;
 use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope, verify_batch};
 use crate::ids::DocId;
 use crate::membership::{MembershipOp, MembershipState, OpBody};
-use crate::wire::{self, ErrorCode, Message, auth_message};
+use crate::wire::{self, Acks, ErrorCode, Message, auth_message};
 
 impl ClientSession {
     /// A binary frame arrived from the relay.
@@ -40,25 +40,7 @@ impl ClientSession {
                 out.events.push(SessionEvent::Connected);
                 self.resume(&mut out);
             }
-            Message::Ack(ack) => {
-                let Some(relay) = self.relay else { return out };
-                if !ack.verify(&relay) {
-                    out.events.push(SessionEvent::Tampering {
-                        doc: Some(ack.doc),
-                        what: Tampering::BadAck,
-                    });
-                    return out;
-                }
-                if let Some(d) = self.docs.get_mut(&ack.doc)
-                    && d.outbox
-                        .get(&ack.author_seq)
-                        .is_some_and(|e| e.hash() == ack.hash)
-                {
-                    d.outbox.remove(&ack.author_seq);
-                    let (doc, seq, doc_seq) = (ack.doc, ack.author_seq, ack.doc_seq);
-                    out.events.push(SessionEvent::Acked { doc, seq, doc_seq });
-                }
-            }
+            Message::Acks(acks) => self.on_acks(&acks, &mut out),
             Message::Deliver {
                 doc,
                 doc_seq,
@@ -132,6 +114,35 @@ impl ClientSession {
             timestamp: now,
             signature,
         });
+    }
+
+    /// One relay signature covers every entry: verified once, then each
+    /// entry that names an envelope in our outbox releases it.
+    fn on_acks(&mut self, acks: &Acks, out: &mut Output) {
+        let Some(relay) = self.relay else { return };
+        if !acks.verify(&relay) {
+            let first = acks.entries.first().map(|e| e.doc);
+            let doc = first.filter(|d| acks.entries.iter().all(|e| e.doc == *d));
+            out.events.push(SessionEvent::Tampering {
+                doc,
+                what: Tampering::BadAck,
+            });
+            return;
+        }
+        for e in &acks.entries {
+            if let Some(d) = self.docs.get_mut(&e.doc)
+                && d.outbox
+                    .get(&e.author_seq)
+                    .is_some_and(|env| env.hash() == e.hash)
+            {
+                d.outbox.remove(&e.author_seq);
+                out.events.push(SessionEvent::Acked {
+                    doc: e.doc,
+                    seq: e.author_seq,
+                    doc_seq: e.doc_seq,
+                });
+            }
+        }
     }
 
     fn on_deliver(&mut self, doc: DocId, doc_seq: u64, envelope: Envelope, out: &mut Output) {

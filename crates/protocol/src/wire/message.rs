@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ack, MAX_DOCS_PER_MESSAGE, MAX_ORIGIN, MAX_PRESENCE, MAX_TEXT, WireError};
+use super::{Acks, MAX_ACKS, MAX_DOCS_PER_MESSAGE, MAX_ORIGIN, MAX_PRESENCE, MAX_TEXT, WireError};
 use crate::bytes::{ByteArray, Bytes};
 use crate::envelope::Envelope;
 use crate::ids::{DeviceId, DocId};
@@ -114,8 +114,9 @@ pub enum Message {
         /// The envelope.
         envelope: Envelope,
     },
-    /// Relay's signed receipt.
-    Ack(Ack),
+    /// Relay's signed receipt for envelopes this connection published,
+    /// sent once they are durable.
+    Acks(Acks),
     /// An envelope for a subscribed document.
     Deliver {
         /// The document.
@@ -208,6 +209,9 @@ impl Message {
             }
             Message::Unsubscribe { docs } if docs.len() > MAX_DOCS_PER_MESSAGE => {
                 Err(WireError::Limit("docs"))
+            }
+            Message::Acks(a) if a.entries.is_empty() || a.entries.len() > MAX_ACKS => {
+                Err(WireError::Limit("acks"))
             }
             Message::Presence { blob, .. } if blob.0.len() > MAX_PRESENCE => {
                 Err(WireError::Limit("presence"))

@@ -87,7 +87,7 @@ fn acks_verify_against_the_relay_only() {
     let ack = m
         .iter()
         .find_map(|m| {
-            if let Message::Ack(a) = m {
+            if let Message::Acks(a) = m {
                 Some(a.clone())
             } else {
                 None
@@ -96,7 +96,9 @@ fn acks_verify_against_the_relay_only() {
         .unwrap();
     assert!(ack.verify(&crate::DeviceKey::from_seed([2; 32]).device_id()));
     assert!(!ack.verify(&relay.device_id()));
+    let receipt = ack.receipt(0).unwrap();
+    assert!(receipt.verify(&crate::DeviceKey::from_seed([2; 32]).device_id()));
     let mut forged = ack;
-    forged.doc_seq += 1;
+    forged.entries[0].doc_seq += 1;
     assert!(!forged.verify(&crate::DeviceKey::from_seed([2; 32]).device_id()));
 }
