@@ -437,10 +437,18 @@ pub(crate) fn ensure_text(tx: &mut Transaction<'_>, obj: &ObjId, key: &str) -> R
 ///
 /// Edits only reach live items, or items whose delete raced an edit; editing
 /// one of those keeps it, so the edit also clears its `deleted` mark.
+///
+/// The mark is cleared whenever it is not one plain `false`: a winning
+/// `false` can still hide a concurrent `true` (a device that kept the item
+/// while another deleted it), and a new `touched` without a new `deleted`
+/// would then read as a plain delete and hide the item being edited.
 pub(crate) fn touch(tx: &mut Transaction<'_>, obj: &ObjId, device: DeviceId) -> Result<()> {
-    if let Some((automerge::Value::Scalar(v), _)) = tx.get(obj, "deleted")?
-        && v.as_ref() == &automerge::ScalarValue::Boolean(true)
-    {
+    let marks = tx.get_all(obj, "deleted")?;
+    let live = matches!(
+        marks.as_slice(),
+        [(automerge::Value::Scalar(v), _)] if v.as_ref() == &automerge::ScalarValue::Boolean(false)
+    );
+    if !marks.is_empty() && !live {
         tx.put(obj, "deleted", false)?;
     }
     stamp(tx, obj, device)

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{merged, pair};
-use recovery_journal::{FieldPath, Journal, Perspective, ScoreFlag, SignOff};
+use recovery_journal::{DeviceId, FieldPath, Journal, Perspective, ScoreFlag, SignOff};
 
 #[test]
 fn offline_scores_merge_in_either_order_with_gaps_and_one_conflict() {
@@ -278,6 +278,39 @@ fn a_delete_concurrent_with_an_edit_keeps_the_item_and_flags_it() {
     let view = client.view();
     assert!(view.conflicts.is_empty());
     assert!(!view.readings[0].deleted_while_edited);
+}
+
+#[test]
+fn editing_an_item_kept_on_one_device_and_deleted_on_another_keeps_it() {
+    let mut p = pair();
+    let mut supporter = p.client.fork(DeviceId::from_bytes([9; 32]));
+    // The worker edits while the client deletes; the worker sees the race
+    // and keeps working on the reading.
+    p.client.delete_reading(&p.reading).unwrap();
+    p.worker
+        .set_score(&p.reading, "work", Perspective::Worker, 6)
+        .unwrap();
+    p.worker
+        .merge(&mut p.client.fork(p.client.device()))
+        .unwrap();
+    p.worker
+        .set_reading_date(&p.reading, "2026-11-24".parse().unwrap())
+        .unwrap();
+    // Meanwhile a third device deleted it too, having seen none of that.
+    supporter.delete_reading(&p.reading).unwrap();
+
+    let mut all = merged(&p.worker, &supporter);
+    let view = all.view();
+    assert_eq!(view.readings.len(), 1, "the worker's edits are not lost");
+    assert!(view.readings[0].deleted_while_edited);
+
+    // Editing the flagged reading keeps it: it must not vanish.
+    all.set_score(&p.reading, "work", Perspective::Agreed, 5)
+        .unwrap();
+    let view = all.view();
+    assert_eq!(view.readings.len(), 1, "the edited reading is still there");
+    assert!(!view.readings[0].deleted_while_edited, "the edit kept it");
+    assert_eq!(view.readings[0].area("work").unwrap().agreed.value, Some(5));
 }
 
 #[test]
