@@ -126,3 +126,146 @@ fn check_invariants(state: &MembershipState) {
         "a verified log left the document without an owner"
     );
 }
+
+/// Splits fuzz input into at most 64 frames, each a `u16be` length and that
+/// many bytes; a short tail ends the list.
+pub fn frames(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut r = data;
+    while r.len() >= 2 && out.len() < 64 {
+        let n = u16::from_be_bytes([r[0], r[1]]) as usize;
+        let Some(b) = r.get(2..2 + n) else { break };
+        out.push(b);
+        r = &r[2 + n..];
+    }
+    out
+}
+
+/// The inverse of [`frames`], for writing seeds.
+pub fn join_frames(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in frames {
+        out.extend_from_slice(&(f.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// The origin the fuzzed relay and session use (the sample messages' one).
+pub const FUZZ_ORIGIN: &str = "wss://relay.test";
+/// The clock of the fuzzed relay and session, ms.
+pub const FUZZ_NOW: u64 = 1_000_000;
+
+/// A client session mid-sync, from [`session_world`].
+#[derive(Debug)]
+pub struct SessionWorld {
+    /// The session.
+    pub session: crate::session::ClientSession,
+    /// The document it created.
+    pub doc: DocId,
+    /// The envelope it published, not yet acknowledged.
+    pub published: Envelope,
+}
+
+/// A client session as it is mid-sync: device `[1; 32]`, one document it
+/// created, authenticated to relay `[2; 32]`, with one envelope published
+/// and not yet acknowledged.
+pub fn session_world() -> Option<SessionWorld> {
+    use crate::session::{ClientSession, SessionConfig};
+    let dev = DeviceKey::from_seed([1; 32]);
+    let relay = DeviceKey::from_seed([2; 32]);
+    let mut rng = SeededRng::new(1);
+    let config = SessionConfig {
+        origin: FUZZ_ORIGIN.into(),
+        relay: None,
+        agent: "fuzz".into(),
+    };
+    let mut s = ClientSession::new(dev, config);
+    let (doc, _) = s.create_doc(FUZZ_NOW, "client", &mut rng).ok()?;
+    s.handle_connected(FUZZ_NOW);
+    s.handle_message(
+        FUZZ_NOW,
+        wire::Message::Challenge {
+            nonce: crate::bytes::ByteArray([6; 32]),
+            origin: FUZZ_ORIGIN.into(),
+            relay: relay.device_id(),
+        },
+    );
+    s.handle_message(
+        FUZZ_NOW,
+        wire::Message::Welcome {
+            server_time: FUZZ_NOW,
+        },
+    );
+    let out = s.publish(doc, b"payload", &mut rng).ok()?;
+    let published = out.send.into_iter().find_map(|m| match m {
+        wire::Message::Publish { envelope } => Some(envelope),
+        _ => None,
+    })?;
+    Some(SessionWorld {
+        session: s,
+        doc,
+        published,
+    })
+}
+
+/// Feeds frames (see [`frames`]) from a hostile relay to a client session in
+/// [`session_world`]'s state. Nothing may panic, and the session's state must
+/// still persist.
+pub fn session_frames(data: &[u8]) {
+    let Some(mut w) = session_world() else {
+        return;
+    };
+    for (i, f) in frames(data).into_iter().enumerate() {
+        w.session.handle_frame(FUZZ_NOW + i as u64, f);
+    }
+    let _ = w.session.persisted(&w.doc);
+}
+
+/// A relay core with device `[1; 32]` authenticated on connection 1, and
+/// the messages it answered along the way.
+pub fn relay_world() -> crate::relay::RelayCore {
+    use crate::relay::{ConnId, RelayAction, RelayConfig, RelayCore};
+    let dev = DeviceKey::from_seed([1; 32]);
+    let relay_key = DeviceKey::from_seed([2; 32]);
+    let relay = relay_key.device_id();
+    let mut core = RelayCore::new(relay_key, RelayConfig::new(FUZZ_ORIGIN));
+    let mut rng = SeededRng::new(2);
+    let conn = ConnId(1);
+    core.handle_connect(conn);
+    let hello = wire::Message::Hello {
+        device: dev.device_id(),
+        agent: "fuzz".into(),
+    };
+    let nonce = core
+        .handle_message(FUZZ_NOW, conn, hello, &mut rng)
+        .into_iter()
+        .find_map(|a| match a {
+            RelayAction::Send {
+                msg: wire::Message::Challenge { nonce, .. },
+                ..
+            } => Some(nonce.0),
+            _ => None,
+        });
+    if let Some(nonce) = nonce {
+        let me = dev.device_id();
+        let signed = wire::auth_message(&nonce, FUZZ_ORIGIN, FUZZ_NOW, &relay, &me);
+        let auth = wire::Message::Authenticate {
+            device: me,
+            timestamp: FUZZ_NOW,
+            signature: dev.sign(crate::domain::AUTH_SIG, &signed),
+        };
+        core.handle_message(FUZZ_NOW, conn, auth, &mut rng);
+    }
+    core
+}
+
+/// Feeds frames (see [`frames`]) from a hostile device, authenticated on
+/// connection 1, to a relay core. Nothing may panic.
+pub fn relay_frames(data: &[u8]) {
+    let mut core = relay_world();
+    let mut rng = SeededRng::new(3);
+    for (i, f) in frames(data).into_iter().enumerate() {
+        core.handle_frame(FUZZ_NOW + i as u64, crate::relay::ConnId(1), f, &mut rng);
+    }
+}

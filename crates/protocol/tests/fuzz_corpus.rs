@@ -52,6 +52,61 @@ fn membership_apply_corpus() {
     replay("membership_apply", fuzzing::membership_apply);
 }
 
+#[test]
+fn session_frames_corpus() {
+    replay("session_frames", fuzzing::session_frames);
+}
+
+#[test]
+fn relay_frames_corpus() {
+    replay("relay_frames", fuzzing::relay_frames);
+}
+
+/// The fuzzed session and relay start where their docs say: the fuzzer's
+/// frames meet a session that is authenticated with an envelope in flight,
+/// and a relay that has authenticated the device.
+#[test]
+fn fuzz_worlds_start_authenticated() {
+    use starling_protocol::relay::{ConnId, RelayAction};
+    use starling_protocol::testing::{SeededRng, sample_messages};
+    use starling_protocol::wire::{self, AckEntry, Acks, Message};
+    let mut w = fuzzing::session_world().unwrap();
+    assert!(w.session.is_ready());
+    assert_eq!(w.session.unacked(&w.doc), 1);
+    let h = w.published.header_unverified();
+    let ack = Acks::sign(
+        &starling_protocol::DeviceKey::from_seed([2; 32]),
+        vec![AckEntry {
+            doc: w.doc,
+            author: h.author,
+            author_seq: h.seq,
+            hash: w.published.hash(),
+            doc_seq: 1,
+        }],
+    );
+    let frame = wire::encode(&Message::Acks(ack)).unwrap();
+    w.session.handle_frame(fuzzing::FUZZ_NOW, &frame);
+    assert_eq!(w.session.unacked(&w.doc), 0, "a relay-signed ack lands");
+
+    let mut core = fuzzing::relay_world();
+    let genesis = sample_messages()
+        .into_iter()
+        .find(|m| matches!(m, Message::MembershipPublish { .. }))
+        .unwrap();
+    let actions = core.handle_message(
+        fuzzing::FUZZ_NOW,
+        ConnId(1),
+        genesis,
+        &mut SeededRng::new(9),
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, RelayAction::StoreMembershipOp { .. })),
+        "the authenticated device creates a document: {actions:?}"
+    );
+}
+
 /// Writes the seed inputs. Run once after a format change:
 /// `cargo test -p starling-protocol --test fuzz_corpus -- --ignored`.
 #[test]
@@ -71,6 +126,53 @@ fn write_seeds() {
             &starling_protocol::wire::encode(m).unwrap(),
         );
     }
+    // Every sample message as one frame list, for the session and the relay.
+    let all: Vec<Vec<u8>> = sample_messages()
+        .iter()
+        .map(|m| starling_protocol::wire::encode(m).unwrap())
+        .collect();
+    put(
+        "session_frames",
+        "seed-samples",
+        &fuzzing::join_frames(&all),
+    );
+    put("relay_frames", "seed-samples", &fuzzing::join_frames(&all));
+    // The session's own document: the relay's ack of its envelope, its
+    // membership, and the envelope delivered back.
+    let w = fuzzing::session_world().unwrap();
+    let h = w.published.header_unverified();
+    let relay = DeviceKey::from_seed([2; 32]);
+    let ack = starling_protocol::wire::Acks::sign(
+        &relay,
+        vec![starling_protocol::wire::AckEntry {
+            doc: w.doc,
+            author: h.author,
+            author_seq: h.seq,
+            hash: w.published.hash(),
+            doc_seq: 1,
+        }],
+    );
+    let own = [
+        starling_protocol::wire::Message::Acks(ack),
+        starling_protocol::wire::Message::Deliver {
+            doc: w.doc,
+            doc_seq: 1,
+            envelope: w.published.clone(),
+        },
+        starling_protocol::wire::Message::CaughtUp {
+            doc: w.doc,
+            doc_seq: 1,
+        },
+    ];
+    let own: Vec<Vec<u8>> = own
+        .iter()
+        .map(|m| starling_protocol::wire::encode(m).unwrap())
+        .collect();
+    put(
+        "session_frames",
+        "seed-own-doc",
+        &fuzzing::join_frames(&own),
+    );
     let dev = DeviceKey::from_seed(core::array::from_fn(|i| i as u8));
     let key = EpochKey::from_bytes(fuzzing::FUZZ_EPOCH_KEY);
     let doc = DocId::from_bytes([0x40; 16]);
