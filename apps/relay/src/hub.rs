@@ -65,8 +65,6 @@ pub(crate) struct Hub {
     key: DeviceKey,
     core_config: CoreConfig,
     conns: HashMap<ConnId, Outbox>,
-    /// The device each connection said hello as (the core holds it to that).
-    devices: HashMap<ConnId, DeviceId>,
     store: Store,
     /// Jobs submitted and not yet committed.
     inflight: usize,
@@ -155,7 +153,6 @@ impl Hub {
             key,
             core_config,
             conns: HashMap::new(),
-            devices: HashMap::new(),
             store,
             inflight: 0,
             pending: Vec::new(),
@@ -198,20 +195,18 @@ impl Hub {
             HubEvent::Disconnect { conn } => {
                 self.core.handle_disconnect(conn);
                 self.conns.remove(&conn);
-                self.devices.remove(&conn);
             }
             HubEvent::AllowListChanged => {
-                let conns = &self.conns;
-                self.devices.retain(|c, _| conns.contains_key(c));
+                // The core's record of who each connection is, not what it
+                // last said in a `Hello`.
                 let removed: Vec<ConnId> = self
-                    .devices
-                    .iter()
-                    .filter(|(_, d)| !self.allowed(d))
-                    .map(|(c, _)| *c)
+                    .conns
+                    .keys()
+                    .copied()
+                    .filter(|c| self.core.device_of(*c).is_some_and(|d| !self.allowed(&d)))
                     .collect();
                 for conn in removed {
                     tracing::info!(conn = conn.0, "device removed from the allow-list; closing");
-                    self.devices.remove(&conn);
                     let e = Message::error(
                         ErrorCode::NotAllowed,
                         RetryClass::Unauthorised,
@@ -258,20 +253,16 @@ impl Hub {
         let actions = match inbound {
             Inbound::Publish(p) => self.core.handle_checked_publish(conn, *p),
             Inbound::Msg(msg) => {
-                match &*msg {
-                    Message::Hello { device, .. } if !self.allowed(device) => {
-                        let e = Message::error(
-                            ErrorCode::NotAllowed,
-                            RetryClass::Unauthorised,
-                            None,
-                            "device not on the allow-list",
-                        );
-                        return self.refuse(conn, "not_allowed", e, true);
-                    }
-                    Message::Hello { device, .. } => {
-                        self.devices.insert(conn, *device);
-                    }
-                    _ => {}
+                if let Message::Hello { device, .. } = &*msg
+                    && !self.allowed(device)
+                {
+                    let e = Message::error(
+                        ErrorCode::NotAllowed,
+                        RetryClass::Unauthorised,
+                        None,
+                        "device not on the allow-list",
+                    );
+                    return self.refuse(conn, "not_allowed", e, true);
                 }
                 self.core
                     .handle_message(now_ms(), conn, *msg, &mut rand_core::OsRng)
@@ -397,7 +388,6 @@ impl Hub {
             }
             StoreEvent::Failed { jobs, error } => {
                 tracing::error!(%error, jobs, "storage failed: closing every connection and reloading");
-                self.devices.clear();
                 for (conn, outbox) in self.conns.drain() {
                     outbox.close("relay storage error");
                     self.core.handle_disconnect(conn);

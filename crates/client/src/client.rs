@@ -49,21 +49,9 @@ pub struct Client {
     home: PathBuf,
 }
 
-/// Held while this process may change sync state (see `sync.rs`). Dropping
-/// it withdraws this process's pause request, if it made one, then unlocks.
+/// Held while this process may change sync state (see `sync.rs`).
 #[derive(Debug)]
-pub(crate) struct SyncLock {
-    _file: File,
-    request: Option<PathBuf>,
-}
-
-impl Drop for SyncLock {
-    fn drop(&mut self) {
-        if let Some(request) = self.request.take() {
-            let _ = std::fs::remove_file(request);
-        }
-    }
-}
+pub(crate) struct SyncLock(#[allow(dead_code)] File);
 
 /// Directory where processes ask a live sync to step aside (one file each).
 const PAUSE_DIR: &str = "sync.pause";
@@ -431,26 +419,33 @@ impl Client {
             .open(self.home.join("sync.lock"))?)
     }
 
+    /// Take the lock that guards sync state if it is free; otherwise
+    /// [`ClientError::SyncBusy`]. A live sync takes it this way: it never
+    /// asks another live sync to step aside.
+    pub(crate) fn try_lock(&self) -> Result<SyncLock> {
+        let file = self.lock_file()?;
+        match file.try_lock() {
+            Ok(()) => Ok(SyncLock(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(ClientError::SyncBusy),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+
     /// Take the lock that guards sync state.
     ///
     /// When another process holds it, this asks it to step aside: a live
     /// `sync --watch` sees the request within a fraction of a second, saves
     /// its state, disconnects and unlocks, and resumes (reloading everything
-    /// from the store) once this process is done. Fails with
-    /// [`ClientError::SyncBusy`] if the lock is not free within 10 seconds
-    /// (another one-off sync is running, say).
+    /// from the store) once this process is done. The request is withdrawn
+    /// as soon as the lock is taken. Fails with [`ClientError::SyncBusy`] if
+    /// the lock is not free within 10 seconds (another one-off sync is
+    /// running, say).
     pub(crate) fn lock(&self) -> Result<SyncLock> {
-        let file = self.lock_file()?;
-        match file.try_lock() {
-            Ok(()) => {
-                return Ok(SyncLock {
-                    _file: file,
-                    request: None,
-                });
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        match self.try_lock() {
+            Err(ClientError::SyncBusy) => {}
+            other => return other,
         }
+        let file = self.lock_file()?;
         let dir = self.home.join(PAUSE_DIR);
         std::fs::create_dir_all(&dir)?;
         let request = dir.join(format!(
@@ -464,10 +459,8 @@ impl Client {
             std::thread::sleep(Duration::from_millis(20));
             let outcome = match file.try_lock() {
                 Ok(()) => {
-                    return Ok(SyncLock {
-                        _file: file,
-                        request: Some(request),
-                    });
+                    let _ = std::fs::remove_file(&request);
+                    return Ok(SyncLock(file));
                 }
                 Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
                     continue;
@@ -487,22 +480,18 @@ impl Client {
             .unwrap_or(false)
     }
 
-    /// Wait (unlocked) until no process asks for the lock any more, then
-    /// take it back. A request whose process left without withdrawing it
-    /// (killed) is recognised by the lock staying free for 5 seconds while
-    /// the request stays, and is cleared.
+    /// Wait (unlocked) until no process asks for the lock any more and it
+    /// is free, then take it back. A request whose process left without
+    /// withdrawing it (killed before it got the lock) is recognised by the
+    /// lock staying free for 5 seconds while the request stays, and is
+    /// cleared.
     pub(crate) async fn relock_after_pause(&self) -> Result<SyncLock> {
         let mut free_since: Option<std::time::Instant> = None;
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let file = self.lock_file()?;
             match file.try_lock() {
-                Ok(()) if !self.pause_requested() => {
-                    return Ok(SyncLock {
-                        _file: file,
-                        request: None,
-                    });
-                }
+                Ok(()) if !self.pause_requested() => return Ok(SyncLock(file)),
                 Ok(()) => {
                     let since = *free_since.get_or_insert_with(std::time::Instant::now);
                     if since.elapsed() > Duration::from_secs(5) {
@@ -511,10 +500,7 @@ impl Client {
                                 let _ = std::fs::remove_file(entry.path());
                             }
                         }
-                        return Ok(SyncLock {
-                            _file: file,
-                            request: None,
-                        });
+                        return Ok(SyncLock(file));
                     }
                     // Unlock at once: the requester is about to take it.
                     drop(file);
@@ -573,7 +559,7 @@ mod tests {
         }
         drop(held);
         waiter.join().unwrap().unwrap();
-        // The waiter withdrew its request when it let go.
+        // The waiter withdrew its request once it had the lock.
         assert!(!client.pause_requested());
         runtime().block_on(client.relock_after_pause()).unwrap();
     }

@@ -147,7 +147,12 @@ impl Client {
         stop: impl std::future::Future<Output = ()>,
         mut on_event: impl FnMut(ClientEvent),
     ) -> Result<SyncReport> {
-        let mut lock = self.lock()?;
+        // A live sync never makes another one step aside: two would take
+        // turns forever.
+        let mut lock = match mode {
+            SyncMode::Watch => self.try_lock()?,
+            SyncMode::Once { .. } => self.lock()?,
+        };
         let mut run = self.new_run(relay, mode, SyncReport::default())?;
         run.seal_local()?;
         tokio::pin!(stop);
@@ -158,7 +163,21 @@ impl Client {
         loop {
             // A connection that failed or dropped: give up (once), or wait
             // for the session's backoff and dial again (watch).
-            let reason = match connect(relay).await {
+            // A live sync steps aside even while it dials (a dead network
+            // can hold a dial for 10 seconds).
+            let dialed = tokio::select! {
+                dialed = connect(relay) => Some(dialed),
+                _ = self.pause_request(), if deadline.is_none() => None,
+            };
+            let Some(dialed) = dialed else {
+                let step = self.step_aside(lock, &mut run, relay, mode, &mut stop, &mut on_event);
+                match step.await? {
+                    Some(relocked) => lock = relocked,
+                    None => return Ok(run.report),
+                }
+                continue;
+            };
+            let reason = match dialed {
                 Err(e) if deadline.is_some() => return Err(e),
                 Err(e) => e.to_string(),
                 Ok(ws) => {
@@ -187,14 +206,18 @@ impl Client {
                         }
                         Outcome::Dropped(reason) => reason,
                         Outcome::Paused => {
-                            drop(lock);
-                            let Some(relocked) = self.step_aside(&mut stop, &mut on_event).await?
-                            else {
-                                return Ok(run.report);
-                            };
-                            lock = relocked;
-                            run = self.new_run(relay, mode, run.report)?;
-                            run.seal_local()?;
+                            let step = self.step_aside(
+                                lock,
+                                &mut run,
+                                relay,
+                                mode,
+                                &mut stop,
+                                &mut on_event,
+                            );
+                            match step.await? {
+                                Some(relocked) => lock = relocked,
+                                None => return Ok(run.report),
+                            }
                             continue;
                         }
                     }
@@ -210,13 +233,11 @@ impl Client {
                 _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
                 _ = &mut stop => return Ok(run.report),
                 _ = self.pause_request() => {
-                    drop(lock);
-                    let Some(relocked) = self.step_aside(&mut stop, &mut on_event).await? else {
-                        return Ok(run.report);
-                    };
-                    lock = relocked;
-                    run = self.new_run(relay, mode, run.report)?;
-                    run.seal_local()?;
+                    let step = self.step_aside(lock, &mut run, relay, mode, &mut stop, &mut on_event);
+                    match step.await? {
+                        Some(relocked) => lock = relocked,
+                        None => return Ok(run.report),
+                    }
                 }
             }
         }
@@ -258,20 +279,29 @@ impl Client {
         }
     }
 
-    /// Let other processes of this device change sync state (the lock is
-    /// already released), then take the lock back. `None` if `stop`
+    /// Let go of the lock so another process of this device can change sync
+    /// state, then take it back and reload `run` from the store (the other
+    /// process may have added journals or invites). `None` if `stop`
     /// completed meanwhile.
-    async fn step_aside(
-        &self,
+    async fn step_aside<'a>(
+        &'a self,
+        lock: SyncLock,
+        run: &mut Run<'a>,
+        relay: &RelayAddr,
+        mode: SyncMode,
         stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
         on_event: &mut impl FnMut(ClientEvent),
     ) -> Result<Option<SyncLock>> {
+        drop(lock);
         on_event(ClientEvent::Paused);
         let lock = tokio::select! {
             lock = self.relock_after_pause() => lock?,
             _ = stop.as_mut() => return Ok(None),
         };
         on_event(ClientEvent::Resumed);
+        let report = std::mem::take(&mut run.report);
+        *run = self.new_run(relay, mode, report)?;
+        run.seal_local()?;
         Ok(Some(lock))
     }
 }

@@ -272,6 +272,16 @@ impl RelayCore {
         );
     }
 
+    /// The device a connection is being held to: the one it said hello as
+    /// (while challenged) or authenticated as. A later `Hello` on an
+    /// authenticated connection changes nothing.
+    pub fn device_of(&self, conn: ConnId) -> Option<DeviceId> {
+        match self.conns.get(&conn)?.auth {
+            AuthState::New => None,
+            AuthState::Challenged { device, .. } | AuthState::Authenticated(device) => Some(device),
+        }
+    }
+
     /// A connection closed.
     pub fn handle_disconnect(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.remove(&conn) {

@@ -133,6 +133,29 @@ fn share_and_a_one_off_sync_work_while_sync_watch_runs_on_the_same_device() {
         "the watcher never caught up"
     );
 
+    // A second live sync on the same device is refused at once (two would
+    // take turns forever), and the first one is not disturbed.
+    let mut second = Running(
+        sam.cmd(&["sync", "--watch"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let code = loop {
+        if let Some(status) = second.0.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(Instant::now() < deadline, "a second watcher hung");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(6), "busy store is exit code 6");
+    assert!(
+        !wait_for(&rx, "paused", 1),
+        "the first watcher stepped aside"
+    );
+
     // In another terminal, Sam invites a second worker: the live session
     // steps aside instead of failing the command.
     let link = sam.json(&["share", "--as", "worker", "--name", "Jo"])["link"]

@@ -134,7 +134,16 @@ async fn allow_list_admits_only_listed_devices_and_reloads() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    // Removing a device from the file closes its open connection.
+    // A second hello on the authenticated connection, naming a listed
+    // device, is refused and changes nothing...
+    ok.send(&Message::Hello {
+        device: key(2).device_id(),
+        agent: "t".into(),
+    })
+    .await;
+    let (code, _, _) = ok.recv_error().await;
+    assert_ne!(code, ErrorCode::NotAllowed);
+    // ...so removing its device from the file still closes it.
     std::fs::write(&list, format!("{}\n", key(2).device_id())).unwrap();
     let (code, _, msg) = ok.recv_error().await;
     assert_eq!(code, ErrorCode::NotAllowed, "{msg}");
