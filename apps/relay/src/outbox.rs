@@ -77,9 +77,11 @@ pub(crate) fn outbox(limit: usize) -> (Outbox, Inbox) {
 
 impl Outbox {
     /// Queues a batch, unless the connection already has too much waiting.
+    /// A batch meeting an empty queue is always taken, however heavy: one
+    /// commit's worth for one connection is never "too slow".
     pub fn send(&self, batch: Batch) -> Result<(), Refused> {
         let before = self.queued.fetch_add(batch.weight, Ordering::AcqRel);
-        if before.saturating_add(batch.weight) > self.limit {
+        if before > 0 && before.saturating_add(batch.weight) > self.limit {
             self.queued.fetch_sub(batch.weight, Ordering::AcqRel);
             return Err(Refused::TooSlow);
         }
@@ -148,5 +150,15 @@ mod tests {
         ));
         drop(rx);
         assert_eq!(tx.send(batch(1)).unwrap_err(), Refused::Gone);
+    }
+
+    #[test]
+    fn one_heavy_batch_on_an_empty_queue_is_not_too_slow() {
+        let (tx, mut rx) = outbox(10);
+        tx.send(batch(25)).unwrap();
+        assert_eq!(tx.send(batch(1)).unwrap_err(), Refused::TooSlow);
+        let b = rx.try_recv().unwrap();
+        rx.written(b.weight);
+        tx.send(batch(1)).unwrap();
     }
 }
