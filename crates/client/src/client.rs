@@ -1,8 +1,7 @@
 //! [`Client`]: this device's identity, documents and local edits.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand_core::OsRng;
 use starling_protocol::invite::InviteLink;
@@ -15,6 +14,9 @@ use crate::error::{ClientError, Result};
 use crate::persist;
 use crate::relay_addr::RelayAddr;
 use crate::store::{DocRow, Store, rows};
+
+mod lock;
+pub(crate) use lock::SyncLock;
 
 /// The store's file name inside the home directory.
 pub const STORE_FILE: &str = "starling.db";
@@ -48,15 +50,6 @@ pub struct Client {
     pub(crate) store: Store,
     home: PathBuf,
 }
-
-/// Held while this process may change sync state (see `sync.rs`).
-#[derive(Debug)]
-pub(crate) struct SyncLock(#[allow(dead_code)] File);
-
-/// Directory where processes ask a live sync to step aside (one file each).
-const PAUSE_DIR: &str = "sync.pause";
-/// How long a process waits for a live sync to step aside.
-const PAUSE_WAIT: Duration = Duration::from_secs(10);
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -410,106 +403,6 @@ impl Client {
         }
         Ok(session)
     }
-
-    fn lock_file(&self) -> Result<File> {
-        Ok(File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.home.join("sync.lock"))?)
-    }
-
-    /// Take the lock that guards sync state if it is free; otherwise
-    /// [`ClientError::SyncBusy`]. A live sync takes it this way: it never
-    /// asks another live sync to step aside.
-    pub(crate) fn try_lock(&self) -> Result<SyncLock> {
-        let file = self.lock_file()?;
-        match file.try_lock() {
-            Ok(()) => Ok(SyncLock(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(ClientError::SyncBusy),
-            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
-        }
-    }
-
-    /// Take the lock that guards sync state.
-    ///
-    /// When another process holds it, this asks it to step aside: a live
-    /// `sync --watch` sees the request within a fraction of a second, saves
-    /// its state, disconnects and unlocks, and resumes (reloading everything
-    /// from the store) once this process is done. The request is withdrawn
-    /// as soon as the lock is taken. Fails with [`ClientError::SyncBusy`] if
-    /// the lock is not free within 10 seconds (another one-off sync is
-    /// running, say).
-    pub(crate) fn lock(&self) -> Result<SyncLock> {
-        match self.try_lock() {
-            Err(ClientError::SyncBusy) => {}
-            other => return other,
-        }
-        let file = self.lock_file()?;
-        let dir = self.home.join(PAUSE_DIR);
-        std::fs::create_dir_all(&dir)?;
-        let request = dir.join(format!(
-            "{}-{:016x}",
-            std::process::id(),
-            rand_core::RngCore::next_u64(&mut OsRng)
-        ));
-        File::create(&request)?;
-        let deadline = std::time::Instant::now() + PAUSE_WAIT;
-        loop {
-            std::thread::sleep(Duration::from_millis(20));
-            let outcome = match file.try_lock() {
-                Ok(()) => {
-                    let _ = std::fs::remove_file(&request);
-                    return Ok(SyncLock(file));
-                }
-                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                    continue;
-                }
-                Err(std::fs::TryLockError::WouldBlock) => ClientError::SyncBusy,
-                Err(std::fs::TryLockError::Error(e)) => e.into(),
-            };
-            let _ = std::fs::remove_file(&request);
-            return Err(outcome);
-        }
-    }
-
-    /// Whether another process asked the live sync holding the lock to step aside.
-    pub(crate) fn pause_requested(&self) -> bool {
-        std::fs::read_dir(self.home.join(PAUSE_DIR))
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
-    }
-
-    /// Wait (unlocked) until no process asks for the lock any more and it
-    /// is free, then take it back. A request whose process left without
-    /// withdrawing it (killed before it got the lock) is recognised by the
-    /// lock staying free for 5 seconds while the request stays, and is
-    /// cleared.
-    pub(crate) async fn relock_after_pause(&self) -> Result<SyncLock> {
-        let mut free_since: Option<std::time::Instant> = None;
-        loop {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let file = self.lock_file()?;
-            match file.try_lock() {
-                Ok(()) if !self.pause_requested() => return Ok(SyncLock(file)),
-                Ok(()) => {
-                    let since = *free_since.get_or_insert_with(std::time::Instant::now);
-                    if since.elapsed() > Duration::from_secs(5) {
-                        if let Ok(entries) = std::fs::read_dir(self.home.join(PAUSE_DIR)) {
-                            for entry in entries.flatten() {
-                                let _ = std::fs::remove_file(entry.path());
-                            }
-                        }
-                        return Ok(SyncLock(file));
-                    }
-                    // Unlock at once: the requester is about to take it.
-                    drop(file);
-                }
-                Err(std::fs::TryLockError::WouldBlock) => free_since = None,
-                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
-            }
-        }
-    }
 }
 
 pub(crate) fn relay_of(row: &DocRow) -> Result<RelayAddr> {
@@ -527,57 +420,4 @@ fn key_from_seed(seed: &[u8]) -> Result<DeviceKey> {
         .try_into()
         .map_err(|_| ClientError::CorruptStore("identity seed has the wrong length".into()))?;
     Ok(DeviceKey::from_seed(seed))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap()
-    }
-
-    #[test]
-    fn a_process_waiting_for_the_lock_gets_it_once_the_holder_steps_aside() {
-        let home = tempfile::tempdir().unwrap();
-        let client = Client::open(home.path()).unwrap();
-        let held = client.lock().unwrap();
-        assert!(!client.pause_requested());
-        let waiter = {
-            let home = home.path().to_owned();
-            std::thread::spawn(move || Client::open(&home).unwrap().lock().map(|_| ()))
-        };
-        // The holder (a live sync) sees the request, and lets go.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !client.pause_requested() {
-            assert!(std::time::Instant::now() < deadline, "no request seen");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        drop(held);
-        waiter.join().unwrap().unwrap();
-        // The waiter withdrew its request once it had the lock.
-        assert!(!client.pause_requested());
-        runtime().block_on(client.relock_after_pause()).unwrap();
-    }
-
-    #[test]
-    fn a_request_left_by_a_killed_process_does_not_pause_a_live_sync_forever() {
-        let home = tempfile::tempdir().unwrap();
-        let client = Client::open(home.path()).unwrap();
-        let dir = home.path().join(PAUSE_DIR);
-        std::fs::create_dir_all(&dir).unwrap();
-        File::create(dir.join("4242-dead")).unwrap();
-        assert!(client.pause_requested());
-        let started = std::time::Instant::now();
-        let lock = runtime().block_on(client.relock_after_pause()).unwrap();
-        assert!(started.elapsed() < Duration::from_secs(8));
-        assert!(!client.pause_requested(), "the stale request was cleared");
-        // And the live sync holds the lock again: nobody else gets it at once.
-        assert!(client.lock_file().unwrap().try_lock().is_err());
-        drop(lock);
-    }
 }

@@ -9,24 +9,22 @@
 //! `view_cold`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::sync::LazyLock;
+
 use automerge::ReadDoc;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use recovery_journal::{
     DeviceId, Instrument, Journal, MemberRole, Mode, Perspective, ReadingId, StepOwner,
 };
 
-const AREAS: [&str; 10] = [
-    "mental_health",
-    "self_care",
-    "living_skills",
-    "social_networks",
-    "work",
-    "relationships",
-    "addictive_behaviour",
-    "responsibilities",
-    "identity_self_esteem",
-    "trust_hope",
-];
+/// The Recovery Star's area ids, in order.
+static AREAS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    Instrument::recovery_star()
+        .areas
+        .into_iter()
+        .map(|a| a.id)
+        .collect()
+});
 
 /// A deterministic pseudo-random score.
 fn score(i: usize, j: usize, k: usize) -> i64 {
@@ -51,12 +49,12 @@ fn five_years() -> (Journal, Vec<ReadingId>, DeviceId) {
         let client: Vec<(&str, i64)> = AREAS
             .iter()
             .enumerate()
-            .map(|(a, id)| (*id, score(i, a, 0)))
+            .map(|(a, id)| (id.as_str(), score(i, a, 0)))
             .collect();
         let agreed: Vec<(&str, i64)> = AREAS
             .iter()
             .enumerate()
-            .map(|(a, id)| (*id, score(i, a, 2)))
+            .map(|(a, id)| (id.as_str(), score(i, a, 2)))
             .collect();
         j.set_scores(&r, Perspective::Client, &client).unwrap();
         j.set_scores(&r, Perspective::Agreed, &agreed).unwrap();
@@ -67,7 +65,7 @@ fn five_years() -> (Journal, Vec<ReadingId>, DeviceId) {
         let worker: Vec<(&str, i64)> = AREAS
             .iter()
             .enumerate()
-            .map(|(a, id)| (*id, score(i, a, 1)))
+            .map(|(a, id)| (id.as_str(), score(i, a, 1)))
             .collect();
         w.set_scores(r, Perspective::Worker, &worker).unwrap();
     }
@@ -76,7 +74,7 @@ fn five_years() -> (Journal, Vec<ReadingId>, DeviceId) {
         let goal = j
             .add_goal(
                 &readings[g],
-                AREAS[g % 10],
+                &AREAS[g % 10],
                 &format!("Goal {g}: keep going with this"),
                 Some(7),
             )
@@ -97,7 +95,8 @@ fn five_years() -> (Journal, Vec<ReadingId>, DeviceId) {
         let text = format!(
             "Note {n}. Slept better this week; went to the group on Tuesday and talked to two people."
         );
-        j.add_note(date, Some(AREAS[n % 10]), &text).unwrap();
+        j.add_note(date, Some(AREAS[n % 10].as_str()), &text)
+            .unwrap();
     }
     (j, readings, client)
 }
@@ -115,7 +114,7 @@ fn offline_edits(base: &Journal, device: DeviceId, readings: &[ReadingId], seed:
         } else {
             Perspective::Worker
         };
-        j.set_score(r, AREAS[(e + seed) % 10], p, score(e, seed, 3))
+        j.set_score(r, &AREAS[(e + seed) % 10], p, score(e, seed, 3))
             .unwrap();
     }
     j

@@ -19,44 +19,18 @@ fn sync_watch_shows_a_score_from_another_device_within_a_second() {
     );
     let rx = lines(&mut watch.0);
     // Wait until the watcher is connected and caught up.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if rx
-            .recv_timeout(Duration::from_secs(1))
-            .is_ok_and(|l| l.contains("up to date"))
-        {
-            break;
-        }
-    }
+    let _ = wait_for(&rx, "up to date", 20);
     sam.ok(&["score", "work", "6"]);
     let started = Instant::now();
     sam.ok(&["sync"]);
-    let mut seen = None;
-    while started.elapsed() < Duration::from_secs(10) {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
-            && line.contains("scored work 6")
-        {
-            seen = Some(started.elapsed());
-            break;
-        }
-    }
+    let seen = wait_for(&rx, "scored work 6", 10).map(|_| started.elapsed());
     // Alex, in another terminal, sets an agreed score; the watcher sends it.
     // Sam, not yet synced, sets a different one: when it arrives the watcher
     // reports the conflict.
     alex.ok(&["score", "work", "6", "--as", "agreed"]);
     sam.ok(&["score", "work", "5", "--as", "agreed"]);
     sam.ok(&["sync"]);
-    let mut conflict = None;
-    let waiting = Instant::now();
-    while waiting.elapsed() < Duration::from_secs(10) {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
-            && line.contains("CONFLICT")
-        {
-            conflict = Some(line);
-            break;
-        }
-    }
-    let conflict = conflict.expect("the watcher never reported the conflict");
+    let conflict = wait_for(&rx, "CONFLICT", 10).expect("the watcher never reported the conflict");
     assert!(
         conflict.contains("score/work/agreed") && conflict.contains("Sam said 5"),
         "{conflict}"
@@ -69,17 +43,7 @@ fn sync_watch_shows_a_score_from_another_device_within_a_second() {
             .spawn()
             .unwrap(),
     );
-    let mut present = false;
-    let waiting = Instant::now();
-    while waiting.elapsed() < Duration::from_secs(10) {
-        if rx
-            .recv_timeout(Duration::from_millis(100))
-            .is_ok_and(|l| l.contains("Sam is here"))
-        {
-            present = true;
-            break;
-        }
-    }
+    let present = wait_for(&rx, "Sam is here", 10).is_some();
     drop(sams_watch);
     drop(watch);
     assert!(present, "the watcher never showed Sam as present");
@@ -102,18 +66,17 @@ fn lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
     rx
 }
 
-/// Wait up to `secs` for a line containing `what`.
-fn wait_for(rx: &std::sync::mpsc::Receiver<String>, what: &str, secs: u64) -> bool {
+/// Wait up to `secs` for a line containing `what`, and return it.
+fn wait_for(rx: &std::sync::mpsc::Receiver<String>, what: &str, secs: u64) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
-        if rx
-            .recv_timeout(Duration::from_millis(100))
-            .is_ok_and(|l| l.contains(what))
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
+            && line.contains(what)
         {
-            return true;
+            return Some(line);
         }
     }
-    false
+    None
 }
 
 #[test]
@@ -129,7 +92,7 @@ fn share_and_a_one_off_sync_work_while_sync_watch_runs_on_the_same_device() {
     );
     let rx = lines(&mut watch.0);
     assert!(
-        wait_for(&rx, "up to date", 20),
+        wait_for(&rx, "up to date", 20).is_some(),
         "the watcher never caught up"
     );
 
@@ -152,7 +115,7 @@ fn share_and_a_one_off_sync_work_while_sync_watch_runs_on_the_same_device() {
     };
     assert_eq!(code, Some(6), "busy store is exit code 6");
     assert!(
-        !wait_for(&rx, "paused", 1),
+        wait_for(&rx, "paused", 1).is_none(),
         "the first watcher stepped aside"
     );
 
@@ -162,11 +125,17 @@ fn share_and_a_one_off_sync_work_while_sync_watch_runs_on_the_same_device() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(wait_for(&rx, "paused", 10), "the watcher never paused");
-    assert!(wait_for(&rx, "resumed", 10), "the watcher never resumed");
+    assert!(
+        wait_for(&rx, "paused", 10).is_some(),
+        "the watcher never paused"
+    );
+    assert!(
+        wait_for(&rx, "resumed", 10).is_some(),
+        "the watcher never resumed"
+    );
     // Once it is back and caught up, it has sent the invite to the relay.
     assert!(
-        wait_for(&rx, "up to date", 20),
+        wait_for(&rx, "up to date", 20).is_some(),
         "the watcher never reconnected"
     );
     let jo = Person::new(&root, "Jo");
@@ -184,7 +153,7 @@ fn share_and_a_one_off_sync_work_while_sync_watch_runs_on_the_same_device() {
     alex.ok(&["score", "work", "3"]);
     alex.ok(&["sync"]);
     assert!(
-        wait_for(&rx, "scored work 3", 20),
+        wait_for(&rx, "scored work 3", 20).is_some(),
         "the watcher was not live after stepping aside"
     );
 }
