@@ -22,6 +22,11 @@
 //! carries, byte for byte, an envelope its publisher sent (found at the end
 //! of the frame, without decoding CBOR). Latencies run from just before a
 //! publisher writes its frame to the moment the ack or delivery is read.
+//! A paced load is evenly spaced: a pacer thread releases envelope `k` at
+//! `k / rate` seconds, taking the documents in turn.
+//!
+//! The `latency_floor` example measures what this machine allows at all:
+//! the same fan-out with no websocket, crypto or SQLite.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
@@ -38,6 +43,7 @@ use starling_protocol::{
     DeviceId, DeviceKey, DocId, Envelope, EnvelopeHash, EnvelopeHeader, Epoch, EpochKey, domain,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -291,7 +297,7 @@ async fn publisher(
     doc: Arc<Doc>,
     base: Instant,
     window: usize,
-    interval: Option<Duration>,
+    mut pace: Option<mpsc::UnboundedReceiver<()>>,
     acked: Arc<AtomicU64>,
 ) -> anyhow::Result<Vec<u32>> {
     let (mut tx, mut rx) = ws.split();
@@ -338,21 +344,40 @@ async fn publisher(
             lat
         })
     };
-    // Stagger the publishers across the interval, as independent clients would be.
-    let mut tick = interval.map(|i| {
-        let offset = i.mul_f64(f64::from(doc.id.as_bytes()[0]) / 256.0);
-        tokio::time::interval_at(tokio::time::Instant::now() + offset, i)
-    });
     for (i, f) in doc.frames.iter().enumerate() {
-        if let Some(t) = tick.as_mut() {
-            t.tick().await;
-        } else {
-            permits.acquire().await?.forget();
+        match pace.as_mut() {
+            // Paced: the pacer thread says when.
+            Some(go) => {
+                if go.recv().await.is_none() {
+                    break;
+                }
+            }
+            None => permits.acquire().await?.forget(),
         }
         doc.sent[i + 1].store(base.elapsed().as_nanos() as u64, Relaxed);
         tx.send(Ws::Binary(f.clone())).await?;
     }
     Ok(reader.await?)
+}
+
+/// Releases envelope `k` (of document `k mod docs`) at `k * every` from
+/// now, on a thread of its own: tokio's timers tick in whole milliseconds,
+/// which would bunch a 5,000/s load into bursts of five every millisecond.
+/// The clock is absolute, so a late wake-up does not shift what follows.
+fn pace(gates: Vec<mpsc::UnboundedSender<()>>, every: Duration, total: usize) {
+    // Sleep precisely (the default timer slack is 50 µs); best effort.
+    let _ = std::fs::write("/proc/thread-self/timerslack_ns", "1000");
+    let start = Instant::now();
+    for k in 0..total {
+        let due = start + every * k as u32;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        if gates[k % gates.len()].send(()).is_err() {
+            return;
+        }
+    }
 }
 
 fn proc_stat(pid: u32) -> (f64, u64, u64) {
@@ -468,22 +493,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .into_iter()
         .map(|(ws, d)| tokio::spawn(subscriber(ws, d, base, delivered.clone(), per_doc, paced)))
         .collect();
-    let interval = paced.then(|| Duration::from_secs_f64(args.docs as f64 / args.rate as f64));
+    let (pacers, gates): (Vec<_>, Vec<_>) = docs
+        .iter()
+        .map(|_| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (tx, paced.then_some(rx))
+        })
+        .unzip();
     let pub_tasks: Vec<_> = pubs
         .into_iter()
         .zip(&docs)
-        .map(|((ws, relay), d)| {
+        .zip(gates)
+        .map(|(((ws, relay), d), gate)| {
             tokio::spawn(publisher(
                 ws,
                 relay,
                 d.clone(),
                 base,
                 args.window,
-                interval,
+                gate,
                 acked.clone(),
             ))
         })
         .collect();
+    if paced {
+        let every = Duration::from_secs_f64(1.0 / args.rate as f64);
+        let total = per_doc * docs.len();
+        std::thread::spawn(move || pace(pacers, every, total));
+    }
     let deadline = Duration::from_secs(args.seconds.max(5) * 6 + 60);
     let mut ack_lat = Vec::new();
     for t in pub_tasks {
