@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::VerifyingKey;
+use ed25519_zebra::VerificationKey;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 
@@ -40,12 +40,13 @@ fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], IdError> {
 ///
 /// [`DeviceId::from_bytes`] (and deserialization) validate that the bytes
 /// decode to a curve point of large order and keep the decoded point, so the
-/// id verifies signatures without decoding again. Envelope parsing defers
+/// id verifies signatures without decoding again (by the ZIP-215 rules; see
+/// [`crate::Signature::verify`]). Envelope parsing defers
 /// that work to verification (see [`crate::Envelope::verify_with`]).
 #[derive(Clone, Copy)]
 pub struct DeviceId {
     bytes: [u8; 32],
-    key: Option<VerifyingKey>,
+    key: Option<VerificationKey>,
 }
 
 impl PartialEq for DeviceId {
@@ -74,9 +75,14 @@ impl Ord for DeviceId {
     }
 }
 
-fn decode_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
-    let key = VerifyingKey::from_bytes(bytes).ok()?;
-    (!key.is_weak()).then_some(key)
+/// Decodes a public key, refusing small-order points: a signature under
+/// one would verify for many messages and prove nothing about its author.
+fn decode_key(bytes: &[u8; 32]) -> Option<VerificationKey> {
+    let point = ed25519_dalek::VerifyingKey::from_bytes(bytes).ok()?;
+    if point.is_weak() {
+        return None;
+    }
+    VerificationKey::try_from(*bytes).ok()
 }
 
 impl DeviceId {
@@ -102,22 +108,24 @@ impl DeviceId {
 
     /// The key for signature verification; `None` if the bytes are not a
     /// valid key (possible only for ids parsed from an unverified envelope).
-    pub fn verifying_key(&self) -> Option<VerifyingKey> {
+    pub(crate) fn key(&self) -> Option<VerificationKey> {
         self.key.or_else(|| decode_key(&self.bytes))
     }
 
     /// The same id with its key decoded, if valid.
     pub(crate) fn validated(&self) -> Option<Self> {
-        self.verifying_key().map(|key| Self {
+        self.key().map(|key| Self {
             bytes: self.bytes,
             key: Some(key),
         })
     }
 
-    pub(crate) fn from_verifying_key(key: &VerifyingKey) -> Self {
+    /// The id of a key this process holds (so known to be valid).
+    pub(crate) fn of_own_key(key: &ed25519_dalek::VerifyingKey) -> Self {
+        let bytes = key.to_bytes();
         Self {
-            bytes: key.to_bytes(),
-            key: Some(*key),
+            bytes,
+            key: VerificationKey::try_from(bytes).ok(),
         }
     }
 }
@@ -228,7 +236,9 @@ impl FromStr for Epoch {
 impl DeviceId {
     /// The X25519 public key birationally equivalent to this ed25519 key.
     pub(crate) fn x25519_public(&self) -> Option<x25519_dalek::PublicKey> {
-        let point = self.verifying_key()?.to_montgomery();
+        let point = ed25519_dalek::VerifyingKey::from_bytes(&self.bytes)
+            .ok()?
+            .to_montgomery();
         Some(x25519_dalek::PublicKey::from(point.to_bytes()))
     }
 }

@@ -15,27 +15,36 @@ use crate::ids::DeviceId;
 
 /// A device's ed25519 signing key. Its public half is the [`DeviceId`].
 #[derive(Clone)]
-pub struct DeviceKey(SigningKey);
+pub struct DeviceKey {
+    key: SigningKey,
+    /// The public half, decoded once.
+    id: DeviceId,
+}
 
 impl DeviceKey {
     /// Generates a fresh key.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        Self(SigningKey::generate(rng))
+        Self::from_signing_key(SigningKey::generate(rng))
+    }
+
+    fn from_signing_key(key: SigningKey) -> Self {
+        let id = DeviceId::of_own_key(&key.verifying_key());
+        Self { key, id }
     }
 
     /// Rebuilds a key from its 32-byte seed (as stored by the client).
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self(SigningKey::from_bytes(&seed))
+        Self::from_signing_key(SigningKey::from_bytes(&seed))
     }
 
     /// The 32-byte seed, for storage. Zeroize the copy when done.
     pub fn to_seed(&self) -> zeroize::Zeroizing<[u8; 32]> {
-        zeroize::Zeroizing::new(self.0.to_bytes())
+        zeroize::Zeroizing::new(self.key.to_bytes())
     }
 
     /// This device's public identity.
     pub fn device_id(&self) -> DeviceId {
-        DeviceId::from_verifying_key(&self.0.verifying_key())
+        self.id
     }
 
     /// Signs `domain || message`.
@@ -43,12 +52,18 @@ impl DeviceKey {
         let mut buf = Vec::with_capacity(domain.len() + message.len());
         buf.extend_from_slice(domain);
         buf.extend_from_slice(message);
-        Signature(self.0.sign(&buf).to_bytes())
+        Signature(self.key.sign(&buf).to_bytes())
+    }
+
+    /// The signing key, for tests that build unusual signatures by hand.
+    #[cfg(test)]
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
     }
 
     /// The X25519 secret for key agreement, derived from the signing key.
     pub(crate) fn x25519_secret(&self) -> x25519_dalek::StaticSecret {
-        let mut b = self.0.to_scalar_bytes();
+        let mut b = self.key.to_scalar_bytes();
         let s = x25519_dalek::StaticSecret::from(b);
         b.zeroize();
         s
@@ -86,16 +101,24 @@ impl fmt::Debug for Signature {
 }
 
 impl Signature {
-    /// Verifies this signature over `domain || message` by `signer`, using
-    /// strict verification (rejects small-order keys and malleable encodings).
+    /// Verifies this signature over `domain || message` by `signer`.
+    ///
+    /// The rules are ZIP-215's (as `ed25519-zebra` implements them): the
+    /// cofactored equation `[8][S]B = [8]R + [8][k]A`, `S` canonical, and
+    /// `k` hashed from the encodings of `R` and `A` as sent. Batch
+    /// verification ([`crate::envelope::verify_batch`]) follows the same
+    /// rules, so one signature gets the same verdict alone and in any batch,
+    /// and every member and the relay agree on every envelope. Every
+    /// signature RFC 8032 signers make passes; a third party cannot turn a
+    /// valid signature into another valid one (`S` is canonical and `k`
+    /// binds the encoding of `R`). Small-order signer keys are refused
+    /// when the id is decoded.
     pub fn verify(&self, signer: &DeviceId, domain: &[u8], message: &[u8]) -> bool {
         let mut buf = Vec::with_capacity(domain.len() + message.len());
         buf.extend_from_slice(domain);
         buf.extend_from_slice(message);
-        let sig = ed25519_dalek::Signature::from_bytes(&self.0);
-        signer
-            .verifying_key()
-            .is_some_and(|k| k.verify_strict(&buf, &sig).is_ok())
+        let sig = ed25519_zebra::Signature::from_bytes(&self.0);
+        signer.key().is_some_and(|k| k.verify(&sig, &buf).is_ok())
     }
 }
 

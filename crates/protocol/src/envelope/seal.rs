@@ -210,15 +210,14 @@ pub fn verify_batch(envelopes: Vec<Envelope>) -> Vec<Result<VerifiedEnvelope, En
 }
 
 /// Like [`verify_batch`], with some authors' ids as already known (from a
-/// membership log, or the device a connection authenticated as): an
-/// envelope by one of them is checked with that id's decoded key instead of
-/// decoding the header's key again.
+/// membership log, or the device a connection authenticated as): the key in
+/// the header of an envelope by one of them is not decoded and checked
+/// again.
 ///
-/// A batch that passes proves, except with probability 2^-128, that every
-/// signature was made with its author's key. Unlike one-by-one strict
-/// verification it does not reject a signature the key's owner
-/// deliberately built with a small-order component; such an envelope can
-/// only be its own author's, and receivers that check it alone refuse it.
+/// The batch equation is the cofactored one of single verification
+/// ([`crate::Signature::verify`]), with random weights: a batch passes
+/// exactly when every signature in it would pass alone (except with
+/// probability 2^-128), so no envelope's verdict depends on its company.
 pub fn verify_batch_with(
     envelopes: Vec<Envelope>,
     known: &[DeviceId],
@@ -241,20 +240,17 @@ pub fn verify_batch_with(
     let Some(authors) = authors else {
         return envelopes.into_iter().map(one).collect();
     };
-    let keys: Option<Vec<ed25519_dalek::VerifyingKey>> =
-        authors.iter().map(DeviceId::verifying_key).collect();
-    let messages: Vec<Vec<u8>> = envelopes
-        .iter()
-        .map(|e| [domain::ENVELOPE_SIG, e.signed_bytes()].concat())
-        .collect();
-    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    let sigs: Vec<ed25519_dalek::Signature> = envelopes
-        .iter()
-        .map(|e| ed25519_dalek::Signature::from_bytes(&e.signature().0))
-        .collect();
-    if let Some(keys) = keys
-        && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok()
-    {
+    let mut batch = ed25519_zebra::batch::Verifier::new();
+    let mut message = Vec::new();
+    for (e, a) in envelopes.iter().zip(&authors) {
+        message.clear();
+        message.extend_from_slice(domain::ENVELOPE_SIG);
+        message.extend_from_slice(e.signed_bytes());
+        let sig = ed25519_zebra::Signature::from_bytes(&e.signature().0);
+        let key = ed25519_zebra::VerificationKeyBytes::from(*a.as_bytes());
+        batch.queue((key, sig, &message[..]));
+    }
+    if batch.verify(rand_core::OsRng).is_ok() {
         envelopes
             .into_iter()
             .zip(authors)

@@ -157,3 +157,69 @@ fn hash_changes_with_content() {
     let b = sealed(1, EnvelopeHash::ZERO, b"b");
     assert_ne!(a.hash(), b.hash());
 }
+
+/// `sealed`'s envelope re-signed by its author with a small-order point
+/// added to the signature's `R`: valid by the cofactored equation, not by
+/// the cofactorless one.
+fn torsioned(seq: u64) -> Envelope {
+    use curve25519_dalek::{constants, scalar::Scalar};
+    use sha2::{Digest, Sha512};
+    let (dk, _, _) = fixture();
+    let env = sealed(seq, EnvelopeHash::ZERO, b"torsion");
+    let signed = env.signed_bytes().to_vec();
+    let msg = [crate::domain::ENVELOPE_SIG, &signed[..]].concat();
+    let a = dk.signing_key().to_scalar();
+    let r = Scalar::from_bytes_mod_order([seq as u8 + 11; 32]);
+    let big_r = (constants::ED25519_BASEPOINT_POINT * r + constants::EIGHT_TORSION[1]).compress();
+    let k = Scalar::from_hash(
+        Sha512::new()
+            .chain_update(big_r.as_bytes())
+            .chain_update(dk.device_id().as_bytes())
+            .chain_update(&msg),
+    );
+    let s = r + k * a;
+    let mut bytes = signed;
+    bytes.extend_from_slice(big_r.as_bytes());
+    bytes.extend_from_slice(s.as_bytes());
+    Envelope::from_bytes(&bytes).unwrap()
+}
+
+#[test]
+fn a_signature_gets_the_same_verdict_alone_and_in_any_batch() {
+    // A writer can build such a signature on purpose. Were single and batch
+    // verification to disagree on it (as cofactorless batch checks with
+    // random weights do, 1 time in 8), the relay and the members could
+    // disagree about an envelope: one stores it, another reports tampering.
+    let odd = torsioned(9);
+    let cofactorless =
+        ed25519_dalek::VerifyingKey::from_bytes(odd.header_unverified().author.as_bytes())
+            .unwrap()
+            .verify_strict(
+                &[crate::domain::ENVELOPE_SIG, odd.signed_bytes()].concat(),
+                &ed25519_dalek::Signature::from_bytes(&odd.signature().0),
+            );
+    assert!(cofactorless.is_err(), "the torsion is really there");
+    let alone = odd.clone().verify().is_ok();
+    assert!(alone, "valid by the cofactored (ZIP-215) equation");
+    let others: Vec<Envelope> = (2..=4)
+        .map(|s| sealed(s, EnvelopeHash::from_bytes([s as u8; 32]), b"p"))
+        .collect();
+    for round in 0..64 {
+        let mut batch = others.clone();
+        batch.insert(round % 4, odd.clone());
+        let res = verify_batch(batch);
+        assert!(
+            res.iter().all(Result::is_ok),
+            "round {round}: the batch disagreed with the single check"
+        );
+    }
+    // A torsioned signature by someone else still fails, alone and batched.
+    let mut forged = odd.as_bytes().to_vec();
+    let s_at = forged.len() - 32;
+    forged[s_at] ^= 1;
+    let forged = Envelope::from_bytes(&forged).unwrap();
+    assert!(forged.clone().verify().is_err());
+    let mut batch = others;
+    batch.push(forged);
+    assert!(verify_batch(batch)[3].is_err());
+}
