@@ -131,10 +131,8 @@ fn execute(
     outputs: &mut Vec<Output>,
     freed: &mut Vec<Freed>,
 ) -> Result<(), StoreError> {
+    // Messages never get here: the hub queues them as outputs (`prepare`).
     match action {
-        RelayAction::Send { conn, msg } => outputs.push(Output::Msg(conn, Box::new(msg))),
-        RelayAction::Ack { conn, entry } => outputs.push(Output::Ack(conn, Box::new(entry))),
-        RelayAction::Close { conn } => outputs.push(Output::Close(conn)),
         RelayAction::StoreEnvelope {
             doc,
             meta,
@@ -207,7 +205,7 @@ fn execute(
             outputs.push(Output::Replay(conn, replay_messages(doc, rows, up_to)));
         }
         other => {
-            tracing::warn!(action = ?std::mem::discriminant(&other), "unknown relay action ignored");
+            tracing::warn!(action = ?std::mem::discriminant(&other), "not a storage action; ignored");
         }
     }
     Ok(())

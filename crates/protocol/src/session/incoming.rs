@@ -3,7 +3,7 @@
 use super::doc::DocSync;
 use super::{ClientSession, Link, Output, SessionEvent, Tampering};
 use crate::domain;
-use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope, verify_batch};
+use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope, verify_batch_with};
 use crate::ids::DocId;
 use crate::membership::{MembershipOp, MembershipState, OpBody};
 use crate::wire::{self, Acks, ErrorCode, Message, auth_message};
@@ -224,8 +224,22 @@ impl ClientSession {
                 }
             })
             .collect();
+        // Members' ids come with their keys decoded: their envelopes' keys
+        // need no decoding again.
+        let mut known: Vec<crate::DeviceId> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                Message::Deliver { doc, envelope, .. } => {
+                    let author = envelope.header_unverified().author;
+                    self.docs.get(doc)?.membership.as_ref()?.member_id(&author)
+                }
+                _ => None,
+            })
+            .collect();
+        known.sort();
+        known.dedup();
         let mut results = if batch.len() >= 2 {
-            verify_batch(batch).into_iter()
+            verify_batch_with(batch, &known).into_iter()
         } else {
             Vec::new().into_iter()
         };
