@@ -33,9 +33,14 @@ impl DeviceId {
         &self.0
     }
 
-    /// The ed25519 key, if the bytes are a valid curve point.
+    /// The ed25519 key, if the bytes are a valid curve point of large
+    /// order. (With a small-order key, signatures that verify for chosen
+    /// messages can be made without any secret: such a device can sign off
+    /// nothing.)
     pub fn verifying_key(&self) -> Option<VerifyingKey> {
-        VerifyingKey::from_bytes(&self.0).ok()
+        VerifyingKey::from_bytes(&self.0)
+            .ok()
+            .filter(|k| !k.is_weak())
     }
 
     /// A fresh actor id for one editing process of this device.
@@ -192,6 +197,21 @@ item_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_order_keys_verify_nothing() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut minus_one = [0xff; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        for bytes in [identity, minus_one] {
+            assert!(VerifyingKey::from_bytes(&bytes).is_ok(), "a curve point");
+            assert!(DeviceId::from_bytes(bytes).verifying_key().is_none());
+        }
+        let real = ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key();
+        assert!(DeviceId::from(&real).verifying_key().is_some());
+    }
 
     #[test]
     fn actor_ids_carry_their_device() {

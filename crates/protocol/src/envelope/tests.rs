@@ -223,3 +223,79 @@ fn a_signature_gets_the_same_verdict_alone_and_in_any_batch() {
     batch.push(forged);
     assert!(verify_batch(batch)[3].is_err());
 }
+
+/// Encodings of small-order points: the eight torsion points, and the
+/// non-canonical and "negative zero" encodings decoding also accepts.
+fn small_order_encodings() -> Vec<[u8; 32]> {
+    let mut out: Vec<[u8; 32]> = curve25519_dalek::constants::EIGHT_TORSION
+        .iter()
+        .map(|p| p.compress().to_bytes())
+        .collect();
+    let p_plus = |low: u8| {
+        // p + k for small k (y >= p, so non-canonical): 2^255 - 19 + k.
+        let mut b = [0xff; 32];
+        b[0] = low;
+        b[31] = 0x7f;
+        b
+    };
+    out.push(p_plus(0xed)); // y = p     (≡ 0: the points of order 4)
+    out.push(p_plus(0xee)); // y = p + 1 (≡ 1: the identity)
+    let mut neg_identity = [0; 32];
+    neg_identity[0] = 1;
+    neg_identity[31] = 0x80; // y = 1, x = "-0"
+    out.push(neg_identity);
+    let mut neg_minus_one = p_plus(0xec);
+    neg_minus_one[31] = 0xff; // y = -1, x = "-0"
+    out.push(neg_minus_one);
+    out
+}
+
+#[test]
+fn small_order_keys_are_never_identities() {
+    // Under the cofactored equation a small-order key makes R = identity,
+    // S = 0 a valid signature of every message: such keys must be refused
+    // wherever a key becomes an identity.
+    let mut decodable = 0;
+    for bytes in small_order_encodings() {
+        if curve25519_dalek::edwards::CompressedEdwardsY(bytes)
+            .decompress()
+            .is_some()
+        {
+            decodable += 1;
+        }
+        assert!(
+            DeviceId::from_bytes(bytes).is_err(),
+            "{}",
+            hex::encode(bytes)
+        );
+        let via_text = hex::encode(bytes).parse::<DeviceId>();
+        assert!(via_text.is_err());
+    }
+    assert!(decodable >= 10, "the encodings really decode: {decodable}");
+}
+
+#[test]
+fn an_envelope_by_a_small_order_key_never_verifies() {
+    // Author: the identity; signature: R = identity, S = 0, which the
+    // cofactored equation alone would accept for any content.
+    for bad in small_order_encodings() {
+        let env = sealed(1, EnvelopeHash::ZERO, b"forged");
+        let mut b = env.signed_bytes().to_vec();
+        b[25..57].copy_from_slice(&bad);
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        b.extend_from_slice(&identity);
+        b.extend_from_slice(&[0; 32]);
+        let Ok(forged) = Envelope::from_bytes(&b) else {
+            continue;
+        };
+        assert_eq!(forged.clone().verify(), Err(EnvelopeError::BadSignature));
+        let mut batch: Vec<Envelope> = (2..=4)
+            .map(|s| sealed(s, EnvelopeHash::from_bytes([s as u8; 32]), b"p"))
+            .collect();
+        batch.push(forged);
+        let res = verify_batch(batch);
+        assert!(res[..3].iter().all(Result::is_ok));
+        assert_eq!(res[3], Err(EnvelopeError::BadSignature));
+    }
+}
