@@ -315,38 +315,35 @@ impl Hub {
         }
     }
 
-    /// Sends each connection its outputs, in order, as one batch.
+    /// Sends each connection its outputs, in order, as one batch (nothing
+    /// after a close).
     fn dispatch(&mut self, outputs: Vec<Output>) {
         let mut order: Vec<ConnId> = Vec::new();
         let mut batches: HashMap<ConnId, (Batch, bool)> = HashMap::new();
         for o in outputs {
-            let (conn, item, weight) = match o {
-                Output::Msg(c, m) => (c, Outbound::Msg(m), 1),
-                Output::Frame(c, b) => (c, Outbound::Frame(b), 1),
-                Output::Ack(c, e) => (c, Outbound::Ack(e), 1),
-                Output::Close(c) => (c, Outbound::Close("closed by relay"), 0),
-                Output::Replay(c, msgs) => {
-                    let (b, closed) = batches.entry(c).or_insert_with(|| {
-                        order.push(c);
-                        (Batch::default(), false)
-                    });
-                    if !*closed {
-                        b.items
-                            .extend(msgs.into_iter().map(|m| Outbound::Msg(Box::new(m))));
-                        b.weight += 1;
-                    }
-                    continue;
-                }
-            };
+            let conn = o.conn();
             let (b, closed) = batches.entry(conn).or_insert_with(|| {
                 order.push(conn);
                 (Batch::default(), false)
             });
-            if !*closed {
-                *closed = matches!(item, Outbound::Close(_));
-                b.items.push(item);
-                b.weight += weight;
+            if *closed {
+                continue;
             }
+            match o {
+                Output::Msg(_, m) => b.items.push(Outbound::Msg(m)),
+                Output::Frame(_, f) => b.items.push(Outbound::Frame(f)),
+                Output::Ack(_, e) => b.items.push(Outbound::Ack(e)),
+                Output::Replay(_, msgs) => b
+                    .items
+                    .extend(msgs.into_iter().map(|m| Outbound::Msg(Box::new(m)))),
+                Output::Close(_) => {
+                    *closed = true;
+                    b.items.push(Outbound::Close("closed by relay"));
+                    continue;
+                }
+            }
+            // A replay counts as one: catching up is never "too slow".
+            b.weight += 1;
         }
         for conn in order {
             let Some((batch, close)) = batches.remove(&conn) else {

@@ -99,6 +99,19 @@ pub(crate) enum Output {
     Close(ConnId),
 }
 
+impl Output {
+    /// The connection it goes to.
+    pub fn conn(&self) -> ConnId {
+        match self {
+            Output::Msg(c, _)
+            | Output::Frame(c, _)
+            | Output::Ack(c, _)
+            | Output::Replay(c, _)
+            | Output::Close(c) => *c,
+        }
+    }
+}
+
 /// Envelope bytes freed by compaction, for quota accounting.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Freed {
