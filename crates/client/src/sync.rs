@@ -53,6 +53,14 @@ pub enum ClientEvent {
         /// The document.
         doc: DocId,
     },
+    /// A membership change this device made offline was dropped: another
+    /// member's change reached the relay first and ours no longer applied.
+    MembershipChangeDropped {
+        /// The document.
+        doc: DocId,
+        /// What, and why, for people.
+        reason: String,
+    },
     /// This device was removed from a document.
     Removed {
         /// The document.

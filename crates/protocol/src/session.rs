@@ -142,6 +142,16 @@ pub enum SessionEvent {
         /// Its doc seq.
         doc_seq: u64,
     },
+    /// A membership change this device made offline could not be kept: the
+    /// relay ordered another member's change first and ours no longer
+    /// applies on top of it (e.g. adding a device that has joined
+    /// meanwhile). Nothing else was lost; the change is not retried.
+    MembershipChangeDropped {
+        /// The document.
+        doc: DocId,
+        /// What was dropped, and why, for people.
+        reason: String,
+    },
     /// The membership changed (a verified op was appended).
     MembershipChanged {
         /// The document.

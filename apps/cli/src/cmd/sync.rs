@@ -171,7 +171,9 @@ fn run_once(
                     }
                 } else if matches!(
                     event,
-                    ClientEvent::Tampering { .. } | ClientEvent::Quarantined { .. }
+                    ClientEvent::Tampering { .. }
+                        | ClientEvent::Quarantined { .. }
+                        | ClientEvent::MembershipChangeDropped { .. }
                 ) {
                     lines.push(line);
                 }
@@ -273,6 +275,10 @@ fn describe(event: &ClientEvent, names: &[(JournalDevice, String)]) -> String {
             format!("membership of {} changed", &doc.to_string()[..8])
         }
         ClientEvent::Removed { doc } => format!("you were removed from {}", &doc.to_string()[..8]),
+        ClientEvent::MembershipChangeDropped { doc, reason } => format!(
+            "a membership change made offline in {} was dropped ({reason}); another member's change reached the relay first",
+            &doc.to_string()[..8]
+        ),
         ClientEvent::Presence { from, data, .. } => {
             let known = names.iter().any(|(n, _)| n.as_bytes() == from.as_bytes());
             if known {

@@ -95,6 +95,10 @@ impl Run<'_> {
                     touched.insert(doc);
                     events.push(ClientEvent::MembersChanged { doc });
                 }
+                SessionEvent::MembershipChangeDropped { doc, reason } => {
+                    touched.insert(doc);
+                    events.push(ClientEvent::MembershipChangeDropped { doc, reason });
+                }
                 SessionEvent::RotationNeeded { doc } => {
                     sends.extend(self.session.rotate(now, doc, &mut OsRng)?.send);
                     touched.insert(doc);

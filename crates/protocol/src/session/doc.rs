@@ -33,6 +33,13 @@ pub(super) struct DocSync {
     pub(super) created_invites: BTreeMap<crate::membership::InviteId, Epoch>,
 }
 
+/// Our unconfirmed membership ops, taken back to be redone after another
+/// member's op, and the keys of the rotations among them.
+pub(super) struct TakenBack {
+    pub(super) ops: Vec<MembershipOp>,
+    pub(super) keys: Vec<(Epoch, EpochKey)>,
+}
+
 enum Step {
     Done,
     Hold,
@@ -57,6 +64,34 @@ impl DocSync {
             removed: false,
             created_invites: BTreeMap::new(),
         }
+    }
+
+    /// Takes back our ops from log position `at` on, if none of them has
+    /// been confirmed by the relay (another member's op took `at` first):
+    /// the state returns to the confirmed log, and the keys of our own
+    /// rotations among them are set aside (a rotation by someone else may
+    /// now claim their epochs). Returns the ops and those keys, or `None`
+    /// if a confirmed op is at stake (then the log really diverged).
+    pub(super) fn take_back(&mut self, at: usize) -> Option<TakenBack> {
+        let pending = |o: &MembershipOp| self.op_outbox.iter().any(|p| p.hash() == o.hash());
+        if at == 0 || at >= self.ops.len() || !self.ops[at..].iter().all(pending) {
+            return None;
+        }
+        let state = MembershipState::verify_chain(self.doc, &self.ops[..at]).ok()?;
+        let mine = self.ops.split_off(at);
+        self.membership = Some(state);
+        self.op_outbox
+            .retain(|o| !mine.iter().any(|m| m.hash() == o.hash()));
+        let keys = mine
+            .iter()
+            .filter_map(|o| match &o.content().body {
+                crate::membership::OpBody::RotateEpoch(r) => {
+                    self.keys.remove(&r.epoch).map(|k| (r.epoch, k))
+                }
+                _ => None,
+            })
+            .collect();
+        Some(TakenBack { ops: mine, keys })
     }
 
     /// Learns every epoch key reachable from what we hold: rotations wrapped

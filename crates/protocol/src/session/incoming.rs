@@ -1,6 +1,6 @@
 //! Handling messages from the relay.
 
-use super::doc::DocSync;
+use super::doc::{DocSync, TakenBack};
 use super::{ClientSession, Link, Output, SessionEvent, Tampering};
 use crate::domain;
 use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope, verify_batch_with};
@@ -48,7 +48,7 @@ impl ClientSession {
             } => self.on_deliver(doc, doc_seq, envelope, &mut out),
             Message::CaughtUp { doc, .. } => out.events.push(SessionEvent::CaughtUp { doc }),
             Message::MembershipDeliver { doc, index, op } => {
-                self.on_membership(doc, index, op, &mut out)
+                self.on_membership(now, doc, index, op, &mut out)
             }
             Message::InviteRedeemable { doc, invite } => {
                 self.on_redeemable(now, doc, invite, &mut out)
@@ -264,26 +264,115 @@ impl ClientSession {
         out
     }
 
-    fn on_membership(&mut self, doc: DocId, index: u64, op: MembershipOp, out: &mut Output) {
-        let me = self.key.device_id();
+    fn on_membership(
+        &mut self,
+        now: u64,
+        doc: DocId,
+        index: u64,
+        op: MembershipOp,
+        out: &mut Output,
+    ) {
         let Some(d) = self.docs.get_mut(&doc) else {
             return;
         };
-        let len = d.ops.len() as u64;
-        if index < len {
+        if index < d.ops.len() as u64 {
             if d.ops
                 .get(index as usize)
-                .is_some_and(|o| o.hash() != op.hash())
+                .is_some_and(|o| o.hash() == op.hash())
             {
+                // The relay's echo of our own op.
+                d.op_outbox.retain(|o| o.hash() != op.hash());
+                return;
+            }
+            // Another member's op took the place of ours: if ours were still
+            // unconfirmed, it comes first and ours are redone after it.
+            let Some(mine) = d.take_back(index as usize) else {
                 let what = Tampering::BadMembership("membership log diverged".into());
                 out.events.push(SessionEvent::Tampering {
                     doc: Some(doc),
                     what,
                 });
-            }
-            d.op_outbox.retain(|o| o.hash() != op.hash());
+                return;
+            };
+            self.append_op(doc, index, op, out);
+            self.redo_ops(now, doc, mine, out);
             return;
         }
+        self.append_op(doc, index, op, out);
+    }
+
+    /// Redoes our taken-back ops on top of the log as it now is: each is
+    /// signed again at its new place; a rotation keeps its key, wrapped
+    /// again (through [`SessionEvent::RotationNeeded`]) if the members
+    /// changed. An op that no longer applies is dropped, and said so. Our
+    /// envelopes go out again after them: the relay refused those sealed
+    /// under a rotation it had not seen.
+    fn redo_ops(&mut self, now: u64, doc: DocId, mine: TakenBack, out: &mut Output) {
+        let TakenBack { ops: mine, keys } = mine;
+        let ready = self.link == Link::Ready;
+        let Some(d) = self.docs.get_mut(&doc) else {
+            return;
+        };
+        let mut rotate = false;
+        for op in mine {
+            let Some(state) = d.membership.as_mut() else {
+                return;
+            };
+            let body = op.content().body.clone();
+            if let OpBody::RotateEpoch(r) = &body {
+                let Some((_, key)) = keys.iter().find(|(e, _)| *e == r.epoch) else {
+                    continue;
+                };
+                if r.epoch != state.epoch().next() {
+                    out.events.push(SessionEvent::MembershipChangeDropped {
+                        doc,
+                        reason: format!(
+                            "a new epoch ({}) this device started offline: another owner started one first",
+                            r.epoch
+                        ),
+                    });
+                    continue;
+                }
+                // Same key; its wrapping holds only if the members are the same.
+                d.keys.insert(r.epoch, key.clone());
+            }
+            let redone = state
+                .sign_op(&self.key, now, body.clone())
+                .and_then(|o| state.apply(&o).map(|()| o));
+            match redone {
+                Ok(o) => {
+                    d.ops.push(o.clone());
+                    d.op_outbox.push(o.clone());
+                    if ready {
+                        out.send.push(Message::MembershipPublish { doc, op: o });
+                    }
+                }
+                Err(_) if matches!(body, OpBody::RotateEpoch(_)) => rotate = true,
+                Err(e) => out.events.push(SessionEvent::MembershipChangeDropped {
+                    doc,
+                    reason: format!("{}: {e}", describe_op(&body)),
+                }),
+            }
+        }
+        out.events.push(SessionEvent::MembershipChanged { doc });
+        if rotate {
+            out.events.push(SessionEvent::RotationNeeded { doc });
+        } else if ready {
+            for env in d.outbox.values() {
+                out.send.push(Message::Publish {
+                    envelope: env.clone(),
+                });
+            }
+        }
+    }
+
+    /// Appends a relay-ordered op at `index` (the end of our log).
+    fn append_op(&mut self, doc: DocId, index: u64, op: MembershipOp, out: &mut Output) {
+        let me = self.key.device_id();
+        let Some(d) = self.docs.get_mut(&doc) else {
+            return;
+        };
+        let len = d.ops.len() as u64;
         if index > len {
             return;
         }
@@ -414,6 +503,20 @@ impl ClientSession {
                 }
             }
         }
+    }
+}
+
+/// A membership change, for people.
+fn describe_op(body: &OpBody) -> String {
+    match body {
+        OpBody::Genesis { .. } => "creating the document".into(),
+        OpBody::AddMember { device, role, .. } => format!("adding {device} as {role:?}"),
+        OpBody::RemoveMember { device } => format!("removing {device}"),
+        OpBody::ChangeRole { device, role } => format!("making {device} {role:?}"),
+        OpBody::RotateEpoch(r) => format!("starting epoch {}", r.epoch),
+        OpBody::CreateInvite { .. } => "creating an invite".into(),
+        OpBody::RevokeInvite { .. } => "revoking an invite".into(),
+        OpBody::RedeemInvite { .. } => "redeeming an invite".into(),
     }
 }
 

@@ -355,3 +355,133 @@ fn joiner_with_an_old_link_gets_the_current_key() {
     w.run_until_quiet();
     w.assert_converged(&[0, 1, 2]);
 }
+
+#[test]
+fn an_offline_removal_lands_after_a_join_that_beat_it_to_the_relay() {
+    use starling_protocol::membership::Role;
+    // The client invites a friend, then goes offline and removes the carer.
+    // Meanwhile the friend joins: the relay orders the join first, at the
+    // place in the log the client's removal had taken on its own device.
+    let mut w = World::new(12, &["client", "worker", "carer", "friend"]);
+    let doc = w.setup();
+    w.write(1, &items("before", 1));
+    w.run_until_quiet();
+    let (link, out) = w.peers[0]
+        .session
+        .create_invite(
+            w.now,
+            doc,
+            "relay.test",
+            Role::Editor,
+            "friend",
+            w.now + 3_600_000,
+            &mut w.rng,
+        )
+        .unwrap();
+    w.output(0, out);
+    w.run_until_quiet();
+    w.set_online(0, false);
+    let carer = w.id(2);
+    let out = w.peers[0]
+        .session
+        .remove_member(w.now, doc, carer, &mut w.rng)
+        .unwrap();
+    w.output(0, out);
+    w.write(0, &items("offline-after-removal", 1));
+    let out = w.peers[3].session.join(&link);
+    w.output(3, out);
+    w.run_until_quiet();
+    assert!(
+        w.peers[3]
+            .session
+            .membership(&doc)
+            .unwrap()
+            .role(&w.id(3))
+            .is_some()
+    );
+    w.set_online(0, true);
+    w.run_until_quiet();
+
+    assert!(w.tampering(0).is_empty(), "{:?}", w.tampering(0));
+    for p in [0, 1, 3] {
+        let m = w.peers[p].session.membership(&doc).unwrap();
+        assert_eq!(
+            m.role(&carer),
+            None,
+            "{}: the removal took effect",
+            w.peers[p].name
+        );
+        assert_eq!(m.role(&w.id(3)), Some(Role::Editor), "{}", w.peers[p].name);
+    }
+    assert_eq!(w.peers[0].session.unacked(&doc), 0, "nothing left unsent");
+    w.write(1, &items("after", 1));
+    w.run_until_quiet();
+    w.assert_converged(&[0, 1, 3]);
+    assert!(
+        !w.peers[2]
+            .set
+            .iter()
+            .any(|s| s.starts_with("offline") || s.starts_with("after"))
+    );
+}
+
+#[test]
+fn an_offline_change_that_no_longer_applies_is_dropped_and_said_so() {
+    use starling_protocol::membership::Role;
+    // The client invites a friend, then (offline, having forgotten) adds the
+    // friend's device directly. The friend joins through the link first:
+    // the direct add no longer applies. It is dropped, with a reason, and
+    // nobody is told of tampering.
+    let mut w = World::new(13, &["client", "worker", "carer", "friend"]);
+    let doc = w.setup();
+    let (link, out) = w.peers[0]
+        .session
+        .create_invite(
+            w.now,
+            doc,
+            "relay.test",
+            Role::Editor,
+            "friend",
+            w.now + 3_600_000,
+            &mut w.rng,
+        )
+        .unwrap();
+    w.output(0, out);
+    w.run_until_quiet();
+    w.set_online(0, false);
+    let friend = w.id(3);
+    let out = w.peers[0]
+        .session
+        .add_member(w.now, doc, friend, Role::Viewer, "friend", &mut w.rng)
+        .unwrap();
+    w.output(0, out);
+    w.write(0, &items("offline", 1));
+    let out = w.peers[3].session.join(&link);
+    w.output(3, out);
+    w.run_until_quiet();
+    w.set_online(0, true);
+    w.run_until_quiet();
+
+    assert!(w.tampering(0).is_empty(), "{:?}", w.tampering(0));
+    let dropped: Vec<&String> = w.peers[0]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::MembershipChangeDropped { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert!(dropped[0].contains("adding") && dropped[0].contains("already a member"));
+    for p in [0, 1, 3] {
+        let m = w.peers[p].session.membership(&doc).unwrap();
+        assert_eq!(
+            m.role(&friend),
+            Some(Role::Editor),
+            "the link's role stands"
+        );
+    }
+    assert_eq!(w.peers[0].session.unacked(&doc), 0);
+    w.run_until_quiet();
+    w.assert_converged(&[0, 1, 2, 3]);
+}
