@@ -367,7 +367,7 @@ impl Client {
             relay: self.pinned_relay(relay)?,
             agent: AGENT.to_owned(),
         };
-        Ok(ClientSession::new(self.key()?, config))
+        Ok(ClientSession::new(self.key()?, config, &mut OsRng))
     }
 
     /// The key pinned for `relay`, if this device has met it. A pinned

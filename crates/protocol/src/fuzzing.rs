@@ -180,7 +180,7 @@ pub fn session_world() -> Option<SessionWorld> {
         relay: None,
         agent: "fuzz".into(),
     };
-    let mut s = ClientSession::new(dev, config);
+    let mut s = ClientSession::new(dev, config, &mut rng);
     let (doc, _) = s.create_doc(FUZZ_NOW, "client", &mut rng).ok()?;
     s.handle_connected(FUZZ_NOW);
     s.handle_message(

@@ -145,7 +145,7 @@ pub enum SessionEvent {
     /// A membership change this device made offline could not be kept: the
     /// relay ordered another member's change first and ours no longer
     /// applies on top of it (e.g. adding a device that has joined
-    /// meanwhile). Nothing else was lost; the change is not retried.
+    /// meanwhile). The change is not retried.
     MembershipChangeDropped {
         /// The document.
         doc: DocId,
@@ -219,11 +219,24 @@ enum Link {
     Refused,
 }
 
+/// The session's own random generator, seeded by the caller, for the work
+/// it does unasked (wrapping a rotation's key again when its membership ops
+/// are redone). Prints as `SessionRng(..)`.
+#[derive(Clone)]
+struct SessionRng(rand_chacha::ChaCha20Rng);
+
+impl std::fmt::Debug for SessionRng {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionRng(..)")
+    }
+}
+
 /// A client's session with one relay.
 #[derive(Clone, Debug)]
 pub struct ClientSession {
     key: DeviceKey,
     config: SessionConfig,
+    rng: SessionRng,
     link: Link,
     backoff: Backoff,
     relay: Option<DeviceId>,
@@ -233,12 +246,20 @@ pub struct ClientSession {
 
 impl ClientSession {
     /// A session for the device `key`, initially disconnected and wanting to
-    /// connect.
-    pub fn new(key: DeviceKey, config: SessionConfig) -> Self {
+    /// connect. `rng` seeds the randomness the session needs on its own.
+    pub fn new(
+        key: DeviceKey,
+        config: SessionConfig,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Self {
+        use rand_core::SeedableRng;
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
         let relay = config.relay;
         Self {
             key,
             config,
+            rng: SessionRng(rand_chacha::ChaCha20Rng::from_seed(seed)),
             link: Link::Down { retry_at: Some(0) },
             backoff: Backoff::default(),
             relay,

@@ -84,6 +84,7 @@ async fn publisher(
             relay: None,
             agent: "crash-test".into(),
         },
+        &mut rand_core::OsRng,
     );
     let mut rng = rand_core::OsRng;
     let (doc, _) = s.create_doc(now_ms(), "client", &mut rng).unwrap();

@@ -184,6 +184,7 @@ impl Client {
                 relay: Some(relay.relay_id()),
                 agent: "relay-test".into(),
             },
+            &mut rand_core::OsRng,
         );
         Self::reconnect(session, &relay.url()).await
     }

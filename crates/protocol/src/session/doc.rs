@@ -66,18 +66,29 @@ impl DocSync {
         }
     }
 
-    /// Takes back our ops from log position `at` on, if none of them has
-    /// been confirmed by the relay (another member's op took `at` first):
-    /// the state returns to the confirmed log, and the keys of our own
-    /// rotations among them are set aside (a rotation by someone else may
-    /// now claim their epochs). Returns the ops and those keys, or `None`
-    /// if a confirmed op is at stake (then the log really diverged).
-    pub(super) fn take_back(&mut self, at: usize) -> Option<TakenBack> {
+    /// Takes back our ops from log position `at` on, where the relay put
+    /// `foreign`, another member's op, if that is safe to merge: none of our
+    /// ops from `at` on has been confirmed, and `foreign` applies to the log
+    /// before them and only adds (a join, an added member, an invite
+    /// created or revoked), so every device our ops gave keys to is still a
+    /// member after it. The state returns to the confirmed log; the keys of
+    /// our rotations among the ops are set aside to be wrapped again.
+    /// `None` means the logs really diverged.
+    pub(super) fn take_back(&mut self, at: usize, foreign: &MembershipOp) -> Option<TakenBack> {
+        use crate::membership::OpBody;
+        let additive = matches!(
+            foreign.content().body,
+            OpBody::RedeemInvite { .. }
+                | OpBody::AddMember { .. }
+                | OpBody::CreateInvite { .. }
+                | OpBody::RevokeInvite { .. }
+        );
         let pending = |o: &MembershipOp| self.op_outbox.iter().any(|p| p.hash() == o.hash());
-        if at == 0 || at >= self.ops.len() || !self.ops[at..].iter().all(pending) {
+        if !additive || at == 0 || at >= self.ops.len() || !self.ops[at..].iter().all(pending) {
             return None;
         }
         let state = MembershipState::verify_chain(self.doc, &self.ops[..at]).ok()?;
+        state.clone().apply(foreign).ok()?;
         let mine = self.ops.split_off(at);
         self.membership = Some(state);
         self.op_outbox
@@ -85,9 +96,7 @@ impl DocSync {
         let keys = mine
             .iter()
             .filter_map(|o| match &o.content().body {
-                crate::membership::OpBody::RotateEpoch(r) => {
-                    self.keys.remove(&r.epoch).map(|k| (r.epoch, k))
-                }
+                OpBody::RotateEpoch(r) => self.keys.remove(&r.epoch).map(|k| (r.epoch, k)),
                 _ => None,
             })
             .collect();

@@ -5,7 +5,7 @@ use super::{ClientSession, Link, Output, SessionEvent, Tampering};
 use crate::domain;
 use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope, verify_batch_with};
 use crate::ids::DocId;
-use crate::membership::{MembershipOp, MembershipState, OpBody};
+use crate::membership::{MembershipError, MembershipOp, MembershipState, OpBody};
 use crate::wire::{self, Acks, ErrorCode, Message, auth_message};
 
 impl ClientSession {
@@ -286,8 +286,12 @@ impl ClientSession {
             }
             // Another member's op took the place of ours: if ours were still
             // unconfirmed, it comes first and ours are redone after it.
-            let Some(mine) = d.take_back(index as usize) else {
-                let what = Tampering::BadMembership("membership log diverged".into());
+            let Some(mine) = d.take_back(index as usize, &op) else {
+                let what = Tampering::BadMembership(
+                    "membership log diverged (if another owner changed the membership while \
+                     this device changed it offline, the two are not merged)"
+                        .into(),
+                );
                 out.events.push(SessionEvent::Tampering {
                     doc: Some(doc),
                     what,
@@ -301,53 +305,51 @@ impl ClientSession {
         self.append_op(doc, index, op, out);
     }
 
-    /// Redoes our taken-back ops on top of the log as it now is: each is
-    /// signed again at its new place; a rotation keeps its key, wrapped
-    /// again (through [`SessionEvent::RotationNeeded`]) if the members
-    /// changed. An op that no longer applies is dropped, and said so. Our
-    /// envelopes go out again after them: the relay refused those sealed
-    /// under a rotation it had not seen.
+    /// Redoes our taken-back ops on top of the log as it now is, each signed
+    /// again at its new place. A rotation keeps its key (envelopes may be
+    /// sealed under it), wrapped again for the members there now are; our
+    /// envelopes go out again after it, since the relay refused those
+    /// sealed under a rotation it had not seen. An op that no longer
+    /// applies is dropped, and said so.
     fn redo_ops(&mut self, now: u64, doc: DocId, mine: TakenBack, out: &mut Output) {
-        let TakenBack { ops: mine, keys } = mine;
         let ready = self.link == Link::Ready;
         let Some(d) = self.docs.get_mut(&doc) else {
             return;
         };
-        let mut rotate = false;
+        let TakenBack { ops: mine, keys } = mine;
+        let mut rotated = false;
         for op in mine {
             let Some(state) = d.membership.as_mut() else {
                 return;
             };
             let body = op.content().body.clone();
-            if let OpBody::RotateEpoch(r) = &body {
-                let Some((_, key)) = keys.iter().find(|(e, _)| *e == r.epoch) else {
-                    continue;
-                };
-                if r.epoch != state.epoch().next() {
-                    out.events.push(SessionEvent::MembershipChangeDropped {
-                        doc,
-                        reason: format!(
-                            "a new epoch ({}) this device started offline: another owner started one first",
-                            r.epoch
-                        ),
-                    });
-                    continue;
+            let redone = match &body {
+                OpBody::RotateEpoch(r) => {
+                    let key = keys.iter().find(|(e, _)| *e == r.epoch).map(|(_, k)| k);
+                    let current = d.keys.get(&state.epoch());
+                    match (key, current) {
+                        (Some(key), Some(current)) if r.epoch == state.epoch().next() => state
+                            .rotate(&self.key, now, current, key, &mut self.rng.0)
+                            .map(|o| (o, Some((r.epoch, key.clone())))),
+                        _ => Err(MembershipError::Invalid("its key or epoch is gone")),
+                    }
                 }
-                // Same key; its wrapping holds only if the members are the same.
-                d.keys.insert(r.epoch, key.clone());
-            }
-            let redone = state
-                .sign_op(&self.key, now, body.clone())
-                .and_then(|o| state.apply(&o).map(|()| o));
-            match redone {
-                Ok(o) => {
+                _ => state
+                    .sign_op(&self.key, now, body.clone())
+                    .map(|o| (o, None)),
+            };
+            match redone.and_then(|(o, key)| state.apply(&o).map(|()| (o, key))) {
+                Ok((o, key)) => {
+                    if let Some((epoch, key)) = key {
+                        d.keys.insert(epoch, key);
+                        rotated = true;
+                    }
                     d.ops.push(o.clone());
                     d.op_outbox.push(o.clone());
                     if ready {
                         out.send.push(Message::MembershipPublish { doc, op: o });
                     }
                 }
-                Err(_) if matches!(body, OpBody::RotateEpoch(_)) => rotate = true,
                 Err(e) => out.events.push(SessionEvent::MembershipChangeDropped {
                     doc,
                     reason: format!("{}: {e}", describe_op(&body)),
@@ -355,9 +357,7 @@ impl ClientSession {
             }
         }
         out.events.push(SessionEvent::MembershipChanged { doc });
-        if rotate {
-            out.events.push(SessionEvent::RotationNeeded { doc });
-        } else if ready {
+        if rotated && ready {
             for env in d.outbox.values() {
                 out.send.push(Message::Publish {
                     envelope: env.clone(),

@@ -188,28 +188,10 @@ impl ClientSession {
     ) -> Result<Output, SessionError> {
         let state = self.state(&doc)?;
         let (epoch, current) = self.current_key(&doc)?;
-        // A key already held for the next epoch is our own from a rotation
-        // taken back (see `redo_ops`): envelopes may be sealed under it, so
-        // it stays the key, wrapped for the members there are now.
-        let held = self
-            .docs
-            .get(&doc)
-            .and_then(|d| d.keys.get(&epoch.next()))
-            .cloned();
-        let reused = held.is_some();
-        let new_key = held.unwrap_or_else(|| EpochKey::generate(rng));
+        let new_key = EpochKey::generate(rng);
         let op = state.rotate(&self.key, now, current, &new_key, rng)?;
-        let mut out = self.local_op(doc, op)?;
-        let ready = self.link == Link::Ready;
-        let d = self.doc_mut(&doc)?;
-        d.keys.insert(epoch.next(), new_key);
-        if reused && ready {
-            for env in d.outbox.values() {
-                out.send.push(Message::Publish {
-                    envelope: env.clone(),
-                });
-            }
-        }
+        let out = self.local_op(doc, op)?;
+        self.doc_mut(&doc)?.keys.insert(epoch.next(), new_key);
         Ok(out)
     }
 

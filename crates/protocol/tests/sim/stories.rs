@@ -258,6 +258,7 @@ fn refused_device_does_not_retry() {
             relay: None,
             agent: "t".into(),
         },
+        &mut rng,
     );
     relay.handle_connect(ConnId(1));
     let out = s.handle_connected(0);
@@ -293,7 +294,7 @@ fn worker_restarts_with_unsent_edits_and_they_still_arrive() {
         relay: None,
         agent: "sim/worker".into(),
     };
-    let mut fresh = ClientSession::new(key, cfg);
+    let mut fresh = ClientSession::new(key, cfg, &mut w.rng);
     fresh.restore_doc(stored).unwrap();
     w.peers[1].session = fresh;
     w.set_online(1, true);
@@ -413,6 +414,17 @@ fn an_offline_removal_lands_after_a_join_that_beat_it_to_the_relay() {
         );
         assert_eq!(m.role(&w.id(3)), Some(Role::Editor), "{}", w.peers[p].name);
     }
+    assert!(
+        !w.peers[0]
+            .events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::MembershipChangeDropped { .. }))
+    );
+    // The carer cannot unwrap the key of the epoch the removal started; the
+    // friend, who joined meanwhile, can.
+    let m = w.peers[1].session.membership(&doc).unwrap();
+    assert!(m.unwrap_epoch_key(m.epoch(), &w.peers[2].key).is_err());
+    assert!(m.unwrap_epoch_key(m.epoch(), &w.peers[3].key).is_ok());
     assert_eq!(w.peers[0].session.unacked(&doc), 0, "nothing left unsent");
     w.write(1, &items("after", 1));
     w.run_until_quiet();
@@ -484,4 +496,96 @@ fn an_offline_change_that_no_longer_applies_is_dropped_and_said_so() {
     assert_eq!(w.peers[0].session.unacked(&doc), 0);
     w.run_until_quiet();
     w.assert_converged(&[0, 1, 2, 3]);
+}
+
+#[test]
+fn two_offline_removals_land_after_a_join_each_with_its_own_new_key() {
+    use starling_protocol::membership::Role;
+    let mut w = World::new(14, &["client", "worker", "carer", "friend"]);
+    let doc = w.setup();
+    let (link, out) = w.peers[0]
+        .session
+        .create_invite(
+            w.now,
+            doc,
+            "relay.test",
+            Role::Viewer,
+            "friend",
+            w.now + 3_600_000,
+            &mut w.rng,
+        )
+        .unwrap();
+    w.output(0, out);
+    w.run_until_quiet();
+    let before = w.peers[0].session.membership(&doc).unwrap().epoch();
+    w.set_online(0, false);
+    for p in [2, 1] {
+        let device = w.id(p);
+        let out = w.peers[0]
+            .session
+            .remove_member(w.now, doc, device, &mut w.rng)
+            .unwrap();
+        w.output(0, out);
+        w.write(0, &items(&format!("without-{p}"), 1));
+    }
+    let out = w.peers[3].session.join(&link);
+    w.output(3, out);
+    w.run_until_quiet();
+    w.set_online(0, true);
+    w.run_until_quiet();
+
+    assert!(w.tampering(0).is_empty(), "{:?}", w.tampering(0));
+    assert!(w.tampering(3).is_empty(), "{:?}", w.tampering(3));
+    let m = w.peers[3].session.membership(&doc).unwrap();
+    assert_eq!(m.role(&w.id(1)), None);
+    assert_eq!(m.role(&w.id(2)), None);
+    assert_eq!(m.epoch().0, before.0 + 2, "one rotation per removal");
+    let last = m.epoch();
+    let first = starling_protocol::Epoch(before.0 + 1);
+    assert!(m.unwrap_epoch_key(first, &w.peers[2].key).is_err());
+    assert!(
+        m.unwrap_epoch_key(first, &w.peers[1].key).is_ok(),
+        "the worker left later"
+    );
+    assert!(m.unwrap_epoch_key(last, &w.peers[1].key).is_err());
+    assert!(m.unwrap_epoch_key(last, &w.peers[3].key).is_ok());
+    assert_eq!(w.peers[0].session.unacked(&doc), 0);
+    assert!(w.peers[3].set.contains("without-2-0") && w.peers[3].set.contains("without-1-0"));
+    assert!(!w.peers[2].set.iter().any(|s| s.starts_with("without")));
+}
+
+#[test]
+fn another_owners_concurrent_removal_is_not_merged_yet() {
+    use starling_protocol::membership::Role;
+    // A known gap, pinned: two owners change the membership at once, one of
+    // them offline, and the other's change takes access away. This device
+    // keeps its own log and says the logs diverged; nothing is redone.
+    let mut w = World::new(15, &["client", "worker", "carer"]);
+    let doc = w.setup();
+    let worker = w.id(1);
+    let out = w.peers[0]
+        .session
+        .change_role(w.now, doc, worker, Role::Owner)
+        .unwrap();
+    w.output(0, out);
+    w.run_until_quiet();
+    w.set_online(0, false);
+    let out = w.peers[0].session.rotate(w.now, doc, &mut w.rng).unwrap();
+    w.output(0, out);
+    let carer = w.id(2);
+    let out = w.peers[1]
+        .session
+        .remove_member(w.now, doc, carer, &mut w.rng)
+        .unwrap();
+    w.output(1, out);
+    w.run_until_quiet();
+    w.set_online(0, true);
+    w.run_until_quiet();
+    assert!(
+        w.tampering(0)
+            .iter()
+            .any(|t| matches!(t, Tampering::BadMembership(m) if m.contains("not merged")))
+    );
+    let m = w.peers[1].session.membership(&doc).unwrap();
+    assert_eq!(m.role(&carer), None, "the other owner's removal stands");
 }

@@ -98,7 +98,7 @@ impl World {
                 Peer {
                     name,
                     key: key.clone(),
-                    session: ClientSession::new(key, cfg),
+                    session: ClientSession::new(key, cfg, &mut rng),
                     conn: None,
                     online: true,
                     set: BTreeSet::new(),
