@@ -192,6 +192,17 @@ impl ChainTracker {
         chain.hashes.insert(h.seq, env.hash());
     }
 
+    /// Sets `author`'s head back to `seq` with hash `hash` (our own
+    /// envelopes after it were withdrawn before the relay took them).
+    pub(crate) fn rewind(&mut self, author: &DeviceId, seq: u64, hash: EnvelopeHash) {
+        let chain = self.authors.entry(*author).or_default();
+        chain.hashes.retain(|s, _| *s <= seq);
+        chain.head = seq;
+        if seq > 0 {
+            chain.hashes.insert(seq, hash);
+        }
+    }
+
     /// Checks and, if it applies, accepts in one step.
     pub fn observe(&mut self, env: &VerifiedEnvelope) -> ChainEvent {
         let ev = self.check(env);

@@ -103,6 +103,76 @@ impl DocSync {
         Some(TakenBack { ops: mine, keys })
     }
 
+    /// Seals our queued envelopes again after our rotations were redone:
+    /// one sealed under a set-aside key (`old`) is opened and sealed under
+    /// its epoch's new key (`new`); from the first one changed on, each
+    /// links to its re-sealed predecessor. The relay refused the old ones
+    /// (it had not seen their epoch), so their places in our chain are
+    /// free. Returns how many could not be sealed again (their epoch got no
+    /// new key); those are dropped from the queue, with everything after
+    /// them, so the chain stays whole.
+    pub(super) fn reseal_outbox(
+        &mut self,
+        me: &DeviceKey,
+        old: &[(Epoch, EpochKey)],
+        new: &[(Epoch, EpochKey)],
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> usize {
+        use crate::envelope::{EnvelopeHeader, EnvelopeKind};
+        let key_in = |keys: &[(Epoch, EpochKey)], e: Epoch| {
+            keys.iter().find(|(k, _)| *k == e).map(|(_, k)| k.clone())
+        };
+        let author = me.device_id();
+        let mut prev: Option<crate::envelope::EnvelopeHash> = None;
+        let seqs: Vec<u64> = self.outbox.keys().copied().collect();
+        for (i, seq) in seqs.iter().enumerate() {
+            let Some(env) = self.outbox.get(seq).cloned() else {
+                continue;
+            };
+            let h = env.header_unverified().clone();
+            let set_aside = key_in(old, h.epoch);
+            if set_aside.is_none() && prev.is_none() {
+                continue;
+            }
+            let opened_with = set_aside.or_else(|| self.keys.get(&h.epoch).cloned());
+            let seal_with = key_in(new, h.epoch).or_else(|| {
+                key_in(old, h.epoch)
+                    .is_none()
+                    .then(|| self.keys.get(&h.epoch).cloned())
+                    .flatten()
+            });
+            let resealed = opened_with.zip(seal_with).and_then(|(from, to)| {
+                let payload = env.clone().open(&from).ok()?.into_parts().1;
+                let link = prev.unwrap_or(h.prev);
+                let header = match h.kind {
+                    EnvelopeKind::Changes => {
+                        EnvelopeHeader::changes(h.doc, h.epoch, author, h.seq, link)
+                    }
+                    EnvelopeKind::Snapshot { covers } => {
+                        EnvelopeHeader::snapshot(h.doc, h.epoch, author, h.seq, link, covers)
+                    }
+                };
+                Envelope::seal(header, &payload, &to, me, rng).ok()
+            });
+            match resealed {
+                Some(e) => {
+                    prev = Some(e.hash());
+                    self.chain.accept(&VerifiedEnvelope::own(e.clone()));
+                    self.outbox.insert(*seq, e);
+                }
+                None => {
+                    let lost = seqs.len() - i;
+                    for s in &seqs[i..] {
+                        self.outbox.remove(s);
+                    }
+                    self.chain.rewind(&author, seq - 1, prev.unwrap_or(h.prev));
+                    return lost;
+                }
+            }
+        }
+        0
+    }
+
     /// Learns every epoch key reachable from what we hold: rotations wrapped
     /// to us, and the previous-key chain down from the newest key.
     pub(super) fn derive_keys(&mut self, me: &DeviceKey) {

@@ -306,34 +306,38 @@ impl ClientSession {
     }
 
     /// Redoes our taken-back ops on top of the log as it now is, each signed
-    /// again at its new place. A rotation keeps its key (envelopes may be
-    /// sealed under it), wrapped again for the members there now are; our
-    /// envelopes go out again after it, since the relay refused those
-    /// sealed under a rotation it had not seen. An op that no longer
-    /// applies is dropped, and said so.
+    /// again at its new place. An op that no longer applies is dropped, and
+    /// said so. A rotation gets a fresh key, wrapped for the members there
+    /// now are: the first one already went to the relay (which refused it),
+    /// wrapped for other members, and a key must never be wrapped in two
+    /// histories. Our envelopes sealed under the set-aside keys (which the
+    /// relay refused, not knowing their epoch) are sealed again under the
+    /// new ones at their places in our chain, and go out again.
     fn redo_ops(&mut self, now: u64, doc: DocId, mine: TakenBack, out: &mut Output) {
         let ready = self.link == Link::Ready;
         let Some(d) = self.docs.get_mut(&doc) else {
             return;
         };
-        let TakenBack { ops: mine, keys } = mine;
-        let mut rotated = false;
+        let TakenBack {
+            ops: mine,
+            keys: old_keys,
+        } = mine;
+        let mut new_keys: Vec<(crate::Epoch, crate::EpochKey)> = Vec::new();
         for op in mine {
             let Some(state) = d.membership.as_mut() else {
                 return;
             };
             let body = op.content().body.clone();
             let redone = match &body {
-                OpBody::RotateEpoch(r) => {
-                    let key = keys.iter().find(|(e, _)| *e == r.epoch).map(|(_, k)| k);
-                    let current = d.keys.get(&state.epoch());
-                    match (key, current) {
-                        (Some(key), Some(current)) if r.epoch == state.epoch().next() => state
-                            .rotate(&self.key, now, current, key, &mut self.rng.0)
-                            .map(|o| (o, Some((r.epoch, key.clone())))),
-                        _ => Err(MembershipError::Invalid("its key or epoch is gone")),
+                OpBody::RotateEpoch(r) => match d.keys.get(&state.epoch()) {
+                    Some(current) if r.epoch == state.epoch().next() => {
+                        let fresh = crate::EpochKey::generate(&mut self.rng.0);
+                        state
+                            .rotate(&self.key, now, current, &fresh, &mut self.rng.0)
+                            .map(|o| (o, Some((r.epoch, fresh))))
                     }
-                }
+                    _ => Err(MembershipError::Invalid("its epoch is taken")),
+                },
                 _ => state
                     .sign_op(&self.key, now, body.clone())
                     .map(|o| (o, None)),
@@ -341,8 +345,8 @@ impl ClientSession {
             match redone.and_then(|(o, key)| state.apply(&o).map(|()| (o, key))) {
                 Ok((o, key)) => {
                     if let Some((epoch, key)) = key {
-                        d.keys.insert(epoch, key);
-                        rotated = true;
+                        d.keys.insert(epoch, key.clone());
+                        new_keys.push((epoch, key));
                     }
                     d.ops.push(o.clone());
                     d.op_outbox.push(o.clone());
@@ -357,7 +361,19 @@ impl ClientSession {
             }
         }
         out.events.push(SessionEvent::MembershipChanged { doc });
-        if rotated && ready {
+        if old_keys.is_empty() {
+            return;
+        }
+        let lost = d.reseal_outbox(&self.key, &old_keys, &new_keys, &mut self.rng.0);
+        if lost > 0 {
+            out.events.push(SessionEvent::MembershipChangeDropped {
+                doc,
+                reason: format!(
+                    "{lost} change(s) sealed under a new key this device made offline, whose rotation could not be redone"
+                ),
+            });
+        }
+        if ready {
             for env in d.outbox.values() {
                 out.send.push(Message::Publish {
                     envelope: env.clone(),
