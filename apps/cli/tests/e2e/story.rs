@@ -212,3 +212,41 @@ fn a_relay_presenting_another_key_is_refused_until_the_user_forgets_the_pinned_o
         "the edit made while the key was refused was kept, and syncs once trusted"
     );
 }
+
+#[test]
+fn an_offline_revocation_survives_a_join_that_reached_the_relay_first() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    let for_pat = sam.json(&["share", "--as", "supporter", "--name", "Pat"])["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sam.ok(&["sync"]);
+    // Offline, Sam removes Alex and scores. Pat joins before Sam syncs.
+    sam.ok(&["revoke", "Alex"]);
+    sam.ok(&["score", "work", "8"]);
+    let pat = Person::new(&root, "Pat");
+    pat.ok(&["join", &for_pat]);
+    let out = sam.run(&["sync"]);
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("TAMPERING"), "{said}");
+    let members = sam.ok(&["members"]);
+    assert!(
+        !members.contains("Alex") && members.contains("Pat"),
+        "{members}\n{said}"
+    );
+    pat.ok(&["sync"]);
+    assert_eq!(
+        pat.json(&["show"])["readings"][0]["areas"][4]["client"]["value"],
+        8
+    );
+    let _ = alex.run(&["sync", "--timeout", "10"]);
+    assert_ne!(
+        alex.json(&["show"])["readings"][0]["areas"][4]["client"]["value"],
+        8,
+        "Alex was removed before the score"
+    );
+}

@@ -59,6 +59,21 @@ impl ClientSession {
                 blob,
             } => self.on_presence(doc, from, &blob.0, &mut out),
             Message::Error {
+                code: ErrorCode::BadMembership,
+                retry: wire::RetryClass::RetryLater,
+                doc: Some(doc),
+                ..
+            } if self
+                .docs
+                .get(&doc)
+                .is_some_and(|d| d.subscribed && !d.op_outbox.is_empty()) =>
+            {
+                // Our queued op no longer follows the relay's log head:
+                // someone else's op came first. The log the subscription
+                // replays brings it, and ours are redone after it (see
+                // `on_membership`); nothing for the application.
+            }
+            Message::Error {
                 code,
                 retry,
                 doc,
