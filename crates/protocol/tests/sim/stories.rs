@@ -330,12 +330,7 @@ fn joiner_with_an_old_link_gets_the_current_key() {
         .unwrap();
     w.output(0, out);
     // Before the worker uses the link, the carer is added: a new epoch.
-    let carer = w.id(2);
-    let out = w.peers[0]
-        .session
-        .add_member(w.now, doc, carer, Role::Viewer, "carer", &mut w.rng)
-        .unwrap();
-    w.output(0, out);
+    w.add(0, 2, Role::Viewer);
     // The carer opens it too early: the relay says "not a member" ...
     let out = w.peers[2].session.open_doc(doc);
     w.output(2, out);
@@ -367,30 +362,12 @@ fn an_offline_removal_lands_after_a_join_that_beat_it_to_the_relay() {
     let doc = w.setup();
     w.write(1, &items("before", 1));
     w.run_until_quiet();
-    let (link, out) = w.peers[0]
-        .session
-        .create_invite(
-            w.now,
-            doc,
-            "relay.test",
-            Role::Editor,
-            "friend",
-            w.now + 3_600_000,
-            &mut w.rng,
-        )
-        .unwrap();
-    w.output(0, out);
-    w.run_until_quiet();
+    let link = w.invite(doc, Role::Editor, "friend");
     w.set_online(0, false);
     let carer = w.id(2);
-    let out = w.peers[0]
-        .session
-        .remove_member(w.now, doc, carer, &mut w.rng)
-        .unwrap();
-    w.output(0, out);
+    w.remove(0, 2);
     w.write(0, &items("offline-after-removal", 1));
-    let out = w.peers[3].session.join(&link);
-    w.output(3, out);
+    w.join(3, &link);
     w.run_until_quiet();
     assert!(
         w.peers[3]
@@ -446,30 +423,12 @@ fn an_offline_change_that_no_longer_applies_is_dropped_and_said_so() {
     // nobody is told of tampering.
     let mut w = World::new(13, &["client", "worker", "carer", "friend"]);
     let doc = w.setup();
-    let (link, out) = w.peers[0]
-        .session
-        .create_invite(
-            w.now,
-            doc,
-            "relay.test",
-            Role::Editor,
-            "friend",
-            w.now + 3_600_000,
-            &mut w.rng,
-        )
-        .unwrap();
-    w.output(0, out);
-    w.run_until_quiet();
+    let link = w.invite(doc, Role::Editor, "friend");
     w.set_online(0, false);
     let friend = w.id(3);
-    let out = w.peers[0]
-        .session
-        .add_member(w.now, doc, friend, Role::Viewer, "friend", &mut w.rng)
-        .unwrap();
-    w.output(0, out);
+    w.add(0, 3, Role::Viewer);
     w.write(0, &items("offline", 1));
-    let out = w.peers[3].session.join(&link);
-    w.output(3, out);
+    w.join(3, &link);
     w.run_until_quiet();
     w.set_online(0, true);
     w.run_until_quiet();
@@ -503,33 +462,14 @@ fn two_offline_removals_land_after_a_join_each_with_its_own_new_key() {
     use starling_protocol::membership::Role;
     let mut w = World::new(14, &["client", "worker", "carer", "friend"]);
     let doc = w.setup();
-    let (link, out) = w.peers[0]
-        .session
-        .create_invite(
-            w.now,
-            doc,
-            "relay.test",
-            Role::Viewer,
-            "friend",
-            w.now + 3_600_000,
-            &mut w.rng,
-        )
-        .unwrap();
-    w.output(0, out);
-    w.run_until_quiet();
+    let link = w.invite(doc, Role::Viewer, "friend");
     let before = w.peers[0].session.membership(&doc).unwrap().epoch();
     w.set_online(0, false);
     for p in [2, 1] {
-        let device = w.id(p);
-        let out = w.peers[0]
-            .session
-            .remove_member(w.now, doc, device, &mut w.rng)
-            .unwrap();
-        w.output(0, out);
+        w.remove(0, p);
         w.write(0, &items(&format!("without-{p}"), 1));
     }
-    let out = w.peers[3].session.join(&link);
-    w.output(3, out);
+    w.join(3, &link);
     w.run_until_quiet();
     w.set_online(0, true);
     w.run_until_quiet();
@@ -573,11 +513,7 @@ fn another_owners_concurrent_removal_is_not_merged_yet() {
     let out = w.peers[0].session.rotate(w.now, doc, &mut w.rng).unwrap();
     w.output(0, out);
     let carer = w.id(2);
-    let out = w.peers[1]
-        .session
-        .remove_member(w.now, doc, carer, &mut w.rng)
-        .unwrap();
-    w.output(1, out);
+    w.remove(1, 2);
     w.run_until_quiet();
     w.set_online(0, true);
     w.run_until_quiet();

@@ -468,20 +468,7 @@ impl World {
         self.doc = Some(doc);
         self.output(0, out);
         self.run_until_quiet();
-        let (link, out) = self.peers[0]
-            .session
-            .create_invite(
-                self.now,
-                doc,
-                "relay.test:443",
-                starling_protocol::membership::Role::Editor,
-                "worker",
-                self.now + 3_600_000,
-                &mut self.rng,
-            )
-            .unwrap();
-        self.output(0, out);
-        self.run_until_quiet();
+        let link = self.invite(doc, starling_protocol::membership::Role::Editor, "worker");
         // The link travels out of band, as text.
         let link: starling_protocol::invite::InviteLink = link.to_link().parse().unwrap();
         let out = self.peers[1].session.join(&link);
@@ -507,6 +494,57 @@ impl World {
             self.run_until_quiet();
         }
         doc
+    }
+
+    /// The owner (peer 0) creates an invite link for `role` and `perspective`
+    /// and registers it at the relay.
+    pub fn invite(
+        &mut self,
+        doc: starling_protocol::DocId,
+        role: starling_protocol::membership::Role,
+        perspective: &str,
+    ) -> starling_protocol::invite::InviteLink {
+        let (link, out) = self.peers[0]
+            .session
+            .create_invite(
+                self.now,
+                doc,
+                "relay.test:443",
+                role,
+                perspective,
+                self.now + 3_600_000,
+                &mut self.rng,
+            )
+            .unwrap();
+        self.output(0, out);
+        self.run_until_quiet();
+        link
+    }
+
+    /// Peer `by` adds peer `who` as `role` (and rotates), online or not.
+    pub fn add(&mut self, by: usize, who: usize, role: starling_protocol::membership::Role) {
+        let (doc, device, name) = (self.doc.unwrap(), self.id(who), self.peers[who].name);
+        let out = self.peers[by]
+            .session
+            .add_member(self.now, doc, device, role, name, &mut self.rng)
+            .unwrap();
+        self.output(by, out);
+    }
+
+    /// Peer `by` removes peer `who` (and rotates), online or not.
+    pub fn remove(&mut self, by: usize, who: usize) {
+        let (doc, device) = (self.doc.unwrap(), self.id(who));
+        let out = self.peers[by]
+            .session
+            .remove_member(self.now, doc, device, &mut self.rng)
+            .unwrap();
+        self.output(by, out);
+    }
+
+    /// Peer `p` joins through `link`.
+    pub fn join(&mut self, p: usize, link: &starling_protocol::invite::InviteLink) {
+        let out = self.peers[p].session.join(link);
+        self.output(p, out);
     }
 
     /// Takes peer `p` offline (disconnects, stays down) or back online.
