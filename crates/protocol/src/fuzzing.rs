@@ -222,6 +222,120 @@ pub fn session_frames(data: &[u8]) {
     let _ = w.session.persisted(&w.doc);
 }
 
+/// An owner's session whose offline changes lost their place in the log: the
+/// owner (device `[1; 32]`) created a document, an invite and added a
+/// member, all confirmed; then, offline, removed the member (two ops) and
+/// wrote an envelope under the removal's new key. `foreign` is the relay's
+/// frame delivering the invitee's redeem at the removal's position, which
+/// makes the session take its ops back and redo them.
+#[derive(Clone, Debug)]
+pub struct MergeWorld {
+    /// The session, authenticated and subscribed.
+    pub session: crate::session::ClientSession,
+    /// The document.
+    pub doc: DocId,
+    /// The `membership_deliver` frame of the invitee's redeem.
+    pub foreign: Vec<u8>,
+}
+
+/// Builds [`MergeWorld`] (once; the fuzz target clones it).
+pub fn merge_world() -> Option<MergeWorld> {
+    static WORLD: std::sync::OnceLock<Option<MergeWorld>> = std::sync::OnceLock::new();
+    WORLD.get_or_init(build_merge_world).clone()
+}
+
+fn build_merge_world() -> Option<MergeWorld> {
+    use crate::invite::InviteSecret;
+    use crate::wire::Message;
+    let mut w = session_world()?;
+    let mut rng = SeededRng::new(2);
+    let doc = w.doc;
+    let s = &mut w.session;
+    // The relay echoes each of the owner's ops: they are confirmed.
+    let echo = |s: &mut crate::session::ClientSession, out: crate::session::Output| {
+        for m in out.send {
+            if let Message::MembershipPublish { doc, op } = m {
+                let index = op.content().index;
+                s.handle_message(FUZZ_NOW, Message::MembershipDeliver { doc, index, op });
+            }
+        }
+    };
+    let genesis = s.persisted(&doc)?.op_outbox.first()?.clone();
+    s.handle_message(
+        FUZZ_NOW,
+        Message::MembershipDeliver {
+            doc,
+            index: 0,
+            op: genesis,
+        },
+    );
+    let (link, out) = s
+        .create_invite(
+            FUZZ_NOW,
+            doc,
+            "relay.test",
+            Role::Editor,
+            "friend",
+            FUZZ_NOW + 1,
+            &mut rng,
+        )
+        .ok()?;
+    echo(s, out);
+    let member = DeviceKey::from_seed([3; 32]).device_id();
+    let out = s
+        .add_member(FUZZ_NOW, doc, member, Role::Editor, "worker", &mut rng)
+        .ok()?;
+    echo(s, out);
+    let before = s.membership(&doc)?.clone();
+    s.handle_disconnected(FUZZ_NOW, &mut rng);
+    let _ = s.remove_member(FUZZ_NOW, doc, member, &mut rng).ok()?;
+    let _ = s
+        .publish(doc, b"written after the removal", &mut rng)
+        .ok()?;
+    let joiner = DeviceKey::from_seed([4; 32]);
+    let secret: &InviteSecret = &link.secret;
+    let redeem = secret.redeem_op(&before, &joiner, FUZZ_NOW).ok()?;
+    let foreign = wire::encode(&Message::MembershipDeliver {
+        doc,
+        index: before.len(),
+        op: redeem,
+    })
+    .ok()?;
+    // Back online, as after a reconnect.
+    s.handle_connected(FUZZ_NOW);
+    s.handle_message(
+        FUZZ_NOW,
+        Message::Challenge {
+            nonce: crate::bytes::ByteArray([6; 32]),
+            origin: FUZZ_ORIGIN.into(),
+            relay: DeviceKey::from_seed([2; 32]).device_id(),
+        },
+    );
+    s.handle_message(
+        FUZZ_NOW,
+        Message::Welcome {
+            server_time: FUZZ_NOW,
+        },
+    );
+    Some(MergeWorld {
+        session: w.session,
+        doc,
+        foreign,
+    })
+}
+
+/// Feeds frames from a hostile relay to [`merge_world`]'s session. Nothing
+/// may panic, and the state must still persist.
+pub fn session_merge(data: &[u8]) {
+    let Some(mut w) = merge_world() else {
+        return;
+    };
+    for (i, f) in frames(data).into_iter().enumerate() {
+        w.session.handle_frame(FUZZ_NOW + i as u64, f);
+    }
+    let _ = w.session.persisted(&w.doc);
+}
+
 /// A relay core with device `[1; 32]` authenticated on connection 1, and
 /// the messages it answered along the way.
 pub fn relay_world() -> crate::relay::RelayCore {

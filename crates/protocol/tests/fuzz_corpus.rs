@@ -58,6 +58,60 @@ fn session_frames_corpus() {
 }
 
 #[test]
+fn session_merge_corpus() {
+    replay("session_merge", fuzzing::session_merge);
+}
+
+/// The merge world is where its docs say: the invitee's redeem makes the
+/// owner redo its offline removal (two ops) after it, re-seal its envelope
+/// under the new key and send it again, with no tampering reported.
+#[test]
+fn the_merge_world_reaches_the_merge() {
+    use starling_protocol::session::SessionEvent;
+    use starling_protocol::wire::Message;
+    let mut w = fuzzing::merge_world().unwrap();
+    assert!(w.session.is_ready());
+    let before = w.session.persisted(&w.doc).unwrap();
+    assert_eq!(before.op_outbox.len(), 2, "removal and rotation queued");
+    let out = w.session.handle_frame(fuzzing::FUZZ_NOW, &w.foreign);
+    assert!(
+        !out.events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Tampering { .. })),
+        "{:?}",
+        out.events
+    );
+    let redone = out
+        .send
+        .iter()
+        .filter(|m| matches!(m, Message::MembershipPublish { .. }))
+        .count();
+    assert_eq!(redone, 2);
+    let resent: Vec<_> = out
+        .send
+        .iter()
+        .filter_map(|m| match m {
+            Message::Publish { envelope } => Some(envelope.clone()),
+            _ => None,
+        })
+        .collect();
+    // The world's first envelope (epoch 0) goes out as it was; the one
+    // written after the removal is sealed again under the new key.
+    assert_eq!(resent.len(), 2);
+    assert_eq!(resent[0].hash(), before.outbox[0].hash());
+    assert_ne!(
+        resent[1].hash(),
+        before.outbox[1].hash(),
+        "sealed again under the new key"
+    );
+    assert_eq!(
+        resent[1].header_unverified().prev,
+        resent[0].hash(),
+        "still linked to its predecessor"
+    );
+}
+
+#[test]
 fn relay_frames_corpus() {
     replay("relay_frames", fuzzing::relay_frames);
 }
@@ -172,6 +226,31 @@ fn write_seeds() {
         "session_frames",
         "seed-own-doc",
         &fuzzing::join_frames(&own),
+    );
+    // The merge world: the invitee's redeem, before and after the relay's
+    // refusal of the stale removal.
+    let m = fuzzing::merge_world().unwrap();
+    let refusal = starling_protocol::wire::encode(&starling_protocol::wire::Message::error(
+        starling_protocol::wire::ErrorCode::BadMembership,
+        starling_protocol::wire::RetryClass::RetryLater,
+        Some(m.doc),
+        "membership op does not follow the log head (expected index 4)",
+    ))
+    .unwrap();
+    put(
+        "session_merge",
+        "seed-redeem",
+        &fuzzing::join_frames(&[m.foreign.clone()]),
+    );
+    put(
+        "session_merge",
+        "seed-refused-then-redeem",
+        &fuzzing::join_frames(&[refusal.clone(), m.foreign.clone()]),
+    );
+    put(
+        "session_merge",
+        "seed-redeem-twice",
+        &fuzzing::join_frames(&[m.foreign.clone(), refusal, m.foreign]),
     );
     let dev = DeviceKey::from_seed(core::array::from_fn(|i| i as u8));
     let key = EpochKey::from_bytes(fuzzing::FUZZ_EPOCH_KEY);
