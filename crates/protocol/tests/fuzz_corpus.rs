@@ -240,7 +240,7 @@ fn write_seeds() {
     put(
         "session_merge",
         "seed-redeem",
-        &fuzzing::join_frames(&[m.foreign.clone()]),
+        &fuzzing::join_frames(std::slice::from_ref(&m.foreign)),
     );
     put(
         "session_merge",
