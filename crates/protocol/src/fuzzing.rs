@@ -213,13 +213,18 @@ pub fn session_world() -> Option<SessionWorld> {
 /// [`session_world`]'s state. Nothing may panic, and the session's state must
 /// still persist.
 pub fn session_frames(data: &[u8]) {
-    let Some(mut w) = session_world() else {
-        return;
-    };
-    for (i, f) in frames(data).into_iter().enumerate() {
-        w.session.handle_frame(FUZZ_NOW + i as u64, f);
+    if let Some(mut w) = session_world() {
+        feed(&mut w.session, &w.doc, data);
     }
-    let _ = w.session.persisted(&w.doc);
+}
+
+/// Hands `data`'s frames to `session`, a millisecond apart, then persists
+/// `doc`'s state.
+fn feed(session: &mut crate::session::ClientSession, doc: &DocId, data: &[u8]) {
+    for (i, f) in frames(data).into_iter().enumerate() {
+        session.handle_frame(FUZZ_NOW + i as u64, f);
+    }
+    let _ = session.persisted(doc);
 }
 
 /// An owner's session whose offline changes lost their place in the log: the
@@ -327,13 +332,9 @@ fn build_merge_world() -> Option<MergeWorld> {
 /// Feeds frames from a hostile relay to [`merge_world`]'s session. Nothing
 /// may panic, and the state must still persist.
 pub fn session_merge(data: &[u8]) {
-    let Some(mut w) = merge_world() else {
-        return;
-    };
-    for (i, f) in frames(data).into_iter().enumerate() {
-        w.session.handle_frame(FUZZ_NOW + i as u64, f);
+    if let Some(mut w) = merge_world() {
+        feed(&mut w.session, &w.doc, data);
     }
-    let _ = w.session.persisted(&w.doc);
 }
 
 /// A relay core with device `[1; 32]` authenticated on connection 1, and
