@@ -19,6 +19,7 @@
 mod backoff;
 mod doc;
 mod incoming;
+mod merge;
 mod outgoing;
 mod persist;
 

@@ -33,13 +33,6 @@ pub(super) struct DocSync {
     pub(super) created_invites: BTreeMap<crate::membership::InviteId, Epoch>,
 }
 
-/// Our unconfirmed membership ops, taken back to be redone after another
-/// member's op, and the keys of the rotations among them.
-pub(super) struct TakenBack {
-    pub(super) ops: Vec<MembershipOp>,
-    pub(super) keys: Vec<(Epoch, EpochKey)>,
-}
-
 enum Step {
     Done,
     Hold,
@@ -64,113 +57,6 @@ impl DocSync {
             removed: false,
             created_invites: BTreeMap::new(),
         }
-    }
-
-    /// Takes back our ops from log position `at` on, where the relay put
-    /// `foreign`, another member's op, if that is safe to merge: none of our
-    /// ops from `at` on has been confirmed, and `foreign` applies to the log
-    /// before them and only adds (a join, an added member, an invite
-    /// created or revoked), so every device our ops gave keys to is still a
-    /// member after it. The state returns to the confirmed log; the keys of
-    /// our rotations among the ops are set aside to be wrapped again.
-    /// `None` means the logs really diverged.
-    pub(super) fn take_back(&mut self, at: usize, foreign: &MembershipOp) -> Option<TakenBack> {
-        use crate::membership::OpBody;
-        let additive = matches!(
-            foreign.content().body,
-            OpBody::RedeemInvite { .. }
-                | OpBody::AddMember { .. }
-                | OpBody::CreateInvite { .. }
-                | OpBody::RevokeInvite { .. }
-        );
-        let pending = |o: &MembershipOp| self.op_outbox.iter().any(|p| p.hash() == o.hash());
-        if !additive || at == 0 || at >= self.ops.len() || !self.ops[at..].iter().all(pending) {
-            return None;
-        }
-        let state = MembershipState::verify_chain(self.doc, &self.ops[..at]).ok()?;
-        state.clone().apply(foreign).ok()?;
-        let mine = self.ops.split_off(at);
-        self.membership = Some(state);
-        self.op_outbox
-            .retain(|o| !mine.iter().any(|m| m.hash() == o.hash()));
-        let keys = mine
-            .iter()
-            .filter_map(|o| match &o.content().body {
-                OpBody::RotateEpoch(r) => self.keys.remove(&r.epoch).map(|k| (r.epoch, k)),
-                _ => None,
-            })
-            .collect();
-        Some(TakenBack { ops: mine, keys })
-    }
-
-    /// Seals our queued envelopes again after our rotations were redone:
-    /// one sealed under a set-aside key (`old`) is opened and sealed under
-    /// its epoch's new key (`new`); from the first one changed on, each
-    /// links to its re-sealed predecessor. The relay refused the old ones
-    /// (it had not seen their epoch), so their places in our chain are
-    /// free. Returns how many could not be sealed again (their epoch got no
-    /// new key); those are dropped from the queue, with everything after
-    /// them, so the chain stays whole.
-    pub(super) fn reseal_outbox(
-        &mut self,
-        me: &DeviceKey,
-        old: &[(Epoch, EpochKey)],
-        new: &[(Epoch, EpochKey)],
-        rng: &mut impl rand_core::CryptoRngCore,
-    ) -> usize {
-        use crate::envelope::{EnvelopeHeader, EnvelopeKind};
-        let key_in = |keys: &[(Epoch, EpochKey)], e: Epoch| {
-            keys.iter().find(|(k, _)| *k == e).map(|(_, k)| k.clone())
-        };
-        let author = me.device_id();
-        let mut prev: Option<crate::envelope::EnvelopeHash> = None;
-        let seqs: Vec<u64> = self.outbox.keys().copied().collect();
-        for (i, seq) in seqs.iter().enumerate() {
-            let Some(env) = self.outbox.get(seq).cloned() else {
-                continue;
-            };
-            let h = env.header_unverified().clone();
-            let set_aside = key_in(old, h.epoch);
-            if set_aside.is_none() && prev.is_none() {
-                continue;
-            }
-            let opened_with = set_aside.or_else(|| self.keys.get(&h.epoch).cloned());
-            let seal_with = key_in(new, h.epoch).or_else(|| {
-                key_in(old, h.epoch)
-                    .is_none()
-                    .then(|| self.keys.get(&h.epoch).cloned())
-                    .flatten()
-            });
-            let resealed = opened_with.zip(seal_with).and_then(|(from, to)| {
-                let payload = env.clone().open(&from).ok()?.into_parts().1;
-                let link = prev.unwrap_or(h.prev);
-                let header = match h.kind {
-                    EnvelopeKind::Changes => {
-                        EnvelopeHeader::changes(h.doc, h.epoch, author, h.seq, link)
-                    }
-                    EnvelopeKind::Snapshot { covers } => {
-                        EnvelopeHeader::snapshot(h.doc, h.epoch, author, h.seq, link, covers)
-                    }
-                };
-                Envelope::seal(header, &payload, &to, me, rng).ok()
-            });
-            match resealed {
-                Some(e) => {
-                    prev = Some(e.hash());
-                    self.chain.accept(&VerifiedEnvelope::own(e.clone()));
-                    self.outbox.insert(*seq, e);
-                }
-                None => {
-                    let lost = seqs.len() - i;
-                    for s in &seqs[i..] {
-                        self.outbox.remove(s);
-                    }
-                    self.chain.rewind(&author, seq - 1, prev.unwrap_or(h.prev));
-                    return lost;
-                }
-            }
-        }
-        0
     }
 
     /// Learns every epoch key reachable from what we hold: rotations wrapped

@@ -1,11 +1,11 @@
 //! Handling messages from the relay.
 
-use super::doc::{DocSync, TakenBack};
+use super::doc::DocSync;
 use super::{ClientSession, Link, Output, SessionEvent, Tampering};
 use crate::domain;
 use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope, verify_batch_with};
 use crate::ids::DocId;
-use crate::membership::{MembershipError, MembershipOp, MembershipState, OpBody};
+use crate::membership::{MembershipOp, MembershipState, OpBody};
 use crate::wire::{self, Acks, ErrorCode, Message, auth_message};
 
 impl ClientSession {
@@ -320,83 +320,6 @@ impl ClientSession {
         self.append_op(doc, index, op, out);
     }
 
-    /// Redoes our taken-back ops on top of the log as it now is, each signed
-    /// again at its new place. An op that no longer applies is dropped, and
-    /// said so. A rotation gets a fresh key, wrapped for the members there
-    /// now are: the first one already went to the relay (which refused it),
-    /// wrapped for other members, and a key must never be wrapped in two
-    /// histories. Our envelopes sealed under the set-aside keys (which the
-    /// relay refused, not knowing their epoch) are sealed again under the
-    /// new ones at their places in our chain, and go out again.
-    fn redo_ops(&mut self, now: u64, doc: DocId, mine: TakenBack, out: &mut Output) {
-        let ready = self.link == Link::Ready;
-        let Some(d) = self.docs.get_mut(&doc) else {
-            return;
-        };
-        let TakenBack {
-            ops: mine,
-            keys: old_keys,
-        } = mine;
-        let mut new_keys: Vec<(crate::Epoch, crate::EpochKey)> = Vec::new();
-        for op in mine {
-            let Some(state) = d.membership.as_mut() else {
-                return;
-            };
-            let body = op.content().body.clone();
-            let redone = match &body {
-                OpBody::RotateEpoch(r) => match d.keys.get(&state.epoch()) {
-                    Some(current) if r.epoch == state.epoch().next() => {
-                        let fresh = crate::EpochKey::generate(&mut self.rng.0);
-                        state
-                            .rotate(&self.key, now, current, &fresh, &mut self.rng.0)
-                            .map(|o| (o, Some((r.epoch, fresh))))
-                    }
-                    _ => Err(MembershipError::Invalid("its epoch is taken")),
-                },
-                _ => state
-                    .sign_op(&self.key, now, body.clone())
-                    .map(|o| (o, None)),
-            };
-            match redone.and_then(|(o, key)| state.apply(&o).map(|()| (o, key))) {
-                Ok((o, key)) => {
-                    if let Some((epoch, key)) = key {
-                        d.keys.insert(epoch, key.clone());
-                        new_keys.push((epoch, key));
-                    }
-                    d.ops.push(o.clone());
-                    d.op_outbox.push(o.clone());
-                    if ready {
-                        out.send.push(Message::MembershipPublish { doc, op: o });
-                    }
-                }
-                Err(e) => out.events.push(SessionEvent::MembershipChangeDropped {
-                    doc,
-                    reason: format!("{}: {e}", describe_op(&body)),
-                }),
-            }
-        }
-        out.events.push(SessionEvent::MembershipChanged { doc });
-        if old_keys.is_empty() {
-            return;
-        }
-        let lost = d.reseal_outbox(&self.key, &old_keys, &new_keys, &mut self.rng.0);
-        if lost > 0 {
-            out.events.push(SessionEvent::MembershipChangeDropped {
-                doc,
-                reason: format!(
-                    "{lost} change(s) sealed under a new key this device made offline, whose rotation could not be redone"
-                ),
-            });
-        }
-        if ready {
-            for env in d.outbox.values() {
-                out.send.push(Message::Publish {
-                    envelope: env.clone(),
-                });
-            }
-        }
-    }
-
     /// Appends a relay-ordered op at `index` (the end of our log).
     fn append_op(&mut self, doc: DocId, index: u64, op: MembershipOp, out: &mut Output) {
         let me = self.key.device_id();
@@ -527,27 +450,18 @@ impl ClientSession {
                         cursor: d.cursor,
                     }],
                 });
-                for env in d.outbox.values() {
-                    out.send.push(Message::Publish {
-                        envelope: env.clone(),
-                    });
-                }
+                push_outbox(d, out);
             }
         }
     }
 }
 
-/// A membership change, for people.
-fn describe_op(body: &OpBody) -> String {
-    match body {
-        OpBody::Genesis { .. } => "creating the document".into(),
-        OpBody::AddMember { device, role, .. } => format!("adding {device} as {role:?}"),
-        OpBody::RemoveMember { device } => format!("removing {device}"),
-        OpBody::ChangeRole { device, role } => format!("making {device} {role:?}"),
-        OpBody::RotateEpoch(r) => format!("starting epoch {}", r.epoch),
-        OpBody::CreateInvite { .. } => "creating an invite".into(),
-        OpBody::RevokeInvite { .. } => "revoking an invite".into(),
-        OpBody::RedeemInvite { .. } => "redeeming an invite".into(),
+/// Our unacknowledged envelopes of `d`, again, in order.
+pub(super) fn push_outbox(d: &DocSync, out: &mut Output) {
+    for env in d.outbox.values() {
+        out.send.push(Message::Publish {
+            envelope: env.clone(),
+        });
     }
 }
 
