@@ -81,13 +81,15 @@ pub enum Command {
     Members(sharing::Members),
     /// Remove a member; they cannot read anything written afterwards.
     Revoke(sharing::Revoke),
-    /// The relay keys this device pinned: each relay's key is trusted the
-    /// first time this device syncs with it, and a relay presenting another
-    /// key afterwards is refused.
+    /// Relays this device trusts: the key each relay presented the first
+    /// time this device synced with it (a relay presenting another key
+    /// afterwards is refused), and certificate authorities for `wss://`.
     ///
     /// Examples:
     ///   starling relays
     ///   starling relays forget relay.example.org:7878
+    ///   starling relays trust-ca our-ca.pem
+    #[command(verbatim_doc_comment)]
     Relays(relays::Relays),
     /// Sync with the relay: once, or live with --watch.
     Sync(sync::Sync),

@@ -42,6 +42,24 @@ pub fn not_found(message: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
+/// Parse a relay address typed by a person or stored with a journal. A
+/// plain `ws://` address of another machine is allowed when written out,
+/// with a warning (once per run): the journal stays end-to-end encrypted,
+/// but who syncs when is visible on the network.
+pub fn relay_addr(text: &str) -> Result<starling_client::RelayAddr> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let addr = starling_client::RelayAddr::parse(text.trim())
+        .map_err(|e| invalid(format!("`{text}` is not a relay address: {e}")))?;
+    if addr.is_unencrypted_remote() && !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "warning: {addr} is reached without TLS: journals stay end-to-end encrypted, \
+             but anyone on the network can see when this device syncs and with whom"
+        );
+    }
+    Ok(addr)
+}
+
 /// Past this many stored chunks, loading a journal compacts it.
 const COMPACT_AFTER_CHUNKS: usize = 64;
 

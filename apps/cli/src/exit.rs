@@ -31,12 +31,14 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 ClientError::Relay { .. }
                 | ClientError::Refused { .. }
                 | ClientError::RelayKeyChanged { .. }
+                | ClientError::Tls { .. }
                 | ClientError::Timeout(_) => 5,
                 ClientError::Store(_)
                 | ClientError::CorruptStore(_)
                 | ClientError::NewerStore { .. }
                 | ClientError::SyncBusy => 6,
                 ClientError::Invite(_)
+                | ClientError::BadCertificateFile { .. }
                 | ClientError::AmbiguousDoc(_)
                 | ClientError::IdentityExists(_) => 3,
                 _ => 1,
@@ -47,4 +49,44 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
     }
     1
+}
+
+/// What a person can do about an error, if the error itself does not say:
+/// the library names the cause; the CLI knows its commands.
+pub fn advice(err: &anyhow::Error) -> Option<String> {
+    use starling_client::TlsProblem;
+    let e = err.chain().find_map(|c| c.downcast_ref::<ClientError>())?;
+    Some(match e {
+        ClientError::NoIdentity => "run `starling init --name NAME` first".into(),
+        ClientError::NotSyncedYet(_) => "run `starling sync` to fetch it".into(),
+        ClientError::SyncBusy => "try again when it finishes".into(),
+        ClientError::Timeout(_) => {
+            "run `starling sync` again: it continues where it stopped".into()
+        }
+        ClientError::NewerStore { .. } => "upgrade Starling to open this store".into(),
+        ClientError::RelayKeyChanged { relay, .. } => format!(
+            "if the relay's operator confirms it has a new key, run `starling relays forget {relay}` and sync again"
+        ),
+        ClientError::Tls { problem, .. } => match problem {
+            TlsProblem::UnknownIssuer => {
+                "if your organisation runs its own certificate authority, \
+                 trust it with `starling relays trust-ca FILE` (or set SSL_CERT_FILE); \
+                 otherwise ask the relay's operator to fix its certificate"
+                    .into()
+            }
+            TlsProblem::WrongName => {
+                "check the relay address, or ask the relay's operator to fix its certificate".into()
+            }
+            TlsProblem::Expired | TlsProblem::Revoked | TlsProblem::BadCertificate(_) => {
+                "ask the relay's operator to renew its certificate".into()
+            }
+            TlsProblem::NotYetValid => "check this device's date and time".into(),
+            TlsProblem::NotTls => {
+                "if the relay has no TLS, write its address as ws://HOST:PORT".into()
+            }
+            TlsProblem::Roots(_) => "check SSL_CERT_FILE and SSL_CERT_DIR".into(),
+            _ => return None,
+        },
+        _ => return None,
+    })
 }

@@ -19,7 +19,10 @@ fn main() -> ExitCode {
             if err.chain().any(broken_pipe) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            match starling::advice(&err) {
+                Some(advice) => eprintln!("error: {err:#}; {advice}"),
+                None => eprintln!("error: {err:#}"),
+            }
             ExitCode::from(starling::exit_code(&err))
         }
     }

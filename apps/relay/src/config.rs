@@ -146,6 +146,13 @@ pub struct RelayConfig {
     /// relay, e.g. `wss://relay.example.org`. Default: derived from the bound
     /// address, `ws://127.0.0.1:PORT`; set it when behind a proxy.
     pub origin: Option<String>,
+    /// PEM file holding the TLS certificate chain, leaf first. With
+    /// `tls_key`, the relay serves `wss://` itself; with neither, it serves
+    /// plain `ws://` (put a TLS reverse proxy in front). Both files are read
+    /// again on SIGHUP. Default: none.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file holding the private key of `tls_cert`. Default: none.
+    pub tls_key: Option<PathBuf>,
     /// SQLite durability. Default `full`.
     pub synchronous: Synchronous,
     /// `open` or `allowlist`. Default `open`.
@@ -173,6 +180,8 @@ impl Default for RelayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
             data_dir: default_data_dir(),
             origin: None,
+            tls_cert: None,
+            tls_key: None,
             synchronous: Synchronous::Full,
             registration: Registration::Open,
             allowlist_file: None,
@@ -251,6 +260,8 @@ impl RelayConfig {
                 "LISTEN" => self.listen = num(&value).map_err(bad)?,
                 "DATA_DIR" => self.data_dir = PathBuf::from(&value),
                 "ORIGIN" => self.origin = Some(value.clone()),
+                "TLS_CERT" => self.tls_cert = Some(PathBuf::from(&value)),
+                "TLS_KEY" => self.tls_key = Some(PathBuf::from(&value)),
                 "SYNCHRONOUS" => {
                     self.synchronous = enum_value(&value)
                         .try_into()
@@ -313,10 +324,19 @@ impl RelayConfig {
         if self.max_commit_batch == 0 {
             return invalid("max_commit_batch", "must be positive");
         }
-        if let Some(o) = &self.origin
-            && (o.is_empty() || o.len() > starling_protocol::wire::MAX_ORIGIN)
-        {
-            return invalid("origin", "must be 1 to 256 bytes");
+        if let Some(o) = &self.origin {
+            if o.is_empty() || o.len() > starling_protocol::wire::MAX_ORIGIN {
+                return invalid("origin", "must be 1 to 256 bytes");
+            }
+            if let Err(e) = starling_protocol::RelayAddr::parse(o) {
+                return Err(ConfigError::Invalid {
+                    field: "origin",
+                    message: format!("must be wss://HOST[:PORT] or ws://HOST[:PORT]: {e}"),
+                });
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return invalid("tls_cert", "set both tls_cert and tls_key, or neither");
         }
         Ok(())
     }
@@ -331,6 +351,23 @@ impl RelayConfig {
     /// The database file.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("relay.db")
+    }
+
+    /// The origin clients sign: the configured one in its canonical
+    /// spelling (`wss://relay.example.org:443/` is `wss://relay.example.org`),
+    /// or one made from the address the relay listens on.
+    pub fn origin_for(&self, local: SocketAddr) -> String {
+        match self
+            .origin
+            .as_deref()
+            .and_then(|o| starling_protocol::RelayAddr::parse(o).ok())
+        {
+            Some(addr) => addr.origin(),
+            None => {
+                let scheme = if self.tls_cert.is_some() { "wss" } else { "ws" };
+                format!("{scheme}://{local}")
+            }
+        }
     }
 
     /// The relay's signing key file.

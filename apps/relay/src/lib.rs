@@ -57,6 +57,7 @@ mod outbox;
 mod quota;
 mod server;
 mod store;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,8 +67,9 @@ pub use config::{ConfigError, Limits, Registration, RelayConfig, Synchronous};
 pub use conn::WsFrame;
 pub use keyfile::KeyError;
 pub use metrics::Metrics;
-pub use server::{RelayHandle, start};
+pub use server::{RelayHandle, start, start_on};
 pub use store::{SCHEMA_VERSION, StoreError, backup};
+pub use tls::TlsError;
 
 /// Errors starting or operating the relay.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,9 @@ pub enum RelayError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The TLS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The allow-list could not be read.
     #[error(transparent)]
     AllowList(#[from] AllowListError),

@@ -13,7 +13,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use starling_protocol::DeviceId;
 use starling_protocol::relay::{ConnId, RelayConfig as CoreConfig};
@@ -30,6 +29,7 @@ use crate::conn::{self, ConnCtx, WsFrame};
 use crate::hub::{self, Hub};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreThreads};
+use crate::tls::{Peer, RelayListener, TlsState};
 use crate::{RelayError, keyfile};
 
 #[derive(Clone, Debug)]
@@ -45,6 +45,7 @@ struct AppState {
 #[derive(Debug)]
 pub struct RelayHandle {
     local_addr: SocketAddr,
+    tls: Option<Arc<TlsState>>,
     origin: String,
     relay_id: DeviceId,
     db_path: PathBuf,
@@ -59,29 +60,40 @@ pub struct RelayHandle {
 }
 
 /// Starts a relay: opens (or creates) the data directory, restores every
-/// document, and serves `/v1/sync`, `/healthz` and `/metrics`.
+/// document, and serves `/v1/sync`, `/healthz` and `/metrics` on
+/// `config.listen`.
 pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
-    config.validate()?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| RelayError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
-    let key = keyfile::load_or_create(&config.key_path())?;
-    let relay_id = key.device_id();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| RelayError::Bind {
             addr: config.listen,
             source,
         })?;
+    start_on(config, listener).await
+}
+
+/// Like [`start`], on a socket the caller bound already (so it knows the
+/// port before it chooses the origin, say); `config.listen` is ignored.
+pub async fn start_on(
+    config: RelayConfig,
+    listener: tokio::net::TcpListener,
+) -> Result<RelayHandle, RelayError> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| RelayError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsState::load(cert, key)?),
+        _ => None,
+    };
+    let key = keyfile::load_or_create(&config.key_path())?;
+    let relay_id = key.device_id();
     let local_addr = listener.local_addr().map_err(|source| RelayError::Bind {
         addr: config.listen,
         source,
     })?;
-    let origin = config
-        .origin
-        .clone()
-        .unwrap_or_else(|| format!("ws://{local_addr}"));
+    let origin = config.origin_for(local_addr);
     let metrics = Arc::new(Metrics::default());
     let (store_tx, store_rx) = mpsc::unbounded_channel();
     let db_path = config.db_path();
@@ -148,25 +160,35 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .with_state(state.clone());
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+    let listener = match &tls {
+        Some(state) => RelayListener::tls(listener, state.clone(), cancel.clone()),
+        None => RelayListener::Plain(listener),
+    };
+    if let Some(state) = &tls {
+        // Listen before returning, so a SIGHUP right after start reloads
+        // instead of killing the process.
+        #[cfg(unix)]
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hup) => {
+                tokio::spawn(reload_on_hangup(state.clone(), hup, cancel.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: the TLS certificate reloads only on restart")
+            }
         }
-    });
+    }
     let stop = cancel.clone();
     let server = tokio::spawn(async move {
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop.cancelled_owned());
+        let serve = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+            .with_graceful_shutdown(stop.cancelled_owned());
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "http server failed");
         }
     });
-    tracing::info!(addr = %local_addr, %origin, relay = %relay_id, db = %db_path.display(), "relay listening");
+    tracing::info!(addr = %local_addr, %origin, tls = tls.is_some(), relay = %relay_id, db = %db_path.display(), "relay listening");
     Ok(RelayHandle {
         local_addr,
+        tls,
         origin,
         relay_id,
         db_path,
@@ -179,6 +201,26 @@ pub async fn start(config: RelayConfig) -> Result<RelayHandle, RelayError> {
         metrics,
         state,
     })
+}
+
+/// Reloads the TLS certificate on every SIGHUP, until cancelled.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    state: Arc<TlsState>,
+    mut hup: tokio::signal::unix::Signal,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            got = hup.recv() => {
+                if got.is_none() { return; }
+                if let Err(e) = state.reload() {
+                    tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use");
+                }
+            }
+        }
+    }
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {
@@ -199,7 +241,7 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
 
 async fn sync(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let max = s.ctx.limits.max_frame_bytes;
@@ -282,9 +324,21 @@ impl RelayHandle {
         self.local_addr
     }
 
-    /// The websocket URL clients connect to, e.g. `ws://127.0.0.1:PORT/v1/sync`.
+    /// The websocket URL of the listening socket, e.g.
+    /// `ws://127.0.0.1:PORT/v1/sync` (`wss://` with TLS).
     pub fn url(&self) -> String {
-        format!("ws://{}/v1/sync", self.local_addr)
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/v1/sync", self.local_addr)
+    }
+
+    /// Reads `tls_cert` and `tls_key` again (SIGHUP does the same): new
+    /// connections get the new certificate. On failure the previous one
+    /// stays in use. Without TLS configured, does nothing.
+    pub fn reload_tls(&self) -> Result<(), RelayError> {
+        match &self.tls {
+            Some(state) => Ok(state.reload()?),
+            None => Ok(()),
+        }
     }
 
     /// The origin clients sign into their authentication.

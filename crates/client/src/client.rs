@@ -12,8 +12,8 @@ use starling_protocol::{DeviceId, DeviceKey, DocId};
 use crate::changes::encode_batch;
 use crate::error::{ClientError, Result};
 use crate::persist;
-use crate::relay_addr::RelayAddr;
 use crate::store::{DocRow, Store, rows};
+use starling_protocol::RelayAddr;
 
 mod lock;
 pub(crate) use lock::SyncLock;
@@ -213,7 +213,7 @@ impl Client {
             .ok_or(ClientError::UnknownDoc(doc_hex.clone()))?;
         let payload = encode_batch(initial);
         self.store.write(|tx| {
-            rows::put_doc(tx, &doc_hex, relay.as_str(), title, now as i64)?;
+            rows::put_doc(tx, &doc_hex, &relay.to_string(), title, now as i64)?;
             rows::put_sync_state(tx, &doc_hex, &persist::encode(&state))?;
             for c in initial {
                 rows::add_chunk(tx, &doc_hex, c)?;
@@ -243,7 +243,7 @@ impl Client {
         let (link, _) = session.create_invite(
             now,
             doc_id,
-            relay.as_str(),
+            &relay,
             role,
             perspective,
             now.saturating_add(valid_ms),
@@ -265,10 +265,7 @@ impl Client {
     pub fn join(&self, link: &str) -> Result<DocRow> {
         let _lock = self.lock()?;
         let link: InviteLink = link.trim().parse()?;
-        let relay = RelayAddr::parse(&link.relay).ok_or_else(|| ClientError::Relay {
-            relay: link.relay.clone(),
-            reason: "not a valid relay address".into(),
-        })?;
+        let relay = link.relay.clone();
         let mut session = self.session(&relay)?;
         session.join(&link);
         let doc_hex = link.doc.to_string();
@@ -276,7 +273,7 @@ impl Client {
             .persisted(&link.doc)
             .ok_or(ClientError::UnknownDoc(doc_hex.clone()))?;
         self.store.write(|tx| {
-            rows::put_doc(tx, &doc_hex, relay.as_str(), "", now_ms() as i64)?;
+            rows::put_doc(tx, &doc_hex, &relay.to_string(), "", now_ms() as i64)?;
             rows::put_sync_state(tx, &doc_hex, &persist::encode(&state))
         })?;
         self.find_doc(&doc_hex)
@@ -373,7 +370,7 @@ impl Client {
     /// The key pinned for `relay`, if this device has met it. A pinned
     /// value that does not parse is a damaged store.
     pub fn pinned_relay(&self, relay: &RelayAddr) -> Result<Option<DeviceId>> {
-        match self.store.pinned_relay(relay.as_str())? {
+        match self.store.pinned_relay(&relay.to_string())? {
             None => Ok(None),
             Some((key, _)) => key.parse().map(Some).map_err(|_| {
                 ClientError::CorruptStore(format!("the key pinned for relay {relay} is not a key"))
@@ -390,7 +387,47 @@ impl Client {
     /// it presents. Whether a key was pinned.
     pub fn forget_relay_key(&self, relay: &RelayAddr) -> Result<bool> {
         self.store
-            .write(|tx| Ok(rows::unpin_relay(tx, relay.as_str())?))
+            .write(|tx| Ok(rows::unpin_relay(tx, &relay.to_string())?))
+    }
+
+    /// Trust the certificate authorities in a PEM file for `wss://` relays
+    /// (an organisation's own CA), besides the built-in and platform roots.
+    /// Returns the SHA-256 fingerprints (hex) of the certificates added.
+    pub fn trust_ca(&self, pem: &[u8], label: &str) -> Result<Vec<String>> {
+        let certs =
+            crate::tls::parse_pem_certs(pem).map_err(|reason| ClientError::BadCertificateFile {
+                path: label.to_owned(),
+                reason,
+            })?;
+        let now = now_ms() as i64;
+        self.store.write(|tx| {
+            let mut added = Vec::new();
+            for der in &certs {
+                let fingerprint = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(der));
+                rows::trust_ca(tx, &fingerprint, der, label, now)?;
+                added.push(fingerprint);
+            }
+            Ok(added)
+        })
+    }
+
+    /// The certificate authorities this device trusts besides the built-in
+    /// and platform roots.
+    pub fn trusted_cas(&self) -> Result<Vec<crate::store::TrustedCa>> {
+        self.store.trusted_cas()
+    }
+
+    /// Stop trusting the authorities whose fingerprint starts with `prefix`
+    /// (at least 8 hex digits); how many were removed.
+    pub fn untrust_ca(&self, prefix: &str) -> Result<usize> {
+        let prefix = prefix.to_ascii_lowercase();
+        if prefix.len() < 8 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ClientError::BadCertificateFile {
+                path: prefix,
+                reason: "give at least 8 hex digits of the fingerprint".into(),
+            });
+        }
+        self.store.write(|tx| Ok(rows::untrust_ca(tx, &prefix)?))
     }
 
     /// A session for `relay` with `docs` restored from the store.
@@ -407,7 +444,7 @@ impl Client {
 
 pub(crate) fn relay_of(row: &DocRow) -> Result<RelayAddr> {
     RelayAddr::parse(&row.relay)
-        .ok_or_else(|| ClientError::CorruptStore(format!("bad relay address {}", row.relay)))
+        .map_err(|e| ClientError::CorruptStore(format!("bad relay address {}: {e}", row.relay)))
 }
 
 pub(crate) fn parse_doc(doc: &str) -> Result<DocId> {

@@ -13,9 +13,7 @@ pub enum ClientError {
     #[error("the local store is damaged or not a Starling store: {0}")]
     CorruptStore(String),
     /// The store was written by a newer Starling.
-    #[error(
-        "the local store has schema version {found}; this program reads up to {supported}. Upgrade Starling"
-    )]
+    #[error("the local store has schema version {found}; this program reads up to {supported}")]
     NewerStore {
         /// Version in the file.
         found: i64,
@@ -23,7 +21,7 @@ pub enum ClientError {
         supported: i64,
     },
     /// No identity yet.
-    #[error("this device has no identity yet: run `starling init`")]
+    #[error("this device has no identity yet")]
     NoIdentity,
     /// An identity exists already.
     #[error("this device already has an identity ({0})")]
@@ -35,11 +33,11 @@ pub enum ClientError {
     #[error("`{0}` matches more than one journal; use more characters")]
     AmbiguousDoc(String),
     /// The document has no content yet (joined, not synced).
-    #[error("journal {0} has no content yet: run `starling sync`")]
+    #[error("journal {0} has no content yet: it has not synced since it was joined")]
     NotSyncedYet(String),
     /// Another process holds the sync lock.
     #[error(
-        "another starling process of this device is syncing and did not step aside within 10 seconds; try again when it finishes"
+        "another starling process of this device is syncing and did not step aside within 10 seconds"
     )]
     SyncBusy,
     /// The relay could not be reached or the connection failed.
@@ -63,8 +61,7 @@ pub enum ClientError {
     /// operator replaced its key.
     #[error(
         "relay {relay} presented key {presented}, but this device pinned key {pinned} for it; \
-         nothing was sent. If the relay's operator confirms the relay got a new key, run \
-         `starling relays forget {relay}` and sync again"
+         nothing was sent"
     )]
     RelayKeyChanged {
         /// The relay.
@@ -74,8 +71,24 @@ pub enum ClientError {
         /// The key the relay presented now.
         presented: String,
     },
+    /// A `wss://` relay's TLS failed: its certificate, or the handshake.
+    #[error("cannot reach relay {relay} securely: {problem}")]
+    Tls {
+        /// The relay.
+        relay: String,
+        /// What was wrong.
+        problem: crate::tls::TlsProblem,
+    },
+    /// A certificate file given to trust is not usable.
+    #[error("{path}: {reason}")]
+    BadCertificateFile {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// Sync did not finish in time.
-    #[error("sync with {0} did not finish in time; run it again to continue where it stopped")]
+    #[error("sync with {0} did not finish in time")]
     Timeout(String),
     /// The protocol refused a local operation.
     #[error("{0}")]

@@ -24,16 +24,17 @@ mod changes;
 mod client;
 mod error;
 mod persist;
-mod relay_addr;
 mod store;
 mod sync;
+mod tls;
 
 pub use changes::{BatchError, decode_batch, encode_batch};
 pub use client::{Client, Identity, MemberInfo, STORE_FILE};
 pub use error::{ClientError, Result};
-pub use relay_addr::RelayAddr;
-pub use store::{DocRow, SCHEMA_VERSION, Store};
+pub use starling_protocol::RelayAddr;
+pub use store::{DocRow, SCHEMA_VERSION, Store, TrustedCa};
 pub use sync::{ClientEvent, SyncMode, SyncReport};
+pub use tls::TlsProblem;
 
 pub use starling_protocol::membership::Role;
 pub use starling_protocol::{DeviceId, DocId};

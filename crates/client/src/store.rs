@@ -19,7 +19,21 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::error::{ClientError, Result};
 
 /// Newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Schema migrations: entry `i` moves the store from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[SCHEMA, SCHEMA_2, SCHEMA_3];
+
+/// Tables added by schema 3: certificate authorities this device trusts
+/// for `wss://` relays, besides the built-in and platform roots.
+const SCHEMA_3: &str = "
+CREATE TABLE trusted_cas (
+    fingerprint TEXT PRIMARY KEY,
+    der BLOB NOT NULL,
+    label TEXT NOT NULL,
+    added INTEGER NOT NULL
+);
+";
 
 /// Tables added by schema 2: relay keys pinned on first use.
 const SCHEMA_2: &str = "
@@ -92,6 +106,19 @@ pub struct DocRow {
     pub last_sync: Option<i64>,
 }
 
+/// A certificate authority this device trusts for `wss://` relays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedCa {
+    /// SHA-256 of the certificate (DER), hex.
+    pub fingerprint: String,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    /// Where it came from (the file it was read from).
+    pub label: String,
+    /// When it was added (unix ms).
+    pub added: i64,
+}
+
 /// The store.
 #[derive(Debug)]
 pub struct Store {
@@ -116,6 +143,11 @@ impl Store {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(|e| ClientError::CorruptStore(e.to_string()))?;
+        if version < 0 {
+            return Err(ClientError::CorruptStore(format!(
+                "schema version {version} is not one Starling writes"
+            )));
+        }
         if version > SCHEMA_VERSION {
             return Err(ClientError::NewerStore {
                 found: version,
@@ -136,15 +168,12 @@ impl Store {
                     "the file has tables but no Starling schema version".into(),
                 ));
             }
+        }
+        if version < SCHEMA_VERSION {
             store.write(|tx| {
-                tx.execute_batch(SCHEMA)?;
-                tx.execute_batch(SCHEMA_2)?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-                Ok(())
-            })?;
-        } else if version == 1 {
-            store.write(|tx| {
-                tx.execute_batch(SCHEMA_2)?;
+                for sql in &MIGRATIONS[version as usize..] {
+                    tx.execute_batch(sql)?;
+                }
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                 Ok(())
             })?;
@@ -251,6 +280,22 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// Certificate authorities this device trusts for `wss://` relays.
+    pub fn trusted_cas(&self) -> Result<Vec<TrustedCa>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT fingerprint, der, label, added FROM trusted_cas ORDER BY added, fingerprint",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(TrustedCa {
+                fingerprint: r.get(0)?,
+                der: r.get(1)?,
+                label: r.get(2)?,
+                added: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
     /// How many payloads of `doc` are quarantined.
     pub fn quarantined(&self, doc: &str) -> Result<i64> {
         Ok(self.conn.query_row(
@@ -277,6 +322,30 @@ pub(crate) mod rows {
             params![relay, key, now],
         )?;
         Ok(())
+    }
+
+    /// Trust a certificate authority (DER) under `fingerprint`.
+    pub fn trust_ca(
+        tx: &rusqlite::Transaction<'_>,
+        fingerprint: &str,
+        der: &[u8],
+        label: &str,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        tx.execute(
+            "INSERT OR REPLACE INTO trusted_cas (fingerprint, der, label, added) VALUES (?1, ?2, ?3, ?4)",
+            params![fingerprint, der, label, now],
+        )?;
+        Ok(())
+    }
+
+    /// Stop trusting the authorities whose fingerprint starts with `prefix`;
+    /// how many there were.
+    pub fn untrust_ca(tx: &rusqlite::Transaction<'_>, prefix: &str) -> rusqlite::Result<usize> {
+        tx.execute(
+            "DELETE FROM trusted_cas WHERE substr(fingerprint, 1, length(?1)) = ?1",
+            [prefix],
+        )
     }
 
     /// Forget the key pinned for `relay`; whether there was one.

@@ -22,8 +22,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use crate::client::{Client, SyncLock, now_ms, parse_doc, relay_of};
 use crate::error::{ClientError, Result};
 use crate::persist;
-use crate::relay_addr::RelayAddr;
 use crate::store::{DocRow, rows};
+use starling_protocol::RelayAddr;
 
 /// Something a live session reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,7 +174,7 @@ impl Client {
             // A live sync steps aside even while it dials (a dead network
             // can hold a dial for 10 seconds).
             let dialed = tokio::select! {
-                dialed = connect(relay) => Some(dialed),
+                dialed = self.connect(relay) => Some(dialed),
                 _ = self.pause_request(), if deadline.is_none() => None,
             };
             let Some(dialed) = dialed else {
@@ -277,6 +277,7 @@ impl Client {
             },
             greeted: BTreeSet::new(),
             failed: std::collections::BTreeMap::new(),
+            presented: None,
         })
     }
 
@@ -334,23 +335,57 @@ struct Run<'a> {
     /// Documents the relay refused, with its reason.
     /// Whether the refusal is final (not allowed) or the relay asked to retry.
     failed: std::collections::BTreeMap<DocId, (String, bool)>,
+    /// The key the relay presented in this connection's challenge; pinned
+    /// only once the relay has welcomed this device.
+    presented: Option<DeviceId>,
 }
 
-async fn connect(relay: &RelayAddr) -> Result<Ws> {
-    let attempt = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio_tungstenite::connect_async(relay.url()),
-    );
-    match attempt.await {
-        Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(e)) => Err(ClientError::Relay {
-            relay: relay.to_string(),
-            reason: format!("cannot connect: {e}"),
-        }),
-        Err(_) => Err(ClientError::Relay {
-            relay: relay.to_string(),
-            reason: "cannot connect: timed out".into(),
-        }),
+impl Client {
+    /// Dials `relay`: TLS for `wss://` with the roots this device trusts
+    /// (see `tls`), plain for `ws://`.
+    async fn connect(&self, relay: &RelayAddr) -> Result<Ws> {
+        use tokio_tungstenite::Connector;
+        let connector = if relay.tls() {
+            let extra: Vec<Vec<u8>> = self
+                .store
+                .trusted_cas()?
+                .into_iter()
+                .map(|c| c.der)
+                .collect();
+            let config = crate::tls::client_config(&extra).map_err(|problem| ClientError::Tls {
+                relay: relay.to_string(),
+                problem,
+            })?;
+            Connector::Rustls(config)
+        } else {
+            Connector::Plain
+        };
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_tungstenite::connect_async_tls_with_config(
+                relay.url(),
+                None,
+                true,
+                Some(connector),
+            ),
+        );
+        match attempt.await {
+            Ok(Ok((ws, _))) => Ok(ws),
+            Ok(Err(e)) => match crate::tls::problem(&e) {
+                Some(problem) => Err(ClientError::Tls {
+                    relay: relay.to_string(),
+                    problem,
+                }),
+                None => Err(ClientError::Relay {
+                    relay: relay.to_string(),
+                    reason: format!("cannot connect: {e}"),
+                }),
+            },
+            Err(_) => Err(ClientError::Relay {
+                relay: relay.to_string(),
+                reason: "cannot connect: timed out".into(),
+            }),
+        }
     }
 }
 
@@ -485,8 +520,9 @@ impl Run<'_> {
 }
 
 impl Run<'_> {
-    /// Hold the relay to the key pinned for it, or pin the key it presents
-    /// the first time (trust on first use). Only handshake frames are looked
+    /// Hold the relay to the key pinned for it, and remember the key it
+    /// presents so [`Run::pin_presented`] can pin it once authentication has
+    /// checked out (trust on first use). Only handshake frames are looked
     /// at; anything else is left to the session.
     fn check_relay_key(&mut self, relay: &RelayAddr, bytes: &[u8]) -> Result<()> {
         let Ok(Message::Challenge {
@@ -502,11 +538,23 @@ impl Run<'_> {
                 presented: presented.to_string(),
             }),
             Some(_) => Ok(()),
-            None => self.client.store.write(|tx| {
-                let (addr, key) = (relay.as_str(), presented.to_string());
-                Ok(rows::pin_relay(tx, addr, &key, now_ms() as i64)?)
-            }),
+            None => {
+                self.presented = Some(presented);
+                Ok(())
+            }
         }
+    }
+
+    /// The relay welcomed this device: pin the key it presented, if this is
+    /// the first time. Never on a refused or abandoned handshake.
+    pub(super) fn pin_presented(&mut self, relay: &RelayAddr) -> Result<()> {
+        let Some(presented) = self.presented.take() else {
+            return Ok(());
+        };
+        self.client.store.write(|tx| {
+            let (addr, key) = (relay.to_string(), presented.to_string());
+            Ok(rows::pin_relay(tx, &addr, &key, now_ms() as i64)?)
+        })
     }
 }
 

@@ -143,9 +143,9 @@ fn a_store_from_schema_1_gains_the_pinned_relay_keys_and_keeps_its_identity() {
     let id = client.init("Sam").unwrap();
     let path = client.store().path().to_owned();
     drop(client);
-    // What a schema-1 store looked like: no `relays` table.
+    // What a schema-1 store looked like: no `relays` or `trusted_cas` table.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("DROP TABLE relays; PRAGMA user_version = 1;")
+    conn.execute_batch("DROP TABLE relays; DROP TABLE trusted_cas; PRAGMA user_version = 1;")
         .unwrap();
     drop(conn);
 
@@ -155,6 +155,7 @@ fn a_store_from_schema_1_gains_the_pinned_relay_keys_and_keeps_its_identity() {
     assert_eq!(client.pinned_relay(&relay).unwrap(), None);
     assert!(client.pinned_relays().unwrap().is_empty());
     assert!(!client.forget_relay_key(&relay).unwrap());
+    assert!(client.trusted_cas().unwrap().is_empty());
     let version: i64 = rusqlite::Connection::open(&path)
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))

@@ -278,7 +278,7 @@ fn build_merge_world() -> Option<MergeWorld> {
         .create_invite(
             FUZZ_NOW,
             doc,
-            "relay.test",
+            &"relay.test".parse().expect("valid"),
             Role::Editor,
             "friend",
             FUZZ_NOW + 1,

@@ -8,8 +8,12 @@
 //! its key:
 //!
 //! ```text
-//! starling://invite/<relay host[:port]>/<doc id: 32 hex>#<secret: 64 hex>.<epoch: decimal>.<epoch key: 64 hex>
+//! starling://invite/<relay>/<doc id: 32 hex>#<secret: 64 hex>.<epoch: decimal>.<epoch key: 64 hex>
 //! ```
+//!
+//! where `<relay>` is the relay's canonical address ([`RelayAddr`]):
+//! `host[:port]`, or `wss://host[:port]` / `ws://host[:port]` where the
+//! scheme departs from the loopback rule.
 //!
 //! The joiner redeems with a `RedeemInvite` op signed by its own device key
 //! whose proof is the invite key's signature over the doc, the invite and the
@@ -24,6 +28,7 @@ use rand_core::CryptoRngCore;
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::addr::RelayAddr;
 use crate::domain;
 use crate::ids::{DocId, Epoch};
 use crate::keys::{DeviceKey, EpochKey};
@@ -33,8 +38,6 @@ use crate::membership::{InviteId, MembershipError, MembershipOp, MembershipState
 pub const LINK_PREFIX: &str = "starling://invite/";
 /// Longest accepted link.
 pub const MAX_LINK_LEN: usize = 512;
-/// Longest relay address.
-pub const MAX_RELAY_LEN: usize = 255;
 
 /// Errors parsing an invite link.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,9 +49,9 @@ pub enum InviteError {
     /// Does not start with `starling://invite/`.
     #[error("not a starling invite link (expected it to start with {LINK_PREFIX})")]
     Scheme,
-    /// The relay address is missing or has characters outside host:port.
-    #[error("invalid relay address in invite link")]
-    Relay,
+    /// The relay address is missing or invalid.
+    #[error("invalid relay address in invite link: {0}")]
+    Relay(crate::addr::AddrError),
     /// The document id is not 32 hex characters.
     #[error("invalid document id in invite link")]
     DocId,
@@ -145,8 +148,8 @@ impl InviteSecret {
 /// A parsed invite link.
 #[derive(Clone, PartialEq, Eq)]
 pub struct InviteLink {
-    /// Relay address, `host` or `host:port`.
-    pub relay: String,
+    /// The relay the document syncs through.
+    pub relay: RelayAddr,
     /// The document.
     pub doc: DocId,
     /// The invite secret.
@@ -182,14 +185,6 @@ impl InviteLink {
     }
 }
 
-fn valid_relay(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_RELAY_LEN
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-        && !s.starts_with(['.', '-', ':'])
-}
-
 fn hex32(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -207,10 +202,16 @@ impl FromStr for InviteLink {
         }
         let rest = s.strip_prefix(LINK_PREFIX).ok_or(InviteError::Scheme)?;
         let (path, fragment) = rest.split_once('#').ok_or(InviteError::Fragment)?;
-        let (relay, doc) = path.split_once('/').ok_or(InviteError::DocId)?;
-        if !valid_relay(relay) {
-            return Err(InviteError::Relay);
-        }
+        // The relay may carry its scheme, `wss://host` or `ws://host`.
+        let (scheme, body) = match path.strip_prefix("wss://") {
+            Some(b) => ("wss://", b),
+            None => match path.strip_prefix("ws://") {
+                Some(b) => ("ws://", b),
+                None => ("", path),
+            },
+        };
+        let (host, doc) = body.split_once('/').ok_or(InviteError::DocId)?;
+        let relay = RelayAddr::parse(&format!("{scheme}{host}")).map_err(InviteError::Relay)?;
         if doc.len() != 32 || !doc.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(InviteError::DocId);
         }
@@ -228,7 +229,7 @@ impl FromStr for InviteLink {
         let epoch = Epoch(epoch.parse().map_err(|_| InviteError::Epoch)?);
         let key = EpochKey::from_bytes(hex32(key).ok_or(InviteError::Key)?);
         Ok(InviteLink {
-            relay: relay.to_owned(),
+            relay,
             doc,
             secret,
             epoch,
@@ -244,7 +245,7 @@ mod tests {
 
     fn link() -> InviteLink {
         InviteLink {
-            relay: "relay.example.org:8443".into(),
+            relay: "relay.example.org:8443".parse().unwrap(),
             doc: DocId::from_bytes([0xab; 16]),
             secret: InviteSecret::from_bytes([1; 32]),
             epoch: Epoch(3),
@@ -261,17 +262,43 @@ mod tests {
     }
 
     #[test]
+    fn a_relay_with_its_scheme_round_trips() {
+        for relay in [
+            "wss://localhost:8443",
+            "ws://relay.example.org:8080",
+            "[::1]:7878",
+        ] {
+            let mut l = link();
+            l.relay = relay.parse().unwrap();
+            let text = l.to_link();
+            assert!(
+                text.starts_with(&format!("starling://invite/{relay}/")),
+                "{}",
+                *text
+            );
+            assert_eq!(text.parse::<InviteLink>().unwrap(), l);
+        }
+        let odd = link()
+            .to_link()
+            .replace("relay.example.org:8443", "ftp://x");
+        assert!(matches!(
+            odd.parse::<InviteLink>(),
+            Err(InviteError::Relay(_))
+        ));
+    }
+
+    #[test]
     fn strict_errors() {
         let good = link().to_link().to_string();
         let cases = [
             (good.replace("starling://", "http://"), InviteError::Scheme),
             (
                 good.replace("relay.example.org:8443", "bad host"),
-                InviteError::Relay,
+                InviteError::Relay(crate::addr::AddrError::Host("bad host".into())),
             ),
             (
                 good.replace("relay.example.org:8443", ""),
-                InviteError::Relay,
+                InviteError::Relay(crate::addr::AddrError::Length),
             ),
             (good.replace(&"ab".repeat(16), "abc"), InviteError::DocId),
             (

@@ -39,6 +39,7 @@
 //! [`session::SessionEvent::Apply`] with verified, decrypted payloads.
 #![deny(missing_docs)]
 
+pub mod addr;
 mod bytes;
 pub mod chain;
 pub mod domain;
@@ -53,6 +54,7 @@ pub mod session;
 pub mod testing;
 pub mod wire;
 
+pub use addr::{AddrError, RelayAddr};
 pub use bytes::{ByteArray, Bytes};
 pub use envelope::{
     Cover, Envelope, EnvelopeError, EnvelopeHash, EnvelopeHeader, EnvelopeKind, OpenedEnvelope,

@@ -140,8 +140,9 @@ proptest! {
     }
 
     #[test]
-    fn invite_links_round_trip(host in "[a-z0-9]{1,20}(\\.[a-z0-9]{1,10}){0,3}(:[0-9]{1,5})?", doc: [u8; 16], secret: [u8; 32], epoch: u64, k: [u8; 32]) {
-        let link = InviteLink { relay: host, doc: DocId::from_bytes(doc), secret: InviteSecret::from_bytes(secret), epoch: Epoch(epoch), key: EpochKey::from_bytes(k) };
+    fn invite_links_round_trip(host in "(wss://|ws://)?[a-z][a-z0-9]{0,19}(\\.[a-z][a-z0-9]{0,9}){0,3}(:[1-9][0-9]{0,3})?", doc: [u8; 16], secret: [u8; 32], epoch: u64, k: [u8; 32]) {
+        let relay: starling_protocol::RelayAddr = host.parse().unwrap();
+        let link = InviteLink { relay, doc: DocId::from_bytes(doc), secret: InviteSecret::from_bytes(secret), epoch: Epoch(epoch), key: EpochKey::from_bytes(k) };
         let text = link.to_link();
         prop_assert_eq!(text.parse::<InviteLink>().unwrap(), link);
     }

@@ -4,10 +4,9 @@ use std::io::Write;
 
 use anyhow::Result;
 use recovery_journal::{Instrument, Journal};
-use starling_client::RelayAddr;
 
 use crate::cmd::print_json;
-use crate::ctx::{Ctx, invalid};
+use crate::ctx::{Ctx, relay_addr};
 
 /// Arguments of `new`.
 #[derive(Debug, clap::Args)]
@@ -15,7 +14,9 @@ pub struct New {
     /// The name of the person whose journal it is (you, by default).
     #[arg(long, value_name = "NAME")]
     pub client_name: Option<String>,
-    /// The relay this journal syncs through: `host:port`.
+    /// The relay this journal syncs through: `host[:port]` (TLS, except on
+    /// this machine), `wss://host[:port]`, or `ws://host[:port]` for a relay
+    /// without TLS.
     #[arg(long, env = "STARLING_RELAY", default_value = "127.0.0.1:7878")]
     pub relay: String,
     /// Instrument for readings: `recovery-star` or `starling-compass`.
@@ -24,8 +25,7 @@ pub struct New {
 }
 
 pub fn new(ctx: &Ctx, args: New, out: &mut impl Write) -> Result<()> {
-    let relay = RelayAddr::parse(&args.relay)
-        .ok_or_else(|| invalid(format!("`{}` is not a relay address", args.relay)))?;
+    let relay = relay_addr(&args.relay)?;
     Instrument::bundled(&args.instrument)?;
     let me = ctx.client.identity()?;
     let name = args.client_name.unwrap_or_else(|| me.name.clone());
@@ -35,7 +35,7 @@ pub fn new(ctx: &Ctx, args: New, out: &mut impl Write) -> Result<()> {
     if ctx.json {
         return print_json(
             out,
-            &serde_json::json!({ "journal": doc.to_string(), "client": name, "relay": relay.as_str() }),
+            &serde_json::json!({ "journal": doc.to_string(), "client": name, "relay": relay.to_string() }),
         );
     }
     writeln!(

@@ -1,13 +1,12 @@
-//! `relays`: the relay keys this device pinned.
+//! `relays`: the relay keys this device pinned, and the certificate
+//! authorities it trusts for `wss://` relays.
 
 use std::io::Write;
 
-use anyhow::Result;
-use starling_client::RelayAddr;
-
 use crate::cmd::journal::ago;
 use crate::cmd::print_json;
-use crate::ctx::{Ctx, invalid};
+use crate::ctx::{Ctx, relay_addr};
+use anyhow::{Context, Result};
 
 /// Arguments of `relays`.
 #[derive(Debug, clap::Args)]
@@ -29,14 +28,50 @@ pub enum RelaysAction {
         /// The relay, as `starling list` shows it (`host:port`).
         relay: String,
     },
+    /// Trust the certificate authority in a PEM file for `wss://` relays:
+    /// for an organisation whose relay's certificate comes from its own CA.
+    /// Public relays (Let's Encrypt and other public CAs) need nothing. The
+    /// platform's CAs, and those in `SSL_CERT_FILE`, are trusted too.
+    ///
+    /// Example: starling relays trust-ca /etc/ssl/our-trust-ca.pem
+    #[command(name = "trust-ca", verbatim_doc_comment)]
+    TrustCa {
+        /// A PEM file with one or more `CERTIFICATE` blocks.
+        file: std::path::PathBuf,
+    },
+    /// Stop trusting a certificate authority added with `trust-ca`.
+    ///
+    /// Example: starling relays untrust-ca 3f2a9c01
+    #[command(name = "untrust-ca")]
+    UntrustCa {
+        /// Its fingerprint (at least 8 hex digits), as `starling relays` lists it.
+        fingerprint: String,
+    },
 }
 
 pub fn relays(ctx: &Ctx, args: Relays, out: &mut impl Write) -> Result<()> {
     match args.action.unwrap_or(RelaysAction::List) {
         RelaysAction::List => list(ctx, out),
+        RelaysAction::TrustCa { file } => trust(ctx, &file, out),
+        RelaysAction::UntrustCa { fingerprint } => {
+            let n = ctx.client.untrust_ca(&fingerprint)?;
+            if ctx.json {
+                return print_json(out, &serde_json::json!({ "removed": n }));
+            }
+            if n == 0 {
+                return Err(crate::ctx::not_found(format!(
+                    "no trusted certificate authority starts with {fingerprint}"
+                )));
+            }
+            writeln!(
+                out,
+                "No longer trusting {n} certificate authorit{}.",
+                if n == 1 { "y" } else { "ies" }
+            )?;
+            Ok(())
+        }
         RelaysAction::Forget { relay } => {
-            let addr = RelayAddr::parse(&relay)
-                .ok_or_else(|| invalid(format!("`{relay}` is not a relay address")))?;
+            let addr = relay_addr(&relay)?;
             let forgot = ctx.client.forget_relay_key(&addr)?;
             if ctx.json {
                 return print_json(
@@ -57,14 +92,47 @@ pub fn relays(ctx: &Ctx, args: Relays, out: &mut impl Write) -> Result<()> {
     }
 }
 
+fn trust(ctx: &Ctx, file: &std::path::Path, out: &mut impl Write) -> Result<()> {
+    let pem = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let label = file.display().to_string();
+    let added = ctx.client.trust_ca(&pem, &label)?;
+    if ctx.json {
+        return print_json(out, &serde_json::json!({ "trusted": added }));
+    }
+    for f in &added {
+        writeln!(
+            out,
+            "Trusting certificate authority {f} from {label} for wss:// relays."
+        )?;
+    }
+    Ok(())
+}
+
 fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
     let pinned = ctx.client.pinned_relays()?;
+    let cas = ctx.client.trusted_cas()?;
     if ctx.json {
         let rows: Vec<_> = pinned
             .iter()
             .map(|(relay, key, at)| serde_json::json!({ "relay": relay, "key": key, "pinned_ms": at }))
             .collect();
-        return print_json(out, &rows);
+        let cas: Vec<_> = cas
+            .iter()
+            .map(|c| serde_json::json!({ "fingerprint": c.fingerprint, "from": c.label, "added_ms": c.added }))
+            .collect();
+        return print_json(
+            out,
+            &serde_json::json!({ "relays": rows, "trusted_cas": cas }),
+        );
+    }
+    for c in &cas {
+        writeln!(
+            out,
+            "trusted CA {} (from {}, added {})",
+            c.fingerprint,
+            c.label,
+            ago(c.added)
+        )?;
     }
     if pinned.is_empty() {
         writeln!(

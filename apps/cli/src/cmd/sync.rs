@@ -101,8 +101,7 @@ pub fn sync(ctx: &Ctx, args: Sync, out: &mut impl Write) -> Result<()> {
 /// Sync one relay; afterwards the owner names members who joined through
 /// its invites, and syncs again if that changed anything.
 pub fn sync_relay(ctx: &Ctx, relay: &str, args: &SyncArgs) -> Result<SyncReport> {
-    let addr =
-        RelayAddr::parse(relay).ok_or_else(|| invalid(format!("bad relay address {relay}")))?;
+    let addr = crate::ctx::relay_addr(relay)?;
     let runtime = Ctx::runtime()?;
     let mut report = run_once(ctx, &runtime, &addr, args)?;
     if !args.watch && name_new_members(ctx, relay)? {

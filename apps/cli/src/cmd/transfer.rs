@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use recovery_journal::Journal;
-use starling_client::RelayAddr;
 
 use crate::cmd::{Pick, print_json};
 use crate::ctx::{Ctx, invalid};
@@ -60,8 +59,7 @@ pub fn export(ctx: &Ctx, args: Export, out: &mut impl Write) -> Result<()> {
 }
 
 pub fn import(ctx: &Ctx, args: Import, out: &mut impl Write) -> Result<()> {
-    let relay = RelayAddr::parse(&args.relay)
-        .ok_or_else(|| invalid(format!("`{}` is not a relay address", args.relay)))?;
+    let relay = crate::ctx::relay_addr(&args.relay)?;
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let journal = Journal::import_json(&text, ctx.device()?)?;

@@ -8,3 +8,4 @@ mod bad_input;
 mod crash;
 mod live;
 mod story;
+mod tls;

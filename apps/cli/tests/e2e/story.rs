@@ -166,12 +166,31 @@ fn a_link_made_before_a_revocation_still_lets_its_holder_read_everything() {
 }
 
 #[test]
+fn a_relay_whose_handshake_does_not_check_out_is_never_pinned() {
+    let root = tempfile::tempdir().unwrap();
+    // The relay signs another origin than the address the client uses.
+    let relay = Relay::start_with(root.path(), |c| {
+        c.origin = Some("wss://relay.elsewhere.example".into())
+    });
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", &relay.addr]);
+    let (code, err) = sam.fails(&["sync", "--timeout", "10"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("another relay"), "{err}");
+    assert_eq!(
+        sam.json(&["relays"])["relays"],
+        serde_json::json!([]),
+        "nothing pinned after a refused challenge"
+    );
+}
+
+#[test]
 fn a_relay_presenting_another_key_is_refused_until_the_user_forgets_the_pinned_one() {
     let root = tempfile::tempdir().unwrap();
     let mut relay = Relay::start(root.path());
     let (sam, alex) = pair(&root, &relay);
     let pinned = sam.json(&["relays"]);
-    let rows = pinned.as_array().unwrap();
+    let rows = pinned["relays"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "one relay met: {pinned}");
     assert_eq!(rows[0]["relay"], relay.addr.as_str());
     let first_key = rows[0]["key"].as_str().unwrap().to_owned();
@@ -188,7 +207,7 @@ fn a_relay_presenting_another_key_is_refused_until_the_user_forgets_the_pinned_o
         "says what to do: {err}"
     );
     assert_eq!(
-        sam.json(&["relays"])[0]["key"],
+        sam.json(&["relays"])["relays"][0]["key"],
         first_key.as_str(),
         "the pinned key stays"
     );
@@ -199,7 +218,7 @@ fn a_relay_presenting_another_key_is_refused_until_the_user_forgets_the_pinned_o
     sam.ok(&["sync"]);
     let repinned = sam.json(&["relays"]);
     assert_ne!(
-        repinned[0]["key"],
+        repinned["relays"][0]["key"],
         first_key.as_str(),
         "the new key is pinned"
     );

@@ -16,17 +16,20 @@ pub struct Relay {
 
 impl Relay {
     pub fn start(dir: &Path) -> Relay {
+        Self::start_with(dir, |_| {})
+    }
+
+    /// A relay whose configuration `f` adjusts first.
+    pub fn start_with(dir: &Path, f: impl FnOnce(&mut starling_relay::RelayConfig)) -> Relay {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
         let data = dir.join("relay");
-        let handle = runtime
-            .block_on(starling_relay::start(
-                starling_relay::RelayConfig::for_data_dir(&data),
-            ))
-            .unwrap();
+        let mut config = starling_relay::RelayConfig::for_data_dir(&data);
+        f(&mut config);
+        let handle = runtime.block_on(starling_relay::start(config)).unwrap();
         let addr = handle.local_addr().to_string();
         Relay {
             runtime,

@@ -14,7 +14,7 @@ async fn invite(owner: &mut Client, doc: DocId, relay: &str, expires_at: u64) ->
         .create_invite(
             now_ms(),
             doc,
-            relay,
+            &relay.parse().unwrap(),
             Role::Editor,
             "worker",
             expires_at,

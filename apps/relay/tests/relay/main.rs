@@ -12,4 +12,5 @@ mod invites;
 mod plaintext;
 mod restart;
 mod storage;
+mod tls;
 mod util;

@@ -13,8 +13,8 @@ use crate::changes::decode_batch;
 use crate::client::now_ms;
 use crate::error::{ClientError, Result};
 use crate::persist;
-use crate::relay_addr::RelayAddr;
 use crate::store::rows;
+use starling_protocol::RelayAddr;
 
 impl Run<'_> {
     /// Carry out a session output: store what arrived, report events, and
@@ -39,9 +39,12 @@ impl Run<'_> {
         let now = now_ms();
         for event in out.events {
             match event {
-                SessionEvent::Connected => events.push(ClientEvent::Connected {
-                    relay: relay.to_string(),
-                }),
+                SessionEvent::Connected => {
+                    self.pin_presented(relay)?;
+                    events.push(ClientEvent::Connected {
+                        relay: relay.to_string(),
+                    })
+                }
                 SessionEvent::AuthFailed(reason) => {
                     return Err(ClientError::Refused {
                         relay: relay.to_string(),
@@ -118,6 +121,19 @@ impl Run<'_> {
                 }
                 SessionEvent::Waiting { doc, .. } => {
                     touched.insert(doc);
+                }
+                SessionEvent::Tampering {
+                    doc: None,
+                    what: Tampering::WrongRelay,
+                } => {
+                    // The handshake did not check out: nothing was sent,
+                    // nothing is pinned, and waiting will not help.
+                    return Err(ClientError::Refused {
+                        relay: relay.to_string(),
+                        reason: "it answered as another relay: the origin it signs, or its key, \
+                                 is not the one this device expects"
+                            .into(),
+                    });
                 }
                 SessionEvent::Tampering { doc, what } => {
                     self.report.tampering += 1;

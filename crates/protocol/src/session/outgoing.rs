@@ -255,7 +255,7 @@ impl ClientSession {
         &mut self,
         now: u64,
         doc: DocId,
-        relay_address: &str,
+        relay_address: &crate::addr::RelayAddr,
         role: Role,
         perspective: &str,
         expires_at: u64,
@@ -277,7 +277,7 @@ impl ClientSession {
             .created_invites
             .insert(secret.id(), epoch);
         let link = InviteLink {
-            relay: relay_address.into(),
+            relay: relay_address.clone(),
             doc,
             secret,
             epoch,

@@ -321,7 +321,7 @@ fn joiner_with_an_old_link_gets_the_current_key() {
         .create_invite(
             w.now,
             doc,
-            "relay.test",
+            &"relay.test".parse().unwrap(),
             Role::Editor,
             "worker",
             w.now + 3_600_000,

@@ -509,7 +509,7 @@ impl World {
             .create_invite(
                 self.now,
                 doc,
-                "relay.test:443",
+                &"relay.test:443".parse().unwrap(),
                 role,
                 perspective,
                 self.now + 3_600_000,
