@@ -112,6 +112,11 @@ pub struct Limits {
     /// Stored envelope bytes authored by one device, over all documents.
     /// Default 4 GiB.
     pub max_device_bytes: u64,
+    /// About how many envelope bytes one piece of a replay holds: a
+    /// subscription is replayed piece by piece, the next once the previous
+    /// one is written, so a slow reader never holds a whole document in the
+    /// relay's memory. Default 262144 (256 KiB).
+    pub replay_chunk_bytes: u64,
 }
 
 impl Default for Limits {
@@ -127,6 +132,7 @@ impl Default for Limits {
             outbound_queue: 8192,
             max_doc_bytes: 1 << 30,
             max_device_bytes: 4 << 30,
+            replay_chunk_bytes: 256 * 1024,
         }
     }
 }
@@ -235,6 +241,7 @@ impl RelayConfig {
     /// `MAX_CONNECTIONS`, `MESSAGES_PER_SEC`, `MESSAGE_BURST`,
     /// `MAX_FRAME_BYTES`, `MAX_SUBSCRIPTIONS`, `IDLE_TIMEOUT_SECS`,
     /// `PING_INTERVAL_SECS`, `MAX_DOC_BYTES`, `MAX_DEVICE_BYTES`,
+    /// `REPLAY_CHUNK_BYTES`,
     /// `SHUTDOWN_TIMEOUT_SECS`. (`STARLING_RELAY_LOG` and
     /// `STARLING_RELAY_CONFIG` belong to the binary and are skipped.)
     pub fn apply_env(
@@ -286,6 +293,9 @@ impl RelayConfig {
                 }
                 "MAX_DOC_BYTES" => self.limits.max_doc_bytes = num(&value).map_err(bad)?,
                 "MAX_DEVICE_BYTES" => self.limits.max_device_bytes = num(&value).map_err(bad)?,
+                "REPLAY_CHUNK_BYTES" => {
+                    self.limits.replay_chunk_bytes = num(&value).map_err(bad)?
+                }
                 // Read by the binary itself (log filter, config file path).
                 "LOG" | "CONFIG" => {}
                 _ => return Err(bad("unknown setting".into())),
@@ -320,6 +330,9 @@ impl RelayConfig {
                 "limits.idle_timeout_secs",
                 "must exceed ping_interval_secs, which must be positive",
             );
+        }
+        if l.replay_chunk_bytes == 0 {
+            return invalid("limits.replay_chunk_bytes", "must be positive");
         }
         if self.max_commit_batch == 0 {
             return invalid("max_commit_batch", "must be positive");

@@ -96,6 +96,10 @@ async fn write_out<Si: Sink<WsFrame> + Unpin>(
                 acks.push(*e);
                 continue;
             }
+            Outbound::ReplayNext(doc) => {
+                st.replay_next.push(doc);
+                continue;
+            }
             Outbound::Close(why) => {
                 for b in st.acks_frames(&mut acks) {
                     let _ = sink.feed(WsFrame::Binary(b)).await;
@@ -230,6 +234,7 @@ where
         last_seen: Instant::now(),
         device: None,
         welcomed: false,
+        replay_next: Vec::new(),
         ctx,
     };
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
@@ -257,6 +262,12 @@ where
                 rx.written(weight);
                 if let Some(why) = stop { break why; }
                 if !flushed { break "write failed"; }
+                // Pieces of replays written: ask for what follows them.
+                for doc in std::mem::take(&mut st.replay_next) {
+                    if st.ctx.hub.send(HubEvent::ReplayNext { conn, doc }).await.is_err() {
+                        break;
+                    }
+                }
             }
             _ = cancel.cancelled(), if !draining => {
                 // Stop reading; the hub finishes in-flight commits, then

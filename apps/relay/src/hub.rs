@@ -49,6 +49,8 @@ pub(crate) enum HubEvent {
     /// The allow-list was reloaded: connections of devices no longer on it
     /// are closed.
     AllowListChanged,
+    /// The connection wrote a piece of its replay of `doc`: send the next.
+    ReplayNext { conn: ConnId, doc: DocId },
 }
 
 /// One incoming message.
@@ -217,6 +219,12 @@ impl Hub {
                 }
             }
             HubEvent::Message { conn, msg } => self.on_inbound(conn, msg),
+            HubEvent::ReplayNext { conn, doc } => {
+                if self.conns.contains_key(&conn) {
+                    let actions = self.core.handle_replay_next(conn, doc);
+                    self.carry_out(actions);
+                }
+            }
         }
     }
 
@@ -333,9 +341,13 @@ impl Hub {
                 Output::Msg(_, m) => b.items.push(Outbound::Msg(m)),
                 Output::Frame(_, f) => b.items.push(Outbound::Frame(f)),
                 Output::Ack(_, e) => b.items.push(Outbound::Ack(e)),
-                Output::Replay(_, msgs) => b
-                    .items
-                    .extend(msgs.into_iter().map(|m| Outbound::Msg(Box::new(m)))),
+                Output::Replay(_, msgs, next) => {
+                    b.items
+                        .extend(msgs.into_iter().map(|m| Outbound::Msg(Box::new(m))));
+                    if let Some(doc) = next {
+                        b.items.push(Outbound::ReplayNext(doc));
+                    }
+                }
                 Output::Close(_) => {
                     *closed = true;
                     b.items.push(Outbound::Close("closed by relay"));

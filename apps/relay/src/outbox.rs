@@ -28,6 +28,9 @@ pub(crate) enum Outbound {
     Ack(Box<AckEntry>),
     /// Send a close frame with this reason and stop.
     Close(&'static str),
+    /// The piece of a replay of this document before it has been written:
+    /// ask the hub for the next piece.
+    ReplayNext(starling_protocol::DocId),
 }
 
 /// Outbound items and the number of messages they count for.

@@ -130,6 +130,7 @@ pub async fn start_on(
         origin: origin.clone(),
         auth_window_ms: config.auth_window_secs.saturating_mul(1000),
         allow_list: None,
+        replay_chunk_bytes: config.limits.replay_chunk_bytes,
     };
     let relay_key = Arc::new(key.clone());
     let hub_state = Hub::new(

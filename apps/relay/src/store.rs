@@ -93,8 +93,10 @@ pub(crate) enum Output {
     Frame(ConnId, Bytes),
     /// An acknowledgement, signed with the connection's other acks.
     Ack(ConnId, Box<AckEntry>),
-    /// A replay: stored envelopes and the closing `caught_up`.
-    Replay(ConnId, Vec<Message>),
+    /// A piece of a replay: stored envelopes (and, for the last piece, the
+    /// closing `caught_up`); `Some(doc)` when the connection must ask for
+    /// the next piece of `doc` once this one is written.
+    Replay(ConnId, Vec<Message>, Option<DocId>),
     /// Close the connection.
     Close(ConnId),
 }
@@ -106,7 +108,7 @@ impl Output {
             Output::Msg(c, _)
             | Output::Frame(c, _)
             | Output::Ack(c, _)
-            | Output::Replay(c, _)
+            | Output::Replay(c, _, _)
             | Output::Close(c) => *c,
         }
     }

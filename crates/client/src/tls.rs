@@ -143,6 +143,7 @@ fn from_rustls(e: &rustls::Error) -> TlsProblem {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -34,5 +34,8 @@ pub const ACK_SIG: &[u8] = b"starling ack batch v1";
 pub const ACK_LEAF: &[u8] = b"starling ack leaf v1";
 /// Prefix of the bytes hashed into an ack tree's inner node.
 pub const ACK_NODE: &[u8] = b"starling ack node v1";
+/// Prefix of the bytes a relay signs to stamp the time it appended a
+/// membership op.
+pub const OP_STAMP: &[u8] = b"starling op stamp v1";
 /// HKDF info for the presence encryption subkey.
 pub const PRESENCE_KEY: &[u8] = b"starling presence v1";

@@ -261,7 +261,16 @@ fn build_merge_world() -> Option<MergeWorld> {
         for m in out.send {
             if let Message::MembershipPublish { doc, op } = m {
                 let index = op.content().index;
-                s.handle_message(FUZZ_NOW, Message::MembershipDeliver { doc, index, op });
+                let stamp = None;
+                s.handle_message(
+                    FUZZ_NOW,
+                    Message::MembershipDeliver {
+                        doc,
+                        index,
+                        op,
+                        stamp,
+                    },
+                );
             }
         }
     };
@@ -272,6 +281,7 @@ fn build_merge_world() -> Option<MergeWorld> {
             doc,
             index: 0,
             op: genesis,
+            stamp: None,
         },
     );
     let (link, out) = s
@@ -300,10 +310,16 @@ fn build_merge_world() -> Option<MergeWorld> {
     let joiner = DeviceKey::from_seed([4; 32]);
     let secret: &InviteSecret = &link.secret;
     let redeem = secret.redeem_op(&before, &joiner, FUZZ_NOW).ok()?;
+    // The relay's stamp: it took the join at FUZZ_NOW, before the invite
+    // expired.
+    let relay_key = DeviceKey::from_seed([2; 32]);
+    let stamp =
+        crate::membership::OpStamp::sign(&relay_key, &doc, before.len(), &redeem.hash(), FUZZ_NOW);
     let foreign = wire::encode(&Message::MembershipDeliver {
         doc,
         index: before.len(),
         op: redeem,
+        stamp: Some(stamp),
     })
     .ok()?;
     // Back online, as after a reconnect.

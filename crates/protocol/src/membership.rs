@@ -20,6 +20,7 @@
 //! both); the removed device keeps every key it already had.
 
 mod op;
+mod stamp;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ mod wrap;
 use serde::{Deserialize, Serialize};
 
 pub use op::{InviteId, MembershipOp, OpBody, OpContent, OpHash, RotateEpoch, WrappedKey};
+pub use stamp::OpStamp;
 pub use state::{Invite, InviteStatus, Member, MembershipState};
 
 /// Version written in every membership op.

@@ -12,7 +12,15 @@
 //! Per connection: `Hello` → `Challenge` → `Authenticate` (signature over
 //! the nonce, the relay's origin and a timestamp within
 //! [`RelayConfig::auth_window_ms`], allow-list checked) → `Welcome`.
-//! Per document: only members subscribe; only writers (owner, editor)
+//! Per document: only members subscribe. A subscription replays what is
+//! stored in pieces of about [`RelayConfig::replay_chunk_bytes`]
+//! ([`RelayAction::Replay`]); the application asks for the next piece with
+//! [`RelayCore::handle_replay_next`] once it has sent one (and may pace
+//! that), and the connection receives the document live from the last piece
+//! on. One `subscribe` never replays a document twice: repeated ids in it
+//! are merged (the lowest cursor wins); a document being replayed on the
+//! connection is skipped, and one it already receives live gets only a
+//! `caught_up` at the latest doc seq. Only writers (owner, editor)
 //! publish, and only their own envelopes; envelopes dedupe by
 //! (doc, author, author seq), must extend the author's chain, get the next
 //! doc seq, are acknowledged ([`RelayAction::Ack`]: the application signs
@@ -42,7 +50,7 @@ pub use memory::MemoryRelay;
 use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope};
 use crate::ids::{DeviceId, DocId};
 use crate::keys::DeviceKey;
-use crate::membership::{MembershipError, MembershipOp};
+use crate::membership::{MembershipError, MembershipOp, OpStamp};
 use crate::wire::{self, AckEntry, ErrorCode, Message, RetryClass};
 use doc::DocState;
 
@@ -60,15 +68,19 @@ pub struct RelayConfig {
     pub auth_window_ms: u64,
     /// When set, only these devices may authenticate.
     pub allow_list: Option<HashSet<DeviceId>>,
+    /// About how many envelope bytes one piece of a replay holds (at least
+    /// one envelope). Default 256 KiB.
+    pub replay_chunk_bytes: u64,
 }
 
 impl RelayConfig {
-    /// Open registration, 5-minute clock window.
+    /// Open registration, 5-minute clock window, 256 KiB replay pieces.
     pub fn new(origin: impl Into<String>) -> Self {
         Self {
             origin: origin.into(),
             auth_window_ms: 5 * 60 * 1000,
             allow_list: None,
+            replay_chunk_bytes: 256 * 1024,
         }
     }
 }
@@ -103,7 +115,7 @@ pub enum RelayAction {
         /// What.
         entry: AckEntry,
     },
-    /// Durably append a membership op at `index`.
+    /// Durably append a membership op at `index`, with the relay's stamp.
     StoreMembershipOp {
         /// The document.
         doc: DocId,
@@ -111,6 +123,8 @@ pub enum RelayAction {
         index: u64,
         /// The op.
         op: MembershipOp,
+        /// When the relay appended it, signed.
+        stamp: OpStamp,
     },
     /// Drop the bytes of these envelopes (a snapshot covers them); keep
     /// their metadata.
@@ -121,7 +135,9 @@ pub enum RelayAction {
         doc_seqs: Vec<u64>,
     },
     /// Load stored envelopes with `after < doc_seq <= up_to` and send them to
-    /// `conn` as `Deliver`, then `CaughtUp { doc, doc_seq: up_to }`.
+    /// `conn` as `Deliver` ([`replay_messages`]); after the `last` piece,
+    /// also `CaughtUp { doc, doc_seq: up_to }`. After a piece that is not
+    /// the last, call [`RelayCore::handle_replay_next`] once it is sent.
     Replay {
         /// Where.
         conn: ConnId,
@@ -131,6 +147,11 @@ pub enum RelayAction {
         after: u64,
         /// Inclusive upper bound.
         up_to: u64,
+        /// Bytes of the stored envelopes in the range (what the replay
+        /// sends, framing aside): for pacing and rate limits.
+        bytes: u64,
+        /// Whether this piece ends the replay.
+        last: bool,
     },
     /// Close the connection after sending what precedes.
     Close {
@@ -150,6 +171,8 @@ enum AuthState {
 struct Conn {
     auth: AuthState,
     subscriptions: BTreeSet<DocId>,
+    /// Documents being replayed to this connection: the last doc seq sent.
+    replaying: std::collections::BTreeMap<DocId, u64>,
 }
 
 /// The outcome of checking a published envelope's signature outside the
@@ -191,11 +214,13 @@ pub struct RelayCore {
 }
 
 /// The messages answering a [`RelayAction::Replay`], given the stored
-/// envelopes in doc-seq order.
+/// envelopes in doc-seq order: one `Deliver` each, then, for the last piece,
+/// `CaughtUp` at `up_to`.
 pub fn replay_messages(
     doc: DocId,
     stored: impl IntoIterator<Item = (u64, Envelope)>,
     up_to: u64,
+    last: bool,
 ) -> Vec<Message> {
     let mut out: Vec<Message> = stored
         .into_iter()
@@ -205,10 +230,12 @@ pub fn replay_messages(
             envelope,
         })
         .collect();
-    out.push(Message::CaughtUp {
-        doc,
-        doc_seq: up_to,
-    });
+    if last {
+        out.push(Message::CaughtUp {
+            doc,
+            doc_seq: up_to,
+        });
+    }
     out
 }
 
@@ -248,9 +275,22 @@ impl RelayCore {
     pub fn restore_doc(
         &mut self,
         doc: DocId,
-        ops: Vec<MembershipOp>,
+        ops: Vec<(MembershipOp, Option<OpStamp>)>,
         metas: &[(EnvelopeMeta, bool)],
     ) -> Result<(), MembershipError> {
+        // Ops stored before the relay stamped them: stamp them with the time
+        // their author wrote, which the relay accepted then (within its
+        // clock window). Deterministic, so every restart gives the same.
+        let ops = ops
+            .into_iter()
+            .enumerate()
+            .map(|(i, (op, stamp))| {
+                let stamp = stamp.unwrap_or_else(|| {
+                    OpStamp::sign(&self.key, &doc, i as u64, &op.hash(), op.content().at)
+                });
+                (op, Some(stamp))
+            })
+            .collect();
         let state = DocState::restore(doc, ops, metas)?;
         self.docs.insert(doc, state);
         Ok(())
@@ -268,6 +308,7 @@ impl RelayCore {
             Conn {
                 auth: AuthState::New,
                 subscriptions: BTreeSet::new(),
+                replaying: std::collections::BTreeMap::new(),
             },
         );
     }
@@ -299,12 +340,24 @@ impl RelayCore {
         }
     }
 
-    /// Records that `conn` no longer subscribes to `doc`.
+    /// Records that `conn` no longer subscribes to `doc` (or has its
+    /// replay).
     fn remove_subscription(&mut self, conn: ConnId, doc: &DocId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.subscriptions.remove(doc);
+            c.replaying.remove(doc);
         }
         self.unindex(conn, doc);
+    }
+
+    /// Connections being replayed `doc` (they receive its membership ops
+    /// live, so none is missed before their replay ends).
+    fn replaying(&self, doc: &DocId) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.replaying.contains_key(doc))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     fn unindex(&mut self, conn: ConnId, doc: &DocId) {
@@ -427,6 +480,33 @@ impl RelayCore {
                 "authenticate first",
             )],
         }
+    }
+
+    /// `conn` has sent the piece of its replay of `doc` that the last
+    /// [`RelayAction::Replay`] for it asked for: the next piece (the last one
+    /// makes it a live subscriber). Nothing if that replay was the last, or
+    /// the connection unsubscribed, lost its membership or closed meanwhile.
+    pub fn handle_replay_next(&mut self, conn: ConnId, doc: DocId) -> Vec<RelayAction> {
+        let Some(c) = self.conns.get(&conn) else {
+            return Vec::new();
+        };
+        let Some(&after) = c.replaying.get(&doc) else {
+            return Vec::new();
+        };
+        let member = match c.auth {
+            AuthState::Authenticated(d) => self
+                .docs
+                .get(&doc)
+                .is_some_and(|s| s.membership.role(&d).is_some()),
+            _ => false,
+        };
+        if !member {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.replaying.remove(&doc);
+            }
+            return Vec::new();
+        }
+        vec![self.replay_step(conn, doc, after)]
     }
 
     /// The connections subscribed to `doc`, in order.

@@ -136,6 +136,13 @@ pub fn sample_messages() -> Vec<crate::wire::Message> {
             doc,
             index: 0,
             op: op.clone(),
+            stamp: Some(crate::membership::OpStamp::sign(
+                &relay,
+                &doc,
+                0,
+                &op.hash(),
+                10,
+            )),
         });
         out.push(Message::InviteRedeem { doc, op });
     }

@@ -48,6 +48,9 @@ pub(super) struct State {
     /// authors are verified here with its decoded key; anything else goes
     /// to the core unverified (which refuses it, or verifies it itself).
     pub(super) welcomed: bool,
+    /// Documents whose replay piece was just written: the hub sends the
+    /// next once they are flushed.
+    pub(super) replay_next: Vec<DocId>,
 }
 
 /// What to do with one incoming frame.

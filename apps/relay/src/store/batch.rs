@@ -151,9 +151,21 @@ fn execute(
                 envelope.envelope().as_bytes(),
             ])?;
         }
-        RelayAction::StoreMembershipOp { doc, index, op } => {
-            tx.prepare_cached("INSERT INTO membership_ops (doc, idx, op) VALUES (?1, ?2, ?3)")?
-                .execute(params![&doc.as_bytes()[..], index as i64, op.to_bytes()])?;
+        RelayAction::StoreMembershipOp {
+            doc,
+            index,
+            op,
+            stamp,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO membership_ops (doc, idx, op, stamp) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                &doc.as_bytes()[..],
+                index as i64,
+                op.to_bytes(),
+                load::encode_stamp(&stamp),
+            ])?;
         }
         RelayAction::Compact { doc, doc_seqs } => {
             let mut find = tx.prepare_cached(
@@ -185,6 +197,8 @@ fn execute(
             doc,
             after,
             up_to,
+            last,
+            ..
         } => {
             let mut rows = Vec::new();
             if after < up_to {
@@ -202,7 +216,12 @@ fn execute(
                     rows.push((seq as u64, env));
                 }
             }
-            outputs.push(Output::Replay(conn, replay_messages(doc, rows, up_to)));
+            let next = (!last).then_some(doc);
+            outputs.push(Output::Replay(
+                conn,
+                replay_messages(doc, rows, up_to, last),
+                next,
+            ));
         }
         other => {
             tracing::warn!(action = ?std::mem::discriminant(&other), "not a storage action; ignored");

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
-use starling_protocol::membership::MembershipOp;
+use starling_protocol::Signature;
+use starling_protocol::membership::{MembershipOp, OpStamp};
 use starling_protocol::relay::EnvelopeMeta;
 use starling_protocol::{DeviceId, DocId, EnvelopeHash};
 
@@ -14,8 +15,8 @@ use super::StoreError;
 pub struct LoadedDoc {
     /// The document.
     pub doc: DocId,
-    /// Its membership log, in order.
-    pub ops: Vec<MembershipOp>,
+    /// Its membership log, in order, with the relay's stamps.
+    pub ops: Vec<(MembershipOp, Option<OpStamp>)>,
     /// Every stored envelope's metadata by doc seq, and whether its bytes
     /// are still kept.
     pub metas: Vec<(EnvelopeMeta, bool)>,
@@ -40,6 +41,23 @@ fn doc_id(b: &[u8]) -> Option<DocId> {
     Some(DocId::from_bytes(b.try_into().ok()?))
 }
 
+/// A stamp as stored: the time (u64 big-endian) then the signature.
+pub(crate) fn encode_stamp(stamp: &OpStamp) -> Vec<u8> {
+    let mut out = Vec::with_capacity(72);
+    out.extend_from_slice(&stamp.at.to_be_bytes());
+    out.extend_from_slice(&stamp.signature.0);
+    out
+}
+
+fn decode_stamp(bytes: &[u8]) -> Option<OpStamp> {
+    let at = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+    let sig: [u8; 64] = bytes.get(8..)?.try_into().ok()?;
+    Some(OpStamp {
+        at,
+        signature: Signature(sig),
+    })
+}
+
 pub(super) fn load_all(conn: &Connection) -> Result<Loaded, StoreError> {
     let mut out = Loaded::default();
     let mut docs_q = conn.prepare("SELECT DISTINCT doc FROM membership_ops")?;
@@ -47,7 +65,7 @@ pub(super) fn load_all(conn: &Connection) -> Result<Loaded, StoreError> {
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut ops_q =
-        conn.prepare("SELECT idx, op FROM membership_ops WHERE doc = ?1 ORDER BY idx")?;
+        conn.prepare("SELECT idx, op, stamp FROM membership_ops WHERE doc = ?1 ORDER BY idx")?;
     let mut env_q = conn.prepare(
         "SELECT doc_seq, author, author_seq, hash, length(bytes) FROM envelopes
          WHERE doc = ?1 ORDER BY doc_seq",
@@ -66,7 +84,8 @@ pub(super) fn load_all(conn: &Connection) -> Result<Loaded, StoreError> {
             let bytes: Vec<u8> = r.get(1)?;
             let op = MembershipOp::from_bytes(&bytes)
                 .map_err(|e| StoreError::Corrupt(format!("{doc}: membership op {idx}: {e}")))?;
-            ops.push(op);
+            let stamp: Option<Vec<u8>> = r.get(2)?;
+            ops.push((op, stamp.as_deref().and_then(decode_stamp)));
         }
         let mut metas = Vec::new();
         let mut live_bytes = 0u64;
@@ -91,6 +110,7 @@ pub(super) fn load_all(conn: &Connection) -> Result<Loaded, StoreError> {
                     author,
                     author_seq: author_seq as u64,
                     hash: EnvelopeHash::from_bytes(hash),
+                    len: len.unwrap_or(0).max(0) as u64,
                 },
                 len.is_some(),
             ));

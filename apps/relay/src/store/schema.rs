@@ -32,6 +32,10 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (doc, doc_seq),
          UNIQUE (doc, author, author_seq)
      );",
+    // v2: the relay's signed stamp of when it appended each membership op
+    // (72 bytes: time u64be || signature); members judge invite expiry by
+    // it. Ops stored before have none.
+    "ALTER TABLE membership_ops ADD COLUMN stamp BLOB;",
 ];
 
 /// The schema version this relay writes.

@@ -258,3 +258,34 @@ async fn pipelined_publishes_are_verified_and_a_forgery_among_them_refused() {
     }
     relay.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_replay_in_one_envelope_pieces_delivers_everything_once_in_order() {
+    let (_dir, relay) = start_relay_with(|c| c.limits.replay_chunk_bytes = 1).await;
+    let (mut owner, doc) = owner_and_viewer(&relay).await;
+    for i in 0..20u8 {
+        owner.publish(doc, &[i]).await;
+    }
+    let mut viewer = subscribe(&relay, doc, 0).await;
+    // A publish while the replay is under way arrives once, in its place.
+    owner.publish(doc, b"meanwhile").await;
+    let mut seqs = Vec::new();
+    loop {
+        match viewer.recv().await {
+            Some(Message::Deliver { doc_seq, .. }) => seqs.push(doc_seq),
+            Some(Message::CaughtUp { doc_seq, .. }) => {
+                assert_eq!(doc_seq, 21);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("closed"),
+        }
+    }
+    assert_eq!(seqs, (1..=21).collect::<Vec<_>>());
+    owner.publish(doc, b"live").await;
+    match viewer.recv().await {
+        Some(Message::Deliver { doc_seq: 22, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    relay.shutdown().await;
+}

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::envelope::{EnvelopeHash, EnvelopeKind, VerifiedEnvelope};
 use crate::ids::{DeviceId, DocId};
-use crate::membership::{MembershipError, MembershipOp, MembershipState};
+use crate::membership::{MembershipError, MembershipOp, MembershipState, OpStamp};
 
 /// What the relay knows about one stored envelope (kept even after its
 /// bytes are compacted away, so retransmissions still dedupe).
@@ -19,6 +19,8 @@ pub struct EnvelopeMeta {
     pub author_seq: u64,
     /// Envelope hash.
     pub hash: EnvelopeHash,
+    /// Length of the envelope's encoding, bytes (what a replay of it sends).
+    pub len: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -46,22 +48,40 @@ pub(crate) enum Offer {
     BadCovers,
 }
 
+/// One piece of a replay: envelopes after some doc seq up to `up_to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    /// Last doc seq it covers.
+    pub up_to: u64,
+    /// Bytes of the stored envelopes in it.
+    pub bytes: u64,
+    /// Whether it reaches the document's last doc seq.
+    pub last: bool,
+}
+
 /// Relay-side state of one document.
 #[derive(Clone, Debug)]
 pub(crate) struct DocState {
     pub(crate) membership: MembershipState,
     pub(crate) ops: Vec<MembershipOp>,
+    /// The relay's stamp on each op (`None` for ops stored before stamps).
+    pub(crate) stamps: Vec<Option<OpStamp>>,
     pub(crate) last_doc_seq: u64,
     authors: HashMap<DeviceId, AuthorIndex>,
-    /// Doc seqs whose envelope bytes are still stored, with author and seq.
-    live: BTreeMap<u64, (DeviceId, u64)>,
+    /// Doc seqs whose envelope bytes are still stored: author, seq, length.
+    live: BTreeMap<u64, (DeviceId, u64, u64)>,
 }
 
 impl DocState {
-    pub(crate) fn new(membership: MembershipState, ops: Vec<MembershipOp>) -> Self {
+    pub(crate) fn new(
+        membership: MembershipState,
+        ops: Vec<MembershipOp>,
+        stamps: Vec<Option<OpStamp>>,
+    ) -> Self {
         Self {
             membership,
             ops,
+            stamps,
             last_doc_seq: 0,
             authors: HashMap::new(),
             live: BTreeMap::new(),
@@ -71,18 +91,44 @@ impl DocState {
     /// Rebuilds from stored ops and envelope metadata.
     pub(crate) fn restore(
         doc: DocId,
-        ops: Vec<MembershipOp>,
+        ops: Vec<(MembershipOp, Option<OpStamp>)>,
         metas: &[(EnvelopeMeta, bool)],
     ) -> Result<Self, MembershipError> {
+        let (ops, stamps): (Vec<_>, Vec<_>) = ops.into_iter().unzip();
         let membership = MembershipState::verify_chain(doc, &ops)?;
-        let mut s = Self::new(membership, ops);
+        let mut s = Self::new(membership, ops, stamps);
         for (m, live) in metas {
             s.record(m);
             if *live {
-                s.live.insert(m.doc_seq, (m.author, m.author_seq));
+                s.live.insert(m.doc_seq, (m.author, m.author_seq, m.len));
             }
         }
         Ok(s)
+    }
+
+    /// The next piece of a replay after doc seq `after`: whole stored
+    /// envelopes, at least one, adding up to at most `budget` bytes unless
+    /// one alone is larger. The last piece reaches the last doc seq (past
+    /// any compacted tail).
+    pub(crate) fn replay_chunk(&self, after: u64, budget: u64) -> Chunk {
+        let mut bytes = 0u64;
+        let mut up_to = after;
+        for (&seq, &(_, _, len)) in self.live.range(after.saturating_add(1)..) {
+            if bytes > 0 && bytes.saturating_add(len) > budget {
+                return Chunk {
+                    up_to,
+                    bytes,
+                    last: false,
+                };
+            }
+            bytes = bytes.saturating_add(len);
+            up_to = seq;
+        }
+        Chunk {
+            up_to: self.last_doc_seq.max(after),
+            bytes,
+            last: true,
+        }
     }
 
     fn record(&mut self, m: &EnvelopeMeta) {
@@ -149,7 +195,7 @@ impl DocState {
             compact = self
                 .live
                 .iter()
-                .filter(|(_, (a, s))| covered(a, *s))
+                .filter(|(_, (a, s, _))| covered(a, *s))
                 .map(|(d, _)| *d)
                 .collect();
             for d in &compact {
@@ -161,17 +207,26 @@ impl DocState {
             author: h.author,
             author_seq: h.seq,
             hash,
+            len: env.envelope().as_bytes().len() as u64,
         };
         self.record(&meta);
         self.live
-            .insert(meta.doc_seq, (meta.author, meta.author_seq));
+            .insert(meta.doc_seq, (meta.author, meta.author_seq, meta.len));
         Offer::Accepted { meta, compact }
     }
 
-    /// Applies a membership op, keeping the log.
+    /// Applies a membership op, keeping the log; returns its index.
     pub(crate) fn apply_op(&mut self, op: &MembershipOp) -> Result<u64, MembershipError> {
         self.membership.apply(op)?;
         self.ops.push(op.clone());
+        self.stamps.push(None);
         Ok(self.membership.len().saturating_sub(1))
+    }
+
+    /// Records the relay's stamp on the op at `index`.
+    pub(crate) fn stamp(&mut self, index: u64, stamp: OpStamp) {
+        if let Some(slot) = self.stamps.get_mut(index as usize) {
+            *slot = Some(stamp);
+        }
     }
 }

@@ -9,12 +9,12 @@ use super::{ConnId, EnvelopeMeta, RelayAction, RelayConfig, RelayCore, replay_me
 use crate::envelope::Envelope;
 use crate::ids::DocId;
 use crate::keys::DeviceKey;
-use crate::membership::MembershipOp;
+use crate::membership::{MembershipOp, OpStamp};
 use crate::wire::{Acks, Message};
 
 #[derive(Clone, Debug, Default)]
 struct StoredDoc {
-    ops: Vec<MembershipOp>,
+    ops: Vec<(MembershipOp, Option<OpStamp>)>,
     metas: BTreeMap<u64, EnvelopeMeta>,
     bytes: BTreeMap<u64, Envelope>,
 }
@@ -116,10 +116,15 @@ impl MemoryRelay {
                     let acks = Acks::sign(&self.key, vec![entry]);
                     out.push((conn, Some(Message::Acks(acks))));
                 }
-                RelayAction::StoreMembershipOp { doc, index, op } => {
+                RelayAction::StoreMembershipOp {
+                    doc,
+                    index,
+                    op,
+                    stamp,
+                } => {
                     let d = self.store.entry(doc).or_default();
                     if d.ops.len() as u64 == index {
-                        d.ops.push(op);
+                        d.ops.push((op, Some(stamp)));
                     }
                 }
                 RelayAction::Compact { doc, doc_seqs } => {
@@ -134,6 +139,8 @@ impl MemoryRelay {
                     doc,
                     after,
                     up_to,
+                    last,
+                    ..
                 } => {
                     let rows: Vec<(u64, Envelope)> = match self.store.get(&doc) {
                         Some(d) if after < up_to => d
@@ -143,8 +150,13 @@ impl MemoryRelay {
                             .collect(),
                         _ => Vec::new(),
                     };
-                    for m in replay_messages(doc, rows, up_to) {
+                    for m in replay_messages(doc, rows, up_to, last) {
                         out.push((conn, Some(m)));
+                    }
+                    if !last {
+                        // Sent at once here: ask for the next piece.
+                        let next = self.core.handle_replay_next(conn, doc);
+                        out.extend(self.execute(next));
                     }
                 }
             }

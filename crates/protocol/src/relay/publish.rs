@@ -5,7 +5,7 @@ use super::{CheckedPublish, ConnId, RelayAction, RelayCore, err, send};
 use crate::envelope::{Envelope, EnvelopeHash, VerifiedEnvelope};
 use crate::ids::{DeviceId, DocId};
 use crate::membership::{
-    InviteId, InviteStatus, MembershipError, MembershipOp, MembershipState, OpBody,
+    InviteId, InviteStatus, MembershipError, MembershipOp, MembershipState, OpBody, OpStamp,
 };
 use crate::wire::{AckEntry, DocCursor, ErrorCode, Message, RetryClass};
 
@@ -36,8 +36,31 @@ impl RelayCore {
         device: DeviceId,
         docs: Vec<DocCursor>,
     ) -> Vec<RelayAction> {
-        let mut out = Vec::new();
+        // Repeated ids are merged: one replay each, from the lowest cursor.
+        let mut wanted: std::collections::BTreeMap<DocId, u64> = Default::default();
         for DocCursor { doc, cursor } in docs {
+            let c = wanted.entry(doc).or_insert(cursor);
+            *c = (*c).min(cursor);
+        }
+        let mut out = Vec::new();
+        for (doc, cursor) in wanted {
+            let (live, replaying) = self.conns.get(&conn).map_or((false, false), |c| {
+                (
+                    c.subscriptions.contains(&doc),
+                    c.replaying.contains_key(&doc),
+                )
+            });
+            if replaying {
+                // Its replay is under way and ends with `caught_up`.
+                continue;
+            }
+            if live {
+                // Already live: nothing is replayed twice; `caught_up` says
+                // where the document stands (a barrier, at a few bytes).
+                let doc_seq = self.docs.get(&doc).map_or(0, |s| s.last_doc_seq);
+                out.push(send(conn, Message::CaughtUp { doc, doc_seq }));
+                continue;
+            }
             let Some(state) = self.docs.get(&doc) else {
                 out.push(err(
                     conn,
@@ -58,25 +81,39 @@ impl RelayCore {
                 ));
                 continue;
             }
-            for (i, op) in state.ops.iter().enumerate() {
-                out.push(send(
-                    conn,
-                    Message::MembershipDeliver {
-                        doc,
-                        index: i as u64,
-                        op: op.clone(),
-                    },
-                ));
-            }
-            out.push(RelayAction::Replay {
-                conn,
-                doc,
-                after: cursor.min(state.last_doc_seq),
-                up_to: state.last_doc_seq,
-            });
-            self.add_subscription(conn, doc);
+            out.extend(log_messages(conn, doc, state));
+            let after = cursor.min(state.last_doc_seq);
+            out.push(self.replay_step(conn, doc, after));
         }
         out
+    }
+
+    /// The next piece of `conn`'s replay of `doc`, after doc seq `after`;
+    /// the last piece makes the connection a live subscriber.
+    pub(super) fn replay_step(&mut self, conn: ConnId, doc: DocId, after: u64) -> RelayAction {
+        let budget = self.config.replay_chunk_bytes;
+        let chunk = self.docs.get(&doc).map(|s| s.replay_chunk(after, budget));
+        let chunk = chunk.unwrap_or(super::doc::Chunk {
+            up_to: after,
+            bytes: 0,
+            last: true,
+        });
+        if chunk.last {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.replaying.remove(&doc);
+            }
+            self.add_subscription(conn, doc);
+        } else if let Some(c) = self.conns.get_mut(&conn) {
+            c.replaying.insert(doc, chunk.up_to);
+        }
+        RelayAction::Replay {
+            conn,
+            doc,
+            after,
+            up_to: chunk.up_to,
+            bytes: chunk.bytes,
+            last: chunk.last,
+        }
     }
 
     /// A publish verified here, with the author's key from the membership
@@ -260,13 +297,21 @@ impl RelayCore {
         )
     }
 
-    /// Applies an op and fans it out; drops subscriptions of removed members.
-    fn append_op(&mut self, conn: ConnId, doc: DocId, op: MembershipOp) -> Vec<RelayAction> {
+    /// Applies an op, stamps it with the relay's clock `now`, and fans it
+    /// out; drops subscriptions of removed members.
+    fn append_op(
+        &mut self,
+        now: u64,
+        conn: ConnId,
+        doc: DocId,
+        op: MembershipOp,
+    ) -> Vec<RelayAction> {
         let result = match self.docs.get_mut(&doc) {
             Some(state) => state.apply_op(&op),
             None => match MembershipState::verify_chain(doc, std::slice::from_ref(&op)) {
                 Ok(m) => {
-                    self.docs.insert(doc, DocState::new(m, vec![op.clone()]));
+                    self.docs
+                        .insert(doc, DocState::new(m, vec![op.clone()], vec![None]));
                     Ok(0)
                 }
                 Err(e) => Err(e),
@@ -276,12 +321,18 @@ impl RelayCore {
             Ok(i) => i,
             Err(e) => return vec![Self::membership_error(conn, doc, &e)],
         };
+        let stamp = OpStamp::sign(&self.key, &doc, index, &op.hash(), now);
+        if let Some(state) = self.docs.get_mut(&doc) {
+            state.stamp(index, stamp);
+        }
         let mut out = vec![RelayAction::StoreMembershipOp {
             doc,
             index,
             op: op.clone(),
+            stamp,
         }];
         let mut targets = self.subscribers(&doc);
+        targets.extend(self.replaying(&doc));
         if !targets.contains(&conn) {
             targets.push(conn);
         }
@@ -292,6 +343,7 @@ impl RelayCore {
                     doc,
                     index,
                     op: op.clone(),
+                    stamp: Some(stamp),
                 },
             ));
         }
@@ -299,8 +351,9 @@ impl RelayCore {
         let Some(state) = self.docs.get(&doc) else {
             return out;
         };
-        let removed: Vec<ConnId> = self
-            .subscribers(&doc)
+        let mut listening = self.subscribers(&doc);
+        listening.extend(self.replaying(&doc));
+        let removed: Vec<ConnId> = listening
             .into_iter()
             .filter(|id| {
                 self.conns.get(id).is_some_and(|c| {
@@ -332,7 +385,7 @@ impl RelayCore {
         if matches!(op.content().body, OpBody::RedeemInvite { .. }) {
             return self.invite_redeem_checked(now, conn, doc, op);
         }
-        self.append_op(conn, doc, op)
+        self.append_op(now, conn, doc, op)
     }
 
     pub(super) fn invite_fetch(
@@ -348,21 +401,7 @@ impl RelayCore {
             .and_then(|s| s.membership.invites().get(&invite).map(|i| (s, i)));
         match live {
             Some((state, inv)) if inv.status == InviteStatus::Live && now <= inv.expires_at => {
-                let mut out: Vec<RelayAction> = state
-                    .ops
-                    .iter()
-                    .enumerate()
-                    .map(|(i, op)| {
-                        send(
-                            conn,
-                            Message::MembershipDeliver {
-                                doc,
-                                index: i as u64,
-                                op: op.clone(),
-                            },
-                        )
-                    })
-                    .collect();
+                let mut out = log_messages(conn, doc, state);
                 out.push(send(conn, Message::InviteRedeemable { doc, invite }));
                 out
             }
@@ -422,6 +461,47 @@ impl RelayCore {
                 "redeem clock outside the window",
             )];
         }
-        self.append_op(conn, doc, op)
+        // Expiry is judged by the relay's clock (which it stamps on the op
+        // and members check), not by the time the joiner wrote.
+        let invite = match &c.body {
+            OpBody::RedeemInvite { invite, .. } => *invite,
+            _ => return Vec::new(),
+        };
+        let expired = self
+            .docs
+            .get(&doc)
+            .and_then(|s| s.membership.invites().get(&invite))
+            .is_some_and(|inv| now > inv.expires_at);
+        if expired {
+            return vec![err(
+                conn,
+                ErrorCode::Forbidden,
+                RetryClass::Unauthorised,
+                Some(doc),
+                "invite expired",
+            )];
+        }
+        self.append_op(now, conn, doc, op)
     }
+}
+
+/// The whole membership log of `doc`, with the relay's stamps, for `conn`.
+fn log_messages(conn: ConnId, doc: DocId, state: &DocState) -> Vec<RelayAction> {
+    state
+        .ops
+        .iter()
+        .zip(&state.stamps)
+        .enumerate()
+        .map(|(i, (op, stamp))| {
+            send(
+                conn,
+                Message::MembershipDeliver {
+                    doc,
+                    index: i as u64,
+                    op: op.clone(),
+                    stamp: *stamp,
+                },
+            )
+        })
+        .collect()
 }

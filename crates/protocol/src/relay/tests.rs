@@ -395,3 +395,190 @@ fn fan_out_follows_subscribe_unsubscribe_and_disconnect() {
     assert_eq!(sent(&a, ConnId(5)).len(), 1);
     assert_eq!(sent(&a, ConnId(2)).len(), 1);
 }
+
+fn replays(actions: &[RelayAction]) -> Vec<(u64, u64, bool)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            RelayAction::Replay {
+                after, up_to, last, ..
+            } => Some((*after, *up_to, *last)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn subscribe(f: &mut Fixture, conn: ConnId, docs: &[(DocId, u64)]) -> Vec<RelayAction> {
+    let docs = docs
+        .iter()
+        .map(|(doc, cursor)| crate::wire::DocCursor {
+            doc: *doc,
+            cursor: *cursor,
+        })
+        .collect();
+    f.msg(conn, Message::Subscribe { docs })
+}
+
+/// The owner publishes `n` envelopes; returns their encoded length and the
+/// last one's hash.
+fn publish_n(f: &mut Fixture, n: u64) -> (u64, EnvelopeHash) {
+    let owner = f.owner.clone();
+    let mut prev = EnvelopeHash::ZERO;
+    let mut len = 0;
+    for seq in 1..=n {
+        let e = f.envelope(&owner, seq, prev);
+        prev = e.hash();
+        len = e.as_bytes().len() as u64;
+        let a = f.msg(ConnId(1), Message::Publish { envelope: e });
+        assert!(error_code(&a, ConnId(1)).is_none());
+    }
+    (len, prev)
+}
+
+#[test]
+fn a_replay_comes_in_pieces_and_the_connection_goes_live_after_the_last() {
+    let mut f = Fixture::new();
+    let (len, prev) = publish_n(&mut f, 10);
+    f.relay.config.replay_chunk_bytes = 3 * len;
+    let viewer = f.viewer.clone();
+    f.login(ConnId(2), &viewer, 1000);
+    let doc = f.doc;
+    let a = subscribe(&mut f, ConnId(2), &[(doc, 0)]);
+    assert_eq!(replays(&a), vec![(0, 3, false)]);
+    // Not live yet: a publish meanwhile is not fanned out to it...
+    let owner = f.owner.clone();
+    let e11 = f.envelope(&owner, 11, prev);
+    let prev = e11.hash();
+    let a = f.msg(ConnId(1), Message::Publish { envelope: e11 });
+    assert!(sent(&a, ConnId(2)).is_empty());
+    // ...but reaches it through a later piece.
+    let a = f.relay.handle_replay_next(ConnId(2), doc);
+    assert_eq!(replays(&a), vec![(3, 6, false)]);
+    let a = f.relay.handle_replay_next(ConnId(2), doc);
+    assert_eq!(replays(&a), vec![(6, 9, false)]);
+    let a = f.relay.handle_replay_next(ConnId(2), doc);
+    assert_eq!(replays(&a), vec![(9, 11, true)], "the last piece");
+    assert!(
+        f.relay.handle_replay_next(ConnId(2), doc).is_empty(),
+        "nothing after the last piece"
+    );
+    // Live now.
+    let e = f.envelope(&owner, 12, prev);
+    let a = f.msg(ConnId(1), Message::Publish { envelope: e });
+    assert!(matches!(
+        sent(&a, ConnId(2))[..],
+        [Message::Deliver { doc_seq: 12, .. }]
+    ));
+}
+
+#[test]
+fn one_subscribe_never_replays_a_document_twice() {
+    let mut f = Fixture::new();
+    publish_n(&mut f, 3);
+    let viewer = f.viewer.clone();
+    f.login(ConnId(2), &viewer, 1000);
+    let doc = f.doc;
+    // The same id three times: merged, from the lowest cursor.
+    let a = subscribe(&mut f, ConnId(2), &[(doc, 2), (doc, 0), (doc, 1)]);
+    assert_eq!(replays(&a), vec![(0, 3, true)]);
+    assert_eq!(sent(&a, ConnId(2)).len(), 2, "the log once");
+    // Subscribing again while live replays nothing: `caught_up` only.
+    let a = subscribe(&mut f, ConnId(2), &[(doc, 0)]);
+    assert!(replays(&a).is_empty(), "{a:?}");
+    assert!(matches!(
+        sent(&a, ConnId(2))[..],
+        [Message::CaughtUp { doc_seq: 3, .. }]
+    ));
+    // Nor while a replay is still in progress.
+    f.relay.config.replay_chunk_bytes = 1;
+    f.login(ConnId(3), &viewer, 1000);
+    let a = subscribe(&mut f, ConnId(3), &[(doc, 0)]);
+    assert_eq!(replays(&a), vec![(0, 1, false)]);
+    assert!(subscribe(&mut f, ConnId(3), &[(doc, 0)]).is_empty());
+}
+
+#[test]
+fn a_membership_op_appended_during_a_replay_reaches_the_replaying_connection() {
+    let mut f = Fixture::new();
+    publish_n(&mut f, 4);
+    f.relay.config.replay_chunk_bytes = 1;
+    let viewer = f.viewer.clone();
+    f.login(ConnId(2), &viewer, 1000);
+    let doc = f.doc;
+    subscribe(&mut f, ConnId(2), &[(doc, 0)]);
+    let state = f.relay.docs[&doc].membership.clone();
+    let other = DeviceKey::generate(&mut f.rng);
+    let body = OpBody::AddMember {
+        device: other.device_id(),
+        role: Role::Viewer,
+        perspective: "peer".into(),
+    };
+    let op = state.sign_op(&f.owner, 1000, body).unwrap();
+    let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op });
+    assert!(
+        sent(&a, ConnId(2)).iter().any(|m| matches!(
+            m,
+            Message::MembershipDeliver {
+                index: 2,
+                stamp: Some(_),
+                ..
+            }
+        )),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn invite_expiry_is_judged_by_the_relays_clock_and_stamped() {
+    use crate::invite::InviteSecret;
+    let mut f = Fixture::new();
+    let doc = f.doc;
+    let secret = InviteSecret::generate(&mut f.rng);
+    let state = f.relay.docs[&doc].membership.clone();
+    let expires = 2000;
+    let create = secret
+        .create_op(&state, &f.owner, 1000, Role::Editor, "worker", expires)
+        .unwrap();
+    let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op: create });
+    assert!(error_code(&a, ConnId(1)).is_none());
+    let state = f.relay.docs[&doc].membership.clone();
+    let joiner = DeviceKey::generate(&mut f.rng);
+    // The joiner writes a time before the expiry; the relay's clock is a
+    // minute past it (within the clock window, so today's check passed).
+    let redeem = secret.redeem_op(&state, &joiner, expires - 1).unwrap();
+    f.login(ConnId(4), &joiner, expires + 60_000);
+    let a = f.relay.handle_message(
+        expires + 60_000,
+        ConnId(4),
+        Message::InviteRedeem {
+            doc,
+            op: redeem.clone(),
+        },
+        &mut f.rng,
+    );
+    assert_eq!(error_code(&a, ConnId(4)), Some(ErrorCode::Forbidden));
+    assert!(
+        !a.iter()
+            .any(|x| matches!(x, RelayAction::StoreMembershipOp { .. }))
+    );
+    // In time, the op is stored with the relay's stamp of that time.
+    let a = f.relay.handle_message(
+        expires - 1,
+        ConnId(4),
+        Message::InviteRedeem { doc, op: redeem },
+        &mut f.rng,
+    );
+    let stamp = a
+        .iter()
+        .find_map(|x| match x {
+            RelayAction::StoreMembershipOp {
+                stamp, op, index, ..
+            } => {
+                assert!(stamp.verify(&f.relay.relay_id(), &doc, *index, &op.hash()));
+                Some(*stamp)
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(stamp.at, expires - 1);
+}

@@ -5,7 +5,7 @@ use super::{ClientSession, Link, Output, SessionEvent, Tampering};
 use crate::domain;
 use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope, verify_batch_with};
 use crate::ids::DocId;
-use crate::membership::{MembershipOp, MembershipState, OpBody};
+use crate::membership::{MembershipOp, MembershipState, OpBody, OpStamp};
 use crate::wire::{self, Acks, ErrorCode, Message, auth_message};
 
 impl ClientSession {
@@ -47,9 +47,12 @@ impl ClientSession {
                 envelope,
             } => self.on_deliver(doc, doc_seq, envelope, &mut out),
             Message::CaughtUp { doc, .. } => out.events.push(SessionEvent::CaughtUp { doc }),
-            Message::MembershipDeliver { doc, index, op } => {
-                self.on_membership(now, doc, index, op, &mut out)
-            }
+            Message::MembershipDeliver {
+                doc,
+                index,
+                op,
+                stamp,
+            } => self.on_membership(now, doc, index, op, stamp, &mut out),
             Message::InviteRedeemable { doc, invite } => {
                 self.on_redeemable(now, doc, invite, &mut out)
             }
@@ -285,16 +288,26 @@ impl ClientSession {
         doc: DocId,
         index: u64,
         op: MembershipOp,
+        stamp: Option<OpStamp>,
         out: &mut Output,
     ) {
+        let relay = self.relay;
         let Some(d) = self.docs.get_mut(&doc) else {
             return;
         };
+        let echo = d
+            .ops
+            .get(index as usize)
+            .is_some_and(|o| o.hash() == op.hash());
+        if !echo && let Err(why) = check_stamp(relay, d, index, &op, stamp) {
+            out.events.push(SessionEvent::Tampering {
+                doc: Some(doc),
+                what: Tampering::BadMembership(why.into()),
+            });
+            return;
+        }
         if index < d.ops.len() as u64 {
-            if d.ops
-                .get(index as usize)
-                .is_some_and(|o| o.hash() == op.hash())
-            {
+            if echo {
                 // The relay's echo of our own op.
                 d.op_outbox.retain(|o| o.hash() != op.hash());
                 return;
@@ -483,4 +496,34 @@ fn push_pending(doc: DocId, d: &DocSync, out: &mut Output) {
         };
         out.send.push(msg);
     }
+}
+
+/// A join (`redeem_invite`) counts only with the relay's stamp, and only if
+/// the stamped time, the relay's clock when it appended the op, is not past
+/// the invite's expiry: the joiner's own time is the joiner's word. Other
+/// ops need no stamp.
+fn check_stamp(
+    relay: Option<crate::DeviceId>,
+    d: &DocSync,
+    index: u64,
+    op: &MembershipOp,
+    stamp: Option<OpStamp>,
+) -> Result<(), &'static str> {
+    let OpBody::RedeemInvite { invite, .. } = &op.content().body else {
+        return Ok(());
+    };
+    let relay = relay.ok_or("a join arrived before the relay authenticated itself")?;
+    let stamp = stamp.ok_or("a join without the relay's stamp of when it was accepted")?;
+    if !stamp.verify(&relay, &d.doc, index, &op.hash()) {
+        return Err("a join whose relay stamp does not verify");
+    }
+    let expires_at = d
+        .membership
+        .as_ref()
+        .and_then(|m| m.invites().get(invite))
+        .map(|i| i.expires_at);
+    if expires_at.is_some_and(|e| stamp.at > e) {
+        return Err("the relay accepted a join after its invite had expired");
+    }
+    Ok(())
 }

@@ -149,6 +149,10 @@ pub enum Message {
         index: u64,
         /// The op.
         op: MembershipOp,
+        /// The relay's signed statement of when it appended the op
+        /// (required on `redeem_invite` ops: their expiry is judged by it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stamp: Option<crate::membership::OpStamp>,
     },
     /// A joiner asks for the log of a document it holds an invite to.
     InviteFetch {

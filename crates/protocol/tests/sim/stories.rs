@@ -525,3 +525,103 @@ fn another_owners_concurrent_removal_is_not_merged_yet() {
     let m = w.peers[1].session.membership(&doc).unwrap();
     assert_eq!(m.role(&carer), None, "the other owner's removal stands");
 }
+
+/// An owner's session (from the fuzzing world: authenticated to relay key
+/// `[2; 32]`) with an invite expiring at `expires`, and the frame of a
+/// join of that invite stamped by `stamper` at `stamped` (no stamp: `None`).
+fn join_stamped(expires: u64, stamper: Option<(u8, u64)>) -> (Vec<SessionEvent>, usize, usize) {
+    use starling_protocol::DeviceKey;
+    use starling_protocol::fuzzing::{FUZZ_NOW, session_world};
+    use starling_protocol::membership::{OpStamp, Role};
+    use starling_protocol::testing::SeededRng;
+    let mut w = session_world().unwrap();
+    let (s, doc) = (&mut w.session, w.doc);
+    let mut rng = SeededRng::new(9);
+    let genesis = s.persisted(&doc).unwrap().op_outbox[0].clone();
+    let echo = |s: &mut starling_protocol::session::ClientSession, index, op| {
+        s.handle_message(
+            FUZZ_NOW,
+            Message::MembershipDeliver {
+                doc,
+                index,
+                op,
+                stamp: None,
+            },
+        )
+    };
+    echo(s, 0, genesis);
+    let (link, out) = s
+        .create_invite(
+            FUZZ_NOW,
+            doc,
+            &"relay.test".parse().unwrap(),
+            Role::Editor,
+            "worker",
+            expires,
+            &mut rng,
+        )
+        .unwrap();
+    for m in out.send {
+        if let Message::MembershipPublish { op, .. } = m {
+            echo(s, 1, op);
+        }
+    }
+    let before = s.membership(&doc).unwrap().clone();
+    let joiner = DeviceKey::from_seed([7; 32]);
+    // The joiner writes a time before the expiry, whatever the real time.
+    let redeem = link
+        .secret
+        .redeem_op(&before, &joiner, expires - 1)
+        .unwrap();
+    let stamp = stamper.map(|(seed, at)| {
+        OpStamp::sign(
+            &DeviceKey::from_seed([seed; 32]),
+            &doc,
+            2,
+            &redeem.hash(),
+            at,
+        )
+    });
+    let out = s.handle_message(
+        FUZZ_NOW,
+        Message::MembershipDeliver {
+            doc,
+            index: 2,
+            op: redeem,
+            stamp,
+        },
+    );
+    let after = s.membership(&doc).unwrap().members().len();
+    (out.events, before.members().len(), after)
+}
+
+#[test]
+fn a_join_a_colluding_relay_accepted_after_the_invite_expired_is_refused() {
+    let expires = 5_000_000;
+    // The relay (key [2; 32]) took the join a minute after the expiry, and
+    // says so in its stamp: refused, though the joiner backdated its op.
+    let (events, before, after) = join_stamped(expires, Some((2, expires + 60_000)));
+    assert_eq!(after, before, "the late joiner is not a member");
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            SessionEvent::Tampering { what: Tampering::BadMembership(why), .. }
+                if why.contains("expired")
+        )),
+        "{events:?}"
+    );
+    // No stamp, or a stamp by another key: refused too.
+    for stamper in [None, Some((3, expires - 10))] {
+        let (events, before, after) = join_stamped(expires, stamper);
+        assert_eq!(after, before, "{stamper:?}");
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::Tampering { .. })),
+            "{stamper:?}: {events:?}"
+        );
+    }
+    // Stamped in time: the join counts.
+    let (events, before, after) = join_stamped(expires, Some((2, expires - 10)));
+    assert_eq!(after, before + 1, "{events:?}");
+}
