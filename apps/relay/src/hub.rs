@@ -246,6 +246,10 @@ impl Hub {
                 _ => return None,
             },
         };
+        if self.core.is_stored(envelope) {
+            // A retransmission: re-acknowledged, never refused.
+            return None;
+        }
         let text = self.usage.refusal(envelope, &self.limits)?;
         Some((envelope.header_unverified().doc, text))
     }

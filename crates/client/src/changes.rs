@@ -63,7 +63,7 @@ pub fn decode_batch(payload: &[u8], signer: &DeviceId) -> Result<Vec<Vec<u8>>, B
 }
 
 /// Parse one change chunk from untrusted bytes, never panicking.
-fn parse_change(bytes: &[u8]) -> Option<Change> {
+pub(crate) fn parse_change(bytes: &[u8]) -> Option<Change> {
     // Only change chunks (types 1 and 2) belong in a batch.
     if bytes.len() < 9 || bytes[..4] != [0x85, 0x6f, 0x4a, 0x83] || !matches!(bytes[8], 1 | 2) {
         return None;

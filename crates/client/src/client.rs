@@ -49,6 +49,12 @@ pub struct MemberInfo {
 pub struct Client {
     pub(crate) store: Store,
     home: PathBuf,
+    /// History, in envelope bytes since the last snapshot, past which a
+    /// sync publishes a snapshot.
+    pub(crate) snapshot_after: std::sync::atomic::AtomicU64,
+    /// Snapshot payloads to publish instead of the document (tests that
+    /// play a hostile member).
+    pub(crate) snapshot_override: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -74,7 +80,28 @@ impl Client {
         Ok(Client {
             store,
             home: home.to_owned(),
+            snapshot_after: crate::compact::SNAPSHOT_AFTER_BYTES.into(),
+            snapshot_override: Default::default(),
         })
+    }
+
+    /// How much history (envelope bytes since the last snapshot) a
+    /// document may gather at the relay before a sync of this device, when
+    /// it may write, publishes a snapshot so the relay can drop the rest.
+    /// Default [`crate::SNAPSHOT_AFTER_BYTES`].
+    pub fn set_snapshot_after(&self, bytes: u64) {
+        self.snapshot_after
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Makes the next snapshot this device publishes for `doc` carry
+    /// `payload` instead of the document: for tests that play a hostile
+    /// member.
+    #[cfg(feature = "testing")]
+    pub fn set_next_snapshot(&self, doc: &str, payload: Vec<u8>) {
+        if let Ok(mut o) = self.snapshot_override.lock() {
+            o.insert(doc.to_owned(), payload);
+        }
     }
 
     /// The store (read access for tools and tests).

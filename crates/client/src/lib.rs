@@ -22,6 +22,7 @@
 
 mod changes;
 mod client;
+mod compact;
 mod error;
 mod persist;
 mod store;
@@ -30,6 +31,7 @@ mod tls;
 
 pub use changes::{BatchError, decode_batch, encode_batch};
 pub use client::{Client, Identity, MemberInfo, STORE_FILE};
+pub use compact::SNAPSHOT_AFTER_BYTES;
 pub use error::{ClientError, Result};
 pub use starling_protocol::RelayAddr;
 pub use store::{DocRow, SCHEMA_VERSION, Store, TrustedCa};

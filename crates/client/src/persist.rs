@@ -25,6 +25,8 @@ struct Stored {
     presence_counter: u64,
     #[serde(default)]
     created_invites: Vec<(DeviceId, Epoch)>,
+    #[serde(default)]
+    history_bytes: u64,
 }
 
 /// Encode a document's sync state (it holds epoch keys: it is a secret).
@@ -46,6 +48,7 @@ pub fn encode(p: &PersistedDoc) -> Zeroizing<Vec<u8>> {
         invite: p.invite.as_ref().map(|s| ByteArray(*s.as_bytes())),
         presence_counter: p.presence_counter,
         created_invites: p.created_invites.clone(),
+        history_bytes: p.history_bytes,
     };
     let mut out = Zeroizing::new(Vec::new());
     // Writing CBOR into a Vec cannot fail.
@@ -83,5 +86,6 @@ pub fn decode(bytes: &[u8]) -> Result<PersistedDoc> {
         invite: s.invite.map(|b| InviteSecret::from_bytes(b.0)),
         presence_counter: s.presence_counter,
         created_invites: s.created_invites,
+        history_bytes: s.history_bytes,
     })
 }

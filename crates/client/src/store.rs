@@ -22,7 +22,21 @@ use crate::error::{ClientError, Result};
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Schema migrations: entry `i` moves the store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA, SCHEMA_2, SCHEMA_3];
+const MIGRATIONS: &[&str] = &[SCHEMA, SCHEMA_2, SCHEMA_3, SCHEMA_4];
+
+/// Tables added by schema 4: which automerge changes each applied envelope
+/// carried (per actor, the highest change seq), so a member can tell when
+/// someone's snapshot leaves out a change, or adds one nobody sent. Rows a
+/// snapshot covers are folded into one per author.
+const SCHEMA_4: &str = "
+CREATE TABLE coverage (
+    doc TEXT NOT NULL,
+    author TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    clock BLOB NOT NULL,
+    PRIMARY KEY (doc, author, seq)
+);
+";
 
 /// Tables added by schema 3: certificate authorities this device trusts
 /// for `wss://` relays, besides the built-in and platform roots.
@@ -296,6 +310,43 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// What `author`'s envelopes up to `seq` of `doc` carried, per actor
+    /// (hex) the highest change seq, folded together; and the highest of
+    /// `author`'s envelopes recorded (0: none).
+    pub fn coverage(
+        &self,
+        doc: &str,
+        author: &str,
+        seq: u64,
+    ) -> Result<(crate::compact::Clock, u64)> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, clock FROM coverage WHERE doc = ?1 AND author = ?2")?;
+        let rows = stmt.query_map(params![doc, author], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut clock = crate::compact::Clock::new();
+        let mut head = 0u64;
+        for row in rows {
+            let (s, bytes) = row?;
+            let s = s.max(0) as u64;
+            head = head.max(s);
+            if s <= seq {
+                crate::compact::fold(&mut clock, &crate::compact::decode_clock(&bytes)?);
+            }
+        }
+        Ok((clock, head))
+    }
+
+    /// Why each quarantined payload of `doc` was set aside, oldest first.
+    pub fn quarantine_reasons(&self, doc: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT reason FROM quarantine WHERE doc = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([doc], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
     /// How many payloads of `doc` are quarantined.
     pub fn quarantined(&self, doc: &str) -> Result<i64> {
         Ok(self.conn.query_row(
@@ -388,8 +439,53 @@ pub(crate) mod rows {
         Ok(())
     }
 
+    /// Records what `author`'s envelope `seq` of `doc` carried.
+    pub fn record_coverage(
+        tx: &rusqlite::Transaction<'_>,
+        doc: &str,
+        author: &str,
+        seq: u64,
+        clock: &[u8],
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT OR REPLACE INTO coverage (doc, author, seq, clock) VALUES (?1, ?2, ?3, ?4)",
+            params![doc, author, seq as i64, clock],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets what `author`'s envelopes from `seq` on carried (they were
+    /// withdrawn before the relay took them).
+    pub fn drop_coverage_from(
+        tx: &rusqlite::Transaction<'_>,
+        doc: &str,
+        author: &str,
+        seq: u64,
+    ) -> Result<()> {
+        tx.execute(
+            "DELETE FROM coverage WHERE doc = ?1 AND author = ?2 AND seq >= ?3",
+            params![doc, author, seq as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Folds `author`'s rows up to `seq` into one at `seq` holding `clock`.
+    pub fn fold_coverage(
+        tx: &rusqlite::Transaction<'_>,
+        doc: &str,
+        author: &str,
+        seq: u64,
+        clock: &[u8],
+    ) -> Result<()> {
+        tx.execute(
+            "DELETE FROM coverage WHERE doc = ?1 AND author = ?2 AND seq <= ?3",
+            params![doc, author, seq as i64],
+        )?;
+        record_coverage(tx, doc, author, seq, clock)
+    }
+
     pub fn forget(tx: &rusqlite::Transaction<'_>, doc: &str) -> Result<()> {
-        for table in ["docs", "sync_state", "unsealed", "invites"] {
+        for table in ["docs", "sync_state", "unsealed", "invites", "coverage"] {
             tx.execute(&format!("DELETE FROM {table} WHERE doc = ?1"), [doc])?;
         }
         Ok(())

@@ -278,6 +278,7 @@ impl Client {
             greeted: BTreeSet::new(),
             failed: std::collections::BTreeMap::new(),
             presented: None,
+            unsnapshottable: BTreeSet::new(),
         })
     }
 
@@ -338,6 +339,9 @@ struct Run<'a> {
     /// The key the relay presented in this connection's challenge; pinned
     /// only once the relay has welcomed this device.
     presented: Option<DeviceId>,
+    /// Documents too large to snapshot in one envelope: not tried again
+    /// in this run.
+    unsnapshottable: BTreeSet<DocId>,
 }
 
 impl Client {
@@ -420,10 +424,102 @@ impl Run<'_> {
                 .session
                 .persisted(&doc)
                 .ok_or_else(|| ClientError::UnknownDoc(doc_hex.clone()))?;
+            let me = self.session.device_id();
+            let seq = self.session.own_seq(&doc);
+            let changes = crate::changes::decode_batch(&payload, &me).unwrap_or_default();
+            let clock = crate::compact::encode_clock(&crate::compact::clock_of(&changes));
             self.client.store.write(|tx| {
                 rows::put_sync_state(tx, &doc_hex, &persist::encode(&state))?;
+                rows::record_coverage(tx, &doc_hex, &me.to_string(), seq, &clock)?;
                 rows::drop_unsealed(tx, id)
             })?;
+        }
+        Ok(sends)
+    }
+
+    /// Publishes a snapshot of each document that needs one (see
+    /// `compact`): over a quota the relay refused an edit for, in place of
+    /// the refused envelopes; or, once caught up with nothing in flight,
+    /// past [`crate::SNAPSHOT_AFTER_BYTES`] of history since the last.
+    fn compact_due(&mut self) -> Result<Vec<Message>> {
+        let me = self.session.device_id();
+        let mut sends = Vec::new();
+        for doc in self.docs.clone() {
+            if self.failed.contains_key(&doc) || self.unsnapshottable.contains(&doc) {
+                continue;
+            }
+            let writer = self
+                .session
+                .membership(&doc)
+                .is_some_and(|m| m.can_write(&me));
+            let in_place = self.session.compaction_wanted(&doc);
+            let due = self.caught_up.contains(&doc)
+                && self.session.unacked(&doc) == 0
+                && self.session.history_bytes(&doc)
+                    > self
+                        .client
+                        .snapshot_after
+                        .load(std::sync::atomic::Ordering::Relaxed);
+            if !writer || !(in_place || due) {
+                continue;
+            }
+            let doc_hex = doc.to_string();
+            let Some(payload) = self.client.snapshot_payload(&doc_hex)? else {
+                // Too large for one envelope (or nothing to snapshot).
+                self.unsnapshottable.insert(doc);
+                if in_place {
+                    self.failed.insert(
+                        doc,
+                        (
+                            "the journal is over the relay's quota and too large to compact".into(),
+                            true,
+                        ),
+                    );
+                }
+                continue;
+            };
+            let first_withdrawn = self
+                .session
+                .persisted(&doc)
+                .and_then(|p| p.outbox.first().map(|e| e.header_unverified().seq));
+            let out = if in_place {
+                self.session
+                    .publish_snapshot_in_place(doc, &payload, &mut OsRng)?
+            } else {
+                self.session.publish_snapshot(doc, &payload, &mut OsRng)?
+            };
+            let covers = out.send.iter().find_map(|m| match m {
+                Message::Publish { envelope } => match &envelope.header_unverified().kind {
+                    starling_protocol::envelope::EnvelopeKind::Snapshot { covers } => {
+                        Some(covers.clone())
+                    }
+                    _ => None,
+                },
+                _ => None,
+            });
+            let seq = self.session.own_seq(&doc);
+            let folds = self.client.snapshot_folds(
+                &doc_hex,
+                me,
+                seq,
+                covers.as_deref().unwrap_or_default(),
+                &payload,
+            )?;
+            let state = self
+                .session
+                .persisted(&doc)
+                .ok_or_else(|| ClientError::UnknownDoc(doc_hex.clone()))?;
+            self.client.store.write(|tx| {
+                if let (true, Some(first)) = (in_place, first_withdrawn) {
+                    rows::drop_coverage_from(tx, &doc_hex, &me.to_string(), first)?;
+                }
+                for (d, author, s, clock) in &folds {
+                    rows::fold_coverage(tx, d, author, *s, clock)?;
+                }
+                rows::put_sync_state(tx, &doc_hex, &persist::encode(&state))
+            })?;
+            tracing::info!(doc = %doc, bytes = payload.len(), in_place, "published a snapshot");
+            sends.extend(out.send);
         }
         Ok(sends)
     }
@@ -470,6 +566,10 @@ impl Run<'_> {
         }
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
+            let snapshots = self.compact_due()?;
+            if let Err(e) = send_all(&mut ws, snapshots).await {
+                return Ok(Outcome::Dropped(e));
+            }
             if matches!(mode, SyncMode::Once { .. }) && self.done() {
                 let _ = ws.close(None).await;
                 return Ok(Outcome::Done);

@@ -143,10 +143,12 @@ fn a_store_from_schema_1_gains_the_pinned_relay_keys_and_keeps_its_identity() {
     let id = client.init("Sam").unwrap();
     let path = client.store().path().to_owned();
     drop(client);
-    // What a schema-1 store looked like: no `relays` or `trusted_cas` table.
+    // What a schema-1 store looked like: none of the tables added since.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("DROP TABLE relays; DROP TABLE trusted_cas; PRAGMA user_version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP TABLE relays; DROP TABLE trusted_cas; DROP TABLE coverage; PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(conn);
 
     let client = Client::open(home.path()).unwrap();

@@ -296,6 +296,15 @@ impl RelayCore {
         Ok(())
     }
 
+    /// Whether exactly this envelope is already stored (a retransmission,
+    /// which the relay re-acknowledges whatever the quotas say).
+    pub fn is_stored(&self, envelope: &Envelope) -> bool {
+        let h = envelope.header_unverified();
+        self.docs
+            .get(&h.doc)
+            .is_some_and(|s| s.stored_at(&h.author, h.seq, &envelope.hash()).is_some())
+    }
+
     /// Documents known to the relay.
     pub fn docs(&self) -> impl Iterator<Item = &DocId> {
         self.docs.keys()

@@ -5,6 +5,7 @@
 mod util;
 
 mod bad_input;
+mod compaction;
 mod crash;
 mod live;
 mod story;

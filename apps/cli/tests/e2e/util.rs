@@ -39,6 +39,20 @@ impl Relay {
         }
     }
 
+    /// Frame bytes the relay has sent, over all connections.
+    pub fn bytes_out(&self) -> u64 {
+        self.handle.as_ref().map_or(0, |h| {
+            h.metrics()
+                .bytes_out
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+
+    /// The relay's database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.data.join("relay.db")
+    }
+
     pub fn stop(&mut self) {
         if let Some(h) = self.handle.take() {
             self.runtime.block_on(h.shutdown());

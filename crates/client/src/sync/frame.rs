@@ -33,6 +33,10 @@ impl Run<'_> {
         let mut sends = out.send;
         let mut touched = BTreeSet::new();
         let mut chunks: Vec<(String, Vec<u8>)> = Vec::new();
+        // What each applied envelope carried: (doc, author, seq, clock),
+        // and snapshots' folds of what they cover.
+        let mut coverage: Vec<(String, String, u64, Vec<u8>)> = Vec::new();
+        let mut folds: Vec<(String, String, u64, Vec<u8>)> = Vec::new();
         let mut quarantined: Vec<(String, String, u64, String, Vec<u8>)> = Vec::new();
         let mut synced = Vec::new();
         let mut events = Vec::new();
@@ -59,14 +63,36 @@ impl Run<'_> {
                     payload,
                 } => {
                     touched.insert(doc);
-                    let checked = match kind {
+                    let doc_hex = doc.to_string();
+                    let checked = match &kind {
                         EnvelopeKind::Changes => {
                             decode_batch(&payload, &author).map_err(|e| e.to_string())
                         }
-                        _ => Err("snapshots are not applied by this version".to_owned()),
+                        EnvelopeKind::Snapshot { covers } => self
+                            .client
+                            .check_snapshot(&doc_hex, &payload, covers)
+                            .and_then(|()| {
+                                self.client
+                                    .snapshot_folds(&doc_hex, author, seq, covers, &payload)
+                                    .map_err(|e| e.to_string())
+                            })
+                            .map(|f| {
+                                folds.extend(f);
+                                vec![payload.clone()]
+                            })
+                            .map_err(|why| format!("a snapshot by {author} was refused: {why}")),
                     };
                     match checked {
                         Ok(changes) => {
+                            if matches!(kind, EnvelopeKind::Changes) {
+                                let clock = crate::compact::clock_of(&changes);
+                                coverage.push((
+                                    doc_hex.clone(),
+                                    author.to_string(),
+                                    seq,
+                                    crate::compact::encode_clock(&clock),
+                                ));
+                            }
                             let messages = crate::changes::messages(&changes);
                             chunks.extend(changes.into_iter().map(|c| (doc.to_string(), c)));
                             self.report.pulled += 1;
@@ -86,6 +112,15 @@ impl Run<'_> {
                                 payload,
                             ));
                             self.report.quarantined += 1;
+                            if matches!(kind, EnvelopeKind::Snapshot { .. }) {
+                                // A writer's snapshot that misstates the
+                                // history: someone tampered with it.
+                                self.report.tampering += 1;
+                                events.push(ClientEvent::Tampering {
+                                    doc: Some(doc),
+                                    what: reason.clone(),
+                                });
+                            }
                             events.push(ClientEvent::Quarantined { doc, reason });
                         }
                     }
@@ -165,7 +200,10 @@ impl Run<'_> {
                     // A document the relay asked us to retry later (busy, rate
                     // limited) is finished for this run too: a one-off sync
                     // reports it instead of waiting for its timeout.
-                    if let Some(doc) = doc {
+                    // A refusal over a quota is answered with a snapshot
+                    // (see `compact`), not reported.
+                    let compacting = doc.is_some_and(|d| self.session.compaction_wanted(&d));
+                    if let Some(doc) = doc.filter(|_| !compacting) {
                         use starling_protocol::wire::RetryClass;
                         let permanent = !matches!(retry, RetryClass::RetryLater);
                         if permanent || self.announce.is_none() {
@@ -191,6 +229,12 @@ impl Run<'_> {
             self.client.store.write(|tx| {
                 for (doc, bytes) in &chunks {
                     rows::add_chunk(tx, doc, bytes)?;
+                }
+                for (doc, author, seq, clock) in &coverage {
+                    rows::record_coverage(tx, doc, author, *seq, clock)?;
+                }
+                for (doc, author, seq, clock) in &folds {
+                    rows::fold_coverage(tx, doc, author, *seq, clock)?;
                 }
                 for (doc, author, seq, reason, payload) in &quarantined {
                     rows::quarantine(tx, doc, author, *seq, reason, payload, now as i64)?;

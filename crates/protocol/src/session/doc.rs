@@ -31,6 +31,12 @@ pub(super) struct DocSync {
     pub(super) removed: bool,
     /// Invites this session created, with the epoch whose key the link carries.
     pub(super) created_invites: BTreeMap<crate::membership::InviteId, Epoch>,
+    /// Bytes of the envelopes (ours and others') applied since the last
+    /// snapshot: about what the relay keeps that a snapshot would compact.
+    pub(super) history_bytes: u64,
+    /// The relay refused one of our envelopes over the document's (or our)
+    /// quota: a snapshot would free room.
+    pub(super) compaction_wanted: bool,
 }
 
 enum Step {
@@ -56,6 +62,8 @@ impl DocSync {
             presence_seen: HashMap::new(),
             removed: false,
             created_invites: BTreeMap::new(),
+            history_bytes: 0,
+            compaction_wanted: false,
         }
     }
 
@@ -87,6 +95,18 @@ impl DocSync {
             self.derive_keys(me);
         }
         self.keys.get(&epoch).cloned()
+    }
+
+    /// Counts an applied envelope towards the history a snapshot would
+    /// compact; a snapshot starts the count again.
+    pub(super) fn count_history(&mut self, env: &VerifiedEnvelope) {
+        match env.header().kind {
+            crate::envelope::EnvelopeKind::Snapshot { .. } => self.history_bytes = 0,
+            crate::envelope::EnvelopeKind::Changes => {
+                let len = env.envelope().as_bytes().len() as u64;
+                self.history_bytes = self.history_bytes.saturating_add(len);
+            }
+        }
     }
 
     /// Takes in a verified envelope and applies whatever can be applied.
@@ -169,6 +189,7 @@ impl DocSync {
                 match env.clone().open(&key) {
                     Ok(opened) => {
                         self.chain.accept(env);
+                        self.count_history(env);
                         let (v, payload) = opened.into_parts();
                         let h = v.header();
                         events.push(SessionEvent::Apply {

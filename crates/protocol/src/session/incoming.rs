@@ -82,10 +82,14 @@ impl ClientSession {
                 doc,
                 message,
             } => {
-                if let Some(d) = doc.and_then(|doc| self.docs.get_mut(&doc))
-                    && matches!(code, ErrorCode::Forbidden | ErrorCode::UnknownDoc)
-                {
-                    d.subscribed = false;
+                if let Some(d) = doc.and_then(|doc| self.docs.get_mut(&doc)) {
+                    match code {
+                        ErrorCode::Forbidden | ErrorCode::UnknownDoc => d.subscribed = false,
+                        // Over the document's or our quota: a snapshot in
+                        // place of what was refused frees room.
+                        ErrorCode::TooLarge if !d.outbox.is_empty() => d.compaction_wanted = true,
+                        _ => {}
+                    }
                 }
                 if matches!(code, ErrorCode::AuthFailed | ErrorCode::NotAllowed) {
                     self.link = Link::Refused;

@@ -121,6 +121,44 @@ impl ClientSession {
         self.seal_and_queue(doc, payload, true, rng)
     }
 
+    /// After the relay refused our envelope over a quota
+    /// ([`ClientSession::compaction_wanted`]): withdraws our unacknowledged
+    /// envelopes (the relay acknowledges in order, so it took none of them:
+    /// the first was refused and the rest followed it) and seals, at the
+    /// first one's place in our chain, a snapshot of the whole document,
+    /// which holds what they held. The relay then drops what the snapshot
+    /// covers and the document has room again.
+    pub fn publish_snapshot_in_place(
+        &mut self,
+        doc: DocId,
+        payload: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Output, SessionError> {
+        let me = self.key.device_id();
+        let d = self.doc_mut(&doc)?;
+        if let Some((&first, env)) = d.outbox.iter().next() {
+            let prev = env.header_unverified().prev;
+            d.chain.rewind(&me, first.saturating_sub(1), prev);
+            d.outbox.clear();
+        }
+        self.seal_and_queue(doc, payload, true, rng)
+    }
+
+    /// Bytes of the envelopes applied to `doc` since its last snapshot
+    /// (ours included): about what the relay holds that a snapshot would
+    /// let it drop. The application publishes a snapshot past a threshold
+    /// of its choosing.
+    pub fn history_bytes(&self, doc: &DocId) -> u64 {
+        self.docs.get(doc).map_or(0, |d| d.history_bytes)
+    }
+
+    /// Whether the relay refused one of our envelopes to `doc` over a
+    /// quota since our last snapshot: see
+    /// [`ClientSession::publish_snapshot_in_place`].
+    pub fn compaction_wanted(&self, doc: &DocId) -> bool {
+        self.docs.get(doc).is_some_and(|d| d.compaction_wanted)
+    }
+
     fn seal_and_queue(
         &mut self,
         doc: DocId,
@@ -146,7 +184,12 @@ impl ClientSession {
             EnvelopeHeader::changes(doc, epoch, me, seq, prev)
         };
         let env = Envelope::seal(header, payload, &epoch_key, &key, rng)?;
-        d.chain.accept(&VerifiedEnvelope::own(env.clone()));
+        let own = VerifiedEnvelope::own(env.clone());
+        d.chain.accept(&own);
+        d.count_history(&own);
+        if snapshot {
+            d.compaction_wanted = false;
+        }
         d.outbox.insert(seq, env.clone());
         let mut out = Output::default();
         if ready && d.subscribed {

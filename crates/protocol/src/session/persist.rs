@@ -43,6 +43,9 @@ pub struct PersistedDoc {
     /// carries: when one is redeemed after a rotation, the joiner needs the
     /// current key (see [`SessionEvent::RotationNeeded`](super::SessionEvent)).
     pub created_invites: Vec<(crate::membership::InviteId, Epoch)>,
+    /// Bytes of the envelopes applied since the last snapshot (see
+    /// [`ClientSession::history_bytes`]).
+    pub history_bytes: u64,
 }
 
 impl ClientSession {
@@ -61,6 +64,7 @@ impl ClientSession {
             invite: self.invites.get(doc).cloned(),
             presence_counter: d.presence_counter,
             created_invites: d.created_invites.iter().map(|(i, e)| (*i, *e)).collect(),
+            history_bytes: d.history_bytes,
         })
     }
 
@@ -87,6 +91,7 @@ impl ClientSession {
             .collect();
         d.presence_counter = p.presence_counter;
         d.created_invites = p.created_invites.into_iter().collect();
+        d.history_bytes = p.history_bytes;
         let me = self.key.device_id();
         d.removed =
             d.membership.as_ref().is_some_and(|m| m.role(&me).is_none()) && p.invite.is_none();
