@@ -60,6 +60,12 @@ pub fn relay_addr(text: &str) -> Result<starling_client::RelayAddr> {
     Ok(addr)
 }
 
+/// The short form of a journal or device id people see: its first 12
+/// characters (never a slice that could split a character of a damaged row).
+pub fn short(id: impl std::fmt::Display) -> String {
+    id.to_string().chars().take(12).collect()
+}
+
 /// Past this many stored chunks, loading a journal compacts it.
 const COMPACT_AFTER_CHUNKS: usize = 64;
 
@@ -103,7 +109,7 @@ impl Ctx {
             _ => {
                 let names: Vec<String> = docs
                     .iter()
-                    .map(|d| format!("{} ({})", &d.doc[..8], d.title))
+                    .map(|d| format!("{} ({})", short(&d.doc), d.title))
                     .collect();
                 Err(invalid(format!(
                     "this device has several journals; pick one with --journal: {}",

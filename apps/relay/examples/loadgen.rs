@@ -82,12 +82,7 @@ struct Args {
     relay_child: Option<std::path::PathBuf>,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+use starling_protocol::now_ms;
 
 fn raise_nofile() {
     let _ = rlimit::increase_nofile_limit(200_000);

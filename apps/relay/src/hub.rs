@@ -78,11 +78,7 @@ pub(crate) struct Hub {
     metrics: Arc<Metrics>,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use starling_protocol::now_ms;
 
 fn needs_store(actions: &[RelayAction]) -> bool {
     actions.iter().any(|a| {

@@ -1,7 +1,6 @@
 //! [`Client`]: this device's identity, documents and local edits.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand_core::OsRng;
 use starling_protocol::invite::InviteLink;
@@ -57,12 +56,7 @@ pub struct Client {
     pub(crate) snapshot_override: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
 }
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub(crate) use starling_protocol::now_ms;
 
 impl Client {
     /// The home directory: `$STARLING_HOME`, else the platform's data directory.

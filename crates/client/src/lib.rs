@@ -39,4 +39,4 @@ pub use sync::{ClientEvent, SyncMode, SyncReport};
 pub use tls::TlsProblem;
 
 pub use starling_protocol::membership::Role;
-pub use starling_protocol::{DeviceId, DocId};
+pub use starling_protocol::{DeviceId, DocId, now_ms};

@@ -160,12 +160,28 @@ impl Journal {
         serde_json::to_string_pretty(&self.to_export()).unwrap_or_default()
     }
 
-    /// One CSV row per reading x area x perspective.
+    /// One CSV row per reading x area x perspective (RFC 4180, written by
+    /// the `csv` crate). A cell that a spreadsheet would take for a formula
+    /// (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return: text
+    /// from an instrument or another member could) is prefixed with `'`, so
+    /// opening the export never runs anything.
     pub fn export_csv(&self) -> String {
         let view = self.view();
-        let mut out = String::from(
-            "reading_id,date,mode,instrument,area,area_name,perspective,score,stage,conflict\n",
-        );
+        let mut out = csv::Writer::from_writer(Vec::new());
+        let header = [
+            "reading_id",
+            "date",
+            "mode",
+            "instrument",
+            "area",
+            "area_name",
+            "perspective",
+            "score",
+            "stage",
+            "conflict",
+        ];
+        // Writing to a Vec cannot fail.
+        let _ = out.write_record(header);
         for r in &view.readings {
             let instrument = self.instrument(&r.instrument);
             for a in &r.areas {
@@ -194,13 +210,12 @@ impl Journal {
                         stage,
                         conflict.join(";"),
                     ];
-                    let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
-                    out.push_str(&cells.join(","));
-                    out.push('\n');
+                    let _ = out.write_record(row.iter().map(|c| defuse(c).into_owned()));
                 }
             }
         }
-        out
+        let bytes = out.into_inner().unwrap_or_default();
+        String::from_utf8(bytes).unwrap_or_default()
     }
 
     /// Build a new journal, owned by `device`, from a JSON export.
@@ -368,11 +383,12 @@ fn member_export(m: Member) -> MemberExport {
     }
 }
 
-/// RFC 4180 quoting, only where needed.
-fn csv_cell(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
+/// A cell a spreadsheet would not evaluate: text that starts like a
+/// formula gets a leading `'` (OWASP's advice for CSV injection).
+fn defuse(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{value}"))
     } else {
-        value.to_owned()
+        std::borrow::Cow::Borrowed(value)
     }
 }

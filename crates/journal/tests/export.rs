@@ -133,3 +133,46 @@ fn raw_automerge_export_loads_as_plain_automerge() {
     assert!(readings.is_object());
     assert_eq!(doc.keys(&id).count(), 1);
 }
+
+#[test]
+fn csv_cells_that_look_like_formulas_are_defused() {
+    use recovery_journal::{Instrument, Mode};
+    let mut p = pair();
+    // An instrument is data another member's document can carry.
+    let hostile = Instrument::from_toml(
+        r#"
+        id = "org-check"
+        version = "1"
+        name = "Check"
+        attribution = "x"
+        scale = { min = 1, max = 2 }
+        areas = [{ id = "a", name = "=HYPERLINK(\"http://evil.example\",\"open\")" }, { id = "b", name = "+1, \"quoted\"" }]
+        stages = [{ name = "@SUM(A1)", min = 1, max = 2 }]
+        "#,
+    )
+    .unwrap();
+    let r = p
+        .client
+        .new_reading("2026-12-01".parse().unwrap(), Mode::Joint, &hostile)
+        .unwrap();
+    p.client.set_score(&r, "a", Perspective::Client, 1).unwrap();
+    let csv = p.client.export_csv();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let mut names = Vec::new();
+    let mut stages = Vec::new();
+    for row in reader.records() {
+        let row = row.unwrap();
+        names.push(row[5].to_owned());
+        stages.push(row[8].to_owned());
+    }
+    assert!(names.contains(&"'=HYPERLINK(\"http://evil.example\",\"open\")".to_owned()));
+    assert!(names.contains(&"'+1, \"quoted\"".to_owned()), "{names:?}");
+    assert!(stages.contains(&"'@SUM(A1)".to_owned()));
+    assert!(
+        names
+            .iter()
+            .chain(&stages)
+            .all(|c| !c.starts_with(['=', '+', '-', '@'])),
+        "no cell starts like a formula"
+    );
+}

@@ -13,9 +13,10 @@
 //! vectors are specified in `docs/protocol.md`; who can do what to whom in
 //! `docs/threat-model.md`.
 //!
-//! [`testing`] (a deterministic RNG and sample messages) and [`fuzzing`]
-//! (the fuzz targets' entry points) exist for tests, simulations and
-//! benchmarks; production code has no use for them.
+//! Two modules exist only behind features, for tests, simulations and
+//! benchmarks: `testing` (feature `testing`: a deterministic RNG and sample
+//! messages) and `fuzzing` (feature `fuzzing`: the fuzz targets' entry
+//! points). Production builds have neither.
 //!
 //! ## Where IO happens
 //!
@@ -44,6 +45,7 @@ mod bytes;
 pub mod chain;
 pub mod domain;
 pub mod envelope;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod ids;
 pub mod invite;
@@ -51,10 +53,20 @@ mod keys;
 pub mod membership;
 pub mod relay;
 pub mod session;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod wire;
 
 pub use addr::{AddrError, RelayAddr};
+
+/// The wall clock, unix milliseconds (0 if the clock is before 1970): the
+/// one the client, the relay and the CLI read. Nothing in this crate calls
+/// it: the state machines take `now` from their caller.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 pub use bytes::{ByteArray, Bytes};
 pub use envelope::{
     Cover, Envelope, EnvelopeError, EnvelopeHash, EnvelopeHeader, EnvelopeKind, OpenedEnvelope,

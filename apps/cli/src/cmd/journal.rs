@@ -96,7 +96,7 @@ pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
         writeln!(
             out,
             "{}  {:<20} {body}; {synced} via {}",
-            &d.doc[..12],
+            crate::ctx::short(&d.doc),
             title,
             d.relay
         )?;
@@ -105,10 +105,7 @@ pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
 }
 
 pub(crate) fn ago(ms: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(ms);
+    let now = starling_client::now_ms() as i64;
     let secs = (now - ms).max(0) / 1000;
     match secs {
         0..=59 => format!("{secs}s ago"),

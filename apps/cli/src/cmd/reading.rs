@@ -152,8 +152,5 @@ pub fn date_or_today(date: Option<String>) -> Result<Date> {
 }
 
 pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    (starling_client::now_ms() / 1000) as i64
 }

@@ -128,7 +128,7 @@ pub fn join(ctx: &Ctx, args: Join, out: &mut impl Write) -> Result<()> {
         writeln!(
             out,
             "Stored the invite for journal {}; `starling sync` completes the join.",
-            &row.doc[..12]
+            crate::ctx::short(&row.doc)
         )?;
         return Ok(());
     }
@@ -166,7 +166,7 @@ pub fn join(ctx: &Ctx, args: Join, out: &mut impl Write) -> Result<()> {
         out,
         "Joined {}'s journal {}.",
         owner.unwrap_or_default(),
-        &row.doc[..12]
+        crate::ctx::short(&row.doc)
     )?;
     Ok(())
 }

@@ -76,7 +76,12 @@ pub fn show(ctx: &Ctx, args: Show, out: &mut impl Write) -> Result<()> {
     if ctx.json {
         return print_json(out, &view);
     }
-    writeln!(out, "{} — journal {}", row.title, &row.doc[..12])?;
+    writeln!(
+        out,
+        "{} — journal {}",
+        row.title,
+        crate::ctx::short(&row.doc)
+    )?;
     crate::render::star(out, &view)?;
     Ok(())
 }

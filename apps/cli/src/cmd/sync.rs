@@ -188,13 +188,13 @@ fn run_once(
     for (doc, reason) in &report.deferred {
         eprintln!(
             "warning: the relay asked to retry journal {} later ({reason}); run `starling sync` again",
-            &doc.to_string()[..12]
+            crate::ctx::short(doc)
         );
     }
     for (doc, reason) in &report.refused {
         eprintln!(
             "warning: the relay refused journal {}: {reason}",
-            &doc.to_string()[..12]
+            crate::ctx::short(doc)
         );
     }
     Ok(report)
@@ -260,7 +260,7 @@ fn describe(event: &ClientEvent, names: &[(JournalDevice, String)]) -> String {
             .iter()
             .find(|(n, _)| n.as_bytes() == d.as_bytes())
             .map(|(_, n)| n.clone())
-            .unwrap_or_else(|| d.to_string()[..8].to_owned())
+            .unwrap_or_else(|| crate::ctx::short(d))
     };
     match event {
         ClientEvent::Connected { relay } => format!("connected to {relay}"),
@@ -271,12 +271,12 @@ fn describe(event: &ClientEvent, names: &[(JournalDevice, String)]) -> String {
             format!("{}: {}", name(author), messages.join("; "))
         }
         ClientEvent::MembersChanged { doc } => {
-            format!("membership of {} changed", &doc.to_string()[..8])
+            format!("membership of {} changed", crate::ctx::short(doc))
         }
-        ClientEvent::Removed { doc } => format!("you were removed from {}", &doc.to_string()[..8]),
+        ClientEvent::Removed { doc } => format!("you were removed from {}", crate::ctx::short(doc)),
         ClientEvent::MembershipChangeDropped { doc, reason } => format!(
             "a membership change made offline in {} was dropped ({reason}); another member's change reached the relay first",
-            &doc.to_string()[..8]
+            crate::ctx::short(doc)
         ),
         ClientEvent::Presence { from, data, .. } => {
             let known = names.iter().any(|(n, _)| n.as_bytes() == from.as_bytes());
@@ -289,7 +289,7 @@ fn describe(event: &ClientEvent, names: &[(JournalDevice, String)]) -> String {
         }
         ClientEvent::Tampering { what, .. } => format!("TAMPERING: {what}"),
         ClientEvent::Quarantined { reason, .. } => format!("quarantined a change: {reason}"),
-        ClientEvent::CaughtUp { doc } => format!("{} is up to date", &doc.to_string()[..8]),
+        ClientEvent::CaughtUp { doc } => format!("{} is up to date", crate::ctx::short(doc)),
         ClientEvent::RelayError { message, .. } => format!("relay error: {message}"),
         ClientEvent::Paused => "paused while another starling command uses the sync state".into(),
         ClientEvent::Resumed => "resumed".into(),

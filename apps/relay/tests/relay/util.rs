@@ -1,7 +1,7 @@
 //! Helpers: a relay in a temp dir, a raw websocket client that speaks wire
 //! messages, and a full client built on `ClientSession`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use starling_protocol::session::{ClientSession, Output, SessionConfig, SessionEvent};
@@ -16,12 +16,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use starling_protocol::now_ms;
 
 pub fn key(seed: u8) -> DeviceKey {
     DeviceKey::from_seed([seed; 32])
