@@ -51,7 +51,7 @@ pub enum Command {
     /// Steps towards a goal.
     #[command(subcommand)]
     Step(plan::StepCmd),
-    /// Dated journal notes.
+    /// Dated journal notes: write one, or read them.
     #[command(subcommand)]
     Note(plan::NoteCmd),
     /// Show the star: every area, the latest readings side by side, gaps,

@@ -9,10 +9,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, ensure};
 use recovery_journal::{Date, Instrument, Mode, Perspective};
-use starling_client::Role;
+use starling_app::{App, SyncOptions};
 
-use crate::cmd::sync::{SyncArgs, sync_relay};
-use crate::ctx::Ctx;
 use crate::render;
 
 /// Scores the client and the worker give, in Recovery Star order. They
@@ -42,14 +40,18 @@ pub fn run(out: &mut impl Write) -> Result<()> {
     result
 }
 
-fn person(root: &Path, name: &str) -> Result<Ctx> {
-    let ctx = Ctx::open(Some(root.join(name.to_lowercase())), false)?;
-    ctx.client.init(name)?;
-    Ok(ctx)
+fn person(root: &Path, name: &str) -> Result<App> {
+    let app = App::open(&root.join(name.to_lowercase()))?;
+    app.init(name)?;
+    Ok(app)
 }
 
-fn quiet(ctx: &Ctx, relay: &str) -> Result<()> {
-    sync_relay(ctx, relay, &SyncArgs::once())?;
+fn quiet(app: &App) -> Result<()> {
+    app.sync(
+        None,
+        &SyncOptions::once(std::time::Duration::from_secs(60)),
+        |_| {},
+    )?;
     Ok(())
 }
 
@@ -64,37 +66,26 @@ fn story(root: &Path, relay: &str, out: &mut impl Write) -> Result<()> {
         "Sam (client) and Alex (care coordinator) each have their own device and key."
     )?;
 
-    let mut sink = std::io::sink();
-    crate::cmd::journal::new(
-        &sam,
-        crate::cmd::journal::New {
-            client_name: None,
-            relay: relay.to_owned(),
-            instrument: "recovery-star".into(),
-        },
-        &mut sink,
-    )?;
+    sam.new_journal(relay, None, "recovery-star")?;
     let sam_doc = sam.pick(None)?;
     let date: Date = "2026-11-23".parse()?;
     let reading = sam.edit(&sam_doc, |j| j.new_reading(date, Mode::Joint, &star))?;
-    quiet(&sam, relay)?;
+    quiet(&sam)?;
     writeln!(
         out,
         "Sam creates a journal and a reading for {date}, and syncs it (encrypted) to the relay."
     )?;
 
-    let link = sam
-        .client
-        .share(&sam_doc.doc, Role::Editor, "worker", "Alex", 7 * 86_400_000)?;
-    quiet(&sam, relay)?;
+    let link = sam.share(&sam_doc, "editor", "worker", "Alex", "7d")?.link;
+    quiet(&sam)?;
     writeln!(
         out,
         "Sam invites Alex as worker: a single-use link carrying the document key."
     )?;
-    let alex_doc = alex.client.join(&link)?;
-    quiet(&alex, relay)?;
-    quiet(&sam, relay)?; // Sam's device records Alex as the journal's worker.
-    quiet(&alex, relay)?;
+    alex.join(&link, false)?;
+    let alex_doc = alex.pick(None)?;
+    quiet(&sam)?; // Sam's device records Alex as the journal's worker.
+    quiet(&alex)?;
     writeln!(
         out,
         "Alex joins with the link; both devices now hold the journal.\n"
@@ -133,9 +124,9 @@ fn story(root: &Path, relay: &str, out: &mut impl Write) -> Result<()> {
     )?;
 
     writeln!(out, "Back online, both devices sync through the relay.")?;
-    quiet(&sam, relay)?;
-    quiet(&alex, relay)?;
-    quiet(&sam, relay)?;
+    quiet(&sam)?;
+    quiet(&alex)?;
+    quiet(&sam)?;
     let sams = sam.load(&sam_doc)?.view();
     let alexs = alex.load(&alex_doc)?.view();
     ensure!(sams == alexs, "the two devices disagree after syncing");
@@ -154,8 +145,8 @@ fn story(root: &Path, relay: &str, out: &mut impl Write) -> Result<()> {
         .path
         .clone();
     sam.edit(&sam_doc, |j| j.resolve(&conflict, "6"))?;
-    quiet(&sam, relay)?;
-    quiet(&alex, relay)?;
+    quiet(&sam)?;
+    quiet(&alex)?;
     let settled = alex.load(&alex_doc)?.view();
     let work = settled
         .reading(&reading)

@@ -7,7 +7,7 @@
 //! | 2 | bad command line (from clap) |
 //! | 3 | invalid input: a score out of range, an unknown area, a bad date or link |
 //! | 4 | not found: no identity, no such journal, reading or member |
-//! | 5 | the relay is unreachable, refused this device, presented another key than the pinned one, or sync timed out |
+//! | 5 | the relay is unreachable, refused this device, presented another key than the pinned one, a TLS certificate did not verify, a sync timed out, or a sync left a journal behind |
 //! | 6 | the local store is damaged, newer, or busy with another sync |
 
 use recovery_journal::JournalError;
@@ -16,6 +16,16 @@ use starling_client::ClientError;
 /// The exit code for an error.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<starling_app::AppError>() {
+            use starling_app::ErrorKind;
+            return match e.kind() {
+                ErrorKind::Invalid => 3,
+                ErrorKind::NotFound => 4,
+                ErrorKind::Relay => 5,
+                ErrorKind::Store => 6,
+                _ => 1,
+            };
+        }
         if let Some(e) = cause.downcast_ref::<JournalError>() {
             return match e {
                 JournalError::NotFound { .. } | JournalError::UnknownInstrument(_) => 4,
@@ -55,7 +65,14 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 /// the library names the cause; the CLI knows its commands.
 pub fn advice(err: &anyhow::Error) -> Option<String> {
     use starling_client::TlsProblem;
-    let e = err.chain().find_map(|c| c.downcast_ref::<ClientError>())?;
+    let e = err.chain().find_map(|c| {
+        c.downcast_ref::<ClientError>().or_else(|| {
+            match c.downcast_ref::<starling_app::AppError>() {
+                Some(starling_app::AppError::Client(e)) => Some(e),
+                _ => None,
+            }
+        })
+    })?;
     Some(match e {
         ClientError::NoIdentity => "run `starling init --name NAME` first".into(),
         ClientError::NotSyncedYet(_) => "run `starling sync` to fetch it".into(),

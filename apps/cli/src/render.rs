@@ -2,7 +2,12 @@
 
 use std::io::Write;
 
-use recovery_journal::{JournalView, ReadingView, Score, SignOff};
+use recovery_journal::{JournalView, NoteView, ReadingView, Score, SignOff};
+
+/// Text from peers: no control characters reach the terminal.
+fn clean(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).collect()
+}
 
 fn cell(score: &Score) -> String {
     match (score.value, score.conflict.is_empty()) {
@@ -38,8 +43,8 @@ pub fn reading(
     writeln!(out, "Reading {date} ({mode})")?;
     writeln!(
         out,
-        "  {:<26} {:>6} {:>6} {:>6}  {:<10} {:<15} marks",
-        "area", "client", "worker", "agreed", "", "stage"
+        "  {:<48} {:>6} {:>6} {:>6}  {:<10} {:<15} marks",
+        "area (id)", "client", "worker", "agreed", "", "stage"
     )?;
     for area in &reading.areas {
         let mut marks = Vec::new();
@@ -60,8 +65,8 @@ pub fn reading(
         }
         writeln!(
             out,
-            "  {:<26} {:>6} {:>6} {:>6}  {:<10} {:<15} {}",
-            area.name,
+            "  {:<48} {:>6} {:>6} {:>6}  {:<10} {:<15} {}",
+            format!("{} ({})", clean(&area.name), clean(&area.area)),
             cell(&area.client),
             cell(&area.worker),
             cell(&area.agreed),
@@ -71,7 +76,7 @@ pub fn reading(
         )?;
         if !area.note.is_empty() {
             let note: String = area.note.chars().filter(|c| !c.is_control()).collect();
-            writeln!(out, "  {:<26} note: {note}", "")?;
+            writeln!(out, "  {:<48} note: {note}", "")?;
         }
     }
     for conflict in view.conflicts.iter() {
@@ -114,7 +119,7 @@ pub fn star(out: &mut impl Write, view: &JournalView) -> std::io::Result<()> {
                         .unwrap_or_else(|| " -".into())
                 })
                 .collect();
-            writeln!(out, "  {:<26} {}", area.name, past.join("  "))?;
+            writeln!(out, "  {:<48} {}", clean(&area.name), past.join("  "))?;
         }
     }
     let signoff = match &latest.signoff {
@@ -165,10 +170,53 @@ pub fn star(out: &mut impl Write, view: &JournalView) -> std::io::Result<()> {
             }
         }
     }
+    let mut notes: Vec<&NoteView> = view.notes.iter().collect();
+    notes.sort_by_key(|n| std::cmp::Reverse(n.date.value));
+    if !notes.is_empty() {
+        writeln!(
+            out,
+            "\n  Recent notes (`starling note list` shows all {}):",
+            notes.len()
+        )?;
+        for n in notes.iter().take(3) {
+            note(out, view, n)?;
+        }
+    }
+    let removed: Vec<String> = view
+        .members
+        .iter()
+        .filter_map(|m| {
+            m.removed
+                .map(|d| format!("{} (removed {d})", clean(&m.name)))
+        })
+        .collect();
+    if !removed.is_empty() {
+        writeln!(out, "\n  No longer members: {}", removed.join(", "))?;
+    }
     for w in &view.warnings {
         writeln!(out, "  warning: {w}")?;
     }
     Ok(())
+}
+
+/// One note: its date, author, area and text.
+pub fn note(out: &mut impl Write, view: &JournalView, n: &NoteView) -> std::io::Result<()> {
+    let date = n
+        .date
+        .value
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| "undated".into());
+    let who = n
+        .author
+        .and_then(|a| view.member_name(a))
+        .map(clean)
+        .unwrap_or_else(|| "unknown device".into());
+    let area = n
+        .area
+        .as_deref()
+        .map(|a| format!(" [{}]", clean(a)))
+        .unwrap_or_default();
+    writeln!(out, "  {date}  {who}{area}: {}", clean(&n.text))
 }
 
 /// The first six characters of an id (ids come from peers: any length).

@@ -42,7 +42,7 @@ pub use schema::SCHEMA_VERSION;
 pub enum StoreError {
     /// SQLite failed.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     /// The schema is unusable (too new, wrong journal mode).
     #[error("database schema: {0}")]
     Schema(String),
@@ -53,8 +53,16 @@ pub enum StoreError {
     #[error("store thread stopped")]
     Stopped,
     /// A file operation failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+// By hand, not `#[from]`: the message carries SQLite's, so the error is
+// not also its own source (a chain would say it twice).
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
 }
 
 /// Work carried out in order, then released as one group: everything the

@@ -282,14 +282,30 @@ impl Client {
     }
 
     /// Start joining a document through an invite link; the next sync with
-    /// its relay redeems it and fetches the journal.
+    /// its relay redeems it and fetches the journal. Joining a document this
+    /// device is already a member of changes nothing and is
+    /// [`ClientError::AlreadyMember`]; joining one whose join is under way
+    /// keeps its state.
     pub fn join(&self, link: &str) -> Result<DocRow> {
         let _lock = self.lock()?;
         let link: InviteLink = link.trim().parse()?;
         let relay = link.relay.clone();
-        let mut session = self.session(&relay)?;
-        session.join(&link);
         let doc_hex = link.doc.to_string();
+        let existing: Vec<DocRow> = self
+            .store
+            .docs()?
+            .into_iter()
+            .filter(|d| d.doc == doc_hex)
+            .collect();
+        let mut session = self.session_with(&relay, &existing)?;
+        let me = session.device_id();
+        if session
+            .membership(&link.doc)
+            .is_some_and(|m| m.role(&me).is_some())
+        {
+            return Err(ClientError::AlreadyMember(doc_hex));
+        }
+        session.join(&link);
         let state = session
             .persisted(&link.doc)
             .ok_or(ClientError::UnknownDoc(doc_hex.clone()))?;
@@ -370,6 +386,51 @@ impl Client {
             return Ok(());
         }
         self.store.write(|tx| rows::forget(tx, doc))
+    }
+
+    /// Records why the last sync could not catch `doc` up (`None`: clear);
+    /// a sync that catches it up clears it too.
+    pub fn set_sync_problem(&self, doc: &str, problem: Option<&str>) -> Result<()> {
+        self.store.write(|tx| rows::set_problem(tx, doc, problem))
+    }
+
+    /// Whether this device's join of `doc` is still under way (its invite
+    /// not yet redeemed).
+    pub fn is_joining(&self, doc: &str) -> Result<bool> {
+        match self.store.sync_state(doc)? {
+            Some(bytes) => Ok(persist::decode(&bytes)?.invite.is_some()),
+            None => Ok(false),
+        }
+    }
+
+    /// How many received envelopes of `doc` wait for an earlier envelope of
+    /// their author that the relay has not delivered (not those waiting for
+    /// a key or a membership change still to come).
+    pub fn held_back(&self, doc: &str) -> Result<usize> {
+        let Some(bytes) = self.store.sync_state(doc)? else {
+            return Ok(0);
+        };
+        let state = persist::decode(&bytes)?;
+        let head = |author: &DeviceId| {
+            state
+                .heads
+                .iter()
+                .find(|c| &c.author == author)
+                .map_or(0, |c| c.seq)
+        };
+        let held: std::collections::BTreeSet<(DeviceId, u64)> = state
+            .pending
+            .iter()
+            .map(|e| (e.header_unverified().author, e.header_unverified().seq))
+            .collect();
+        // A gap: neither applied nor held is the envelope just before it.
+        Ok(held
+            .iter()
+            .filter(|(author, seq)| {
+                *seq > head(author).saturating_add(1)
+                    && !held.contains(&(*author, seq.saturating_sub(1)))
+            })
+            .count())
     }
 
     /// Set a document's title on this device.

@@ -7,7 +7,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum ClientError {
     /// The local SQLite store failed.
-    #[error("local store: {0}")]
+    #[error("local store")]
     Store(#[from] rusqlite::Error),
     /// The store file is not a Starling store, or is damaged.
     #[error("the local store is damaged or not a Starling store: {0}")]
@@ -29,6 +29,9 @@ pub enum ClientError {
     /// A document id that is not on this device.
     #[error("no journal `{0}` on this device")]
     UnknownDoc(String),
+    /// A join of a document this device is already a member of.
+    #[error("this device is already a member of journal {0}")]
+    AlreadyMember(String),
     /// A document id prefix that matches several documents.
     #[error("`{0}` matches more than one journal; use more characters")]
     AmbiguousDoc(String),
@@ -91,16 +94,16 @@ pub enum ClientError {
     #[error("sync with {0} did not finish in time")]
     Timeout(String),
     /// The protocol refused a local operation.
-    #[error("{0}")]
+    #[error(transparent)]
     Session(#[from] starling_protocol::session::SessionError),
     /// An invite link that does not parse.
-    #[error("invalid invite link: {0}")]
+    #[error("invalid invite link")]
     Invite(#[from] starling_protocol::invite::InviteError),
     /// Bad automerge bytes from this device's own caller.
     #[error("invalid document changes: {0}")]
     BadChanges(String),
     /// Filesystem trouble (home directory, lock file).
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 

@@ -22,7 +22,11 @@ use crate::error::{ClientError, Result};
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Schema migrations: entry `i` moves the store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA, SCHEMA_2, SCHEMA_3, SCHEMA_4];
+const MIGRATIONS: &[&str] = &[SCHEMA, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5];
+
+/// Schema 5: why a journal did not sync last time, shown until a sync
+/// catches it up.
+const SCHEMA_5: &str = "ALTER TABLE docs ADD COLUMN problem TEXT;";
 
 /// Tables added by schema 4: which automerge changes each applied envelope
 /// carried (per actor, the highest change seq), so a member can tell when
@@ -118,6 +122,8 @@ pub struct DocRow {
     pub created: i64,
     /// Last completed sync (unix ms).
     pub last_sync: Option<i64>,
+    /// Why the last sync could not catch this journal up, until one does.
+    pub problem: Option<String>,
 }
 
 /// A certificate authority this device trusts for `wss://` relays.
@@ -221,7 +227,7 @@ impl Store {
     /// Every document on this device, oldest first.
     pub fn docs(&self) -> Result<Vec<DocRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT doc, relay, title, created, last_sync FROM docs ORDER BY created, doc",
+            "SELECT doc, relay, title, created, last_sync, problem FROM docs ORDER BY created, doc",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(DocRow {
@@ -230,6 +236,7 @@ impl Store {
                 title: r.get(2)?,
                 created: r.get(3)?,
                 last_sync: r.get(4)?,
+                problem: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
@@ -493,8 +500,20 @@ pub(crate) mod rows {
 
     pub fn synced(tx: &rusqlite::Transaction<'_>, doc: &str, now: i64) -> Result<()> {
         tx.execute(
-            "UPDATE docs SET last_sync = ?2 WHERE doc = ?1",
+            "UPDATE docs SET last_sync = ?2, problem = NULL WHERE doc = ?1",
             params![doc, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_problem(
+        tx: &rusqlite::Transaction<'_>,
+        doc: &str,
+        problem: Option<&str>,
+    ) -> Result<()> {
+        tx.execute(
+            "UPDATE docs SET problem = ?2 WHERE doc = ?1",
+            params![doc, problem],
         )?;
         Ok(())
     }

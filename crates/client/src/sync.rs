@@ -25,6 +25,10 @@ use crate::persist;
 use crate::store::{DocRow, rows};
 use starling_protocol::RelayAddr;
 
+/// How long a one-off sync keeps working on a document the relay asked to
+/// retry later before it reports it as deferred.
+const DEFERRED_GRACE: Duration = Duration::from_secs(2);
+
 /// Something a live session reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -277,6 +281,7 @@ impl Client {
             },
             greeted: BTreeSet::new(),
             failed: std::collections::BTreeMap::new(),
+            deferred_at: std::collections::BTreeMap::new(),
             presented: None,
             unsnapshottable: BTreeSet::new(),
         })
@@ -336,6 +341,10 @@ struct Run<'a> {
     /// Documents the relay refused, with its reason.
     /// Whether the refusal is final (not allowed) or the relay asked to retry.
     failed: std::collections::BTreeMap<DocId, (String, bool)>,
+    /// When the relay last asked to retry a document later: a one-off sync
+    /// gives up on it after [`DEFERRED_GRACE`] without progress (an ack
+    /// clears it: a membership rebase, say, resends what was refused).
+    deferred_at: std::collections::BTreeMap<DocId, std::time::Instant>,
     /// The key the relay presented in this connection's challenge; pinned
     /// only once the relay has welcomed this device.
     presented: Option<DeviceId>,
@@ -528,8 +537,17 @@ impl Run<'_> {
         let me = self.session.device_id();
         self.session.is_ready()
             && self.docs.iter().all(|d| {
-                if self.failed.contains_key(d) {
-                    return true;
+                match self.failed.get(d) {
+                    Some((_, true)) => return true,
+                    Some((_, false))
+                        if self
+                            .deferred_at
+                            .get(d)
+                            .is_none_or(|t| t.elapsed() >= DEFERRED_GRACE) =>
+                    {
+                        return true;
+                    }
+                    _ => {}
                 }
                 let removed = self
                     .session

@@ -136,31 +136,65 @@ fn batches_only_carry_changes_made_by_the_signing_device() {
     );
 }
 
-#[test]
-fn a_store_from_schema_1_gains_the_pinned_relay_keys_and_keeps_its_identity() {
-    let home = tempfile::tempdir().unwrap();
-    let client = Client::open(home.path()).unwrap();
-    let id = client.init("Sam").unwrap();
-    let path = client.store().path().to_owned();
-    drop(client);
-    // What a schema-1 store looked like: none of the tables added since.
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "DROP TABLE relays; DROP TABLE trusted_cas; DROP TABLE coverage; PRAGMA user_version = 1;",
-    )
-    .unwrap();
-    drop(conn);
+/// The store as release schema 1 wrote it, frozen here so migrations from
+/// it stay tested whatever later schemas add.
+const SCHEMA_1: &str = "
+CREATE TABLE identity (id INTEGER PRIMARY KEY CHECK (id = 1), seed BLOB NOT NULL,
+    name TEXT NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE docs (doc TEXT PRIMARY KEY, relay TEXT NOT NULL, title TEXT NOT NULL DEFAULT '',
+    created INTEGER NOT NULL, last_sync INTEGER);
+CREATE TABLE doc_chunks (id INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL, bytes BLOB NOT NULL);
+CREATE INDEX doc_chunks_doc ON doc_chunks (doc, id);
+CREATE TABLE sync_state (doc TEXT PRIMARY KEY, state BLOB NOT NULL);
+CREATE TABLE unsealed (id INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL, payload BLOB NOT NULL);
+CREATE TABLE invites (doc TEXT NOT NULL, invite TEXT NOT NULL, name TEXT NOT NULL,
+    perspective TEXT NOT NULL, PRIMARY KEY (doc, invite));
+CREATE TABLE quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL, author TEXT NOT NULL,
+    seq INTEGER NOT NULL, reason TEXT NOT NULL, payload BLOB NOT NULL, at INTEGER NOT NULL);
+INSERT INTO identity (id, seed, name, created) VALUES (1, x'0101010101010101010101010101010101010101010101010101010101010101', 'Sam', 1);
+INSERT INTO docs (doc, relay, title, created, last_sync) VALUES ('00112233445566778899aabbccddeeff', '127.0.0.1:7878', 'Sam', 1, 2);
+PRAGMA user_version = 1;
+";
 
+#[test]
+fn a_store_from_schema_1_migrates_in_place_and_keeps_its_identity_and_journals() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join(starling_client::STORE_FILE);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(SCHEMA_1)
+        .unwrap();
     let client = Client::open(home.path()).unwrap();
-    assert_eq!(client.identity().unwrap(), id, "the identity survives");
+    assert_eq!(
+        client.identity().unwrap().name,
+        "Sam",
+        "the identity survives"
+    );
+    let docs = client.docs().unwrap();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(
+        (docs[0].title.as_str(), docs[0].last_sync),
+        ("Sam", Some(2))
+    );
+    assert_eq!(docs[0].problem, None);
     let relay = RelayAddr::parse("127.0.0.1:7878").unwrap();
     assert_eq!(client.pinned_relay(&relay).unwrap(), None);
     assert!(client.pinned_relays().unwrap().is_empty());
     assert!(!client.forget_relay_key(&relay).unwrap());
     assert!(client.trusted_cas().unwrap().is_empty());
+    client
+        .set_sync_problem(&docs[0].doc, Some("not in sync"))
+        .unwrap();
     let version: i64 = rusqlite::Connection::open(&path)
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, starling_client::SCHEMA_VERSION);
+    // Opened again: nothing to migrate, nothing lost.
+    drop(client);
+    let again = Client::open(home.path()).unwrap();
+    assert_eq!(
+        again.docs().unwrap()[0].problem.as_deref(),
+        Some("not in sync")
+    );
 }

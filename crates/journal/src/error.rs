@@ -79,8 +79,16 @@ pub enum JournalError {
     InvalidExport(String),
     /// An error inside automerge.
     #[error("automerge: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(automerge::AutomergeError),
 }
 
 /// Result alias for this crate.
 pub type Result<T, E = JournalError> = std::result::Result<T, E>;
+
+// By hand, not `#[from]`: the message carries automerge's, so the error is
+// not also its own source (a chain would say it twice).
+impl From<automerge::AutomergeError> for JournalError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        JournalError::Automerge(e)
+    }
+}

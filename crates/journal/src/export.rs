@@ -15,7 +15,7 @@ use crate::model::{Date, MemberRole, Mode, Perspective, StepOwner};
 use crate::view::{Conflict, JournalView};
 
 /// Version of the JSON export schema.
-pub const EXPORT_VERSION: u32 = 1;
+pub const EXPORT_VERSION: u32 = 2;
 const FORMAT: &str = "starling.journal";
 
 /// A journal as exported to JSON.
@@ -54,6 +54,9 @@ pub struct MemberExport {
     pub name: String,
     /// `client`, `worker` or `supporter`.
     pub role: MemberRole,
+    /// When the owner removed them (version 2), if they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Date>,
 }
 
 /// A reading in an export.
@@ -222,6 +225,10 @@ impl Journal {
     ///
     /// Ids, dates, scores, notes and plans come across; open conflicts and
     /// history do not (the new journal's history starts with the import).
+    /// The importing device takes the client's place under the client's
+    /// name; the export's other members keep their names and roles as a
+    /// record, marked removed on the day of the import (their devices are
+    /// not in the new journal until invited).
     pub fn import_json(json: &str, device: DeviceId) -> Result<Journal> {
         let export: JournalExport =
             serde_json::from_str(json).map_err(|e| JournalError::InvalidExport(e.to_string()))?;
@@ -231,16 +238,31 @@ impl Journal {
                 export.format, export.version
             )));
         }
-        let client_name = export
+        // The person whose journal it is: this device, if it was a member;
+        // else the owner; else the client.
+        let me = device.to_string();
+        let client = export
             .members
             .iter()
-            .find(|m| m.device == device.to_string())
+            .find(|m| m.device == me)
+            .or_else(|| {
+                let owner = export.owner.as_deref()?;
+                export.members.iter().find(|m| m.device == owner)
+            })
+            .or_else(|| export.members.iter().find(|m| m.role == MemberRole::Client));
+        let client_name = client
             .map(|m| m.name.clone())
             .unwrap_or_else(|| "imported".to_owned());
+        let replaced = client.map(|m| m.device.clone());
         let mut journal = Journal::create_with_id(device, &client_name, &export.journal_id)?;
+        let today = Date::from_unix(journal.now());
         for m in &export.members {
+            if Some(&m.device) == replaced.as_ref() || m.device == me {
+                continue;
+            }
             let member: DeviceId = m.device.parse()?;
             journal.set_member(member, &m.name, m.role)?;
+            journal.remove_member(member, m.removed.unwrap_or(today))?;
         }
         for r in &export.readings {
             let instrument = export
@@ -380,6 +402,7 @@ fn member_export(m: Member) -> MemberExport {
         device: m.device.to_string(),
         name: m.name,
         role: m.role,
+        removed: m.removed,
     }
 }
 

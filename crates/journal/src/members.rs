@@ -12,7 +12,7 @@ use crate::error::{JournalError, Result};
 use crate::fields::{author_of, child_map, read_map};
 use crate::ids::DeviceId;
 use crate::journal::{Journal, Message, clean_name};
-use crate::model::MemberRole;
+use crate::model::{Date, MemberRole};
 
 /// A member as the owner recorded them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -23,6 +23,10 @@ pub struct Member {
     pub name: String,
     /// Their perspective in this journal.
     pub role: MemberRole,
+    /// When the owner removed them, if they did. A removed member stays
+    /// listed, so the record says who wrote what and when they left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Date>,
 }
 
 impl Journal {
@@ -71,6 +75,35 @@ impl Journal {
             };
             tx.put(&entry, "name", name.as_str())?;
             tx.put(&entry, "role", role.as_str())?;
+            // Set again after a removal: a member again.
+            if tx.get(&entry, "removed")?.is_some() {
+                tx.delete(&entry, "removed")?;
+            }
+            crate::journal::touch(tx, &entry, me)
+        })
+    }
+
+    /// Record that `device` was removed on `date` (owner only). The member
+    /// stays listed with the date.
+    pub fn remove_member(&mut self, device: DeviceId, date: Date) -> Result<()> {
+        if self.owner().is_some_and(|o| o != self.device) {
+            return Err(JournalError::NotAllowed(
+                "only the journal's owner removes members".into(),
+            ));
+        }
+        let member = self.member(device).ok_or_else(|| JournalError::NotFound {
+            kind: "member",
+            id: device.to_string(),
+        })?;
+        let members = self.top("members")?;
+        let key = device.to_string();
+        let me = self.device;
+        let text = format!("removed {} ({})", member.name, device.short());
+        self.edit(Message::new(text), |tx| {
+            let Some(entry) = child_map(tx, &members, &key) else {
+                return Ok(());
+            };
+            tx.put(&entry, "removed", date.to_string())?;
             crate::journal::touch(tx, &entry, me)
         })
     }
@@ -110,11 +143,15 @@ impl Journal {
                     .and_then(|e| e.str())
                     .zip(by_owner("role").and_then(|e| e.str()?.parse::<MemberRole>().ok())),
             );
+            let removed = by_owner("removed")
+                .and_then(|e| e.str())
+                .and_then(|d| d.parse::<Date>().ok());
             match parsed {
                 Some((device, (name, role))) => members.push(Member {
                     device,
                     name: name.to_owned(),
                     role,
+                    removed,
                 }),
                 None => warnings.push(format!(
                     "member entry {} was not written by the owner and is ignored",

@@ -362,3 +362,34 @@ fn deletion_conflicts_say_who_deleted_and_who_edited() {
         ]
     );
 }
+
+#[test]
+fn a_removed_member_stays_on_record_with_the_date_and_only_the_owner_removes() {
+    let mut p = common::pair();
+    let alex = p.worker_id.device;
+    let when: recovery_journal::Date = "2026-12-04".parse().unwrap();
+    assert!(
+        p.worker.remove_member(p.client_id.device, when).is_err(),
+        "only the owner removes members"
+    );
+    p.client.remove_member(alex, when).unwrap();
+    let m = p.client.member(alex).unwrap();
+    assert_eq!((m.name.as_str(), m.removed), ("Alex", Some(when)));
+    // The date survives a save and load, and shows in the view.
+    let again = recovery_journal::Journal::load(&p.client.save(), p.client_id.device).unwrap();
+    assert_eq!(
+        again
+            .view()
+            .members
+            .iter()
+            .find(|m| m.device == alex)
+            .unwrap()
+            .removed,
+        Some(when)
+    );
+    // Invited again: a member again.
+    p.client
+        .set_member(alex, "Alex", recovery_journal::MemberRole::Worker)
+        .unwrap();
+    assert_eq!(p.client.member(alex).unwrap().removed, None);
+}

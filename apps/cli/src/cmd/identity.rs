@@ -27,10 +27,7 @@ pub fn init(ctx: &Ctx, args: Init, out: &mut impl Write) -> Result<()> {
         }
         None => return Err(invalid("give your name with --name")),
     };
-    if name.trim().is_empty() || name.chars().count() > 200 {
-        return Err(invalid("a name needs 1 to 200 characters"));
-    }
-    let id = ctx.client.init(name.trim())?;
+    let id = ctx.app.init(&name)?;
     if ctx.json {
         return print_json(
             out,
@@ -45,13 +42,13 @@ pub fn init(ctx: &Ctx, args: Init, out: &mut impl Write) -> Result<()> {
     writeln!(
         out,
         "Its key is stored in {} and never leaves this device.",
-        ctx.client.store().path().display()
+        ctx.app.client().store().path().display()
     )?;
     Ok(())
 }
 
 pub fn whoami(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
-    let id = ctx.client.identity()?;
+    let id = ctx.app.identity()?;
     if ctx.json {
         return print_json(
             out,

@@ -3,10 +3,9 @@
 use std::io::Write;
 
 use anyhow::Result;
-use recovery_journal::{Instrument, Journal};
 
 use crate::cmd::print_json;
-use crate::ctx::{Ctx, relay_addr};
+use crate::ctx::{Ctx, short, warn_if_plain};
 
 /// Arguments of `new`.
 #[derive(Debug, clap::Args)]
@@ -25,22 +24,21 @@ pub struct New {
 }
 
 pub fn new(ctx: &Ctx, args: New, out: &mut impl Write) -> Result<()> {
-    let relay = relay_addr(&args.relay)?;
-    Instrument::bundled(&args.instrument)?;
-    let me = ctx.client.identity()?;
-    let name = args.client_name.unwrap_or_else(|| me.name.clone());
-    let journal = Journal::create(ctx.device()?, &name)?;
-    let changes = journal.changes_since(&[]);
-    let doc = ctx.client.create(&relay, &name, "client", &changes)?;
+    warn_if_plain(&args.relay);
+    let doc = ctx
+        .app
+        .new_journal(&args.relay, args.client_name.as_deref(), &args.instrument)?;
+    let row = ctx.app.pick(Some(&doc.to_string()))?;
     if ctx.json {
         return print_json(
             out,
-            &serde_json::json!({ "journal": doc.to_string(), "client": name, "relay": relay.to_string() }),
+            &serde_json::json!({ "journal": doc.to_string(), "client": row.title, "relay": row.relay }),
         );
     }
     writeln!(
         out,
-        "Created journal {doc} for {name}, syncing through {relay}."
+        "Created journal {doc} for {}, syncing through {}.",
+        row.title, row.relay
     )?;
     writeln!(
         out,
@@ -51,8 +49,8 @@ pub fn new(ctx: &Ctx, args: New, out: &mut impl Write) -> Result<()> {
 
 pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
     let mut rows = Vec::new();
-    for doc in ctx.client.docs()? {
-        let (readings, conflicts) = match ctx.load(&doc) {
+    for doc in ctx.app.journals()? {
+        let (readings, conflicts) = match ctx.app.load(&doc) {
             Ok(j) => {
                 let v = j.view();
                 (Some(v.readings.len()), Some(v.conflicts.len()))
@@ -67,7 +65,8 @@ pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
             .map(|(d, r, c)| {
                 serde_json::json!({
                     "journal": d.doc, "title": d.title, "relay": d.relay,
-                    "last_sync_ms": d.last_sync, "readings": r, "conflicts": c,
+                    "last_sync_ms": d.last_sync, "problem": d.problem,
+                    "readings": r, "conflicts": c,
                 })
             })
             .collect();
@@ -80,9 +79,10 @@ pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
         )?;
     }
     for (d, readings, conflicts) in rows {
-        let synced = match d.last_sync {
-            Some(ms) => format!("synced {}", ago(ms)),
-            None => "never synced".to_owned(),
+        let synced = match (&d.problem, d.last_sync) {
+            (Some(problem), _) => format!("NOT SYNCING: {problem}"),
+            (None, Some(ms)) => format!("synced {}", ago(ms)),
+            (None, None) => "never synced".to_owned(),
         };
         let body = match (readings, conflicts) {
             (Some(r), Some(c)) => format!("{r} readings, {c} open conflicts"),
@@ -96,7 +96,7 @@ pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
         writeln!(
             out,
             "{}  {:<20} {body}; {synced} via {}",
-            crate::ctx::short(&d.doc),
+            short(&d.doc),
             title,
             d.relay
         )?;
@@ -105,7 +105,7 @@ pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
 }
 
 pub(crate) fn ago(ms: i64) -> String {
-    let now = starling_client::now_ms() as i64;
+    let now = starling_app::client::now_ms() as i64;
     let secs = (now - ms).max(0) / 1000;
     match secs {
         0..=59 => format!("{secs}s ago"),

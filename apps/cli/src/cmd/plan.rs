@@ -1,13 +1,11 @@
-//! `goal add`, `step add`, `step done`, `note add`.
+//! `goal add`, `step add`, `step done`, `note add`, `note list`.
 
 use std::io::Write;
 
 use anyhow::Result;
-use recovery_journal::{Date, GoalId, StepId, StepOwner};
 
-use crate::cmd::reading::date_or_today;
 use crate::cmd::{Pick, print_json};
-use crate::ctx::{Ctx, not_found};
+use crate::ctx::Ctx;
 
 /// `goal` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -16,7 +14,7 @@ pub enum GoalCmd {
     ///
     /// Example: starling goal add work "Find volunteering" --target 6
     Add {
-        /// Area id.
+        /// Area id (see `starling score --help`).
         area: String,
         /// The goal, in the client's words.
         title: String,
@@ -80,6 +78,16 @@ pub enum NoteCmd {
         #[command(flatten)]
         pick: Pick,
     },
+    /// Read the journal's notes, newest first.
+    ///
+    /// Example: starling note list --last 5
+    List {
+        /// Only the newest N.
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
+        #[command(flatten)]
+        pick: Pick,
+    },
 }
 
 pub fn goal(ctx: &Ctx, cmd: GoalCmd, out: &mut impl Write) -> Result<()> {
@@ -90,52 +98,15 @@ pub fn goal(ctx: &Ctx, cmd: GoalCmd, out: &mut impl Write) -> Result<()> {
         reading,
         pick,
     } = cmd;
-    let row = ctx.pick(pick.journal.as_deref())?;
-    let reading = ctx.reading(&ctx.load(&row)?, reading.as_deref())?;
-    let id = ctx.edit(&row, |j| j.add_goal(&reading, &area, &title, target))?;
+    let row = ctx.app.pick(pick.journal.as_deref())?;
+    let id = ctx
+        .app
+        .add_goal(&row, area.trim(), &title, target, reading.as_deref())?;
     if ctx.json {
         return print_json(out, &serde_json::json!({ "goal": id.to_string() }));
     }
     writeln!(out, "Added goal {id} on {area}: {title}")?;
     Ok(())
-}
-
-fn find_goal(ctx: &Ctx, row: &starling_client::DocRow, prefix: &str) -> Result<GoalId> {
-    let view = ctx.load(row)?.view();
-    let hits: Vec<&GoalId> = view
-        .goals
-        .iter()
-        .map(|g| &g.id)
-        .filter(|g| g.as_str().starts_with(prefix))
-        .collect();
-    match hits.as_slice() {
-        [one] => Ok((*one).clone()),
-        _ => Err(not_found(format!("no single goal starts with `{prefix}`"))),
-    }
-}
-
-fn find_step(
-    ctx: &Ctx,
-    row: &starling_client::DocRow,
-    goal: &GoalId,
-    prefix: &str,
-) -> Result<StepId> {
-    let view = ctx.load(row)?.view();
-    let goal_view = view
-        .goals
-        .iter()
-        .find(|g| &g.id == goal)
-        .ok_or_else(|| not_found("goal vanished"))?;
-    let hits: Vec<&StepId> = goal_view
-        .steps
-        .iter()
-        .map(|s| &s.id)
-        .filter(|s| s.as_str().starts_with(prefix))
-        .collect();
-    match hits.as_slice() {
-        [one] => Ok((*one).clone()),
-        _ => Err(not_found(format!("no single step starts with `{prefix}`"))),
-    }
 }
 
 pub fn step(ctx: &Ctx, cmd: StepCmd, out: &mut impl Write) -> Result<()> {
@@ -147,21 +118,18 @@ pub fn step(ctx: &Ctx, cmd: StepCmd, out: &mut impl Write) -> Result<()> {
             due,
             pick,
         } => {
-            let row = ctx.pick(pick.journal.as_deref())?;
-            let goal = find_goal(ctx, &row, &goal)?;
-            let owner: StepOwner = owner.parse()?;
-            let due: Option<Date> = due.map(|d| d.parse()).transpose()?;
-            let id = ctx.edit(&row, |j| j.add_step(&goal, &text, owner, due))?;
+            let row = ctx.app.pick(pick.journal.as_deref())?;
+            let (_, id, owner) = ctx
+                .app
+                .add_step(&row, &goal, &text, &owner, due.as_deref())?;
             if ctx.json {
                 return print_json(out, &serde_json::json!({ "step": id.to_string() }));
             }
             writeln!(out, "Added step {id} for {owner}: {text}")?;
         }
         StepCmd::Done { goal, step, pick } => {
-            let row = ctx.pick(pick.journal.as_deref())?;
-            let goal = find_goal(ctx, &row, &goal)?;
-            let step = find_step(ctx, &row, &goal, &step)?;
-            ctx.edit(&row, |j| j.set_step_done(&goal, &step, true))?;
+            let row = ctx.app.pick(pick.journal.as_deref())?;
+            let step = ctx.app.step_done(&row, &goal, &step, true)?;
             if ctx.json {
                 return print_json(
                     out,
@@ -175,18 +143,36 @@ pub fn step(ctx: &Ctx, cmd: StepCmd, out: &mut impl Write) -> Result<()> {
 }
 
 pub fn note(ctx: &Ctx, cmd: NoteCmd, out: &mut impl Write) -> Result<()> {
-    let NoteCmd::Add {
-        text,
-        area,
-        date,
-        pick,
-    } = cmd;
-    let row = ctx.pick(pick.journal.as_deref())?;
-    let date = date_or_today(date)?;
-    let id = ctx.edit(&row, |j| j.add_note(date, area.as_deref(), &text))?;
-    if ctx.json {
-        return print_json(out, &serde_json::json!({ "note": id.to_string() }));
+    match cmd {
+        NoteCmd::Add {
+            text,
+            area,
+            date,
+            pick,
+        } => {
+            let row = ctx.app.pick(pick.journal.as_deref())?;
+            let (id, date) = ctx
+                .app
+                .add_note(&row, &text, area.as_deref(), date.as_deref())?;
+            if ctx.json {
+                return print_json(out, &serde_json::json!({ "note": id.to_string() }));
+            }
+            writeln!(out, "Wrote note {id} dated {date}.")?;
+        }
+        NoteCmd::List { last, pick } => {
+            let row = ctx.app.pick(pick.journal.as_deref())?;
+            let notes = ctx.app.notes(&row, last)?;
+            if ctx.json {
+                return print_json(out, &notes);
+            }
+            if notes.is_empty() {
+                writeln!(out, "No notes yet. `starling note add TEXT` writes one.")?;
+            }
+            let view = ctx.app.load(&row)?.view();
+            for n in &notes {
+                crate::render::note(out, &view, n)?;
+            }
+        }
     }
-    writeln!(out, "Wrote note {id} dated {date}.")?;
     Ok(())
 }

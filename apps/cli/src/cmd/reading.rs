@@ -3,11 +3,20 @@
 use std::io::Write;
 
 use anyhow::Result;
-use ed25519_dalek::SigningKey;
-use recovery_journal::{Date, Instrument, MemberRole, Mode, Perspective};
+use recovery_journal::Perspective;
+use starling_app::ScoreInput;
 
 use crate::cmd::{Pick, print_json};
-use crate::ctx::{Ctx, invalid};
+use crate::ctx::Ctx;
+
+/// The area ids of the bundled instruments, as `score --help` lists them
+/// (a test checks this stays what the instruments say).
+pub const AREA_HELP: &str = "\
+Area ids:
+  Recovery Star: mental_health, self_care, living_skills, social_networks, work,
+    relationships, addictive_behaviour, responsibilities, identity_self_esteem,
+    trust_hope
+  Starling Compass: see `starling show` (each area's id is in brackets)";
 
 /// `reading` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -32,12 +41,15 @@ pub enum ReadingCmd {
 
 /// Arguments of `score`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = AREA_HELP)]
 pub struct Score {
-    /// Area id, e.g. work, self_care, trust_hope (see `starling show`).
+    /// Area id, e.g. work, self_care, trust_hope (listed below; `starling
+    /// show` prints each area's id in brackets).
     pub area: String,
     /// The step on the ladder, 1 to 10 on the Recovery Star.
     pub score: i64,
-    /// Whose view: client, worker or agreed (default: your own role's).
+    /// Whose view: client, worker or agreed (default: your own, as the
+    /// journal or your invite says).
     #[arg(long = "as", value_name = "PERSPECTIVE")]
     pub perspective: Option<String>,
     /// Reading id prefix or date (default: the latest).
@@ -67,11 +79,10 @@ pub fn reading(ctx: &Ctx, cmd: ReadingCmd, out: &mut impl Write) -> Result<()> {
         instrument,
         pick,
     } = cmd;
-    let row = ctx.pick(pick.journal.as_deref())?;
-    let date = date_or_today(date)?;
-    let mode: Mode = mode.parse()?;
-    let instrument = Instrument::bundled(&instrument)?;
-    let id = ctx.edit(&row, |j| j.new_reading(date, mode, &instrument))?;
+    let row = ctx.app.pick(pick.journal.as_deref())?;
+    let (id, date, instrument) = ctx
+        .app
+        .new_reading(&row, date.as_deref(), &mode, &instrument)?;
     if ctx.json {
         return print_json(
             out,
@@ -87,52 +98,34 @@ pub fn reading(ctx: &Ctx, cmd: ReadingCmd, out: &mut impl Write) -> Result<()> {
 }
 
 pub fn score(ctx: &Ctx, args: Score, out: &mut impl Write) -> Result<()> {
-    let row = ctx.pick(args.pick.journal.as_deref())?;
-    let journal = ctx.load(&row)?;
-    let reading = ctx.reading(&journal, args.reading.as_deref())?;
-    let perspective = match args.perspective {
-        Some(p) => p.parse::<Perspective>()?,
-        None => match journal.member(ctx.device()?).map(|m| m.role) {
-            Some(MemberRole::Client) => Perspective::Client,
-            Some(MemberRole::Worker) => Perspective::Worker,
-            _ => {
-                return Err(invalid(
-                    "say whose score this is with --as client, --as worker or --as agreed",
-                ));
-            }
-        },
+    let row = ctx.app.pick(args.pick.journal.as_deref())?;
+    let perspective = args
+        .perspective
+        .as_deref()
+        .map(str::parse::<Perspective>)
+        .transpose()?;
+    let input = ScoreInput {
+        area: args.area.trim().to_owned(),
+        score: args.score,
+        perspective,
+        reading: args.reading,
+        note: args.note,
     };
-    drop(journal);
-    ctx.edit(&row, |j| {
-        j.set_score(&reading, &args.area, perspective, args.score)?;
-        if let Some(note) = &args.note {
-            j.set_area_note(&reading, &args.area, note)?;
-        }
-        Ok(())
-    })?;
+    let scored = ctx.app.score(&row, &input)?;
     if ctx.json {
-        return print_json(
-            out,
-            &serde_json::json!({ "reading": reading.to_string(), "area": args.area, "perspective": perspective.as_str(), "score": args.score }),
-        );
+        return print_json(out, &scored);
     }
-    writeln!(out, "Scored {} {} ({perspective}).", args.area, args.score)?;
+    writeln!(
+        out,
+        "Scored {} {} ({}).",
+        scored.area, scored.score, scored.perspective
+    )?;
     Ok(())
 }
 
 pub fn sign_off(ctx: &Ctx, args: SignOff, out: &mut impl Write) -> Result<()> {
-    let row = ctx.pick(args.pick.journal.as_deref())?;
-    let journal = ctx.load(&row)?;
-    let reading = ctx.reading(&journal, args.reading.as_deref())?;
-    drop(journal);
-    let key = ctx.client.signing_key()?;
-    let key = SigningKey::from_bytes(&key);
-    ctx.edit(&row, |j| j.sign_off(&reading, &key))?;
-    let status = ctx
-        .load(&row)?
-        .view()
-        .reading(&reading)
-        .map(|r| r.signoff.clone());
+    let row = ctx.app.pick(args.pick.journal.as_deref())?;
+    let (reading, status) = ctx.app.sign_off(&row, args.reading.as_deref())?;
     if ctx.json {
         return print_json(
             out,
@@ -143,14 +136,13 @@ pub fn sign_off(ctx: &Ctx, args: SignOff, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-/// A date typed on the command line, or today (UTC) when none was given.
-pub fn date_or_today(date: Option<String>) -> Result<Date> {
-    Ok(match date {
-        Some(d) => d.parse()?,
-        None => Date::from_unix(now_secs()),
-    })
-}
-
-pub fn now_secs() -> i64 {
-    (starling_client::now_ms() / 1000) as i64
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_area_help_lists_the_recovery_stars_ids() {
+        let star = recovery_journal::Instrument::recovery_star();
+        for area in &star.areas {
+            assert!(super::AREA_HELP.contains(&area.id), "{}", area.id);
+        }
+    }
 }

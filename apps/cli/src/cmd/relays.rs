@@ -5,7 +5,7 @@ use std::io::Write;
 
 use crate::cmd::journal::ago;
 use crate::cmd::print_json;
-use crate::ctx::{Ctx, relay_addr};
+use crate::ctx::Ctx;
 use anyhow::{Context, Result};
 
 /// Arguments of `relays`.
@@ -54,7 +54,7 @@ pub fn relays(ctx: &Ctx, args: Relays, out: &mut impl Write) -> Result<()> {
         RelaysAction::List => list(ctx, out),
         RelaysAction::TrustCa { file } => trust(ctx, &file, out),
         RelaysAction::UntrustCa { fingerprint } => {
-            let n = ctx.client.untrust_ca(&fingerprint)?;
+            let n = ctx.app.client().untrust_ca(&fingerprint)?;
             if ctx.json {
                 return print_json(out, &serde_json::json!({ "removed": n }));
             }
@@ -71,8 +71,10 @@ pub fn relays(ctx: &Ctx, args: Relays, out: &mut impl Write) -> Result<()> {
             Ok(())
         }
         RelaysAction::Forget { relay } => {
-            let addr = relay_addr(&relay)?;
-            let forgot = ctx.client.forget_relay_key(&addr)?;
+            let addr = starling_app::client::RelayAddr::parse(relay.trim()).map_err(|e| {
+                crate::ctx::invalid(format!("`{relay}` is not a relay address: {e}"))
+            })?;
+            let forgot = ctx.app.client().forget_relay_key(&addr)?;
             if ctx.json {
                 return print_json(
                     out,
@@ -95,7 +97,7 @@ pub fn relays(ctx: &Ctx, args: Relays, out: &mut impl Write) -> Result<()> {
 fn trust(ctx: &Ctx, file: &std::path::Path, out: &mut impl Write) -> Result<()> {
     let pem = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let label = file.display().to_string();
-    let added = ctx.client.trust_ca(&pem, &label)?;
+    let added = ctx.app.client().trust_ca(&pem, &label)?;
     if ctx.json {
         return print_json(out, &serde_json::json!({ "trusted": added }));
     }
@@ -109,8 +111,8 @@ fn trust(ctx: &Ctx, file: &std::path::Path, out: &mut impl Write) -> Result<()> 
 }
 
 fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
-    let pinned = ctx.client.pinned_relays()?;
-    let cas = ctx.client.trusted_cas()?;
+    let pinned = ctx.app.client().pinned_relays()?;
+    let cas = ctx.app.client().trusted_cas()?;
     if ctx.json {
         let rows: Vec<_> = pinned
             .iter()

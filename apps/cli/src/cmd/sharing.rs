@@ -3,11 +3,10 @@
 use std::io::Write;
 
 use anyhow::Result;
-use starling_client::{DeviceId, Role};
+use starling_app::JoinOutcome;
 
-use crate::cmd::sync::{SyncArgs, sync_relay};
 use crate::cmd::{Pick, print_json};
-use crate::ctx::{Ctx, invalid, not_found};
+use crate::ctx::{Ctx, short};
 
 /// Arguments of `share`.
 #[derive(Debug, clap::Args)]
@@ -21,7 +20,7 @@ pub struct Share {
     /// What to call them in the journal, e.g. "Alex".
     #[arg(long)]
     pub name: String,
-    /// How long the link stays valid: 30m, 12h, 7d.
+    /// How long the link stays valid: 90s, 30m, 12h, 7d.
     #[arg(long, default_value = "7d")]
     pub expires: String,
     /// Do not draw the QR code.
@@ -57,57 +56,26 @@ pub struct Revoke {
     pub pick: Pick,
 }
 
-/// `30m`, `12h`, `7d` in milliseconds.
-pub fn parse_duration(text: &str) -> Result<u64> {
-    let split = text.char_indices().last().map_or(0, |(i, _)| i);
-    let (num, unit) = text.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| invalid(format!("`{text}` is not a duration like 30m, 12h or 7d")))?;
-    let ms = match unit {
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => {
-            return Err(invalid(format!(
-                "`{text}` is not a duration like 30m, 12h or 7d"
-            )));
-        }
-    };
-    if n == 0 || n > 365 * 86_400_000 / ms {
-        return Err(invalid("an invite lasts between 1 minute and a year"));
-    }
-    Ok(n * ms)
-}
-
 pub fn share(ctx: &Ctx, args: Share, out: &mut impl Write) -> Result<()> {
-    let row = ctx.pick(args.pick.journal.as_deref())?;
-    let role = match args.role.as_str() {
-        "editor" => Role::Editor,
-        "viewer" => Role::Viewer,
-        other => return Err(invalid(format!("role `{other}`: use editor or viewer"))),
-    };
-    if !matches!(args.perspective.as_str(), "worker" | "supporter") {
-        return Err(invalid("--as takes worker or supporter"));
-    }
-    let valid = parse_duration(&args.expires)?;
-    let link = ctx
-        .client
-        .share(&row.doc, role, &args.perspective, &args.name, valid)?;
+    let row = ctx.app.pick(args.pick.journal.as_deref())?;
+    let invite = ctx.app.share(
+        &row,
+        &args.role,
+        &args.perspective,
+        &args.name,
+        &args.expires,
+    )?;
     if ctx.json {
-        return print_json(
-            out,
-            &serde_json::json!({ "link": link, "expires_in_ms": valid }),
-        );
+        return print_json(out, &invite);
     }
     writeln!(
         out,
         "Invite for {} as {} ({}), valid for {}:",
         args.name, args.perspective, args.role, args.expires
     )?;
-    writeln!(out, "\n{link}\n")?;
+    writeln!(out, "\n{}\n", invite.link)?;
     if !args.no_qr
-        && let Ok(code) = qrcode::QrCode::new(link.as_bytes())
+        && let Ok(code) = qrcode::QrCode::new(invite.link.as_bytes())
     {
         let qr = code
             .render::<qrcode::render::unicode::Dense1x2>()
@@ -115,128 +83,111 @@ pub fn share(ctx: &Ctx, args: Share, out: &mut impl Write) -> Result<()> {
             .build();
         writeln!(out, "{qr}")?;
     }
-    writeln!(
-        out,
-        "It works once. Hand it over privately; run `starling sync` so the relay learns of it."
-    )?;
+    if invite.registered {
+        writeln!(
+            out,
+            "It works once, from now. Hand it over privately (it is as good as a key)."
+        )?;
+    } else {
+        writeln!(
+            out,
+            "It works once. The relay could not be reached, so it works only after this \
+             device syncs (`starling sync`). Hand it over privately."
+        )?;
+    }
     Ok(())
 }
 
 pub fn join(ctx: &Ctx, args: Join, out: &mut impl Write) -> Result<()> {
-    let row = ctx.client.join(&args.link)?;
-    if args.offline {
-        writeln!(
-            out,
-            "Stored the invite for journal {}; `starling sync` completes the join.",
-            crate::ctx::short(&row.doc)
-        )?;
-        return Ok(());
-    }
-    let report = match sync_relay(ctx, &row.relay, &SyncArgs::once()) {
-        Ok(report) => report,
-        Err(e) => {
-            return Err(e.context("the invite is stored; `starling sync` completes the join when the relay is reachable"));
+    let outcome = ctx.app.join(&args.link, args.offline).map_err(|e| {
+        let unreachable = matches!(e.kind(), starling_app::ErrorKind::Relay)
+            && !matches!(e, starling_app::AppError::SyncIncomplete(_));
+        if unreachable {
+            anyhow::Error::from(e).context(
+                "the invite is stored; `starling sync` completes the join when the relay is reachable",
+            )
+        } else {
+            e.into()
         }
+    })?;
+    let (verb, row, client) = match outcome {
+        JoinOutcome::Joined { row, client } => ("Joined", row, client),
+        JoinOutcome::AlreadyMember { row } => {
+            let client = Some(row.title.clone()).filter(|t| !t.is_empty());
+            ("Already a member of", row, client)
+        }
+        JoinOutcome::Stored { row } => {
+            if ctx.json {
+                return print_json(
+                    out,
+                    &serde_json::json!({ "journal": row.doc, "stored": true }),
+                );
+            }
+            writeln!(
+                out,
+                "Stored the invite for journal {}; `starling sync` completes the join.",
+                short(&row.doc)
+            )?;
+            return Ok(());
+        }
+        _ => return Ok(()),
     };
-    if let Some((_, reason)) = report
-        .refused
-        .iter()
-        .find(|(d, _)| d.to_string() == row.doc)
-    {
-        ctx.client.forget_failed_join(&row.doc)?;
-        return Err(invalid(format!(
-            "the relay refused this invite ({reason}): it was used, revoked or has expired; ask for a new one"
-        )));
-    }
-    let journal = ctx.load(&row)?;
-    let owner = journal
-        .owner()
-        .and_then(|o| journal.member(o))
-        .map(|m| m.name);
-    if let Some(name) = &owner {
-        ctx.client.set_title(&row.doc, name)?;
-    }
     if ctx.json {
         return print_json(
             out,
-            &serde_json::json!({ "journal": row.doc, "client": owner, "pulled": report.pulled }),
+            &serde_json::json!({ "journal": row.doc, "client": client, "already_member": verb != "Joined" }),
         );
     }
-    writeln!(
-        out,
-        "Joined {}'s journal {}.",
-        owner.unwrap_or_default(),
-        crate::ctx::short(&row.doc)
-    )?;
+    let whose = client.map(|c| format!("{c}'s ")).unwrap_or_default();
+    writeln!(out, "{verb} {whose}journal {}.", short(&row.doc))?;
     Ok(())
 }
 
 pub fn members(ctx: &Ctx, args: Members, out: &mut impl Write) -> Result<()> {
-    let row = ctx.pick(args.pick.journal.as_deref())?;
-    let names = ctx.load(&row).map(|j| j.members()).unwrap_or_default();
-    let members = ctx.client.members(&row.doc)?;
-    let rows: Vec<_> = members
-        .iter()
-        .map(|m| {
-            let name = names
-                .iter()
-                .find(|n| n.device.as_bytes() == m.device.as_bytes())
-                .map(|n| n.name.clone())
-                .or_else(|| m.invited_as.clone());
-            (m, name)
-        })
-        .collect();
+    let row = ctx.app.pick(args.pick.journal.as_deref())?;
+    let (members, removed_self) = ctx.app.members(&row)?;
     if ctx.json {
-        let items: Vec<_> = rows
-            .iter()
-            .map(|(m, name)| {
-                serde_json::json!({ "device": m.device.to_string(), "name": name, "role": format!("{:?}", m.role).to_lowercase(), "perspective": m.perspective })
-            })
-            .collect();
-        return print_json(out, &items);
+        return print_json(
+            out,
+            &serde_json::json!({ "members": members, "you_were_removed": removed_self }),
+        );
     }
-    for (m, name) in rows {
-        let role = format!("{:?}", m.role).to_lowercase();
+    if removed_self {
         writeln!(
             out,
-            "{:<16} {:<10} {:<7} {}",
-            name.unwrap_or_else(|| "(unnamed)".into()),
+            "You were removed from this journal: you keep what you had, but nothing new reaches this device."
+        )?;
+    }
+    for m in members {
+        let name = m.name.unwrap_or_else(|| "(not named yet)".into());
+        let name = if m.you { format!("{name} (you)") } else { name };
+        let status = match (m.removed, m.role) {
+            (Some(d), _) => format!("removed {d}"),
+            (None, Some(role)) => role,
+            (None, None) => "removed".into(),
+        };
+        writeln!(
+            out,
+            "{:<22} {:<10} {:<14} {}",
+            name,
             m.perspective,
-            role,
-            m.device
+            status,
+            short(&m.device)
         )?;
     }
     Ok(())
 }
 
 pub fn revoke(ctx: &Ctx, args: Revoke, out: &mut impl Write) -> Result<()> {
-    let row = ctx.pick(args.pick.journal.as_deref())?;
-    let names = ctx.load(&row).map(|j| j.members()).unwrap_or_default();
-    let members = ctx.client.members(&row.doc)?;
-    let hits: Vec<DeviceId> = members
-        .iter()
-        .filter(|m| {
-            m.device.to_string().starts_with(&args.member)
-                || m.invited_as.as_deref() == Some(args.member.as_str())
-                || names
-                    .iter()
-                    .any(|n| n.device.as_bytes() == m.device.as_bytes() && n.name == args.member)
-        })
-        .map(|m| m.device)
-        .collect();
-    let [device] = hits.as_slice() else {
-        return Err(not_found(format!(
-            "no single member matches `{}`",
-            args.member
-        )));
-    };
-    ctx.client.revoke(&row.doc, device)?;
+    let row = ctx.app.pick(args.pick.journal.as_deref())?;
+    let (device, name) = ctx.app.revoke(&row, &args.member)?;
     if ctx.json {
         return print_json(out, &serde_json::json!({ "revoked": device.to_string() }));
     }
+    let who = name.unwrap_or_else(|| format!("device {}", short(device)));
     writeln!(
         out,
-        "Removed {device}. A new key protects everything written from now on; run `starling sync`."
+        "Removed {who}. A new key protects everything written from now on; run `starling sync`."
     )?;
     Ok(())
 }

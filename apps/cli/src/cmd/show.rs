@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use recovery_journal::{FieldPath, Perspective};
+use recovery_journal::Perspective;
 
 use crate::cmd::{Pick, print_json};
 use crate::ctx::{Ctx, not_found};
@@ -71,10 +71,16 @@ pub struct Resolve {
 }
 
 pub fn show(ctx: &Ctx, args: Show, out: &mut impl Write) -> Result<()> {
-    let row = ctx.pick(args.pick.journal.as_deref())?;
-    let view = ctx.load(&row)?.view();
+    let row = ctx.app.pick(args.pick.journal.as_deref())?;
+    let view = ctx.app.load(&row)?.view();
     if ctx.json {
-        return print_json(out, &view);
+        // `journal` is the id `-j` takes, as `new` and `list` print it;
+        // `journal_id` is the journal's own id, kept across exports.
+        let mut value = serde_json::to_value(&view)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("journal".into(), row.doc.clone().into());
+        }
+        return print_json(out, &value);
     }
     writeln!(
         out,
@@ -87,8 +93,8 @@ pub fn show(ctx: &Ctx, args: Show, out: &mut impl Write) -> Result<()> {
 }
 
 pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
-    let row = ctx.pick(args.pick.journal.as_deref())?;
-    let journal = ctx.load(&row)?;
+    let row = ctx.app.pick(args.pick.journal.as_deref())?;
+    let journal = ctx.app.load(&row)?;
     let mut view = journal.view();
     let keep = view.readings.len().saturating_sub(args.readings);
     view.readings.drain(..keep);
@@ -118,8 +124,8 @@ pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
 }
 
 pub fn history(ctx: &Ctx, args: History, out: &mut impl Write) -> Result<()> {
-    let row = ctx.pick(args.pick.journal.as_deref())?;
-    let journal = ctx.load(&row)?;
+    let row = ctx.app.pick(args.pick.journal.as_deref())?;
+    let journal = ctx.app.load(&row)?;
     let entries = match &args.area {
         Some(area) => journal.history_of_area(area),
         None => journal.history(),
@@ -139,13 +145,13 @@ pub fn history(ctx: &Ctx, args: History, out: &mut impl Write) -> Result<()> {
 
 pub fn report(ctx: &Ctx, args: Report, out: &mut impl Write) -> Result<()> {
     let rows = if args.caseload {
-        ctx.client.docs()?
+        ctx.app.journals()?
     } else {
-        vec![ctx.pick(args.pick.journal.as_deref())?]
+        vec![ctx.app.pick(args.pick.journal.as_deref())?]
     };
     let mut all = Vec::new();
     for row in rows {
-        let Ok(journal) = ctx.load(&row) else {
+        let Ok(journal) = ctx.app.load(&row) else {
             continue;
         };
         let view = journal.view();
@@ -183,8 +189,8 @@ pub fn report(ctx: &Ctx, args: Report, out: &mut impl Write) -> Result<()> {
 }
 
 pub fn conflicts(ctx: &Ctx, args: Conflicts, out: &mut impl Write) -> Result<()> {
-    let row = ctx.pick(args.pick.journal.as_deref())?;
-    let view = ctx.load(&row)?.view();
+    let row = ctx.app.pick(args.pick.journal.as_deref())?;
+    let view = ctx.app.load(&row)?.view();
     if ctx.json {
         return print_json(out, &view.conflicts);
     }
@@ -213,9 +219,8 @@ pub fn conflicts(ctx: &Ctx, args: Conflicts, out: &mut impl Write) -> Result<()>
 }
 
 pub fn resolve(ctx: &Ctx, args: Resolve, out: &mut impl Write) -> Result<()> {
-    let row = ctx.pick(args.pick.journal.as_deref())?;
-    let path: FieldPath = args.path.parse()?;
-    ctx.edit(&row, |j| j.resolve(&path, &args.value))?;
+    let row = ctx.app.pick(args.pick.journal.as_deref())?;
+    ctx.app.resolve(&row, &args.path, &args.value)?;
     if ctx.json {
         return print_json(
             out,

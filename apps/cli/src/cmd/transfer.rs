@@ -4,10 +4,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use recovery_journal::Journal;
+use starling_app::ExportFormat;
 
 use crate::cmd::{Pick, print_json};
-use crate::ctx::{Ctx, invalid};
+use crate::ctx::{Ctx, short, warn_if_plain};
 
 /// Arguments of `export`.
 #[derive(Debug, clap::Args)]
@@ -34,24 +34,19 @@ pub struct Import {
 }
 
 pub fn export(ctx: &Ctx, args: Export, out: &mut impl Write) -> Result<()> {
-    let row = ctx.pick(args.pick.journal.as_deref())?;
-    let journal = ctx.load(&row)?;
-    let bytes = match args.format.as_str() {
-        "json" => journal.export_json().into_bytes(),
-        "csv" => journal.export_csv().into_bytes(),
-        "automerge" => journal.export_automerge(),
-        other => {
-            return Err(invalid(format!(
-                "format `{other}`: use json, csv or automerge"
-            )));
-        }
-    };
+    let row = ctx.app.pick(args.pick.journal.as_deref())?;
+    let format: ExportFormat = args.format.parse()?;
+    let bytes = ctx.app.export(&row, format)?;
     match args.out {
         Some(path) => {
             std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-            if !ctx.json {
-                writeln!(out, "Wrote {} ({} bytes).", path.display(), bytes.len())?;
+            if ctx.json {
+                return print_json(
+                    out,
+                    &serde_json::json!({ "out": path, "bytes": bytes.len(), "format": args.format }),
+                );
             }
+            writeln!(out, "Wrote {} ({} bytes).", path.display(), bytes.len())?;
         }
         None => out.write_all(&bytes)?,
     }
@@ -59,23 +54,19 @@ pub fn export(ctx: &Ctx, args: Export, out: &mut impl Write) -> Result<()> {
 }
 
 pub fn import(ctx: &Ctx, args: Import, out: &mut impl Write) -> Result<()> {
-    let relay = crate::ctx::relay_addr(&args.relay)?;
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("reading {}", args.file.display()))?;
-    let journal = Journal::import_json(&text, ctx.device()?)?;
-    let title = journal
-        .view()
-        .members
-        .iter()
-        .find(|m| Some(m.device) == journal.owner())
-        .map(|m| m.name.clone())
-        .unwrap_or_default();
-    let doc = ctx
-        .client
-        .create(&relay, &title, "client", &journal.changes_since(&[]))?;
+    warn_if_plain(&args.relay);
+    let (doc, title) = ctx.app.import(&args.file, &args.relay)?;
     if ctx.json {
-        return print_json(out, &serde_json::json!({ "journal": doc.to_string() }));
+        return print_json(
+            out,
+            &serde_json::json!({ "journal": doc.to_string(), "client": title }),
+        );
     }
-    writeln!(out, "Imported {} as journal {doc}.", args.file.display())?;
+    writeln!(
+        out,
+        "Imported {} as {title}'s journal {} (you own it).",
+        args.file.display(),
+        short(doc)
+    )?;
     Ok(())
 }

@@ -8,5 +8,6 @@ mod bad_input;
 mod compaction;
 mod crash;
 mod live;
+mod newuser;
 mod story;
 mod tls;

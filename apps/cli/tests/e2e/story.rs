@@ -73,21 +73,42 @@ fn a_revoked_member_reads_nothing_new_and_cannot_publish() {
     sam.ok(&["note", "add", "Written after Alex left"]);
     sam.ok(&["sync"]);
 
-    // Alex syncs: nothing written after the removal arrives.
-    let _ = alex.run(&["sync", "--timeout", "10"]);
+    // Alex syncs: told plainly that they were removed, not a success, and
+    // nothing written after the removal arrives.
+    let (code, err) = alex.fails(&["sync", "--timeout", "10"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("you were removed from Sam's journal"), "{err}");
     let seen = alex.json(&["show"]);
     assert_eq!(seen["readings"][0]["areas"][4]["client"]["value"], 4);
     assert_eq!(seen["notes"].as_array().unwrap().len(), 0);
+    let mine = alex.ok(&["members"]);
+    assert!(mine.contains("You were removed"), "{mine}");
     // Alex's own edit never reaches Sam.
-    alex.ok(&["score", "work", "2"]);
+    let _ = alex.run(&["score", "work", "2"]);
     let _ = alex.run(&["sync", "--timeout", "10"]);
     sam.ok(&["sync"]);
     assert_eq!(
         star(&sam)["readings"][0]["areas"][4]["worker"]["value"],
         serde_json::Value::Null
     );
+    // Sam's device lists Alex as removed, with the date, in `members`, the
+    // view and the export.
     let members = sam.ok(&["members"]);
-    assert!(!members.contains("Alex"), "{members}");
+    let line = members.lines().find(|l| l.contains("Alex")).unwrap();
+    assert!(line.contains("removed 20"), "{members}");
+    for v in [sam.json(&["show"]), sam.json(&["export"])] {
+        let alex_entry = v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "Alex")
+            .cloned()
+            .unwrap();
+        assert!(
+            alex_entry["removed"].as_str().unwrap().starts_with("20"),
+            "{v}"
+        );
+    }
 }
 
 #[test]
@@ -253,8 +274,12 @@ fn an_offline_revocation_survives_a_join_that_reached_the_relay_first() {
     assert!(out.status.success(), "{said}");
     assert!(!said.contains("TAMPERING"), "{said}");
     let members = sam.ok(&["members"]);
+    let alex_line = members
+        .lines()
+        .find(|l| l.contains("Alex"))
+        .unwrap_or_default();
     assert!(
-        !members.contains("Alex") && members.contains("Pat"),
+        alex_line.contains("removed") && members.contains("Pat"),
         "{members}\n{said}"
     );
     pat.ok(&["sync"]);

@@ -128,6 +128,11 @@ impl Run<'_> {
                 SessionEvent::Acked { doc, .. } => {
                     self.report.pushed += 1;
                     touched.insert(doc);
+                    // Progress: whatever the relay deferred went through.
+                    if self.failed.get(&doc).is_some_and(|f| !f.1) {
+                        self.failed.remove(&doc);
+                        self.deferred_at.remove(&doc);
+                    }
                 }
                 SessionEvent::MembershipChanged { doc } => {
                     touched.insert(doc);
@@ -208,6 +213,9 @@ impl Run<'_> {
                         let permanent = !matches!(retry, RetryClass::RetryLater);
                         if permanent || self.announce.is_none() {
                             self.failed.insert(doc, (message.clone(), permanent));
+                            if !permanent {
+                                self.deferred_at.insert(doc, std::time::Instant::now());
+                            }
                         }
                     }
                     events.push(ClientEvent::RelayError { doc, message });

@@ -72,12 +72,27 @@ impl RelayCore {
                 continue;
             };
             if state.membership.role(&device).is_none() {
+                // A device that was removed gets the log up to its removal,
+                // so it can verify the owner's signature on it (and learns
+                // nothing of what came after).
+                let removal = state.ops.iter().rposition(|op| {
+                    matches!(&op.content().body, OpBody::RemoveMember { device: d } if *d == device)
+                });
+                if let Some(last) = removal {
+                    let mut log = log_messages(conn, doc, state);
+                    log.truncate(last + 1);
+                    out.extend(log);
+                }
                 out.push(err(
                     conn,
                     ErrorCode::Forbidden,
                     RetryClass::Unauthorised,
                     Some(doc),
-                    "not a member",
+                    if removal.is_some() {
+                        "removed from document"
+                    } else {
+                        "not a member"
+                    },
                 ));
                 continue;
             }
@@ -395,23 +410,34 @@ impl RelayCore {
         doc: DocId,
         invite: InviteId,
     ) -> Vec<RelayAction> {
-        let live = self
-            .docs
-            .get(&doc)
-            .and_then(|s| s.membership.invites().get(&invite).map(|i| (s, i)));
-        match live {
-            Some((state, inv)) if inv.status == InviteStatus::Live && now <= inv.expires_at => {
-                let mut out = log_messages(conn, doc, state);
-                out.push(send(conn, Message::InviteRedeemable { doc, invite }));
-                out
-            }
-            _ => vec![err(
+        let refuse =
+            |retry, text: &str| vec![err(conn, ErrorCode::Forbidden, retry, Some(doc), text)];
+        let Some(state) = self.docs.get(&doc) else {
+            // The owner's device has not told the relay of the document yet.
+            return vec![err(
                 conn,
-                ErrorCode::Forbidden,
-                RetryClass::Unauthorised,
+                ErrorCode::UnknownDoc,
+                RetryClass::RetryLater,
                 Some(doc),
-                "no such live invite",
-            )],
+                "unknown document",
+            )];
+        };
+        // Each refusal says which, so the joiner can tell a used link from
+        // an expired one, and both from one the relay has not learnt yet.
+        match state.membership.invites().get(&invite) {
+            None => refuse(RetryClass::RetryLater, "unknown invite"),
+            Some(inv) => match inv.status {
+                InviteStatus::Used(_) => refuse(RetryClass::Unauthorised, "invite already used"),
+                InviteStatus::Revoked => refuse(RetryClass::Unauthorised, "invite revoked"),
+                InviteStatus::Live if now > inv.expires_at => {
+                    refuse(RetryClass::Unauthorised, "invite expired")
+                }
+                InviteStatus::Live => {
+                    let mut out = log_messages(conn, doc, state);
+                    out.push(send(conn, Message::InviteRedeemable { doc, invite }));
+                    out
+                }
+            },
         }
     }
 

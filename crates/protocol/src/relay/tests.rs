@@ -582,3 +582,45 @@ fn invite_expiry_is_judged_by_the_relays_clock_and_stamped() {
         .unwrap();
     assert_eq!(stamp.at, expires - 1);
 }
+
+#[test]
+fn a_removed_device_gets_the_log_up_to_its_removal_and_nothing_after() {
+    let mut f = Fixture::new();
+    let doc = f.doc;
+    let viewer = f.viewer.clone();
+    // The owner removes the viewer, then adds someone else.
+    let state = f.relay.docs[&doc].membership.clone();
+    let (ops, _) = state
+        .remove_and_rotate(&f.owner, 1000, viewer.device_id(), &f.key, &mut f.rng)
+        .unwrap();
+    for op in ops {
+        let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op });
+        assert!(error_code(&a, ConnId(1)).is_none());
+    }
+    let removal_index = f.relay.docs[&doc].ops.len() as u64 - 2;
+    let state = f.relay.docs[&doc].membership.clone();
+    let newcomer = DeviceKey::generate(&mut f.rng);
+    let body = OpBody::AddMember {
+        device: newcomer.device_id(),
+        role: Role::Viewer,
+        perspective: "peer".into(),
+    };
+    let op = state.sign_op(&f.owner, 1000, body).unwrap();
+    f.msg(ConnId(1), Message::MembershipPublish { doc, op });
+    f.login(ConnId(2), &viewer, 1000);
+    let a = subscribe(&mut f, ConnId(2), &[(doc, 0)]);
+    let got = sent(&a, ConnId(2));
+    let indexes: Vec<u64> = got
+        .iter()
+        .filter_map(|m| match m {
+            Message::MembershipDeliver { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(indexes, (0..=removal_index).collect::<Vec<_>>());
+    assert!(matches!(
+        got.last(),
+        Some(Message::Error { code: ErrorCode::Forbidden, message, .. }) if message == "removed from document"
+    ));
+    assert!(replays(&a).is_empty());
+}

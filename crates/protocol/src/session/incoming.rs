@@ -377,6 +377,10 @@ impl ClientSession {
             out.events.push(SessionEvent::RotationNeeded { doc });
         }
         let is_member = d.membership.as_ref().is_some_and(|m| m.role(&me).is_some());
+        if is_member {
+            // A member again (a removed device that joined with a new invite).
+            d.removed = false;
+        }
         if was_member && !is_member {
             d.removed = true;
             d.subscribed = false;

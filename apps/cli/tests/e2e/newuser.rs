@@ -1,0 +1,327 @@
+//! What a new user hit, from the README and `--help` alone: a join that
+//! silently stopped a journal syncing, and the rough edges around it.
+
+use crate::util::{Person, Relay, pair};
+
+fn link(p: &Person, args: &[&str]) -> String {
+    let mut all = vec!["share"];
+    all.extend_from_slice(args);
+    p.json(&all)["link"].as_str().unwrap().to_owned()
+}
+
+/// No error line repeats itself: `a: b: b`.
+fn no_repeats(err: &str) {
+    for line in err.lines() {
+        let parts: Vec<&str> = line.split(": ").collect();
+        for w in parts.windows(2) {
+            assert_ne!(w[0].trim(), w[1].trim(), "repeated in: {line}");
+        }
+        for (i, a) in parts.iter().enumerate() {
+            for b in &parts[i + 1..] {
+                assert!(
+                    a.len() < 12 || !b.contains(a.trim_start_matches("error: ")),
+                    "`{a}` repeats in: {line}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn joining_again_with_a_used_link_is_a_no_op_and_the_journal_keeps_syncing() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", &relay.addr]);
+    sam.ok(&["reading", "new"]);
+    let invite = link(&sam, &["--as", "worker", "--name", "Alex"]);
+    let alex = Person::new(&root, "Alex");
+    alex.ok(&["join", &invite]);
+    sam.ok(&["sync"]);
+
+    // The same link again: a no-op that says so.
+    let said = alex.ok(&["join", &invite]);
+    assert!(said.contains("Already a member of Sam's journal"), "{said}");
+    assert_eq!(alex.json(&["join", &invite])["already_member"], true);
+
+    // And the journal still syncs both ways.
+    sam.ok(&["score", "work", "6"]);
+    sam.ok(&["sync"]);
+    let report = alex.json(&["sync"]);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert!(report["received"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(
+        alex.json(&["show"])["readings"][0]["areas"][4]["client"]["value"],
+        6
+    );
+    alex.ok(&["score", "work", "7"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert_eq!(
+        sam.json(&["show"])["readings"][0]["areas"][4]["worker"]["value"],
+        7
+    );
+    assert!(alex.ok(&["list"]).contains("synced"));
+}
+
+#[test]
+fn a_sync_that_cannot_exchange_a_journal_never_exits_zero_nor_says_synced() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    sam.ok(&["revoke", "Alex"]);
+    sam.ok(&["sync"]);
+    // Text and JSON: non-zero, with the reason; `list` shows it.
+    let (code, err) = alex.fails(&["sync", "--timeout", "10"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("you were removed"), "{err}");
+    let out = alex.run(&["--json", "sync", "--timeout", "10"]);
+    assert_eq!(out.status.code(), Some(5));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["problems"][0]["kind"], "removed", "{report}");
+    let listed = alex.ok(&["list"]);
+    assert!(
+        listed.contains("NOT SYNCING") && !listed.contains("synced "),
+        "{listed}"
+    );
+    assert!(
+        alex.json(&["list"])[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("removed")
+    );
+}
+
+#[test]
+fn a_joiner_scores_at_once_from_the_perspective_of_the_invite_and_sees_their_own_name() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", &relay.addr]);
+    sam.ok(&["reading", "new"]);
+    // `share` registers the invite at once: no separate sync.
+    let invite = sam.json(&["share", "--as", "worker", "--name", "Alex"]);
+    assert_eq!(invite["registered"], true, "{invite}");
+    let alex = Person::new(&root, "Alex");
+    alex.ok(&["join", invite["link"].as_str().unwrap()]);
+    // Sam has not synced since: Alex still scores as worker, and is named.
+    let scored = alex.json(&["score", "work", "7"]);
+    assert_eq!(scored["perspective"], "worker");
+    let members = alex.ok(&["members"]);
+    assert!(members.contains("Alex (you)"), "{members}");
+    assert!(!members.contains("not named"), "{members}");
+    // Sam revokes before syncing: told why nobody matches.
+    let (code, err) = sam.fails(&["revoke", "Alex"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("sync first"), "{err}");
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert_eq!(
+        sam.json(&["show"])["readings"][0]["areas"][4]["worker"]["value"],
+        7
+    );
+}
+
+#[test]
+fn a_used_an_expired_and_an_unregistered_invite_each_say_what_they_are_once() {
+    let root = tempfile::tempdir().unwrap();
+    let mut relay = Relay::start(root.path());
+    let (sam, _alex) = pair(&root, &relay);
+    let pat = Person::new(&root, "Pat");
+
+    // Used (by Jo).
+    let used = link(&sam, &["--as", "supporter", "--name", "Jo"]);
+    Person::new(&root, "Jo").ok(&["join", &used]);
+    let (code, err) = pat.fails(&["join", &used]);
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("already used"), "{err}");
+    no_repeats(&err);
+
+    // A damaged link: its error says so once.
+    let (code, err) = pat.fails(&["join", used.split('#').next().unwrap()]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("invalid invite link"), "{err}");
+    no_repeats(&err);
+
+    // Expired: seconds are accepted too.
+    let short_lived = link(
+        &sam,
+        &["--as", "supporter", "--name", "Kim", "--expires", "5s"],
+    );
+    let (code, err) = sam.fails(&[
+        "share",
+        "--as",
+        "supporter",
+        "--name",
+        "X",
+        "--expires",
+        "1w",
+    ]);
+    assert_eq!(code, 3);
+    assert!(err.contains("90s, 30m, 12h or 7d"), "{err}");
+    // The relay judges expiry by its clock: wait it out.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let (code, err) = pat.fails(&["join", &short_lived]);
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("expired"), "{err}");
+
+    // Made while the relay was down: not registered yet. The joiner is told
+    // so, keeps the invite, and a later sync completes the join.
+    relay.stop();
+    let offline = sam.json(&["share", "--as", "supporter", "--name", "Pat"]);
+    assert_eq!(offline["registered"], false);
+    relay.restart();
+    let (code, err) = pat.fails(&["join", offline["link"].as_str().unwrap()]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("hasn't synced this invite"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    sam.ok(&["sync"]);
+    pat.ok(&["sync"]);
+    assert!(pat.ok(&["list"]).contains("Sam"));
+}
+
+#[test]
+fn area_ids_are_easy_to_find_and_a_misspelt_one_gets_a_suggestion() {
+    let root = tempfile::tempdir().unwrap();
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", "127.0.0.1:9"]);
+    sam.ok(&["reading", "new"]);
+    let help = sam.ok(&["score", "--help"]);
+    assert!(help.contains("identity_self_esteem"), "{help}");
+    let (code, err) = sam.fails(&["score", "wrok", "5"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("did you mean `work`?"), "{err}");
+    assert!(err.contains("self_care"), "lists the ids: {err}");
+    no_repeats(&err);
+    assert!(sam.ok(&["show"]).contains("Work (work)"));
+}
+
+#[test]
+fn notes_are_read_in_show_and_note_list() {
+    let root = tempfile::tempdir().unwrap();
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", "127.0.0.1:9"]);
+    sam.ok(&["reading", "new"]);
+    sam.ok(&["note", "add", "First", "--date", "2026-11-01"]);
+    sam.ok(&[
+        "note",
+        "add",
+        "Went to the group",
+        "--area",
+        "social_networks",
+        "--date",
+        "2026-11-20",
+    ]);
+    let listed = sam.ok(&["note", "list"]);
+    let first = listed.find("Went to the group").unwrap();
+    assert!(
+        first < listed.find("First").unwrap(),
+        "newest first: {listed}"
+    );
+    assert!(listed.contains("[social_networks]"), "{listed}");
+    assert_eq!(
+        sam.json(&["note", "list", "--last", "1"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(sam.ok(&["show"]).contains("Went to the group"));
+}
+
+#[test]
+fn json_is_honoured_by_export_to_a_file_and_ids_from_show_are_accepted() {
+    let root = tempfile::tempdir().unwrap();
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", "127.0.0.1:9"]);
+    sam.ok(&["reading", "new"]);
+    let file = root.path().join("out.csv");
+    let said = sam.json(&["export", "--format", "csv", "--out", file.to_str().unwrap()]);
+    assert_eq!(
+        said["bytes"].as_u64().unwrap(),
+        std::fs::metadata(&file).unwrap().len()
+    );
+    // `show --json` prints both ids; `-j` takes either.
+    let shown = sam.json(&["show"]);
+    for id in [&shown["journal"], &shown["journal_id"]] {
+        let id = id.as_str().unwrap();
+        assert_eq!(
+            sam.json(&["show", "-j", &id[..10]])["journal"],
+            shown["journal"]
+        );
+    }
+}
+
+#[test]
+fn an_import_keeps_the_client_and_the_names_and_makes_the_importer_the_owner() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, _alex) = pair(&root, &relay);
+    sam.ok(&["score", "work", "4"]);
+    let file = root.path().join("sam.json");
+    sam.ok(&["export", "--out", file.to_str().unwrap()]);
+    let kim = Person::new(&root, "Kim");
+    let said = kim.ok(&["import", file.to_str().unwrap(), "--relay", &relay.addr]);
+    assert!(said.contains("Sam's journal"), "{said}");
+    let shown = kim.json(&["show"]);
+    let members = shown["members"].as_array().unwrap();
+    let clients: Vec<_> = members.iter().filter(|m| m["role"] == "client").collect();
+    assert_eq!(clients.len(), 1, "one client: {members:?}");
+    assert_eq!(clients[0]["name"], "Sam");
+    assert_eq!(shown["owner"], clients[0]["device"], "the importer owns it");
+    assert!(!members.iter().any(|m| m["name"] == "imported"));
+    let alex = members.iter().find(|m| m["name"] == "Alex").unwrap();
+    assert!(alex["removed"].is_string(), "kept as a record: {alex}");
+    assert_eq!(shown["readings"][0]["areas"][4]["client"]["value"], 4);
+    let flags = &shown["readings"][0]["areas"][4]["client"]["flags"];
+    assert!(
+        flags.as_array().is_none_or(|f| f.is_empty()),
+        "no `check author`: {flags}"
+    );
+    assert!(kim.ok(&["list"]).contains("Sam"));
+}
+
+#[test]
+fn sync_watch_json_prints_one_object_per_line() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    let mut watch = crate::util::Running(
+        alex.cmd(&["--json", "sync", "--watch"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = watch.0.stdout.take().unwrap();
+    let lines = std::sync::mpsc::channel();
+    let tx = lines.0;
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    sam.ok(&["score", "work", "3"]);
+    sam.ok(&["sync"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let line = lines
+            .1
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("a changed event");
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        if event["kind"] == "changed" {
+            assert!(event["text"].as_str().unwrap().contains("Sam"), "{event}");
+            break;
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Editing a journal: a new journal, readings, scores, sign-off, conflicts,
+//! the action plan and notes. Each action validates its input, writes one
+//! stored, queued edit, and says what it did.
+
+use ed25519_dalek::SigningKey;
+use recovery_journal::{
+    Date, FieldPath, GoalId, Instrument, Journal, Mode, NoteId, NoteView, Perspective, ReadingId,
+    SignOff, StepId, StepOwner,
+};
+use starling_client::{DocId, DocRow};
+
+use crate::App;
+use crate::error::{Result, invalid};
+use crate::find::check_area;
+
+/// One score to write.
+#[derive(Clone, Debug)]
+pub struct ScoreInput {
+    /// Area id (`work`, `self_care`, ...).
+    pub area: String,
+    /// The step on the ladder.
+    pub score: i64,
+    /// Whose view; `None`: this device's own perspective.
+    pub perspective: Option<Perspective>,
+    /// Reading id prefix or date; `None`: the latest.
+    pub reading: Option<String>,
+    /// A note on the area for the reading.
+    pub note: Option<String>,
+}
+
+impl ScoreInput {
+    /// `score` for `area` on the latest reading, from this device's own
+    /// perspective.
+    pub fn new(area: &str, score: i64) -> Self {
+        ScoreInput {
+            area: area.to_owned(),
+            score,
+            perspective: None,
+            reading: None,
+            note: None,
+        }
+    }
+}
+
+/// What a score wrote.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Scored {
+    /// The reading.
+    pub reading: ReadingId,
+    /// The area.
+    pub area: String,
+    /// Whose view.
+    pub perspective: Perspective,
+    /// The score.
+    pub score: i64,
+}
+
+/// A date typed by a person, or today (UTC) when none was given.
+pub(crate) fn date_or_today(date: Option<&str>) -> Result<Date> {
+    Ok(match date {
+        Some(d) => d.trim().parse()?,
+        None => Date::from_unix((starling_client::now_ms() / 1000) as i64),
+    })
+}
+
+impl App {
+    /// Creates a journal this device owns, for `client_name` (default: this
+    /// device's name), syncing through `relay`.
+    pub fn new_journal(
+        &self,
+        relay: &str,
+        client_name: Option<&str>,
+        instrument: &str,
+    ) -> Result<DocId> {
+        let relay = crate::sharing::relay_addr(relay)?;
+        Instrument::bundled(instrument)?;
+        let me = self.client.identity()?;
+        let name = client_name.map(str::trim).unwrap_or(&me.name).to_owned();
+        let journal = Journal::create(self.device()?, &name)?;
+        let changes = journal.changes_since(&[]);
+        Ok(self.client.create(&relay, &name, "client", &changes)?)
+    }
+
+    /// Starts a reading dated `date` (default: today).
+    pub fn new_reading(
+        &self,
+        row: &DocRow,
+        date: Option<&str>,
+        mode: &str,
+        instrument: &str,
+    ) -> Result<(ReadingId, Date, Instrument)> {
+        let date = date_or_today(date)?;
+        let mode: Mode = mode.parse()?;
+        let instrument = Instrument::bundled(instrument)?;
+        let id = self.edit(row, |j| j.new_reading(date, mode, &instrument))?;
+        Ok((id, date, instrument))
+    }
+
+    /// Writes one score (and the area's note, if given).
+    pub fn score(&self, row: &DocRow, input: &ScoreInput) -> Result<Scored> {
+        let journal = self.load(row)?;
+        let reading = self.reading(&journal, input.reading.as_deref())?;
+        check_area(&journal, &reading, &input.area)?;
+        let perspective = match input.perspective {
+            Some(p) => p,
+            None => self
+                .my_perspective(row, &journal)?
+                .ok_or_else(|| invalid("say whose score this is: client, worker or agreed"))?,
+        };
+        drop(journal);
+        self.edit(row, |j| {
+            j.set_score(&reading, &input.area, perspective, input.score)?;
+            if let Some(note) = &input.note {
+                j.set_area_note(&reading, &input.area, note)?;
+            }
+            Ok(())
+        })?;
+        Ok(Scored {
+            reading,
+            area: input.area.clone(),
+            perspective,
+            score: input.score,
+        })
+    }
+
+    /// Signs off a reading with this device's key; its sign-off state after.
+    pub fn sign_off(&self, row: &DocRow, reading: Option<&str>) -> Result<(ReadingId, SignOff)> {
+        let reading = self.reading(&self.load(row)?, reading)?;
+        let seed = self.client.signing_key()?;
+        let key = SigningKey::from_bytes(&seed);
+        self.edit(row, |j| j.sign_off(&reading, &key))?;
+        let status = self
+            .load(row)?
+            .view()
+            .reading(&reading)
+            .map(|r| r.signoff.clone())
+            .unwrap_or(SignOff::Unsigned);
+        Ok((reading, status))
+    }
+
+    /// Settles a conflict by writing the value agreed on.
+    pub fn resolve(&self, row: &DocRow, path: &str, value: &str) -> Result<()> {
+        let path: FieldPath = path.trim().parse()?;
+        self.edit(row, |j| j.resolve(&path, value.trim()))
+    }
+
+    /// Adds a goal for `area` to a reading's action plan.
+    pub fn add_goal(
+        &self,
+        row: &DocRow,
+        area: &str,
+        title: &str,
+        target: Option<i64>,
+        reading: Option<&str>,
+    ) -> Result<GoalId> {
+        let journal = self.load(row)?;
+        let reading = self.reading(&journal, reading)?;
+        check_area(&journal, &reading, area)?;
+        drop(journal);
+        self.edit(row, |j| j.add_goal(&reading, area, title, target))
+    }
+
+    /// Adds a step towards a goal (named by an id prefix).
+    pub fn add_step(
+        &self,
+        row: &DocRow,
+        goal: &str,
+        text: &str,
+        owner: &str,
+        due: Option<&str>,
+    ) -> Result<(GoalId, StepId, StepOwner)> {
+        let goal = self.goal(&self.load(row)?, goal)?;
+        let owner: StepOwner = owner.parse()?;
+        let due: Option<Date> = due.map(|d| d.trim().parse()).transpose()?;
+        let step = self.edit(row, |j| j.add_step(&goal, text, owner, due))?;
+        Ok((goal, step, owner))
+    }
+
+    /// Marks a step done (or not).
+    pub fn step_done(&self, row: &DocRow, goal: &str, step: &str, done: bool) -> Result<StepId> {
+        let journal = self.load(row)?;
+        let goal = self.goal(&journal, goal)?;
+        let step = self.step(&journal, &goal, step)?;
+        drop(journal);
+        self.edit(row, |j| j.set_step_done(&goal, &step, done))?;
+        Ok(step)
+    }
+
+    /// Writes a dated note (default: today), optionally about one area.
+    pub fn add_note(
+        &self,
+        row: &DocRow,
+        text: &str,
+        area: Option<&str>,
+        date: Option<&str>,
+    ) -> Result<(NoteId, Date)> {
+        let date = date_or_today(date)?;
+        if let Some(a) = area {
+            let known = Instrument::all_bundled()
+                .iter()
+                .any(|i| i.areas.iter().any(|x| x.id == a));
+            if !known {
+                let journal = self.load(row)?;
+                if let Ok(r) = self.reading(&journal, None) {
+                    check_area(&journal, &r, a)?;
+                }
+            }
+        }
+        let id = self.edit(row, |j| j.add_note(date, area, text))?;
+        Ok((id, date))
+    }
+
+    /// The journal's notes, newest first, at most `limit`.
+    pub fn notes(&self, row: &DocRow, limit: Option<usize>) -> Result<Vec<NoteView>> {
+        let mut notes = self.load(row)?.view().notes;
+        notes.sort_by_key(|n| std::cmp::Reverse(n.date.value));
+        if let Some(l) = limit {
+            notes.truncate(l);
+        }
+        Ok(notes)
+    }
+}

@@ -1,0 +1,69 @@
+//! Loading a journal from the store and editing it so the change is stored
+//! and queued for sync in one transaction.
+
+use recovery_journal::{Journal, MemberRole, Perspective};
+use starling_client::DocRow;
+
+use crate::App;
+use crate::error::{Result, invalid};
+
+/// Past this many stored chunks, loading a journal compacts it.
+const COMPACT_AFTER_CHUNKS: usize = 64;
+
+impl App {
+    /// Loads a journal; when it is spread over many stored chunks, compacts
+    /// them into one snapshot so the next load is quick.
+    pub fn load(&self, row: &DocRow) -> Result<Journal> {
+        let (bytes, chunks, mark) = self.client.document_marked(&row.doc)?;
+        let mut journal = Journal::load(&bytes, self.device()?)?;
+        if chunks > COMPACT_AFTER_CHUNKS && !journal.is_waiting_for_changes() {
+            self.client.compact(&row.doc, &journal.save(), mark)?;
+        }
+        Ok(journal)
+    }
+
+    /// Edits a journal: loads it, runs `f`, and commits what `f` changed in
+    /// one transaction before returning (durable when this returns).
+    pub fn edit<T>(
+        &self,
+        row: &DocRow,
+        f: impl FnOnce(&mut Journal) -> recovery_journal::Result<T>,
+    ) -> Result<T> {
+        if !self.client.can_write(&row.doc)? {
+            return Err(invalid(
+                "you can read this journal but not change it (a viewer, or no longer a member)",
+            ));
+        }
+        let mut journal = self.load(row)?;
+        let before = journal.heads();
+        let value = f(&mut journal)?;
+        let changes = journal.changes_since(&before);
+        self.client.commit(&row.doc, &changes)?;
+        Ok(value)
+    }
+
+    /// The perspective this device scores from in `journal`: the one the
+    /// owner recorded for it, or, before the owner has synced since this
+    /// device joined, the one its invite carried.
+    pub fn my_perspective(&self, row: &DocRow, journal: &Journal) -> Result<Option<Perspective>> {
+        if let Some(m) = journal.member(self.device()?) {
+            return Ok(match m.role {
+                MemberRole::Client => Some(Perspective::Client),
+                MemberRole::Worker => Some(Perspective::Worker),
+                _ => None,
+            });
+        }
+        let me = self.client.identity()?.device;
+        let from_invite = self
+            .client
+            .members(&row.doc)?
+            .into_iter()
+            .find(|m| m.device == me)
+            .and_then(|m| match m.perspective.as_str() {
+                "client" => Some(Perspective::Client),
+                "worker" => Some(Perspective::Worker),
+                _ => None,
+            });
+        Ok(from_invite)
+    }
+}

@@ -1,0 +1,575 @@
+//! Syncing, as people see it: events with names instead of device ids, and
+//! an outcome that says plainly which journals could not exchange their
+//! changes and why. A sync that left any journal behind is never a
+//! success: [`App::sync`] returns [`crate::AppError::SyncIncomplete`] after
+//! reporting everything it did, and the journal carries the reason until a
+//! sync catches it up (`starling list` and the UI show it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::Duration;
+
+use recovery_journal::DeviceId as JournalDevice;
+use starling_client::{ClientEvent, DocId, DocRow, RelayAddr, SyncMode, SyncReport};
+
+use crate::App;
+use crate::error::{AppError, Result};
+use crate::find::short;
+use crate::sharing::journal_label;
+
+/// How a sync runs.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncOptions {
+    /// Stay connected until the stop future completes.
+    pub watch: bool,
+    /// Give up a one-off sync after this long.
+    pub timeout: Duration,
+}
+
+impl SyncOptions {
+    /// Push and pull once; give up after `timeout`.
+    pub fn once(timeout: Duration) -> Self {
+        SyncOptions {
+            watch: false,
+            timeout,
+        }
+    }
+
+    /// Stay connected, reporting changes as they arrive.
+    pub fn watch() -> Self {
+        SyncOptions {
+            watch: true,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What kind of thing happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SyncEventKind {
+    /// Connected to a relay.
+    Connected,
+    /// The connection dropped; it is retried.
+    Disconnected,
+    /// Someone's changes arrived.
+    Changed,
+    /// A new conflict appeared.
+    Conflict,
+    /// Someone joined or left.
+    MembersChanged,
+    /// This device was removed from a journal.
+    Removed,
+    /// A membership change made offline no longer applied.
+    MembershipChangeDropped,
+    /// Someone is here.
+    Presence,
+    /// The relay or a member misbehaved.
+    Tampering,
+    /// A payload failed a check and was set aside.
+    Quarantined,
+    /// A journal is up to date.
+    CaughtUp,
+    /// Another starling process asked this live sync to step aside.
+    Paused,
+    /// The live sync took over again.
+    Resumed,
+    /// The relay reported an error.
+    RelayError,
+}
+
+/// Something that happened during a sync, for people (`text`) and programs.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SyncEvent {
+    /// What happened.
+    pub kind: SyncEventKind,
+    /// The journal (its id), when it concerns one.
+    pub journal: Option<String>,
+    /// What happened, in words, with names.
+    pub text: String,
+}
+
+/// Why a journal is not in sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The invite was used, withdrawn or has expired.
+    InviteUnusable,
+    /// The owner's device has not told the relay about the invite yet.
+    InviteNotRegistered,
+    /// This device was removed from the journal.
+    Removed,
+    /// The relay refused the journal for another reason.
+    Refused,
+    /// The relay asked to try again later.
+    Deferred,
+    /// Something failed a check: the relay or a member misbehaved.
+    Tampering,
+    /// A local edit could not be sent and was set aside.
+    EditNotSent,
+    /// Changes the relay has not delivered are missing.
+    Waiting,
+}
+
+/// A journal that could not exchange its changes, and why.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SyncProblem {
+    /// The journal's id.
+    pub journal: String,
+    /// What went wrong.
+    pub kind: ProblemKind,
+    /// In words, with what to do.
+    pub text: String,
+}
+
+/// What a sync did. One source for the text and the JSON output.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SyncOutcome {
+    /// Journals synced.
+    pub journals: usize,
+    /// Envelopes of this device the relay acknowledged.
+    pub sent: usize,
+    /// Batches of others' changes applied.
+    pub received: usize,
+    /// Payloads set aside.
+    pub quarantined: usize,
+    /// Tampering events.
+    pub tampering: usize,
+    /// Journals that could not exchange everything.
+    pub problems: Vec<SyncProblem>,
+}
+
+impl App {
+    /// Syncs every journal (or the one named) once, on a runtime of its
+    /// own. Errors with [`AppError::SyncIncomplete`] when a journal was left
+    /// behind (after `on_event` has seen everything).
+    pub fn sync(
+        &self,
+        only: Option<&str>,
+        options: &SyncOptions,
+        on_event: impl FnMut(SyncEvent),
+    ) -> Result<SyncOutcome> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(AppError::Runtime)?;
+        runtime.block_on(self.sync_async(only, options, std::future::pending(), on_event))
+    }
+
+    /// Syncs on the caller's runtime; a live sync (`options.watch`) runs
+    /// until `stop` completes.
+    pub async fn sync_async(
+        &self,
+        only: Option<&str>,
+        options: &SyncOptions,
+        stop: impl Future<Output = ()>,
+        mut on_event: impl FnMut(SyncEvent),
+    ) -> Result<SyncOutcome> {
+        let docs: Vec<DocRow> = match only {
+            Some(j) => vec![self.pick(Some(j))?],
+            None => self.journals()?,
+        };
+        let mut relays: Vec<String> = docs.iter().map(|d| d.relay.clone()).collect();
+        relays.sort();
+        relays.dedup();
+        if relays.is_empty() {
+            return Err(crate::error::invalid(
+                "nothing to sync: no journals on this device",
+            ));
+        }
+        let mut outcome = SyncOutcome::default();
+        let mut removed = BTreeSet::new();
+        let mut tampered: BTreeMap<DocId, String> = BTreeMap::new();
+        let mut not_sent: BTreeMap<DocId, String> = BTreeMap::new();
+        tokio::pin!(stop);
+        for relay in &relays {
+            let addr = crate::sharing::relay_addr(relay)?;
+            let on_relay: Vec<DocRow> =
+                docs.iter().filter(|d| &d.relay == relay).cloned().collect();
+            let mut events = EventNamer::new(self, options.watch);
+            let report = self
+                .run_relay(&addr, options, stop.as_mut(), |e| {
+                    match &e {
+                        ClientEvent::Removed { doc } => {
+                            removed.insert(*doc);
+                        }
+                        ClientEvent::Tampering {
+                            doc: Some(doc),
+                            what,
+                        } => {
+                            tampered.insert(*doc, what.clone());
+                        }
+                        ClientEvent::Quarantined { doc, reason }
+                            if reason.starts_with("local edit not sent") =>
+                        {
+                            not_sent.insert(*doc, reason.clone());
+                        }
+                        _ => {}
+                    }
+                    for ev in events.describe(e) {
+                        on_event(ev);
+                    }
+                })
+                .await?;
+            add(&mut outcome, &report);
+            outcome.problems.extend(refusals(&report, &on_relay));
+            if !options.watch && self.name_new_members(&on_relay)? {
+                let again = self
+                    .run_relay(&addr, options, stop.as_mut(), |_| {})
+                    .await?;
+                outcome.sent += again.pushed;
+                outcome.received += again.pulled;
+            }
+        }
+        for row in &docs {
+            let Ok(doc) = row.doc.parse::<DocId>() else {
+                continue;
+            };
+            let label = journal_label(row);
+            let mut problem = |kind, text: String| {
+                if !outcome.problems.iter().any(|p| p.journal == row.doc) {
+                    outcome.problems.push(SyncProblem {
+                        journal: row.doc.clone(),
+                        kind,
+                        text,
+                    });
+                }
+            };
+            if removed.contains(&doc) || self.was_removed(row) {
+                problem(
+                    ProblemKind::Removed,
+                    format!(
+                        "you were removed from {label}: you keep what you had, but nothing new reaches this device"
+                    ),
+                );
+            }
+            if let Some(what) = tampered.get(&doc) {
+                problem(
+                    ProblemKind::Tampering,
+                    format!("{label}: something failed a check and was set aside ({what})"),
+                );
+            }
+            if let Some(why) = not_sent.get(&doc) {
+                problem(ProblemKind::EditNotSent, format!("{label}: {why}"));
+            }
+            if let Some(n) = self.held_back(&row.doc) {
+                problem(
+                    ProblemKind::Waiting,
+                    format!(
+                        "{label}: {n} change(s) wait for earlier ones the relay has not delivered; sync again later"
+                    ),
+                );
+            }
+        }
+        // Journals whose join a sync completed get their client's name.
+        for row in docs.iter().filter(|d| d.title.is_empty()) {
+            if let Ok(j) = self.load(row)
+                && let Some(name) = j.owner().and_then(|o| j.member(o)).map(|m| m.name)
+            {
+                self.client.set_title(&row.doc, &name)?;
+            }
+        }
+        outcome.journals = docs.len();
+        for row in &docs {
+            let problem = outcome
+                .problems
+                .iter()
+                .find(|p| p.journal == row.doc)
+                .map(|p| p.text.as_str());
+            self.client.set_sync_problem(&row.doc, problem)?;
+        }
+        if outcome.problems.is_empty() || options.watch {
+            Ok(outcome)
+        } else {
+            Err(AppError::SyncIncomplete(Box::new(outcome)))
+        }
+    }
+
+    async fn run_relay(
+        &self,
+        addr: &RelayAddr,
+        options: &SyncOptions,
+        stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+        on_event: impl FnMut(ClientEvent),
+    ) -> Result<SyncReport> {
+        let mode = if options.watch {
+            SyncMode::Watch
+        } else {
+            SyncMode::Once {
+                timeout: options.timeout,
+            }
+        };
+        Ok(self.client.sync(addr, mode, stop, on_event).await?)
+    }
+
+    /// Whether this device is no longer a member of `row` (it was one).
+    fn was_removed(&self, row: &DocRow) -> bool {
+        let Ok(me) = self.client.identity() else {
+            return false;
+        };
+        matches!(self.client.members(&row.doc), Ok(m) if !m.is_empty() && !m.iter().any(|x| x.device == me.device))
+            && self.client.is_joining(&row.doc).is_ok_and(|j| !j)
+    }
+
+    /// How many received envelopes wait for a predecessor, if any.
+    fn held_back(&self, doc: &str) -> Option<usize> {
+        self.client.held_back(doc).ok().filter(|n| *n > 0)
+    }
+}
+
+fn add(total: &mut SyncOutcome, r: &SyncReport) {
+    total.sent += r.pushed;
+    total.received += r.pulled;
+    total.quarantined += r.quarantined;
+    total.tampering += r.tampering;
+}
+
+/// The relay's refusals, in words: which invite problem, or membership.
+fn refusals(report: &SyncReport, docs: &[DocRow]) -> Vec<SyncProblem> {
+    let label = |doc: &DocId| {
+        docs.iter()
+            .find(|d| d.doc == doc.to_string())
+            .map(journal_label)
+            .unwrap_or_else(|| format!("journal {}", short(doc)))
+    };
+    let mut out = Vec::new();
+    for (doc, reason, permanent) in report
+        .refused
+        .iter()
+        .map(|(d, r)| (d, r, true))
+        .chain(report.deferred.iter().map(|(d, r)| (d, r, false)))
+    {
+        let name = label(doc);
+        let (kind, text) = match reason.as_str() {
+            "unknown document" | "unknown invite" => (
+                ProblemKind::InviteNotRegistered,
+                format!(
+                    "the owner hasn't synced this invite to the relay yet ({name}): ask them to \
+                     sync, then sync again; the invite is kept on this device"
+                ),
+            ),
+            "invite already used" => (
+                ProblemKind::InviteUnusable,
+                "this invite was already used (each invite works once): ask for a new one".into(),
+            ),
+            "invite revoked" => (
+                ProblemKind::InviteUnusable,
+                "this invite was withdrawn by the journal's owner: ask for a new one".into(),
+            ),
+            "invite expired" => (
+                ProblemKind::InviteUnusable,
+                "this invite has expired: ask for a new one".into(),
+            ),
+            "no such live invite" => (
+                ProblemKind::InviteUnusable,
+                "the relay refused this invite: it was used, withdrawn or has expired; ask for a new one"
+                    .into(),
+            ),
+            "not a member" | "removed from document" => (
+                ProblemKind::Removed,
+                format!(
+                    "you were removed from {name}: you keep what you had, but nothing new reaches this device"
+                ),
+            ),
+            other if permanent => (
+                ProblemKind::Refused,
+                format!("the relay refused {name}: {other}"),
+            ),
+            other => (
+                ProblemKind::Deferred,
+                format!("the relay asked to sync {name} later ({other}); sync again in a while"),
+            ),
+        };
+        out.push(SyncProblem {
+            journal: doc.to_string(),
+            kind,
+            text,
+        });
+    }
+    out
+}
+
+/// Turns the sync engine's events into [`SyncEvent`]s with member names,
+/// and, in a live sync, spots conflicts as they appear.
+struct EventNamer<'a> {
+    app: &'a App,
+    names: Vec<(JournalDevice, String)>,
+    labels: BTreeMap<String, String>,
+    /// Conflicts already reported, per journal (live syncs only).
+    known: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// Peers choose names and messages: no control characters reach a screen.
+fn clean(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).collect()
+}
+
+impl<'a> EventNamer<'a> {
+    fn new(app: &'a App, live: bool) -> Self {
+        let mut names = Vec::new();
+        let mut labels = BTreeMap::new();
+        let mut known = BTreeMap::new();
+        for row in app.journals().unwrap_or_default() {
+            labels.insert(row.doc.clone(), journal_label(&row));
+            if let Ok(j) = app.load(&row) {
+                names.extend(j.members().into_iter().map(|m| (m.device, m.name)));
+                if live {
+                    let open = j.conflicts().iter().map(|c| c.path.to_string()).collect();
+                    known.insert(row.doc, open);
+                }
+            }
+        }
+        EventNamer {
+            app,
+            names,
+            labels,
+            known: live.then_some(known),
+        }
+    }
+
+    fn who(&self, d: &starling_client::DeviceId) -> Option<String> {
+        self.names
+            .iter()
+            .find(|(n, _)| n.as_bytes() == d.as_bytes())
+            .map(|(_, n)| n.clone())
+    }
+
+    fn label(&self, doc: &DocId) -> String {
+        let key = doc.to_string();
+        self.labels
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| format!("journal {}", short(&key)))
+    }
+
+    fn describe(&mut self, event: ClientEvent) -> Vec<SyncEvent> {
+        use SyncEventKind as K;
+        let (kind, doc, text) = match &event {
+            ClientEvent::Connected { relay } => {
+                (K::Connected, None, format!("connected to {relay}"))
+            }
+            ClientEvent::Disconnected { reason } => (
+                K::Disconnected,
+                None,
+                format!("disconnected ({reason}); retrying"),
+            ),
+            ClientEvent::Changed {
+                doc,
+                author,
+                messages,
+            } => {
+                let who = self
+                    .who(author)
+                    .unwrap_or_else(|| format!("device {}", short(author)));
+                (
+                    K::Changed,
+                    Some(*doc),
+                    format!("{who}: {}", messages.join("; ")),
+                )
+            }
+            ClientEvent::MembersChanged { doc } => (
+                K::MembersChanged,
+                Some(*doc),
+                format!("the members of {} changed", self.label(doc)),
+            ),
+            ClientEvent::Removed { doc } => (
+                K::Removed,
+                Some(*doc),
+                format!("you were removed from {}", self.label(doc)),
+            ),
+            ClientEvent::MembershipChangeDropped { doc, reason } => (
+                K::MembershipChangeDropped,
+                Some(*doc),
+                format!(
+                    "a membership change made offline in {} was dropped ({reason}); another member's change reached the relay first",
+                    self.label(doc)
+                ),
+            ),
+            ClientEvent::Presence { doc, from, data } => {
+                let text = match self.who(from) {
+                    Some(name) => format!("{name} is here"),
+                    None => format!(
+                        "{} (device {}) is here",
+                        String::from_utf8_lossy(data),
+                        short(from)
+                    ),
+                };
+                (K::Presence, Some(*doc), text)
+            }
+            ClientEvent::Tampering { doc, what } => {
+                (K::Tampering, *doc, format!("TAMPERING: {what}"))
+            }
+            ClientEvent::Quarantined { doc, reason } => (
+                K::Quarantined,
+                Some(*doc),
+                format!("set aside a change: {reason}"),
+            ),
+            ClientEvent::CaughtUp { doc } => (
+                K::CaughtUp,
+                Some(*doc),
+                format!("{} is up to date", self.label(doc)),
+            ),
+            ClientEvent::Paused => (
+                K::Paused,
+                None,
+                "paused while another starling command uses the sync state".into(),
+            ),
+            ClientEvent::Resumed => (K::Resumed, None, "resumed".into()),
+            ClientEvent::RelayError { doc, message } => {
+                (K::RelayError, *doc, format!("relay error: {message}"))
+            }
+            _ => return Vec::new(),
+        };
+        let mut out = vec![SyncEvent {
+            kind,
+            journal: doc.map(|d| d.to_string()),
+            text: clean(&text),
+        }];
+        if let (K::Changed, Some(doc)) = (kind, doc) {
+            out.extend(self.new_conflicts(&doc));
+        }
+        out
+    }
+
+    /// Conflicts of `doc` not reported before (live syncs only).
+    fn new_conflicts(&mut self, doc: &DocId) -> Vec<SyncEvent> {
+        let key = doc.to_string();
+        let Some(known) = self.known.as_mut() else {
+            return Vec::new();
+        };
+        let Ok(row) = self.app.client().find_doc(&key) else {
+            return Vec::new();
+        };
+        let Ok(view) = self.app.load(&row).map(|j| j.view()) else {
+            return Vec::new();
+        };
+        let seen = known.entry(key.clone()).or_default();
+        let mut out = Vec::new();
+        for c in &view.conflicts {
+            let path = c.path.to_string();
+            if seen.contains(&path) {
+                continue;
+            }
+            seen.push(path.clone());
+            let said: Vec<String> = c
+                .candidates
+                .iter()
+                .map(|cand| {
+                    let who = cand
+                        .author
+                        .and_then(|a| view.member_name(a).map(str::to_owned))
+                        .unwrap_or_else(|| "an unknown device".into());
+                    format!("{who} said {}", cand.value)
+                })
+                .collect();
+            out.push(SyncEvent {
+                kind: SyncEventKind::Conflict,
+                journal: Some(key.clone()),
+                text: clean(&format!("CONFLICT at {path}: {}", said.join("; "))),
+            });
+        }
+        out
+    }
+}

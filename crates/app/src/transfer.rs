@@ -1,0 +1,68 @@
+//! Export (JSON, CSV, raw automerge) and import (a JSON export becomes a
+//! journal this device owns).
+
+use std::path::Path;
+
+use recovery_journal::Journal;
+use starling_client::{DocId, DocRow};
+
+use crate::App;
+use crate::error::{AppError, Result, invalid};
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExportFormat {
+    /// The documented JSON schema (docs/journal-json.md).
+    Json,
+    /// One row per reading, area and perspective.
+    Csv,
+    /// The raw automerge document, for other automerge tools.
+    Automerge,
+}
+
+impl std::str::FromStr for ExportFormat {
+    type Err = AppError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "json" => Ok(ExportFormat::Json),
+            "csv" => Ok(ExportFormat::Csv),
+            "automerge" => Ok(ExportFormat::Automerge),
+            other => Err(invalid(format!(
+                "format `{other}`: use json, csv or automerge"
+            ))),
+        }
+    }
+}
+
+impl App {
+    /// The journal's bytes in `format`.
+    pub fn export(&self, row: &DocRow, format: ExportFormat) -> Result<Vec<u8>> {
+        let journal = self.load(row)?;
+        Ok(match format {
+            ExportFormat::Json => journal.export_json().into_bytes(),
+            ExportFormat::Csv => journal.export_csv().into_bytes(),
+            ExportFormat::Automerge => journal.export_automerge(),
+        })
+    }
+
+    /// Imports a JSON export as a new journal this device owns (it takes the
+    /// client's place, under the client's name), syncing through `relay`.
+    pub fn import(&self, file: &Path, relay: &str) -> Result<(DocId, String)> {
+        let relay = crate::sharing::relay_addr(relay)?;
+        let text = std::fs::read_to_string(file).map_err(|source| AppError::File {
+            path: file.display().to_string(),
+            source,
+        })?;
+        let journal = Journal::import_json(&text, self.device()?)?;
+        let title = journal
+            .owner()
+            .and_then(|o| journal.member(o))
+            .map(|m| m.name)
+            .unwrap_or_default();
+        let doc = self
+            .client
+            .create(&relay, &title, "client", &journal.changes_since(&[]))?;
+        Ok((doc, title))
+    }
+}
