@@ -9,6 +9,7 @@ mod sharing;
 mod show;
 pub(crate) mod sync;
 mod transfer;
+mod ui;
 
 use std::io::Write;
 
@@ -97,6 +98,12 @@ pub enum Command {
     Export(transfer::Export),
     /// Import a journal from a JSON export (it becomes yours).
     Import(transfer::Import),
+    /// Open the journal in your browser: a page served by this device, on
+    /// this machine only, for as long as this command runs.
+    ///
+    /// It prints a link carrying a secret for this launch; open it (or use
+    /// --open). Keep it to yourself. Stop with Ctrl-C.
+    Ui(ui::Ui),
     /// Run the whole story on an embedded relay: a client and their care
     /// coordinator score one reading offline, sync, and see the same star.
     Demo,
@@ -133,6 +140,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         Command::Sync(a) => sync::sync(&ctx, a, out),
         Command::Export(a) => transfer::export(&ctx, a, out),
         Command::Import(a) => transfer::import(&ctx, a, out),
+        Command::Ui(a) => ui::ui(&ctx, a, out),
         Command::Demo => unreachable!("handled above"),
     }
 }

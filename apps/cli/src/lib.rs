@@ -7,7 +7,6 @@
 
 #![deny(missing_docs)]
 
-mod chart;
 mod cmd;
 mod ctx;
 mod demo;

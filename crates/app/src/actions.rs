@@ -123,6 +123,28 @@ impl App {
         })
     }
 
+    /// Writes the note on one area of a reading.
+    pub fn area_note(
+        &self,
+        row: &DocRow,
+        reading: Option<&str>,
+        area: &str,
+        text: &str,
+    ) -> Result<()> {
+        let journal = self.load(row)?;
+        let reading = self.reading(&journal, reading)?;
+        check_area(&journal, &reading, area)?;
+        drop(journal);
+        self.edit(row, |j| j.set_area_note(&reading, area, text))
+    }
+
+    /// Sets the date the plan set at a reading is reviewed.
+    pub fn set_review_date(&self, row: &DocRow, reading: Option<&str>, date: &str) -> Result<()> {
+        let reading = self.reading(&self.load(row)?, reading)?;
+        let date: Date = date.trim().parse()?;
+        self.edit(row, |j| j.set_review_date(&reading, date))
+    }
+
     /// Signs off a reading with this device's key; its sign-off state after.
     pub fn sign_off(&self, row: &DocRow, reading: Option<&str>) -> Result<(ReadingId, SignOff)> {
         let reading = self.reading(&self.load(row)?, reading)?;

@@ -30,11 +30,13 @@
 #![deny(missing_docs)]
 
 mod actions;
+pub mod chart;
 mod duration;
 mod edit;
 mod error;
 mod find;
 mod sharing;
+pub mod summary;
 pub mod sync;
 mod transfer;
 
@@ -45,6 +47,7 @@ pub use duration::parse_duration;
 pub use error::{AppError, ErrorKind, Result};
 pub use find::{area_help, short};
 pub use sharing::{Invite, JoinOutcome, MemberEntry};
+pub use summary::{AreaSummary, JournalSummary};
 pub use sync::{SyncEvent, SyncEventKind, SyncOptions, SyncOutcome, SyncProblem};
 pub use transfer::ExportFormat;
 

@@ -433,6 +433,27 @@ impl Client {
             .count())
     }
 
+    /// How many of this device's edits to `doc` have not reached the relay
+    /// yet (waiting to be sealed, or sealed and not acknowledged): 0 means
+    /// everything this device wrote is stored at the relay, which said so
+    /// in a signed acknowledgement.
+    pub fn not_yet_at_relay(&self, doc: &str) -> Result<usize> {
+        let unsealed = self
+            .store
+            .unsealed()?
+            .into_iter()
+            .filter(|(_, d, _)| d == doc)
+            .count();
+        let outbox = match self.store.sync_state(doc)? {
+            Some(bytes) => {
+                let state = persist::decode(&bytes)?;
+                state.outbox.len() + state.op_outbox.len()
+            }
+            None => 0,
+        };
+        Ok(unsealed + outbox)
+    }
+
     /// Set a document's title on this device.
     pub fn set_title(&self, doc: &str, title: &str) -> Result<()> {
         self.store.write(|tx| rows::set_title(tx, doc, title))

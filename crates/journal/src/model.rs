@@ -136,6 +136,19 @@ impl Date {
             .unwrap_or(time::Date::MIN);
         Date(date)
     }
+
+    /// Midnight UTC of this date, as a unix timestamp (seconds).
+    pub fn to_unix(self) -> i64 {
+        self.0.midnight().assume_utc().unix_timestamp()
+    }
+
+    /// This date `days` later (earlier if negative); the same date if that
+    /// leaves the calendar.
+    pub fn plus_days(self, days: i64) -> Date {
+        self.0
+            .checked_add(time::Duration::days(days))
+            .map_or(self, Date)
+    }
 }
 
 impl FromStr for Date {

@@ -106,7 +106,7 @@ pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
     let model = journal
         .chart(&view, &perspectives)
         .ok_or_else(|| not_found("no readings to draw yet"))?;
-    std::fs::write(&args.out, crate::chart::svg(&model))
+    std::fs::write(&args.out, starling_app::chart::svg(&model))
         .with_context(|| format!("writing {}", args.out.display()))?;
     if ctx.json {
         return print_json(

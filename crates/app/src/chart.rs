@@ -53,25 +53,62 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Render `model` as a standalone SVG document.
+/// The words a chart shows, so a front-end can give them in its language.
+#[derive(Clone, Debug)]
+pub struct ChartText {
+    /// The chart's title (`<title>`).
+    pub title: String,
+    /// For a reading without a date.
+    pub undated: String,
+    /// The three perspectives' names.
+    pub client: String,
+    /// The worker's perspective.
+    pub worker: String,
+    /// The agreed score.
+    pub agreed: String,
+    /// When set, the chart is an image with this accessible name (for a
+    /// chart inside a page, beside its table).
+    pub aria_label: Option<String>,
+}
+
+impl ChartText {
+    /// English, for the CLI's standalone files.
+    pub fn english(instrument: &str) -> Self {
+        ChartText {
+            title: format!("{instrument} star chart"),
+            undated: "undated".into(),
+            client: "client".into(),
+            worker: "worker".into(),
+            agreed: "agreed".into(),
+            aria_label: None,
+        }
+    }
+}
+
+/// Render `model` as a standalone SVG document, in English.
 pub fn svg(model: &ChartModel) -> String {
+    svg_with(model, &ChartText::english(&model.instrument))
+}
+
+/// Render `model` with `text`.
+pub fn svg_with(model: &ChartModel, text: &ChartText) -> String {
     let n = model.areas.len().max(1);
     let span = f64::from(model.max.saturating_sub(model.min).max(1));
     let frac = |v: u8| (f64::from(v.saturating_sub(model.min)) + 1.0) / (span + 1.0);
     let attribution = wrap(&model.attribution, 120);
     let legend_h = 24.0 * model.series.len() as f64 + 30.0 + 14.0 * attribution.len() as f64;
     let mut s = String::new();
+    let role = match &text.aria_label {
+        Some(label) => format!(r#" role="img" aria-label="{}""#, escape(label)),
+        None => String::new(),
+    };
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12"{role}>"#,
         w = WIDTH,
         h = SIZE + legend_h
     );
-    let _ = writeln!(
-        s,
-        r#"<title>{} star chart</title>"#,
-        escape(&model.instrument)
-    );
+    let _ = writeln!(s, r#"<title>{}</title>"#, escape(&text.title));
     let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
     // Stage bands, outermost first so inner ones paint over.
     for (i, stage) in model.stages.iter().enumerate().rev() {
@@ -148,7 +185,12 @@ pub fn svg(model: &ChartModel) -> String {
         let date = series
             .date
             .map(|d| d.to_string())
-            .unwrap_or_else(|| "undated".into());
+            .unwrap_or_else(|| text.undated.clone());
+        let whose = match series.perspective.as_str() {
+            "client" => &text.client,
+            "worker" => &text.worker,
+            _ => &text.agreed,
+        };
         let _ = writeln!(
             s,
             r#"<rect x="40" y="{y:.1}" width="18" height="12" fill="{colour}"/>"#
@@ -157,7 +199,7 @@ pub fn svg(model: &ChartModel) -> String {
             s,
             r#"<text x="66" y="{:.1}">{date} — {}</text>"#,
             y + 10.0,
-            series.perspective
+            escape(whose)
         );
         y += 24.0;
     }

@@ -1,0 +1,66 @@
+// Starling UI: live updates. Pages work without this file; with it, a page
+// showing a journal that changed on another device refreshes its content
+// (or, while the person is typing, offers to), and the sync status stays
+// current. No framework, nothing from elsewhere (the CSP allows neither).
+(function () {
+  "use strict";
+  var main = function () { return document.querySelector("main"); };
+  var journal = document.body.getAttribute("data-journal");
+  var live = document.getElementById("live");
+  var dirty = false;
+  document.addEventListener("input", function (e) {
+    if (e.target && e.target.closest && e.target.closest("form")) { dirty = true; }
+  });
+  function say(text) {
+    if (!live) { return; }
+    live.textContent = "";
+    window.setTimeout(function () { live.textContent = text; }, 50);
+  }
+  function typing() {
+    var a = document.activeElement;
+    return dirty || (a && (a.tagName === "INPUT" || a.tagName === "TEXTAREA" || a.tagName === "SELECT"));
+  }
+  var pending = null;
+  function offer(text) {
+    var b = document.getElementById("changes-banner");
+    if (!b) { return; }
+    b.hidden = false;
+    var t = b.querySelector("[data-text]");
+    if (t) { t.textContent = text; }
+  }
+  function refresh(text) {
+    return fetch(window.location.href, { credentials: "same-origin", headers: { "x-starling-refresh": "1" } })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var next = doc.querySelector("main");
+        if (next) { main().replaceWith(next); }
+        var status = doc.getElementById("sync-status");
+        if (status) { document.getElementById("sync-status").textContent = status.textContent; }
+        var b = document.getElementById("changes-banner");
+        if (b) { b.hidden = true; }
+        dirty = false;
+        say(text);
+      })
+      .catch(function () { /* offline is normal: the next event tries again */ });
+  }
+  var shown = document.getElementById("changes-show");
+  if (shown) { shown.addEventListener("click", function () { refresh(pending || ""); }); }
+  if (!window.EventSource) { return; }
+  var es = new EventSource("/events");
+  es.addEventListener("update", function (ev) {
+    var d;
+    try { d = JSON.parse(ev.data); } catch (e) { return; }
+    var relevant = ["changed", "conflict", "members_changed", "removed"].indexOf(d.kind) >= 0;
+    if (!relevant) { return; }
+    if (journal && d.journal && d.journal !== journal) { return; }
+    pending = d.text;
+    if (typing()) { offer(d.text); } else { refresh(d.text); }
+  });
+  es.addEventListener("status", function (ev) {
+    var d;
+    try { d = JSON.parse(ev.data); } catch (e) { return; }
+    var el = document.getElementById("sync-status-text");
+    if (el) { el.textContent = d.text; }
+  });
+})();

@@ -1,0 +1,264 @@
+# Starling's words, in British English. Every word the UI shows is here:
+# a service can add another language by translating this file.
+# Data (names, notes, area and stage names from an instrument) is not here.
+
+app-name = Starling
+skip-to-content = Skip to main content
+nav-label = Main
+nav-journals = Journals
+nav-new = Start a journal
+nav-join = Join with an invite
+footer-local = Starling runs on this device. Your journal is stored here and sent to the relay only encrypted; nobody at the relay can read it.
+
+status-label = Sync:
+status-starting = starting…
+status-online = connected. Changes are shared as they happen.
+status-offline = offline. That's fine: your changes are kept on this device and sent when the connection is back.
+status-paused = paused for a moment while another Starling command uses the sync. It carries on by itself.
+status-elsewhere = another Starling window is keeping this device in sync.
+
+live-new-changes = There are new changes to this page.
+live-show = Show them
+
+error-summary = There is a problem
+problem-not-found = Not found
+problem-failed = Something went wrong
+problem-back = Go back to your journals
+problem-no-reading = There is no such reading in this journal.
+
+done-setup = You're set up. Start a journal, or join one with an invite.
+done-created = Journal started. Add a reading when you're ready.
+done-joined = You've joined the journal.
+done-already-member = You were already in this journal, so nothing changed.
+done-reading = Reading started.
+done-saved = Saved.
+done-nothing = Nothing changed.
+done-settled = Settled. Everyone sees the same value after their next sync.
+done-signed = Signed off.
+done-goal = Goal added.
+done-step = Step added.
+done-step-done = Step marked as done.
+done-note = Note saved.
+done-removed = Member removed. Anything written from now on is protected with a new key they don't have.
+
+setup-title = Set up Starling on this device
+setup-intro = Starling keeps a Recovery Star journal on your own device. Your key stays here.
+setup-name = Your name
+setup-name-hint = This is how others in your journals will see you.
+setup-name-error = Enter your name
+setup-continue = Continue
+
+journals-title = Your journals
+journals-none = You don't have any journals on this device yet.
+journals-filter = Find by name
+journals-show = Show
+journals-show-all = All journals
+journals-show-attention = Needs attention
+journals-sort = Sort by
+journals-sort-name = Name
+journals-sort-reading = Latest reading
+journals-sort-attention = Conflicts and steps due
+journals-sort-review = Next review
+journals-apply = Apply
+journals-count = Showing { $shown } of { $total } { $total ->
+    [one] journal
+   *[other] journals
+}
+journal-joining = Joining…
+journal-waiting-first-sync = This journal will appear after its first sync.
+journal-waiting-title = Waiting for the journal
+card-last-reading = Last reading
+card-no-readings = none yet
+card-conflicts = Conflicts
+card-gaps = Gaps
+card-steps-due = Steps due
+card-review = Next review
+card-no-review = not set
+card-sync = Saved
+card-needs-attention = Needs attention
+
+sync-not-syncing = Not in sync:
+sync-local-only = Only on this device
+sync-local-count = { $count ->
+    [one] one change waits to reach the relay.
+   *[other] { $count } changes wait to reach the relay.
+}
+sync-at-relay = Everything is saved at the relay
+
+new-title = Start a journal
+new-client-name = Whose journal is it?
+new-client-name-hint = Leave blank for your own.
+new-relay = Relay
+new-relay-hint = Your organisation's relay address, for example relay.example.org.
+new-instrument = What to use for readings
+instrument-recovery-star = Recovery Star
+instrument-compass = Starling Compass
+new-create = Start the journal
+
+join-title = Join a journal
+join-intro = Someone invited you with a link. Paste it here.
+join-link = Invite link
+join-link-hint = It starts with starling://invite/. Treat it like a password.
+join-button = Join
+
+journal-title = { $name }'s journal
+tabs-label = Journal sections
+tab-overview = Overview
+tab-plan = Action plan
+tab-notes = Notes
+tab-history = History
+tab-share = Sharing
+tab-export = Export and print
+journal-conflicts = { $count ->
+    [one] One value was set differently on two devices. It waits for you to settle it.
+   *[other] { $count } values were set differently on two devices. They wait for you to settle them.
+}
+journal-see-conflicts = See and settle
+readings-title = Readings
+readings-none = No readings yet.
+reading-new = Start a new reading
+reading-date = Date
+reading-date-hint = Leave blank for today.
+reading-mode = How it's done
+mode-joint = Together, client and worker
+mode-client = By the client
+mode-worker = By the worker
+reading-start = Start the reading
+undated = undated
+tag-gaps = gaps
+tag-conflict = conflict
+tag-gap = gap of { $gap }
+tag-check-author = check who wrote this
+
+chart-title = Star chart
+chart-label = Star chart of the chosen readings. The table after it gives the same scores.
+chart-readings = Readings to compare
+chart-perspectives = Whose view
+chart-show = Show
+chart-how = Each area is a spoke from 1 at the centre to 10 at the edge. The client's view is drawn with dashes, the worker's with dots, the agreed score with a solid line.
+chart-table = Scores in the chart
+area = Area
+stage = Stage
+perspective-client = Client
+perspective-worker = Worker
+perspective-agreed = Agreed
+perspective-supporter = Supporter
+distance-title = Distance travelled
+distance-caption = Agreed scores: the first and the latest for each area
+distance-first = First
+distance-latest = Latest
+distance-change = Change
+
+reading-heading = Reading of { $date } ({ $mode })
+reading-page-title = Reading of { $date }
+reading-table = Scores by area
+reading-marks = Notes and marks
+reading-change = Change
+reading-back = Back to the reading of { $date }
+not-scored = not scored
+note-label = Note:
+actions = Actions
+signoff-label = Sign-off:
+signoff-unsigned = not signed off yet
+signoff-partial = signed by { $count } of 2
+signoff-done = signed off by the client and the worker
+signoff-amended = changed after sign-off: { $fields }
+signoff-title = Sign off
+signoff-hint = When you both agree the reading is right, each of you signs it off on your own device.
+signoff-button = Sign off this reading
+conflicts-title = Settle a difference
+conflicts-hint = Two devices set the same value at the same time. Nothing was lost: choose the value you agree on.
+conflict-score = { $area }: { $perspective } score
+conflict-reading = The reading's { $field }
+conflict-said = { $who } said { $value }
+conflict-keep = Keep { $value }
+unknown-device = someone not named in this journal
+
+score-yours-client = Your score (as the client)
+score-yours-worker = Your score (as the worker)
+score-hint = Choose the step on the ladder that fits now.
+score-agreed = Agreed score
+score-agreed-hint = The score you agreed together, if you have.
+score-not-agreed = Not agreed yet
+score-invalid = Choose a step on the ladder
+note-area = Note on this area
+save = Save
+cancel = Cancel
+
+plan-title = Action plan
+plan-review = Review date:
+plan-review-set = Set the review date
+plan-goals = Goals set at this reading
+plan-carried = Steps carried forward from earlier readings
+plan-target = Target score
+plan-no-steps = No steps yet.
+plan-done = done
+plan-due = by { $date }
+plan-mark-done = Mark done
+plan-add-step = Add a step
+plan-step-text = What is to be done
+plan-step-owner = Who does it
+plan-step-due = By when
+plan-add-goal = Add a goal
+plan-goal-title = The goal
+plan-goal-hint = In the client's own words.
+owner-client = the client
+owner-worker = the worker
+owner-supporter = the supporter
+owner-other = someone else
+
+notes-title = Notes
+notes-add = Write a note
+notes-text = Note
+notes-date = Date
+notes-save = Save the note
+notes-none = No notes yet.
+
+history-title = History
+history-hint = Every change, newest first: who made it and when. Choose "See it then" to look at the journal as it was.
+history-when = When
+history-who = Who
+history-what = What changed
+history-see = See it then
+history-then = The journal as it was then
+history-now = Back to now
+
+export-title = Export and print
+export-intro = Download a copy of this journal.
+export-json = Everything, as JSON (documented format)
+export-csv = Scores, as a spreadsheet (CSV)
+export-automerge = The raw document, for other automerge tools
+print-link = Print a review (reading, star and action plan)
+print-back = Back to the journal
+print-title = { $name }: review of { $date }
+print-how = Use your browser's Print command to print this page or save it as a PDF.
+
+share-members = Who is in this journal
+share-col-name = Name
+share-col-as = As
+share-col-access = Access
+share-you = (you)
+share-unnamed = not named yet
+share-removed = removed
+share-removed-on = removed on { $date }
+share-remove = Remove { $name }
+share-you-removed = You were removed from this journal. You keep what you had, but nothing new reaches this device.
+share-owner-only = Only the journal's owner invites and removes people.
+share-invite = Invite someone
+share-invite-intro = You get a link that works once. Give it to them privately: anyone with it can join.
+share-name = Their name
+share-as = They are the
+share-access = What they can do
+access-owner = owner
+access-editor = read and write
+access-viewer = read only
+share-expires = The link works for
+expires-hour = one hour
+expires-day = one day
+expires-week = one week
+share-create = Create the invite link
+share-link-for = Invite link for { $name }
+share-link-how = Copy this link, or let them scan the code from their device.
+share-qr = QR code of the invite link
+share-registered = The relay knows this invite: it works from now.
+share-not-registered = The relay could not be reached: the link works once this device has synced.

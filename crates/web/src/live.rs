@@ -1,0 +1,215 @@
+//! Syncing in the UI's own process, and telling open pages.
+//!
+//! A thread with its own runtime and its own handle on the store runs a
+//! live sync (the same as `starling sync --watch`) for as long as the UI
+//! runs. Its events go to every open page over server-sent events
+//! (`/events`): a page showing the journal that changed reloads its content
+//! (or, while the person is typing, offers to). When a command in a
+//! terminal needs the sync state (`share`, a one-off `sync`), the live sync
+//! steps aside and the pages say so, calmly; it resumes by itself. Offline
+//! is a normal state: edits are kept on this device and sent when the relay
+//! is reachable.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use futures_util::StreamExt;
+use starling_app::{App, AppError, SyncEventKind, SyncOptions};
+use tokio::sync::{broadcast, watch};
+
+use crate::AppState;
+
+/// Where sync stands, for the status line on every page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Not yet connected, or no journal to sync yet.
+    #[default]
+    Starting,
+    /// Connected: changes come and go as they happen.
+    Online,
+    /// The relay cannot be reached: edits wait on this device.
+    Offline,
+    /// A command in a terminal is using the sync state for a moment.
+    Paused,
+    /// Another `starling sync --watch` (or UI) keeps this device in sync.
+    ElsewhereSyncing,
+}
+
+impl Status {
+    /// The catalogue message for it.
+    pub fn message(self) -> &'static str {
+        match self {
+            Status::Starting => "status-starting",
+            Status::Online => "status-online",
+            Status::Offline => "status-offline",
+            Status::Paused => "status-paused",
+            Status::ElsewhereSyncing => "status-elsewhere",
+        }
+    }
+}
+
+/// Something to tell open pages.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LiveEvent {
+    /// What happened (`changed`, `conflict`, `status`, …).
+    pub kind: String,
+    /// The journal it concerns, if one.
+    pub journal: Option<String>,
+    /// In words, for the page's live region.
+    pub text: String,
+}
+
+/// The live sync's handle: its status and the events it broadcasts.
+#[derive(Clone, Debug)]
+pub struct Live {
+    /// Events for open pages.
+    pub events: broadcast::Sender<LiveEvent>,
+    /// Where sync stands.
+    pub status: Arc<RwLock<Status>>,
+}
+
+impl Live {
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.status.read().map_or(Status::Starting, |s| *s)
+    }
+
+    fn set(&self, status: Status, tr_text: impl FnOnce(Status) -> String) {
+        let changed = self
+            .status
+            .write()
+            .map(|mut s| std::mem::replace(&mut *s, status) != status)
+            .unwrap_or(false);
+        if changed {
+            let _ = self.events.send(LiveEvent {
+                kind: "status".into(),
+                journal: None,
+                text: tr_text(status),
+            });
+        }
+    }
+}
+
+/// Starts the live sync for `home` on its own thread; it stops when `stop`
+/// turns true.
+pub fn start(home: PathBuf, tr: Arc<crate::i18n::Catalogue>, stop: watch::Receiver<bool>) -> Live {
+    let (events, _) = broadcast::channel(256);
+    let live = Live {
+        events,
+        status: Arc::new(RwLock::new(Status::Starting)),
+    };
+    let handle = live.clone();
+    let spawned = std::thread::Builder::new()
+        .name("starling-ui-sync".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the sync runtime");
+                    return;
+                }
+            };
+            runtime.block_on(run(home, tr, handle, stop));
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the sync thread");
+    }
+    live
+}
+
+async fn run(
+    home: PathBuf,
+    tr: Arc<crate::i18n::Catalogue>,
+    live: Live,
+    mut stop: watch::Receiver<bool>,
+) {
+    let text = |s: Status| tr.t(s.message());
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let outcome = match App::open(&home) {
+            Ok(app) if app.journals().is_ok_and(|j| !j.is_empty()) => {
+                let mut stop_rx = stop.clone();
+                let stopped = async move {
+                    let _ = stop_rx.wait_for(|s| *s).await;
+                };
+                let live2 = live.clone();
+                let tr2 = tr.clone();
+                let result = app
+                    .sync_async(None, &SyncOptions::watch(), stopped, move |e| {
+                        let status = match e.kind {
+                            SyncEventKind::Connected | SyncEventKind::Resumed => {
+                                Some(Status::Online)
+                            }
+                            SyncEventKind::Disconnected => Some(Status::Offline),
+                            SyncEventKind::Paused => Some(Status::Paused),
+                            _ => None,
+                        };
+                        if let Some(s) = status {
+                            live2.set(s, |s| tr2.t(s.message()));
+                        }
+                        let kind = serde_json::to_value(e.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        let _ = live2.events.send(LiveEvent {
+                            kind,
+                            journal: e.journal,
+                            text: e.text,
+                        });
+                    })
+                    .await;
+                Some(result)
+            }
+            _ => None,
+        };
+        match outcome {
+            Some(Err(AppError::Client(starling_app::client::ClientError::SyncBusy))) => {
+                live.set(Status::ElsewhereSyncing, text);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "live sync stopped; trying again");
+                live.set(Status::Offline, text);
+            }
+            _ => {}
+        }
+        // Nothing to sync yet, or the sync ended: look again in a moment.
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// `GET /events`: server-sent events for open pages.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = state.live.events.subscribe();
+    let mut stop = state.stop.clone();
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|item| async move {
+        let e = item.ok()?;
+        let name = if e.kind == "status" {
+            "status"
+        } else {
+            "update"
+        };
+        let data = serde_json::to_string(&e).ok()?;
+        Some(Ok(Event::default().event(name).data(data)))
+    });
+    let stream = stream.take_until(stopped);
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

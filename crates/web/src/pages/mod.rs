@@ -1,0 +1,157 @@
+//! The screens, as server-rendered HTML (maud escapes every value; text
+//! from other members and instruments is marked `translate="no"` as data).
+//! Every screen works without script: forms post back and redirect.
+
+pub mod caseload;
+pub mod forms;
+pub mod journal;
+pub mod plan;
+pub mod reading;
+pub mod records;
+pub mod share;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::i18n::Catalogue;
+use crate::live::Status;
+
+/// What every page shows around its content.
+pub struct Page<'a> {
+    /// Messages.
+    pub tr: &'a Catalogue,
+    /// The page's title (also its `<h1>` unless the page has its own).
+    pub title: String,
+    /// The journal the page shows, for live updates.
+    pub journal: Option<&'a str>,
+    /// Where sync stands.
+    pub status: Status,
+    /// A message after an action (`?done=`), shown once.
+    pub flash: Option<String>,
+    /// The instrument's licence line, where its names appear.
+    pub attribution: Option<String>,
+    /// The current section, for `aria-current` in the navigation.
+    pub section: Section,
+}
+
+/// Top-level sections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// The journals list.
+    Journals,
+    /// Creating or joining.
+    Add,
+    /// Inside one journal.
+    Journal,
+}
+
+/// Data from peers or instruments, never translated.
+pub fn data(text: &str) -> Markup {
+    html! { span translate="no" { (text) } }
+}
+
+/// The whole page.
+pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
+    let tr = p.tr;
+    let current = |s: Section| if p.section == s { Some("page") } else { None };
+    html! {
+        (DOCTYPE)
+        html lang=(tr.lang()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (p.title) " – " (tr.t("app-name")) }
+                link rel="stylesheet" href="/assets/app.css";
+                script src="/assets/app.js" defer {}
+            }
+            body data-journal=[p.journal] {
+                a.skip href="#main" { (tr.t("skip-to-content")) }
+                header.top {
+                    div.wrap {
+                        a.brand href="/" { (tr.t("app-name")) }
+                        nav.main aria-label=(tr.t("nav-label")) {
+                            ul {
+                                li { a href="/" aria-current=[current(Section::Journals)] { (tr.t("nav-journals")) } }
+                                li { a href="/new" aria-current=[current(Section::Add)] { (tr.t("nav-new")) } }
+                                li { a href="/join" { (tr.t("nav-join")) } }
+                            }
+                        }
+                    }
+                }
+                div.status {
+                    p.wrap id="sync-status" {
+                        strong { (tr.t("status-label")) " " }
+                        span id="sync-status-text" role="status" { (tr.t(p.status.message())) }
+                    }
+                }
+                div.wrap {
+                    main id="main" tabindex="-1" {
+                        @if let Some(f) = &p.flash {
+                            div.notice role="status" { p { (f) } }
+                        }
+                        (main)
+                    }
+                }
+                div.banner id="changes-banner" hidden {
+                    div.wrap {
+                        span data-text { (tr.t("live-new-changes")) }
+                        button.secondary id="changes-show" type="button" { (tr.t("live-show")) }
+                    }
+                }
+                div.visually-hidden id="live" aria-live="polite" {}
+                footer.foot {
+                    div.wrap {
+                        @if let Some(a) = &p.attribution {
+                            p translate="no" { (a) }
+                        }
+                        p { (tr.t("footer-local")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An error summary at the top of a form (each error links to its field).
+pub fn error_summary(tr: &Catalogue, errors: &[(String, String)]) -> Markup {
+    html! {
+        @if !errors.is_empty() {
+            div.error-summary role="alert" aria-labelledby="error-summary-title" tabindex="-1" {
+                h2 id="error-summary-title" { (tr.t("error-summary")) }
+                ul {
+                    @for (field, text) in errors {
+                        li { a href=(format!("#{field}")) { (text) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The CSRF field every form carries.
+pub fn csrf(token: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(token); }
+}
+
+/// A button that posts a small form.
+pub fn post_button(
+    action: &str,
+    csrf_token: &str,
+    label: &str,
+    class: &str,
+    hidden: &[(&str, &str)],
+) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            (csrf(csrf_token))
+            @for (k, v) in hidden {
+                input type="hidden" name=(k) value=(v);
+            }
+            button class=(class) type="submit" { (label) }
+        }
+    }
+}
+
+/// Inline SVG (already escaped by its writer).
+pub fn svg(text: String) -> Markup {
+    PreEscaped(text)
+}

@@ -1,0 +1,369 @@
+//! One reading: every area with the three perspectives, gaps and conflicts
+//! (who said what, settled in one step), sign-off; and one area at a time
+//! on its ladder.
+
+use std::collections::HashMap;
+
+use maud::{Markup, html};
+use recovery_journal::{AreaView, FieldPath, Instrument, Perspective, ReadingView, Score, SignOff};
+use starling_app::{App, ScoreInput};
+
+use super::forms::field;
+use super::journal::{Tab, attribution, header};
+use super::{Section, csrf, data, error_summary, post_button};
+use crate::i18n::{n, s};
+use crate::routes::{Answer, Ctx, done};
+
+fn cell(ctx: &Ctx<'_>, score: &Score) -> Markup {
+    html! {
+        @if let Some(v) = score.value {
+            (v)
+        } @else if !score.conflict.is_empty() {
+            span.tag.conflict { (ctx.tr.t("tag-conflict")) }
+            " "
+            (score.conflict.iter().map(|c| c.value.as_str()).collect::<Vec<_>>().join(" / "))
+        } @else {
+            span { "–" } span.visually-hidden { (ctx.tr.t("not-scored")) }
+        }
+    }
+}
+
+fn signoff_words(ctx: &Ctx<'_>, s: &SignOff) -> String {
+    let tr = ctx.tr;
+    match s {
+        SignOff::Unsigned => tr.t("signoff-unsigned"),
+        SignOff::Partial { signed_by } => {
+            tr.ta("signoff-partial", &[("count", n(signed_by.len()))])
+        }
+        SignOff::SignedOff { .. } => tr.t("signoff-done"),
+        SignOff::Amended { changed, .. } => tr.ta(
+            "signoff-amended",
+            &[("fields", crate::i18n::s(changed.join(", ")))],
+        ),
+    }
+}
+
+fn who(
+    view: &recovery_journal::JournalView,
+    c: &recovery_journal::Candidate,
+    ctx: &Ctx<'_>,
+) -> String {
+    c.author
+        .and_then(|a| view.member_name(a).map(str::to_owned))
+        .unwrap_or_else(|| ctx.tr.t("unknown-device"))
+}
+
+/// `GET /j/{doc}/r/{rid}`.
+pub fn page(
+    app: &App,
+    ctx: &Ctx<'_>,
+    doc: &str,
+    rid: &str,
+    _q: &HashMap<String, String>,
+) -> Answer {
+    let tr = ctx.tr;
+    let row = app.pick(Some(doc))?;
+    let journal = app.load(&row)?;
+    let view = journal.view();
+    let rid = app.reading(&journal, Some(rid))?;
+    let Some(r) = view.reading(&rid) else {
+        return Err(crate::routes::Problem::NotFound(tr.t("problem-no-reading")));
+    };
+    let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
+    let date = r
+        .sort_date()
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| tr.t("undated"));
+    let mode = r.mode.value.map(|m| m.to_string()).unwrap_or_default();
+    let conflicts: Vec<&recovery_journal::Conflict> = view
+        .conflicts
+        .iter()
+        .filter(|c| match &c.path {
+            FieldPath::Score(id, _, _) | FieldPath::Reading(id, _) => *id == rid,
+            _ => false,
+        })
+        .collect();
+    let back = format!("/j/{}/r/{}", row.doc, rid);
+    let body = html! {
+        (header(ctx, &row, Tab::Reading, local))
+        h2 { (tr.ta("reading-heading", &[("date", s(date.clone())), ("mode", s(tr.t(&format!("mode-{mode}"))))])) }
+        p { (tr.t("signoff-label")) " " strong { (signoff_words(ctx, &r.signoff)) } }
+        @if !conflicts.is_empty() {
+            h3 { (tr.t("conflicts-title")) }
+            p.hint { (tr.t("conflicts-hint")) }
+            @for c in &conflicts {
+                div.conflict-box {
+                    p { strong { (conflict_label(ctx, r, &c.path)) } }
+                    ul {
+                        @for cand in &c.candidates {
+                            li { (tr.ta("conflict-said", &[("who", s(who(&view, cand, ctx))), ("value", s(cand.value.clone()))])) }
+                        }
+                    }
+                    @for cand in &c.candidates {
+                        (post_button(&format!("/j/{}/resolve", row.doc), ctx.csrf,
+                            &tr.ta("conflict-keep", &[("value", s(cand.value.clone()))]), "", &[("path", &c.path.to_string()), ("value", &cand.value), ("back", &back)]))
+                    }
+                }
+            }
+        }
+        div.table-scroll {
+            table {
+                caption { (tr.t("reading-table")) }
+                thead { tr {
+                    th scope="col" { (tr.t("area")) }
+                    th.num scope="col" { (tr.t("perspective-client")) }
+                    th.num scope="col" { (tr.t("perspective-worker")) }
+                    th.num scope="col" { (tr.t("perspective-agreed")) }
+                    th scope="col" { (tr.t("stage")) }
+                    th scope="col" { (tr.t("reading-marks")) }
+                    th scope="col" { span.visually-hidden { (tr.t("actions")) } }
+                } }
+                tbody {
+                    @for a in &r.areas {
+                        tr {
+                            th scope="row" { (data(&a.name)) }
+                            td.num { (cell(ctx, &a.client)) }
+                            td.num { (cell(ctx, &a.worker)) }
+                            td.num { (cell(ctx, &a.agreed)) }
+                            td { @if let Some(st) = &a.stage { (data(st)) } }
+                            td {
+                                @if let Some(g) = a.gap { span.tag.gap { (tr.ta("tag-gap", &[("gap", n(usize::from(g)))])) } }
+                                @if [&a.client, &a.worker, &a.agreed].iter().any(|s| !s.flags.is_empty()) { span.tag.conflict { (tr.t("tag-check-author")) } }
+                                @if !a.note.is_empty() { p.hint { (tr.t("note-label")) " " (data(&a.note)) } }
+                            }
+                            td { a href=(format!("/j/{}/r/{}/a/{}", row.doc, rid, a.area)) { (tr.t("reading-change")) span.visually-hidden { " " (data(&a.name)) } } }
+                        }
+                    }
+                }
+            }
+        }
+        h3 { (tr.t("signoff-title")) }
+        p.hint { (tr.t("signoff-hint")) }
+        (post_button(&format!("/j/{}/signoff", row.doc), ctx.csrf, &tr.t("signoff-button"), "", &[("reading", rid.as_str())]))
+        p.no-print { a href=(format!("/j/{}/print?reading={}", row.doc, rid)) { (tr.t("print-link")) } }
+    };
+    Ok(ctx.page(
+        tr.ta("reading-page-title", &[("date", s(date))]),
+        Section::Journal,
+        Some(&row.doc),
+        attribution(&journal, &view),
+        body,
+    ))
+}
+
+fn conflict_label(ctx: &Ctx<'_>, r: &ReadingView, path: &FieldPath) -> String {
+    let tr = ctx.tr;
+    match path {
+        FieldPath::Score(_, area, p) => {
+            let name = r.area(area).map_or(area.as_str(), |a| a.name.as_str());
+            let whose = tr.t(match p {
+                Perspective::Client => "perspective-client",
+                Perspective::Worker => "perspective-worker",
+                Perspective::Agreed => "perspective-agreed",
+            });
+            tr.ta(
+                "conflict-score",
+                &[("area", s(name)), ("perspective", s(whose))],
+            )
+        }
+        FieldPath::Reading(_, field) => tr.ta("conflict-reading", &[("field", s(*field))]),
+        other => other.to_string(),
+    }
+}
+
+fn ladder(
+    name: &str,
+    instrument: &Instrument,
+    current: Option<u8>,
+    none_label: Option<String>,
+) -> Markup {
+    html! {
+        div.ladder {
+            @if let Some(label) = none_label {
+                div.radio {
+                    input type="radio" id=(format!("{name}-none")) name=(name) value="" checked[current.is_none()];
+                    label for=(format!("{name}-none")) { (label) }
+                }
+            }
+            @for stage in &instrument.stages {
+                p.stage { span translate="no" { (stage.name) } }
+                @for v in stage.min..=stage.max {
+                    div.radio {
+                        input type="radio" id=(format!("{name}-{v}")) name=(name) value=(v) checked[current == Some(v)];
+                        label for=(format!("{name}-{v}")) { (v) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /j/{doc}/r/{rid}/a/{area}` (and the form again with errors).
+pub fn area(
+    app: &App,
+    ctx: &Ctx<'_>,
+    doc: &str,
+    rid: &str,
+    area: &str,
+    f: &HashMap<String, String>,
+    errors: &[(String, String)],
+) -> Answer {
+    let tr = ctx.tr;
+    let row = app.pick(Some(doc))?;
+    let journal = app.load(&row)?;
+    let view = journal.view();
+    let rid = app.reading(&journal, Some(rid))?;
+    let not_found = || crate::routes::Problem::NotFound(tr.t("problem-no-reading"));
+    let r = view.reading(&rid).ok_or_else(not_found)?;
+    let a: &AreaView = r.area(area).ok_or_else(not_found)?;
+    let instrument = journal.instrument(&r.instrument).ok_or_else(not_found)?;
+    let mine = app.my_perspective(&row, &journal)?;
+    let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
+    let date = r
+        .sort_date()
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| tr.t("undated"));
+    let back = format!("/j/{}/r/{}", row.doc, rid);
+    let body = html! {
+        (header(ctx, &row, Tab::Reading, local))
+        p.crumbs { a href=(back) { (tr.ta("reading-back", &[("date", s(date.clone()))])) } }
+        h2 { (data(&a.name)) }
+        (error_summary(tr, errors))
+        form method="post" action=(format!("/j/{}/r/{}/a/{}", row.doc, rid, a.area)) novalidate {
+            (csrf(ctx.csrf))
+            @if let Some(p) = mine {
+                fieldset id="mine" {
+                    legend { (tr.t(match p { Perspective::Client => "score-yours-client", _ => "score-yours-worker" })) }
+                    p.hint { (tr.t("score-hint")) }
+                    (ladder("mine", &instrument, a.score(p).value, None))
+                }
+            }
+            fieldset id="agreed" {
+                legend { (tr.t("score-agreed")) }
+                p.hint { (tr.t("score-agreed-hint")) }
+                (ladder("agreed", &instrument, a.agreed.value, Some(tr.t("score-not-agreed"))))
+            }
+            div.field {
+                label for="note" { (tr.t("note-area")) }
+                textarea id="note" name="note" rows="4" { (field(f, "note").unwrap_or(&a.note)) }
+            }
+            button type="submit" { (tr.t("save")) }
+            a.button.secondary href=(back) { (tr.t("cancel")) }
+        }
+    };
+    Ok(ctx.page(
+        a.name.clone(),
+        Section::Journal,
+        Some(&row.doc),
+        Some(instrument.attribution),
+        body,
+    ))
+}
+
+/// `POST /j/{doc}/r/{rid}/a/{area}`.
+pub fn save_area(
+    app: &App,
+    ctx: &Ctx<'_>,
+    doc: &str,
+    rid: &str,
+    area: &str,
+    f: &HashMap<String, String>,
+) -> Answer {
+    let row = app.pick(Some(doc))?;
+    let journal = app.load(&row)?;
+    let view = journal.view();
+    let reading = app.reading(&journal, Some(rid))?;
+    let current = view.reading(&reading).and_then(|r| r.area(area)).cloned();
+    let mine = app.my_perspective(&row, &journal)?;
+    drop(journal);
+    let mut errors = Vec::new();
+    let parse = |name: &str| -> Result<Option<i64>, ()> {
+        match field(f, name) {
+            None => Ok(None),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| ()),
+        }
+    };
+    let write = |p: Perspective, v: i64| {
+        app.score(
+            &row,
+            &ScoreInput {
+                area: area.to_owned(),
+                score: v,
+                perspective: Some(p),
+                reading: Some(reading.to_string()),
+                note: None,
+            },
+        )
+    };
+    let mut wrote = false;
+    if let Some(p) = mine {
+        match parse("mine") {
+            Ok(Some(v)) if current.as_ref().and_then(|a| a.score(p).value) != Some(v as u8) => {
+                if let Err(e) = write(p, v) {
+                    errors.push(("mine".to_owned(), crate::routes::chain(&e)));
+                } else {
+                    wrote = true;
+                }
+            }
+            Ok(_) => {}
+            Err(()) => errors.push(("mine".to_owned(), ctx.tr.t("score-invalid"))),
+        }
+    }
+    match parse("agreed") {
+        Ok(Some(v)) if current.as_ref().and_then(|a| a.agreed.value) != Some(v as u8) => {
+            if let Err(e) = write(Perspective::Agreed, v) {
+                errors.push(("agreed".to_owned(), crate::routes::chain(&e)));
+            } else {
+                wrote = true;
+            }
+        }
+        Ok(_) => {}
+        Err(()) => errors.push(("agreed".to_owned(), ctx.tr.t("score-invalid"))),
+    }
+    let note = f
+        .get("note")
+        .map(|n| n.trim().to_owned())
+        .unwrap_or_default();
+    if current.as_ref().is_some_and(|a| a.note != note) {
+        match app.area_note(&row, Some(reading.as_str()), area, &note) {
+            Ok(()) => wrote = true,
+            Err(e) => errors.push(("note".to_owned(), crate::routes::chain(&e))),
+        }
+    }
+    if !errors.is_empty() {
+        return self::area(app, ctx, doc, rid, area, f, &errors);
+    }
+    let key = if wrote { "done-saved" } else { "done-nothing" };
+    done(&format!("/j/{}/r/{}", row.doc, reading), key)
+}
+
+/// `POST /j/{doc}/reading`.
+pub fn new_reading(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+    let row = app.pick(Some(doc))?;
+    let (id, _, _) = app.new_reading(
+        &row,
+        field(f, "date"),
+        field(f, "mode").unwrap_or("joint"),
+        "recovery-star",
+    )?;
+    done(&format!("/j/{}/r/{}", row.doc, id), "done-reading")
+}
+
+/// `POST /j/{doc}/resolve`: settle a conflict with the value chosen.
+pub fn resolve(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+    let row = app.pick(Some(doc))?;
+    let path = field(f, "path").unwrap_or_default();
+    let value = field(f, "value").unwrap_or_default();
+    app.resolve(&row, path, value)?;
+    let back = field(f, "back")
+        .filter(|b| b.starts_with("/j/"))
+        .unwrap_or("/");
+    done(back, "done-settled")
+}
+
+/// `POST /j/{doc}/signoff`.
+pub fn sign_off(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+    let row = app.pick(Some(doc))?;
+    let (rid, _) = app.sign_off(&row, field(f, "reading"))?;
+    done(&format!("/j/{}/r/{}", row.doc, rid), "done-signed")
+}

@@ -1,0 +1,260 @@
+//! Notes, history (who changed what, when; the journal as it was), export,
+//! and the print view of one review.
+
+use std::collections::HashMap;
+
+use maud::html;
+use recovery_journal::{ChangeHash, Perspective};
+use starling_app::App;
+
+use super::forms::field;
+use super::journal::{Tab, attribution, header};
+use super::{Section, csrf, data};
+use crate::i18n::s;
+use crate::routes::{Answer, Ctx, done};
+
+fn time(secs: i64) -> String {
+    let date = recovery_journal::Date::from_unix(secs);
+    let rem = secs.rem_euclid(86_400);
+    format!("{date} {:02}:{:02}", rem / 3600, (rem % 3600) / 60)
+}
+
+/// `GET /j/{doc}/notes`.
+pub fn notes(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, String>) -> Answer {
+    let tr = ctx.tr;
+    let row = app.pick(Some(doc))?;
+    let journal = app.load(&row)?;
+    let view = journal.view();
+    let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
+    let notes = app.notes(&row, None)?;
+    let body = html! {
+        (header(ctx, &row, Tab::Notes, local))
+        h2 { (tr.t("notes-add")) }
+        form method="post" action=(format!("/j/{}/notes", row.doc)) {
+            (csrf(ctx.csrf))
+            div.field {
+                label for="text" { (tr.t("notes-text")) }
+                textarea id="text" name="text" rows="4" {}
+            }
+            div.field {
+                label for="date" { (tr.t("notes-date")) }
+                p.hint id="date-hint" { (tr.t("reading-date-hint")) }
+                input.short type="date" id="date" name="date" aria-describedby="date-hint";
+            }
+            button type="submit" { (tr.t("notes-save")) }
+        }
+        h2 { (tr.t("notes-title")) }
+        @if notes.is_empty() { p { (tr.t("notes-none")) } }
+        @for n in &notes {
+            div.panel {
+                p.hint {
+                    (n.date.value.map(|d| d.to_string()).unwrap_or_else(|| tr.t("undated")))
+                    " · "
+                    @match n.author.and_then(|a| view.member_name(a)) {
+                        Some(name) => (data(name)),
+                        None => (tr.t("unknown-device")),
+                    }
+                    @if let Some(a) = &n.area { " · " (data(a)) }
+                }
+                p { (data(&n.text)) }
+            }
+        }
+    };
+    Ok(ctx.page(
+        tr.t("notes-title"),
+        Section::Journal,
+        Some(&row.doc),
+        None,
+        body,
+    ))
+}
+
+/// `POST /j/{doc}/notes`.
+pub fn add_note(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+    let row = app.pick(Some(doc))?;
+    if let Some(text) = field(f, "text") {
+        app.add_note(&row, text, None, field(f, "date"))?;
+        return done(&format!("/j/{}/notes", row.doc), "done-note");
+    }
+    done(&format!("/j/{}/notes", row.doc), "done-nothing")
+}
+
+/// `GET /j/{doc}/history` (`?at=HASH`: the journal as it was then).
+pub fn history(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -> Answer {
+    let tr = ctx.tr;
+    let row = app.pick(Some(doc))?;
+    let journal = app.load(&row)?;
+    let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
+    let entries = journal.history();
+    let at = field(q, "at").and_then(|h| h.parse::<ChangeHash>().ok());
+    let then = at
+        .as_ref()
+        .and_then(|h| journal.at(std::slice::from_ref(h)).ok())
+        .map(|j| j.view());
+    let body = html! {
+        (header(ctx, &row, Tab::History, local))
+        @if let Some(view) = &then {
+            div.panel {
+                h2 { (tr.t("history-then")) }
+                @if let Some(r) = view.latest_reading() {
+                    table {
+                        caption { (r.sort_date().map(|d| d.to_string()).unwrap_or_default()) }
+                        thead { tr {
+                            th scope="col" { (tr.t("area")) }
+                            @for p in Perspective::ALL { th.num scope="col" { (tr.t(&format!("perspective-{p}"))) } }
+                        } }
+                        tbody {
+                            @for a in &r.areas {
+                                tr {
+                                    th scope="row" { (data(&a.name)) }
+                                    @for p in Perspective::ALL {
+                                        td.num { @match a.score(*p).value { Some(v) => (v), None => "–" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } @else {
+                    p { (tr.t("readings-none")) }
+                }
+                p { a href=(format!("/j/{}/history", row.doc)) { (tr.t("history-now")) } }
+            }
+        }
+        h2 { (tr.t("history-title")) }
+        p.hint { (tr.t("history-hint")) }
+        div.table-scroll {
+            table {
+                caption.visually-hidden { (tr.t("history-title")) }
+                thead { tr {
+                    th scope="col" { (tr.t("history-when")) }
+                    th scope="col" { (tr.t("history-who")) }
+                    th scope="col" { (tr.t("history-what")) }
+                    th scope="col" { span.visually-hidden { (tr.t("actions")) } }
+                } }
+                tbody {
+                    @for e in entries.iter().rev().take(200) {
+                        tr {
+                            td { (time(e.time)) }
+                            td { (e.author.clone().map(|a| data(&a)).unwrap_or_else(|| html! { (tr.t("unknown-device")) })) }
+                            td { (data(&e.message)) }
+                            td { a href=(format!("/j/{}/history?at={}", row.doc, e.hash)) { (tr.t("history-see")) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(ctx.page(
+        tr.t("history-title"),
+        Section::Journal,
+        Some(&row.doc),
+        None,
+        body,
+    ))
+}
+
+/// `GET /j/{doc}/export`.
+pub fn export_page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, String>) -> Answer {
+    let tr = ctx.tr;
+    let row = app.pick(Some(doc))?;
+    let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
+    let body = html! {
+        (header(ctx, &row, Tab::Export, local))
+        h2 { (tr.t("export-title")) }
+        p { (tr.t("export-intro")) }
+        ul {
+            li { a href=(format!("/j/{}/export/json", row.doc)) download { (tr.t("export-json")) } }
+            li { a href=(format!("/j/{}/export/csv", row.doc)) download { (tr.t("export-csv")) } }
+            li { a href=(format!("/j/{}/export/automerge", row.doc)) download { (tr.t("export-automerge")) } }
+        }
+        p { a href=(format!("/j/{}/print", row.doc)) { (tr.t("print-link")) } }
+    };
+    Ok(ctx.page(
+        tr.t("export-title"),
+        Section::Journal,
+        Some(&row.doc),
+        None,
+        body,
+    ))
+}
+
+/// `GET /j/{doc}/print` (`?reading=`): one review on paper: the reading,
+/// the star, the action plan.
+pub fn print(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -> Answer {
+    let tr = ctx.tr;
+    let row = app.pick(Some(doc))?;
+    let journal = app.load(&row)?;
+    let view = journal.view();
+    let rid = app.reading(&journal, field(q, "reading"))?;
+    let r = view.reading(&rid).cloned();
+    let plan = view.plan(&rid);
+    let mut one = view.clone();
+    one.readings.retain(|x| x.id == rid);
+    let model = journal.chart(&one, Perspective::ALL);
+    let date = r
+        .as_ref()
+        .and_then(|r| r.sort_date())
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let body = html! {
+        p.crumbs.no-print { a href=(format!("/j/{}", row.doc)) { (tr.t("print-back")) } }
+        h1 { (tr.ta("print-title", &[("name", s(row.title.clone())), ("date", s(date.clone()))])) }
+        p.no-print { (tr.t("print-how")) }
+        @if let Some(r) = &r {
+            table {
+                caption { (tr.t("reading-table")) }
+                thead { tr {
+                    th scope="col" { (tr.t("area")) }
+                    @for p in Perspective::ALL { th.num scope="col" { (tr.t(&format!("perspective-{p}"))) } }
+                    th scope="col" { (tr.t("note-label")) }
+                } }
+                tbody {
+                    @for a in &r.areas {
+                        tr {
+                            th scope="row" { (data(&a.name)) }
+                            @for p in Perspective::ALL { td.num { @match a.score(*p).value { Some(v) => (v), None => "–" } } }
+                            td { (data(&a.note)) }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(model) = &model {
+            div.chart {
+                (super::svg(starling_app::chart::svg_with(model, &starling_app::chart::ChartText {
+                    title: tr.t("chart-title"),
+                    undated: tr.t("undated"),
+                    client: tr.t("perspective-client"),
+                    worker: tr.t("perspective-worker"),
+                    agreed: tr.t("perspective-agreed"),
+                    aria_label: Some(tr.t("chart-label")),
+                })))
+            }
+        }
+        @if let Some(plan) = &plan {
+            h2.print-break { (tr.t("plan-title")) }
+            @for g in plan.goals.iter().chain(&plan.carried_forward) {
+                h3 { (data(&g.title)) }
+                ul {
+                    @for st in &g.steps {
+                        li {
+                            @if st.done.value == Some(true) { "✓ " }
+                            (data(&st.text))
+                            @if let Some(d) = st.due.value { " (" (tr.ta("plan-due", &[("date", s(d.to_string()))])) ")" }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(ctx.page(
+        tr.ta(
+            "print-title",
+            &[("name", s(row.title.clone())), ("date", s(date))],
+        ),
+        Section::Journal,
+        Some(&row.doc),
+        attribution(&journal, &view),
+        body,
+    ))
+}

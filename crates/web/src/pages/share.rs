@@ -1,0 +1,161 @@
+//! Sharing: who is in the journal and with what access; inviting someone
+//! (a single-use link and its QR code); removing a member.
+
+use std::collections::HashMap;
+
+use maud::{Markup, html};
+use starling_app::{App, AppError, Invite};
+
+use super::forms::field;
+use super::journal::{Tab, header};
+use super::{Section, csrf, data, error_summary, post_button};
+use crate::i18n::s;
+use crate::routes::{Answer, Ctx, done};
+
+fn qr_svg(link: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(link.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .quiet_zone(true)
+            .min_dimensions(200, 200)
+            .build(),
+    )
+}
+
+fn page_with(
+    app: &App,
+    ctx: &Ctx<'_>,
+    doc: &str,
+    invite: Option<(&Invite, &str)>,
+    errors: &[(String, String)],
+) -> Answer {
+    let tr = ctx.tr;
+    let row = app.pick(Some(doc))?;
+    let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
+    let (members, removed_self) = app.members(&row)?;
+    let owner = members
+        .iter()
+        .any(|m| m.you && m.role.as_deref() == Some("owner"));
+    let invite_form: Markup = html! {
+        h2 { (tr.t("share-invite")) }
+        p { (tr.t("share-invite-intro")) }
+        (error_summary(tr, errors))
+        form method="post" action=(format!("/j/{}/share", row.doc)) novalidate {
+            (csrf(ctx.csrf))
+            div.field {
+                label for="name" { (tr.t("share-name")) }
+                input type="text" id="name" name="name" autocomplete="off";
+            }
+            fieldset {
+                legend { (tr.t("share-as")) }
+                div.radios {
+                    div.radio { input type="radio" id="as-worker" name="as" value="worker" checked; label for="as-worker" { (tr.t("perspective-worker")) } }
+                    div.radio { input type="radio" id="as-supporter" name="as" value="supporter"; label for="as-supporter" { (tr.t("perspective-supporter")) } }
+                }
+            }
+            fieldset {
+                legend { (tr.t("share-access")) }
+                div.radios {
+                    div.radio { input type="radio" id="role-editor" name="role" value="editor" checked; label for="role-editor" { (tr.t("access-editor")) } }
+                    div.radio { input type="radio" id="role-viewer" name="role" value="viewer"; label for="role-viewer" { (tr.t("access-viewer")) } }
+                }
+            }
+            div.field {
+                label for="expires" { (tr.t("share-expires")) }
+                select id="expires" name="expires" {
+                    option value="1h" { (tr.t("expires-hour")) }
+                    option value="1d" { (tr.t("expires-day")) }
+                    option value="7d" selected { (tr.t("expires-week")) }
+                }
+            }
+            button type="submit" { (tr.t("share-create")) }
+        }
+    };
+    let body = html! {
+        (header(ctx, &row, Tab::Share, local))
+        @if let Some((inv, name)) = invite {
+            div.notice role="status" {
+                h2 { (tr.ta("share-link-for", &[("name", s(name))])) }
+                p { (tr.t("share-link-how")) }
+                p.link-box translate="no" { (inv.link) }
+                @if let Some(svg) = qr_svg(&inv.link) {
+                    div.qr role="img" aria-label=(tr.t("share-qr")) { (super::svg(svg)) }
+                }
+                p { @if inv.registered { (tr.t("share-registered")) } @else { (tr.t("share-not-registered")) } }
+            }
+        }
+        @if removed_self { div.notice.warn { p { (tr.t("share-you-removed")) } } }
+        h2 { (tr.t("share-members")) }
+        table {
+            caption.visually-hidden { (tr.t("share-members")) }
+            thead { tr {
+                th scope="col" { (tr.t("share-col-name")) }
+                th scope="col" { (tr.t("share-col-as")) }
+                th scope="col" { (tr.t("share-col-access")) }
+                th scope="col" { span.visually-hidden { (tr.t("actions")) } }
+            } }
+            tbody {
+                @for m in &members {
+                    tr {
+                        td {
+                            @match &m.name { Some(n) => (data(n)), None => (tr.t("share-unnamed")) }
+                            @if m.you { " " (tr.t("share-you")) }
+                        }
+                        td { (tr.t(&format!("perspective-{}", m.perspective))) }
+                        td {
+                            @match (&m.role, m.removed) {
+                                (_, Some(d)) => (tr.ta("share-removed-on", &[("date", s(d.to_string()))])),
+                                (Some(r), None) => (tr.t(&format!("access-{r}"))),
+                                (None, None) => (tr.t("share-removed")),
+                            }
+                        }
+                        td {
+                            @if owner && !m.you && m.removed.is_none() && m.role.is_some() {
+                                (post_button(&format!("/j/{}/revoke", row.doc), ctx.csrf,
+                                    &tr.ta("share-remove", &[("name", s(m.name.clone().unwrap_or_default()))]), "warning", &[("member", &m.device)]))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if owner { (invite_form) } @else { p { (tr.t("share-owner-only")) } }
+    };
+    Ok(ctx.page(
+        tr.t("tab-share"),
+        Section::Journal,
+        Some(&row.doc),
+        None,
+        body,
+    ))
+}
+
+/// `GET /j/{doc}/share`.
+pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, String>) -> Answer {
+    page_with(app, ctx, doc, None, &[])
+}
+
+/// `POST /j/{doc}/share`: the link is shown once, on this page (never in
+/// a URL).
+pub fn invite(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+    let row = app.pick(Some(doc))?;
+    let name = field(f, "name").unwrap_or_default();
+    match app.share(
+        &row,
+        field(f, "role").unwrap_or("editor"),
+        field(f, "as").unwrap_or("worker"),
+        name,
+        field(f, "expires").unwrap_or("7d"),
+    ) {
+        Ok(inv) => page_with(app, ctx, doc, Some((&inv, name)), &[]),
+        Err(AppError::Invalid(text)) => page_with(app, ctx, doc, None, &[("name".into(), text)]),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /j/{doc}/revoke`.
+pub fn revoke(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+    let row = app.pick(Some(doc))?;
+    app.revoke(&row, field(f, "member").unwrap_or_default())?;
+    done(&format!("/j/{}/share", row.doc), "done-removed")
+}

@@ -1,0 +1,359 @@
+//! The routes, and the glue between a request and a screen: each handler
+//! runs its work on a blocking thread with the store, and answers with a
+//! page, a redirect (after a successful form), or an error page.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use starling_app::{App, AppError, ErrorKind};
+
+use crate::AppState;
+use crate::i18n::Catalogue;
+use crate::live::Status;
+use crate::pages::{self, Page, Section, layout};
+
+/// What a screen needs besides the store.
+pub(crate) struct Ctx<'a> {
+    pub tr: &'a Catalogue,
+    pub csrf: &'a str,
+    pub status: Status,
+    pub flash: Option<String>,
+}
+
+impl Ctx<'_> {
+    /// A full page.
+    pub fn page(
+        &self,
+        title: String,
+        section: Section,
+        journal: Option<&str>,
+        attribution: Option<String>,
+        body: Markup,
+    ) -> Response {
+        let p = Page {
+            tr: self.tr,
+            title,
+            journal,
+            status: self.status,
+            flash: self.flash.clone(),
+            attribution,
+            section,
+        };
+        axum::response::Html(layout(&p, body).into_string()).into_response()
+    }
+}
+
+/// Why a screen could not be shown.
+#[derive(Debug)]
+pub(crate) enum Problem {
+    /// Nothing by that name on this device.
+    NotFound(String),
+    /// Anything else.
+    Failed(String),
+}
+
+impl From<AppError> for Problem {
+    fn from(e: AppError) -> Self {
+        let text = chain(&e);
+        match e.kind() {
+            ErrorKind::NotFound => Problem::NotFound(text),
+            _ => Problem::Failed(text),
+        }
+    }
+}
+
+/// An error with its causes, for people.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        cur = c.source();
+    }
+    text
+}
+
+pub(crate) type Answer = Result<Response, Problem>;
+
+fn flash(tr: &Catalogue, q: &HashMap<String, String>) -> Option<String> {
+    q.get("done")
+        .filter(|k| {
+            k.starts_with("done-") && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        })
+        .map(|k| tr.t(k))
+}
+
+impl AppState {
+    /// Runs `f` with the store on a blocking thread, and answers.
+    pub(crate) async fn run(
+        &self,
+        q: HashMap<String, String>,
+        f: impl FnOnce(&App, &Ctx<'_>) -> Answer + Send + 'static,
+    ) -> Response {
+        let state = self.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let ctx = Ctx {
+                tr: &state.tr,
+                csrf: &state.secrets.csrf,
+                status: state.live.status(),
+                flash: flash(&state.tr, &q),
+            };
+            let app = match state.app.lock() {
+                Ok(a) => a,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            match f(&app, &ctx) {
+                Ok(r) => r,
+                Err(p) => problem_page(&ctx, p),
+            }
+        })
+        .await;
+        done.unwrap_or_else(|_| {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        })
+    }
+}
+
+fn problem_page(ctx: &Ctx<'_>, p: Problem) -> Response {
+    let (status, title, text) = match p {
+        Problem::NotFound(t) => (StatusCode::NOT_FOUND, ctx.tr.t("problem-not-found"), t),
+        Problem::Failed(t) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ctx.tr.t("problem-failed"),
+            t,
+        ),
+    };
+    let body = html! {
+        h1 { (title) }
+        p { (text) }
+        p { a href="/" { (ctx.tr.t("problem-back")) } }
+    };
+    let mut r = ctx.page(title, Section::Journals, None, None, body);
+    *r.status_mut() = status;
+    r
+}
+
+/// Redirect after a successful form, with a message to show once.
+pub(crate) fn done(to: &str, key: &str) -> Answer {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    Ok(Redirect::to(&format!("{to}{sep}done={key}")).into_response())
+}
+
+/// A refused form (its CSRF token is not this launch's).
+pub(crate) fn bad_form() -> Answer {
+    Ok((
+        StatusCode::FORBIDDEN,
+        "refused: this form is not from this page",
+    )
+        .into_response())
+}
+
+type Q = Query<Vec<(String, String)>>;
+
+/// Query pairs as a map; a repeated key (checkboxes) joins its values with `,`.
+fn fold(pairs: Vec<(String, String)>) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> = HashMap::new();
+    for (k, v) in pairs {
+        out.entry(k)
+            .and_modify(|x| {
+                x.push(',');
+                x.push_str(&v);
+            })
+            .or_insert(v);
+    }
+    out
+}
+type F = axum::Form<HashMap<String, String>>;
+
+pub(crate) fn router(state: AppState) -> Router {
+    use pages::{caseload, journal, plan, reading, records, share};
+    macro_rules! page {
+        ($f:path) => {
+            |State(s): State<AppState>, Query(q): Q| async move {
+                let q = fold(q);
+                let q2 = q.clone();
+                s.run(q, move |app, ctx| $f(app, ctx, &q2)).await
+            }
+        };
+    }
+    macro_rules! doc_page {
+        ($f:path) => {
+            |State(s): State<AppState>, Path(doc): Path<String>, Query(q): Q| async move {
+                let q = fold(q);
+                let q2 = q.clone();
+                s.run(q, move |app, ctx| $f(app, ctx, &doc, &q2)).await
+            }
+        };
+    }
+    macro_rules! form {
+        ($f:path) => {
+            |State(s): State<AppState>, axum::Form(f): F| async move {
+                if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
+                    return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
+                }
+                s.run(HashMap::new(), move |app, ctx| $f(app, ctx, &f))
+                    .await
+            }
+        };
+    }
+    macro_rules! doc_form {
+        ($f:path) => {
+            |State(s): State<AppState>, Path(doc): Path<String>, axum::Form(f): F| async move {
+                if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
+                    return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
+                }
+                s.run(HashMap::new(), move |app, ctx| $f(app, ctx, &doc, &f))
+                    .await
+            }
+        };
+    }
+    Router::new()
+        .route("/", get(page!(caseload::home)))
+        .route("/setup", post(form!(caseload::setup)))
+        .route(
+            "/new",
+            get(page!(caseload::new_form)).post(form!(caseload::new_journal)),
+        )
+        .route(
+            "/join",
+            get(page!(caseload::join_form)).post(form!(caseload::join)),
+        )
+        .route("/j/{doc}", get(doc_page!(journal::overview)))
+        .route("/j/{doc}/reading", post(doc_form!(reading::new_reading)))
+        .route("/j/{doc}/r/{rid}", get(reading_page))
+        .route("/j/{doc}/r/{rid}/a/{area}", get(area_page).post(area_form))
+        .route("/j/{doc}/resolve", post(doc_form!(reading::resolve)))
+        .route("/j/{doc}/signoff", post(doc_form!(reading::sign_off)))
+        .route(
+            "/j/{doc}/plan",
+            get(doc_page!(plan::page)).post(doc_form!(plan::act)),
+        )
+        .route(
+            "/j/{doc}/notes",
+            get(doc_page!(records::notes)).post(doc_form!(records::add_note)),
+        )
+        .route("/j/{doc}/history", get(doc_page!(records::history)))
+        .route(
+            "/j/{doc}/share",
+            get(doc_page!(share::page)).post(doc_form!(share::invite)),
+        )
+        .route("/j/{doc}/revoke", post(doc_form!(share::revoke)))
+        .route("/j/{doc}/export", get(doc_page!(records::export_page)))
+        .route("/j/{doc}/export/{format}", get(export_file))
+        .route("/j/{doc}/print", get(doc_page!(records::print)))
+        .route("/events", get(crate::live::events))
+        .route("/status.json", get(status_json))
+        .route("/assets/app.css", get(css))
+        .route("/assets/app.js", get(js))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::security::guard,
+        ))
+        .with_state(state)
+}
+
+async fn reading_page(
+    State(s): State<AppState>,
+    Path((doc, rid)): Path<(String, String)>,
+    Query(q): Q,
+) -> Response {
+    let q = fold(q);
+    let q2 = q.clone();
+    s.run(q, move |app, ctx| {
+        pages::reading::page(app, ctx, &doc, &rid, &q2)
+    })
+    .await
+}
+
+async fn area_page(
+    State(s): State<AppState>,
+    Path((doc, rid, area)): Path<(String, String, String)>,
+    Query(q): Q,
+) -> Response {
+    s.run(fold(q), move |app, ctx| {
+        pages::reading::area(app, ctx, &doc, &rid, &area, &HashMap::new(), &[])
+    })
+    .await
+}
+
+async fn area_form(
+    State(s): State<AppState>,
+    Path((doc, rid, area)): Path<(String, String, String)>,
+    axum::Form(f): F,
+) -> Response {
+    if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
+        return (
+            StatusCode::FORBIDDEN,
+            "refused: this form is not from this page",
+        )
+            .into_response();
+    }
+    s.run(HashMap::new(), move |app, ctx| {
+        pages::reading::save_area(app, ctx, &doc, &rid, &area, &f)
+    })
+    .await
+}
+
+async fn export_file(
+    State(s): State<AppState>,
+    Path((doc, format)): Path<(String, String)>,
+) -> Response {
+    s.run(HashMap::new(), move |app, _ctx| {
+        let row = app.pick(Some(&doc))?;
+        let f: starling_app::ExportFormat = format.parse()?;
+        let bytes = app.export(&row, f)?;
+        let (mime, ext) = match format.as_str() {
+            "json" => ("application/json", "json"),
+            "csv" => ("text/csv; charset=utf-8", "csv"),
+            _ => ("application/octet-stream", "automerge"),
+        };
+        let name = format!("journal-{}.{ext}", starling_app::short(&row.doc));
+        Ok((
+            [
+                (header::CONTENT_TYPE, mime.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response())
+    })
+    .await
+}
+
+async fn status_json(State(s): State<AppState>) -> Response {
+    axum::Json(serde_json::json!({ "status": s.live.status() })).into_response()
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../assets/app.css"),
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../assets/app.js"),
+    )
+        .into_response()
+}

@@ -1,0 +1,375 @@
+//! The UI over real HTTP on 127.0.0.1: who may use it (the security rules),
+//! every screen answering, and every word coming from the catalogue.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use starling_app::{App, ScoreInput};
+use starling_web::{UiOptions, UiServer};
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request, `Connection: close`.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method == "POST" {
+        req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    // Bodies may be chunked: keep what is HTML or text.
+    let body = if rest.contains("<!DOCTYPE") {
+        rest[rest.find("<!DOCTYPE").unwrap_or(0)..].to_owned()
+    } else {
+        rest.to_owned()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A home with one journal (client Sam, a reading, a score, a note), and
+/// its UI served without a live sync.
+struct Ui {
+    runtime: tokio::runtime::Runtime,
+    server: Option<UiServer>,
+    _home: tempfile::TempDir,
+    doc: String,
+    reading: String,
+}
+
+impl Ui {
+    fn start(lang: &str, client_name: &str) -> Ui {
+        let home = tempfile::tempdir().unwrap();
+        let app = App::open(home.path()).unwrap();
+        app.init("Sam").unwrap();
+        let doc = app
+            .new_journal("127.0.0.1:9", Some(client_name), "recovery-star")
+            .unwrap()
+            .to_string();
+        let row = app.pick(Some(&doc)).unwrap();
+        let (reading, _, _) = app
+            .new_reading(&row, Some("2026-11-23"), "joint", "recovery-star")
+            .unwrap();
+        app.score(&row, &ScoreInput::new("work", 4)).unwrap();
+        app.add_note(&row, "Went to the group", Some("social_networks"), None)
+            .unwrap();
+        let goal = app
+            .add_goal(&row, "work", "Find volunteering", Some(6), None)
+            .unwrap();
+        app.add_step(
+            &row,
+            goal.as_str(),
+            "Call the centre",
+            "client",
+            Some("2026-12-01"),
+        )
+        .unwrap();
+        drop(app);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let options = UiOptions {
+            lang: lang.into(),
+            port: 0,
+            live_sync: false,
+        };
+        let server = runtime
+            .block_on(starling_web::serve(home.path(), options))
+            .unwrap();
+        Ui {
+            runtime,
+            server: Some(server),
+            _home: home,
+            doc,
+            reading: reading.to_string(),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().local_addr()
+    }
+
+    fn host(&self) -> String {
+        self.addr().to_string()
+    }
+
+    fn token_path(&self) -> String {
+        let url = self.server.as_ref().unwrap().url();
+        url[url.find("/?token").unwrap()..].to_owned()
+    }
+
+    /// Trades the launch token for the session cookie.
+    fn login(&self) -> String {
+        let r = request(
+            self.addr(),
+            "GET",
+            &self.token_path(),
+            &[("Host", &self.host())],
+            "",
+        );
+        assert_eq!(r.status, 303);
+        let cookie = r.header("set-cookie").unwrap().to_owned();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    fn get(&self, cookie: &str, path: &str) -> Reply {
+        request(
+            self.addr(),
+            "GET",
+            path,
+            &[("Host", &self.host()), ("Cookie", cookie)],
+            "",
+        )
+    }
+
+    fn pages(&self) -> Vec<String> {
+        let (d, r) = (&self.doc, &self.reading);
+        vec![
+            "/".into(),
+            "/new".into(),
+            "/join".into(),
+            format!("/j/{d}"),
+            format!("/j/{d}/r/{r}"),
+            format!("/j/{d}/r/{r}/a/work"),
+            format!("/j/{d}/plan"),
+            format!("/j/{d}/notes"),
+            format!("/j/{d}/history"),
+            format!("/j/{d}/share"),
+            format!("/j/{d}/export"),
+            format!("/j/{d}/print"),
+        ]
+    }
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.runtime.block_on(s.shutdown());
+        }
+    }
+}
+
+fn csrf(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a csrf field")
+        + 19;
+    html[at..at + 64].to_owned()
+}
+
+#[test]
+fn only_this_machines_own_browser_with_the_launch_link_gets_in() {
+    let ui = Ui::start("en", "Sam");
+    let host = ui.host();
+    // No cookie: refused.
+    let r = request(ui.addr(), "GET", "/", &[("Host", &host)], "");
+    assert_eq!(r.status, 401);
+    // A wrong token: refused.
+    let r = request(ui.addr(), "GET", "/?token=00", &[("Host", &host)], "");
+    assert_eq!(r.status, 403);
+    let cookie = ui.login();
+    // Another Host (DNS rebinding): refused, cookie or not.
+    let r = request(
+        ui.addr(),
+        "GET",
+        "/",
+        &[("Host", "evil.example"), ("Cookie", &cookie)],
+        "",
+    );
+    assert_eq!(r.status, 403);
+    let r = request(
+        ui.addr(),
+        "GET",
+        &ui.token_path(),
+        &[("Host", "evil.example")],
+        "",
+    );
+    assert_eq!(r.status, 403, "not even the launch link");
+    // Another Origin: refused.
+    let r = request(
+        ui.addr(),
+        "GET",
+        "/",
+        &[
+            ("Host", &host),
+            ("Cookie", &cookie),
+            ("Origin", "http://evil.example"),
+        ],
+        "",
+    );
+    assert_eq!(r.status, 403);
+    // Our page, with every protective header.
+    let page = ui.get(&cookie, "/");
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert!(!page.body.contains("<script>"), "no inline script");
+
+    // A state-changing request from another site: refused.
+    let form = ui.get(&cookie, &format!("/j/{}/notes", ui.doc));
+    let token = csrf(&form.body);
+    let path = format!("/j/{}/notes", ui.doc);
+    let body = format!("csrf={token}&text=from+elsewhere");
+    let origin = format!("http://{host}");
+    for (name, headers) in [
+        ("cross-site origin", vec![("Origin", "http://evil.example")]),
+        ("no origin or referer", vec![]),
+        (
+            "fetch metadata says cross-site",
+            vec![
+                ("Origin", origin.as_str()),
+                ("Sec-Fetch-Site", "cross-site"),
+            ],
+        ),
+    ] {
+        let mut h = vec![("Host", host.as_str()), ("Cookie", cookie.as_str())];
+        h.extend(headers);
+        let r = request(ui.addr(), "POST", &path, &h, &body);
+        assert_eq!(r.status, 403, "{name}");
+    }
+    // Without this launch's CSRF token: refused.
+    let h = [
+        ("Host", host.as_str()),
+        ("Cookie", cookie.as_str()),
+        ("Origin", origin.as_str()),
+    ];
+    let r = request(ui.addr(), "POST", &path, &h, "csrf=00&text=forged");
+    assert_eq!(r.status, 403);
+    // Our own form: accepted.
+    let r = request(ui.addr(), "POST", &path, &h, &body);
+    assert_eq!(r.status, 303);
+    let notes = ui.get(&cookie, &path).body;
+    assert!(notes.contains("from elsewhere"));
+    assert!(!notes.contains("forged"));
+}
+
+#[test]
+fn text_from_members_is_shown_as_text() {
+    let ui = Ui::start("en", "<script>alert(1)</script>");
+    let cookie = ui.login();
+    for path in ["/".to_owned(), format!("/j/{}", ui.doc)] {
+        let page = ui.get(&cookie, &path);
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains("<script>alert"), "{path}: raw markup");
+        assert!(
+            page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path}: shown as text"
+        );
+    }
+}
+
+#[test]
+fn every_screen_answers_with_every_message_in_the_catalogue() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    for path in ui.pages() {
+        let page = ui.get(&cookie, &path);
+        assert_eq!(page.status, 200, "{path}");
+        assert!(
+            !page.body.contains('⟪'),
+            "{path}: a message is missing from the catalogue"
+        );
+    }
+}
+
+/// Text nodes of `html` outside elements marked `translate="no"` (data)
+/// and outside `<script>`/`<style>`/`<svg>`.
+fn translatable_text(html: &str) -> Vec<String> {
+    let doc = scraper::Html::parse_document(html);
+    let mut out = Vec::new();
+    for node in doc.tree.nodes() {
+        let scraper::Node::Text(t) = node.value() else {
+            continue;
+        };
+        let text = t.trim();
+        if text.is_empty() || !text.chars().any(char::is_alphabetic) {
+            continue;
+        }
+        let skip = node.ancestors().any(|a| {
+            a.value().as_element().is_some_and(|e| {
+                e.attr("translate") == Some("no")
+                    || matches!(e.name(), "script" | "style" | "svg" | "title")
+            })
+        });
+        if !skip {
+            out.push(text.to_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn no_word_on_any_screen_is_hard_coded() {
+    // The pseudo-locale brackets every catalogue message: any text node
+    // without the brackets did not come from the catalogue.
+    let ui = Ui::start("en-XA", "Sam");
+    let cookie = ui.login();
+    for path in ui.pages() {
+        let page = ui.get(&cookie, &path);
+        assert_eq!(page.status, 200, "{path}");
+        for text in translatable_text(&page.body) {
+            assert!(
+                text.contains('⟦'),
+                "{path}: `{text}` is not from the catalogue"
+            );
+        }
+    }
+}
