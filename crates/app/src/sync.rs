@@ -195,6 +195,17 @@ impl App {
                         ClientEvent::Removed { doc } => {
                             removed.insert(*doc);
                         }
+                        // A live sync names members who joined through this
+                        // device's invites as they join (a one-off sync does
+                        // it at its end).
+                        ClientEvent::MembersChanged { doc } if options.watch => {
+                            let key = doc.to_string();
+                            let rows: Vec<DocRow> =
+                                on_relay.iter().filter(|r| r.doc == key).cloned().collect();
+                            if let Err(err) = self.name_new_members(&rows) {
+                                tracing::warn!(error = %err, "could not name a new member");
+                            }
+                        }
                         ClientEvent::Tampering {
                             doc: Some(doc),
                             what,

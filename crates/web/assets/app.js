@@ -48,6 +48,17 @@
   if (shown) { shown.addEventListener("click", function () { refresh(pending || ""); }); }
   if (!window.EventSource) { return; }
   var es = new EventSource("/events");
+  var rendered = parseInt(document.body.getAttribute("data-revision") || "0", 10);
+  // Changes that arrived while this page was loading: the stream opens
+  // with the current revision.
+  es.addEventListener("hello", function (ev) {
+    var d;
+    try { d = JSON.parse(ev.data); } catch (e) { return; }
+    if (d.revision > rendered) {
+      rendered = d.revision;
+      if (typing()) { offer(""); } else { refresh(""); }
+    }
+  });
   es.addEventListener("update", function (ev) {
     var d;
     try { d = JSON.parse(ev.data); } catch (e) { return; }
@@ -55,6 +66,7 @@
     if (!relevant) { return; }
     if (journal && d.journal && d.journal !== journal) { return; }
     pending = d.text;
+    rendered = Math.max(rendered, d.revision || 0);
     if (typing()) { offer(d.text); } else { refresh(d.text); }
   });
   es.addEventListener("status", function (ev) {

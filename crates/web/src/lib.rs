@@ -127,6 +127,7 @@ pub async fn serve(home: &Path, options: UiOptions) -> Result<UiServer, UiError>
         live::Live {
             events: tokio::sync::broadcast::channel(16).0,
             status: Default::default(),
+            revision: Default::default(),
         }
     };
     let state = AppState {

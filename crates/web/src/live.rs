@@ -63,6 +63,8 @@ pub struct LiveEvent {
     pub journal: Option<String>,
     /// In words, for the page's live region.
     pub text: String,
+    /// The revision after it.
+    pub revision: u64,
 }
 
 /// The live sync's handle: its status and the events it broadcasts.
@@ -72,12 +74,22 @@ pub struct Live {
     pub events: broadcast::Sender<LiveEvent>,
     /// Where sync stands.
     pub status: Arc<RwLock<Status>>,
+    /// Counts the changes that arrived: a page rendered at revision `r`
+    /// that learns of a later one (over its event stream, which starts with
+    /// the current revision) reloads, so no change is missed while a page
+    /// loads.
+    pub revision: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Live {
     /// The current status.
     pub fn status(&self) -> Status {
         self.status.read().map_or(Status::Starting, |s| *s)
+    }
+
+    /// The current revision.
+    pub fn revision(&self) -> u64 {
+        self.revision.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn set(&self, status: Status, tr_text: impl FnOnce(Status) -> String) {
@@ -91,6 +103,7 @@ impl Live {
                 kind: "status".into(),
                 journal: None,
                 text: tr_text(status),
+                revision: self.revision(),
             });
         }
     }
@@ -103,6 +116,7 @@ pub fn start(home: PathBuf, tr: Arc<crate::i18n::Catalogue>, stop: watch::Receiv
     let live = Live {
         events,
         status: Arc::new(RwLock::new(Status::Starting)),
+        revision: Default::default(),
     };
     let handle = live.clone();
     let spawned = std::thread::Builder::new()
@@ -162,10 +176,22 @@ async fn run(
                             .ok()
                             .and_then(|v| v.as_str().map(str::to_owned))
                             .unwrap_or_default();
+                        if matches!(
+                            e.kind,
+                            SyncEventKind::Changed
+                                | SyncEventKind::Conflict
+                                | SyncEventKind::MembersChanged
+                                | SyncEventKind::Removed
+                        ) {
+                            live2
+                                .revision
+                                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                        }
                         let _ = live2.events.send(LiveEvent {
                             kind,
                             journal: e.journal,
                             text: e.text,
+                            revision: live2.revision(),
                         });
                     })
                     .await;
@@ -200,6 +226,10 @@ pub(crate) async fn events(
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
+    let hello = Event::default()
+        .event("hello")
+        .data(serde_json::json!({ "revision": state.live.revision() }).to_string());
+    let first = futures_util::stream::once(async move { Ok(hello) });
     let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|item| async move {
         let e = item.ok()?;
         let name = if e.kind == "status" {
@@ -210,6 +240,6 @@ pub(crate) async fn events(
         let data = serde_json::to_string(&e).ok()?;
         Some(Ok(Event::default().event(name).data(data)))
     });
-    let stream = stream.take_until(stopped);
+    let stream = first.chain(stream).take_until(stopped);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -23,6 +23,7 @@ pub(crate) struct Ctx<'a> {
     pub csrf: &'a str,
     pub status: Status,
     pub flash: Option<String>,
+    pub revision: u64,
 }
 
 impl Ctx<'_> {
@@ -43,6 +44,7 @@ impl Ctx<'_> {
             flash: self.flash.clone(),
             attribution,
             section,
+            revision: self.revision,
         };
         axum::response::Html(layout(&p, body).into_string()).into_response()
     }
@@ -106,6 +108,7 @@ impl AppState {
                 csrf: &state.secrets.csrf,
                 status: state.live.status(),
                 flash: flash(&state.tr, &q),
+                revision: state.live.revision(),
             };
             let app = match state.app.lock() {
                 Ok(a) => a,

@@ -11,3 +11,4 @@ mod live;
 mod newuser;
 mod story;
 mod tls;
+mod ui;

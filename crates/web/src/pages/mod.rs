@@ -31,6 +31,8 @@ pub struct Page<'a> {
     pub attribution: Option<String>,
     /// The current section, for `aria-current` in the navigation.
     pub section: Section,
+    /// The live revision the page was rendered at.
+    pub revision: u64,
 }
 
 /// Top-level sections.
@@ -63,7 +65,7 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                 link rel="stylesheet" href="/assets/app.css";
                 script src="/assets/app.js" defer {}
             }
-            body data-journal=[p.journal] {
+            body data-journal=[p.journal] data-revision=(p.revision) {
                 a.skip href="#main" { (tr.t("skip-to-content")) }
                 header.top {
                     div.wrap {
