@@ -96,6 +96,11 @@ async fn relay_child(dir: std::path::PathBuf, sync: &str) -> anyhow::Result<()> 
     c.limits.max_connections = 100_000;
     c.limits.max_subscriptions = 100_000;
     c.limits.outbound_queue = 1 << 16;
+    c.limits.outbound_queue_bytes = 1 << 30;
+    // Every connection is the one viewer device's.
+    c.limits.connections_per_device = 200_000;
+    c.limits.answer_bytes_per_sec = 1 << 40;
+    c.limits.answer_burst_bytes = 1 << 40;
     let relay = starling_relay::start(c).await?;
     println!("{}", relay.url());
     let mut line = String::new();

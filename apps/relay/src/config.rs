@@ -106,6 +106,24 @@ pub struct Limits {
     /// Messages queued for one connection before it is considered too slow
     /// and dropped (it resumes from its cursor on reconnect). Default 8192.
     pub outbound_queue: usize,
+    /// Bytes queued for one connection before it is considered too slow
+    /// and dropped. Default 33554432 (32 MiB).
+    pub outbound_queue_bytes: u64,
+    /// Bytes of incoming writes (envelopes, membership ops) the relay holds
+    /// between reading them and committing them, over all connections; past
+    /// it, connections stop being read until commits catch up, so a slow
+    /// disk slows the clients instead of filling memory. Default 67108864
+    /// (64 MiB).
+    pub intake_bytes: u64,
+    /// What the relay sends one device in answer to its own requests
+    /// (replays, membership logs, errors) is paced by a token bucket in
+    /// bytes: this many per second... Default 8388608 (8 MiB/s).
+    pub answer_bytes_per_sec: u64,
+    /// ...with bursts of this many. A device in debt is not read from until
+    /// the bucket refills. Default 33554432 (32 MiB).
+    pub answer_burst_bytes: u64,
+    /// Connections one device may hold open at once. Default 16.
+    pub connections_per_device: u32,
     /// Stored envelope bytes per document (compaction frees them).
     /// Default 1 GiB.
     pub max_doc_bytes: u64,
@@ -130,6 +148,11 @@ impl Default for Limits {
             ping_interval_secs: 30,
             idle_timeout_secs: 90,
             outbound_queue: 8192,
+            outbound_queue_bytes: 32 << 20,
+            intake_bytes: 64 << 20,
+            answer_bytes_per_sec: 8 << 20,
+            answer_burst_bytes: 32 << 20,
+            connections_per_device: 16,
             max_doc_bytes: 1 << 30,
             max_device_bytes: 4 << 30,
             replay_chunk_bytes: 256 * 1024,
@@ -173,6 +196,11 @@ pub struct RelayConfig {
     /// Most writes (envelopes, membership ops, compactions, replays) grouped
     /// into one SQLite transaction. Default 4096.
     pub max_commit_batch: usize,
+    /// The most the database may grow to, in bytes: past it the relay
+    /// refuses writes (it keeps serving reads and reports the fault) until
+    /// the value is raised and the relay reloaded (SIGHUP), so a shared disk
+    /// never fills. Default: none.
+    pub max_db_bytes: Option<u64>,
     /// Seconds a graceful shutdown may take before connections are cut.
     /// Default 10.
     pub shutdown_timeout_secs: u64,
@@ -193,6 +221,7 @@ impl Default for RelayConfig {
             allowlist_file: None,
             auth_window_secs: 300,
             max_commit_batch: 4096,
+            max_db_bytes: None,
             shutdown_timeout_secs: 10,
             limits: Limits::default(),
         }
@@ -293,6 +322,20 @@ impl RelayConfig {
                 }
                 "MAX_DOC_BYTES" => self.limits.max_doc_bytes = num(&value).map_err(bad)?,
                 "MAX_DEVICE_BYTES" => self.limits.max_device_bytes = num(&value).map_err(bad)?,
+                "OUTBOUND_QUEUE_BYTES" => {
+                    self.limits.outbound_queue_bytes = num(&value).map_err(bad)?
+                }
+                "INTAKE_BYTES" => self.limits.intake_bytes = num(&value).map_err(bad)?,
+                "ANSWER_BYTES_PER_SEC" => {
+                    self.limits.answer_bytes_per_sec = num(&value).map_err(bad)?
+                }
+                "ANSWER_BURST_BYTES" => {
+                    self.limits.answer_burst_bytes = num(&value).map_err(bad)?
+                }
+                "CONNECTIONS_PER_DEVICE" => {
+                    self.limits.connections_per_device = num(&value).map_err(bad)?
+                }
+                "MAX_DB_BYTES" => self.max_db_bytes = Some(num(&value).map_err(bad)?),
                 "REPLAY_CHUNK_BYTES" => {
                     self.limits.replay_chunk_bytes = num(&value).map_err(bad)?
                 }
@@ -319,7 +362,11 @@ impl RelayConfig {
         if l.messages_per_sec == 0 || l.message_burst == 0 {
             return invalid("limits.messages_per_sec", "rate and burst must be positive");
         }
-        if l.max_connections == 0 || l.max_subscriptions == 0 || l.outbound_queue == 0 {
+        if l.max_connections == 0
+            || l.max_subscriptions == 0
+            || l.outbound_queue == 0
+            || l.connections_per_device == 0
+        {
             return invalid(
                 "limits",
                 "connection, subscription and queue limits must be positive",
@@ -330,6 +377,19 @@ impl RelayConfig {
                 "limits.idle_timeout_secs",
                 "must exceed ping_interval_secs, which must be positive",
             );
+        }
+        if l.outbound_queue_bytes == 0
+            || l.intake_bytes < starling_protocol::wire::MAX_FRAME as u64
+            || l.answer_bytes_per_sec == 0
+            || l.answer_burst_bytes < starling_protocol::wire::MAX_FRAME as u64
+        {
+            return invalid(
+                "limits",
+                "byte limits must be positive; intake_bytes and answer_burst_bytes at least 1 MiB",
+            );
+        }
+        if self.max_db_bytes.is_some_and(|b| b < 1 << 20) {
+            return invalid("max_db_bytes", "must be at least 1 MiB");
         }
         if l.replay_chunk_bytes == 0 {
             return invalid("limits.replay_chunk_bytes", "must be positive");

@@ -19,19 +19,20 @@ mod state;
 use std::collections::HashSet;
 use std::fmt::Display;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use starling_protocol::DeviceKey;
 use starling_protocol::relay::ConnId;
+use starling_protocol::wire::{ErrorCode, Message, RetryClass};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
 use crate::hub::HubEvent;
-use crate::limits::TokenBucket;
+use crate::limits::{AnswerBudgets, TokenBucket};
 use crate::metrics::Metrics;
 use crate::outbox::{Batch, Outbound, outbox};
 use state::{State, Step};
@@ -71,6 +72,27 @@ pub(crate) struct ConnCtx {
     pub cancel: CancellationToken,
     /// The relay's key, to sign acks.
     pub relay_key: Arc<DeviceKey>,
+    /// Incoming writes held between reading and committing, in KiB, over
+    /// all connections ([`Limits::intake_bytes`]).
+    pub intake: Arc<Semaphore>,
+    /// What each device's requests make the relay send.
+    pub answers: Arc<AnswerBudgets>,
+}
+
+impl ConnCtx {
+    /// Takes `kib` of intake, waiting while commits catch up; `None` when
+    /// the relay is stopping.
+    async fn take_intake(&self, kib: u32) -> Option<OwnedSemaphorePermit> {
+        let total = (self.limits.intake_bytes / 1024).min(u64::from(u32::MAX)) as u32;
+        let kib = kib.clamp(1, total.max(1));
+        match self.intake.clone().try_acquire_many_owned(kib) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                self.metrics.intake_waits.inc();
+                self.intake.clone().acquire_many_owned(kib).await.ok()
+            }
+        }
+    }
 }
 
 /// Writes queued batches without flushing; returns why to stop, if so. The
@@ -83,13 +105,40 @@ async fn write_out<Si: Sink<WsFrame> + Unpin>(
     let mut acks = Vec::new();
     for item in batches.into_iter().flat_map(|b| b.items) {
         let frame = match item {
-            Outbound::Msg(m) => match st.outgoing(&m) {
-                Some(b) => b,
-                None => continue,
-            },
+            Outbound::Msg(m) => {
+                let Some(b) = st.outgoing(&m) else {
+                    continue;
+                };
+                match &*m {
+                    // Others' presence is paid for by its sender.
+                    Message::Presence { .. } => {}
+                    Message::Welcome { .. } => {
+                        if let Some(device) = st.device {
+                            if !st.ctx.answers.join(device) {
+                                st.ctx.metrics.rejection("connection_limit");
+                                let e = Message::error(
+                                    ErrorCode::Busy,
+                                    RetryClass::RetryLater,
+                                    None,
+                                    "too many connections for this device",
+                                );
+                                if let Some(b) = st.outgoing(&e) {
+                                    let _ = sink.feed(WsFrame::Binary(b)).await;
+                                }
+                                let _ =
+                                    sink.feed(close(CLOSE_POLICY, "too many connections")).await;
+                                return Some("too many connections for this device");
+                            }
+                            st.joined = true;
+                        }
+                    }
+                    _ => st.answered += b.len() as u64,
+                }
+                b
+            }
             Outbound::Frame(b) => {
-                st.ctx.metrics.envelopes_out.fetch_add(1, Relaxed);
-                st.ctx.metrics.bytes_out.fetch_add(b.len() as u64, Relaxed);
+                st.ctx.metrics.envelopes_out.inc();
+                st.ctx.metrics.bytes_out.inc_by(b.len() as u64);
                 b
             }
             Outbound::Ack(e) => {
@@ -155,11 +204,19 @@ where
         }
     }
     let mut forward = Vec::new();
+    let mut kib = 0u32;
     let mut replied = false;
     for f in frames {
+        let size = match &f {
+            WsFrame::Binary(b) => b.len(),
+            _ => 0,
+        };
         match st.incoming(f) {
             Step::Continue => {}
-            Step::Forward(m) => forward.push(m),
+            Step::Forward(m) => {
+                forward.push(m);
+                kib = kib.saturating_add(size.div_ceil(1024).max(1) as u32);
+            }
             Step::Send(m) => {
                 if let Some(b) = st.outgoing(&m) {
                     replied = true;
@@ -186,12 +243,18 @@ where
     }
     if !forward.is_empty() {
         let msgs = st.check(forward);
+        // Held until the messages are committed: a slow disk slows the
+        // reading down instead of filling memory.
+        let Some(mut intake) = st.ctx.take_intake(kib).await.map(Some) else {
+            return end.or(Some("relay shutting down"));
+        };
         match st.ctx.hub.reserve_many(msgs.len()).await {
             Ok(permits) => {
                 for (permit, m) in permits.zip(msgs) {
                     permit.send(HubEvent::Message {
                         conn: st.conn,
                         msg: m,
+                        permit: intake.take(),
                     });
                 }
             }
@@ -212,7 +275,7 @@ where
     St: Stream<Item = Result<WsFrame, E>> + Unpin,
     E: Display,
 {
-    let (tx, mut rx) = outbox(ctx.limits.outbound_queue);
+    let (tx, mut rx) = outbox(ctx.limits.outbound_queue, ctx.limits.outbound_queue_bytes);
     if ctx
         .hub
         .send(HubEvent::Connect { conn, outbox: tx })
@@ -222,8 +285,8 @@ where
         let _ = sink.send(close(CLOSE_AWAY, "relay shutting down")).await;
         return;
     }
-    ctx.metrics.connections.fetch_add(1, Relaxed);
-    ctx.metrics.connections_total.fetch_add(1, Relaxed);
+    ctx.metrics.connections.inc();
+    ctx.metrics.connections_accepted.inc();
     tracing::debug!("connected");
     let ping_every = Duration::from_secs(ctx.limits.ping_interval_secs);
     let idle = Duration::from_secs(ctx.limits.idle_timeout_secs);
@@ -235,6 +298,9 @@ where
         device: None,
         welcomed: false,
         replay_next: Vec::new(),
+        joined: false,
+        answered: 0,
+        paid_at: None,
         ctx,
     };
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
@@ -257,16 +323,24 @@ where
                     }
                 }
                 let weight = batches.iter().map(|b| b.weight).sum();
+                let bytes = batches.iter().map(|b| b.bytes).sum();
                 let stop = write_out(&mut st, &mut sink, batches).await;
                 let flushed = sink.flush().await.is_ok();
-                rx.written(weight);
+                rx.written(weight, bytes);
                 if let Some(why) = stop { break why; }
                 if !flushed { break "write failed"; }
-                // Pieces of replays written: ask for what follows them.
-                for doc in std::mem::take(&mut st.replay_next) {
-                    if st.ctx.hub.send(HubEvent::ReplayNext { conn, doc }).await.is_err() {
-                        break;
-                    }
+                st.charge_answers();
+                // Pieces of replays written: ask for what follows them,
+                // once the device's answers are paid for.
+                if st.paid_at.is_none() && !st.ask_replay_next().await {
+                    break "relay closed the connection";
+                }
+            }
+            _ = tokio::time::sleep_until(st.paid_at.unwrap_or_else(Instant::now)), if st.paid_at.is_some() => {
+                st.paid_at = None;
+                st.charge_answers();
+                if st.paid_at.is_none() && !st.ask_replay_next().await {
+                    break "relay closed the connection";
                 }
             }
             _ = cancel.cancelled(), if !draining => {
@@ -274,7 +348,7 @@ where
                 // drops our queue, which ends the loop with a close frame.
                 draining = true;
             }
-            frame = stream.next(), if !draining => match frame {
+            frame = stream.next(), if !draining && st.paid_at.is_none() => match frame {
                 None => break "peer closed",
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "read failed");
@@ -300,10 +374,10 @@ where
     };
     let _ = sink.close().await;
     let _ = st.ctx.hub.send(HubEvent::Disconnect { conn }).await;
-    st.ctx.metrics.connections.fetch_sub(1, Relaxed);
-    st.ctx
-        .metrics
-        .subscriptions
-        .fetch_sub(st.subs.len() as i64, Relaxed);
+    if let (true, Some(device)) = (st.joined, st.device) {
+        st.ctx.answers.leave(device);
+    }
+    st.ctx.metrics.connections.dec();
+    st.ctx.metrics.subscriptions.dec_by(st.subs.len() as i64);
     tracing::debug!(reason, "disconnected");
 }

@@ -14,16 +14,14 @@
 //! and shared by every subscriber's batch.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use bytes::Bytes;
-use starling_protocol::relay::{
-    CheckedPublish, ConnId, RelayAction, RelayConfig as CoreConfig, RelayCore,
-};
+use starling_protocol::relay::{CheckedPublish, ConnId, RelayAction, RelayCore};
 use starling_protocol::wire::{self, ErrorCode, Message, RetryClass};
-use starling_protocol::{DeviceId, DeviceKey, DocId};
-use tokio::sync::mpsc;
+use starling_protocol::{DeviceId, DocId};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::allowlist::SharedAllowList;
@@ -35,6 +33,29 @@ use crate::store::{Job, Loaded, Output, Store, StoreEvent, Work};
 
 /// Most hub events handled before the queued work goes to the store.
 const DRAIN: usize = 256;
+/// Most jobs handed to the store thread and not yet committed: past it the
+/// hub stops reading events, connections stop being read, and a slow disk
+/// slows the clients down instead of filling memory.
+const MAX_INFLIGHT: usize = 64;
+/// How often a relay whose storage failed checks whether it recovered.
+const HEALTH_CHECK: Duration = Duration::from_secs(2);
+
+/// Why the relay's storage is not healthy, if it is not: what `/healthz`
+/// reports.
+pub(crate) type SharedHealth = Arc<RwLock<Option<String>>>;
+
+/// The state of the relay's storage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Fault {
+    /// Reads and writes work.
+    None,
+    /// Writes fail (a full or failing disk): writes are refused up front,
+    /// reads are served, a probe every [`HEALTH_CHECK`] looks for recovery.
+    ReadOnly(String),
+    /// The stored state could not be loaded after a failure: every request
+    /// is refused until a reload works.
+    Down(String),
+}
 
 /// What a connection task sends to the hub.
 #[derive(Debug)]
@@ -42,8 +63,13 @@ pub(crate) enum HubEvent {
     /// A connection opened; `outbox` carries what the hub sends it.
     Connect { conn: ConnId, outbox: Outbox },
     /// A message arrived. (Messages read together are queued together, one
-    /// channel slot each, so the channel bounds the messages waiting.)
-    Message { conn: ConnId, msg: Inbound },
+    /// channel slot each, so the channel bounds the messages waiting.) The
+    /// first of them carries the intake they hold until committed.
+    Message {
+        conn: ConnId,
+        msg: Inbound,
+        permit: Option<OwnedSemaphorePermit>,
+    },
     /// The connection closed.
     Disconnect { conn: ConnId },
     /// The allow-list was reloaded: connections of devices no longer on it
@@ -64,14 +90,16 @@ pub(crate) enum Inbound {
 
 pub(crate) struct Hub {
     core: RelayCore,
-    key: DeviceKey,
-    core_config: CoreConfig,
     conns: HashMap<ConnId, Outbox>,
     store: Store,
     /// Jobs submitted and not yet committed.
     inflight: usize,
     /// Work waiting to be submitted as one job, in order.
     pending: Vec<Work>,
+    /// The intake held by the messages behind `pending`.
+    pending_permits: Vec<OwnedSemaphorePermit>,
+    fault: Fault,
+    health: SharedHealth,
     usage: Usage,
     allow: SharedAllowList,
     limits: Limits,
@@ -138,22 +166,23 @@ fn prepare(actions: Vec<RelayAction>, out: &mut Vec<Work>) {
 
 impl Hub {
     pub fn new(
-        key: DeviceKey,
-        core_config: CoreConfig,
+        core: RelayCore,
         store: Store,
         loaded: Loaded,
         allow: SharedAllowList,
         limits: Limits,
         metrics: Arc<Metrics>,
+        health: SharedHealth,
     ) -> Self {
         let mut hub = Hub {
-            core: RelayCore::new(key.clone(), core_config.clone()),
-            key,
-            core_config,
+            core,
             conns: HashMap::new(),
             store,
             inflight: 0,
             pending: Vec::new(),
+            pending_permits: Vec::new(),
+            fault: Fault::None,
+            health,
             usage: Usage::default(),
             allow,
             limits,
@@ -163,18 +192,150 @@ impl Hub {
         hub
     }
 
+    /// Takes the stored state as the relay's (at start, and after a failed
+    /// commit), keeping connections. A document that does not load or
+    /// verify is refused; the others are served.
     fn restore(&mut self, loaded: Loaded) {
-        self.core = RelayCore::new(self.key.clone(), self.core_config.clone());
         self.usage = Usage::from_loaded(&loaded);
-        let mut envelopes = 0usize;
-        for d in &loaded.docs {
-            envelopes += d.metas.len();
-            if let Err(e) = self.core.restore_doc(d.doc, d.ops.clone(), &d.metas) {
-                // Stored ops were verified when appended: this is corruption.
-                tracing::error!(doc = %d.doc, error = %e, "stored document does not verify; skipped");
+        let envelopes: usize = loaded.docs.iter().map(|d| d.metas.len()).sum();
+        let count = loaded.docs.len();
+        let docs = loaded
+            .docs
+            .into_iter()
+            .map(|d| (d.doc, d.ops, d.metas))
+            .collect();
+        let mut damaged = loaded.damaged;
+        for (doc, e) in self.core.reload_docs(docs) {
+            // Stored ops were verified when appended: this is corruption.
+            damaged.push((doc, format!("its membership log does not verify: {e}")));
+        }
+        for (doc, why) in damaged {
+            self.damaged(doc, &why);
+        }
+        tracing::info!(
+            docs = count,
+            envelopes,
+            damaged = self.core.damaged_count(),
+            "restored relay state"
+        );
+    }
+
+    /// Takes `doc` out of service: its stored rows are damaged.
+    fn damaged(&mut self, doc: DocId, why: &str) {
+        tracing::error!(%doc, why, "document damaged at the relay: refused until its operator restores the database from a backup");
+        let actions = self.core.mark_damaged(doc);
+        self.metrics
+            .damaged_docs
+            .set(self.core.damaged_count() as i64);
+        self.carry_out(actions);
+    }
+
+    fn set_fault(&mut self, fault: Fault) {
+        if fault == self.fault {
+            return;
+        }
+        match &fault {
+            Fault::None => tracing::info!("storage recovered: taking writes again"),
+            Fault::ReadOnly(why) => {
+                tracing::error!(
+                    why,
+                    "storage refuses writes: refusing writes, serving reads, checking every {}s",
+                    HEALTH_CHECK.as_secs()
+                )
+            }
+            Fault::Down(why) => {
+                tracing::error!(
+                    why,
+                    "storage cannot be loaded: refusing every request, retrying every {}s",
+                    HEALTH_CHECK.as_secs()
+                )
             }
         }
-        tracing::info!(docs = loaded.docs.len(), envelopes, "restored relay state");
+        let reason = match &fault {
+            Fault::None => None,
+            Fault::ReadOnly(why) => Some(format!("storage refuses writes: {why}")),
+            Fault::Down(why) => Some(format!("storage cannot be loaded: {why}")),
+        };
+        if let Ok(mut h) = self.health.write() {
+            *h = reason;
+        }
+        self.metrics.storage_ok.set(i64::from(fault == Fault::None));
+        self.fault = fault;
+    }
+
+    /// Closes connections (their work was lost with a failed batch; they
+    /// resume from their cursors).
+    fn close(&mut self, conns: impl IntoIterator<Item = ConnId>) {
+        for conn in conns {
+            if let Some(outbox) = self.conns.remove(&conn) {
+                outbox.close("relay storage error; try again");
+                self.core.handle_disconnect(conn);
+            }
+        }
+    }
+
+    /// Loads the stored state again after a failed batch. Until it loads,
+    /// nothing is served (the relay's state may claim what the disk lost).
+    async fn reload(&mut self, fault: Option<String>) {
+        match self.store.load().await {
+            Ok(loaded) => {
+                self.restore(loaded);
+                self.set_fault(fault.map_or(Fault::None, Fault::ReadOnly));
+            }
+            Err(e) => {
+                let all: Vec<ConnId> = self.conns.keys().copied().collect();
+                self.close(all);
+                self.set_fault(Fault::Down(e.to_string()));
+            }
+        }
+    }
+
+    /// While storage is at fault: whether it recovered.
+    async fn check_health(&mut self) {
+        if let Fault::Down(why) = &self.fault {
+            let why = why.clone();
+            self.reload(Some(why)).await;
+        }
+        if let Fault::ReadOnly(_) = &self.fault {
+            match self.store.probe().await {
+                Ok(()) => self.set_fault(Fault::None),
+                Err(e) => {
+                    tracing::debug!(error = %e, "storage still refuses writes");
+                    if let Some(why) = crate::store::fault_reason(&e) {
+                        self.set_fault(Fault::ReadOnly(why));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Why storage refuses `inbound` now, if it does.
+    fn fault_refusal(&self, inbound: &Inbound) -> Option<Message> {
+        let (write, doc) = match inbound {
+            Inbound::Publish(p) => (true, Some(p.envelope().header_unverified().doc)),
+            Inbound::Msg(m) => match &**m {
+                Message::Publish { envelope } => (true, Some(envelope.header_unverified().doc)),
+                Message::MembershipPublish { doc, .. } | Message::InviteRedeem { doc, .. } => {
+                    (true, Some(*doc))
+                }
+                Message::Hello { .. } | Message::Authenticate { .. } => return None,
+                _ => (false, None),
+            },
+        };
+        let text = match &self.fault {
+            Fault::None => return None,
+            Fault::ReadOnly(_) if !write => return None,
+            Fault::ReadOnly(_) => {
+                "the relay cannot store anything right now (its storage is full or failing); keep your changes and send them later"
+            }
+            Fault::Down(_) => "the relay cannot read its storage right now; try again later",
+        };
+        Some(Message::error(
+            ErrorCode::Busy,
+            RetryClass::RetryLater,
+            doc,
+            text,
+        ))
     }
 
     fn allowed(&self, device: &DeviceId) -> bool {
@@ -214,7 +375,10 @@ impl Hub {
                     self.refuse(conn, "not_allowed", e, true);
                 }
             }
-            HubEvent::Message { conn, msg } => self.on_inbound(conn, msg),
+            HubEvent::Message { conn, msg, permit } => {
+                self.on_inbound(conn, msg);
+                self.pending_permits.extend(permit);
+            }
             HubEvent::ReplayNext { conn, doc } => {
                 if self.conns.contains_key(&conn) {
                     let actions = self.core.handle_replay_next(conn, doc);
@@ -254,6 +418,9 @@ impl Hub {
         if !self.conns.contains_key(&conn) {
             return;
         }
+        if let Some(e) = self.fault_refusal(&inbound) {
+            return self.refuse(conn, "storage_fault", e, false);
+        }
         if let Some((doc, text)) = self.quota_refusal(&inbound) {
             let e = Message::error(ErrorCode::TooLarge, RetryClass::TooLarge, Some(doc), text);
             return self.refuse(conn, "quota", e, false);
@@ -285,7 +452,7 @@ impl Hub {
             {
                 let len = envelope.envelope().as_bytes().len() as u64;
                 self.usage.add(*doc, meta.author, len);
-                self.metrics.envelopes_in.fetch_add(1, Relaxed);
+                self.metrics.envelopes_in.inc();
             }
         }
         self.carry_out(actions);
@@ -313,12 +480,15 @@ impl Hub {
 
     /// Hands the queued work to the store thread as one job.
     fn submit(&mut self) {
+        let permits = std::mem::take(&mut self.pending_permits);
         if self.pending.is_empty() {
+            // Nothing to store: the intake is free at once.
             return;
         }
         let work = std::mem::take(&mut self.pending);
         self.inflight += 1;
-        if self.store.submit(Job { work }).is_err() {
+        self.metrics.store_queue.set(self.inflight as i64);
+        if self.store.submit(Job { work, permits }).is_err() {
             tracing::error!("store thread gone");
         }
     }
@@ -337,16 +507,15 @@ impl Hub {
             if *closed {
                 continue;
             }
+            let start = b.items.len();
             match o {
                 Output::Msg(_, m) => b.items.push(Outbound::Msg(m)),
                 Output::Frame(_, f) => b.items.push(Outbound::Frame(f)),
                 Output::Ack(_, e) => b.items.push(Outbound::Ack(e)),
-                Output::Replay(_, msgs, next) => {
+                Output::Replay(_, msgs, doc) => {
                     b.items
                         .extend(msgs.into_iter().map(|m| Outbound::Msg(Box::new(m))));
-                    if let Some(doc) = next {
-                        b.items.push(Outbound::ReplayNext(doc));
-                    }
+                    b.items.push(Outbound::ReplayNext(doc));
                 }
                 Output::Close(_) => {
                     *closed = true;
@@ -356,6 +525,7 @@ impl Hub {
             }
             // A replay counts as one: catching up is never "too slow".
             b.weight += 1;
+            b.bytes += b.items[start..].iter().map(Outbound::size).sum::<u64>();
         }
         for conn in order {
             let Some((batch, close)) = batches.remove(&conn) else {
@@ -388,27 +558,39 @@ impl Hub {
                 jobs,
                 outputs,
                 freed,
+                damaged,
             } => {
                 self.inflight = self.inflight.saturating_sub(jobs);
                 for f in &freed {
                     self.usage.free(f);
                 }
+                for (doc, why) in damaged {
+                    self.damaged(doc, &why);
+                }
                 self.dispatch(outputs);
             }
-            StoreEvent::Failed { jobs, error } => {
-                tracing::error!(%error, jobs, "storage failed: closing every connection and reloading");
-                for (conn, outbox) in self.conns.drain() {
-                    outbox.close("relay storage error");
-                    self.core.handle_disconnect(conn);
-                }
-                self.inflight = 0;
-                self.pending.clear();
-                match self.store.load().await {
-                    Ok(loaded) => self.restore(loaded),
-                    Err(e) => tracing::error!(error = %e, "reload failed"),
-                }
+            StoreEvent::Failed {
+                jobs,
+                error,
+                fault,
+                conns,
+            } => {
+                tracing::error!(%error, jobs, "storage failed: nothing in the batch was acknowledged; closing the connections it answered and reloading");
+                self.inflight = self.inflight.saturating_sub(jobs);
+                // Work queued since was decided on the failed state.
+                let pending = Job {
+                    work: std::mem::take(&mut self.pending),
+                    permits: std::mem::take(&mut self.pending_permits),
+                };
+                self.close(conns.into_iter().chain(pending.conns()));
+                self.reload(fault).await;
+            }
+            StoreEvent::Dropped { jobs, conns } => {
+                self.inflight = self.inflight.saturating_sub(jobs);
+                self.close(conns);
             }
         }
+        self.metrics.store_queue.set(self.inflight as i64);
     }
 }
 
@@ -420,6 +602,8 @@ pub(crate) async fn run(
     mut store_events: mpsc::UnboundedReceiver<StoreEvent>,
     cancel: CancellationToken,
 ) {
+    let mut health = tokio::time::interval(HEALTH_CHECK);
+    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -428,7 +612,8 @@ pub(crate) async fn run(
                 None => break,
             },
             _ = cancel.cancelled() => break,
-            ev = events.recv() => match ev {
+            _ = health.tick(), if hub.fault != Fault::None => hub.check_health().await,
+            ev = events.recv(), if hub.inflight < MAX_INFLIGHT => match ev {
                 Some(ev) => {
                     hub.on_event(ev);
                     // Everything already waiting joins the same job.

@@ -95,9 +95,17 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn serve(config: RelayConfig) -> anyhow::Result<()> {
+async fn serve(
+    config: RelayConfig,
+    reload: impl Fn() -> anyhow::Result<RelayConfig>,
+) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let relay = starling_relay::start(config).await?;
+    // SIGHUP reads the configuration again: the TLS certificate (the
+    // library reloads it) and the database's size limit.
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("listening for SIGHUP")?;
     println!(
         "starling-relay listening on {}\n  origin clients sign: {}\n  relay id: {}\n  data: {}",
         relay.url(),
@@ -105,7 +113,24 @@ async fn serve(config: RelayConfig) -> anyhow::Result<()> {
         relay.relay_id(),
         data_dir.display()
     );
-    shutdown_signal().await;
+    #[cfg(unix)]
+    loop {
+        tokio::select! {
+            _ = shutdown_signal() => break,
+            _ = hup.recv() => match reload() {
+                Ok(c) => match relay.set_max_db_bytes(c.max_db_bytes) {
+                    Ok(()) => tracing::info!(max_db_bytes = ?c.max_db_bytes, "configuration reloaded"),
+                    Err(e) => tracing::error!(error = %e, "cannot apply the reloaded configuration"),
+                },
+                Err(e) => tracing::error!(error = format!("{e:#}"), "configuration not reloaded; the previous one stays"),
+            },
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = &reload;
+        shutdown_signal().await;
+    }
     relay.shutdown().await;
     Ok(())
 }
@@ -148,9 +173,9 @@ fn check(config: &RelayConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(mut cli: Cli) -> anyhow::Result<()> {
     let config = config(&cli)?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command.take().unwrap_or(Command::Serve) {
         Command::CheckConfig => check(&config),
         Command::Backup { path } => {
             starling_relay::backup(&config.db_path(), &path)
@@ -165,7 +190,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             init_logging(cli.log_format);
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            rt.block_on(serve(config))
+            rt.block_on(serve(config, || self::config(&cli)))
         }
     }
 }

@@ -3,13 +3,15 @@
 //! The hub hands a connection everything one commit released for it as one
 //! batch, so the connection wakes once, writes every frame and flushes once
 //! (one send syscall where there used to be one per message), and signs all
-//! the acks of the batch with one signature. The queue counts messages, not
-//! batches: a connection with more than [`crate::Limits::outbound_queue`]
-//! messages waiting is too slow and is dropped (it resumes from its cursor).
-//! A replay counts as one, so catching up never counts as being slow.
+//! the acks of the batch with one signature. The queue counts messages and
+//! bytes: a connection with more than [`crate::Limits::outbound_queue`]
+//! messages or [`crate::Limits::outbound_queue_bytes`] bytes waiting is too
+//! slow and is dropped (it resumes from its cursor). A replay counts as one
+//! message (catching up is not being slow) but by its bytes, which its
+//! pieces bound.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use starling_protocol::wire::{AckEntry, Message};
@@ -33,11 +35,28 @@ pub(crate) enum Outbound {
     ReplayNext(starling_protocol::DocId),
 }
 
-/// Outbound items and the number of messages they count for.
+impl Outbound {
+    /// About how many bytes it puts on the wire.
+    pub fn size(&self) -> u64 {
+        match self {
+            Outbound::Frame(b) => b.len() as u64,
+            Outbound::Msg(m) => match &**m {
+                Message::Deliver { envelope, .. } => envelope.as_bytes().len() as u64 + 64,
+                Message::MembershipDeliver { op, .. } => op.to_bytes().len() as u64 + 160,
+                _ => 256,
+            },
+            Outbound::Ack(_) => 160,
+            Outbound::Close(_) | Outbound::ReplayNext(_) => 0,
+        }
+    }
+}
+
+/// Outbound items, the number of messages they count for, and their bytes.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub items: Vec<Outbound>,
     pub weight: usize,
+    pub bytes: u64,
 }
 
 /// Why a batch was not queued.
@@ -54,7 +73,9 @@ pub(crate) enum Refused {
 pub(crate) struct Outbox {
     tx: mpsc::UnboundedSender<Batch>,
     queued: Arc<AtomicUsize>,
+    queued_bytes: Arc<AtomicU64>,
     limit: usize,
+    byte_limit: u64,
 }
 
 /// The connection's end.
@@ -62,19 +83,27 @@ pub(crate) struct Outbox {
 pub(crate) struct Inbox {
     rx: mpsc::UnboundedReceiver<Batch>,
     queued: Arc<AtomicUsize>,
+    queued_bytes: Arc<AtomicU64>,
 }
 
-/// A queue that holds at most `limit` messages.
-pub(crate) fn outbox(limit: usize) -> (Outbox, Inbox) {
+/// A queue that holds at most `limit` messages and `byte_limit` bytes.
+pub(crate) fn outbox(limit: usize, byte_limit: u64) -> (Outbox, Inbox) {
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
+    let queued_bytes = Arc::new(AtomicU64::new(0));
     (
         Outbox {
             tx,
             queued: queued.clone(),
+            queued_bytes: queued_bytes.clone(),
             limit,
+            byte_limit,
         },
-        Inbox { rx, queued },
+        Inbox {
+            rx,
+            queued,
+            queued_bytes,
+        },
     )
 }
 
@@ -84,13 +113,18 @@ impl Outbox {
     /// commit's worth for one connection is never "too slow".
     pub fn send(&self, batch: Batch) -> Result<(), Refused> {
         let before = self.queued.fetch_add(batch.weight, Ordering::AcqRel);
-        if before > 0 && before.saturating_add(batch.weight) > self.limit {
+        let before_bytes = self.queued_bytes.fetch_add(batch.bytes, Ordering::AcqRel);
+        let over = before.saturating_add(batch.weight) > self.limit
+            || before_bytes.saturating_add(batch.bytes) > self.byte_limit;
+        if (before > 0 || before_bytes > 0) && over {
             self.queued.fetch_sub(batch.weight, Ordering::AcqRel);
+            self.queued_bytes.fetch_sub(batch.bytes, Ordering::AcqRel);
             return Err(Refused::TooSlow);
         }
-        let weight = batch.weight;
+        let (weight, bytes) = (batch.weight, batch.bytes);
         self.tx.send(batch).map_err(|_| {
             self.queued.fetch_sub(weight, Ordering::AcqRel);
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             Refused::Gone
         })
     }
@@ -100,6 +134,7 @@ impl Outbox {
         let _ = self.tx.send(Batch {
             items: vec![Outbound::Close(why)],
             weight: 0,
+            bytes: 0,
         });
     }
 }
@@ -115,9 +150,10 @@ impl Inbox {
         self.rx.try_recv().ok()
     }
 
-    /// `weight` messages were written.
-    pub fn written(&self, weight: usize) {
+    /// `weight` messages of `bytes` bytes were written.
+    pub fn written(&self, weight: usize, bytes: u64) {
         self.queued.fetch_sub(weight, Ordering::AcqRel);
+        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 }
 
@@ -130,18 +166,45 @@ mod tests {
         Batch {
             items: (0..n).map(|_| Outbound::Frame(Bytes::new())).collect(),
             weight: n,
+            bytes: 0,
+        }
+    }
+
+    fn heavy(bytes: u64) -> Batch {
+        Batch {
+            items: vec![Outbound::Frame(Bytes::from(vec![0; bytes as usize]))],
+            weight: 1,
+            bytes,
         }
     }
 
     #[test]
+    fn counts_bytes_too() {
+        let (tx, mut rx) = outbox(100, 1000);
+        tx.send(heavy(600)).unwrap();
+        assert_eq!(
+            tx.send(heavy(600)).unwrap_err(),
+            Refused::TooSlow,
+            "1200 bytes over 1000"
+        );
+        tx.send(heavy(300)).unwrap();
+        let b = rx.try_recv().unwrap();
+        rx.written(b.weight, b.bytes);
+        tx.send(heavy(600)).unwrap();
+        // One heavy batch meeting an empty queue is taken.
+        let (tx, _rx) = outbox(100, 1000);
+        tx.send(heavy(5000)).unwrap();
+    }
+
+    #[test]
     fn counts_messages_until_written() {
-        let (tx, mut rx) = outbox(10);
+        let (tx, mut rx) = outbox(10, u64::MAX);
         tx.send(batch(6)).unwrap();
         assert_eq!(tx.send(batch(5)).unwrap_err(), Refused::TooSlow);
         tx.send(batch(4)).unwrap();
         let b = rx.try_recv().unwrap();
         assert_eq!(b.items.len(), 6);
-        rx.written(b.weight);
+        rx.written(b.weight, b.bytes);
         tx.send(batch(5)).unwrap();
         // A close always gets through.
         tx.close("bye");
@@ -157,11 +220,11 @@ mod tests {
 
     #[test]
     fn one_heavy_batch_on_an_empty_queue_is_not_too_slow() {
-        let (tx, mut rx) = outbox(10);
+        let (tx, mut rx) = outbox(10, u64::MAX);
         tx.send(batch(25)).unwrap();
         assert_eq!(tx.send(batch(1)).unwrap_err(), Refused::TooSlow);
         let b = rx.try_recv().unwrap();
-        rx.written(b.weight);
+        rx.written(b.weight, b.bytes);
         tx.send(batch(1)).unwrap();
     }
 }

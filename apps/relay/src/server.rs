@@ -27,6 +27,7 @@ use crate::allowlist::{self, SharedAllowList};
 use crate::config::{Registration, RelayConfig};
 use crate::conn::{self, ConnCtx, WsFrame};
 use crate::hub::{self, Hub};
+use crate::limits::AnswerBudgets;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreThreads};
 use crate::tls::{Peer, RelayListener, TlsState};
@@ -35,6 +36,7 @@ use crate::{RelayError, keyfile};
 #[derive(Clone, Debug)]
 struct AppState {
     ctx: ConnCtx,
+    health: hub::SharedHealth,
     next_conn: Arc<AtomicU64>,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
@@ -54,6 +56,8 @@ pub struct RelayHandle {
     hub: JoinHandle<()>,
     server: JoinHandle<()>,
     threads: Option<StoreThreads>,
+    store: Store,
+    integrity: Vec<String>,
     shutdown_timeout: Duration,
     metrics: Arc<Metrics>,
     state: AppState,
@@ -79,10 +83,16 @@ pub async fn start_on(
     listener: tokio::net::TcpListener,
 ) -> Result<RelayHandle, RelayError> {
     config.validate()?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| RelayError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    // Owner only: it holds the relay's key and everyone's ciphertext.
+    let mut dir = std::fs::DirBuilder::new();
+    dir.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+    dir.create(&config.data_dir)
+        .map_err(|source| RelayError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(TlsState::load(cert, key)?),
         _ => None,
@@ -97,10 +107,11 @@ pub async fn start_on(
     let metrics = Arc::new(Metrics::default());
     let (store_tx, store_rx) = mpsc::unbounded_channel();
     let db_path = config.db_path();
-    let (store, threads) = Store::open(
+    let (store, threads, integrity) = Store::open(
         &db_path,
         config.synchronous,
         config.max_commit_batch,
+        config.max_db_bytes,
         store_tx,
         metrics.clone(),
     )?;
@@ -133,14 +144,15 @@ pub async fn start_on(
         replay_chunk_bytes: config.limits.replay_chunk_bytes,
     };
     let relay_key = Arc::new(key.clone());
+    let health: hub::SharedHealth = Arc::new(RwLock::new(None));
     let hub_state = Hub::new(
-        key,
-        core_config,
-        store,
+        starling_protocol::relay::RelayCore::new(key, core_config),
+        store.clone(),
         loaded,
         allow,
         config.limits.clone(),
         metrics.clone(),
+        health.clone(),
     );
     let hub = tokio::spawn(hub::run(hub_state, hub_rx, store_rx, cancel.clone()));
     let tracker = TaskTracker::new();
@@ -151,7 +163,16 @@ pub async fn start_on(
             metrics: metrics.clone(),
             cancel: cancel.clone(),
             relay_key,
+            intake: Arc::new(Semaphore::new(
+                (config.limits.intake_bytes / 1024).min(u64::from(u32::MAX)) as usize,
+            )),
+            answers: Arc::new(AnswerBudgets::new(
+                config.limits.answer_bytes_per_sec,
+                config.limits.answer_burst_bytes,
+                config.limits.connections_per_device,
+            )),
         },
+        health,
         next_conn: Arc::new(AtomicU64::new(1)),
         permits: Arc::new(Semaphore::new(config.limits.max_connections)),
         tracker: tracker.clone(),
@@ -198,6 +219,8 @@ pub async fn start_on(
         hub,
         server,
         threads: Some(threads),
+        store,
+        integrity,
         shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
         metrics,
         state,
@@ -226,15 +249,18 @@ async fn reload_on_hangup(
 
 async fn healthz(State(s): State<AppState>) -> Response {
     if s.ctx.hub.is_closed() || s.ctx.cancel.is_cancelled() {
-        (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response()
-    } else {
-        (StatusCode::OK, "ok\n").into_response()
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+    }
+    let fault = s.health.read().ok().and_then(|h| h.clone());
+    match fault {
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
+        None => (StatusCode::OK, "ok\n").into_response(),
     }
 }
 
 async fn metrics_text(State(s): State<AppState>) -> Response {
     (
-        [("content-type", "text/plain; version=0.0.4")],
+        [("content-type", crate::metrics::CONTENT_TYPE)],
         s.ctx.metrics.render(),
     )
         .into_response()
@@ -355,6 +381,19 @@ impl RelayHandle {
     /// The database file.
     pub fn db_path(&self) -> &Path {
         &self.db_path
+    }
+
+    /// What the integrity check at start found (empty: the database is
+    /// sound).
+    pub fn integrity(&self) -> &[String] {
+        &self.integrity
+    }
+
+    /// Changes the database's size limit (`max_db_bytes`) while the relay
+    /// runs; a relay refusing writes because it was full takes them again
+    /// within seconds of the limit being raised.
+    pub fn set_max_db_bytes(&self, max: Option<u64>) -> Result<(), RelayError> {
+        Ok(self.store.set_max_bytes(max)?)
     }
 
     /// The relay's counters.

@@ -70,9 +70,30 @@ impl From<rusqlite::Error> for StoreError {
 #[derive(Debug)]
 pub(crate) struct Job {
     pub work: Vec<Work>,
+    /// The intake the job's messages hold, released once it is committed
+    /// (or dropped).
+    pub permits: Vec<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Job {
+    /// The connections the job answers.
+    pub fn conns(&self) -> Vec<ConnId> {
+        let mut out: Vec<ConnId> = self
+            .work
+            .iter()
+            .filter_map(|w| match w {
+                Work::Out(o) => Some(o.conn()),
+                Work::Store(a) => match &**a {
+                    RelayAction::Replay { conn, .. } => Some(*conn),
+                    _ => None,
+                },
+            })
+            .collect();
+        out.sort_unstable_by_key(|c| c.0);
+        out.dedup();
+        out
+    }
+
     /// Storage actions in the job (what `max_commit_batch` counts).
     pub fn writes(&self) -> usize {
         self.work
@@ -102,9 +123,9 @@ pub(crate) enum Output {
     /// An acknowledgement, signed with the connection's other acks.
     Ack(ConnId, Box<AckEntry>),
     /// A piece of a replay: stored envelopes (and, for the last piece, the
-    /// closing `caught_up`); `Some(doc)` when the connection must ask for
-    /// the next piece of `doc` once this one is written.
-    Replay(ConnId, Vec<Message>, Option<DocId>),
+    /// closing `caught_up`) of the replay of the `DocId`; once it is
+    /// written the connection asks for what follows.
+    Replay(ConnId, Vec<Message>, DocId),
     /// Close the connection.
     Close(ConnId),
 }
@@ -133,21 +154,58 @@ pub(crate) struct Freed {
 /// What the store thread reports to the hub.
 #[derive(Debug)]
 pub(crate) enum StoreEvent {
-    /// A batch of jobs committed; send these, in order.
+    /// A batch of jobs committed; send these, in order. The `damaged`
+    /// documents' stored rows would not read (a replay found them).
     Done {
         jobs: usize,
         outputs: Vec<Output>,
         freed: Vec<Freed>,
+        damaged: Vec<(DocId, String)>,
     },
-    /// A batch failed and was rolled back; the store ignores jobs until the
-    /// next [`Store::load`].
-    Failed { jobs: usize, error: String },
+    /// A batch failed and was rolled back; the store drops jobs until the
+    /// next successful [`Store::load`]. `fault` says why when the disk
+    /// itself refuses writes (full, failing, locked): the relay then
+    /// refuses writes until a [`Store::probe`] succeeds. `conns` had work
+    /// in the batch.
+    Failed {
+        jobs: usize,
+        error: String,
+        fault: Option<String>,
+        conns: Vec<ConnId>,
+    },
+    /// Jobs dropped after a failure (nothing in them done or sent); `conns`
+    /// had work in them.
+    Dropped { jobs: usize, conns: Vec<ConnId> },
 }
 
 enum Request {
     Job(Job),
     Load(oneshot::Sender<Result<Loaded, StoreError>>),
+    Probe(oneshot::Sender<Result<(), StoreError>>),
+    SetMaxBytes(Option<u64>),
     Shutdown(oneshot::Sender<()>),
+}
+
+/// Why an error means the disk refuses writes (as opposed to a bad row or
+/// a bug), in words for `/healthz`.
+pub(crate) fn fault_reason(e: &StoreError) -> Option<String> {
+    use rusqlite::ErrorCode as C;
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => match f.code {
+            C::DiskFull => {
+                Some("the disk or the database's size limit (max_db_bytes) is full".into())
+            }
+            C::SystemIoFailure => Some("the disk fails to read or write".into()),
+            C::CannotOpen => Some("the database file cannot be opened".into()),
+            C::ReadOnly => Some("the database is read-only".into()),
+            C::DatabaseBusy | C::DatabaseLocked => {
+                Some("another process holds the database's write lock".into())
+            }
+            _ => None,
+        },
+        StoreError::Io(e) => Some(format!("a file operation failed: {e}")),
+        _ => None,
+    }
 }
 
 /// Handle to the store thread.
@@ -161,6 +219,8 @@ impl std::fmt::Debug for Request {
         f.write_str(match self {
             Request::Job(_) => "Job",
             Request::Load(_) => "Load",
+            Request::Probe(_) => "Probe",
+            Request::SetMaxBytes(_) => "SetMaxBytes",
             Request::Shutdown(_) => "Shutdown",
         })
     }
@@ -185,15 +245,20 @@ impl StoreThreads {
 }
 
 impl Store {
-    /// Opens the database at `path` and starts the store threads.
+    /// Opens the database at `path` (created 0600), checks its integrity
+    /// (what it found is logged and returned: empty when sound) and starts
+    /// the store threads.
     pub fn open(
         path: &Path,
         sync: Synchronous,
         max_batch: usize,
+        max_bytes: Option<u64>,
         events: tmpsc::UnboundedSender<StoreEvent>,
         metrics: Arc<Metrics>,
-    ) -> Result<(Store, StoreThreads), StoreError> {
+    ) -> Result<(Store, StoreThreads, Vec<String>), StoreError> {
         let conn = schema::open_writer(path, sync)?;
+        schema::set_max_bytes(&conn, max_bytes)?;
+        let integrity = schema::check_integrity(&conn, path)?;
         let (tx, rx) = mpsc::channel();
         let wal = Arc::new(wal::WalState::default());
         let w = wal.clone();
@@ -209,7 +274,25 @@ impl Store {
                 checkpointer,
                 stop,
             },
+            integrity,
         ))
+    }
+
+    /// Whether the database takes a write now: writes a little (64 KiB)
+    /// and commits it, then deletes it.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Probe(tx))
+            .map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Changes the database's size limit (none: as large as the disk).
+    pub fn set_max_bytes(&self, max: Option<u64>) -> Result<(), StoreError> {
+        self.tx
+            .send(Request::SetMaxBytes(max))
+            .map_err(|_| StoreError::Stopped)
     }
 
     /// Queues a job; its outputs arrive as a [`StoreEvent`].

@@ -136,8 +136,12 @@ pub enum RelayAction {
     },
     /// Load stored envelopes with `after < doc_seq <= up_to` and send them to
     /// `conn` as `Deliver` ([`replay_messages`]); after the `last` piece,
-    /// also `CaughtUp { doc, doc_seq: up_to }`. After a piece that is not
-    /// the last, call [`RelayCore::handle_replay_next`] once it is sent.
+    /// also `CaughtUp { doc, doc_seq: up_to }`. Once it is sent, call
+    /// [`RelayCore::handle_replay_next`]: for the next piece, or a replay
+    /// that waited its turn. A connection has at most [`MAX_REPLAYS`]
+    /// pieces on their way, so what one subscribe can make the relay read
+    /// and queue is bounded, and a relay that paces `handle_replay_next`
+    /// paces every replay.
     Replay {
         /// Where.
         conn: ConnId,
@@ -173,7 +177,15 @@ struct Conn {
     subscriptions: BTreeSet<DocId>,
     /// Documents being replayed to this connection: the last doc seq sent.
     replaying: std::collections::BTreeMap<DocId, u64>,
+    /// Replay pieces handed out and not yet reported sent.
+    in_flight: usize,
+    /// Documents whose replay waits its turn, with their cursors, in order.
+    queued: std::collections::VecDeque<(DocId, u64)>,
 }
+
+/// Replay pieces on their way to one connection at once; further replays
+/// wait their turn.
+pub const MAX_REPLAYS: usize = 4;
 
 /// The outcome of checking a published envelope's signature outside the
 /// core, for [`RelayCore::handle_checked_publish`].
@@ -211,7 +223,23 @@ pub struct RelayCore {
     /// Subscribed connections per document (the inverse of
     /// `Conn::subscriptions`), so a fan-out never scans every connection.
     subscribers: HashMap<DocId, BTreeSet<ConnId>>,
+    /// Documents whose stored state does not load (a damaged row): refused
+    /// until the operator restores them; every other document is served.
+    damaged: HashSet<DocId>,
 }
+
+/// A document as stored: its id, its membership log with the relay's
+/// stamps, and the metadata of its envelopes (each flagged whether its bytes
+/// are kept), for [`RelayCore::reload_docs`].
+pub type StoredDoc = (
+    DocId,
+    Vec<(MembershipOp, Option<OpStamp>)>,
+    Vec<(EnvelopeMeta, bool)>,
+);
+
+/// What the relay says about a damaged document.
+pub const DAMAGED: &str =
+    "this document is damaged at the relay; its operator must restore it from backup";
 
 /// The messages answering a [`RelayAction::Replay`], given the stored
 /// envelopes in doc-seq order: one `Deliver` each, then, for the last piece,
@@ -262,6 +290,7 @@ impl RelayCore {
             conns: HashMap::new(),
             docs: HashMap::new(),
             subscribers: HashMap::new(),
+            damaged: HashSet::new(),
         }
     }
 
@@ -305,6 +334,68 @@ impl RelayCore {
             .is_some_and(|s| s.stored_at(&h.author, h.seq, &envelope.hash()).is_some())
     }
 
+    /// Takes a document out of service: its stored state is damaged. Its
+    /// subscribers are told, and every request about it is refused with
+    /// [`DAMAGED`] (retry later: the operator may restore it).
+    pub fn mark_damaged(&mut self, doc: DocId) -> Vec<RelayAction> {
+        self.docs.remove(&doc);
+        self.damaged.insert(doc);
+        let mut out = Vec::new();
+        let mut listening = self.subscribers(&doc);
+        listening.extend(self.replaying(&doc));
+        for conn in listening {
+            self.remove_subscription(conn, &doc);
+            out.push(err(
+                conn,
+                ErrorCode::UnknownDoc,
+                RetryClass::RetryLater,
+                Some(doc),
+                DAMAGED,
+            ));
+        }
+        out
+    }
+
+    /// Whether `doc` is out of service (see [`RelayCore::mark_damaged`]).
+    pub fn is_damaged(&self, doc: &DocId) -> bool {
+        self.damaged.contains(doc)
+    }
+
+    /// How many documents are out of service.
+    pub fn damaged_count(&self) -> usize {
+        self.damaged.len()
+    }
+
+    /// Replaces every document's state with what was stored (at start, or
+    /// after a commit failed and was rolled back), keeping the connections
+    /// and their subscriptions to documents that are still there. Returns
+    /// the documents whose stored log does not verify (mark them damaged).
+    pub fn reload_docs(&mut self, docs: Vec<StoredDoc>) -> Vec<(DocId, MembershipError)> {
+        self.docs.clear();
+        self.damaged.clear();
+        let mut failed = Vec::new();
+        for (doc, ops, metas) in docs {
+            if let Err(e) = self.restore_doc(doc, ops, &metas) {
+                failed.push((doc, e));
+            }
+        }
+        let gone: Vec<(ConnId, DocId)> = self
+            .conns
+            .iter()
+            .flat_map(|(c, s)| {
+                s.subscriptions
+                    .iter()
+                    .chain(s.replaying.keys())
+                    .map(move |d| (*c, *d))
+            })
+            .filter(|(_, d)| !self.docs.contains_key(d))
+            .collect();
+        for (c, d) in gone {
+            self.remove_subscription(c, &d);
+        }
+        failed
+    }
+
     /// Documents known to the relay.
     pub fn docs(&self) -> impl Iterator<Item = &DocId> {
         self.docs.keys()
@@ -318,6 +409,8 @@ impl RelayCore {
                 auth: AuthState::New,
                 subscriptions: BTreeSet::new(),
                 replaying: std::collections::BTreeMap::new(),
+                in_flight: 0,
+                queued: std::collections::VecDeque::new(),
             },
         );
     }
@@ -355,6 +448,7 @@ impl RelayCore {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.subscriptions.remove(doc);
             c.replaying.remove(doc);
+            c.queued.retain(|(d, _)| d != doc);
         }
         self.unindex(conn, doc);
     }
@@ -428,6 +522,15 @@ impl RelayCore {
         let Some(c) = self.conns.get(&conn) else {
             return vec![RelayAction::Close { conn }];
         };
+        if let Some(doc) = self.damaged_target(&msg) {
+            return vec![err(
+                conn,
+                ErrorCode::UnknownDoc,
+                RetryClass::RetryLater,
+                Some(doc),
+                DAMAGED,
+            )];
+        }
         let device = match (&c.auth, &msg) {
             (AuthState::Authenticated(d), _) => *d,
             (_, Message::Hello { .. } | Message::Authenticate { .. }) => {
@@ -466,6 +569,22 @@ impl RelayCore {
         }
     }
 
+    /// The damaged document a message is about, if it is about one.
+    fn damaged_target(&self, msg: &Message) -> Option<DocId> {
+        if self.damaged.is_empty() {
+            return None;
+        }
+        let doc = match msg {
+            Message::Publish { envelope } => envelope.header_unverified().doc,
+            Message::MembershipPublish { doc, .. }
+            | Message::InviteFetch { doc, .. }
+            | Message::InviteRedeem { doc, .. }
+            | Message::Presence { doc, .. } => *doc,
+            _ => return None,
+        };
+        self.damaged.contains(&doc).then_some(doc)
+    }
+
     /// A `Publish` whose signature the application already checked (see
     /// [`CheckedPublish`]). Everything else about it is decided exactly as
     /// in [`RelayCore::handle_message`]: authentication, authorship, the
@@ -475,6 +594,16 @@ impl RelayCore {
         conn: ConnId,
         publish: CheckedPublish,
     ) -> Vec<RelayAction> {
+        let doc = publish.envelope().header_unverified().doc;
+        if self.damaged.contains(&doc) {
+            return vec![err(
+                conn,
+                ErrorCode::UnknownDoc,
+                RetryClass::RetryLater,
+                Some(doc),
+                DAMAGED,
+            )];
+        }
         match self.conns.get(&conn).map(|c| &c.auth) {
             None => vec![RelayAction::Close { conn }],
             Some(AuthState::Authenticated(device)) => {
@@ -491,31 +620,39 @@ impl RelayCore {
         }
     }
 
-    /// `conn` has sent the piece of its replay of `doc` that the last
-    /// [`RelayAction::Replay`] for it asked for: the next piece (the last one
-    /// makes it a live subscriber). Nothing if that replay was the last, or
-    /// the connection unsubscribed, lost its membership or closed meanwhile.
+    /// `conn` has sent a piece of its replay of `doc` (a
+    /// [`RelayAction::Replay`]): the next piece (the last one makes it a
+    /// live subscriber), and replays that waited their turn. No next piece
+    /// if the connection unsubscribed or lost its membership meanwhile.
     pub fn handle_replay_next(&mut self, conn: ConnId, doc: DocId) -> Vec<RelayAction> {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return Vec::new();
         };
-        let Some(&after) = c.replaying.get(&doc) else {
-            return Vec::new();
+        c.in_flight = c.in_flight.saturating_sub(1);
+        let device = match c.auth {
+            AuthState::Authenticated(d) => d,
+            _ => return Vec::new(),
         };
-        let member = match c.auth {
-            AuthState::Authenticated(d) => self
+        if let Some(&after) = c.replaying.get(&doc) {
+            let member = self
                 .docs
                 .get(&doc)
-                .is_some_and(|s| s.membership.role(&d).is_some()),
-            _ => false,
-        };
-        if !member {
+                .is_some_and(|s| s.membership.role(&device).is_some());
+            if member {
+                return vec![self.replay_step(conn, doc, after)];
+            }
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.replaying.remove(&doc);
             }
-            return Vec::new();
         }
-        vec![self.replay_step(conn, doc, after)]
+        let mut out = Vec::new();
+        while let Some(c) = self.conns.get_mut(&conn)
+            && c.in_flight < MAX_REPLAYS
+            && let Some((next, cursor)) = c.queued.pop_front()
+        {
+            self.start_replay(conn, device, next, cursor, &mut out);
+        }
+        out
     }
 
     /// The connections subscribed to `doc`, in order.

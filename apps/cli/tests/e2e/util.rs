@@ -41,11 +41,7 @@ impl Relay {
 
     /// Frame bytes the relay has sent, over all connections.
     pub fn bytes_out(&self) -> u64 {
-        self.handle.as_ref().map_or(0, |h| {
-            h.metrics()
-                .bytes_out
-                .load(std::sync::atomic::Ordering::Relaxed)
-        })
+        self.handle.as_ref().map_or(0, |h| h.metrics().bytes_out())
     }
 
     /// The relay's database file.

@@ -4,7 +4,6 @@
 //! Outgoing messages are encoded here too, acks signed together.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 use starling_protocol::envelope::verify_batch_with;
@@ -49,8 +48,16 @@ pub(super) struct State {
     /// to the core unverified (which refuses it, or verifies it itself).
     pub(super) welcomed: bool,
     /// Documents whose replay piece was just written: the hub sends the
-    /// next once they are flushed.
+    /// next once they are flushed (and the device's answers are paid for).
     pub(super) replay_next: Vec<DocId>,
+    /// Whether the connection counts among its device's (see
+    /// [`crate::limits::AnswerBudgets::join`]).
+    pub(super) joined: bool,
+    /// Answer bytes written and not yet charged to the device.
+    pub(super) answered: u64,
+    /// While the device's answers are in debt: when it is paid. The
+    /// connection is not read, and its replays wait, until then.
+    pub(super) paid_at: Option<Instant>,
 }
 
 /// What to do with one incoming frame.
@@ -63,6 +70,30 @@ pub(super) enum Step {
 }
 
 impl State {
+    /// Charges the answers written since the last charge to the device;
+    /// sets `paid_at` while it is in debt.
+    pub(super) fn charge_answers(&mut self) {
+        let bytes = std::mem::take(&mut self.answered);
+        if let (true, Some(device)) = (self.joined, self.device) {
+            self.paid_at = self.ctx.answers.charge(device, bytes);
+        }
+    }
+
+    /// Asks the hub for what follows the replay pieces written; false if
+    /// the hub is gone.
+    pub(super) async fn ask_replay_next(&mut self) -> bool {
+        for doc in std::mem::take(&mut self.replay_next) {
+            let ev = crate::hub::HubEvent::ReplayNext {
+                conn: self.conn,
+                doc,
+            };
+            if self.ctx.hub.send(ev).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
     fn error(code: ErrorCode, retry: RetryClass, text: impl Into<String>) -> Message {
         Message::error(code, retry, None, text)
     }
@@ -84,10 +115,7 @@ impl State {
             WsFrame::Ping(_) | WsFrame::Pong(_) => return Step::Continue,
             WsFrame::Close(_) => return Step::Close,
         };
-        self.ctx
-            .metrics
-            .bytes_in
-            .fetch_add(bytes.len() as u64, Relaxed);
+        self.ctx.metrics.bytes_in.inc_by(bytes.len() as u64);
         if !self.bucket.try_take() {
             self.ctx.metrics.rejection("rate_limit");
             let text = format!(
@@ -156,10 +184,7 @@ impl State {
                         text,
                     ));
                 }
-                self.ctx
-                    .metrics
-                    .subscriptions
-                    .fetch_add(new.len() as i64, Relaxed);
+                self.ctx.metrics.subscriptions.inc_by(new.len() as i64);
                 self.subs.extend(new);
             }
             Message::Publish { envelope } => {
@@ -170,7 +195,7 @@ impl State {
             Message::Unsubscribe { docs } => {
                 for d in docs {
                     if self.subs.remove(d) {
-                        self.ctx.metrics.subscriptions.fetch_sub(1, Relaxed);
+                        self.ctx.metrics.subscriptions.dec();
                     }
                 }
             }
@@ -223,24 +248,21 @@ impl State {
         match msg {
             Message::Welcome { .. } => self.welcomed = true,
             Message::Deliver { .. } => {
-                self.ctx.metrics.envelopes_out.fetch_add(1, Relaxed);
+                self.ctx.metrics.envelopes_out.inc();
             }
             Message::Error { code, doc, .. } => {
                 self.ctx.metrics.error_sent(code_name(*code));
                 if let (Some(d), ErrorCode::Forbidden | ErrorCode::UnknownDoc) = (doc, code)
                     && self.subs.remove(d)
                 {
-                    self.ctx.metrics.subscriptions.fetch_sub(1, Relaxed);
+                    self.ctx.metrics.subscriptions.dec();
                 }
             }
             _ => {}
         }
         match wire::encode(msg) {
             Ok(b) => {
-                self.ctx
-                    .metrics
-                    .bytes_out
-                    .fetch_add(b.len() as u64, Relaxed);
+                self.ctx.metrics.bytes_out.inc_by(b.len() as u64);
                 Some(Bytes::from(b))
             }
             Err(e) => {

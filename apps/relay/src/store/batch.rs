@@ -5,12 +5,14 @@ use std::sync::mpsc::{self, TryRecvError};
 use std::time::Instant;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use starling_protocol::Envelope;
 use starling_protocol::relay::{RelayAction, replay_messages};
+use starling_protocol::{DocId, Envelope};
 use tokio::sync::mpsc as tmpsc;
 
 use super::wal::{self, WalState};
-use super::{Freed, Job, Output, Request, StoreError, StoreEvent, Work, load};
+use super::{
+    Freed, Job, Output, Request, StoreError, StoreEvent, Work, fault_reason, load, schema,
+};
 use crate::metrics::Metrics;
 
 pub(super) fn run(
@@ -22,7 +24,7 @@ pub(super) fn run(
     wal: Arc<WalState>,
 ) {
     // After a failed batch the hub's state no longer matches the disk:
-    // queued jobs are dropped until it reloads.
+    // queued jobs are dropped (and reported) until it reloads.
     let mut failed = false;
     loop {
         let first = match rx.try_recv() {
@@ -63,26 +65,36 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        if !jobs.is_empty() && !failed {
+        if !jobs.is_empty() {
             let n = jobs.len();
-            let start = Instant::now();
-            let event = match commit(&mut conn, jobs) {
-                Ok((outputs, freed)) => {
-                    wal.committed();
-                    metrics.record_commit(writes, start.elapsed());
-                    StoreEvent::Done {
-                        jobs: n,
-                        outputs,
-                        freed,
+            let event = if failed {
+                let conns = jobs.iter().flat_map(Job::conns).collect();
+                StoreEvent::Dropped { jobs: n, conns }
+            } else {
+                let conns: Vec<_> = jobs.iter().flat_map(Job::conns).collect();
+                let start = Instant::now();
+                match commit(&mut conn, jobs) {
+                    Ok((outputs, freed, damaged)) => {
+                        wal.committed();
+                        metrics.record_commit(writes, start.elapsed());
+                        StoreEvent::Done {
+                            jobs: n,
+                            outputs,
+                            freed,
+                            damaged,
+                        }
                     }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, jobs = n, "commit failed; rolled back");
-                    metrics.rejection("store_failure");
-                    failed = true;
-                    StoreEvent::Failed {
-                        jobs: n,
-                        error: e.to_string(),
+                    Err(e) => {
+                        tracing::error!(error = %e, jobs = n, "commit failed; rolled back, nothing in it acknowledged");
+                        metrics.rejection("store_failure");
+                        metrics.commit_failures.inc();
+                        failed = true;
+                        StoreEvent::Failed {
+                            jobs: n,
+                            fault: fault_reason(&e),
+                            error: e.to_string(),
+                            conns,
+                        }
                     }
                 }
             };
@@ -94,8 +106,18 @@ pub(super) fn run(
             None => {}
             Some(Request::Job(_)) => {}
             Some(Request::Load(reply)) => {
-                failed = false;
-                let _ = reply.send(load::load_all(&conn));
+                let loaded = load::load_all(&conn);
+                // Jobs are carried out again only on a state the hub has.
+                failed = loaded.is_err();
+                let _ = reply.send(loaded);
+            }
+            Some(Request::Probe(reply)) => {
+                let _ = reply.send(probe(&mut conn));
+            }
+            Some(Request::SetMaxBytes(max)) => {
+                if let Err(e) = schema::set_max_bytes(&conn, max) {
+                    tracing::error!(error = %e, "cannot change the database size limit");
+                }
             }
             Some(Request::Shutdown(reply)) => {
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
@@ -108,21 +130,66 @@ pub(super) fn run(
     }
 }
 
-/// Carries out every job in one transaction; returns what to send.
-fn commit(conn: &mut Connection, jobs: Vec<Job>) -> Result<(Vec<Output>, Vec<Freed>), StoreError> {
+/// Writes a little, commits, deletes it: whether the disk takes writes.
+fn probe(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute("INSERT INTO probe (bytes) VALUES (zeroblob(65536))", [])?;
+    tx.commit()?;
+    conn.execute("DELETE FROM probe", [])?;
+    Ok(())
+}
+
+type Committed = (Vec<Output>, Vec<Freed>, Vec<(DocId, String)>);
+
+/// Carries out every job in one transaction; returns what to send. The
+/// jobs' intake is released only after the commit.
+fn commit(conn: &mut Connection, jobs: Vec<Job>) -> Result<Committed, StoreError> {
     let tx = conn.transaction()?;
     let mut outputs = Vec::new();
     let mut freed = Vec::new();
+    let mut damaged = Vec::new();
+    let mut permits = Vec::new();
     for job in jobs {
+        permits.extend(job.permits);
         for w in job.work {
             match w {
                 Work::Out(o) => outputs.push(o),
-                Work::Store(action) => execute(&tx, *action, &mut outputs, &mut freed)?,
+                Work::Store(action) => {
+                    execute(&tx, *action, &mut outputs, &mut freed, &mut damaged)?
+                }
             }
         }
     }
     tx.commit()?;
-    Ok((outputs, freed))
+    drop(permits);
+    Ok((outputs, freed, damaged))
+}
+
+/// The stored envelopes of `doc` with `after < doc_seq <= up_to`.
+fn read_replay(
+    tx: &Transaction<'_>,
+    doc: DocId,
+    after: u64,
+    up_to: u64,
+) -> Result<Vec<(u64, Envelope)>, StoreError> {
+    let mut rows = Vec::new();
+    if after >= up_to {
+        return Ok(rows);
+    }
+    let mut q = tx.prepare_cached(
+        "SELECT doc_seq, bytes FROM envelopes
+         WHERE doc = ?1 AND doc_seq > ?2 AND doc_seq <= ?3 AND bytes IS NOT NULL
+         ORDER BY doc_seq",
+    )?;
+    let mut r = q.query(params![&doc.as_bytes()[..], after as i64, up_to as i64])?;
+    while let Some(row) = r.next()? {
+        let seq: i64 = row.get(0)?;
+        let bytes: Vec<u8> = row.get(1)?;
+        let env = Envelope::from_bytes(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("{doc}: envelope {seq}: {e}")))?;
+        rows.push((seq as u64, env));
+    }
+    Ok(rows)
 }
 
 fn execute(
@@ -130,6 +197,7 @@ fn execute(
     action: RelayAction,
     outputs: &mut Vec<Output>,
     freed: &mut Vec<Freed>,
+    damaged: &mut Vec<(DocId, String)>,
 ) -> Result<(), StoreError> {
     // Messages never get here: the hub queues them as outputs (`prepare`).
     match action {
@@ -200,28 +268,22 @@ fn execute(
             last,
             ..
         } => {
-            let mut rows = Vec::new();
-            if after < up_to {
-                let mut q = tx.prepare_cached(
-                    "SELECT doc_seq, bytes FROM envelopes
-                     WHERE doc = ?1 AND doc_seq > ?2 AND doc_seq <= ?3 AND bytes IS NOT NULL
-                     ORDER BY doc_seq",
-                )?;
-                let mut r = q.query(params![&doc.as_bytes()[..], after as i64, up_to as i64])?;
-                while let Some(row) = r.next()? {
-                    let seq: i64 = row.get(0)?;
-                    let bytes: Vec<u8> = row.get(1)?;
-                    let env = Envelope::from_bytes(&bytes)
-                        .map_err(|e| StoreError::Corrupt(format!("envelope {seq}: {e}")))?;
-                    rows.push((seq as u64, env));
+            match read_replay(tx, doc, after, up_to) {
+                Ok(rows) => outputs.push(Output::Replay(
+                    conn,
+                    replay_messages(doc, rows, up_to, last),
+                    doc,
+                )),
+                // The disk failing fails the batch (and is retried)...
+                Err(e) if fault_reason(&e).is_some() => return Err(e),
+                // ...a damaged row takes down its own document only: the
+                // hub refuses it from now on; the rest of the batch stands.
+                Err(e) => {
+                    tracing::error!(%doc, error = %e, "a stored envelope is damaged; the document is refused until restored");
+                    damaged.push((doc, e.to_string()));
+                    outputs.push(Output::Replay(conn, Vec::new(), doc));
                 }
             }
-            let next = (!last).then_some(doc);
-            outputs.push(Output::Replay(
-                conn,
-                replay_messages(doc, rows, up_to, last),
-                next,
-            ));
         }
         other => {
             tracing::warn!(action = ?std::mem::discriminant(&other), "not a storage action; ignored");

@@ -31,6 +31,8 @@ pub struct Loaded {
     pub docs: Vec<LoadedDoc>,
     /// Bytes of kept envelopes per author.
     pub device_bytes: HashMap<DeviceId, u64>,
+    /// Documents whose rows do not load, with what was wrong.
+    pub damaged: Vec<(DocId, String)>,
 }
 
 pub(crate) fn device(b: &[u8]) -> Option<DeviceId> {
@@ -64,63 +66,90 @@ pub(super) fn load_all(conn: &Connection) -> Result<Loaded, StoreError> {
     let docs: Vec<Vec<u8>> = docs_q
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut ops_q =
-        conn.prepare("SELECT idx, op, stamp FROM membership_ops WHERE doc = ?1 ORDER BY idx")?;
-    let mut env_q = conn.prepare(
+    for raw in docs {
+        let Some(doc) = doc_id(&raw) else {
+            tracing::error!(
+                len = raw.len(),
+                "a stored document id is damaged; its rows are skipped"
+            );
+            continue;
+        };
+        // A damaged row takes down its own document, never the relay.
+        match load_doc(conn, &raw, doc, &mut out.device_bytes) {
+            Ok(d) => out.docs.push(d),
+            Err(e) => {
+                tracing::error!(doc = %doc, error = %e, "stored document is damaged; it is refused until restored");
+                out.damaged.push((doc, e.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn load_doc(
+    conn: &Connection,
+    raw: &[u8],
+    doc: DocId,
+    device_bytes: &mut HashMap<DeviceId, u64>,
+) -> Result<LoadedDoc, StoreError> {
+    let mut ops_q = conn
+        .prepare_cached("SELECT idx, op, stamp FROM membership_ops WHERE doc = ?1 ORDER BY idx")?;
+    let mut env_q = conn.prepare_cached(
         "SELECT doc_seq, author, author_seq, hash, length(bytes) FROM envelopes
          WHERE doc = ?1 ORDER BY doc_seq",
     )?;
-    for raw in docs {
-        let doc = doc_id(&raw).ok_or_else(|| StoreError::Corrupt("document id".into()))?;
-        let mut ops = Vec::new();
-        let mut rows = ops_q.query(params![raw])?;
-        while let Some(r) = rows.next()? {
-            let idx: i64 = r.get(0)?;
-            if idx != ops.len() as i64 {
-                return Err(StoreError::Corrupt(format!(
-                    "{doc}: membership op {idx} out of order"
-                )));
-            }
-            let bytes: Vec<u8> = r.get(1)?;
-            let op = MembershipOp::from_bytes(&bytes)
-                .map_err(|e| StoreError::Corrupt(format!("{doc}: membership op {idx}: {e}")))?;
-            let stamp: Option<Vec<u8>> = r.get(2)?;
-            ops.push((op, stamp.as_deref().and_then(decode_stamp)));
+    let mut ops = Vec::new();
+    let mut rows = ops_q.query(params![raw])?;
+    while let Some(r) = rows.next()? {
+        let idx: i64 = r.get(0)?;
+        if idx != ops.len() as i64 {
+            return Err(StoreError::Corrupt(format!(
+                "{doc}: membership op {idx} out of order"
+            )));
         }
-        let mut metas = Vec::new();
-        let mut live_bytes = 0u64;
-        let mut rows = env_q.query(params![raw])?;
-        while let Some(r) = rows.next()? {
-            let doc_seq: i64 = r.get(0)?;
-            let author: Vec<u8> = r.get(1)?;
-            let author_seq: i64 = r.get(2)?;
-            let hash: Vec<u8> = r.get(3)?;
-            let len: Option<i64> = r.get(4)?;
-            let corrupt = || StoreError::Corrupt(format!("{doc}: envelope {doc_seq}"));
-            let author = device(&author).ok_or_else(corrupt)?;
-            let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| corrupt())?;
-            if let Some(n) = len {
-                let n = n.max(0) as u64;
-                live_bytes += n;
-                *out.device_bytes.entry(author).or_default() += n;
-            }
-            metas.push((
-                EnvelopeMeta {
-                    doc_seq: doc_seq as u64,
-                    author,
-                    author_seq: author_seq as u64,
-                    hash: EnvelopeHash::from_bytes(hash),
-                    len: len.unwrap_or(0).max(0) as u64,
-                },
-                len.is_some(),
-            ));
-        }
-        out.docs.push(LoadedDoc {
-            doc,
-            ops,
-            metas,
-            live_bytes,
-        });
+        let bytes: Vec<u8> = r.get(1)?;
+        let op = MembershipOp::from_bytes(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("{doc}: membership op {idx}: {e}")))?;
+        let stamp: Option<Vec<u8>> = r.get(2)?;
+        ops.push((op, stamp.as_deref().and_then(decode_stamp)));
     }
-    Ok(out)
+    let mut metas = Vec::new();
+    let mut live_bytes = 0u64;
+    let mut per_device: HashMap<DeviceId, u64> = HashMap::new();
+    let mut rows = env_q.query(params![raw])?;
+    while let Some(r) = rows.next()? {
+        let doc_seq: i64 = r.get(0)?;
+        let author: Vec<u8> = r.get(1)?;
+        let author_seq: i64 = r.get(2)?;
+        let hash: Vec<u8> = r.get(3)?;
+        let len: Option<i64> = r.get(4)?;
+        let corrupt = || StoreError::Corrupt(format!("{doc}: envelope {doc_seq}"));
+        let author = device(&author).ok_or_else(corrupt)?;
+        let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| corrupt())?;
+        if let Some(n) = len {
+            let n = n.max(0) as u64;
+            live_bytes += n;
+            *per_device.entry(author).or_default() += n;
+        }
+        metas.push((
+            EnvelopeMeta {
+                doc_seq: doc_seq as u64,
+                author,
+                author_seq: author_seq as u64,
+                hash: EnvelopeHash::from_bytes(hash),
+                len: len.unwrap_or(0).max(0) as u64,
+            },
+            len.is_some(),
+        ));
+    }
+    // Counted only once the whole document loaded.
+    for (d, n) in per_device {
+        *device_bytes.entry(d).or_default() += n;
+    }
+    Ok(LoadedDoc {
+        doc,
+        ops,
+        metas,
+        live_bytes,
+    })
 }

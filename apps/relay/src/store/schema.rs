@@ -36,6 +36,9 @@ const MIGRATIONS: &[&str] = &[
     // (72 bytes: time u64be || signature); members judge invite expiry by
     // it. Ops stored before have none.
     "ALTER TABLE membership_ops ADD COLUMN stamp BLOB;",
+    // v3: where the relay writes a little to learn whether the disk takes
+    // writes again after a fault; empty between probes.
+    "CREATE TABLE probe (bytes BLOB NOT NULL);",
 ];
 
 /// The schema version this relay writes.
@@ -44,6 +47,7 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 /// Opens (creating if needed) the relay database for writing, in WAL mode,
 /// migrated to [`SCHEMA_VERSION`].
 pub(crate) fn open_writer(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
+    create_private(path)?;
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
@@ -58,6 +62,64 @@ pub(crate) fn open_writer(path: &Path, sync: Synchronous) -> Result<Connection, 
     conn.pragma_update(None, "foreign_keys", true)?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Creates the database file, readable by its owner only, if it is not
+/// there: SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Limits the database to `max` bytes (none: the disk's size). SQLite
+/// refuses to grow it further with `SQLITE_FULL`; a limit below its size
+/// stops it where it is.
+pub(crate) fn set_max_bytes(conn: &Connection, max: Option<u64>) -> Result<(), StoreError> {
+    let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    // SQLite's own ceiling when there is no limit.
+    let pages: i64 = max.map_or(0xFFFF_FFFE, |m| {
+        (m / page.max(1) as u64).clamp(1, 0xFFFF_FFFE) as i64
+    });
+    let set: i64 = conn.pragma_update_and_check(None, "max_page_count", pages, |r| r.get(0))?;
+    tracing::info!(max_bytes = ?max, pages = set, "database size limit");
+    Ok(())
+}
+
+/// SQLite's `quick_check` of the whole file: what it found, empty when the
+/// database is sound. Logged either way.
+pub(crate) fn check_integrity(conn: &Connection, path: &Path) -> Result<Vec<String>, StoreError> {
+    let start = std::time::Instant::now();
+    let mut q = conn.prepare("PRAGMA quick_check(20)")?;
+    let found: Vec<String> = q
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?
+        .into_iter()
+        .filter(|l| l != "ok")
+        .collect();
+    let ms = start.elapsed().as_millis() as u64;
+    if found.is_empty() {
+        tracing::info!(db = %path.display(), ms, "database integrity check: ok");
+    } else {
+        tracing::error!(
+            db = %path.display(),
+            ms,
+            problems = found.len(),
+            first = %found[0],
+            "database integrity check found damage; documents whose rows do not read are refused. Stop the relay and restore {} from a backup (starling-relay backup)",
+            path.display()
+        );
+        for f in &found {
+            tracing::error!(db = %path.display(), "integrity: {f}");
+        }
+    }
+    Ok(found)
 }
 
 /// Opens the database read-only (backups, checkpoints, inspection).

@@ -68,18 +68,6 @@ async fn snapshot_compacts_what_it_covers() {
     relay.shutdown().await;
 }
 
-async fn publish_raw(w: &mut Raw, e: &Envelope) -> Result<u64, (ErrorCode, RetryClass)> {
-    w.send(&Message::Publish {
-        envelope: e.clone(),
-    })
-    .await;
-    match w.recv().await {
-        Some(Message::Acks(a)) if a.entries.len() == 1 => Ok(a.entries[0].doc_seq),
-        Some(Message::Error { code, retry, .. }) => Err((code, retry)),
-        other => panic!("{other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn document_quota_refuses_then_snapshot_frees() {
     let (_dir, relay) = start_relay_with(|c| c.limits.max_doc_bytes = 6000).await;

@@ -46,6 +46,11 @@ impl Raw {
         Raw { ws }
     }
 
+    /// The websocket itself (to split it into halves).
+    pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.ws
+    }
+
     pub async fn send(&mut self, m: &Message) {
         self.send_bytes(wire::encode(m).unwrap()).await;
     }
@@ -304,4 +309,34 @@ pub fn seal(
     );
     let k = starling_protocol::EpochKey::from_bytes([9; 32]);
     starling_protocol::Envelope::seal(header, payload, &k, author, &mut rand_core::OsRng).unwrap()
+}
+
+/// Publishes `e` on `w` and waits for its ack (the doc seq) or error.
+pub async fn publish_raw(
+    w: &mut Raw,
+    e: &starling_protocol::Envelope,
+) -> Result<u64, (ErrorCode, RetryClass)> {
+    w.send(&Message::Publish {
+        envelope: e.clone(),
+    })
+    .await;
+    match w.recv().await {
+        Some(Message::Acks(a)) if a.entries.len() == 1 => Ok(a.entries[0].doc_seq),
+        Some(Message::Error { code, retry, .. }) => Err((code, retry)),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `GET path` on the relay's HTTP port: the status code and the body.
+pub async fn http_get(relay: &RelayHandle, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(relay.local_addr()).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
 }

@@ -153,11 +153,9 @@ impl MemoryRelay {
                     for m in replay_messages(doc, rows, up_to, last) {
                         out.push((conn, Some(m)));
                     }
-                    if !last {
-                        // Sent at once here: ask for the next piece.
-                        let next = self.core.handle_replay_next(conn, doc);
-                        out.extend(self.execute(next));
-                    }
+                    // Sent at once here: ask for what follows.
+                    let next = self.core.handle_replay_next(conn, doc);
+                    out.extend(self.execute(next));
                 }
             }
         }

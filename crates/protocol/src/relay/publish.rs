@@ -44,63 +44,102 @@ impl RelayCore {
         }
         let mut out = Vec::new();
         for (doc, cursor) in wanted {
-            let (live, replaying) = self.conns.get(&conn).map_or((false, false), |c| {
-                (
-                    c.subscriptions.contains(&doc),
-                    c.replaying.contains_key(&doc),
-                )
-            });
-            if replaying {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                break;
+            };
+            if c.replaying.contains_key(&doc) {
                 // Its replay is under way and ends with `caught_up`.
                 continue;
             }
-            if live {
+            if let Some(q) = c.queued.iter_mut().find(|(d, _)| *d == doc) {
+                q.1 = q.1.min(cursor);
+                continue;
+            }
+            if self.damaged.contains(&doc) {
+                out.push(err(
+                    conn,
+                    ErrorCode::UnknownDoc,
+                    RetryClass::RetryLater,
+                    Some(doc),
+                    super::DAMAGED,
+                ));
+                continue;
+            }
+            if c.subscriptions.contains(&doc) {
                 // Already live: nothing is replayed twice; `caught_up` says
                 // where the document stands (a barrier, at a few bytes).
                 let doc_seq = self.docs.get(&doc).map_or(0, |s| s.last_doc_seq);
                 out.push(send(conn, Message::CaughtUp { doc, doc_seq }));
                 continue;
             }
-            let Some(state) = self.docs.get(&doc) else {
-                out.push(err(
-                    conn,
-                    ErrorCode::UnknownDoc,
-                    RetryClass::RetryLater,
-                    Some(doc),
-                    "unknown document",
-                ));
-                continue;
-            };
-            if state.membership.role(&device).is_none() {
-                // A device that was removed gets the log up to its removal,
-                // so it can verify the owner's signature on it (and learns
-                // nothing of what came after).
-                let removal = state.ops.iter().rposition(|op| {
-                    matches!(&op.content().body, OpBody::RemoveMember { device: d } if *d == device)
-                });
-                if let Some(last) = removal {
-                    let mut log = log_messages(conn, doc, state);
-                    log.truncate(last + 1);
-                    out.extend(log);
-                }
-                out.push(err(
-                    conn,
-                    ErrorCode::Forbidden,
-                    RetryClass::Unauthorised,
-                    Some(doc),
-                    if removal.is_some() {
-                        "removed from document"
-                    } else {
-                        "not a member"
-                    },
-                ));
+            if c.in_flight >= super::MAX_REPLAYS {
+                // Its turn comes when a replay under way ends.
+                c.queued.push_back((doc, cursor));
                 continue;
             }
-            out.extend(log_messages(conn, doc, state));
-            let after = cursor.min(state.last_doc_seq);
-            out.push(self.replay_step(conn, doc, after));
+            self.start_replay(conn, device, doc, cursor, &mut out);
         }
         out
+    }
+
+    /// Starts `conn`'s replay of `doc` from `cursor`: the membership log,
+    /// then the first piece of the envelopes (or why not).
+    pub(super) fn start_replay(
+        &mut self,
+        conn: ConnId,
+        device: DeviceId,
+        doc: DocId,
+        cursor: u64,
+        out: &mut Vec<RelayAction>,
+    ) {
+        if self.damaged.contains(&doc) {
+            out.push(err(
+                conn,
+                ErrorCode::UnknownDoc,
+                RetryClass::RetryLater,
+                Some(doc),
+                super::DAMAGED,
+            ));
+            return;
+        }
+        let Some(state) = self.docs.get(&doc) else {
+            out.push(err(
+                conn,
+                ErrorCode::UnknownDoc,
+                RetryClass::RetryLater,
+                Some(doc),
+                "unknown document",
+            ));
+            return;
+        };
+        if state.membership.role(&device).is_none() {
+            // A device that was removed gets the log up to its removal,
+            // so it can verify the owner's signature on it (and learns
+            // nothing of what came after).
+            let removal = state.ops.iter().rposition(|op| {
+                matches!(&op.content().body, OpBody::RemoveMember { device: d } if *d == device)
+            });
+            if let Some(last) = removal {
+                let mut log = log_messages(conn, doc, state);
+                log.truncate(last + 1);
+                out.extend(log);
+            }
+            out.push(err(
+                conn,
+                ErrorCode::Forbidden,
+                RetryClass::Unauthorised,
+                Some(doc),
+                if removal.is_some() {
+                    "removed from document"
+                } else {
+                    "not a member"
+                },
+            ));
+            return;
+        }
+        out.extend(log_messages(conn, doc, state));
+        let after = cursor.min(state.last_doc_seq);
+        out.push(self.replay_step(conn, doc, after));
     }
 
     /// The next piece of `conn`'s replay of `doc`, after doc seq `after`;
@@ -113,13 +152,16 @@ impl RelayCore {
             bytes: 0,
             last: true,
         });
-        if chunk.last {
-            if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.in_flight += 1;
+            if chunk.last {
                 c.replaying.remove(&doc);
+            } else {
+                c.replaying.insert(doc, chunk.up_to);
             }
+        }
+        if chunk.last {
             self.add_subscription(conn, doc);
-        } else if let Some(c) = self.conns.get_mut(&conn) {
-            c.replaying.insert(doc, chunk.up_to);
         }
         RelayAction::Replay {
             conn,

@@ -624,3 +624,126 @@ fn a_removed_device_gets_the_log_up_to_its_removal_and_nothing_after() {
     ));
     assert!(replays(&a).is_empty());
 }
+
+#[test]
+fn a_damaged_document_is_refused_and_the_others_are_served() {
+    let mut f = Fixture::new();
+    let doc = f.doc;
+    let viewer = f.viewer.clone();
+    f.login(ConnId(2), &viewer, 1000);
+    subscribe(&mut f, ConnId(2), &[(doc, 0)]);
+    let a = f.relay.mark_damaged(doc);
+    assert!(matches!(
+        sent(&a, ConnId(2))[..],
+        [Message::Error {
+            code: ErrorCode::UnknownDoc,
+            ..
+        }]
+    ));
+    // Every request about it is refused, even a genesis that would start it again.
+    let owner = f.owner.clone();
+    let e = f.envelope(&owner, 1, EnvelopeHash::ZERO);
+    let a = f.msg(ConnId(1), Message::Publish { envelope: e });
+    assert_eq!(error_code(&a, ConnId(1)), Some(ErrorCode::UnknownDoc));
+    let g = MembershipState::genesis(doc, &owner, "client", 1000).unwrap();
+    let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op: g });
+    assert_eq!(error_code(&a, ConnId(1)), Some(ErrorCode::UnknownDoc));
+    assert!(
+        !a.iter()
+            .any(|x| matches!(x, RelayAction::StoreMembershipOp { .. }))
+    );
+    let a = subscribe(&mut f, ConnId(2), &[(doc, 0)]);
+    assert!(
+        matches!(sent(&a, ConnId(2))[..], [Message::Error { ref message, .. }] if message == super::DAMAGED)
+    );
+    // Another document works.
+    let other = DocId::random(&mut f.rng);
+    let g = MembershipState::genesis(other, &owner, "client", 1000).unwrap();
+    let a = f.msg(ConnId(1), Message::MembershipPublish { doc: other, op: g });
+    assert!(error_code(&a, ConnId(1)).is_none());
+}
+
+#[test]
+fn a_connection_has_a_few_replays_under_way_and_the_rest_wait_their_turn() {
+    let mut f = Fixture::new();
+    let owner = f.owner.clone();
+    let mut docs = vec![f.doc];
+    for _ in 0..super::MAX_REPLAYS + 2 {
+        let doc = DocId::random(&mut f.rng);
+        let g = MembershipState::genesis(doc, &owner, "client", 1000).unwrap();
+        let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op: g });
+        assert!(error_code(&a, ConnId(1)).is_none());
+        docs.push(doc);
+    }
+    f.login(ConnId(3), &owner, 1000);
+    let cursors: Vec<(DocId, u64)> = docs.iter().map(|d| (*d, 0)).collect();
+    let a = subscribe(&mut f, ConnId(3), &cursors);
+    // Only MAX_REPLAYS start; each asks to be told when it is sent.
+    let started: Vec<DocId> = a
+        .iter()
+        .filter_map(|x| match x {
+            RelayAction::Replay { doc, .. } => Some(*doc),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started.len(), super::MAX_REPLAYS);
+    // The log of a waiting document is not sent before its turn.
+    let logged = sent(&a, ConnId(3))
+        .iter()
+        .filter(|m| matches!(m, Message::MembershipDeliver { .. }))
+        .count();
+    // (f.doc has two ops, the others one each; the first MAX_REPLAYS
+    // include f.doc or not, depending on the ids' order.)
+    assert!(
+        logged <= super::MAX_REPLAYS + 1,
+        "{logged} log messages for {} docs",
+        docs.len()
+    );
+    // Sending one starts the next in the queue; a repeat subscribe of a
+    // waiting document adds nothing.
+    let again = subscribe(&mut f, ConnId(3), &[(docs[docs.len() - 1], 0)]);
+    assert!(replays(&again).is_empty());
+    let mut all: Vec<DocId> = started.clone();
+    for doc in started {
+        let a = f.relay.handle_replay_next(ConnId(3), doc);
+        for x in &a {
+            if let RelayAction::Replay { doc, .. } = x {
+                all.push(*doc);
+            }
+        }
+    }
+    all.sort();
+    let mut want = docs.clone();
+    want.sort();
+    assert_eq!(all, want, "every document replayed exactly once");
+    // Unsubscribing a waiting document drops it from the queue.
+    let mut g = Fixture::new();
+    let owner = g.owner.clone();
+    let mut more = Vec::new();
+    for _ in 0..super::MAX_REPLAYS + 1 {
+        let doc = DocId::random(&mut g.rng);
+        let op = MembershipState::genesis(doc, &owner, "client", 1000).unwrap();
+        g.msg(ConnId(1), Message::MembershipPublish { doc, op });
+        more.push((doc, 0));
+    }
+    g.login(ConnId(3), &owner, 1000);
+    let a = subscribe(&mut g, ConnId(3), &more);
+    let started: Vec<DocId> = a
+        .iter()
+        .filter_map(|x| match x {
+            RelayAction::Replay { doc, .. } => Some(*doc),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started.len(), super::MAX_REPLAYS);
+    let waiting = more.iter().find(|(d, _)| !started.contains(d)).unwrap().0;
+    g.msg(
+        ConnId(3),
+        Message::Unsubscribe {
+            docs: vec![waiting],
+        },
+    );
+    for doc in started {
+        assert!(replays(&g.relay.handle_replay_next(ConnId(3), doc)).is_empty());
+    }
+}
