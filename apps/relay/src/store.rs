@@ -55,6 +55,17 @@ pub enum StoreError {
     /// A file operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The database cannot be read at all.
+    #[error(
+        "cannot read the relay database {path}: {reason}; restore it (with relay.key) from a \
+         backup, see docs/self-hosting.md"
+    )]
+    Unreadable {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// What SQLite said.
+        reason: String,
+    },
 }
 
 // By hand, not `#[from]`: the message carries SQLite's, so the error is
@@ -256,9 +267,16 @@ impl Store {
         events: tmpsc::UnboundedSender<StoreEvent>,
         metrics: Arc<Metrics>,
     ) -> Result<(Store, StoreThreads, Vec<String>), StoreError> {
-        let conn = schema::open_writer(path, sync)?;
+        let unreadable = |e: StoreError| match e {
+            StoreError::Sqlite(e) => StoreError::Unreadable {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            },
+            e => e,
+        };
+        let conn = schema::open_writer(path, sync).map_err(unreadable)?;
         schema::set_max_bytes(&conn, max_bytes)?;
-        let integrity = schema::check_integrity(&conn, path)?;
+        let integrity = schema::check_integrity(&conn, path).map_err(unreadable)?;
         let (tx, rx) = mpsc::channel();
         let wal = Arc::new(wal::WalState::default());
         let w = wal.clone();
@@ -326,18 +344,25 @@ impl Store {
 /// the writer.
 pub fn backup(db: &Path, dest: &Path) -> Result<(), StoreError> {
     use rusqlite::backup::{Backup, StepResult};
-    if dest.exists() {
-        return Err(StoreError::Io(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            format!("{} already exists", dest.display()),
-        )));
-    }
     if !db.exists() {
         return Err(StoreError::Io(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!("no database at {}", db.display()),
         )));
     }
+    // The copy is as private as the database.
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(dest).map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!("{} already exists", dest.display())
+        } else {
+            format!("cannot create {}: {e}", dest.display())
+        };
+        StoreError::Io(std::io::Error::new(e.kind(), what))
+    })?;
     let src = schema::open_reader(db)?;
     let mut dst = rusqlite::Connection::open(dest)?;
     {

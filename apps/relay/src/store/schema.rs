@@ -88,7 +88,14 @@ pub(crate) fn set_max_bytes(conn: &Connection, max: Option<u64>) -> Result<(), S
         (m / page.max(1) as u64).clamp(1, 0xFFFF_FFFE) as i64
     });
     let set: i64 = conn.pragma_update_and_check(None, "max_page_count", pages, |r| r.get(0))?;
-    tracing::info!(max_bytes = ?max, pages = set, "database size limit");
+    match max {
+        Some(bytes) => tracing::info!(
+            max_db_bytes = bytes,
+            pages = set,
+            "database size limit applied"
+        ),
+        None => tracing::info!("database size limit: none"),
+    }
     Ok(())
 }
 

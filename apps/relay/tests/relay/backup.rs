@@ -23,6 +23,16 @@ async fn backup_is_consistent_while_serving() {
     let (owner, backed) = tokio::join!(publisher, relay.backup(dest.clone()));
     backed.unwrap();
     drop(owner);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the copy is as private as the database"
+        );
+    }
     assert!(
         relay.backup(dest.clone()).await.is_err(),
         "refuses to overwrite"

@@ -232,3 +232,111 @@ async fn hello(c: &mut Raw) {
     })
     .await;
 }
+
+/// Runs the binary on `dir` until it listens (then stops it with SIGTERM)
+/// or exits; returns whether it listened, and its stderr.
+async fn run_until_listening(dir: &std::path::Path) -> (bool, String) {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("STARLING_RELAY_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    let listened = first.is_some_and(|l| l.starts_with("starling-relay listening on"));
+    if listened {
+        let pid = child.id().unwrap().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+    }
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (listened, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The integrity check's verdict is in the log at every start.
+#[tokio::test]
+async fn start_logs_the_integrity_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let (listened, logs) = run_until_listening(dir.path()).await;
+    assert!(listened, "{logs}");
+    assert!(logs.contains("database integrity check: ok"), "{logs}");
+}
+
+/// A database that cannot be read at all stops the start with a message
+/// that names it and says what to do.
+#[tokio::test]
+async fn an_unreadable_database_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    std::fs::write(&db, vec![0x5a; 8192]).unwrap();
+    let (listened, logs) = run_until_listening(dir.path()).await;
+    assert!(!listened, "{logs}");
+    for part in [db.to_str().unwrap(), "cannot read", "restore", "backup"] {
+        assert!(logs.contains(part), "{part:?} missing from: {logs}");
+    }
+}
+
+/// SIGHUP re-reads the configuration and applies a changed max_db_bytes.
+#[tokio::test]
+async fn sighup_applies_a_changed_max_db_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("relay.toml");
+    std::fs::write(&conf, "max_db_bytes = 1048576\n").unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&conf)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("STARLING_RELAY_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = tokio::time::timeout(WAIT, out.next_line()).await.unwrap();
+    assert!(listening.unwrap().is_some());
+    let applied = async |logs: &mut tokio::io::Lines<_>, bytes: u64| loop {
+        let line: Option<String> = tokio::time::timeout(WAIT, logs.next_line())
+            .await
+            .expect("timed out waiting for the log")
+            .unwrap();
+        let line = line.expect("relay exited");
+        if line.contains("database size limit applied")
+            && line.contains(&format!("\"max_db_bytes\":{bytes}"))
+        {
+            break;
+        }
+    };
+    applied(&mut logs, 1048576).await;
+    std::fs::write(&conf, "max_db_bytes = 2097152\n").unwrap();
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .await
+        .unwrap();
+    applied(&mut logs, 2097152).await;
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(child.wait().await.unwrap().success());
+}

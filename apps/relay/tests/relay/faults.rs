@@ -377,3 +377,62 @@ async fn one_device_cannot_make_the_relay_send_more_than_its_answer_budget() {
     );
     assert!(unpaced as f64 > 2.0 * bound, "{unpaced}");
 }
+
+/// A reload that fails after a failed commit (here the membership table is
+/// renamed away behind the relay's back) keeps the relay at fault, serving
+/// no document rather than state that does not match the disk; it retries
+/// by itself and recovers once the table is back and space returns.
+#[tokio::test]
+async fn a_failed_reload_serves_nothing_until_a_reload_works() {
+    let (dir, relay) = start_relay_with(|c| c.max_db_bytes = Some(1 << 20)).await;
+    let db = rusqlite::Connection::open(dir.path().join("relay.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    let mut owner = Client::connect(&relay, key(1)).await;
+    let doc = owner.create_doc().await;
+    db.execute_batch("ALTER TABLE membership_ops RENAME TO hidden")
+        .unwrap();
+    let mut w = Raw::connect(&relay.url()).await;
+    w.login(&key(1)).await;
+    let mut prev = EnvelopeHash::ZERO;
+    let mut acked = Vec::new();
+    let unstored = loop {
+        let seq = acked.len() as u64 + 1;
+        let e = seal(doc, &key(1), seq, prev, &vec![7u8; 32 * 1024]);
+        w.send(&Message::Publish {
+            envelope: e.clone(),
+        })
+        .await;
+        match w.recv().await {
+            Some(Message::Acks(_)) => {
+                acked.push(seq);
+                prev = e.hash();
+            }
+            None => break e,
+            other => panic!("expected an ack or a close, got {other:?}"),
+        }
+        assert!(acked.len() < 100, "the limit never filled");
+    };
+    // The reload failed: nothing is served, not even reads.
+    let mut r = Raw::connect(&relay.url()).await;
+    r.login(&key(1)).await;
+    let err = replay(&mut r, doc).await.unwrap_err();
+    assert!(err.contains("cannot read its storage"), "{err}");
+    let (status, body) = http_get(&relay, "/healthz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("cannot be loaded"), "{body}");
+    // The table comes back and space returns: a retry recovers.
+    db.execute_batch("ALTER TABLE hidden RENAME TO membership_ops")
+        .unwrap();
+    relay.set_max_db_bytes(None).unwrap();
+    let start = Instant::now();
+    while http_get(&relay, "/healthz").await.0 != 200 {
+        assert!(start.elapsed() < WAIT, "the relay did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(replay(&mut r, doc).await.unwrap(), acked);
+    assert_eq!(
+        publish_raw(&mut r, &unstored).await,
+        Ok(acked.len() as u64 + 1)
+    );
+    relay.shutdown().await;
+}
