@@ -236,6 +236,14 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("starling-relay-data"))
 }
 
+/// The field names of a struct as it serialises.
+fn field_names<T: Serialize>(value: &T) -> Vec<String> {
+    match toml::Value::try_from(value) {
+        Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl RelayConfig {
     /// Safe defaults with data in `dir`, listening on `127.0.0.1:0` (a free
     /// port), open registration. For tests and embedding.
@@ -265,84 +273,58 @@ impl RelayConfig {
     }
 
     /// Applies `STARLING_RELAY_*` variables from `vars` (normally
-    /// `std::env::vars()`): `LISTEN`, `DATA_DIR`, `ORIGIN`, `SYNCHRONOUS`,
-    /// `REGISTRATION`, `ALLOWLIST_FILE`, `AUTH_WINDOW_SECS`,
-    /// `MAX_CONNECTIONS`, `MESSAGES_PER_SEC`, `MESSAGE_BURST`,
-    /// `MAX_FRAME_BYTES`, `MAX_SUBSCRIPTIONS`, `IDLE_TIMEOUT_SECS`,
-    /// `PING_INTERVAL_SECS`, `MAX_DOC_BYTES`, `MAX_DEVICE_BYTES`,
-    /// `REPLAY_CHUNK_BYTES`,
-    /// `SHUTDOWN_TIMEOUT_SECS`. (`STARLING_RELAY_LOG` and
-    /// `STARLING_RELAY_CONFIG` belong to the binary and are skipped.)
+    /// `std::env::vars()`) over the configuration, through figment: each
+    /// names a field in upper case, top-level (`STARLING_RELAY_LISTEN`,
+    /// `STARLING_RELAY_MAX_DB_BYTES`, ...) or of `limits`
+    /// (`STARLING_RELAY_MAX_DOC_BYTES`, ...), and takes a value as the TOML
+    /// file would (numbers, strings, enum names in any case).
+    /// (`STARLING_RELAY_LOG` and `STARLING_RELAY_CONFIG` belong to the
+    /// binary and are skipped.)
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(), ConfigError> {
-        for (var, value) in vars {
+        use figment::Figment;
+        use figment::providers::Serialized;
+        use figment::value::{Dict, Value};
+        let limits = field_names(&self.limits);
+        for (var, raw) in vars {
             let Some(key) = var.strip_prefix("STARLING_RELAY_") else {
                 continue;
             };
+            // Read by the binary itself (log filter, config file path).
+            if matches!(key, "LOG" | "CONFIG") {
+                continue;
+            }
             let bad = |message: String| ConfigError::Env {
                 var: var.clone(),
                 message,
             };
-            fn num<T: std::str::FromStr>(v: &str) -> Result<T, String>
-            where
-                T::Err: std::fmt::Display,
-            {
-                v.trim().parse::<T>().map_err(|e| e.to_string())
+            let key = key.to_ascii_lowercase();
+            let raw = raw.trim();
+            let value: Value = match key.as_str() {
+                // Text, even when it looks like a number.
+                "data_dir" | "origin" | "tls_cert" | "tls_key" | "allowlist_file" | "listen" => {
+                    Value::from(raw.to_owned())
+                }
+                "synchronous" | "registration" => Value::from(raw.to_ascii_lowercase()),
+                _ => raw.parse().unwrap_or_else(|e| match e {}),
+            };
+            let mut dict = Dict::new();
+            if limits.contains(&key) {
+                let mut inner = Dict::new();
+                inner.insert(key, value);
+                dict.insert("limits".into(), Value::from(inner));
+            } else if key == "limits" {
+                return Err(bad("unknown setting".into()));
+            } else {
+                // An unknown name is refused by the configuration itself.
+                dict.insert(key, value);
             }
-            let enum_value = |v: &str| toml::Value::String(v.trim().to_ascii_lowercase());
-            match key {
-                "LISTEN" => self.listen = num(&value).map_err(bad)?,
-                "DATA_DIR" => self.data_dir = PathBuf::from(&value),
-                "ORIGIN" => self.origin = Some(value.clone()),
-                "TLS_CERT" => self.tls_cert = Some(PathBuf::from(&value)),
-                "TLS_KEY" => self.tls_key = Some(PathBuf::from(&value)),
-                "SYNCHRONOUS" => {
-                    self.synchronous = enum_value(&value)
-                        .try_into()
-                        .map_err(|e: toml::de::Error| bad(e.to_string()))?
-                }
-                "REGISTRATION" => {
-                    self.registration = enum_value(&value)
-                        .try_into()
-                        .map_err(|e: toml::de::Error| bad(e.to_string()))?
-                }
-                "ALLOWLIST_FILE" => self.allowlist_file = Some(PathBuf::from(&value)),
-                "AUTH_WINDOW_SECS" => self.auth_window_secs = num(&value).map_err(bad)?,
-                "SHUTDOWN_TIMEOUT_SECS" => self.shutdown_timeout_secs = num(&value).map_err(bad)?,
-                "MAX_CONNECTIONS" => self.limits.max_connections = num(&value).map_err(bad)?,
-                "MESSAGES_PER_SEC" => self.limits.messages_per_sec = num(&value).map_err(bad)?,
-                "MESSAGE_BURST" => self.limits.message_burst = num(&value).map_err(bad)?,
-                "MAX_FRAME_BYTES" => self.limits.max_frame_bytes = num(&value).map_err(bad)?,
-                "MAX_SUBSCRIPTIONS" => self.limits.max_subscriptions = num(&value).map_err(bad)?,
-                "IDLE_TIMEOUT_SECS" => self.limits.idle_timeout_secs = num(&value).map_err(bad)?,
-                "PING_INTERVAL_SECS" => {
-                    self.limits.ping_interval_secs = num(&value).map_err(bad)?
-                }
-                "MAX_DOC_BYTES" => self.limits.max_doc_bytes = num(&value).map_err(bad)?,
-                "MAX_DEVICE_BYTES" => self.limits.max_device_bytes = num(&value).map_err(bad)?,
-                "OUTBOUND_QUEUE_BYTES" => {
-                    self.limits.outbound_queue_bytes = num(&value).map_err(bad)?
-                }
-                "INTAKE_BYTES" => self.limits.intake_bytes = num(&value).map_err(bad)?,
-                "ANSWER_BYTES_PER_SEC" => {
-                    self.limits.answer_bytes_per_sec = num(&value).map_err(bad)?
-                }
-                "ANSWER_BURST_BYTES" => {
-                    self.limits.answer_burst_bytes = num(&value).map_err(bad)?
-                }
-                "CONNECTIONS_PER_DEVICE" => {
-                    self.limits.connections_per_device = num(&value).map_err(bad)?
-                }
-                "MAX_DB_BYTES" => self.max_db_bytes = Some(num(&value).map_err(bad)?),
-                "REPLAY_CHUNK_BYTES" => {
-                    self.limits.replay_chunk_bytes = num(&value).map_err(bad)?
-                }
-                // Read by the binary itself (log filter, config file path).
-                "LOG" | "CONFIG" => {}
-                _ => return Err(bad("unknown setting".into())),
-            }
+            *self = Figment::from(Serialized::defaults(&*self))
+                .merge(Serialized::defaults(dict))
+                .extract()
+                .map_err(|e| bad(e.kind.to_string()))?;
         }
         Ok(())
     }
@@ -480,10 +462,34 @@ mod tests {
             c.apply_env([("STARLING_RELAY_NOPE".into(), "1".into())])
                 .is_err()
         );
-        assert!(
-            c.apply_env([("STARLING_RELAY_LISTEN".into(), "nope".into())])
-                .is_err()
-        );
+        let e = c
+            .apply_env([("STARLING_RELAY_LISTEN".into(), "nope".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("STARLING_RELAY_LISTEN"), "{e}");
+        c.apply_env([
+            ("STARLING_RELAY_MAX_DB_BYTES".into(), "1073741824".into()),
+            (
+                "STARLING_RELAY_ORIGIN".into(),
+                "wss://relay.example.org".into(),
+            ),
+            ("STARLING_RELAY_DATA_DIR".into(), "1234".into()),
+            ("STARLING_RELAY_INTAKE_BYTES".into(), " 2097152 ".into()),
+        ])
+        .unwrap();
+        assert_eq!(c.max_db_bytes, Some(1 << 30));
+        assert_eq!(c.origin.as_deref(), Some("wss://relay.example.org"));
+        assert_eq!(c.data_dir, PathBuf::from("1234"));
+        assert_eq!(c.limits.intake_bytes, 2 << 20);
+        assert_eq!(c.limits.messages_per_sec, 5, "earlier settings stay");
+        let e = c
+            .apply_env([("STARLING_RELAY_MAX_DOC_BYTES".into(), "lots".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("STARLING_RELAY_MAX_DOC_BYTES"), "{e}");
+        for junk in ["STARLING_RELAY_LIMITS", "STARLING_RELAY_NOPE"] {
+            assert!(c.apply_env([(junk.into(), "1".into())]).is_err(), "{junk}");
+        }
     }
 
     #[test]
