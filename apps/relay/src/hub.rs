@@ -419,7 +419,10 @@ impl Hub {
             return;
         }
         if let Some(e) = self.fault_refusal(&inbound) {
-            return self.refuse(conn, "storage_fault", e, false);
+            // Closed too: the device keeps what was refused and sends it
+            // again when it reconnects (after backing off), instead of
+            // stalling on a gap behind it.
+            return self.refuse(conn, "storage_fault", e, true);
         }
         if let Some((doc, text)) = self.quota_refusal(&inbound) {
             let e = Message::error(ErrorCode::TooLarge, RetryClass::TooLarge, Some(doc), text);

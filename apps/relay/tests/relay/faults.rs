@@ -81,7 +81,8 @@ async fn a_full_database_refuses_writes_serves_reads_says_so_and_recovers() {
         }
     }
     assert!(!acked.is_empty());
-    // Writes are refused up front, with a reason to retry later...
+    // Writes are refused up front, with a reason to retry later, and the
+    // connection closed so the device sends it again when it reconnects...
     let mut w = Raw::connect(&relay.url()).await;
     w.login(&key(1)).await;
     let e = seal(doc, &key(1), seq, prev, b"small");
@@ -89,6 +90,7 @@ async fn a_full_database_refuses_writes_serves_reads_says_so_and_recovers() {
         publish_raw(&mut w, &e).await,
         Err((ErrorCode::Busy, RetryClass::RetryLater))
     );
+    assert!(w.closed().await);
     // ...reads are served: a device catches up on everything acknowledged...
     let mut r = Raw::connect(&relay.url()).await;
     r.login(&key(2)).await;
@@ -110,6 +112,8 @@ async fn a_full_database_refuses_writes_serves_reads_says_so_and_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(http_get(&relay, "/healthz").await.0, 200);
+    let mut w = Raw::connect(&relay.url()).await;
+    w.login(&key(1)).await;
     assert_eq!(publish_raw(&mut w, &e).await, Ok(seq));
     acked.push(seq);
     let mut r = Raw::connect(&relay.url()).await;
@@ -434,5 +438,34 @@ async fn a_failed_reload_serves_nothing_until_a_reload_works() {
         publish_raw(&mut r, &unstored).await,
         Ok(acked.len() as u64 + 1)
     );
+    relay.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reader_that_does_not_read_is_bounded_in_bytes() {
+    let (_dir, relay) = start_relay_with(|c| c.limits.outbound_queue_bytes = 512 * 1024).await;
+    let mut owner = Client::connect(&relay, key(1)).await;
+    let doc = owner.create_doc().await;
+    owner
+        .add_member(doc, key(2).device_id(), Role::Viewer)
+        .await;
+    let mut stuck = Raw::connect(&relay.url()).await;
+    stuck.login(&key(2)).await;
+    stuck
+        .send(&Message::Subscribe {
+            docs: vec![DocCursor { doc, cursor: 0 }],
+        })
+        .await;
+    // 96 envelopes of 256 KiB (24 MiB) fill the socket buffers, then pass
+    // the byte bound; 96 messages are far below the default 8192.
+    let big = vec![1u8; 256 * 1024];
+    for _ in 0..96 {
+        owner.publish(doc, &big).await;
+        if relay.metrics().rejections("slow_consumer") > 0 {
+            break;
+        }
+    }
+    assert_eq!(relay.metrics().rejections("slow_consumer"), 1);
+    owner.publish(doc, b"still fine").await;
     relay.shutdown().await;
 }
