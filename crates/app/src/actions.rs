@@ -99,12 +99,12 @@ impl App {
     /// Writes one score (and the area's note, if given).
     pub fn score(&self, row: &DocRow, input: &ScoreInput) -> Result<Scored> {
         let journal = self.load(row)?;
-        let reading = self.reading(&journal, input.reading.as_deref())?;
+        let reading = self.reading(&journal.view(), input.reading.as_deref())?;
         check_area(&journal, &reading, &input.area)?;
         let perspective = match input.perspective {
             Some(p) => p,
             None => self
-                .my_perspective(row, &journal)?
+                .my_perspective(row, &journal.view())?
                 .ok_or_else(|| invalid("say whose score this is: client, worker or agreed"))?,
         };
         drop(journal);
@@ -132,7 +132,7 @@ impl App {
         text: &str,
     ) -> Result<()> {
         let journal = self.load(row)?;
-        let reading = self.reading(&journal, reading)?;
+        let reading = self.reading(&journal.view(), reading)?;
         check_area(&journal, &reading, area)?;
         drop(journal);
         self.edit(row, |j| j.set_area_note(&reading, area, text))
@@ -140,14 +140,14 @@ impl App {
 
     /// Sets the date the plan set at a reading is reviewed.
     pub fn set_review_date(&self, row: &DocRow, reading: Option<&str>, date: &str) -> Result<()> {
-        let reading = self.reading(&self.load(row)?, reading)?;
+        let reading = self.reading(&self.load(row)?.view(), reading)?;
         let date: Date = date.trim().parse()?;
         self.edit(row, |j| j.set_review_date(&reading, date))
     }
 
     /// Signs off a reading with this device's key; its sign-off state after.
     pub fn sign_off(&self, row: &DocRow, reading: Option<&str>) -> Result<(ReadingId, SignOff)> {
-        let reading = self.reading(&self.load(row)?, reading)?;
+        let reading = self.reading(&self.load(row)?.view(), reading)?;
         let seed = self.client.signing_key()?;
         let key = SigningKey::from_bytes(&seed);
         self.edit(row, |j| j.sign_off(&reading, &key))?;
@@ -176,7 +176,7 @@ impl App {
         reading: Option<&str>,
     ) -> Result<GoalId> {
         let journal = self.load(row)?;
-        let reading = self.reading(&journal, reading)?;
+        let reading = self.reading(&journal.view(), reading)?;
         check_area(&journal, &reading, area)?;
         drop(journal);
         self.edit(row, |j| j.add_goal(&reading, area, title, target))
@@ -191,7 +191,7 @@ impl App {
         owner: &str,
         due: Option<&str>,
     ) -> Result<(GoalId, StepId, StepOwner)> {
-        let goal = self.goal(&self.load(row)?, goal)?;
+        let goal = self.goal(&self.load(row)?.view(), goal)?;
         let owner: StepOwner = owner.parse()?;
         let due: Option<Date> = due.map(|d| d.trim().parse()).transpose()?;
         let step = self.edit(row, |j| j.add_step(&goal, text, owner, due))?;
@@ -201,7 +201,7 @@ impl App {
     /// Marks a step done (or not).
     pub fn step_done(&self, row: &DocRow, goal: &str, step: &str, done: bool) -> Result<StepId> {
         let journal = self.load(row)?;
-        let goal = self.goal(&journal, goal)?;
+        let goal = self.goal(&journal.view(), goal)?;
         let step = self.step(&journal, &goal, step)?;
         drop(journal);
         self.edit(row, |j| j.set_step_done(&goal, &step, done))?;
@@ -223,7 +223,7 @@ impl App {
                 .any(|i| i.areas.iter().any(|x| x.id == a));
             if !known {
                 let journal = self.load(row)?;
-                if let Ok(r) = self.reading(&journal, None) {
+                if let Ok(r) = self.reading(&journal.view(), None) {
                     check_area(&journal, &r, a)?;
                 }
             }

@@ -1,7 +1,7 @@
 //! Loading a journal from the store and editing it so the change is stored
 //! and queued for sync in one transaction.
 
-use recovery_journal::{Journal, MemberRole, Perspective};
+use recovery_journal::{Journal, JournalView, MemberRole, Perspective};
 use starling_client::DocRow;
 
 use crate::App;
@@ -14,12 +14,20 @@ impl App {
     /// Loads a journal; when it is spread over many stored chunks, compacts
     /// them into one snapshot so the next load is quick.
     pub fn load(&self, row: &DocRow) -> Result<Journal> {
+        Ok(self.load_tagged(row)?.0)
+    }
+
+    /// Loads a journal, with the content tag of what was loaded (see
+    /// [`starling_client::Client::content_tag`]): what a cache computed
+    /// from it is tagged with.
+    pub(crate) fn load_tagged(&self, row: &DocRow) -> Result<(Journal, String)> {
         let (bytes, chunks, mark) = self.client.document_marked(&row.doc)?;
+        let tag = format!("{mark}:{chunks}");
         let mut journal = Journal::load(&bytes, self.device()?)?;
         if chunks > COMPACT_AFTER_CHUNKS && !journal.is_waiting_for_changes() {
             self.client.compact(&row.doc, &journal.save(), mark)?;
         }
-        Ok(journal)
+        Ok((journal, tag))
     }
 
     /// Edits a journal: loads it, runs `f`, and commits what `f` changed in
@@ -45,8 +53,9 @@ impl App {
     /// The perspective this device scores from in `journal`: the one the
     /// owner recorded for it, or, before the owner has synced since this
     /// device joined, the one its invite carried.
-    pub fn my_perspective(&self, row: &DocRow, journal: &Journal) -> Result<Option<Perspective>> {
-        if let Some(m) = journal.member(self.device()?) {
+    pub fn my_perspective(&self, row: &DocRow, view: &JournalView) -> Result<Option<Perspective>> {
+        let device = self.device()?;
+        if let Some(m) = view.members.iter().find(|m| m.device == device) {
             return Ok(match m.role {
                 MemberRole::Client => Some(Perspective::Client),
                 MemberRole::Worker => Some(Perspective::Worker),

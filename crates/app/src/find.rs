@@ -3,7 +3,7 @@
 //! date), a goal or step (id prefixes), an area (its id, with a suggestion
 //! when it is misspelt).
 
-use recovery_journal::{GoalId, Instrument, Journal, ReadingId, StepId};
+use recovery_journal::{GoalId, Instrument, Journal, JournalView, ReadingId, StepId};
 use starling_client::DocRow;
 
 use crate::App;
@@ -66,8 +66,7 @@ impl App {
     }
 
     /// The reading named by `wanted` (an id prefix or a date), or the latest.
-    pub fn reading(&self, journal: &Journal, wanted: Option<&str>) -> Result<ReadingId> {
-        let view = journal.view();
+    pub fn reading(&self, view: &JournalView, wanted: Option<&str>) -> Result<ReadingId> {
         match wanted {
             None => view
                 .latest_reading()
@@ -95,8 +94,7 @@ impl App {
     }
 
     /// The goal whose id starts with `prefix`.
-    pub fn goal(&self, journal: &Journal, prefix: &str) -> Result<GoalId> {
-        let view = journal.view();
+    pub fn goal(&self, view: &JournalView, prefix: &str) -> Result<GoalId> {
         let hits: Vec<&GoalId> = view
             .goals
             .iter()

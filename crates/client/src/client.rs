@@ -174,6 +174,30 @@ impl Client {
         }
     }
 
+    /// What identifies `doc`'s stored content now (see
+    /// [`Store::content_tag`]); `None` before its first content arrives.
+    pub fn content_tag(&self, doc: &str) -> Result<Option<String>> {
+        self.store.content_tag(doc)
+    }
+
+    /// The `kind` value cached for `doc`, if it was computed from the
+    /// document as stored now.
+    pub fn cached(&self, doc: &str, kind: &str) -> Result<Option<Vec<u8>>> {
+        self.store.cached(doc, kind)
+    }
+
+    /// Every document's content tag and cached `kind` value (one query).
+    pub fn cached_all(&self, kind: &str) -> Result<Vec<crate::store::CacheEntry>> {
+        self.store.cached_all(kind)
+    }
+
+    /// Caches `value` as `doc`'s `kind`, computed from its content as of
+    /// `tag`. A cache: losing it loses nothing.
+    pub fn put_cache(&self, doc: &str, kind: &str, tag: &str, value: &[u8]) -> Result<()> {
+        self.store
+            .write_lazily(|tx| rows::put_cache(tx, doc, kind, tag, value))
+    }
+
     /// The document's automerge bytes (load them with automerge or the journal).
     pub fn document(&self, doc: &str) -> Result<Vec<u8>> {
         Ok(self.document_marked(doc)?.0)

@@ -34,7 +34,7 @@ pub use client::{Client, Identity, MemberInfo, STORE_FILE};
 pub use compact::SNAPSHOT_AFTER_BYTES;
 pub use error::{ClientError, Result};
 pub use starling_protocol::RelayAddr;
-pub use store::{DocRow, SCHEMA_VERSION, Store, TrustedCa};
+pub use store::{CacheEntry, DocRow, SCHEMA_VERSION, Store, TrustedCa};
 pub use sync::{ClientEvent, SyncMode, SyncReport};
 pub use tls::TlsProblem;
 

@@ -22,7 +22,20 @@ use crate::error::{ClientError, Result};
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Schema migrations: entry `i` moves the store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5];
+const MIGRATIONS: &[&str] = &[SCHEMA, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5, SCHEMA_6];
+/// Schema 6: what the application computed from a document (a summary, a
+/// view), kept beside it and tagged with the stored chunks it was read from
+/// (see [`Store::cached`]): a cache, rebuilt whenever the tag does not match
+/// or the value does not decode, never trusted otherwise.
+const SCHEMA_6: &str = "
+CREATE TABLE doc_cache (
+    doc TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (doc, kind)
+);
+";
 
 /// Schema 5: why a journal did not sync last time, shown until a sync
 /// catches it up.
@@ -126,6 +139,18 @@ pub struct DocRow {
     pub problem: Option<String>,
 }
 
+/// A document's content tag and what is cached for it (see
+/// [`Store::cached_all`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// Protocol document id (hex).
+    pub doc: String,
+    /// The tag of its stored content; `None` before any arrived.
+    pub content: Option<String>,
+    /// The cached value and the content tag it was computed from.
+    pub cached: Option<(String, Vec<u8>)>,
+}
+
 /// A certificate authority this device trusts for `wss://` relays.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrustedCa {
@@ -214,6 +239,19 @@ impl Store {
         Ok(value)
     }
 
+    /// Like [`Store::write`], for what may be lost on a power cut (a cache):
+    /// committed without waiting for the disk (`synchronous = NORMAL`; the
+    /// next durable commit syncs it too).
+    pub fn write_lazily<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = self.write(f);
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        result
+    }
+
     /// The identity seed and display name, if any.
     pub fn identity(&self) -> Result<Option<(Vec<u8>, String)>> {
         Ok(self
@@ -250,6 +288,58 @@ impl Store {
             .prepare("SELECT id, bytes FROM doc_chunks WHERE doc = ?1 ORDER BY id")?;
         let rows = stmt.query_map([doc], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// What identifies a document's stored content: its last chunk's row id
+    /// and how many chunks it has (`"id:count"`); `None` before its first
+    /// content arrives. Any change to the chunks (a new one, compaction)
+    /// changes it.
+    pub fn content_tag(&self, doc: &str) -> Result<Option<String>> {
+        let (last, count): (Option<i64>, i64) = self.conn.query_row(
+            "SELECT max(id), count(*) FROM doc_chunks WHERE doc = ?1",
+            [doc],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(last.map(|id| format!("{id}:{count}")))
+    }
+
+    /// For every document: its content tag (see [`Store::content_tag`]) and
+    /// the `kind` value cached for it, if one is, with that value's tag. One
+    /// query for a whole caseload.
+    pub fn cached_all(&self, kind: &str) -> Result<Vec<CacheEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT d.doc,
+                    (SELECT max(id) || ':' || count(*) FROM doc_chunks c WHERE c.doc = d.doc),
+                    k.tag, k.value
+             FROM docs d LEFT JOIN doc_cache k ON k.doc = d.doc AND k.kind = ?1",
+        )?;
+        let rows = stmt.query_map([kind], |r| {
+            Ok(CacheEntry {
+                doc: r.get(0)?,
+                content: r.get(1)?,
+                cached: match (r.get::<_, Option<String>>(2)?, r.get(3)?) {
+                    (Some(tag), Some(value)) => Some((tag, value)),
+                    _ => None,
+                },
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The `kind` value cached for `doc`, if it was computed from the
+    /// document as stored now.
+    pub fn cached(&self, doc: &str, kind: &str) -> Result<Option<Vec<u8>>> {
+        let Some(tag) = self.content_tag(doc)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM doc_cache WHERE doc = ?1 AND kind = ?2 AND tag = ?3",
+                params![doc, kind, tag],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// A document's stored sync state.
@@ -491,8 +581,31 @@ pub(crate) mod rows {
         record_coverage(tx, doc, author, seq, clock)
     }
 
+    /// Caches `value` as `doc`'s `kind`, computed from its content as of
+    /// `tag` (see [`Store::content_tag`]).
+    pub fn put_cache(
+        tx: &rusqlite::Transaction<'_>,
+        doc: &str,
+        kind: &str,
+        tag: &str,
+        value: &[u8],
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT OR REPLACE INTO doc_cache (doc, kind, tag, value) VALUES (?1, ?2, ?3, ?4)",
+            params![doc, kind, tag, value],
+        )?;
+        Ok(())
+    }
+
     pub fn forget(tx: &rusqlite::Transaction<'_>, doc: &str) -> Result<()> {
-        for table in ["docs", "sync_state", "unsealed", "invites", "coverage"] {
+        for table in [
+            "docs",
+            "sync_state",
+            "unsealed",
+            "invites",
+            "coverage",
+            "doc_cache",
+        ] {
             tx.execute(&format!("DELETE FROM {table} WHERE doc = ?1"), [doc])?;
         }
         Ok(())

@@ -2,9 +2,11 @@
 //!
 //! A sync seals the local edits waiting in the store into envelopes, connects,
 //! authenticates, pushes the outbox, pulls everything after each document's
-//! cursor, and applies what verifies. Each received batch is stored together
-//! with the document's new sync state in one transaction, so an interrupted
-//! sync resumes exactly where it stopped. Anything that fails a check is
+//! cursor, and applies what verifies. What arrived together (every frame
+//! already read from the socket) is stored with the new sync state of each
+//! document it touched in one transaction, so an interrupted sync resumes
+//! exactly where it stopped, and a catch-up of many frames costs one
+//! durable write instead of one per frame. Anything that fails a check is
 //! quarantined with its reason and never applied.
 
 mod frame;
@@ -12,7 +14,7 @@ mod frame;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use rand_core::OsRng;
 use starling_protocol::session::ClientSession;
 use starling_protocol::wire::{self, Message};
@@ -24,6 +26,10 @@ use crate::error::{ClientError, Result};
 use crate::persist;
 use crate::store::{DocRow, rows};
 use starling_protocol::RelayAddr;
+
+/// Most session events gathered from frames that arrived together before
+/// they are stored (in one transaction).
+const BATCH_EVENTS: usize = 1024;
 
 /// How long a one-off sync keeps working on a document the relay asked to
 /// retry later before it reports it as deferred.
@@ -600,11 +606,43 @@ impl Run<'_> {
                         if !self.session.is_ready() {
                             self.check_relay_key(relay, &bytes)?;
                         }
-                        let out = self.session.handle_frame(now_ms(), &bytes);
+                        let mut out = self.session.handle_frame(now_ms(), &bytes);
+                        // Once authenticated, everything that already
+                        // arrived is taken with it: stored in one
+                        // transaction, each document's sync state encoded
+                        // once (a catch-up is many frames at once).
+                        let mut ended = None;
+                        while self.session.is_ready() && out.events.len() < BATCH_EVENTS {
+                            match ws.next().now_or_never() {
+                                Some(Some(Ok(WsMessage::Binary(more)))) => {
+                                    let next = self.session.handle_frame(now_ms(), &more);
+                                    out.send.extend(next.send);
+                                    out.events.extend(next.events);
+                                }
+                                Some(Some(Ok(WsMessage::Close(frame)))) => {
+                                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());
+                                    ended = Some(format!("the relay closed the connection ({reason})"));
+                                    break;
+                                }
+                                Some(Some(Ok(_))) => {}
+                                Some(Some(Err(e))) => {
+                                    ended = Some(e.to_string());
+                                    break;
+                                }
+                                Some(None) => {
+                                    ended = Some("the connection closed".into());
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
                         let sends = self.handle(out, relay, on_event)?;
+                        if let Some(why) = ended {
+                            return Ok(Outcome::Dropped(why));
+                        }
                         if let Err(e) = send_all(&mut ws, sends).await {
-                    return Ok(Outcome::Dropped(e));
-                }
+                            return Ok(Outcome::Dropped(e));
+                        }
                     }
                     Some(Ok(WsMessage::Close(frame))) => {
                         let reason = frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());

@@ -83,7 +83,7 @@ pub use journal::{Journal, SCHEMA_VERSION};
 pub use members::Member;
 pub use model::{Date, MemberRole, Mode, Perspective, StepOwner};
 pub use notes::MAX_NOTE_CHARS;
-pub use report::{ChartModel, ChartSeries, Distance};
+pub use report::{ChartModel, ChartSeries, Distance, ReadModel};
 pub use signoff::SignOff;
 pub use view::{
     AreaView, Conflict, Field, FieldPath, GoalView, ItemRef, JournalView, NoteView, PlanView,

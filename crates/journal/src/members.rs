@@ -15,7 +15,7 @@ use crate::journal::{Journal, Message, clean_name};
 use crate::model::{Date, MemberRole};
 
 /// A member as the owner recorded them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Member {
     /// The member's device.
     pub device: DeviceId,
@@ -25,7 +25,7 @@ pub struct Member {
     pub role: MemberRole,
     /// When the owner removed them, if they did. A removed member stays
     /// listed, so the record says who wrote what and when they left.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed: Option<Date>,
 }
 

@@ -29,7 +29,7 @@ const DIGEST_DOMAIN: &[u8] = b"starling reading digest v1\0";
 const SIGN_DOMAIN: &[u8] = b"starling reading signoff v1\0";
 
 /// Where a reading stands with its signatures.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum SignOff {
     /// Nobody has signed what the reading says now.

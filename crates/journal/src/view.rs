@@ -18,12 +18,12 @@ use crate::model::{Date, Mode, Perspective, StepOwner};
 use crate::signoff::SignOff;
 
 /// A field that may hold concurrent values.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Field<T> {
     /// The value, if there is exactly one valid one.
     pub value: Option<T>,
     /// Every concurrent value, when devices disagreed; empty otherwise.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflict: Vec<Candidate>,
 }
 
@@ -42,7 +42,7 @@ impl<T> Field<T> {
 }
 
 /// Why a score deserves a second look.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "flag", rename_all = "snake_case")]
 pub enum ScoreFlag {
     /// Written by a device whose member role does not own this perspective
@@ -59,22 +59,22 @@ pub enum ScoreFlag {
 }
 
 /// One perspective's score on one area.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Score {
     /// The score, if set, valid and not in conflict.
     pub value: Option<u8>,
     /// The device that wrote the current value.
     pub author: Option<DeviceId>,
     /// Concurrent values, when devices disagreed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflict: Vec<Candidate>,
     /// Reasons to look twice.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<ScoreFlag>,
 }
 
 /// One area of one reading: three perspectives and a note.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AreaView {
     /// Area id.
     pub area: String,
@@ -106,7 +106,7 @@ impl AreaView {
 }
 
 /// One dated assessment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ReadingView {
     /// Reading id.
     pub id: ReadingId,
@@ -145,7 +145,7 @@ impl ReadingView {
 }
 
 /// A step towards a goal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StepView {
     /// Step id.
     pub id: StepId,
@@ -162,7 +162,7 @@ pub struct StepView {
 }
 
 /// A goal of the action plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct GoalView {
     /// Goal id.
     pub id: GoalId,
@@ -181,7 +181,7 @@ pub struct GoalView {
 }
 
 /// A dated journal note.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct NoteView {
     /// Note id.
     pub id: NoteId,
@@ -312,7 +312,7 @@ pub struct Conflict {
 }
 
 /// The whole journal, validated.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct JournalView {
     /// Journal id.
     pub journal_id: String,
@@ -333,7 +333,7 @@ pub struct JournalView {
 }
 
 /// The action plan of one reading: its own goals, and what carries forward.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PlanView {
     /// The reading.
     pub reading: ReadingId,

@@ -259,4 +259,21 @@ proptest! {
             prop_assert_eq!(cached, cold);
         }
     }
+
+    /// What is kept on disk for the read screens reads back as it was.
+    #[test]
+    fn the_read_model_round_trips(ops in proptest::collection::vec((0..3usize, op()), 1..30)) {
+        let mut w = world();
+        for (at, op) in &ops {
+            apply(&mut w, *at, op);
+        }
+        for r in &w.replicas {
+            let model = r.read_model();
+            let bytes = serde_json::to_vec(&model).unwrap();
+            let back: recovery_journal::ReadModel = serde_json::from_slice(&bytes).unwrap();
+            prop_assert_eq!(&back, &model);
+            prop_assert_eq!(back.distance_travelled(), r.distance_travelled(&r.view()));
+            prop_assert_eq!(back.chart(&back.view, Perspective::ALL), r.chart(&r.view(), Perspective::ALL));
+        }
+    }
 }

@@ -49,12 +49,9 @@ pub fn new(ctx: &Ctx, args: New, out: &mut impl Write) -> Result<()> {
 
 pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
     let mut rows = Vec::new();
-    for doc in ctx.app.journals()? {
-        let (readings, conflicts) = match ctx.app.load(&doc) {
-            Ok(j) => {
-                let v = j.view();
-                (Some(v.readings.len()), Some(v.conflicts.len()))
-            }
+    for (doc, summary) in ctx.app.summaries()? {
+        let (readings, conflicts) = match summary {
+            Ok(s) => (Some(s.readings), Some(s.conflicts)),
             Err(_) => (None, None),
         };
         rows.push((doc, readings, conflicts));

@@ -168,7 +168,7 @@ pub fn note(ctx: &Ctx, cmd: NoteCmd, out: &mut impl Write) -> Result<()> {
             if notes.is_empty() {
                 writeln!(out, "No notes yet. `starling note add TEXT` writes one.")?;
             }
-            let view = ctx.app.load(&row)?.view();
+            let view = ctx.app.read(&row)?.view;
             for n in &notes {
                 crate::render::note(out, &view, n)?;
             }

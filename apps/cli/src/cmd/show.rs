@@ -72,7 +72,7 @@ pub struct Resolve {
 
 pub fn show(ctx: &Ctx, args: Show, out: &mut impl Write) -> Result<()> {
     let row = ctx.app.pick(args.pick.journal.as_deref())?;
-    let view = ctx.app.load(&row)?.view();
+    let view = ctx.app.read(&row)?.view;
     if ctx.json {
         // `journal` is the id `-j` takes, as `new` and `list` print it;
         // `journal_id` is the journal's own id, kept across exports.
@@ -94,8 +94,8 @@ pub fn show(ctx: &Ctx, args: Show, out: &mut impl Write) -> Result<()> {
 
 pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
     let row = ctx.app.pick(args.pick.journal.as_deref())?;
-    let journal = ctx.app.load(&row)?;
-    let mut view = journal.view();
+    let journal = ctx.app.read(&row)?;
+    let mut view = journal.view.clone();
     let keep = view.readings.len().saturating_sub(args.readings);
     view.readings.drain(..keep);
     let perspectives: Vec<Perspective> = args
@@ -145,30 +145,29 @@ pub fn history(ctx: &Ctx, args: History, out: &mut impl Write) -> Result<()> {
 
 pub fn report(ctx: &Ctx, args: Report, out: &mut impl Write) -> Result<()> {
     let rows = if args.caseload {
-        ctx.app.journals()?
+        ctx.app.summaries()?
     } else {
-        vec![ctx.app.pick(args.pick.journal.as_deref())?]
+        let row = ctx.app.pick(args.pick.journal.as_deref())?;
+        let summary = ctx.app.summary(&row);
+        vec![(row, summary)]
     };
     let mut all = Vec::new();
-    for row in rows {
-        let Ok(journal) = ctx.app.load(&row) else {
+    for (row, summary) in rows {
+        let Ok(s) = summary else {
             continue;
         };
-        let view = journal.view();
-        let distance = journal.distance_travelled(&view);
         all.push(serde_json::json!({
-            "journal": row.doc, "title": row.title, "readings": view.readings.len(),
-            "conflicts": view.conflicts.len(), "distance": distance,
+            "journal": row.doc, "title": row.title, "readings": s.readings,
+            "conflicts": s.conflicts, "distance": s.distance,
         }));
         if !ctx.json {
             writeln!(
                 out,
                 "{} ({} readings, {} open conflicts)",
-                row.title,
-                view.readings.len(),
-                view.conflicts.len()
+                row.title, s.readings, s.conflicts
             )?;
-            for d in distance
+            for d in s
+                .distance
                 .iter()
                 .filter(|d| d.perspective == Perspective::Agreed)
             {
@@ -190,7 +189,7 @@ pub fn report(ctx: &Ctx, args: Report, out: &mut impl Write) -> Result<()> {
 
 pub fn conflicts(ctx: &Ctx, args: Conflicts, out: &mut impl Write) -> Result<()> {
     let row = ctx.app.pick(args.pick.journal.as_deref())?;
-    let view = ctx.app.load(&row)?.view();
+    let view = ctx.app.read(&row)?.view;
     if ctx.json {
         return print_json(out, &view.conflicts);
     }

@@ -20,10 +20,11 @@ impl Run<'_> {
     /// Carry out a session output: store what arrived, report events, and
     /// return the messages to send.
     ///
-    /// Everything one frame produced (every applied batch, every quarantined
-    /// payload, and the final sync state of every document it touched) is
-    /// written in one transaction: a crash leaves either all of it or none,
-    /// and the next sync resumes from the matching cursor.
+    /// Everything the frames behind `out` produced (every applied batch,
+    /// every quarantined payload, and the final sync state of every
+    /// document they touched, encoded once) is written in one transaction:
+    /// a crash leaves either all of it or none, and the next sync resumes
+    /// from the matching cursor.
     pub(super) fn handle(
         &mut self,
         out: Output,

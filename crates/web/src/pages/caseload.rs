@@ -65,13 +65,12 @@ pub fn home(app: &App, ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Answer {
     if app.identity().is_err() {
         return Ok(setup_page(ctx, None, &[]));
     }
-    let rows = app.journals()?;
     let mut items = Vec::new();
-    for row in &rows {
-        let summary = app.summary(row).ok();
+    for (row, summary) in app.summaries()? {
         let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
-        items.push((row.clone(), summary, local));
+        items.push((row, summary.ok(), local));
     }
+    let total = items.len();
     let filter = field(q, "q").map(str::to_lowercase);
     let attention = q.get("show").is_some_and(|v| v == "attention");
     let sort = q.get("sort").map_or("name", String::as_str);
@@ -102,7 +101,7 @@ pub fn home(app: &App, ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Answer {
     };
     let body = html! {
         h1 { (tr.t("journals-title")) }
-        @if rows.is_empty() {
+        @if total == 0 {
             p { (tr.t("journals-none")) }
             p {
                 a.button href="/new" { (tr.t("nav-new")) }
@@ -132,7 +131,7 @@ pub fn home(app: &App, ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Answer {
                 }
                 button.secondary type="submit" { (tr.t("journals-apply")) }
             }
-            p.hint role="status" { (tr.ta("journals-count", &[("shown", n(items.len())), ("total", n(rows.len()))])) }
+            p.hint role="status" { (tr.ta("journals-count", &[("shown", n(items.len())), ("total", n(total))])) }
             ul.cards {
                 @for (row, sum, local) in &items {
                     li.card {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use maud::{Markup, html};
-use recovery_journal::{Journal, JournalView, Perspective};
+use recovery_journal::{JournalView, Perspective, ReadModel};
 use starling_app::App;
 use starling_app::chart::{ChartText, svg_with};
 use starling_client::DocRow;
@@ -56,9 +56,11 @@ pub fn header(ctx: &Ctx<'_>, row: &DocRow, tab: Tab, local: usize) -> Markup {
 }
 
 /// The licence line of the instrument the latest reading uses.
-pub fn attribution(journal: &Journal, view: &JournalView) -> Option<String> {
+pub fn attribution(journal: &ReadModel, view: &JournalView) -> Option<String> {
     let r = view.latest_reading()?;
-    journal.instrument(&r.instrument).map(|i| i.attribution)
+    journal
+        .instrument(&r.instrument)
+        .map(|i| i.attribution.clone())
 }
 
 fn perspective_name(ctx: &Ctx<'_>, p: Perspective) -> String {
@@ -74,7 +76,7 @@ pub fn overview(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>
     let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
-    let Ok(journal) = app.load(&row) else {
+    let Ok(journal) = app.read(&row) else {
         let body = html! {
             (header(ctx, &row, Tab::Overview, local))
             p { (tr.t("journal-waiting-first-sync")) }
@@ -87,7 +89,7 @@ pub fn overview(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>
             body,
         ));
     };
-    let view = journal.view();
+    let view = journal.view.clone();
     // Which readings and perspectives to draw: the latest two and every
     // perspective, unless the person chose.
     let chosen: Vec<String> = q
@@ -111,7 +113,7 @@ pub fn overview(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>
         .readings
         .retain(|r| readings.iter().any(|x| x.id == r.id));
     let model = journal.chart(&shown, &wanted);
-    let distance = journal.distance_travelled(&view);
+    let distance = journal.distance_travelled();
     let label = tr.t("chart-label");
     let body = html! {
         (header(ctx, &row, Tab::Overview, local))

@@ -16,10 +16,10 @@ use crate::routes::{Answer, Ctx, done};
 pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -> Answer {
     let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
-    let journal = app.load(&row)?;
-    let view = journal.view();
+    let journal = app.read(&row)?;
+    let view = journal.view.clone();
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
-    let reading = app.reading(&journal, field(q, "reading")).ok();
+    let reading = app.reading(&journal.view, field(q, "reading")).ok();
     let plan = reading.as_ref().and_then(|r| view.plan(r));
     let areas: Vec<(String, String)> = view
         .latest_reading()

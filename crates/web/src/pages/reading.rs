@@ -63,9 +63,9 @@ pub fn page(
 ) -> Answer {
     let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
-    let journal = app.load(&row)?;
-    let view = journal.view();
-    let rid = app.reading(&journal, Some(rid))?;
+    let journal = app.read(&row)?;
+    let view = journal.view.clone();
+    let rid = app.reading(&journal.view, Some(rid))?;
     let Some(r) = view.reading(&rid) else {
         return Err(crate::routes::Problem::NotFound(tr.t("problem-no-reading")));
     };
@@ -210,14 +210,17 @@ pub fn area(
 ) -> Answer {
     let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
-    let journal = app.load(&row)?;
-    let view = journal.view();
-    let rid = app.reading(&journal, Some(rid))?;
+    let journal = app.read(&row)?;
+    let view = journal.view.clone();
+    let rid = app.reading(&journal.view, Some(rid))?;
     let not_found = || crate::routes::Problem::NotFound(tr.t("problem-no-reading"));
     let r = view.reading(&rid).ok_or_else(not_found)?;
     let a: &AreaView = r.area(area).ok_or_else(not_found)?;
-    let instrument = journal.instrument(&r.instrument).ok_or_else(not_found)?;
-    let mine = app.my_perspective(&row, &journal)?;
+    let instrument = journal
+        .instrument(&r.instrument)
+        .cloned()
+        .ok_or_else(not_found)?;
+    let mine = app.my_perspective(&row, &journal.view)?;
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
     let date = r
         .sort_date()
@@ -270,11 +273,11 @@ pub fn save_area(
     f: &HashMap<String, String>,
 ) -> Answer {
     let row = app.pick(Some(doc))?;
-    let journal = app.load(&row)?;
-    let view = journal.view();
-    let reading = app.reading(&journal, Some(rid))?;
+    let journal = app.read(&row)?;
+    let view = journal.view.clone();
+    let reading = app.reading(&journal.view, Some(rid))?;
     let current = view.reading(&reading).and_then(|r| r.area(area)).cloned();
-    let mine = app.my_perspective(&row, &journal)?;
+    let mine = app.my_perspective(&row, &journal.view)?;
     drop(journal);
     let mut errors = Vec::new();
     let parse = |name: &str| -> Result<Option<i64>, ()> {

@@ -23,8 +23,8 @@ fn time(secs: i64) -> String {
 pub fn notes(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, String>) -> Answer {
     let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
-    let journal = app.load(&row)?;
-    let view = journal.view();
+    let journal = app.read(&row)?;
+    let view = journal.view.clone();
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
     let notes = app.notes(&row, None)?;
     let body = html! {
@@ -183,9 +183,9 @@ pub fn export_page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, Str
 pub fn print(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -> Answer {
     let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
-    let journal = app.load(&row)?;
-    let view = journal.view();
-    let rid = app.reading(&journal, field(q, "reading"))?;
+    let journal = app.read(&row)?;
+    let view = journal.view.clone();
+    let rid = app.reading(&journal.view, field(q, "reading"))?;
     let r = view.reading(&rid).cloned();
     let plan = view.plan(&rid);
     let mut one = view.clone();
