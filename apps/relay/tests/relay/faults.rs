@@ -421,6 +421,7 @@ async fn a_failed_reload_serves_nothing_until_a_reload_works() {
     r.login(&key(1)).await;
     let err = replay(&mut r, doc).await.unwrap_err();
     assert!(err.contains("cannot read its storage"), "{err}");
+    assert!(r.closed().await);
     let (status, body) = http_get(&relay, "/healthz").await;
     assert_eq!(status, 503);
     assert!(body.contains("cannot be loaded"), "{body}");
@@ -433,6 +434,8 @@ async fn a_failed_reload_serves_nothing_until_a_reload_works() {
         assert!(start.elapsed() < WAIT, "the relay did not recover");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let mut r = Raw::connect(&relay.url()).await;
+    r.login(&key(1)).await;
     assert_eq!(replay(&mut r, doc).await.unwrap(), acked);
     assert_eq!(
         publish_raw(&mut r, &unstored).await,
