@@ -4,9 +4,14 @@
 //!    applied on another device that is live (`sync --watch`), p50 and p99;
 //! 2. a coordinator catching up on a caseload of journals after a week away
 //!    (each journal with 20 new changes), over one connection;
-//! 3. `show` on a five-year journal (load, view, render).
+//! 3. `show` on a five-year journal (load, view, render), in a fresh
+//!    process, beside automerge loading the same document alone;
+//! 4. `list`, `report --caseload` and `show` of one journal of a caseload of
+//!    200 journals with 8 readings each, in fresh processes: the first run
+//!    (which builds the summaries and read models) and the runs after.
 //!
 //! `cargo run --release -p starling --example figures -- [--caseload 200] [--samples 200]`
+//! (`--as-cli ARGS` runs `starling ARGS`: how the figures start fresh processes.)
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::mpsc;
@@ -92,10 +97,44 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Runs `starling --home HOME ARGS` in a fresh process (this example,
+/// as the CLI), output discarded; returns how long it took.
+fn cli(home: &std::path::Path, args: &[&str]) -> Duration {
+    let start = Instant::now();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--as-cli")
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "starling {args:?} failed");
+    start.elapsed()
+}
+
+/// The first run and the median of `n` runs after it.
+fn cli_runs(home: &std::path::Path, args: &[&str], n: usize) -> (Duration, Duration) {
+    let first = cli(home, args);
+    let mut rest: Vec<Duration> = (0..n).map(|_| cli(home, args)).collect();
+    rest.sort();
+    (first, percentile(&rest, 0.5))
+}
+
 fn main() {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--as-cli") {
+        let cli = <starling::Cli as clap::Parser>::parse_from(
+            std::iter::once("starling".to_owned()).chain(args.skip(1)),
+        );
+        starling::run(cli).unwrap();
+        return;
+    }
     let caseload = arg("--caseload", 200);
     let samples = arg("--samples", 200);
+    // STARLING_FIGURES_KEEP=1 keeps the homes (to profile a command on them).
     let dir = tempfile::tempdir().unwrap();
+    let keep = std::env::var_os("STARLING_FIGURES_KEEP").is_some();
     let relay_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -218,20 +257,78 @@ fn main() {
     // As `starling` does on load: many stored chunks become one snapshot.
     let (_, _, mark) = sam.document_marked(&big).unwrap();
     sam.compact(&big, &five.save(), mark).unwrap();
-    let mut show = Vec::new();
+    // Automerge alone, on the same bytes: the floor of any load.
+    let bytes = sam.document(&big).unwrap();
+    let mut floor = Vec::new();
     for _ in 0..10 {
         let start = Instant::now();
-        let j = Journal::load(&sam.document(&big).unwrap(), jdev(&sam)).unwrap();
-        let view = j.view();
-        let mut sink = Vec::new();
-        let _ = std::io::Write::write_fmt(&mut sink, format_args!("{}", view.readings.len()));
-        show.push(start.elapsed());
+        let doc = automerge::Automerge::load(&bytes).unwrap();
+        std::hint::black_box(doc.get_heads());
+        floor.push(start.elapsed());
     }
-    show.sort();
+    floor.sort();
+    let mut load = Vec::new();
+    for _ in 0..10 {
+        let start = Instant::now();
+        let j = Journal::load(&bytes, jdev(&sam)).unwrap();
+        std::hint::black_box(j.view().readings.len());
+        load.push(start.elapsed());
+    }
+    load.sort();
+    let sam_home = dir.path().join("sam");
+    let (first, warm) = cli_runs(&sam_home, &["show", "-j", &big], 9);
+    let empty = cli(&sam_home, &["--version"]);
     println!(
-        "show on a five-year journal (load + view): p50 {:?}, max {:?}",
-        percentile(&show, 0.5),
-        show[show.len() - 1]
+        "show on a five-year journal, fresh process: first {first:?} (loads automerge, keeps the read model), then p50 {warm:?}; \
+         in-process automerge load alone p50 {:?}, journal load + view p50 {:?}; a process that only prints its version {empty:?}",
+        percentile(&floor, 0.5),
+        percentile(&load, 0.5),
+    );
+
+    // 4. A caseload on one device, read with the CLI.
+    let home = dir.path().join("caseload");
+    let app = starling_app::App::open(&home).unwrap();
+    app.init("Alex").unwrap();
+    let star = Instrument::recovery_star();
+    let relay_text = relay.to_string();
+    let mut one = String::new();
+    for i in 0..caseload {
+        let doc = app
+            .new_journal(&relay_text, Some(&format!("Client {i}")), "recovery-star")
+            .unwrap()
+            .to_string();
+        let row = app.pick(Some(&doc)).unwrap();
+        app.edit(&row, |j| {
+            for r in 0..8i64 {
+                let date = recovery_journal::Date::from_unix(1_700_000_000 + r * 90 * 86_400);
+                let reading = j.new_reading(date, Mode::Joint, &star)?;
+                for p in Perspective::ALL {
+                    let scores: Vec<(&str, i64)> = star
+                        .areas
+                        .iter()
+                        .enumerate()
+                        .map(|(a, area)| (area.id.as_str(), ((i + a + r as usize) % 10 + 1) as i64))
+                        .collect();
+                    j.set_scores(&reading, *p, &scores)?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+        one = doc;
+    }
+    drop(app);
+    let (list_first, list) = cli_runs(&home, &["list"], 5);
+    let (report_first, report) = cli_runs(&home, &["report", "--caseload"], 5);
+    let (show_first, show) = cli_runs(&home, &["show", "-j", &one], 5);
+    println!(
+        "caseload of {caseload} journals x 8 readings, fresh processes: list first {list_first:?} then p50 {list:?}; \
+         report --caseload first {report_first:?} then p50 {report:?}; show of one first {show_first:?} then p50 {show:?}; \
+         report --caseload / show = {:.1}x",
+        report.as_secs_f64() / show.as_secs_f64()
     );
     relay_rt.block_on(handle.shutdown());
+    if keep {
+        println!("homes kept in {}", dir.keep().display());
+    }
 }

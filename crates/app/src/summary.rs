@@ -175,7 +175,7 @@ impl App {
         let cached = self
             .client
             .cached(&row.doc, KIND)?
-            .and_then(|b| serde_json::from_slice::<Facts>(&b).ok());
+            .and_then(|b| decode::<Facts>(&b));
         let facts = match cached {
             Some(f) => f,
             None => self.recompute(row)?,
@@ -200,7 +200,7 @@ impl App {
                 let (tag, value) = e.cached?;
                 (e.content? == tag).then_some(value)
             });
-            let facts = match fresh.and_then(|b| serde_json::from_slice::<Facts>(&b).ok()) {
+            let facts = match fresh.and_then(|b| decode::<Facts>(&b)) {
                 Some(f) => Ok(f),
                 None => self.recompute(&row),
             };
@@ -227,6 +227,12 @@ impl App {
     }
 }
 
+/// A cached value, if it decodes (text checked once, as a whole, not
+/// string by string).
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()
+}
+
 /// The store's cache kind for read models (and its format's version).
 const READ_KIND: &str = "read/1";
 
@@ -239,7 +245,7 @@ impl App {
         if let Some(model) = self
             .client
             .cached(&row.doc, READ_KIND)?
-            .and_then(|b| serde_json::from_slice(&b).ok())
+            .and_then(|b| decode(&b))
         {
             return Ok(model);
         }

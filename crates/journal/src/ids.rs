@@ -106,8 +106,18 @@ impl serde::Serialize for DeviceId {
 
 impl<'de> serde::Deserialize<'de> for DeviceId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        // Read in place, without a String per id: a view holds thousands.
+        struct Hex;
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = DeviceId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a device id (64 hex digits)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DeviceId, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Hex)
     }
 }
 
@@ -119,8 +129,8 @@ impl FromStr for DeviceId {
             kind: "device id",
             value: s.to_owned(),
         };
-        let bytes = hex::decode(s).map_err(|_| invalid())?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| invalid())?;
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(s, &mut key).map_err(|_| invalid())?;
         Ok(DeviceId(key))
     }
 }
