@@ -16,7 +16,8 @@
 //! Latency runs from just before the publisher's write to the subscriber's
 //! read, as in `loadgen`. Whatever the real relay adds on top (ed25519,
 //! websocket framing, SQLite, the async runtime) comes on top of these
-//! figures.
+//! figures. The relay side's CPU time per message is printed too: the
+//! floor under the loadgen's "relay CPU per envelope".
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -130,6 +131,15 @@ fn relay(args: &Args, dir: &std::path::Path) {
     }
 }
 
+/// A process's user+system CPU seconds, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (tick(11) + tick(12)) as f64 / 100.0
+}
+
 fn pct(v: &[u64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize] as f64 / 1e6
 }
@@ -182,6 +192,7 @@ fn main() {
     // Publisher `i` sends at `i / rate` past each `docs / rate` period.
     let period = Duration::from_secs_f64(args.docs as f64 / args.rate as f64);
     let start = Instant::now() + Duration::from_millis(50);
+    let cpu0 = cpu_seconds(child.id());
     let docs = args.docs;
     let writers: Vec<_> = publishers
         .into_iter()
@@ -208,11 +219,12 @@ fn main() {
         .flat_map(|r| r.join().unwrap())
         .collect();
     drop(writers.into_iter().map(|w| w.join()).collect::<Vec<_>>());
+    let cpu = cpu_seconds(child.id()) - cpu0;
     let _ = child.kill();
     let _ = child.wait();
     lat.sort_unstable();
     println!(
-        "{} docs x {} subscribers at {}/s, {}: publish-to-delivery p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms ({} samples)",
+        "{} docs x {} subscribers at {}/s, {}: publish-to-delivery p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms ({} samples); relay side CPU {:.1} µs per message ({:.2} s)",
         args.docs,
         args.subscribers,
         args.rate,
@@ -224,6 +236,8 @@ fn main() {
         pct(&lat, 0.5),
         pct(&lat, 0.99),
         pct(&lat, 0.999),
-        lat.len()
+        lat.len(),
+        cpu * 1e6 / (per * args.docs) as f64,
+        cpu
     );
 }
