@@ -8,7 +8,13 @@
 //!    process, beside automerge loading the same document alone;
 //! 4. `list`, `report --caseload` and `show` of one journal of a caseload of
 //!    200 journals with 8 readings each, in fresh processes: the first run
-//!    (which builds the summaries and read models) and the runs after.
+//!    (which builds the summaries and read models) and the runs after;
+//! 5. `starling ui` in the system's headless Chromium (when Node.js and the
+//!    browser test tools are installed, as `.ci/run` installs them): click to
+//!    updated page for scoring, settling a conflict and opening a journal;
+//!    the caseload screen's first paint; the journal screen's weight; a
+//!    change on one device to visible on another's open page
+//!    (`crates/web/tests/browser/figures.mjs`).
 //!
 //! `cargo run --release -p starling --example figures -- [--caseload 200] [--samples 200]`
 //! (`--as-cli ARGS` runs `starling ARGS`: how the figures start fresh processes.)
@@ -119,6 +125,79 @@ fn cli_runs(home: &std::path::Path, args: &[&str], n: usize) -> (Duration, Durat
     let mut rest: Vec<Duration> = (0..n).map(|_| cli(home, args)).collect();
     rest.sort();
     (first, percentile(&rest, 0.5))
+}
+
+/// `starling ui` for `home` in a fresh process, and the link it printed.
+fn ui(home: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--as-cli")
+        .arg("--home")
+        .arg(home)
+        .args(["--json", "ui"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    (child, v["url"].as_str().unwrap().to_owned())
+}
+
+/// Section 5: Sam's and Alex's shared journal gets ten conflicts (both set
+/// every agreed score apart, then sync), the caseload reaches the relay,
+/// and the browser script measures three `starling ui` processes.
+fn ui_figures(
+    root: &std::path::Path,
+    sam: &Client,
+    alex: &Client,
+    doc: &str,
+    reading: &recovery_journal::ReadingId,
+    relay: &RelayAddr,
+    samples: usize,
+) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/web/tests/browser/figures.mjs");
+    let tools = script
+        .with_file_name("node_modules")
+        .join("playwright-core");
+    let node = std::process::Command::new("node").arg("--version").output();
+    if !tools.exists() || node.is_err() {
+        println!(
+            "ui: skipped (needs Node.js and `npm ci --prefix crates/web/tests/browser`, and Chromium)"
+        );
+        return;
+    }
+    let star = Instrument::recovery_star();
+    for (c, base) in [(sam, 2), (alex, 7)] {
+        edit(c, doc, |j| {
+            let scores: Vec<(&str, i64)> =
+                star.areas.iter().map(|a| (a.id.as_str(), base)).collect();
+            j.set_scores(reading, Perspective::Agreed, &scores).unwrap()
+        });
+    }
+    once(sam, relay);
+    once(alex, relay);
+    once(sam, relay);
+    let caseload = root.join("caseload");
+    once(&Client::open(&caseload).unwrap(), relay);
+    let (mut sam_ui, sam_url) = ui(&root.join("sam"));
+    let (mut alex_ui, alex_url) = ui(&root.join("alex"));
+    let (mut caseload_ui, caseload_url) = ui(&caseload);
+    let status = std::process::Command::new("node")
+        .arg(&script)
+        .args([&sam_url, &alex_url, &caseload_url])
+        .arg(format!("/j/{doc}/r/{reading}"))
+        .arg(samples.to_string())
+        .status()
+        .unwrap();
+    for child in [&mut sam_ui, &mut alex_ui, &mut caseload_ui] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(status.success(), "the browser figures failed");
 }
 
 fn main() {
@@ -327,6 +406,17 @@ fn main() {
          report --caseload / show = {:.1}x",
         report.as_secs_f64() / show.as_secs_f64()
     );
+    // 5. The UI in a browser.
+    ui_figures(
+        dir.path(),
+        &sam,
+        &alex,
+        &doc,
+        &reading,
+        &relay,
+        samples.min(20),
+    );
+
     relay_rt.block_on(handle.shutdown());
     if keep {
         println!("homes kept in {}", dir.keep().display());

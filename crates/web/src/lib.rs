@@ -22,6 +22,7 @@
 
 #![deny(missing_docs)]
 
+mod assets;
 pub mod i18n;
 pub mod live;
 mod pages;

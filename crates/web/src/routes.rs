@@ -255,8 +255,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/j/{doc}/print", get(doc_page!(records::print)))
         .route("/events", get(crate::live::events))
         .route("/status.json", get(status_json))
-        .route("/assets/app.css", get(css))
-        .route("/assets/app.js", get(js))
+        .route("/assets/{name}", get(crate::assets::file))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::security::guard,
@@ -337,26 +336,4 @@ async fn export_file(
 
 async fn status_json(State(s): State<AppState>) -> Response {
     axum::Json(serde_json::json!({ "status": s.live.status() })).into_response()
-}
-
-async fn css() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        include_str!("../assets/app.css"),
-    )
-        .into_response()
-}
-
-async fn js() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        include_str!("../assets/app.js"),
-    )
-        .into_response()
 }

@@ -373,3 +373,37 @@ fn no_word_on_any_screen_is_hard_coded() {
         }
     }
 }
+
+#[test]
+fn pages_link_assets_the_browser_keeps_until_a_build_changes_them() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let page = ui.get(&cookie, &format!("/j/{}", ui.doc));
+    for (attr, ext, kind) in [
+        ("href=\"", ".css", "text/css"),
+        ("src=\"", ".js", "text/javascript"),
+    ] {
+        let at = page
+            .body
+            .find(&format!("{attr}/assets/app."))
+            .unwrap_or_else(|| panic!("no {ext} linked"))
+            + attr.len();
+        let path = &page.body[at..at + page.body[at..].find('"').unwrap()];
+        assert!(path.ends_with(ext), "{path}");
+        let file = ui.get(&cookie, path);
+        assert_eq!(file.status, 200, "{path}");
+        assert!(file.header("content-type").unwrap().starts_with(kind));
+        let cache = file.header("cache-control").unwrap();
+        assert!(
+            cache.contains("immutable") && cache.contains("max-age="),
+            "{cache}"
+        );
+        assert!(!file.body.is_empty());
+    }
+    // Another build's names (or none) are not served as this build's files.
+    for stale in ["/assets/app.css", "/assets/app.0000000000000000.css"] {
+        assert_eq!(ui.get(&cookie, stale).status, 404, "{stale}");
+    }
+    // Pages themselves are never kept: they hold the journal.
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+}

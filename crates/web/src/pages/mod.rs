@@ -62,8 +62,8 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (p.title) " – " (tr.t("app-name")) }
-                link rel="stylesheet" href="/assets/app.css";
-                script src="/assets/app.js" defer {}
+                link rel="stylesheet" href=(crate::assets::css_path());
+                script src=(crate::assets::js_path()) defer {}
             }
             body data-journal=[p.journal] data-revision=(p.revision) {
                 a.skip href="#main" { (tr.t("skip-to-content")) }
