@@ -38,9 +38,9 @@ pub(crate) fn js_path() -> String {
 
 /// `GET /assets/{name}`: a file by its hashed name, kept by the browser.
 pub(crate) async fn file(Path(name): Path<String>) -> Response {
-    let (kind, body) = if name == &css_path()["/assets/".len()..] {
+    let (kind, body) = if name == css_path()["/assets/".len()..] {
         ("text/css; charset=utf-8", CSS)
-    } else if name == &js_path()["/assets/".len()..] {
+    } else if name == js_path()["/assets/".len()..] {
         ("text/javascript; charset=utf-8", JS)
     } else {
         return StatusCode::NOT_FOUND.into_response();
