@@ -47,7 +47,7 @@ pub use duration::parse_duration;
 pub use error::{AppError, ErrorKind, Result};
 pub use find::{area_help, short};
 pub use sharing::{Invite, JoinOutcome, MemberEntry};
-pub use summary::{AreaSummary, JournalSummary};
+pub use summary::{AreaSummary, JournalSummary, RECENT_READINGS};
 pub use sync::{SyncEvent, SyncEventKind, SyncOptions, SyncOutcome, SyncProblem};
 pub use transfer::ExportFormat;
 

@@ -262,3 +262,43 @@ impl App {
         Ok(model)
     }
 }
+
+/// The store's cache kind for recent views (and its format's version).
+const RECENT_KIND: &str = "recent/1";
+
+/// How many readings keep their areas in a recent view: the latest, and
+/// the three before it that `show` compares it with.
+pub const RECENT_READINGS: usize = 4;
+
+impl App {
+    /// The journal's view with the areas of only its latest
+    /// [`RECENT_READINGS`] readings ([`JournalView::recent`]), kept beside
+    /// the document like the read model: what `show` prints, without
+    /// decoding every reading of a long journal.
+    ///
+    /// [`JournalView::recent`]: recovery_journal::JournalView::recent
+    pub fn read_recent(&self, row: &DocRow) -> Result<recovery_journal::JournalView> {
+        if let Some(view) = self
+            .client
+            .cached(&row.doc, RECENT_KIND)?
+            .and_then(|b| decode(&b))
+        {
+            return Ok(view);
+        }
+        // The tag first: should the journal change meanwhile, the view is
+        // kept under the older tag, which no longer matches, and is rebuilt.
+        let tag = self.client.content_tag(&row.doc)?;
+        let view = self.read(row)?.view.recent(RECENT_READINGS);
+        if let Some(tag) = tag {
+            match serde_json::to_vec(&view) {
+                Ok(bytes) => {
+                    if let Err(e) = self.client.put_cache(&row.doc, RECENT_KIND, &tag, &bytes) {
+                        tracing::warn!(error = %e, "recent view not cached");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "recent view not cached"),
+            }
+        }
+        Ok(view)
+    }
+}

@@ -101,6 +101,13 @@ proptest! {
             prop_assert_eq!(&app.summary(&row).unwrap(), &fresh);
             let all = app.summaries().unwrap();
             prop_assert_eq!(all[0].1.as_ref().unwrap(), &fresh);
+            // The read model and the recent view, the same way.
+            let model = app.load(&row).unwrap().read_model();
+            let recent = model.view.recent(starling_app::RECENT_READINGS);
+            prop_assert_eq!(&app.read(&row).unwrap(), &model);
+            prop_assert_eq!(&app.read(&row).unwrap(), &model);
+            prop_assert_eq!(&app.read_recent(&row).unwrap(), &recent);
+            prop_assert_eq!(&app.read_recent(&row).unwrap(), &recent);
         }
     }
 }

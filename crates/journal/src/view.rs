@@ -392,6 +392,20 @@ impl JournalView {
         self.readings.last()
     }
 
+    /// This view with the areas of only the latest `n` readings: every
+    /// reading keeps its id, date, instrument and sign-off (so plans and
+    /// their carried-forward goals read as before), but older readings'
+    /// areas are left out. What a screen that shows the recent readings
+    /// needs from a long journal, at a fraction of its size.
+    pub fn recent(&self, n: usize) -> JournalView {
+        let mut view = self.clone();
+        let older = view.readings.len().saturating_sub(n);
+        for r in &mut view.readings[..older] {
+            r.areas = Vec::new();
+        }
+        view
+    }
+
     /// A member's display name.
     pub fn member_name(&self, device: DeviceId) -> Option<&str> {
         self.members

@@ -274,6 +274,17 @@ proptest! {
             prop_assert_eq!(&back, &model);
             prop_assert_eq!(back.distance_travelled(), r.distance_travelled(&r.view()));
             prop_assert_eq!(back.chart(&back.view, Perspective::ALL), r.chart(&r.view(), Perspective::ALL));
+            // A recent view: the latest readings whole, every plan as it was.
+            let view = &model.view;
+            let recent = view.recent(2);
+            prop_assert_eq!(recent.readings.len(), view.readings.len());
+            let older = view.readings.len().saturating_sub(2);
+            for (i, (a, b)) in recent.readings.iter().zip(&view.readings).enumerate() {
+                prop_assert_eq!(&a.id, &b.id);
+                prop_assert_eq!(&a.areas, if i < older { &Vec::new() } else { &b.areas });
+                prop_assert_eq!(recent.plan(&a.id), view.plan(&b.id));
+            }
+            prop_assert_eq!((&recent.notes, &recent.members, &recent.goals), (&view.notes, &view.members, &view.goals));
         }
     }
 }

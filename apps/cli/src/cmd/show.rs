@@ -72,8 +72,8 @@ pub struct Resolve {
 
 pub fn show(ctx: &Ctx, args: Show, out: &mut impl Write) -> Result<()> {
     let row = ctx.app.pick(args.pick.journal.as_deref())?;
-    let view = ctx.app.read(&row)?.view;
     if ctx.json {
+        let view = ctx.app.read(&row)?.view;
         // `journal` is the id `-j` takes, as `new` and `list` print it;
         // `journal_id` is the journal's own id, kept across exports.
         let mut value = serde_json::to_value(&view)?;
@@ -82,6 +82,8 @@ pub fn show(ctx: &Ctx, args: Show, out: &mut impl Write) -> Result<()> {
         }
         return print_json(out, &value);
     }
+    // The text shows the latest readings only: no need to decode them all.
+    let view = ctx.app.read_recent(&row)?;
     writeln!(
         out,
         "{} — journal {}",
