@@ -75,6 +75,8 @@ pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
             "No journals yet. `starling new` creates one; `starling join LINK` joins one."
         )?;
     }
+    // One write for the whole list, not one per journal.
+    let mut out = std::io::BufWriter::new(out);
     for (d, readings, conflicts) in rows {
         let synced = match (&d.problem, d.last_sync) {
             (Some(problem), _) => format!("NOT SYNCING: {problem}"),
@@ -98,6 +100,7 @@ pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
             d.relay
         )?;
     }
+    out.flush()?;
     Ok(())
 }
 

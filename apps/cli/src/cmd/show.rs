@@ -153,39 +153,41 @@ pub fn report(ctx: &Ctx, args: Report, out: &mut impl Write) -> Result<()> {
         let summary = ctx.app.summary(&row);
         vec![(row, summary)]
     };
-    let mut all = Vec::new();
-    for (row, summary) in rows {
-        let Ok(s) = summary else {
-            continue;
-        };
-        all.push(serde_json::json!({
-            "journal": row.doc, "title": row.title, "readings": s.readings,
-            "conflicts": s.conflicts, "distance": s.distance,
-        }));
-        if !ctx.json {
-            writeln!(
-                out,
-                "{} ({} readings, {} open conflicts)",
-                row.title, s.readings, s.conflicts
-            )?;
-            for d in s
-                .distance
-                .iter()
-                .filter(|d| d.perspective == Perspective::Agreed)
-            {
-                let first = d.first.0.map(|x| x.to_string()).unwrap_or_default();
-                let latest = d.latest.0.map(|x| x.to_string()).unwrap_or_default();
-                writeln!(
-                    out,
-                    "  {:<26} {:>2} ({first}) -> {:>2} ({latest})  {:+}",
-                    d.name, d.first.1, d.latest.1, d.change
-                )?;
-            }
-        }
-    }
+    let rows = rows.into_iter().filter_map(|(row, s)| Some((row, s.ok()?)));
     if ctx.json {
+        let all: Vec<_> = rows
+            .map(|(row, s)| {
+                serde_json::json!({
+                    "journal": row.doc, "title": row.title, "readings": s.readings,
+                    "conflicts": s.conflicts, "distance": s.distance,
+                })
+            })
+            .collect();
         return print_json(out, &all);
     }
+    // A caseload's report is long: one write, not one per line.
+    let mut out = std::io::BufWriter::new(out);
+    for (row, s) in rows {
+        writeln!(
+            out,
+            "{} ({} readings, {} open conflicts)",
+            row.title, s.readings, s.conflicts
+        )?;
+        for d in s
+            .distance
+            .iter()
+            .filter(|d| d.perspective == Perspective::Agreed)
+        {
+            let first = d.first.0.map(|x| x.to_string()).unwrap_or_default();
+            let latest = d.latest.0.map(|x| x.to_string()).unwrap_or_default();
+            writeln!(
+                out,
+                "  {:<26} {:>2} ({first}) -> {:>2} ({latest})  {:+}",
+                d.name, d.first.1, d.latest.1, d.change
+            )?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }
 
