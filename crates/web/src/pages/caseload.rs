@@ -28,13 +28,13 @@ fn mini_star(sum: &JournalSummary) -> String {
     let mut svg = String::from(
         r##"<svg class="mini" viewBox="0 0 88 88" aria-hidden="true" focusable="false"><circle cx="44" cy="44" r="40" fill="#f0f4f5" stroke="#aeb7bd"/>"##,
     );
+    // The spokes: one path, not an element each (a caseload draws 200).
+    svg.push_str(r##"<path stroke="#aeb7bd" d=""##);
     for i in 0..sum.latest.len() {
         let (x, y) = point(i, Some(max));
-        let _ = write!(
-            svg,
-            r##"<line x1="44" y1="44" x2="{x:.1}" y2="{y:.1}" stroke="#aeb7bd"/>"##
-        );
+        let _ = write!(svg, "M44 44L{x:.1} {y:.1}");
     }
+    svg.push_str(r##""/>"##);
     let pts: Vec<String> = sum
         .latest
         .iter()
