@@ -9,7 +9,8 @@
 //! 4. `list`, `report --caseload` and `show` of one journal of a caseload of
 //!    200 journals with 8 readings each, in fresh processes: the first run
 //!    (which builds the summaries and read models) and the runs after;
-//! 5. `starling ui` in the system's headless Chromium (when Node.js and the
+//! 5. what a locked store (`starling lock`) costs `score` and `show`;
+//! 6. `starling ui` in the system's headless Chromium (when Node.js and the
 //!    browser test tools are installed, as `.ci/run` installs them): click to
 //!    updated page for scoring, settling a conflict and opening a journal;
 //!    the caseload screen's first paint; the journal screen's weight; a
@@ -106,8 +107,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Runs `starling --home HOME ARGS` in a fresh process (this example,
 /// as the CLI), output discarded; returns how long it took.
 fn cli(home: &std::path::Path, args: &[&str]) -> Duration {
+    cli_with(home, args, None)
+}
+
+/// [`cli`], with `STARLING_PASSPHRASE` set to `passphrase` if given.
+fn cli_with(home: &std::path::Path, args: &[&str], passphrase: Option<&str>) -> Duration {
     let start = Instant::now();
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.env_remove("STARLING_PASSPHRASE");
+    if let Some(p) = passphrase {
+        command.env("STARLING_PASSPHRASE", p);
+    }
+    let status = command
         .arg("--as-cli")
         .arg("--home")
         .arg(home)
@@ -125,6 +136,47 @@ fn cli_runs(home: &std::path::Path, args: &[&str], n: usize) -> (Duration, Durat
     let mut rest: Vec<Duration> = (0..n).map(|_| cli(home, args)).collect();
     rest.sort();
     (first, percentile(&rest, 0.5))
+}
+
+/// Section 5: `score` and `show` on a copy of `home` (unlocked), then on
+/// the same copy locked.
+fn locked_figures(home: &std::path::Path, doc: &str) {
+    let copy = home.with_file_name("locked");
+    std::fs::create_dir_all(&copy).unwrap();
+    // A consistent copy through SQLite's backup, not a file copy under WAL.
+    let from = rusqlite::Connection::open(home.join(starling_client::STORE_FILE)).unwrap();
+    from.backup(
+        rusqlite::MAIN_DB,
+        copy.join(starling_client::STORE_FILE),
+        None::<fn(rusqlite::backup::Progress)>,
+    )
+    .unwrap();
+    drop(from);
+    let pass = "a long walk on Tuesday";
+    let measure = |passphrase: Option<&str>| {
+        let mut show: Vec<Duration> = (0..10)
+            .map(|_| cli_with(&copy, &["show", "-j", doc], passphrase))
+            .collect();
+        let mut score: Vec<Duration> = (0..10)
+            .map(|i| {
+                cli_with(
+                    &copy,
+                    &["score", "-j", doc, "work", &(i % 10 + 1).to_string()],
+                    passphrase,
+                )
+            })
+            .collect();
+        show.sort();
+        score.sort();
+        (percentile(&show, 0.5), percentile(&score, 0.5))
+    };
+    let (show_plain, score_plain) = measure(None);
+    starling_client::locked::lock(&copy.join(starling_client::STORE_FILE), pass).unwrap();
+    let (show_locked, score_locked) = measure(Some(pass));
+    println!(
+        "locked store (SQLCipher, passphrase from STARLING_PASSPHRASE), fresh processes: show p50 {show_plain:?} unlocked, \
+         {show_locked:?} locked; score p50 {score_plain:?} unlocked, {score_locked:?} locked"
+    );
 }
 
 /// `starling ui` for `home` in a fresh process, and the link it printed.
@@ -406,7 +458,11 @@ fn main() {
          report --caseload / show = {:.1}x",
         report.as_secs_f64() / show.as_secs_f64()
     );
-    // 5. The UI in a browser.
+    // 5. What a locked store costs `score` and `show` (one journal of the
+    // caseload, copied into a home of its own).
+    locked_figures(&home, &one);
+
+    // 6. The UI in a browser.
     ui_figures(
         dir.path(),
         &sam,

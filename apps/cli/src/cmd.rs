@@ -2,6 +2,7 @@
 
 mod identity;
 pub(crate) mod journal;
+mod lock;
 mod plan;
 mod reading;
 mod relays;
@@ -17,6 +18,7 @@ use clap::Subcommand;
 
 use crate::Cli;
 use crate::ctx::Ctx;
+pub(crate) use lock::ask_if_locked;
 
 /// Every subcommand.
 #[derive(Debug, Subcommand)]
@@ -104,6 +106,17 @@ pub enum Command {
     /// It prints a link carrying a secret for this launch; open it (or use
     /// --open). Keep it to yourself. Stop with Ctrl-C.
     Ui(ui::Ui),
+    /// Lock this device's store: encrypt it on disk under a passphrase.
+    ///
+    /// Keys, journals and everything else in the store are then unreadable
+    /// without the passphrase (for a shared computer, or a lost laptop).
+    /// Every command asks for it on the terminal; scripts set
+    /// STARLING_PASSPHRASE. A forgotten passphrase cannot be recovered.
+    /// Stop `starling ui` and `sync --watch` first.
+    Lock(lock::Lock),
+    /// Remove the lock: `starling unlock --remove` writes the store out
+    /// unencrypted again (it asks for the passphrase).
+    Unlock(lock::Unlock),
     /// Run the whole story on an embedded relay: a client and their care
     /// coordinator score one reading offline, sync, and see the same star.
     Demo,
@@ -111,8 +124,11 @@ pub enum Command {
 
 /// Run a parsed command line.
 pub fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
-    if let Command::Demo = cli.command {
-        return crate::demo::run(out);
+    match cli.command {
+        Command::Demo => return crate::demo::run(out),
+        Command::Lock(_) => return lock::lock(&crate::ctx::home(cli.home)?, cli.json, out),
+        Command::Unlock(a) => return lock::unlock(&crate::ctx::home(cli.home)?, a, cli.json, out),
+        _ => {}
     }
     let ctx = Ctx::open(cli.home, cli.json)?;
     match cli.command {
@@ -141,7 +157,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         Command::Export(a) => transfer::export(&ctx, a, out),
         Command::Import(a) => transfer::import(&ctx, a, out),
         Command::Ui(a) => ui::ui(&ctx, a, out),
-        Command::Demo => unreachable!("handled above"),
+        Command::Demo | Command::Lock(_) | Command::Unlock(_) => unreachable!("handled above"),
     }
 }
 

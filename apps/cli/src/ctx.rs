@@ -67,12 +67,17 @@ pub fn warn_if_plain(relay: &str) {
     }
 }
 
+/// The home directory: `--home`, `$STARLING_HOME`, or the platform's.
+pub fn home(home: Option<PathBuf>) -> Result<PathBuf> {
+    home.or_else(App::default_home)
+        .ok_or_else(|| anyhow!("cannot find a home directory: set STARLING_HOME or pass --home"))
+}
+
 impl Ctx {
     /// Opens the home at `home` (or the default home).
     pub fn open(home: Option<PathBuf>, json: bool) -> Result<Self> {
-        let home = home.or_else(App::default_home).ok_or_else(|| {
-            anyhow!("cannot find a home directory: set STARLING_HOME or pass --home")
-        })?;
+        let home = self::home(home)?;
+        crate::cmd::ask_if_locked(&home)?;
         let app =
             App::open(&home).with_context(|| format!("opening the store in {}", home.display()))?;
         Ok(Ctx { app, json })

@@ -8,7 +8,7 @@
 //! | 3 | invalid input: a score out of range, an unknown area, a bad date or link |
 //! | 4 | not found: no identity, no such journal, reading or member |
 //! | 5 | the relay is unreachable, refused this device, presented another key than the pinned one, a TLS certificate did not verify, a sync timed out, or a sync left a journal behind |
-//! | 6 | the local store is damaged, newer, or busy with another sync |
+//! | 6 | the local store is damaged, newer, busy with another sync, locked without its passphrase, or in use while locking or unlocking |
 
 use recovery_journal::JournalError;
 use starling_client::ClientError;
@@ -46,7 +46,13 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 ClientError::Store(_)
                 | ClientError::CorruptStore(_)
                 | ClientError::NewerStore { .. }
-                | ClientError::SyncBusy => 6,
+                | ClientError::SyncBusy
+                | ClientError::Locked
+                | ClientError::WrongPassphrase
+                | ClientError::StoreInUse => 6,
+                ClientError::WeakPassphrase(_)
+                | ClientError::AlreadyLocked
+                | ClientError::NotLocked => 3,
                 ClientError::Invite(_)
                 | ClientError::BadCertificateFile { .. }
                 | ClientError::AmbiguousDoc(_)

@@ -94,7 +94,13 @@ impl AppError {
                 ClientError::Store(_)
                 | ClientError::CorruptStore(_)
                 | ClientError::NewerStore { .. }
-                | ClientError::SyncBusy => ErrorKind::Store,
+                | ClientError::SyncBusy
+                | ClientError::Locked
+                | ClientError::WrongPassphrase
+                | ClientError::StoreInUse => ErrorKind::Store,
+                ClientError::WeakPassphrase(_)
+                | ClientError::AlreadyLocked
+                | ClientError::NotLocked => ErrorKind::Invalid,
                 ClientError::Invite(_)
                 | ClientError::BadCertificateFile { .. }
                 | ClientError::AmbiguousDoc(_)

@@ -20,6 +20,30 @@ pub enum ClientError {
         /// Newest this build reads.
         supported: i64,
     },
+    /// The store is locked and no passphrase was given.
+    #[error(
+        "this device's store is locked: give its passphrase (starling asks for it in a terminal; \
+         scripts set STARLING_PASSPHRASE)"
+    )]
+    Locked,
+    /// The passphrase given does not open the store.
+    #[error("that passphrase does not open this device's store (nothing was changed)")]
+    WrongPassphrase,
+    /// A new passphrase that is too short.
+    #[error("a passphrase needs at least {0} characters")]
+    WeakPassphrase(usize),
+    /// Locking a store that is locked already.
+    #[error("this device's store is locked already")]
+    AlreadyLocked,
+    /// Unlocking a store that is not locked.
+    #[error("this device's store is not locked")]
+    NotLocked,
+    /// Another process has the store open (while locking or unlocking it).
+    #[error(
+        "another starling process has this device's store open (starling ui, sync --watch, \
+         or a command still running); nothing was changed"
+    )]
+    StoreInUse,
     /// No identity yet.
     #[error("this device has no identity yet")]
     NoIdentity,

@@ -24,6 +24,7 @@ mod changes;
 mod client;
 mod compact;
 mod error;
+pub mod locked;
 mod persist;
 mod store;
 mod sync;

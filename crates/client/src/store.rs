@@ -181,6 +181,9 @@ impl Store {
         }
         let conn = Connection::open(path)?;
         restrict(path, 0o600);
+        if crate::locked::is_locked(path) {
+            crate::locked::unlock_connection(&conn)?;
+        }
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -713,11 +716,11 @@ pub(crate) mod rows {
 }
 
 #[cfg(unix)]
-fn restrict(path: &Path, mode: u32) {
+pub(crate) fn restrict(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     // Best effort: a store on a filesystem without modes still works.
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
 }
 
 #[cfg(not(unix))]
-fn restrict(_path: &Path, _mode: u32) {}
+pub(crate) fn restrict(_path: &Path, _mode: u32) {}

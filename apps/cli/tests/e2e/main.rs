@@ -8,6 +8,7 @@ mod bad_input;
 mod compaction;
 mod crash;
 mod live;
+mod locked;
 mod newuser;
 mod story;
 mod tls;

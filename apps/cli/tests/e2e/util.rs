@@ -110,7 +110,8 @@ impl Person {
         let mut c = Command::new(env!("CARGO_BIN_EXE_starling"));
         c.args(args)
             .env("STARLING_HOME", &self.home)
-            .env_remove("STARLING_RELAY");
+            .env_remove("STARLING_RELAY")
+            .env_remove("STARLING_PASSPHRASE");
         c
     }
 
