@@ -210,7 +210,9 @@ fn ui_figures(
     relay: &RelayAddr,
     samples: usize,
 ) {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    let script = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
         .join("../../crates/web/tests/browser/figures.mjs");
     let tools = script
         .with_file_name("node_modules")
@@ -449,9 +451,9 @@ fn main() {
         one = doc;
     }
     drop(app);
-    let (list_first, list) = cli_runs(&home, &["list"], 5);
-    let (report_first, report) = cli_runs(&home, &["report", "--caseload"], 5);
-    let (show_first, show) = cli_runs(&home, &["show", "-j", &one], 5);
+    let (list_first, list) = cli_runs(&home, &["list"], 15);
+    let (report_first, report) = cli_runs(&home, &["report", "--caseload"], 15);
+    let (show_first, show) = cli_runs(&home, &["show", "-j", &one], 15);
     println!(
         "caseload of {caseload} journals x 8 readings, fresh processes: list first {list_first:?} then p50 {list:?}; \
          report --caseload first {report_first:?} then p50 {report:?}; show of one first {show_first:?} then p50 {show:?}; \

@@ -8,9 +8,7 @@ use std::path::PathBuf;
 use starling_protocol::fuzzing;
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target);
+    let dir = manifest_dir().join("../../fuzz/corpus").join(target);
     let mut out: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -171,7 +169,7 @@ fn write_seeds() {
     use starling_protocol::{
         DeviceKey, DocId, Envelope, EnvelopeHash, EnvelopeHeader, Epoch, EpochKey,
     };
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let root = manifest_dir().join("../../fuzz/corpus");
     let put = |t: &str, name: &str, b: &[u8]| std::fs::write(root.join(t).join(name), b).unwrap();
     for (i, m) in sample_messages().iter().enumerate() {
         put(
@@ -326,4 +324,13 @@ fn write_seeds() {
         "seed-driven",
         &[1, 0x14, 0x27, 0x03, 0x51, 0x96, 0xd3, 0x11, 0x02],
     );
+}
+
+/// This package's directory, as cargo gives it to the running test (the
+/// path compiled in may be another checkout's when a shared target
+/// directory reuses the build).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

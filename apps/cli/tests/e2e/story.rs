@@ -129,7 +129,7 @@ fn exported_automerge_loads_in_the_javascript_implementation() {
         "--out",
         file.to_str().unwrap(),
     ]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/read_journal.mjs");
+    let script = crate::util::manifest_dir().join("tests/js/read_journal.mjs");
     let out = std::process::Command::new("node")
         .arg(script)
         .arg(&file)

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use crate::util::{Relay, Running};
 
 fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/web/tests/browser")
+    crate::util::manifest_dir().join("../../crates/web/tests/browser")
 }
 
 /// `starling ui` for `home`, and the link it printed.

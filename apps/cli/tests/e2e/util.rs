@@ -170,3 +170,12 @@ pub fn pair(root: &TempDir, relay: &Relay) -> (Person, Person) {
     alex.ok(&["sync"]);
     (sam, alex)
 }
+
+/// This package's directory, as cargo gives it to the running test (the
+/// path compiled in may be another checkout's when a shared target
+/// directory reuses the build).
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
