@@ -27,9 +27,10 @@ use crate::persist;
 use crate::store::{DocRow, rows};
 use starling_protocol::RelayAddr;
 
-/// Most session events gathered from frames that arrived together before
-/// they are stored (in one transaction).
-const BATCH_EVENTS: usize = 1024;
+/// Most frames that arrived together handled as one batch: their
+/// envelopes verified as one ed25519 batch, what they bring stored in one
+/// transaction.
+const BATCH_FRAMES: usize = 1024;
 
 /// How long a one-off sync keeps working on a document the relay asked to
 /// retry later before it reports it as deferred.
@@ -603,39 +604,40 @@ impl Run<'_> {
             tokio::select! {
                 frame = ws.next() => match frame {
                     Some(Ok(WsMessage::Binary(bytes))) => {
-                        if !self.session.is_ready() {
-                            self.check_relay_key(relay, &bytes)?;
-                        }
-                        let mut out = self.session.handle_frame(now_ms(), &bytes);
-                        // Once authenticated, everything that already
-                        // arrived is taken with it: stored in one
-                        // transaction, each document's sync state encoded
-                        // once (a catch-up is many frames at once).
                         let mut ended = None;
-                        while self.session.is_ready() && out.events.len() < BATCH_EVENTS {
-                            match ws.next().now_or_never() {
-                                Some(Some(Ok(WsMessage::Binary(more)))) => {
-                                    let next = self.session.handle_frame(now_ms(), &more);
-                                    out.send.extend(next.send);
-                                    out.events.extend(next.events);
+                        let out = if self.session.is_ready() {
+                            // Everything that already arrived is taken
+                            // with it: its envelopes verified as one
+                            // ed25519 batch, stored in one transaction,
+                            // each document's sync state encoded once (a
+                            // catch-up is many frames at once).
+                            let mut frames = vec![bytes];
+                            while frames.len() < BATCH_FRAMES {
+                                match ws.next().now_or_never() {
+                                    Some(Some(Ok(WsMessage::Binary(more)))) => frames.push(more),
+                                    Some(Some(Ok(WsMessage::Close(frame)))) => {
+                                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());
+                                        ended = Some(format!("the relay closed the connection ({reason})"));
+                                        break;
+                                    }
+                                    Some(Some(Ok(_))) => {}
+                                    Some(Some(Err(e))) => {
+                                        ended = Some(e.to_string());
+                                        break;
+                                    }
+                                    Some(None) => {
+                                        ended = Some("the connection closed".into());
+                                        break;
+                                    }
+                                    None => break,
                                 }
-                                Some(Some(Ok(WsMessage::Close(frame)))) => {
-                                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());
-                                    ended = Some(format!("the relay closed the connection ({reason})"));
-                                    break;
-                                }
-                                Some(Some(Ok(_))) => {}
-                                Some(Some(Err(e))) => {
-                                    ended = Some(e.to_string());
-                                    break;
-                                }
-                                Some(None) => {
-                                    ended = Some("the connection closed".into());
-                                    break;
-                                }
-                                None => break,
                             }
-                        }
+                            let frames: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+                            self.session.handle_frames(now_ms(), &frames)
+                        } else {
+                            self.check_relay_key(relay, &bytes)?;
+                            self.session.handle_frame(now_ms(), &bytes)
+                        };
                         let sends = self.handle(out, relay, on_event)?;
                         if let Some(why) = ended {
                             return Ok(Outcome::Dropped(why));
