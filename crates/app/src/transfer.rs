@@ -19,6 +19,8 @@ pub enum ExportFormat {
     Csv,
     /// The raw automerge document, for other automerge tools.
     Automerge,
+    /// A FHIR R4 Bundle for care records (docs/fhir.md).
+    Fhir,
 }
 
 impl std::str::FromStr for ExportFormat {
@@ -28,8 +30,9 @@ impl std::str::FromStr for ExportFormat {
             "json" => Ok(ExportFormat::Json),
             "csv" => Ok(ExportFormat::Csv),
             "automerge" => Ok(ExportFormat::Automerge),
+            "fhir" => Ok(ExportFormat::Fhir),
             other => Err(invalid(format!(
-                "format `{other}`: use json, csv or automerge"
+                "format `{other}`: use json, csv, automerge or fhir"
             ))),
         }
     }
@@ -43,6 +46,7 @@ impl App {
             ExportFormat::Json => journal.export_json().into_bytes(),
             ExportFormat::Csv => journal.export_csv().into_bytes(),
             ExportFormat::Automerge => journal.export_automerge(),
+            ExportFormat::Fhir => journal.export_fhir().into_bytes(),
         })
     }
 

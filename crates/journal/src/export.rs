@@ -158,6 +158,11 @@ impl Journal {
         export_of(view, instruments)
     }
 
+    /// The journal as a FHIR R4 Bundle, pretty JSON (docs/fhir.md).
+    pub fn export_fhir(&self) -> String {
+        serde_json::to_string_pretty(&self.read_model().fhir_bundle()).unwrap_or_default()
+    }
+
     /// The journal as pretty JSON.
     pub fn export_json(&self) -> String {
         serde_json::to_string_pretty(&self.to_export()).unwrap_or_default()

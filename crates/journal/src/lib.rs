@@ -53,6 +53,7 @@
 mod cache;
 mod error;
 mod export;
+mod fhir;
 mod fields;
 mod history;
 mod ids;
@@ -75,6 +76,7 @@ pub use export::{
     AreaExport, EXPORT_VERSION, GoalExport, JournalExport, MemberExport, NoteExport, ReadingExport,
     StepExport,
 };
+pub use fhir::PERSPECTIVE_SYSTEM as FHIR_PERSPECTIVE_SYSTEM;
 pub use fields::Candidate;
 pub use history::HistoryEntry;
 pub use ids::{ACTOR_SUFFIX_LEN, DeviceId, GoalId, NoteId, ReadingId, StepId};

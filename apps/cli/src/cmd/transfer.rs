@@ -13,7 +13,8 @@ use crate::ctx::{Ctx, short, warn_if_plain};
 #[derive(Debug, clap::Args)]
 pub struct Export {
     /// json (documented schema), csv (one row per reading, area and
-    /// perspective) or automerge (raw document for other automerge tools).
+    /// perspective), automerge (raw document for other automerge tools) or
+    /// fhir (a FHIR R4 Bundle for a care record; see docs/fhir.md).
     #[arg(long, default_value = "json")]
     pub format: String,
     /// Write here instead of standard output.
