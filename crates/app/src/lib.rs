@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 
 mod actions;
+pub mod archive;
 pub mod chart;
 mod duration;
 mod edit;
@@ -43,6 +44,7 @@ mod transfer;
 use std::path::{Path, PathBuf};
 
 pub use actions::{ScoreInput, Scored};
+pub use archive::Archive;
 pub use duration::parse_duration;
 pub use error::{AppError, ErrorKind, Result};
 pub use find::{area_help, short};

@@ -20,6 +20,14 @@ pub struct Export {
     /// Write here instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Everything about you on this device, in a new folder: every journal
+    /// in every format with its history, members and invites, this device's
+    /// relays, and an index.html that explains each file (your copy under
+    /// data-protection law: a subject access export).
+    ///
+    /// Example: starling export --all my-starling-data
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["format", "out", "journal"])]
+    pub all: Option<PathBuf>,
     #[command(flatten)]
     pub pick: Pick,
 }
@@ -35,6 +43,21 @@ pub struct Import {
 }
 
 pub fn export(ctx: &Ctx, args: Export, out: &mut impl Write) -> Result<()> {
+    if let Some(dir) = args.all {
+        let archive = ctx.app.export_all(&dir)?;
+        if ctx.json {
+            return print_json(out, &archive);
+        }
+        writeln!(
+            out,
+            "Wrote {} files about {} journal(s) to {}.\nOpen {} in a browser: it explains each file.",
+            archive.files.len(),
+            archive.journals,
+            dir.display(),
+            dir.join("index.html").display()
+        )?;
+        return Ok(());
+    }
     let row = ctx.app.pick(args.pick.journal.as_deref())?;
     let format: ExportFormat = args.format.parse()?;
     let bytes = ctx.app.export(&row, format)?;

@@ -11,6 +11,7 @@ mod fhir;
 mod live;
 mod locked;
 mod newuser;
+mod rights;
 mod story;
 mod tls;
 mod ui;

@@ -66,6 +66,28 @@ fn ui_two_people_score_offline_see_the_conflict_and_settle_it_live() {
     phase("offline", &sam, &alex, &state, &relay.addr, &shots);
     relay.restart();
     phase("online", &sam, &alex, &state, &relay.addr, &shots);
+    // Sam's subject access export opens offline in the browser and lists
+    // every journal file.
+    let archive = root.path().join("sam-archive");
+    let out = Command::new(env!("CARGO_BIN_EXE_starling"))
+        .args(["export", "--all"])
+        .arg(&archive)
+        .env("STARLING_HOME", root.path().join("sam"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    phase(
+        "archive",
+        archive.to_str().unwrap(),
+        &alex,
+        &state,
+        &relay.addr,
+        &shots,
+    );
     let figures = std::fs::read_to_string(state.join("figures.json")).unwrap();
     println!("ui figures: {figures}");
     println!("screenshots: {}", shots.canonicalize().unwrap().display());

@@ -7,6 +7,7 @@
 //   node story.mjs setup    SAM_URL ALEX_URL STATE_DIR
 //   node story.mjs offline  SAM_URL ALEX_URL STATE_DIR
 //   node story.mjs online   SAM_URL ALEX_URL STATE_DIR
+//   node story.mjs archive  ARCHIVE_DIR ALEX_URL STATE_DIR (Sam's export --all)
 // Figures (time from click to updated page, remote change to visible) go to
 // STATE_DIR/figures.json.
 
@@ -238,7 +239,23 @@ async function online() {
   await browser.close();
 }
 
-const phases = { setup, offline, online };
+// The subject access archive (SAM_URL is its folder here): index.html
+// opens from the disk, passes axe-core, and links every journal file.
+async function archive() {
+  const browser = await launch();
+  const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto("file://" + path.join(SAM_URL, "index.html"));
+  await check(page, "25-archive-index");
+  const text = await page.locator("main").innerText();
+  for (const f of ["journal.json", "view.json", "journal.csv", "journal.fhir.json", "history.json", "members.json", "journal.automerge", "device.json"]) {
+    if (!(await page.getByRole("link", { name: f, exact: true }).count())) fail(`the archive's index does not link ${f}:\n${text}`);
+  }
+  if (!text.includes("Sam")) fail(`the archive's index does not name the journal:\n${text}`);
+  await browser.close();
+}
+
+const phases = { setup, offline, online, archive };
 if (!phases[phase]) fail(`unknown phase ${phase}`);
 await phases[phase]();
 writeFileSync(stateFile, JSON.stringify(state));

@@ -1,0 +1,94 @@
+//! `starling export --all DIR`: a person's copy of everything about them on
+//! this device, with an index that explains it.
+
+use serde_json::Value;
+
+use crate::util::{Relay, pair};
+
+#[test]
+fn export_all_holds_drafts_notes_sign_offs_history_and_an_index() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    sam.ok(&["score", "work", "4"]);
+    sam.ok(&["note", "add", "PLANTED-NOTE-Slept better this week"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    alex.ok(&["score", "work", "7"]);
+    alex.ok(&["sign-off"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    // A draft: a new reading, one score, signed by nobody.
+    sam.ok(&["reading", "new", "--date", "2026-12-01"]);
+    sam.ok(&["score", "self_care", "3"]);
+
+    let dir = root.path().join("my-data");
+    let said = sam.json(&["export", "--all", dir.to_str().unwrap()]);
+    assert_eq!(said["journals"], 1);
+    let files: Vec<&str> = said["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    for f in &files {
+        assert!(dir.join(f).is_file(), "{f} listed but missing");
+    }
+    let folder = files
+        .iter()
+        .find_map(|f| f.strip_suffix("/journal.json"))
+        .expect("a journal.json")
+        .to_owned();
+    let read = |name: &str| std::fs::read_to_string(dir.join(&folder).join(name)).unwrap();
+    let json = |name: &str| -> Value { serde_json::from_str(&read(name)).unwrap() };
+
+    let journal = read("journal.json");
+    assert!(
+        journal.contains("PLANTED-NOTE"),
+        "the note is in the export"
+    );
+    let view = json("view.json");
+    let readings = view["readings"].as_array().unwrap();
+    assert_eq!(readings.len(), 2, "the draft is in the export");
+    assert_eq!(
+        readings[0]["signoff"]["state"], "partial",
+        "{}",
+        readings[0]["signoff"]
+    );
+    assert_eq!(readings[1]["signoff"]["state"], "unsigned");
+    let history = json("history.json");
+    assert!(history.as_array().unwrap().len() >= 4, "{history}");
+    let members = read("members.json");
+    assert!(
+        members.contains("Alex") && members.contains("Sam"),
+        "{members}"
+    );
+    assert!(read("journal.csv").contains("self_care"));
+    assert_eq!(json("journal.fhir.json")["resourceType"], "Bundle");
+    let invites = json("invites.json");
+    assert_eq!(invites[0]["name"], "Alex");
+
+    let device: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("device.json")).unwrap()).unwrap();
+    assert_eq!(device["format"], "starling-subject-access/1");
+    assert_eq!(device["identity"]["name"], "Sam");
+    assert_eq!(device["relays_pinned"][0]["relay"], relay.addr.as_str());
+    assert!(!device.to_string().contains("seed"));
+
+    // The index explains every file and links to it; it runs no script.
+    let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    for f in files.iter().filter(|f| **f != "index.html") {
+        assert!(index.contains(&format!("href=\"{f}\"")), "index lacks {f}");
+    }
+    assert!(index.contains("drafts and readings not signed off included"));
+    assert!(!index.contains("<script"));
+
+    // A folder that is not empty is refused, and left as it was.
+    let (code, err) = sam.fails(&["export", "--all", dir.to_str().unwrap()]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("index.html")).unwrap(),
+        index
+    );
+}
