@@ -8,6 +8,7 @@ nav-label = Main
 nav-journals = Journals
 nav-new = Start a journal
 nav-join = Join with an invite
+nav-data = Your data
 footer-local = Starling runs on this device. Your journal is stored here and sent to the relay only encrypted; nobody at the relay can read it.
 
 status-label = Sync:
@@ -26,6 +27,7 @@ problem-failed = Something went wrong
 problem-back = Go back to your journals
 problem-no-reading = There is no such reading in this journal.
 
+done-data-saved = Your copy is saved.
 done-setup = You're set up. Start a journal, or join one with an invite.
 done-created = Journal started. Add a reading when you're ready.
 done-joined = You've joined the journal.
@@ -228,6 +230,8 @@ export-intro = Download a copy of this journal.
 export-json = Everything, as JSON (documented format)
 export-csv = Scores, as a spreadsheet (CSV)
 export-automerge = The raw document, for other automerge tools
+export-fhir = The readings and plan for a care record system (FHIR)
+export-everything = A copy of everything about you on this device, every journal included
 print-link = Print a review (reading, star and action plan)
 print-back = Back to the journal
 print-title = { $name }: review of { $date }
@@ -262,3 +266,18 @@ share-link-how = Copy this link, or let them scan the code from their device.
 share-qr = QR code of the invite link
 share-registered = The relay knows this invite: it works from now.
 share-not-registered = The relay could not be reached: the link works once this device has synced.
+
+## Your data (a copy of everything: subject access)
+data-title = Your data
+data-intro = You can save a copy of everything about you that is on this device. It is yours to keep, to read, or to give to someone you choose.
+data-saved-title = Saved
+data-saved-where = Your copy is in this folder:
+data-saved-open = Open the file index.html in that folder. It explains every file, and it opens without the internet.
+data-what-title = What the copy holds
+data-what-journals = Every journal on this device, in full: readings (drafts too), scores, notes, sign-offs, the action plan and every change made, as files a computer or a person can read.
+data-what-people = Who shares each journal, and the invitations this device handed out.
+data-what-device = Your name and this device's public key (never its secret key), and the relays it syncs with.
+data-not-relay = What the relay holds about you (the sizes and dates of the encrypted journals it keeps) is not in the copy yet. The relay cannot read your journals.
+data-where = Copies are saved in a new folder inside:
+data-save = Save a copy of everything
+data-keep-safe = The copy holds health information. Keep it somewhere safe, and delete it when you no longer need it.

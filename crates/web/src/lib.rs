@@ -47,6 +47,9 @@ pub struct UiOptions {
     pub port: u16,
     /// Run the live sync (tests of single screens turn it off).
     pub live_sync: bool,
+    /// Where "Your data" saves a copy of everything (default: the
+    /// Downloads folder, else the home folder).
+    pub export_dir: Option<PathBuf>,
 }
 
 impl Default for UiOptions {
@@ -55,6 +58,7 @@ impl Default for UiOptions {
             lang: "en".into(),
             port: 0,
             live_sync: true,
+            export_dir: None,
         }
     }
 }
@@ -83,6 +87,8 @@ pub(crate) struct AppState {
     pub live: live::Live,
     /// Turns true when the server stops (open event streams end then).
     pub stop: watch::Receiver<bool>,
+    /// Where "Your data" saves copies.
+    pub export_dir: Arc<PathBuf>,
 }
 
 /// A running UI.
@@ -137,6 +143,12 @@ pub async fn serve(home: &Path, options: UiOptions) -> Result<UiServer, UiError>
         secrets: secrets.clone(),
         live,
         stop: stop_rx.clone(),
+        export_dir: Arc::new(options.export_dir.clone().unwrap_or_else(|| {
+            directories::UserDirs::new()
+                .and_then(|u| u.download_dir().map(PathBuf::from))
+                .or_else(|| directories::BaseDirs::new().map(|b| b.home_dir().to_owned()))
+                .unwrap_or_else(|| home.to_owned())
+        })),
     };
     let router = routes::router(state);
     let mut stopped = stop_rx;

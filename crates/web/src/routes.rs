@@ -24,6 +24,8 @@ pub(crate) struct Ctx<'a> {
     pub status: Status,
     pub flash: Option<String>,
     pub revision: u64,
+    /// Where "Your data" saves copies.
+    pub export_dir: &'a std::path::Path,
 }
 
 impl Ctx<'_> {
@@ -109,6 +111,7 @@ impl AppState {
                 status: state.live.status(),
                 flash: flash(&state.tr, &q),
                 revision: state.live.revision(),
+                export_dir: &state.export_dir,
             };
             let app = match state.app.lock() {
                 Ok(a) => a,
@@ -253,6 +256,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/j/{doc}/export", get(doc_page!(records::export_page)))
         .route("/j/{doc}/export/{format}", get(export_file))
         .route("/j/{doc}/print", get(doc_page!(records::print)))
+        .route(
+            "/data",
+            get(page!(records::data_page)).post(form!(records::save_data)),
+        )
         .route("/events", get(crate::live::events))
         .route("/status.json", get(status_json))
         .route("/assets/{name}", get(crate::assets::file))
@@ -316,6 +323,7 @@ async fn export_file(
         let (mime, ext) = match format.as_str() {
             "json" => ("application/json", "json"),
             "csv" => ("text/csv; charset=utf-8", "csv"),
+            "fhir" => ("application/fhir+json", "fhir.json"),
             _ => ("application/octet-stream", "automerge"),
         };
         let name = format!("journal-{}.{ext}", starling_app::short(&row.doc));

@@ -120,6 +120,7 @@ impl Ui {
             lang: lang.into(),
             port: 0,
             live_sync: false,
+            export_dir: Some(home.path().join("exports")),
         };
         let server = runtime
             .block_on(starling_web::serve(home.path(), options))
@@ -189,6 +190,7 @@ impl Ui {
             format!("/j/{d}/share"),
             format!("/j/{d}/export"),
             format!("/j/{d}/print"),
+            "/data".into(),
         ]
     }
 }
@@ -406,4 +408,57 @@ fn pages_link_assets_the_browser_keeps_until_a_build_changes_them() {
     }
     // Pages themselves are never kept: they hold the journal.
     assert_eq!(page.header("cache-control"), Some("no-store"));
+}
+
+#[test]
+fn your_data_saves_a_copy_of_everything_into_a_new_folder() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let page = ui.get(&cookie, "/data");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Save a copy of everything"));
+    let host = ui.host();
+    let origin = format!("http://{host}");
+    let h = [
+        ("Host", host.as_str()),
+        ("Cookie", cookie.as_str()),
+        ("Origin", origin.as_str()),
+    ];
+    let r = request(
+        ui.addr(),
+        "POST",
+        "/data",
+        &h,
+        &format!("csrf={}", csrf(&page.body)),
+    );
+    assert_eq!(r.status, 303);
+    let to = r.header("location").unwrap().to_owned();
+    let name = to
+        .split("saved=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .unwrap();
+    let dir = ui._home.path().join("exports").join(name);
+    assert!(dir.join("index.html").is_file(), "{}", dir.display());
+    assert!(dir.join("device.json").is_file());
+    let journal = std::fs::read_dir(dir.join("journals")).unwrap().count();
+    assert_eq!(journal, 1);
+    // The page says where, and only for a folder it saved.
+    let shown = ui.get(&cookie, &to);
+    assert!(
+        shown.body.contains(&dir.display().to_string()),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains("Your copy is in this folder"));
+    for made_up in [
+        "starling-data-..%2F..%2Fetc",
+        "starling-data-2020-01-01-000000",
+    ] {
+        let page = ui.get(&cookie, &format!("/data?saved={made_up}"));
+        assert!(
+            !page.body.contains("Your copy is in this folder"),
+            "{made_up}"
+        );
+    }
 }

@@ -32,6 +32,7 @@ pub fn ui(ctx: &Ctx, args: Ui, out: &mut impl Write) -> Result<()> {
             lang: args.lang,
             port: args.port,
             live_sync: true,
+            export_dir: None,
         };
         let server = starling_web::serve(&home, options)
             .await

@@ -44,6 +44,8 @@ pub enum Section {
     Add,
     /// Inside one journal.
     Journal,
+    /// Your data: a copy of everything.
+    Data,
 }
 
 /// Data from peers or instruments, never translated.
@@ -75,6 +77,7 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                                 li { a href="/" aria-current=[current(Section::Journals)] { (tr.t("nav-journals")) } }
                                 li { a href="/new" aria-current=[current(Section::Add)] { (tr.t("nav-new")) } }
                                 li { a href="/join" { (tr.t("nav-join")) } }
+                                li { a href="/data" aria-current=[current(Section::Data)] { (tr.t("nav-data")) } }
                             }
                         }
                     }

@@ -166,7 +166,9 @@ pub fn export_page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, Str
             li { a href=(format!("/j/{}/export/json", row.doc)) download { (tr.t("export-json")) } }
             li { a href=(format!("/j/{}/export/csv", row.doc)) download { (tr.t("export-csv")) } }
             li { a href=(format!("/j/{}/export/automerge", row.doc)) download { (tr.t("export-automerge")) } }
+            li { a href=(format!("/j/{}/export/fhir", row.doc)) download { (tr.t("export-fhir")) } }
         }
+        p { a href="/data" { (tr.t("export-everything")) } }
         p { a href=(format!("/j/{}/print", row.doc)) { (tr.t("print-link")) } }
     };
     Ok(ctx.page(
@@ -257,4 +259,63 @@ pub fn print(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -
         attribution(&journal, &view),
         body,
     ))
+}
+
+/// The name of a saved copy's folder: `starling-data-DATE-HHMMSS`.
+fn copy_name(now_ms: u64) -> String {
+    let secs = (now_ms / 1000) as i64;
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "starling-data-{}-{:02}{:02}{:02}",
+        recovery_journal::Date::from_unix(secs),
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// `GET /data` (`?saved=NAME` after a save): a copy of everything about
+/// the person on this device (subject access), saved as a folder.
+pub fn data_page(_app: &App, ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Answer {
+    let tr = ctx.tr;
+    // Only a folder this page saved (a plain name holding an index) is shown.
+    let saved = field(q, "saved")
+        .filter(|n| {
+            n.starts_with("starling-data-")
+                && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map(|n| ctx.export_dir.join(n))
+        .filter(|d| d.join("index.html").is_file());
+    let body = html! {
+        h1 { (tr.t("data-title")) }
+        p { (tr.t("data-intro")) }
+        @if let Some(dir) = &saved {
+            div.panel role="status" {
+                h2 { (tr.t("data-saved-title")) }
+                p { (tr.t("data-saved-where")) " " code { (data(&dir.display().to_string())) } }
+                p { (tr.t("data-saved-open")) }
+            }
+        }
+        h2 { (tr.t("data-what-title")) }
+        ul {
+            li { (tr.t("data-what-journals")) }
+            li { (tr.t("data-what-people")) }
+            li { (tr.t("data-what-device")) }
+        }
+        p { (tr.t("data-not-relay")) }
+        p { (tr.t("data-where")) " " code { (data(&ctx.export_dir.display().to_string())) } }
+        form method="post" action="/data" {
+            (csrf(ctx.csrf))
+            button type="submit" { (tr.t("data-save")) }
+        }
+        p.hint { (tr.t("data-keep-safe")) }
+    };
+    Ok(ctx.page(tr.t("data-title"), Section::Data, None, None, body))
+}
+
+/// `POST /data`: saves the copy into a new folder.
+pub fn save_data(app: &App, ctx: &Ctx<'_>, _f: &HashMap<String, String>) -> Answer {
+    let name = copy_name(starling_app::client::now_ms());
+    app.export_all(&ctx.export_dir.join(&name))?;
+    done(&format!("/data?saved={name}"), "done-data-saved")
 }

@@ -208,6 +208,7 @@ async function online() {
     ["20-history", base + "/history"],
     ["21-export", base + "/export"],
     ["22-print", base + "/print"],
+    ["26-your-data", "/data"],
   ];
   for (const [name, p] of screens) {
     const t = await timed(sam, name.includes("journal") ? "open a journal (ms)" : "open a screen (ms)", () => sam.goto(new URL(p, sam.url()).href));
