@@ -8,7 +8,8 @@
 //! Locking and unlocking write a whole new file beside the old one and
 //! rename it over the old one, so a crash at any instant leaves one whole
 //! store, locked or not, never a half-encrypted one. Both need the store to
-//! themselves: they refuse while any other process has it open.
+//! themselves: every open store holds a gate file (`starling.db.gate`)
+//! shared, and they refuse unless they can hold it alone.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -111,33 +112,32 @@ fn rewrite(path: &Path, from: Option<&str>, to: &str) -> Result<()> {
             path.display()
         )));
     }
+    // Every open store holds the gate shared: taking it alone proves no
+    // other process has the store open, and keeps any from opening it
+    // (and from touching its journal or log by name) until the new file
+    // is in place.
+    let _gate = Gate::exclusive(path)?;
     let conn = Connection::open(path)?;
     if let Some(p) = from {
         key(&conn, p)?;
     }
     conn.busy_timeout(Duration::from_millis(500))?;
-    // Leaving WAL mode needs every other connection closed: the proof that
-    // no other process is using the store. Then hold it alone throughout.
-    // (Its journal stays in memory: after the rename, a journal file of
-    // the old store must never sit beside the new one.)
     let in_use = |e: rusqlite::Error| match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => ClientError::StoreInUse,
         _ => e.into(),
     };
+    // Out of WAL mode (its log checkpointed into the file, with a
+    // rollback journal on disk while it does), so the copy reads one file
+    // and no log of the old store outlives it.
     let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "MEMORY", |r| r.get(0))
+        .pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))
         .map_err(in_use)?;
-    if !mode.eq_ignore_ascii_case("memory") {
+    if !mode.eq_ignore_ascii_case("delete") {
         return Err(ClientError::StoreInUse);
     }
-    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    // A write takes the exclusive lock, kept until the connection closes.
-    conn.pragma_update(None, "user_version", version)
-        .map_err(in_use)?;
     let next = sibling(path, "rewrite");
-    let _ = std::fs::remove_file(&next);
-    let _ = std::fs::remove_file(sibling(&next, "journal"));
+    remove_leftovers(path);
     let next_text = next
         .to_str()
         .ok_or_else(|| ClientError::CorruptStore("the store's path is not UTF-8".into()))?;
@@ -151,19 +151,86 @@ fn rewrite(path: &Path, from: Option<&str>, to: &str) -> Result<()> {
         .and_then(|()| conn.execute("DETACH DATABASE target", []).map(|_| ()));
     if let Err(e) = copied {
         let _ = conn.execute("DETACH DATABASE target", []);
-        let _ = std::fs::remove_file(&next);
+        remove_leftovers(path);
         return Err(e.into());
     }
-    std::fs::File::open(&next)?.sync_all()?;
-    crate::store::restrict(&next, 0o600);
-    std::fs::rename(&next, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
+    let synced = std::fs::File::open(&next).and_then(|f| f.sync_all());
+    if let Err(e) = synced {
+        remove_leftovers(path);
+        return Err(e.into());
     }
-    // Anyone who opened the old file meanwhile (waiting on our lock) finds
-    // it refusing, rather than writing where nobody will read.
-    let _ = conn.pragma_update(None, "user_version", -1);
+    crate::store::restrict(&next, 0o600);
+    drop(conn);
+    std::fs::rename(&next, path)?;
+    // The rename is done: a failure to sync the folder is not worth
+    // reporting the change as failed.
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
     Ok(())
+}
+
+/// What an interrupted lock or unlock leaves beside the store: a copy
+/// being written (in the clear, after an interrupted unlock) and its
+/// journal. Removed by the next open and the next rewrite.
+pub(crate) fn remove_leftovers(path: &Path) {
+    let next = sibling(path, "rewrite");
+    let _ = std::fs::remove_file(sibling_dash(&next, "journal"));
+    let _ = std::fs::remove_file(&next);
+}
+
+/// The gate file beside the store (`starling.db.gate`): held shared by
+/// every open store, alone by a lock or unlock.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    _file: std::fs::File,
+}
+
+impl Gate {
+    fn file(path: &Path) -> Result<std::fs::File> {
+        let gate = sibling(path, "gate");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&gate)?;
+        crate::store::restrict(&gate, 0o600);
+        Ok(file)
+    }
+
+    /// Shared, waiting up to 10 s for a lock or unlock to finish.
+    pub(crate) fn shared(path: &Path) -> Result<Gate> {
+        let file = Self::file(path)?;
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match file.try_lock_shared() {
+                Ok(()) => return Ok(Gate { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(ClientError::StoreInUse),
+                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Alone, or [`ClientError::StoreInUse`] at once.
+    fn exclusive(path: &Path) -> Result<Gate> {
+        let file = Self::file(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Gate { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(ClientError::StoreInUse),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// `path` with `-suffix` appended (SQLite's journal naming).
+fn sibling_dash(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push("-");
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 /// `path` with `.suffix` appended (`starling.db` -> `starling.db.rewrite`).

@@ -169,6 +169,8 @@ pub struct TrustedCa {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Held shared while the store is open (a lock or unlock waits for it).
+    _gate: crate::locked::Gate,
 }
 
 impl Store {
@@ -179,6 +181,9 @@ impl Store {
             std::fs::create_dir_all(dir)?;
             restrict(dir, 0o700);
         }
+        let gate = crate::locked::Gate::shared(path)?;
+        // No lock or unlock is under way: what one left behind goes.
+        crate::locked::remove_leftovers(path);
         let conn = Connection::open(path)?;
         restrict(path, 0o600);
         if crate::locked::is_locked(path) {
@@ -205,6 +210,7 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_owned(),
+            _gate: gate,
         };
         if version == 0 {
             let has_tables: i64 = store

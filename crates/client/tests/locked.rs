@@ -85,11 +85,15 @@ fn a_locked_store_keeps_nothing_in_the_clear_and_opens_only_with_its_passphrase(
         b"PLANTED-TITLE-e0e0",
     ];
     // The plain store does hold them: the scan can find what it looks for.
-    assert!(
-        files(home.path())
-            .iter()
-            .any(|(_, b)| b.windows(planted[0].len()).any(|w| w == planted[0]))
-    );
+    for needle in planted {
+        assert!(
+            files(home.path())
+                .iter()
+                .any(|(_, b)| b.windows(needle.len()).any(|w| w == needle)),
+            "{} not found before locking",
+            String::from_utf8_lossy(needle)
+        );
+    }
 
     assert!(matches!(
         locked::lock(&path, "short"),
@@ -149,7 +153,12 @@ fn a_locked_store_keeps_nothing_in_the_clear_and_opens_only_with_its_passphrase(
         Err(ClientError::NotLocked)
     ));
     forget_passphrase();
+    // What an interrupted lock or unlock would leave (a copy in the clear)
+    // is gone at the next open.
+    let leftover = home.path().join("starling.db.rewrite");
+    std::fs::write(&leftover, b"PLANTED-LEFTOVER").unwrap();
     let client = Client::open(home.path()).unwrap();
+    assert!(!leftover.exists(), "a leftover copy survived an open");
     assert_eq!(client.identity().unwrap().name, "PLANTED-NAME-7d1f");
     let doc = automerge::Automerge::load(&client.document(&id).unwrap()).unwrap();
     for key in ["PLANTED-TEXT-3b9c", "PLANTED-LATER-9c9c"] {

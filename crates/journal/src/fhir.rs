@@ -44,8 +44,28 @@ fn questionnaire_url(instrument: &Instrument) -> String {
 
 /// A resource's logical id: stable for the same journal and `value`.
 fn id(view: &JournalView, value: &str) -> String {
-    let digest = Sha256::digest(format!("{}\n{value}", view.journal_id));
-    hex::encode(&digest[..16])
+    hashed(&format!("{}\n{value}", view.journal_id))
+}
+
+/// 128 bits of SHA-256 over `text`, in hex.
+fn hashed(text: &str) -> String {
+    hex::encode(&Sha256::digest(text)[..16])
+}
+
+/// The bundle-wide name of the resource with id `id` (32 hex digits), as
+/// a UUID URN: what `fullUrl` and references inside the bundle use.
+fn urn(id: &str) -> String {
+    if id.len() != 32 {
+        return format!("urn:uuid:{id}");
+    }
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &id[..8],
+        &id[8..12],
+        &id[12..16],
+        &id[16..20],
+        &id[20..]
+    )
 }
 
 fn identifier(view: &JournalView, value: &str) -> Value {
@@ -53,7 +73,8 @@ fn identifier(view: &JournalView, value: &str) -> Value {
 }
 
 fn entry(resource: Value) -> Value {
-    json!({ "resource": resource })
+    let full = urn(resource["id"].as_str().unwrap_or_default());
+    json!({ "fullUrl": full, "resource": resource })
 }
 
 /// Who the journal is about, as a display-only reference (the organisation
@@ -78,6 +99,7 @@ impl ReadModel {
         for instrument in self.instruments.values() {
             entries.push(entry(questionnaire(view, instrument)));
         }
+        let mut goals_written = std::collections::BTreeSet::new();
         for reading in &view.readings {
             if reading.deleted_while_edited {
                 continue;
@@ -85,7 +107,8 @@ impl ReadModel {
             let Some(instrument) = self.instrument(&reading.instrument) else {
                 continue;
             };
-            let Some(date) = reading.sort_date() else {
+            // A date in conflict is left out with its reading.
+            let Some(date) = reading.date.value else {
                 continue;
             };
             let status = match &reading.signoff {
@@ -124,7 +147,14 @@ impl ReadModel {
                 })));
                 for (area, name, value, note) in &scored {
                     entries.push(entry(observation(
-                        view, instrument, reading, *p, area, name, *value, note, &qr_id,
+                        view,
+                        instrument,
+                        reading,
+                        *p,
+                        (area, name),
+                        *value,
+                        note,
+                        &qr_id,
                     )));
                 }
             }
@@ -132,15 +162,16 @@ impl ReadModel {
                 .plan(&reading.id)
                 .filter(|p| !p.goals.is_empty() || !p.carried_forward.is_empty());
             if let Some(plan) = plan {
-                for goal in &plan.goals {
+                for goal in plan.goals.iter().filter(|g| !g.deleted_while_edited) {
                     entries.push(entry(goal_resource(
                         view,
                         goal,
                         instrument,
                         &date.to_string(),
                     )));
+                    goals_written.insert(goal.id.as_str().to_owned());
                 }
-                entries.push(entry(care_plan(view, reading, &plan, &date.to_string())));
+                entries.push(entry(care_plan(view, reading, &plan, date, &goals_written)));
             }
         }
         json!({
@@ -162,7 +193,8 @@ fn questionnaire(view: &JournalView, instrument: &Instrument) -> Value {
         .collect();
     json!({
         "resourceType": "Questionnaire",
-        "id": id(view, &key),
+        // One instrument version is one questionnaire, whatever the journal.
+        "id": hashed(&questionnaire_url(instrument)),
         "url": questionnaire_url(instrument),
         "identifier": identifier(view, &key),
         "version": instrument.version,
@@ -198,8 +230,7 @@ fn observation(
     instrument: &Instrument,
     reading: &ReadingView,
     p: Perspective,
-    area: &str,
-    name: &str,
+    (area, name): (&str, &str),
     value: u8,
     note: &str,
     qr_id: &str,
@@ -219,11 +250,16 @@ fn observation(
             "coding": [{ "system": questionnaire_url(instrument), "code": area, "display": name }],
             "text": name,
         },
+        "category": [{ "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": "survey",
+            "display": "Survey",
+        }] }],
         "subject": subject(view),
-        "effectiveDateTime": reading.sort_date().map(|d| d.to_string()),
+        "effectiveDateTime": reading.date.value.map(|d| d.to_string()),
         "valueInteger": value,
         "method": perspective_coding(p),
-        "derivedFrom": [{ "reference": format!("QuestionnaireResponse/{qr_id}") }],
+        "derivedFrom": [{ "reference": urn(qr_id) }],
     });
     if let Some(stage) = instrument.stage(value) {
         o["interpretation"] = json!([{ "text": stage.name }]);
@@ -272,14 +308,16 @@ fn care_plan(
     view: &JournalView,
     reading: &ReadingView,
     plan: &crate::view::PlanView,
-    date: &str,
+    date: crate::model::Date,
+    goals_written: &std::collections::BTreeSet<String>,
 ) -> Value {
     let key = format!("plan/{}", reading.id.as_str());
     let goals: Vec<Value> = plan
         .goals
         .iter()
         .chain(&plan.carried_forward)
-        .map(|g| json!({ "reference": format!("Goal/{}", id(view, &format!("goal/{}", g.id.as_str()))) }))
+        .filter(|g| goals_written.contains(g.id.as_str()))
+        .map(|g| json!({ "reference": urn(&id(view, &format!("goal/{}", g.id.as_str()))) }))
         .collect();
     let activity: Vec<Value> = plan
         .goals
@@ -288,8 +326,13 @@ fn care_plan(
         .flat_map(|g| g.steps.iter())
         .filter(|s| !s.deleted_while_edited)
         .map(|s| {
+            let status = match s.done.value {
+                Some(true) => "completed",
+                _ if s.done.is_conflicted() => "unknown",
+                _ => "not-started",
+            };
             let mut detail = json!({
-                "status": if s.done.value == Some(true) { "completed" } else { "not-started" },
+                "status": status,
                 "description": s.text,
             });
             if let Some(due) = s.due.value {
@@ -301,11 +344,11 @@ fn care_plan(
             json!({ "detail": detail })
         })
         .collect();
-    let mut period = json!({ "start": date });
-    if let Some(review) = reading.review_date.value {
+    let mut period = json!({ "start": date.to_string() });
+    if let Some(review) = reading.review_date.value.filter(|r| *r >= date) {
         period["end"] = json!(review.to_string());
     }
-    json!({
+    let mut plan = json!({
         "resourceType": "CarePlan",
         "id": id(view, &key),
         "identifier": identifier(view, &key),
@@ -314,7 +357,13 @@ fn care_plan(
         "title": "Action plan",
         "subject": subject(view),
         "period": period,
-        "goal": goals,
-        "activity": activity,
-    })
+    });
+    // FHIR has no empty arrays: an element with nothing in it is left out.
+    if !goals.is_empty() {
+        plan["goal"] = json!(goals);
+    }
+    if !activity.is_empty() {
+        plan["activity"] = json!(activity);
+    }
+    plan
 }

@@ -67,7 +67,12 @@ fn open_browser(url: &str) {
     } else {
         "xdg-open"
     };
-    if let Err(e) = std::process::Command::new(program).arg(url).spawn() {
+    // The browser gets no store passphrase from this process's environment.
+    let opened = std::process::Command::new(program)
+        .arg(url)
+        .env_remove(starling_app::client::locked::PASSPHRASE_ENV)
+        .spawn();
+    if let Err(e) = opened {
         eprintln!("warning: could not open a browser ({e}); open the link above yourself");
     }
 }

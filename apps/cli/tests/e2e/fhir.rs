@@ -141,6 +141,37 @@ fn the_fhir_bundle_carries_every_score_with_stable_ids() {
         "Call the volunteer centre"
     );
 
+    // Every reference resolves inside the bundle; FHIR allows no empty
+    // arrays and no nulls.
+    let full: BTreeSet<&str> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["fullUrl"].as_str().unwrap())
+        .collect();
+    fn walk<'a>(v: &'a Value, refs: &mut Vec<&'a str>) {
+        match v {
+            Value::Null => panic!("a null in the bundle"),
+            Value::Array(a) => {
+                assert!(!a.is_empty(), "an empty array in the bundle");
+                a.iter().for_each(|x| walk(x, refs));
+            }
+            Value::Object(o) => {
+                if let Some(Value::String(r)) = o.get("reference") {
+                    refs.push(r);
+                }
+                o.values().for_each(|x| walk(x, refs));
+            }
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    walk(&bundle, &mut refs);
+    assert!(refs.len() >= 5, "{refs:?}");
+    for r in refs {
+        assert!(full.contains(r), "{r} does not resolve in the bundle");
+    }
+
     // Amended after sign-off: the next export says so, under the same ids.
     sam.ok(&["score", "work", "6", "--as", "agreed"]);
     let again: Value = serde_json::from_str(&sam.ok(&["export", "--format", "fhir"])).unwrap();
