@@ -86,7 +86,18 @@ fn write(dir: &Path, name: &str, bytes: &[u8], files: &mut Vec<String>) -> Resul
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|source| file_error(parent, source))?;
     }
-    std::fs::write(&path, bytes).map_err(|source| file_error(&path, source))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write as _;
+    options
+        .open(&path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|source| file_error(&path, source))?;
     files.push(name.to_owned());
     Ok(())
 }
@@ -109,6 +120,8 @@ impl App {
     /// handed out; this device's identity (not its secret key), the relays
     /// it pinned and the authorities it trusts; and `index.html`.
     pub fn export_all(&self, dir: &Path) -> Result<Archive> {
+        // `my-data/` and `my-data` are one folder.
+        let dir: &Path = &dir.components().collect::<PathBuf>();
         if dir.exists() {
             let empty = std::fs::read_dir(dir)
                 .map_err(|source| file_error(dir, source))?
@@ -121,12 +134,39 @@ impl App {
                 )));
             }
         }
+        // Built beside it and renamed into place: a failure halfway leaves
+        // no partial archive behind.
+        let mut staging = dir.as_os_str().to_owned();
+        staging.push(format!(".partial-{}", std::process::id()));
+        let staging = PathBuf::from(staging);
+        let _ = std::fs::remove_dir_all(&staging);
+        let built = self.build_archive(&staging).and_then(|built| {
+            std::fs::rename(&staging, dir)
+                .map_err(|source| file_error(dir, source))
+                .map(|()| built)
+        });
+        match built {
+            Ok((journals, files)) => Ok(Archive {
+                dir: dir.to_owned(),
+                journals,
+                files,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the archive into `dir` (new): how many journals, which files.
+    fn build_archive(&self, dir: &Path) -> Result<(usize, Vec<String>)> {
         std::fs::create_dir_all(dir).map_err(|source| file_error(dir, source))?;
         // It holds health data: the owner only.
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|source| file_error(dir, source))?;
         }
         let me = self.client.identity()?;
         let mut files = Vec::new();
@@ -186,11 +226,7 @@ impl App {
         write(dir, "device.json", &pretty(&device), &mut files)?;
         let index = index_html(&me.name, &journals);
         write(dir, "index.html", index.as_bytes(), &mut files)?;
-        Ok(Archive {
-            dir: dir.to_owned(),
-            journals: journals.len(),
-            files,
-        })
+        Ok((journals.len(), files))
     }
 }
 

@@ -74,6 +74,30 @@ fn export_all_holds_drafts_notes_sign_offs_history_and_an_index() {
     assert_eq!(device["identity"]["name"], "Sam");
     assert_eq!(device["relays_pinned"][0]["relay"], relay.addr.as_str());
     assert!(!device.to_string().contains("seed"));
+    // No file holds the device's secret key, raw or in hex, and every file
+    // is the owner's only.
+    let seed: Vec<u8> = rusqlite::Connection::open(sam.home.join("starling.db"))
+        .unwrap()
+        .query_row("SELECT seed FROM identity WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    let seed_hex = hex_lower(&seed);
+    for f in &files {
+        let bytes = std::fs::read(dir.join(f)).unwrap();
+        assert!(
+            !bytes.windows(seed.len()).any(|w| w == seed),
+            "{f} holds the key"
+        );
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&seed_hex),
+            "{f} holds the key in hex"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{f} is readable by others");
+        }
+    }
 
     // The index explains every file and links to it; it runs no script.
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
@@ -83,6 +107,17 @@ fn export_all_holds_drafts_notes_sign_offs_history_and_an_index() {
     assert!(index.contains("drafts and readings not signed off included"));
     assert!(!index.contains("<script"));
 
+    // `DIR/` is the same folder as `DIR`; nothing is left beside it.
+    let slash = root.path().join("with-slash");
+    sam.ok(&["export", "--all", &format!("{}/", slash.display())]);
+    assert!(slash.join("index.html").is_file());
+    let beside: Vec<_> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+
     // A folder that is not empty is refused, and left as it was.
     let (code, err) = sam.fails(&["export", "--all", dir.to_str().unwrap()]);
     assert_eq!(code, 3, "{err}");
@@ -91,4 +126,8 @@ fn export_all_holds_drafts_notes_sign_offs_history_and_an_index() {
         std::fs::read_to_string(dir.join("index.html")).unwrap(),
         index
     );
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
