@@ -67,8 +67,7 @@ async fn backup_is_consistent_while_serving() {
     let relay = starling_relay::start(starling_relay::RelayConfig::for_data_dir(restored.path()))
         .await
         .unwrap();
-    let mut c = Raw::connect(&relay.url()).await;
-    c.login(&key(1)).await;
+    let mut c = Raw::logged_in(&relay, &key(1)).await;
     c.send(&starling_protocol::wire::Message::Subscribe {
         docs: vec![starling_protocol::wire::DocCursor { doc, cursor: 0 }],
     })

@@ -17,8 +17,7 @@ async fn owner_and_viewer(relay: &starling_relay::RelayHandle) -> (Client, DocId
 }
 
 async fn subscribe(relay: &starling_relay::RelayHandle, doc: DocId, cursor: u64) -> Raw {
-    let mut c = Raw::connect(&relay.url()).await;
-    c.login(&key(2)).await;
+    let mut c = Raw::logged_in(relay, &key(2)).await;
     c.send(&Message::Subscribe {
         docs: vec![DocCursor { doc, cursor }],
     })
@@ -44,8 +43,7 @@ async fn non_member_publish_is_refused() {
     let (_dir, relay) = start_relay().await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
-    let mut stranger = Raw::connect(&relay.url()).await;
-    stranger.login(&key(3)).await;
+    let mut stranger = Raw::logged_in(&relay, &key(3)).await;
     let env = seal(doc, &key(3), 1, EnvelopeHash::ZERO, b"hello");
     stranger.send(&Message::Publish { envelope: env }).await;
     let (code, _, _) = stranger.recv_error().await;
@@ -128,8 +126,7 @@ async fn duplicate_publish_is_deduped() {
     let (_owner, doc) = owner_and_viewer(&relay).await;
     let mut viewer = subscribe(&relay, doc, 0).await;
     catch_up(&mut viewer).await;
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     let e1 = seal(doc, &key(1), 1, EnvelopeHash::ZERO, b"one");
     let e2 = seal(doc, &key(1), 2, e1.hash(), b"two");
     let mut acks = Vec::new();
@@ -198,8 +195,7 @@ async fn pipelined_publishes_are_verified_and_a_forgery_among_them_refused() {
     let (_owner, doc) = owner_and_viewer(&relay).await;
     let mut viewer = subscribe(&relay, doc, 0).await;
     catch_up(&mut viewer).await;
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     let mut chain = Vec::new();
     let mut prev = EnvelopeHash::ZERO;
     for seq in 1..=8 {

@@ -56,8 +56,7 @@ async fn a_full_database_refuses_writes_serves_reads_says_so_and_recovers() {
     owner
         .add_member(doc, key(2).device_id(), Role::Viewer)
         .await;
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     // Fill the database until a commit fails: the connection that sent it
     // is closed, and nothing in the failed commit was acknowledged.
     let mut prev = EnvelopeHash::ZERO;
@@ -83,8 +82,7 @@ async fn a_full_database_refuses_writes_serves_reads_says_so_and_recovers() {
     assert!(!acked.is_empty());
     // Writes are refused up front, with a reason to retry later, and the
     // connection closed so the device sends it again when it reconnects...
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     let e = seal(doc, &key(1), seq, prev, b"small");
     assert_eq!(
         publish_raw(&mut w, &e).await,
@@ -92,8 +90,7 @@ async fn a_full_database_refuses_writes_serves_reads_says_so_and_recovers() {
     );
     assert!(w.closed().await);
     // ...reads are served: a device catches up on everything acknowledged...
-    let mut r = Raw::connect(&relay.url()).await;
-    r.login(&key(2)).await;
+    let mut r = Raw::logged_in(&relay, &key(2)).await;
     assert_eq!(replay(&mut r, doc).await.unwrap(), acked);
     // ...and the fault is reported.
     let (status, body) = http_get(&relay, "/healthz").await;
@@ -112,12 +109,10 @@ async fn a_full_database_refuses_writes_serves_reads_says_so_and_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(http_get(&relay, "/healthz").await.0, 200);
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     assert_eq!(publish_raw(&mut w, &e).await, Ok(seq));
     acked.push(seq);
-    let mut r = Raw::connect(&relay.url()).await;
-    r.login(&key(2)).await;
+    let mut r = Raw::logged_in(&relay, &key(2)).await;
     assert_eq!(replay(&mut r, doc).await.unwrap(), acked);
     relay.shutdown().await;
 }
@@ -129,11 +124,9 @@ async fn a_damaged_row_takes_down_its_own_document_only() {
     let a = a_owner.create_doc().await;
     let mut b_owner = Client::connect(&relay, key(3)).await;
     let b = b_owner.create_doc().await;
-    let mut wa = Raw::connect(&relay.url()).await;
-    wa.login(&key(1)).await;
+    let mut wa = Raw::logged_in(&relay, &key(1)).await;
     fill(&mut wa, a, 1, 1..=3, 100).await;
-    let mut wb = Raw::connect(&relay.url()).await;
-    wb.login(&key(3)).await;
+    let mut wb = Raw::logged_in(&relay, &key(3)).await;
     let prev = fill(&mut wb, b, 3, 1..=2, 100).await;
     // A row of `a` is damaged on disk while the relay runs.
     let db = rusqlite::Connection::open(dir.path().join("relay.db")).unwrap();
@@ -143,8 +136,7 @@ async fn a_damaged_row_takes_down_its_own_document_only() {
     )
     .unwrap();
     // Reading it refuses `a`, with what to do, on an open connection...
-    let mut r = Raw::connect(&relay.url()).await;
-    r.login(&key(1)).await;
+    let mut r = Raw::logged_in(&relay, &key(1)).await;
     let err = replay(&mut r, a).await.unwrap_err();
     assert!(err.contains("damaged") && err.contains("restore"), "{err}");
     // ...and every later request about it.
@@ -158,8 +150,7 @@ async fn a_damaged_row_takes_down_its_own_document_only() {
     let e = seal(b, &key(3), 3, prev, b"still here");
     assert_eq!(publish_raw(&mut wb, &e).await, Ok(3));
     assert_eq!(replay(&mut r, b).await, Err("not a member".into()));
-    let mut rb = Raw::connect(&relay.url()).await;
-    rb.login(&key(3)).await;
+    let mut rb = Raw::logged_in(&relay, &key(3)).await;
     assert_eq!(replay(&mut rb, b).await.unwrap(), vec![1, 2, 3]);
     assert_eq!(relay.metrics().damaged_documents(), 1);
     assert_eq!(relay.metrics().commit_failures(), 0);
@@ -175,8 +166,7 @@ async fn a_document_that_does_not_load_is_refused_and_the_relay_starts() {
     let a = a_owner.create_doc().await;
     let mut b_owner = Client::connect(&relay, key(3)).await;
     let b = b_owner.create_doc().await;
-    let mut wb = Raw::connect(&relay.url()).await;
-    wb.login(&key(3)).await;
+    let mut wb = Raw::logged_in(&relay, &key(3)).await;
     let prev = fill(&mut wb, b, 3, 1..=2, 100).await;
     relay.shutdown().await;
     // `a`'s membership log is damaged while the relay is stopped.
@@ -189,12 +179,10 @@ async fn a_document_that_does_not_load_is_refused_and_the_relay_starts() {
     drop(db);
     let relay = starling_relay::start(config).await.unwrap();
     assert_eq!(relay.metrics().damaged_documents(), 1);
-    let mut r = Raw::connect(&relay.url()).await;
-    r.login(&key(1)).await;
+    let mut r = Raw::logged_in(&relay, &key(1)).await;
     let err = replay(&mut r, a).await.unwrap_err();
     assert!(err.contains("damaged"), "{err}");
-    let mut wb = Raw::connect(&relay.url()).await;
-    wb.login(&key(3)).await;
+    let mut wb = Raw::logged_in(&relay, &key(3)).await;
     let e = seal(b, &key(3), 3, prev, b"after restart");
     assert_eq!(publish_raw(&mut wb, &e).await, Ok(3));
     relay.shutdown().await;
@@ -208,8 +196,7 @@ async fn the_integrity_check_at_start_says_what_it_found() {
     assert!(relay.integrity().is_empty(), "{:?}", relay.integrity());
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     fill(&mut w, doc, 1, 1..=3, 100).await;
     relay.shutdown().await;
     // Scribble over the page of an index the relay does not read at start
@@ -267,8 +254,7 @@ async fn a_stalled_disk_stops_intake_instead_of_filling_memory() {
     let (dir, relay) = start_relay_with(|c| c.limits.intake_bytes = 1 << 20).await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     // Another process holds the database's write lock (for less than the
     // relay's busy timeout, so its commits wait rather than fail).
     let db = rusqlite::Connection::open(dir.path().join("relay.db")).unwrap();
@@ -320,12 +306,10 @@ async fn amplification(answer_rate: u64, burst: u64, secs: f64) -> (u64, u64) {
     owner
         .add_member(doc, key(2).device_id(), Role::Viewer)
         .await;
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     // 2 MiB of history.
     fill(&mut w, doc, 1, 1..=64, 32 * 1024).await;
-    let mut attacker = Raw::connect(&relay.url()).await;
-    attacker.login(&key(2)).await;
+    let attacker = Raw::logged_in(&relay, &key(2)).await;
     let (mut tx, mut rx) = attacker.into_inner().split();
     let sub = wire::encode(&Message::Subscribe {
         docs: vec![DocCursor { doc, cursor: 0 }],
@@ -395,8 +379,7 @@ async fn a_failed_reload_serves_nothing_until_a_reload_works() {
     let doc = owner.create_doc().await;
     db.execute_batch("ALTER TABLE membership_ops RENAME TO hidden")
         .unwrap();
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     let mut prev = EnvelopeHash::ZERO;
     let mut acked = Vec::new();
     let unstored = loop {
@@ -417,8 +400,7 @@ async fn a_failed_reload_serves_nothing_until_a_reload_works() {
         assert!(acked.len() < 100, "the limit never filled");
     };
     // The reload failed: nothing is served, not even reads.
-    let mut r = Raw::connect(&relay.url()).await;
-    r.login(&key(1)).await;
+    let mut r = Raw::logged_in(&relay, &key(1)).await;
     let err = replay(&mut r, doc).await.unwrap_err();
     assert!(err.contains("cannot read its storage"), "{err}");
     assert!(r.closed().await);
@@ -434,8 +416,7 @@ async fn a_failed_reload_serves_nothing_until_a_reload_works() {
         assert!(start.elapsed() < WAIT, "the relay did not recover");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut r = Raw::connect(&relay.url()).await;
-    r.login(&key(1)).await;
+    let mut r = Raw::logged_in(&relay, &key(1)).await;
     assert_eq!(replay(&mut r, doc).await.unwrap(), acked);
     assert_eq!(
         publish_raw(&mut r, &unstored).await,
@@ -447,27 +428,10 @@ async fn a_failed_reload_serves_nothing_until_a_reload_works() {
 #[tokio::test]
 async fn a_reader_that_does_not_read_is_bounded_in_bytes() {
     let (_dir, relay) = start_relay_with(|c| c.limits.outbound_queue_bytes = 512 * 1024).await;
-    let mut owner = Client::connect(&relay, key(1)).await;
-    let doc = owner.create_doc().await;
-    owner
-        .add_member(doc, key(2).device_id(), Role::Viewer)
-        .await;
-    let mut stuck = Raw::connect(&relay.url()).await;
-    stuck.login(&key(2)).await;
-    stuck
-        .send(&Message::Subscribe {
-            docs: vec![DocCursor { doc, cursor: 0 }],
-        })
-        .await;
+    let (mut owner, doc, _stuck) = doc_with_a_stuck_reader(&relay).await;
     // 96 envelopes of 256 KiB (24 MiB) fill the socket buffers, then pass
     // the byte bound; 96 messages are far below the default 8192.
-    let big = vec![1u8; 256 * 1024];
-    for _ in 0..96 {
-        owner.publish(doc, &big).await;
-        if relay.metrics().rejections("slow_consumer") > 0 {
-            break;
-        }
-    }
+    publish_until_a_slow_consumer_is_dropped(&mut owner, doc, &relay, 96).await;
     assert_eq!(relay.metrics().rejections("slow_consumer"), 1);
     owner.publish(doc, b"still fine").await;
     relay.shutdown().await;

@@ -13,8 +13,7 @@ async fn good_handshake_is_welcomed() {
     assert_eq!(id, relay.relay_id());
     assert!(relay.origin().starts_with("ws://127.0.0.1:"));
     c.close().await;
-    let mut c = Raw::connect(&relay.url()).await;
-    c.login(&key(1)).await;
+    let _logged_in = Raw::logged_in(&relay, &key(1)).await;
     relay.shutdown().await;
 }
 
@@ -96,8 +95,7 @@ async fn allow_list_admits_only_listed_devices_and_reloads() {
     cfg.allowlist_file = Some(list.clone());
     let relay = starling_relay::start(cfg).await.unwrap();
 
-    let mut ok = Raw::connect(&relay.url()).await;
-    ok.login(&key(1)).await;
+    let mut ok = Raw::logged_in(&relay, &key(1)).await;
 
     let mut c = Raw::connect(&relay.url()).await;
     c.send(&Message::Hello {

@@ -11,8 +11,7 @@ use crate::util::*;
 
 /// The relay still serves a fresh client and reports healthy.
 async fn still_healthy(relay: &starling_relay::RelayHandle) {
-    let mut c = Raw::connect(&relay.url()).await;
-    c.login(&key(9)).await;
+    let _c = Raw::logged_in(relay, &key(9)).await;
     let mut s = tokio::net::TcpStream::connect(relay.local_addr())
         .await
         .unwrap();
@@ -116,8 +115,7 @@ async fn flood_over_the_rate_limit_gets_busy() {
 #[tokio::test]
 async fn subscription_limit_gets_too_large() {
     let (_dir, relay) = start_relay_with(|c| c.limits.max_subscriptions = 3).await;
-    let mut c = Raw::connect(&relay.url()).await;
-    c.login(&key(1)).await;
+    let mut c = Raw::logged_in(&relay, &key(1)).await;
     let docs = (0..4u8)
         .map(|i| DocCursor {
             doc: DocId::from_bytes([i; 16]),
@@ -132,10 +130,8 @@ async fn subscription_limit_gets_too_large() {
 #[tokio::test]
 async fn connection_limit_gets_busy() {
     let (_dir, relay) = start_relay_with(|c| c.limits.max_connections = 2).await;
-    let mut a = Raw::connect(&relay.url()).await;
-    a.login(&key(1)).await;
-    let mut b = Raw::connect(&relay.url()).await;
-    b.login(&key(2)).await;
+    let a = Raw::logged_in(&relay, &key(1)).await;
+    let _b = Raw::logged_in(&relay, &key(2)).await;
     let mut c = Raw::connect(&relay.url()).await;
     let (code, retry, _) = c.recv_error().await;
     assert_eq!((code, retry), (ErrorCode::Busy, RetryClass::RetryLater));

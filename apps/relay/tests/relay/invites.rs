@@ -107,8 +107,7 @@ async fn expired_invite_is_refused() {
     let state = owner.session.membership(&doc).unwrap().clone();
     let backdated = now_ms() - 2000;
     let op = link.secret.redeem_op(&state, &key(3), backdated).unwrap();
-    let mut raw = Raw::connect(&relay.url()).await;
-    raw.login(&key(3)).await;
+    let mut raw = Raw::logged_in(&relay, &key(3)).await;
     raw.send(&Message::InviteRedeem { doc, op }).await;
     let (code, _, message) = raw.recv_error().await;
     assert_eq!(code, ErrorCode::Forbidden);

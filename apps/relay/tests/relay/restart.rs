@@ -95,8 +95,7 @@ async fn clients_resume_from_their_cursors_after_a_restart() {
     assert_eq!(member.session.cursor(&doc), Some(7));
 
     // A fresh subscriber from zero gets everything, in order, without gaps.
-    let mut raw = Raw::connect(&relay.url()).await;
-    raw.login(&key(2)).await;
+    let mut raw = Raw::logged_in(&relay, &key(2)).await;
     raw.send(&Message::Subscribe {
         docs: vec![DocCursor { doc, cursor: 0 }],
     })
@@ -120,8 +119,7 @@ async fn clients_resume_from_their_cursors_after_a_restart() {
 #[tokio::test]
 async fn shutdown_closes_sockets_with_a_close_frame() {
     let (_dir, relay) = start_relay().await;
-    let mut c = Raw::connect(&relay.url()).await;
-    c.login(&key(1)).await;
+    let mut c = Raw::logged_in(&relay, &key(1)).await;
     let shut = tokio::spawn(relay.shutdown());
     assert!(c.closed().await);
     tokio::time::timeout(WAIT, shut).await.unwrap().unwrap();

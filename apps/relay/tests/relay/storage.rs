@@ -46,8 +46,7 @@ async fn snapshot_compacts_what_it_covers() {
     // Metadata rows stay (dedupe); the covered bytes are gone.
     assert_eq!(live_rows(&dir.path().join("relay.db")), (6, 1));
     // A new subscriber from zero gets the snapshot only.
-    let mut c = Raw::connect(&relay.url()).await;
-    c.login(&key(2)).await;
+    let mut c = Raw::logged_in(&relay, &key(2)).await;
     c.send(&Message::Subscribe {
         docs: vec![DocCursor { doc, cursor: 0 }],
     })
@@ -73,8 +72,7 @@ async fn document_quota_refuses_then_snapshot_frees() {
     let (_dir, relay) = start_relay_with(|c| c.limits.max_doc_bytes = 6000).await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     let big = vec![7u8; 1000];
     let mut prev = EnvelopeHash::ZERO;
     for seq in 1..=4 {
@@ -144,27 +142,8 @@ async fn metrics_endpoint_reports_prometheus_text() {
 #[tokio::test]
 async fn slow_consumer_is_dropped_and_others_carry_on() {
     let (_dir, relay) = start_relay_with(|c| c.limits.outbound_queue = 4).await;
-    let mut owner = Client::connect(&relay, key(1)).await;
-    let doc = owner.create_doc().await;
-    owner
-        .add_member(doc, key(2).device_id(), Role::Viewer)
-        .await;
-    // A subscriber that never reads.
-    let mut stuck = Raw::connect(&relay.url()).await;
-    stuck.login(&key(2)).await;
-    stuck
-        .send(&Message::Subscribe {
-            docs: vec![DocCursor { doc, cursor: 0 }],
-        })
-        .await;
-    // Large envelopes fill the socket buffers, then its queue.
-    let big = vec![1u8; 256 * 1024];
-    for _ in 0..64 {
-        owner.publish(doc, &big).await;
-        if relay.metrics().rejections("slow_consumer") > 0 {
-            break;
-        }
-    }
+    let (mut owner, doc, _stuck) = doc_with_a_stuck_reader(&relay).await;
+    publish_until_a_slow_consumer_is_dropped(&mut owner, doc, &relay, 64).await;
     assert_eq!(relay.metrics().rejections("slow_consumer"), 1);
     owner.publish(doc, b"still fine").await;
     relay.shutdown().await;
@@ -183,8 +162,7 @@ async fn catch_up_larger_than_the_outbound_queue_is_not_slow() {
     for i in 0..30u8 {
         owner.publish(doc, &[i]).await;
     }
-    let mut c = Raw::connect(&relay.url()).await;
-    c.login(&key(2)).await;
+    let mut c = Raw::logged_in(&relay, &key(2)).await;
     c.send(&Message::Subscribe {
         docs: vec![DocCursor { doc, cursor: 0 }],
     })
@@ -211,8 +189,7 @@ async fn failed_commit_acknowledges_nothing_and_the_relay_recovers() {
     let (dir, relay) = start_relay().await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     let e1 = seal(doc, &key(1), 1, EnvelopeHash::ZERO, b"one");
     assert_eq!(publish_raw(&mut w, &e1).await, Ok(1));
     let db = rusqlite::Connection::open(dir.path().join("relay.db")).unwrap();
@@ -241,8 +218,7 @@ async fn failed_commit_acknowledges_nothing_and_the_relay_recovers() {
     }
     assert_eq!(relay.metrics().rejections("store_failure"), 1);
     // Reconnect and retry: stored after the planted row.
-    let mut w = Raw::connect(&relay.url()).await;
-    w.login(&key(1)).await;
+    let mut w = Raw::logged_in(&relay, &key(1)).await;
     assert_eq!(publish_raw(&mut w, &e2).await, Ok(3));
     let e3 = seal(doc, &key(1), 3, e2.hash(), b"three");
     assert_eq!(publish_raw(&mut w, &e3).await, Ok(4));

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use starling_protocol::membership::Role;
 use starling_protocol::session::{ClientSession, Output, SessionConfig, SessionEvent};
-use starling_protocol::wire::{self, ErrorCode, Message, RetryClass, auth_message};
+use starling_protocol::wire::{self, DocCursor, ErrorCode, Message, RetryClass, auth_message};
 use starling_protocol::{DeviceKey, DocId, domain};
 use starling_relay::{RelayConfig, RelayHandle};
 use tempfile::TempDir;
@@ -41,6 +42,13 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// A connection to `relay`, logged in as `key`.
+    pub async fn logged_in(relay: &RelayHandle, key: &DeviceKey) -> Raw {
+        let mut r = Raw::connect(&relay.url()).await;
+        r.login(key).await;
+        r
+    }
+
     pub async fn connect(url: &str) -> Raw {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         Raw { ws }
@@ -339,4 +347,39 @@ pub async fn http_get(relay: &RelayHandle, path: &str) -> (u16, String) {
     let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, body.to_owned())
+}
+
+/// key(1)'s new document with key(2) as a viewer, subscribed on a
+/// connection that then never reads.
+pub async fn doc_with_a_stuck_reader(relay: &RelayHandle) -> (Client, DocId, Raw) {
+    let mut owner = Client::connect(relay, key(1)).await;
+    let doc = owner.create_doc().await;
+    owner
+        .add_member(doc, key(2).device_id(), Role::Viewer)
+        .await;
+    let mut stuck = Raw::logged_in(relay, &key(2)).await;
+    stuck
+        .send(&Message::Subscribe {
+            docs: vec![DocCursor { doc, cursor: 0 }],
+        })
+        .await;
+    (owner, doc, stuck)
+}
+
+/// Publishes envelopes of 256 KiB to `doc` (at most `rounds`) until the
+/// relay drops a slow consumer: they fill the socket buffers, then its
+/// queue.
+pub async fn publish_until_a_slow_consumer_is_dropped(
+    owner: &mut Client,
+    doc: DocId,
+    relay: &RelayHandle,
+    rounds: usize,
+) {
+    let big = vec![1u8; 256 * 1024];
+    for _ in 0..rounds {
+        owner.publish(doc, &big).await;
+        if relay.metrics().rejections("slow_consumer") > 0 {
+            break;
+        }
+    }
 }
