@@ -271,6 +271,17 @@ fn send(conn: ConnId, msg: Message) -> RelayAction {
     RelayAction::Send { conn, msg }
 }
 
+/// The refusal of a request about a damaged document.
+fn damaged(conn: ConnId, doc: DocId) -> RelayAction {
+    err(
+        conn,
+        ErrorCode::UnknownDoc,
+        RetryClass::RetryLater,
+        Some(doc),
+        DAMAGED,
+    )
+}
+
 fn err(
     conn: ConnId,
     code: ErrorCode,
@@ -345,13 +356,7 @@ impl RelayCore {
         listening.extend(self.replaying(&doc));
         for conn in listening {
             self.remove_subscription(conn, &doc);
-            out.push(err(
-                conn,
-                ErrorCode::UnknownDoc,
-                RetryClass::RetryLater,
-                Some(doc),
-                DAMAGED,
-            ));
+            out.push(damaged(conn, doc));
         }
         out
     }
@@ -523,13 +528,7 @@ impl RelayCore {
             return vec![RelayAction::Close { conn }];
         };
         if let Some(doc) = self.damaged_target(&msg) {
-            return vec![err(
-                conn,
-                ErrorCode::UnknownDoc,
-                RetryClass::RetryLater,
-                Some(doc),
-                DAMAGED,
-            )];
+            return vec![damaged(conn, doc)];
         }
         let device = match (&c.auth, &msg) {
             (AuthState::Authenticated(d), _) => *d,
@@ -596,13 +595,7 @@ impl RelayCore {
     ) -> Vec<RelayAction> {
         let doc = publish.envelope().header_unverified().doc;
         if self.damaged.contains(&doc) {
-            return vec![err(
-                conn,
-                ErrorCode::UnknownDoc,
-                RetryClass::RetryLater,
-                Some(doc),
-                DAMAGED,
-            )];
+            return vec![damaged(conn, doc)];
         }
         match self.conns.get(&conn).map(|c| &c.auth) {
             None => vec![RelayAction::Close { conn }],

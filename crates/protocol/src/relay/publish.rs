@@ -56,13 +56,7 @@ impl RelayCore {
                 continue;
             }
             if self.damaged.contains(&doc) {
-                out.push(err(
-                    conn,
-                    ErrorCode::UnknownDoc,
-                    RetryClass::RetryLater,
-                    Some(doc),
-                    super::DAMAGED,
-                ));
+                out.push(super::damaged(conn, doc));
                 continue;
             }
             if c.subscriptions.contains(&doc) {
@@ -93,13 +87,7 @@ impl RelayCore {
         out: &mut Vec<RelayAction>,
     ) {
         if self.damaged.contains(&doc) {
-            out.push(err(
-                conn,
-                ErrorCode::UnknownDoc,
-                RetryClass::RetryLater,
-                Some(doc),
-                super::DAMAGED,
-            ));
+            out.push(super::damaged(conn, doc));
             return;
         }
         let Some(state) = self.docs.get(&doc) else {
