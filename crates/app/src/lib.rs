@@ -31,6 +31,7 @@
 
 mod actions;
 pub mod archive;
+mod cache;
 pub mod chart;
 mod duration;
 mod edit;
@@ -45,11 +46,12 @@ use std::path::{Path, PathBuf};
 
 pub use actions::{ScoreInput, Scored};
 pub use archive::Archive;
+pub use cache::RECENT_READINGS;
 pub use duration::parse_duration;
 pub use error::{AppError, ErrorKind, Result};
 pub use find::{area_help, short};
 pub use sharing::{Invite, JoinOutcome, MemberEntry};
-pub use summary::{AreaSummary, JournalSummary, RECENT_READINGS};
+pub use summary::{AreaSummary, JournalSummary};
 pub use sync::{SyncEvent, SyncEventKind, SyncOptions, SyncOutcome, SyncProblem};
 pub use transfer::ExportFormat;
 

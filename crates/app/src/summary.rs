@@ -172,11 +172,7 @@ impl App {
     /// The summary of one journal: cached unless its content moved.
     pub fn summary(&self, row: &DocRow) -> Result<JournalSummary> {
         let today = crate::actions::date_or_today(None)?;
-        let cached = self
-            .client
-            .cached(&row.doc, KIND)?
-            .and_then(|b| decode::<Facts>(&b));
-        let facts = match cached {
+        let facts = match self.kept::<Facts>(&row.doc, KIND)? {
             Some(f) => f,
             None => self.recompute(row)?,
         };
@@ -200,7 +196,7 @@ impl App {
                 let (tag, value) = e.cached?;
                 (e.content? == tag).then_some(value)
             });
-            let facts = match fresh.and_then(|b| decode::<Facts>(&b)) {
+            let facts = match fresh.and_then(|b| crate::cache::decode::<Facts>(&b)) {
                 Some(f) => Ok(f),
                 None => self.recompute(&row),
             };
@@ -214,91 +210,7 @@ impl App {
     fn recompute(&self, row: &DocRow) -> Result<Facts> {
         let (journal, tag) = self.load_tagged(row)?;
         let facts = Facts::of(&journal);
-        match serde_json::to_vec(&facts) {
-            Ok(bytes) => {
-                if let Err(e) = self.client.put_cache(&row.doc, KIND, &tag, &bytes) {
-                    // A cache: a store that cannot take it costs speed only.
-                    tracing::warn!(error = %e, "summary not cached");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "summary not cached"),
-        }
+        self.keep(&row.doc, KIND, &tag, &facts);
         Ok(facts)
-    }
-}
-
-/// A cached value, if it decodes (text checked once, as a whole, not
-/// string by string).
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()
-}
-
-/// The store's cache kind for read models (and its format's version).
-const READ_KIND: &str = "read/1";
-
-impl App {
-    /// What the read screens need (the view and the instruments), without
-    /// loading the CRDT when the journal has not changed since it was last
-    /// read: kept beside the document, tagged with the content it was read
-    /// from. A kept model that is stale or does not decode is rebuilt.
-    pub fn read(&self, row: &DocRow) -> Result<recovery_journal::ReadModel> {
-        if let Some(model) = self
-            .client
-            .cached(&row.doc, READ_KIND)?
-            .and_then(|b| decode(&b))
-        {
-            return Ok(model);
-        }
-        let (journal, tag) = self.load_tagged(row)?;
-        let model = journal.read_model();
-        match serde_json::to_vec(&model) {
-            Ok(bytes) => {
-                if let Err(e) = self.client.put_cache(&row.doc, READ_KIND, &tag, &bytes) {
-                    tracing::warn!(error = %e, "read model not cached");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "read model not cached"),
-        }
-        Ok(model)
-    }
-}
-
-/// The store's cache kind for recent views (and its format's version).
-const RECENT_KIND: &str = "recent/1";
-
-/// How many readings keep their areas in a recent view: the latest, and
-/// the three before it that `show` compares it with.
-pub const RECENT_READINGS: usize = 4;
-
-impl App {
-    /// The journal's view with the areas of only its latest
-    /// [`RECENT_READINGS`] readings ([`JournalView::recent`]), kept beside
-    /// the document like the read model: what `show` prints, without
-    /// decoding every reading of a long journal.
-    ///
-    /// [`JournalView::recent`]: recovery_journal::JournalView::recent
-    pub fn read_recent(&self, row: &DocRow) -> Result<recovery_journal::JournalView> {
-        if let Some(view) = self
-            .client
-            .cached(&row.doc, RECENT_KIND)?
-            .and_then(|b| decode(&b))
-        {
-            return Ok(view);
-        }
-        // The tag first: should the journal change meanwhile, the view is
-        // kept under the older tag, which no longer matches, and is rebuilt.
-        let tag = self.client.content_tag(&row.doc)?;
-        let view = self.read(row)?.view.recent(RECENT_READINGS);
-        if let Some(tag) = tag {
-            match serde_json::to_vec(&view) {
-                Ok(bytes) => {
-                    if let Err(e) = self.client.put_cache(&row.doc, RECENT_KIND, &tag, &bytes) {
-                        tracing::warn!(error = %e, "recent view not cached");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "recent view not cached"),
-            }
-        }
-        Ok(view)
     }
 }
