@@ -602,8 +602,8 @@ impl Run<'_> {
             let sleep_until =
                 deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                frame = ws.next() => match frame {
-                    Some(Ok(WsMessage::Binary(bytes))) => {
+                frame = ws.next() => match read(frame) {
+                    Read::Frame(bytes) => {
                         let mut ended = None;
                         let out = if self.session.is_ready() {
                             // Everything that already arrived is taken
@@ -612,24 +612,14 @@ impl Run<'_> {
                             // each document's sync state encoded once (a
                             // catch-up is many frames at once).
                             let mut frames = vec![bytes];
-                            while frames.len() < BATCH_FRAMES {
-                                match ws.next().now_or_never() {
-                                    Some(Some(Ok(WsMessage::Binary(more)))) => frames.push(more),
-                                    Some(Some(Ok(WsMessage::Close(frame)))) => {
-                                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());
-                                        ended = Some(format!("the relay closed the connection ({reason})"));
-                                        break;
-                                    }
-                                    Some(Some(Ok(_))) => {}
-                                    Some(Some(Err(e))) => {
-                                        ended = Some(e.to_string());
-                                        break;
-                                    }
-                                    Some(None) => {
-                                        ended = Some("the connection closed".into());
-                                        break;
-                                    }
-                                    None => break,
+                            while frames.len() < BATCH_FRAMES && ended.is_none() {
+                                let Some(more) = ws.next().now_or_never() else {
+                                    break;
+                                };
+                                match read(more) {
+                                    Read::Frame(more) => frames.push(more),
+                                    Read::Other => {}
+                                    Read::Ended(why) => ended = Some(why),
                                 }
                             }
                             let frames: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
@@ -646,13 +636,8 @@ impl Run<'_> {
                             return Ok(Outcome::Dropped(e));
                         }
                     }
-                    Some(Ok(WsMessage::Close(frame))) => {
-                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());
-                        return Ok(Outcome::Dropped(format!("the relay closed the connection ({reason})")));
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Ok(Outcome::Dropped(e.to_string())),
-                    None => return Ok(Outcome::Dropped("the connection closed".into())),
+                    Read::Other => {}
+                    Read::Ended(why) => return Ok(Outcome::Dropped(why)),
                 },
                 _ = tick.tick() => {
                     if matches!(mode, SyncMode::Watch) && self.client.pause_requested() {
@@ -713,6 +698,31 @@ impl Run<'_> {
             let (addr, key) = (relay.to_string(), presented.to_string());
             Ok(rows::pin_relay(tx, &addr, &key, now_ms() as i64)?)
         })
+    }
+}
+
+/// What one read of the relay's socket brought.
+enum Read {
+    /// A frame of the protocol.
+    Frame(tokio_tungstenite::tungstenite::Bytes),
+    /// Something else (a ping, a pong): nothing to do.
+    Other,
+    /// The connection ended, and why.
+    Ended(String),
+}
+
+fn read(
+    frame: Option<std::result::Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
+) -> Read {
+    match frame {
+        Some(Ok(WsMessage::Binary(bytes))) => Read::Frame(bytes),
+        Some(Ok(WsMessage::Close(frame))) => {
+            let reason = frame.map_or_else(|| "closed".into(), |f| f.reason.to_string());
+            Read::Ended(format!("the relay closed the connection ({reason})"))
+        }
+        Some(Ok(_)) => Read::Other,
+        Some(Err(e)) => Read::Ended(e.to_string()),
+        None => Read::Ended("the connection closed".into()),
     }
 }
 
