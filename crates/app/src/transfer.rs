@@ -41,12 +41,16 @@ impl std::str::FromStr for ExportFormat {
 impl App {
     /// The journal's bytes in `format`.
     pub fn export(&self, row: &DocRow, format: ExportFormat) -> Result<Vec<u8>> {
+        if format == ExportFormat::Fhir {
+            // From the kept read model: no need to load the document.
+            let bundle = self.read(row)?.fhir_bundle();
+            return Ok(serde_json::to_vec_pretty(&bundle).unwrap_or_default());
+        }
         let journal = self.load(row)?;
         Ok(match format {
             ExportFormat::Json => journal.export_json().into_bytes(),
             ExportFormat::Csv => journal.export_csv().into_bytes(),
-            ExportFormat::Automerge => journal.export_automerge(),
-            ExportFormat::Fhir => journal.export_fhir().into_bytes(),
+            ExportFormat::Automerge | ExportFormat::Fhir => journal.export_automerge(),
         })
     }
 

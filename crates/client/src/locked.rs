@@ -175,7 +175,7 @@ fn rewrite(path: &Path, from: Option<&str>, to: &str) -> Result<()> {
 /// journal. Removed by the next open and the next rewrite.
 pub(crate) fn remove_leftovers(path: &Path) {
     let next = sibling(path, "rewrite");
-    let _ = std::fs::remove_file(sibling_dash(&next, "journal"));
+    let _ = std::fs::remove_file(sibling(&next, "-journal"));
     let _ = std::fs::remove_file(&next);
 }
 
@@ -225,18 +225,13 @@ impl Gate {
     }
 }
 
-/// `path` with `-suffix` appended (SQLite's journal naming).
-fn sibling_dash(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push("-");
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// `path` with `.suffix` appended (`starling.db` -> `starling.db.rewrite`).
+/// `path` with `suffix` appended (`starling.db` -> `starling.db.rewrite`;
+/// SQLite names a journal with `-journal`).
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
-    s.push(".");
+    if !suffix.starts_with('-') {
+        s.push(".");
+    }
     s.push(suffix);
     PathBuf::from(s)
 }
