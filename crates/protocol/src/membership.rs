@@ -8,8 +8,10 @@
 //! whole log with [`MembershipState::verify_chain`], checking signatures,
 //! links and authority:
 //!
-//! - only owners add, remove or re-role members, rotate the epoch, and create
-//!   or revoke invites;
+//! - only owners add, remove or re-role members, rotate the epoch, create
+//!   or revoke invites, and delete the document (after which no op
+//!   applies); any member may remove itself (leave), but the last owner
+//!   may not;
 //! - a redeem must prove the secret of a live, unexpired, unused invite and be
 //!   signed by the joiner, who gains the invite's role and perspective;
 //! - a rotation wraps the new epoch key for exactly the current members and

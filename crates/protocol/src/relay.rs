@@ -162,6 +162,48 @@ pub enum RelayAction {
         /// Which.
         conn: ConnId,
     },
+    /// Durably erase everything stored of a document (its envelopes, its
+    /// membership log) and keep only its tombstone, which refuses every
+    /// later request about it; then reclaim the space, so none of its bytes
+    /// stays in the storage files.
+    EraseDoc {
+        /// The document.
+        doc: DocId,
+        /// What to keep.
+        tombstone: Tombstone,
+    },
+}
+
+/// All the relay keeps of a deleted document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tombstone {
+    /// When it was deleted (the relay's clock, unix ms).
+    pub at: u64,
+    /// The owner's signed delete op, its index in the (erased) log and the
+    /// relay's stamp: members verify it before they erase their copies.
+    /// `None` when the relay's retention schedule deleted the document:
+    /// members then keep theirs (a relay's word alone erases nothing).
+    pub op: Option<(u64, MembershipOp, OpStamp)>,
+}
+
+impl Tombstone {
+    /// What the relay answers any request about the deleted `doc` with.
+    pub fn notice(&self, doc: DocId) -> Message {
+        match &self.op {
+            Some((index, op, stamp)) => Message::Deleted {
+                doc,
+                index: *index,
+                op: op.clone(),
+                stamp: *stamp,
+            },
+            None => Message::error(
+                ErrorCode::Deleted,
+                RetryClass::Unauthorised,
+                Some(doc),
+                "deleted by this relay's retention schedule",
+            ),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -226,6 +268,8 @@ pub struct RelayCore {
     /// Documents whose stored state does not load (a damaged row): refused
     /// until the operator restores them; every other document is served.
     damaged: HashSet<DocId>,
+    /// Deleted documents: refused, with the notice that lets members erase.
+    deleted: HashMap<DocId, Tombstone>,
 }
 
 /// A document as stored: its id, its membership log with the relay's
@@ -267,6 +311,18 @@ pub fn replay_messages(
     out
 }
 
+/// The one document a request (other than a subscribe) is about.
+fn target(msg: &Message) -> Option<DocId> {
+    match msg {
+        Message::Publish { envelope } => Some(envelope.header_unverified().doc),
+        Message::MembershipPublish { doc, .. }
+        | Message::InviteFetch { doc, .. }
+        | Message::InviteRedeem { doc, .. }
+        | Message::Presence { doc, .. } => Some(*doc),
+        _ => None,
+    }
+}
+
 fn send(conn: ConnId, msg: Message) -> RelayAction {
     RelayAction::Send { conn, msg }
 }
@@ -302,7 +358,46 @@ impl RelayCore {
             docs: HashMap::new(),
             subscribers: HashMap::new(),
             damaged: HashSet::new(),
+            deleted: HashMap::new(),
         }
+    }
+
+    /// Feeds back a stored tombstone (at start-up, and after a failed
+    /// commit): every later request about `doc` is refused with its notice.
+    pub fn restore_tombstone(&mut self, doc: DocId, tombstone: Tombstone) {
+        self.docs.remove(&doc);
+        self.deleted.insert(doc, tombstone);
+    }
+
+    /// Whether `doc` was deleted.
+    pub fn is_deleted(&self, doc: &DocId) -> bool {
+        self.deleted.contains_key(doc)
+    }
+
+    /// Erases `doc`: the store erases it ([`RelayAction::EraseDoc`]), every
+    /// connection following it gets the notice (and `also`, the one that
+    /// asked), and from now on every request about it gets the notice.
+    pub(crate) fn erase(
+        &mut self,
+        doc: DocId,
+        tombstone: Tombstone,
+        also: Option<ConnId>,
+    ) -> Vec<RelayAction> {
+        let mut targets = self.subscribers(&doc);
+        targets.extend(self.replaying(&doc));
+        targets.extend(also.filter(|c| !targets.contains(c)));
+        for c in self.conns.keys().copied().collect::<Vec<_>>() {
+            self.remove_subscription(c, &doc);
+        }
+        self.docs.remove(&doc);
+        let notice = tombstone.notice(doc);
+        let mut out = vec![RelayAction::EraseDoc {
+            doc,
+            tombstone: tombstone.clone(),
+        }];
+        out.extend(targets.into_iter().map(|c| send(c, notice.clone())));
+        self.deleted.insert(doc, tombstone);
+        out
     }
 
     /// The relay's identity (clients verify acks with it).
@@ -375,9 +470,14 @@ impl RelayCore {
     /// after a commit failed and was rolled back), keeping the connections
     /// and their subscriptions to documents that are still there. Returns
     /// the documents whose stored log does not verify (mark them damaged).
-    pub fn reload_docs(&mut self, docs: Vec<StoredDoc>) -> Vec<(DocId, MembershipError)> {
+    pub fn reload_docs(
+        &mut self,
+        docs: Vec<StoredDoc>,
+        tombstones: Vec<(DocId, Tombstone)>,
+    ) -> Vec<(DocId, MembershipError)> {
         self.docs.clear();
         self.damaged.clear();
+        self.deleted = tombstones.into_iter().collect();
         let mut failed = Vec::new();
         for (doc, ops, metas) in docs {
             if let Err(e) = self.restore_doc(doc, ops, &metas) {
@@ -530,6 +630,11 @@ impl RelayCore {
         if let Some(doc) = self.damaged_target(&msg) {
             return vec![damaged(conn, doc)];
         }
+        if let Some(doc) = target(&msg)
+            && let Some(t) = self.deleted.get(&doc)
+        {
+            return vec![send(conn, t.notice(doc))];
+        }
         let device = match (&c.auth, &msg) {
             (AuthState::Authenticated(d), _) => *d,
             (_, Message::Hello { .. } | Message::Authenticate { .. }) => {
@@ -573,15 +678,7 @@ impl RelayCore {
         if self.damaged.is_empty() {
             return None;
         }
-        let doc = match msg {
-            Message::Publish { envelope } => envelope.header_unverified().doc,
-            Message::MembershipPublish { doc, .. }
-            | Message::InviteFetch { doc, .. }
-            | Message::InviteRedeem { doc, .. }
-            | Message::Presence { doc, .. } => *doc,
-            _ => return None,
-        };
-        self.damaged.contains(&doc).then_some(doc)
+        target(msg).filter(|doc| self.damaged.contains(doc))
     }
 
     /// A `Publish` whose signature the application already checked (see
@@ -596,6 +693,9 @@ impl RelayCore {
         let doc = publish.envelope().header_unverified().doc;
         if self.damaged.contains(&doc) {
             return vec![damaged(conn, doc)];
+        }
+        if let Some(t) = self.deleted.get(&doc) {
+            return vec![send(conn, t.notice(doc))];
         }
         match self.conns.get(&conn).map(|c| &c.auth) {
             None => vec![RelayAction::Close { conn }],

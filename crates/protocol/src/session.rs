@@ -170,6 +170,21 @@ pub enum SessionEvent {
         /// The document.
         doc: DocId,
     },
+    /// The relay confirmed that this device left the document (its own
+    /// removal, [`ClientSession::leave`]): erase the local copy. The
+    /// session no longer holds the document.
+    Left {
+        /// The document.
+        doc: DocId,
+    },
+    /// The document's owner deleted it, by an op that verified: erase the
+    /// local copy. The session no longer holds the document.
+    Deleted {
+        /// The document.
+        doc: DocId,
+        /// The owner's device that signed the deletion.
+        by: DeviceId,
+    },
     /// Everything stored at the relay up to now has been delivered.
     CaughtUp {
         /// The document.

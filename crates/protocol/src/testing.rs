@@ -144,6 +144,16 @@ pub fn sample_messages() -> Vec<crate::wire::Message> {
                 10,
             )),
         });
+        if let Ok(state) = MembershipState::verify_chain(doc, std::slice::from_ref(&op))
+            && let Ok(delete) = state.sign_op(&dev, 11, crate::membership::OpBody::DeleteDocument)
+        {
+            out.push(Message::Deleted {
+                doc,
+                index: 1,
+                stamp: crate::membership::OpStamp::sign(&relay, &doc, 1, &delete.hash(), 11),
+                op: delete,
+            });
+        }
         out.push(Message::InviteRedeem { doc, op });
     }
     out.push(Message::InviteFetch {

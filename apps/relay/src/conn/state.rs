@@ -30,6 +30,7 @@ fn code_name(code: ErrorCode) -> &'static str {
         ErrorCode::BadMembership => "bad_membership",
         ErrorCode::TooLarge => "too_large",
         ErrorCode::Busy => "busy",
+        ErrorCode::Deleted => "deleted",
         _ => "other",
     }
 }

@@ -82,7 +82,8 @@ pub enum OpBody {
         /// Its perspective label (e.g. "worker", "carer").
         perspective: String,
     },
-    /// Removes a device. Follow with a rotation.
+    /// Removes a device: by an owner (follow with a rotation), or by the
+    /// member itself, leaving.
     RemoveMember {
         /// The device.
         device: DeviceId,
@@ -120,6 +121,11 @@ pub enum OpBody {
         /// `"starling invite redeem v1" || doc || invite || joiner`.
         proof: Signature,
     },
+    /// Deletes the document (owner only): the relay erases everything it
+    /// holds of it and keeps this op alone, as the tombstone that refuses
+    /// every later write and tells members to erase their copies. Nothing
+    /// may follow it in the log.
+    DeleteDocument,
 }
 
 /// The signed part of a membership op.

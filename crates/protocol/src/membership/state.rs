@@ -57,6 +57,8 @@ pub struct MembershipState {
     writers: BTreeMap<Epoch, BTreeSet<DeviceId>>,
     head: OpHash,
     len: u64,
+    /// Whether the log ends with the owner's [`OpBody::DeleteDocument`].
+    deleted: bool,
 }
 
 /// The bytes an invite key signs to redeem.
@@ -95,6 +97,7 @@ impl MembershipState {
             writers: BTreeMap::new(),
             head: OpHash::ZERO,
             len: 0,
+            deleted: false,
         }
     }
 
@@ -231,6 +234,9 @@ impl MembershipState {
             );
             return Ok(());
         }
+        if self.deleted {
+            return Err(MembershipError::Invalid("the document was deleted"));
+        }
         match &c.body {
             OpBody::Genesis { .. } => Err(MembershipError::Genesis),
             OpBody::AddMember {
@@ -255,7 +261,11 @@ impl MembershipState {
                 Ok(())
             }
             OpBody::RemoveMember { device } => {
-                self.require_owner(c)?;
+                // A member may always leave; removing anyone else is an
+                // owner's.
+                if c.author != *device {
+                    self.require_owner(c)?;
+                }
                 let m = self
                     .members
                     .get(device)
@@ -333,6 +343,11 @@ impl MembershipState {
                 Ok(())
             }
             OpBody::RedeemInvite { invite, proof } => self.redeem(c, invite, proof),
+            OpBody::DeleteDocument => {
+                self.require_owner(c)?;
+                self.deleted = true;
+                Ok(())
+            }
         }
     }
 
@@ -383,9 +398,15 @@ impl MembershipState {
         self.members.get(device).map(|m| m.role)
     }
 
-    /// Whether `device` may publish envelopes.
+    /// Whether `device` may publish envelopes (nobody may, once the
+    /// document is deleted).
     pub fn can_write(&self, device: &DeviceId) -> bool {
-        self.role(device).is_some_and(Role::can_write)
+        !self.deleted && self.role(device).is_some_and(Role::can_write)
+    }
+
+    /// Whether the log ends with the owner's [`OpBody::DeleteDocument`].
+    pub fn is_deleted(&self) -> bool {
+        self.deleted
     }
 
     /// Whether `device` held a write role at any point of `epoch`: the rule

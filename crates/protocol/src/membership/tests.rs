@@ -213,3 +213,60 @@ fn op_bytes_round_trip() {
         assert_eq!(&MembershipOp::from_bytes(&op.to_bytes()).unwrap(), op);
     }
 }
+
+#[test]
+fn a_member_may_leave_but_not_remove_others_and_the_last_owner_stays() {
+    let mut w = world();
+    let carer = w.carer.device_id();
+    let add = OpBody::AddMember {
+        device: carer,
+        role: Role::Viewer,
+        perspective: "carer".into(),
+    };
+    w.push(w.state.sign_op(&w.owner, 3, add).unwrap()).unwrap();
+    // The worker may not remove the carer...
+    let remove_carer = OpBody::RemoveMember { device: carer };
+    let op = w.state.sign_op(&w.worker, 4, remove_carer).unwrap();
+    assert_eq!(w.push(op), Err(MembershipError::Unauthorised));
+    // ...but may remove itself.
+    let me = w.worker.device_id();
+    let leave = OpBody::RemoveMember { device: me };
+    w.push(w.state.sign_op(&w.worker, 4, leave).unwrap())
+        .unwrap();
+    assert_eq!(w.state.role(&me), None);
+    // The only owner cannot leave: the document would have nobody to run it.
+    let owner = w.owner.device_id();
+    let leave = OpBody::RemoveMember { device: owner };
+    let op = w.state.sign_op(&w.owner, 5, leave).unwrap();
+    assert!(matches!(w.push(op), Err(MembershipError::Invalid(_))));
+    assert_eq!(w.state.role(&owner), Some(Role::Owner));
+}
+
+#[test]
+fn only_an_owner_deletes_and_nothing_follows_a_deletion() {
+    let mut w = world();
+    let op = w
+        .state
+        .sign_op(&w.worker, 3, OpBody::DeleteDocument)
+        .unwrap();
+    assert_eq!(w.push(op), Err(MembershipError::Unauthorised));
+    assert!(!w.state.is_deleted());
+    let op = w
+        .state
+        .sign_op(&w.owner, 3, OpBody::DeleteDocument)
+        .unwrap();
+    w.push(op).unwrap();
+    assert!(w.state.is_deleted());
+    // Nobody writes to a deleted document, and no op follows the deletion.
+    assert!(!w.state.can_write(&w.owner.device_id()));
+    assert!(!w.state.can_write(&w.worker.device_id()));
+    let again = OpBody::ChangeRole {
+        device: w.worker.device_id(),
+        role: Role::Viewer,
+    };
+    let op = w.state.sign_op(&w.owner, 4, again).unwrap();
+    assert!(matches!(w.push(op), Err(MembershipError::Invalid(_))));
+    // The whole log replays to the same deleted state.
+    let replayed = MembershipState::verify_chain(w.doc, &w.ops).unwrap();
+    assert!(replayed.is_deleted());
+}

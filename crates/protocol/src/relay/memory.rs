@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use rand_core::CryptoRngCore;
 
-use super::{ConnId, EnvelopeMeta, RelayAction, RelayConfig, RelayCore, replay_messages};
+use super::{
+    ConnId, EnvelopeMeta, RelayAction, RelayConfig, RelayCore, Tombstone, replay_messages,
+};
 use crate::envelope::Envelope;
 use crate::ids::DocId;
 use crate::keys::DeviceKey;
@@ -26,6 +28,7 @@ pub struct MemoryRelay {
     key: DeviceKey,
     config: RelayConfig,
     store: HashMap<DocId, StoredDoc>,
+    tombstones: HashMap<DocId, Tombstone>,
 }
 
 impl MemoryRelay {
@@ -36,6 +39,7 @@ impl MemoryRelay {
             key,
             config,
             store: HashMap::new(),
+            tombstones: HashMap::new(),
         }
     }
 
@@ -70,6 +74,14 @@ impl MemoryRelay {
             // mean corrupted storage, and the doc is skipped.
             let _ = self.core.restore_doc(*doc, s.ops.clone(), &metas);
         }
+        for (doc, t) in &self.tombstones {
+            self.core.restore_tombstone(*doc, t.clone());
+        }
+    }
+
+    /// Whether anything of `doc` is stored besides its tombstone.
+    pub fn holds(&self, doc: &DocId) -> bool {
+        self.store.contains_key(doc)
     }
 
     /// A connection opened.
@@ -126,6 +138,10 @@ impl MemoryRelay {
                     if d.ops.len() as u64 == index {
                         d.ops.push((op, Some(stamp)));
                     }
+                }
+                RelayAction::EraseDoc { doc, tombstone } => {
+                    self.store.remove(&doc);
+                    self.tombstones.insert(doc, tombstone);
                 }
                 RelayAction::Compact { doc, doc_seqs } => {
                     if let Some(d) = self.store.get_mut(&doc) {

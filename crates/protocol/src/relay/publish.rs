@@ -59,6 +59,10 @@ impl RelayCore {
                 out.push(super::damaged(conn, doc));
                 continue;
             }
+            if let Some(t) = self.deleted.get(&doc) {
+                out.push(send(conn, t.notice(doc)));
+                continue;
+            }
             if c.subscriptions.contains(&doc) {
                 // Already live: nothing is replayed twice; `caught_up` says
                 // where the document stands (a barrier, at a few bytes).
@@ -88,6 +92,10 @@ impl RelayCore {
     ) {
         if self.damaged.contains(&doc) {
             out.push(super::damaged(conn, doc));
+            return;
+        }
+        if let Some(t) = self.deleted.get(&doc) {
+            out.push(send(conn, t.notice(doc)));
             return;
         }
         let Some(state) = self.docs.get(&doc) else {
@@ -367,6 +375,13 @@ impl RelayCore {
             Err(e) => return vec![Self::membership_error(conn, doc, &e)],
         };
         let stamp = OpStamp::sign(&self.key, &doc, index, &op.hash(), now);
+        if matches!(op.content().body, OpBody::DeleteDocument) {
+            let tombstone = super::Tombstone {
+                at: now,
+                op: Some((index, op, stamp)),
+            };
+            return self.erase(doc, tombstone, Some(conn));
+        }
         if let Some(state) = self.docs.get_mut(&doc) {
             state.stamp(index, stamp);
         }

@@ -747,3 +747,120 @@ fn a_connection_has_a_few_replays_under_way_and_the_rest_wait_their_turn() {
         assert!(replays(&g.relay.handle_replay_next(ConnId(3), doc)).is_empty());
     }
 }
+
+fn deleted_notice(actions: &[RelayAction], to: ConnId) -> Option<(u64, MembershipOp)> {
+    sent(actions, to).into_iter().find_map(|m| match m {
+        Message::Deleted { index, op, .. } => Some((index, op)),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_deleted_document_is_erased_and_its_tombstone_refuses_everything() {
+    let mut f = Fixture::new();
+    let doc = f.doc;
+    let (owner, viewer) = (f.owner.clone(), f.viewer.clone());
+    publish_n(&mut f, 3);
+    f.login(ConnId(2), &viewer, 1000);
+    subscribe(&mut f, ConnId(2), &[(doc, 0)]);
+    // Only an owner deletes: the viewer's delete is refused.
+    let state = f.relay.docs[&doc].membership.clone();
+    let op = state
+        .sign_op(&viewer, 1000, OpBody::DeleteDocument)
+        .unwrap();
+    let a = f.msg(ConnId(2), Message::MembershipPublish { doc, op });
+    assert_eq!(error_code(&a, ConnId(2)), Some(ErrorCode::BadMembership));
+    assert!(!f.relay.is_deleted(&doc));
+    // The owner's delete erases it at once and tells everyone following it.
+    let op = state.sign_op(&owner, 1000, OpBody::DeleteDocument).unwrap();
+    let a = f.msg(
+        ConnId(1),
+        Message::MembershipPublish {
+            doc,
+            op: op.clone(),
+        },
+    );
+    let erase: Vec<&Tombstone> = a
+        .iter()
+        .filter_map(|x| match x {
+            RelayAction::EraseDoc { doc: d, tombstone } if *d == doc => Some(tombstone),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(erase.len(), 1);
+    assert_eq!(
+        erase[0].op.as_ref().map(|(i, o, _)| (*i, o.hash())),
+        Some((2, op.hash()))
+    );
+    assert!(
+        matches!(a[0], RelayAction::EraseDoc { .. }),
+        "erased before anyone is told"
+    );
+    assert_eq!(
+        deleted_notice(&a, ConnId(1)).map(|n| n.1.hash()),
+        Some(op.hash())
+    );
+    assert_eq!(
+        deleted_notice(&a, ConnId(2)).map(|n| n.1.hash()),
+        Some(op.hash())
+    );
+    assert!(
+        !a.iter()
+            .any(|x| matches!(x, RelayAction::StoreMembershipOp { .. }))
+    );
+    assert!(f.relay.docs().all(|d| *d != doc));
+    // Every later request gets the notice: a write, a genesis starting it
+    // again, a subscribe, an invite.
+    let e = f.envelope(&owner, 4, EnvelopeHash::ZERO);
+    let a = f.msg(ConnId(1), Message::Publish { envelope: e });
+    assert!(deleted_notice(&a, ConnId(1)).is_some());
+    assert!(
+        !a.iter()
+            .any(|x| matches!(x, RelayAction::StoreEnvelope { .. }))
+    );
+    let g = MembershipState::genesis(doc, &owner, "client", 1000).unwrap();
+    let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op: g });
+    assert!(deleted_notice(&a, ConnId(1)).is_some());
+    assert!(
+        !a.iter()
+            .any(|x| matches!(x, RelayAction::StoreMembershipOp { .. }))
+    );
+    let a = subscribe(&mut f, ConnId(2), &[(doc, 0)]);
+    assert!(deleted_notice(&a, ConnId(2)).is_some());
+    assert!(replays(&a).is_empty());
+    let invite = DeviceKey::generate(&mut f.rng).device_id();
+    let a = f.msg(ConnId(2), Message::InviteFetch { doc, invite });
+    assert!(deleted_notice(&a, ConnId(2)).is_some());
+}
+
+#[test]
+fn a_tombstone_fed_back_refuses_as_the_erase_did() {
+    let mut f = Fixture::new();
+    let doc = f.doc;
+    let owner = f.owner.clone();
+    let state = f.relay.docs[&doc].membership.clone();
+    let op = state.sign_op(&owner, 1000, OpBody::DeleteDocument).unwrap();
+    let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op });
+    let Some(RelayAction::EraseDoc { tombstone, .. }) = a.first().cloned() else {
+        panic!("no erase: {a:?}")
+    };
+    // After a reload (a restart, or a failed commit), the stored tombstone
+    // is all there is of the document.
+    f.relay
+        .reload_docs(Vec::new(), vec![(doc, tombstone.clone())]);
+    assert!(f.relay.is_deleted(&doc));
+    let viewer = f.viewer.clone();
+    f.login(ConnId(2), &viewer, 1000);
+    let a = subscribe(&mut f, ConnId(2), &[(doc, 0)]);
+    assert_eq!(sent(&a, ConnId(2)), vec![tombstone.notice(doc)]);
+    // A retention deletion has no owner's op: members hear an error, and
+    // nothing they could take as a reason to erase their copies.
+    let other = DocId::random(&mut f.rng);
+    f.relay
+        .restore_tombstone(other, Tombstone { at: 5, op: None });
+    let a = subscribe(&mut f, ConnId(2), &[(other, 0)]);
+    assert!(matches!(
+        &sent(&a, ConnId(2))[..],
+        [Message::Error { code: ErrorCode::Deleted, message, .. }] if message.contains("retention")
+    ));
+}

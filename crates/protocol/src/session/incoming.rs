@@ -53,6 +53,12 @@ impl ClientSession {
                 op,
                 stamp,
             } => self.on_membership(now, doc, index, op, stamp, &mut out),
+            Message::Deleted {
+                doc,
+                index,
+                op,
+                stamp,
+            } => self.on_deleted(doc, index, &op, &stamp, &mut out),
             Message::InviteRedeemable { doc, invite } => {
                 self.on_redeemable(now, doc, invite, &mut out)
             }
@@ -84,7 +90,9 @@ impl ClientSession {
             } => {
                 if let Some(d) = doc.and_then(|doc| self.docs.get_mut(&doc)) {
                     match code {
-                        ErrorCode::Forbidden | ErrorCode::UnknownDoc => d.subscribed = false,
+                        ErrorCode::Forbidden | ErrorCode::UnknownDoc | ErrorCode::Deleted => {
+                            d.subscribed = false
+                        }
                         // Over the document's or our quota: a snapshot in
                         // place of what was refused frees room.
                         ErrorCode::TooLarge if !d.outbox.is_empty() => d.compaction_wanted = true,
@@ -314,6 +322,16 @@ impl ClientSession {
             if echo {
                 // The relay's echo of our own op.
                 d.op_outbox.retain(|o| o.hash() != op.hash());
+                let me = self.key.device_id();
+                let c = op.content();
+                if c.author == me
+                    && matches!(c.body, OpBody::RemoveMember { device } if device == me)
+                {
+                    // Our leaving is confirmed: the document is no longer ours.
+                    self.docs.remove(&doc);
+                    self.invites.remove(&doc);
+                    out.events.push(SessionEvent::Left { doc });
+                }
                 return;
             }
             // Another member's op took the place of ours: if ours were still
@@ -400,6 +418,37 @@ impl ClientSession {
             });
         }
         d.drain(&self.key, &mut out.events);
+    }
+
+    /// The relay says the owner deleted `doc`: if the op verifies (the
+    /// owner's signature, the relay's stamp, and an author who owns the
+    /// document as far as this device knows), the document is dropped and
+    /// the application erases its copy.
+    fn on_deleted(
+        &mut self,
+        doc: DocId,
+        index: u64,
+        op: &MembershipOp,
+        stamp: &OpStamp,
+        out: &mut Output,
+    ) {
+        let Some(d) = self.docs.get(&doc) else {
+            return;
+        };
+        match check_deletion(self.relay, d, index, op, stamp) {
+            Ok(()) => {
+                self.docs.remove(&doc);
+                self.invites.remove(&doc);
+                out.events.push(SessionEvent::Deleted {
+                    doc,
+                    by: op.content().author,
+                });
+            }
+            Err(why) => out.events.push(SessionEvent::Tampering {
+                doc: Some(doc),
+                what: Tampering::BadMembership(why.into()),
+            }),
+        }
     }
 
     fn on_redeemable(
@@ -503,6 +552,50 @@ fn push_pending(doc: DocId, d: &DocSync, out: &mut Output) {
             }
         };
         out.send.push(msg);
+    }
+}
+
+/// Whether a deletion the relay reports holds: a delete op for `d`,
+/// signed by its author, stamped by the relay at `index`, and by an owner:
+/// checked in full when it follows our log head (or is our own op), and by
+/// the author's role in our log when we are behind it. A device that never
+/// received the log (a join in progress) holds nothing to lose.
+fn check_deletion(
+    relay: Option<crate::DeviceId>,
+    d: &DocSync,
+    index: u64,
+    op: &MembershipOp,
+    stamp: &OpStamp,
+) -> Result<(), &'static str> {
+    let c = op.content();
+    if c.doc != d.doc || !matches!(c.body, OpBody::DeleteDocument) {
+        return Err("a deletion notice that is not this document's delete op");
+    }
+    op.verify_signature()
+        .map_err(|_| "a deletion whose signature does not verify")?;
+    let relay = relay.ok_or("a deletion arrived before the relay authenticated itself")?;
+    if !stamp.verify(&relay, &d.doc, index, &op.hash()) {
+        return Err("a deletion whose relay stamp does not verify");
+    }
+    let Some(m) = &d.membership else {
+        return Ok(());
+    };
+    let len = m.len();
+    if index < len {
+        return match d.ops.get(index as usize) {
+            Some(ours) if ours.hash() == op.hash() => Ok(()),
+            _ => Err("a deletion at a place in the log that holds another op"),
+        };
+    }
+    if index == len && c.prev == m.head() {
+        let mut next = m.clone();
+        return next
+            .apply(op)
+            .map_err(|_| "a deletion by a device that may not delete the document");
+    }
+    match m.role(&c.author) {
+        Some(crate::membership::Role::Owner) => Ok(()),
+        _ => Err("a deletion by a device this device does not know as an owner"),
     }
 }
 

@@ -211,5 +211,6 @@ fn describe_op(body: &OpBody) -> String {
         OpBody::CreateInvite { .. } => "creating an invite".into(),
         OpBody::RevokeInvite { .. } => "revoking an invite".into(),
         OpBody::RedeemInvite { .. } => "redeeming an invite".into(),
+        OpBody::DeleteDocument => "deleting the document".into(),
     }
 }

@@ -258,6 +258,28 @@ impl ClientSession {
         out
     }
 
+    /// Leaves `doc`: signs this device's own removal and queues it. Once
+    /// the relay confirms it, [`super::SessionEvent::Left`] says to erase the
+    /// copy. The last owner cannot leave (delete the document instead).
+    pub fn leave(&mut self, now: u64, doc: DocId) -> Result<Output, SessionError> {
+        let me = self.key.device_id();
+        let op = self
+            .state(&doc)?
+            .sign_op(&self.key, now, OpBody::RemoveMember { device: me })?;
+        self.local_op(doc, op)
+    }
+
+    /// Deletes `doc` (owner only): signs the delete op and queues it. Once
+    /// the relay has erased the document, it answers with a
+    /// [`Message::Deleted`] and [`super::SessionEvent::Deleted`] says to erase the
+    /// local copy; every other member's device hears the same.
+    pub fn delete_doc(&mut self, now: u64, doc: DocId) -> Result<Output, SessionError> {
+        let op = self
+            .state(&doc)?
+            .sign_op(&self.key, now, OpBody::DeleteDocument)?;
+        self.local_op(doc, op)
+    }
+
     /// Changes a member's role (owner only).
     pub fn change_role(
         &mut self,

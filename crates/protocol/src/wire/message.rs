@@ -61,6 +61,10 @@ pub enum ErrorCode {
     TooLarge,
     /// The relay is overloaded or restarting.
     Busy,
+    /// The document was deleted: by its owner (a [`Message::Deleted`]
+    /// says so, with the owner's signed op), or by the relay's retention
+    /// schedule.
+    Deleted,
 }
 
 /// Every message of the protocol.
@@ -174,6 +178,20 @@ pub enum Message {
         doc: DocId,
         /// The `RedeemInvite` op.
         op: MembershipOp,
+    },
+    /// The document's owner deleted it: their signed
+    /// [`crate::membership::OpBody::DeleteDocument`] op, which the relay
+    /// keeps as the document's tombstone (everything else is erased). A
+    /// member erases its copy once the op verifies.
+    Deleted {
+        /// The document.
+        doc: DocId,
+        /// Its position in the log (the log itself is gone).
+        index: u64,
+        /// The owner's op.
+        op: MembershipOp,
+        /// When the relay appended it, signed.
+        stamp: crate::membership::OpStamp,
     },
     /// Ephemeral, encrypted presence; forwarded to the doc's other
     /// subscribers, never stored.

@@ -1,5 +1,6 @@
 //! Stories: each test reads as what happens to the people involved.
 
+use starling_protocol::DeviceId;
 use starling_protocol::envelope::{Envelope, EnvelopeHeader};
 use starling_protocol::session::{SessionEvent, Tampering};
 use starling_protocol::wire::{self, Message};
@@ -624,4 +625,117 @@ fn a_join_a_colluding_relay_accepted_after_the_invite_expired_is_refused() {
     // Stamped in time: the join counts.
     let (events, before, after) = join_stamped(expires, Some((2, expires - 10)));
     assert_eq!(after, before + 1, "{events:?}");
+}
+
+fn deleted_by(w: &World, p: usize) -> Option<DeviceId> {
+    w.peers[p].events.iter().find_map(|e| match e {
+        SessionEvent::Deleted { by, .. } => Some(*by),
+        _ => None,
+    })
+}
+
+#[test]
+fn an_owners_deletion_reaches_every_member_even_one_offline_at_the_time() {
+    let mut w = World::new(21, &["client", "worker", "carer"]);
+    let doc = w.setup();
+    w.write(1, &items("note", 3));
+    w.run_until_quiet();
+    // The carer is away while the owner deletes the journal.
+    w.set_online(2, false);
+    let out = w.peers[0].session.delete_doc(w.now, doc).unwrap();
+    w.output(0, out);
+    w.run_until_quiet();
+    let owner = w.id(0);
+    assert_eq!(
+        deleted_by(&w, 0),
+        Some(owner),
+        "the owner hears the relay erased it"
+    );
+    assert_eq!(deleted_by(&w, 1), Some(owner));
+    assert!(
+        !w.relay.holds(&doc),
+        "the relay keeps nothing but the tombstone"
+    );
+    assert!(w.peers[0].session.membership(&doc).is_none());
+    assert!(w.peers[1].session.membership(&doc).is_none());
+    // The carer comes back and learns it on its next connection.
+    w.set_online(2, true);
+    w.run_for(60_000);
+    w.run_until_quiet();
+    assert_eq!(deleted_by(&w, 2), Some(owner));
+    assert!(w.peers[2].session.membership(&doc).is_none());
+}
+
+#[test]
+fn a_deletion_not_signed_by_an_owner_erases_nothing() {
+    let mut w = World::new(22, &["client", "worker"]);
+    let doc = w.setup();
+    w.run_until_quiet();
+    // A relay (or anyone) forwarding a delete op the worker signed: it
+    // verifies as the worker's, but the worker does not own the journal.
+    let state = w.peers[1].session.membership(&doc).unwrap().clone();
+    let worker = w.peers[1].key.clone();
+    let op = state
+        .sign_op(
+            &worker,
+            w.now,
+            starling_protocol::membership::OpBody::DeleteDocument,
+        )
+        .unwrap();
+    let relay_key = w.relay_key.clone();
+    let stamp = starling_protocol::membership::OpStamp::sign(
+        &relay_key,
+        &doc,
+        state.len(),
+        &op.hash(),
+        w.now,
+    );
+    let frame = wire::encode(&Message::Deleted {
+        doc,
+        index: state.len(),
+        op,
+        stamp,
+    })
+    .unwrap();
+    let out = w.peers[0].session.handle_frame(w.now, &frame);
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Tampering { .. }))
+    );
+    assert!(
+        !out.events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Deleted { .. }))
+    );
+    assert!(w.peers[0].session.membership(&doc).is_some());
+}
+
+#[test]
+fn a_member_who_leaves_hears_it_confirmed_and_the_others_see_them_gone() {
+    let mut w = World::new(23, &["client", "worker", "carer"]);
+    let doc = w.setup();
+    w.run_until_quiet();
+    let carer = w.id(2);
+    let out = w.peers[2].session.leave(w.now, doc).unwrap();
+    w.output(2, out);
+    w.run_until_quiet();
+    assert!(
+        w.peers[2]
+            .events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Left { doc: d } if *d == doc))
+    );
+    assert!(w.peers[2].session.membership(&doc).is_none());
+    for p in [0, 1] {
+        let m = w.peers[p].session.membership(&doc).unwrap();
+        assert_eq!(
+            m.role(&carer),
+            None,
+            "{} still lists the carer",
+            w.peers[p].name
+        );
+    }
+    // The one owner cannot leave.
+    assert!(w.peers[0].session.leave(w.now, doc).is_err());
 }

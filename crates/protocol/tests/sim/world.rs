@@ -53,6 +53,8 @@ pub struct World {
     pub now: u64,
     pub rng: SeededRng,
     pub relay: MemoryRelay,
+    /// The relay's key (the harness plays a colluding relay with it).
+    pub relay_key: DeviceKey,
     pub peers: Vec<Peer>,
     pub doc: Option<DocId>,
     flight: VecDeque<InFlight>,
@@ -85,7 +87,7 @@ impl World {
     pub fn new(seed: u64, names: &[&'static str]) -> Self {
         let mut rng = SeededRng::new(seed);
         let relay_key = DeviceKey::generate(&mut rng);
-        let relay = MemoryRelay::new(relay_key, RelayConfig::new(ORIGIN));
+        let relay = MemoryRelay::new(relay_key.clone(), RelayConfig::new(ORIGIN));
         let peers = names
             .iter()
             .map(|name| {
@@ -111,6 +113,7 @@ impl World {
             now: 1_000_000,
             rng,
             relay,
+            relay_key,
             peers,
             doc: None,
             flight: VecDeque::new(),
