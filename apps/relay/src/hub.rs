@@ -205,7 +205,7 @@ impl Hub {
             .map(|d| (d.doc, d.ops, d.metas))
             .collect();
         let mut damaged = loaded.damaged;
-        for (doc, e) in self.core.reload_docs(docs) {
+        for (doc, e) in self.core.reload_docs(docs, loaded.tombstones) {
             // Stored ops were verified when appended: this is corruption.
             damaged.push((doc, format!("its membership log does not verify: {e}")));
         }

@@ -74,8 +74,14 @@ pub(super) fn run(
                 let conns: Vec<_> = jobs.iter().flat_map(Job::conns).collect();
                 let start = Instant::now();
                 match commit(&mut conn, jobs) {
-                    Ok((outputs, freed, damaged)) => {
+                    Ok((outputs, freed, damaged, erased)) => {
                         wal.committed();
+                        if erased && let Err(e) = schema::reclaim(&conn) {
+                            // The rows are gone and zeroed; the file keeps
+                            // its size (and the log its old frames) until
+                            // the next erasure or a clean shutdown.
+                            tracing::warn!(error = %e, "could not reclaim the space of an erased document");
+                        }
                         metrics.record_commit(writes, start.elapsed());
                         StoreEvent::Done {
                             jobs: n,
@@ -139,7 +145,9 @@ fn probe(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-type Committed = (Vec<Output>, Vec<Freed>, Vec<(DocId, String)>);
+/// What to send, the envelope bytes freed, documents found damaged, and
+/// whether a document was erased (its space is reclaimed after the commit).
+type Committed = (Vec<Output>, Vec<Freed>, Vec<(DocId, String)>, bool);
 
 /// Carries out every job in one transaction; returns what to send. The
 /// jobs' intake is released only after the commit.
@@ -149,12 +157,14 @@ fn commit(conn: &mut Connection, jobs: Vec<Job>) -> Result<Committed, StoreError
     let mut freed = Vec::new();
     let mut damaged = Vec::new();
     let mut permits = Vec::new();
+    let mut erased = false;
     for job in jobs {
         permits.extend(job.permits);
         for w in job.work {
             match w {
                 Work::Out(o) => outputs.push(o),
                 Work::Store(action) => {
+                    erased |= matches!(*action, RelayAction::EraseDoc { .. });
                     execute(&tx, *action, &mut outputs, &mut freed, &mut damaged)?
                 }
             }
@@ -162,7 +172,7 @@ fn commit(conn: &mut Connection, jobs: Vec<Job>) -> Result<Committed, StoreError
     }
     tx.commit()?;
     drop(permits);
-    Ok((outputs, freed, damaged))
+    Ok((outputs, freed, damaged, erased))
 }
 
 /// The stored envelopes of `doc` with `after < doc_seq <= up_to`.
@@ -259,6 +269,41 @@ fn execute(
                     }
                 }
             }
+        }
+        RelayAction::EraseDoc { doc, tombstone } => {
+            let key = &doc.as_bytes()[..];
+            let mut kept = tx.prepare_cached(
+                "SELECT author, sum(length(bytes)) FROM envelopes
+                 WHERE doc = ?1 AND bytes IS NOT NULL GROUP BY author",
+            )?;
+            let mut rows = kept.query(params![key])?;
+            while let Some(r) = rows.next()? {
+                let author: Vec<u8> = r.get(0)?;
+                let bytes: i64 = r.get(1)?;
+                if let Some(author) = load::device(&author) {
+                    freed.push(Freed {
+                        doc,
+                        author,
+                        bytes: bytes.max(0) as u64,
+                    });
+                }
+            }
+            tx.execute("DELETE FROM envelopes WHERE doc = ?1", params![key])?;
+            tx.execute("DELETE FROM membership_ops WHERE doc = ?1", params![key])?;
+            let (idx, op, stamp) = match &tombstone.op {
+                Some((i, op, stamp)) => (
+                    Some(*i as i64),
+                    Some(op.to_bytes()),
+                    Some(load::encode_stamp(stamp)),
+                ),
+                None => (None, None, None),
+            };
+            tx.execute(
+                "INSERT OR REPLACE INTO tombstones (doc, at, idx, op, stamp)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![key, tombstone.at as i64, idx, op, stamp],
+            )?;
+            tracing::info!(%doc, by_owner = tombstone.op.is_some(), "document deleted: erased, tombstone kept");
         }
         RelayAction::Replay {
             conn,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, params};
 use starling_protocol::Signature;
 use starling_protocol::membership::{MembershipOp, OpStamp};
-use starling_protocol::relay::EnvelopeMeta;
+use starling_protocol::relay::{EnvelopeMeta, Tombstone};
 use starling_protocol::{DeviceId, DocId, EnvelopeHash};
 
 use super::StoreError;
@@ -33,6 +33,8 @@ pub struct Loaded {
     pub device_bytes: HashMap<DeviceId, u64>,
     /// Documents whose rows do not load, with what was wrong.
     pub damaged: Vec<(DocId, String)>,
+    /// Deleted documents: all that is kept of each.
+    pub tombstones: Vec<(DocId, Tombstone)>,
 }
 
 pub(crate) fn device(b: &[u8]) -> Option<DeviceId> {
@@ -51,7 +53,7 @@ pub(crate) fn encode_stamp(stamp: &OpStamp) -> Vec<u8> {
     out
 }
 
-fn decode_stamp(bytes: &[u8]) -> Option<OpStamp> {
+pub(crate) fn decode_stamp(bytes: &[u8]) -> Option<OpStamp> {
     let at = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
     let sig: [u8; 64] = bytes.get(8..)?.try_into().ok()?;
     Some(OpStamp {
@@ -83,7 +85,48 @@ pub(super) fn load_all(conn: &Connection) -> Result<Loaded, StoreError> {
             }
         }
     }
+    load_tombstones(conn, &mut out)?;
     Ok(out)
+}
+
+/// The tombstones; one that does not decode leaves its document damaged
+/// (refused), never served as if it were not deleted.
+fn load_tombstones(conn: &Connection, out: &mut Loaded) -> Result<(), StoreError> {
+    let mut q = conn.prepare("SELECT doc, at, idx, op, stamp FROM tombstones")?;
+    let mut rows = q.query([])?;
+    while let Some(r) = rows.next()? {
+        let raw: Vec<u8> = r.get(0)?;
+        let Some(doc) = doc_id(&raw) else {
+            tracing::error!(len = raw.len(), "a tombstone's document id is damaged");
+            continue;
+        };
+        let at: i64 = r.get(1)?;
+        let idx: Option<i64> = r.get(2)?;
+        let op: Option<Vec<u8>> = r.get(3)?;
+        let stamp: Option<Vec<u8>> = r.get(4)?;
+        let op = match (idx, op, stamp) {
+            (None, None, None) => None,
+            (Some(i), Some(op), Some(stamp)) => {
+                match (MembershipOp::from_bytes(&op), decode_stamp(&stamp)) {
+                    (Ok(op), Some(stamp)) => Some((i.max(0) as u64, op, stamp)),
+                    _ => {
+                        out.damaged.push((doc, "its tombstone is damaged".into()));
+                        continue;
+                    }
+                }
+            }
+            _ => {
+                out.damaged.push((doc, "its tombstone is damaged".into()));
+                continue;
+            }
+        };
+        let tombstone = Tombstone {
+            at: at.max(0) as u64,
+            op,
+        };
+        out.tombstones.push((doc, tombstone));
+    }
+    Ok(())
 }
 
 fn load_doc(

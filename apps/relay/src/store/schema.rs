@@ -39,6 +39,16 @@ const MIGRATIONS: &[&str] = &[
     // v3: where the relay writes a little to learn whether the disk takes
     // writes again after a fault; empty between probes.
     "CREATE TABLE probe (bytes BLOB NOT NULL);",
+    // v4: what is kept of a deleted document: when, and the owner's signed
+    // delete op (its log index, the op, the relay's stamp) that members
+    // verify before erasing their copies; no op for a retention deletion.
+    "CREATE TABLE tombstones (
+         doc BLOB PRIMARY KEY,
+         at INTEGER NOT NULL,
+         idx INTEGER,
+         op BLOB,
+         stamp BLOB
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this relay writes.
@@ -60,8 +70,30 @@ pub(crate) fn open_writer(path: &Path, sync: Synchronous) -> Result<Connection, 
     // Checkpoints run on their own thread, off the commit path.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Deleted rows are overwritten with zeros, so an erased document
+    // leaves no bytes in free space; a new database frees pages to the
+    // file system on demand (see `reclaim`).
+    conn.pragma_update(None, "secure_delete", true)?;
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// After an erasure: gives the freed pages back to the file system and
+/// empties the write-ahead log (whose old frames may still hold the erased
+/// rows). A database made before incremental vacuum is rebuilt once by a
+/// full `VACUUM`, which converts it.
+pub(crate) fn reclaim(conn: &Connection) -> Result<(), StoreError> {
+    let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+    if mode == 2 {
+        conn.execute_batch("PRAGMA incremental_vacuum;")?;
+    } else {
+        tracing::info!("rebuilding the database once (VACUUM) to reclaim erased space");
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.execute_batch("VACUUM;")?;
+    }
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
 }
 
 /// Creates the database file, readable by its owner only, if it is not

@@ -6,6 +6,7 @@ mod backup;
 mod cli;
 mod crash;
 mod docs;
+mod erasure;
 mod faults;
 mod handshake;
 mod hostile;
