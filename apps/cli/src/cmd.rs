@@ -1,5 +1,6 @@
 //! The subcommands, one module each.
 
+mod erase;
 mod identity;
 pub(crate) mod journal;
 mod lock;
@@ -84,6 +85,20 @@ pub enum Command {
     Members(sharing::Members),
     /// Remove a member; they cannot read anything written afterwards.
     Revoke(sharing::Revoke),
+    /// Delete a journal you own, for everyone: the relay erases it (and
+    /// refuses it from then on), and every member's device erases its copy
+    /// when it next syncs. Offers to save a copy first; cannot be undone.
+    ///
+    /// Examples:
+    ///   starling delete --journal Sam
+    ///   starling delete --journal Sam --export sam-copy --yes
+    #[command(verbatim_doc_comment)]
+    Delete(erase::Delete),
+    /// Leave a journal someone else owns: you are removed from its members
+    /// and it is erased from this device.
+    ///
+    /// Example: starling leave --journal Sam
+    Leave(erase::Leave),
     /// Relays this device trusts: the key each relay presented the first
     /// time this device synced with it (a relay presenting another key
     /// afterwards is refused), and certificate authorities for `wss://`.
@@ -152,6 +167,8 @@ pub fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         Command::Join(a) => sharing::join(&ctx, a, out),
         Command::Members(a) => sharing::members(&ctx, a, out),
         Command::Revoke(a) => sharing::revoke(&ctx, a, out),
+        Command::Delete(a) => erase::delete(&ctx, a, out),
+        Command::Leave(a) => erase::leave(&ctx, a, out),
         Command::Relays(a) => relays::relays(&ctx, a, out),
         Command::Sync(a) => sync::sync(&ctx, a, out),
         Command::Export(a) => transfer::export(&ctx, a, out),

@@ -254,7 +254,8 @@ impl App {
     }
 
     /// For journals this device owns: records members who joined through
-    /// its invites under the name given at `share` time. Whether it wrote.
+    /// its invites under the name given at `share` time, and members who
+    /// left as removed. Whether it wrote.
     pub(crate) fn name_new_members(&self, docs: &[DocRow]) -> Result<bool> {
         let me = self.device()?;
         let mut wrote = false;
@@ -265,7 +266,21 @@ impl App {
             if journal.owner() != Some(me) {
                 continue;
             }
-            for m in self.client.members(&row.doc)? {
+            let current = self.client.members(&row.doc)?;
+            // Members who left (their own removal in the log) are recorded
+            // as removed today, as a revoke records them.
+            let today = crate::actions::date_or_today(None)?;
+            for gone in journal.members().into_iter().filter(|m| {
+                m.removed.is_none()
+                    && Some(m.device) != journal.owner()
+                    && !current
+                        .iter()
+                        .any(|c| c.device.as_bytes() == m.device.as_bytes())
+            }) {
+                self.edit(row, |j| j.remove_member(gone.device, today))?;
+                wrote = true;
+            }
+            for m in current {
                 let device = JournalDevice::from_bytes(*m.device.as_bytes());
                 let (Some(name), None) = (&m.invited_as, journal.member(device)) else {
                     continue;
@@ -283,6 +298,6 @@ impl App {
 }
 
 /// A journal's title for messages.
-pub(crate) fn journal_label(row: &DocRow) -> String {
+pub fn journal_label(row: &DocRow) -> String {
     format!("{}'s journal {}", title(row), short(&row.doc))
 }

@@ -61,6 +61,9 @@ pub enum SyncEventKind {
     MembersChanged,
     /// This device was removed from a journal.
     Removed,
+    /// A journal was erased from this device: its owner deleted it, or
+    /// this device left it.
+    Erased,
     /// A membership change made offline no longer applied.
     MembershipChangeDropped,
     /// Someone is here.
@@ -139,6 +142,9 @@ pub struct SyncOutcome {
     pub tampering: usize,
     /// Journals that could not exchange everything.
     pub problems: Vec<SyncProblem>,
+    /// Journals erased from this device (deleted by their owner, or left),
+    /// in words.
+    pub erased: Vec<SyncEvent>,
 }
 
 impl App {
@@ -183,6 +189,7 @@ impl App {
         let mut removed = BTreeSet::new();
         let mut tampered: BTreeMap<DocId, String> = BTreeMap::new();
         let mut not_sent: BTreeMap<DocId, String> = BTreeMap::new();
+        let mut erased: Vec<SyncEvent> = Vec::new();
         tokio::pin!(stop);
         for relay in &relays {
             let addr = crate::sharing::relay_addr(relay)?;
@@ -220,11 +227,16 @@ impl App {
                         _ => {}
                     }
                     for ev in events.describe(e) {
+                        if ev.kind == SyncEventKind::Erased {
+                            erased.push(ev.clone());
+                        }
                         on_event(ev);
                     }
                 })
                 .await?;
             add(&mut outcome, &report);
+            let gone = |d: &DocRow| erased.iter().any(|e| e.journal.as_ref() == Some(&d.doc));
+            let on_relay: Vec<DocRow> = on_relay.into_iter().filter(|d| !gone(d)).collect();
             outcome.problems.extend(refusals(&report, &on_relay));
             if !options.watch && self.name_new_members(&on_relay)? {
                 let again = self
@@ -234,6 +246,11 @@ impl App {
                 outcome.received += again.pulled;
             }
         }
+        let docs: Vec<DocRow> = docs
+            .into_iter()
+            .filter(|d| !erased.iter().any(|e| e.journal.as_ref() == Some(&d.doc)))
+            .collect();
+        outcome.erased = erased;
         for row in &docs {
             let Ok(doc) = row.doc.parse::<DocId>() else {
                 continue;
@@ -489,6 +506,19 @@ impl<'a> EventNamer<'a> {
                 K::Removed,
                 Some(*doc),
                 format!("you were removed from {}", self.label(doc)),
+            ),
+            ClientEvent::Erased { doc, why, .. } => (
+                K::Erased,
+                Some(*doc),
+                match why {
+                    starling_client::Erasure::Deleted { .. } => format!(
+                        "{} was deleted by its owner: erased from this device",
+                        self.label(doc)
+                    ),
+                    starling_client::Erasure::Left => {
+                        format!("you left {}: erased from this device", self.label(doc))
+                    }
+                },
             ),
             ClientEvent::MembershipChangeDropped { doc, reason } => (
                 K::MembershipChangeDropped,

@@ -379,17 +379,59 @@ impl Client {
 
     /// Remove a member from `doc` and rotate to an epoch key they never get.
     pub fn revoke(&self, doc: &str, device: &DeviceId) -> Result<()> {
+        self.membership_change(doc, |session, doc| {
+            session.remove_member(now_ms(), doc, *device, &mut OsRng)
+        })
+    }
+
+    /// Deletes `doc` (owner only): queues the signed delete op for the relay.
+    /// The relay erases the document and tells every member; this device
+    /// erases its copy when the relay confirms ([`crate::ClientEvent::Erased`]).
+    pub fn delete(&self, doc: &str) -> Result<()> {
+        self.membership_change(doc, |session, doc| session.delete_doc(now_ms(), doc))
+    }
+
+    /// Leaves `doc`: queues this device's own removal for the relay; the copy
+    /// is erased when the relay confirms it.
+    pub fn leave(&self, doc: &str) -> Result<()> {
+        self.membership_change(doc, |session, doc| session.leave(now_ms(), doc))
+    }
+
+    /// Signs a membership op with `f` and stores the session state that
+    /// queues it.
+    fn membership_change(
+        &self,
+        doc: &str,
+        f: impl FnOnce(
+            &mut ClientSession,
+            DocId,
+        ) -> std::result::Result<
+            starling_protocol::session::Output,
+            starling_protocol::session::SessionError,
+        >,
+    ) -> Result<()> {
         let _lock = self.lock()?;
         let row = self.find_doc(doc)?;
         let relay = relay_of(&row)?;
         let mut session = self.session_with(&relay, std::slice::from_ref(&row))?;
         let doc_id = parse_doc(&row.doc)?;
-        session.remove_member(now_ms(), doc_id, *device, &mut OsRng)?;
+        f(&mut session, doc_id)?;
         let state = session
             .persisted(&doc_id)
             .ok_or(ClientError::UnknownDoc(row.doc.clone()))?;
         self.store
             .write(|tx| rows::put_sync_state(tx, &row.doc, &persist::encode(&state)))
+    }
+
+    /// Whether the journal's log ends with its deletion, still waiting for
+    /// the relay to carry it out.
+    pub fn deleting(&self, doc: &str) -> Result<bool> {
+        let row = self.find_doc(doc)?;
+        let relay = relay_of(&row)?;
+        let session = self.session_with(&relay, std::slice::from_ref(&row))?;
+        Ok(session
+            .membership(&parse_doc(&row.doc)?)
+            .is_some_and(|m| m.is_deleted()))
     }
 
     /// Whether this device may write to `doc`, by its verified membership log.

@@ -36,7 +36,7 @@ pub use compact::SNAPSHOT_AFTER_BYTES;
 pub use error::{ClientError, Result};
 pub use starling_protocol::RelayAddr;
 pub use store::{CacheEntry, DocRow, SCHEMA_VERSION, Store, TrustedCa};
-pub use sync::{ClientEvent, SyncMode, SyncReport};
+pub use sync::{ClientEvent, Erasure, SyncMode, SyncReport};
 pub use tls::TlsProblem;
 
 pub use starling_protocol::membership::Role;

@@ -193,6 +193,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(|e| ClientError::CorruptStore(e.to_string()))?;
@@ -233,6 +234,18 @@ impl Store {
             })?;
         }
         Ok(store)
+    }
+
+    /// After an erasure: rebuilds the file without the freed pages and
+    /// empties the write-ahead log, whose old frames may still hold what
+    /// was erased. (Deleted rows are already zeroed: `secure_delete`.)
+    pub fn reclaim(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.conn.execute_batch("VACUUM;")?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Where the store lives.
@@ -614,6 +627,25 @@ pub(crate) mod rows {
             "invites",
             "coverage",
             "doc_cache",
+        ] {
+            tx.execute(&format!("DELETE FROM {table} WHERE doc = ?1"), [doc])?;
+        }
+        Ok(())
+    }
+
+    /// Every row of `doc`: its content, keys, sync state, caches, set-aside
+    /// payloads and invites ([`Store::reclaim`] then clears the freed
+    /// space).
+    pub fn erase(tx: &rusqlite::Transaction<'_>, doc: &str) -> Result<()> {
+        for table in [
+            "docs",
+            "doc_chunks",
+            "sync_state",
+            "unsealed",
+            "invites",
+            "coverage",
+            "doc_cache",
+            "quarantine",
         ] {
             tx.execute(&format!("DELETE FROM {table} WHERE doc = ?1"), [doc])?;
         }

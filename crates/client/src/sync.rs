@@ -77,6 +77,16 @@ pub enum ClientEvent {
         /// The document.
         doc: DocId,
     },
+    /// A document was erased from this device: its owner deleted it, or
+    /// this device left it. Nothing of it is left in the store.
+    Erased {
+        /// The document.
+        doc: DocId,
+        /// Its title, as it was.
+        title: String,
+        /// Why.
+        why: Erasure,
+    },
     /// A peer's presence.
     Presence {
         /// The document.
@@ -119,6 +129,20 @@ pub enum ClientEvent {
         /// Its message.
         message: String,
     },
+}
+
+/// Why a document was erased from this device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// DeviceId carries its decoded key; erasures are rare.
+#[allow(clippy::large_enum_variant)]
+pub enum Erasure {
+    /// Its owner deleted it (the owner's device signed the deletion).
+    Deleted {
+        /// The owner's device.
+        by: DeviceId,
+    },
+    /// This device left it.
+    Left,
 }
 
 /// How a sync ends.
@@ -278,6 +302,7 @@ impl Client {
                 .map(|d| parse_doc(&d.doc))
                 .collect::<Result<_>>()?,
             caught_up: BTreeSet::new(),
+            erased: BTreeSet::new(),
             report: SyncReport {
                 docs: docs.len(),
                 ..report
@@ -340,6 +365,8 @@ struct Run<'a> {
     session: ClientSession,
     docs: Vec<DocId>,
     caught_up: BTreeSet<DocId>,
+    /// Documents erased in this run (deleted by their owner, or left).
+    erased: BTreeSet<DocId>,
     report: SyncReport,
     /// In a live session, what this device announces as its presence.
     announce: Option<Vec<u8>>,
@@ -544,6 +571,9 @@ impl Run<'_> {
         let me = self.session.device_id();
         self.session.is_ready()
             && self.docs.iter().all(|d| {
+                if self.erased.contains(d) {
+                    return true;
+                }
                 match self.failed.get(d) {
                     Some((_, true)) => return true,
                     Some((_, false))
@@ -563,7 +593,7 @@ impl Run<'_> {
                     && self
                         .session
                         .persisted(d)
-                        .is_some_and(|s| s.invite.is_none());
+                        .is_some_and(|s| s.invite.is_none() && s.op_outbox.is_empty());
                 if removed {
                     return true;
                 }

@@ -94,6 +94,9 @@ fn report(ctx: &Ctx, o: &SyncOutcome, out: &mut impl Write) -> Result<()> {
         "Synced {} journal(s): sent {}, received {}{extra}{behind}.",
         o.journals, o.sent, o.received
     )?;
+    for e in &o.erased {
+        writeln!(out, "Erased: {}.", e.text)?;
+    }
     Ok(())
 }
 

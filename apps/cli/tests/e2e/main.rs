@@ -7,6 +7,7 @@ mod util;
 mod bad_input;
 mod compaction;
 mod crash;
+mod erasure;
 mod fhir;
 mod live;
 mod locked;

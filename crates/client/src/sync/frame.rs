@@ -8,7 +8,7 @@ use starling_protocol::session::{Output, SessionEvent, Tampering};
 use starling_protocol::wire::Message;
 use zeroize::Zeroizing;
 
-use super::{ClientEvent, Run};
+use super::{ClientEvent, Erasure, Run};
 use crate::changes::decode_batch;
 use crate::client::now_ms;
 use crate::error::{ClientError, Result};
@@ -40,6 +40,7 @@ impl Run<'_> {
         let mut folds: Vec<(String, String, u64, Vec<u8>)> = Vec::new();
         let mut quarantined: Vec<(String, String, u64, String, Vec<u8>)> = Vec::new();
         let mut synced = Vec::new();
+        let mut erase: Vec<(starling_protocol::DocId, Erasure)> = Vec::new();
         let mut events = Vec::new();
         let now = now_ms();
         for event in out.events {
@@ -151,6 +152,8 @@ impl Run<'_> {
                     touched.insert(doc);
                     events.push(ClientEvent::Removed { doc });
                 }
+                SessionEvent::Deleted { doc, by } => erase.push((doc, Erasure::Deleted { by })),
+                SessionEvent::Left { doc } => erase.push((doc, Erasure::Left)),
                 SessionEvent::CaughtUp { doc } => {
                     if let Some(me) = &self.announce {
                         sends.extend(self.session.send_presence(doc, me, &mut OsRng)?.send);
@@ -233,7 +236,25 @@ impl Run<'_> {
                 ))
             })
             .collect();
-        if !(states.is_empty() && chunks.is_empty() && quarantined.is_empty() && synced.is_empty())
+        // What is erased is named now, while its row is there.
+        let titles: Vec<String> = erase
+            .iter()
+            .map(|(doc, _)| {
+                let key = doc.to_string();
+                self.client
+                    .store
+                    .docs()
+                    .ok()
+                    .and_then(|rows| rows.into_iter().find(|r| r.doc == key))
+                    .map(|r| r.title)
+                    .unwrap_or_default()
+            })
+            .collect();
+        if !(states.is_empty()
+            && chunks.is_empty()
+            && quarantined.is_empty()
+            && synced.is_empty()
+            && erase.is_empty())
         {
             self.client.store.write(|tx| {
                 for (doc, bytes) in &chunks {
@@ -254,8 +275,22 @@ impl Run<'_> {
                 for doc in &synced {
                     rows::synced(tx, doc, now as i64)?;
                 }
+                // Last, so nothing above writes any of it back.
+                for (doc, _) in &erase {
+                    rows::erase(tx, &doc.to_string())?;
+                }
                 Ok(())
             })?;
+        }
+        if !erase.is_empty() {
+            // Its bytes leave the file and its log too.
+            self.client.store.reclaim()?;
+        }
+        for ((doc, why), title) in erase.into_iter().zip(titles) {
+            self.erased.insert(doc);
+            self.caught_up.remove(&doc);
+            self.failed.remove(&doc);
+            events.push(ClientEvent::Erased { doc, title, why });
         }
         // Report only what is durable.
         for event in events {

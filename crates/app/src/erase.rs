@@ -1,0 +1,96 @@
+//! Erasure: an owner deletes a journal everywhere; a member leaves one.
+//!
+//! Both are membership ops the relay carries out: a deletion erases the
+//! journal at the relay (a tombstone stays, refusing every later write) and
+//! every member's device erases its copy when it next syncs; leaving removes
+//! this device from the members, and erases its copy. This device erases
+//! only once the relay confirms, so a deletion made offline is not lost: it
+//! waits in the store, and the next sync carries it out.
+
+use std::time::Duration;
+
+use starling_client::{ClientError, DocRow};
+
+use crate::App;
+use crate::error::{AppError, Result, invalid};
+use crate::sharing::journal_label;
+use crate::sync::SyncOptions;
+
+/// How long `delete` and `leave` wait for the relay before leaving the
+/// change queued for the next sync.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
+
+/// What became of a deletion or a leaving.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Erased {
+    /// The journal's id.
+    pub journal: String,
+    /// The journal, for people.
+    pub label: String,
+    /// Whether the relay confirmed and this device erased its copy; when
+    /// not, the change waits for the next sync.
+    pub done: bool,
+}
+
+impl App {
+    /// Deletes `row` everywhere (owner only): at the relay at once when it
+    /// is reachable, then on this device; on every member's device at its
+    /// next sync.
+    pub fn delete(&self, row: &DocRow) -> Result<Erased> {
+        let me = self.device()?;
+        if self.load(row).ok().and_then(|j| j.owner()) != Some(me) {
+            return Err(invalid(format!(
+                "only the owner of {} can delete it; to stop receiving it, leave it \
+                 (`starling leave --journal {}`)",
+                journal_label(row),
+                crate::short(&row.doc)
+            )));
+        }
+        if !self.client.deleting(&row.doc)? {
+            self.client.delete(&row.doc).map_err(refused)?;
+        }
+        self.confirm(row)
+    }
+
+    /// Leaves `row`: removes this device from its members and erases the
+    /// copy here. The owner cannot leave (they delete it instead).
+    pub fn leave(&self, row: &DocRow) -> Result<Erased> {
+        let me = self.device()?;
+        if self.load(row).ok().and_then(|j| j.owner()) == Some(me) {
+            return Err(invalid(format!(
+                "you own {}: the owner cannot leave it; delete it instead \
+                 (`starling delete --journal {}`)",
+                journal_label(row),
+                crate::short(&row.doc)
+            )));
+        }
+        self.client.leave(&row.doc).map_err(refused)?;
+        self.confirm(row)
+    }
+
+    /// Syncs `row` so the relay carries out the queued change; whether the
+    /// copy here is gone.
+    fn confirm(&self, row: &DocRow) -> Result<Erased> {
+        let options = SyncOptions::once(CONFIRM_WITHIN);
+        // A sync that cannot reach the relay leaves the change queued.
+        let _ = self.sync(Some(&row.doc), &options, |_| {});
+        let done = !self.journals()?.iter().any(|r| r.doc == row.doc);
+        if !done {
+            let text = "waiting to be carried out at the relay: sync when online";
+            self.client.set_sync_problem(&row.doc, Some(text))?;
+        }
+        Ok(Erased {
+            journal: row.doc.clone(),
+            label: journal_label(row),
+            done,
+        })
+    }
+}
+
+/// A membership change the journal's log does not allow, in words.
+fn refused(e: ClientError) -> AppError {
+    match e {
+        ClientError::Session(e) => invalid(format!("this change is not allowed: {e}")),
+        other => other.into(),
+    }
+}
