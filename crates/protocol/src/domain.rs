@@ -37,5 +37,7 @@ pub const ACK_NODE: &[u8] = b"starling ack node v1";
 /// Prefix of the bytes a relay signs to stamp the time it appended a
 /// membership op.
 pub const OP_STAMP: &[u8] = b"starling op stamp v1";
+/// Prefix of the bytes a relay signs for a document's access log.
+pub const ACCESS_LOG: &[u8] = b"starling access log v1";
 /// HKDF info for the presence encryption subkey.
 pub const PRESENCE_KEY: &[u8] = b"starling presence v1";

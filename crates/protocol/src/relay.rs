@@ -162,6 +162,15 @@ pub enum RelayAction {
         /// Which.
         conn: ConnId,
     },
+    /// Read `doc`'s access log and what is stored of it (store anything
+    /// queued before first), then send it to `conn` signed
+    /// ([`RelayCore::signed_access_log`]).
+    ReadAccessLog {
+        /// Who asked.
+        conn: ConnId,
+        /// The document.
+        doc: DocId,
+    },
     /// Durably erase everything stored of a document (its envelopes, its
     /// membership log) and keep only its tombstone, which refuses every
     /// later request about it; then reclaim the space, so none of its bytes
@@ -316,6 +325,7 @@ fn target(msg: &Message) -> Option<DocId> {
     match msg {
         Message::Publish { envelope } => Some(envelope.header_unverified().doc),
         Message::MembershipPublish { doc, .. }
+        | Message::AccessLogRequest { doc }
         | Message::InviteFetch { doc, .. }
         | Message::InviteRedeem { doc, .. }
         | Message::Presence { doc, .. } => Some(*doc),
@@ -367,6 +377,15 @@ impl RelayCore {
     pub fn restore_tombstone(&mut self, doc: DocId, tombstone: Tombstone) {
         self.docs.remove(&doc);
         self.deleted.insert(doc, tombstone);
+    }
+
+    /// The message answering a [`RelayAction::ReadAccessLog`]: `log`,
+    /// signed with the relay's key.
+    pub fn signed_access_log(&self, log: &wire::AccessLog) -> Message {
+        Message::AccessLog {
+            doc: log.doc,
+            log: wire::SignedAccessLog::sign(&self.key, log),
+        }
     }
 
     /// Whether `doc` was deleted.
@@ -663,6 +682,23 @@ impl RelayCore {
             Message::InviteFetch { doc, invite } => self.invite_fetch(now, conn, doc, invite),
             Message::InviteRedeem { doc, op } => self.invite_redeem(now, conn, device, doc, op),
             Message::Presence { doc, blob, .. } => self.presence(conn, device, doc, blob),
+            Message::AccessLogRequest { doc } => {
+                let member = self
+                    .docs
+                    .get(&doc)
+                    .is_some_and(|d| d.membership.role(&device).is_some());
+                if member {
+                    vec![RelayAction::ReadAccessLog { conn, doc }]
+                } else {
+                    vec![err(
+                        conn,
+                        ErrorCode::Forbidden,
+                        RetryClass::Unauthorised,
+                        Some(doc),
+                        "not a member",
+                    )]
+                }
+            }
             _ => vec![err(
                 conn,
                 ErrorCode::Malformed,

@@ -95,6 +95,8 @@ pub enum Tampering {
     WrongRelay,
     /// A presence blob failed to open or replayed an old counter.
     BadPresence(DeviceId),
+    /// An access log not signed by the relay, or not about its document.
+    BadAccessLog(String),
 }
 
 /// Something the application should know or do.
@@ -198,6 +200,13 @@ pub enum SessionEvent {
         from: DeviceId,
         /// The decrypted data.
         data: Vec<u8>,
+    },
+    /// The relay's access log of a document, its signature verified.
+    AccessLog {
+        /// The document.
+        doc: DocId,
+        /// What the relay said.
+        log: crate::wire::AccessLog,
     },
     /// The relay reported an error.
     RelayError {

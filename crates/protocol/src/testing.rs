@@ -169,6 +169,30 @@ pub fn sample_messages() -> Vec<crate::wire::Message> {
         from: Some(dev.device_id()),
         blob: Bytes(vec![1, 2, 3]),
     });
+    out.push(Message::AccessLogRequest { doc });
+    let log = crate::wire::AccessLog {
+        doc,
+        at: 12,
+        since: 0,
+        stored: crate::wire::StoredStats {
+            envelopes: 1,
+            bytes: 300,
+            positions: 2,
+            ops: 1,
+            created_at: Some(1),
+        },
+        entries: vec![crate::wire::AccessEntry {
+            device: dev.device_id(),
+            kind: crate::wire::AccessKind::Fetch,
+            hour: 0,
+            count: 3,
+            last_at: 11,
+        }],
+    };
+    out.push(Message::AccessLog {
+        doc,
+        log: crate::wire::SignedAccessLog::sign(&relay, &log),
+    });
     out.push(Message::error(
         ErrorCode::Gap,
         RetryClass::RetryLater,

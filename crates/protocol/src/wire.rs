@@ -27,9 +27,12 @@
 //!                                  <-  MembershipDeliver* then InviteRedeemable
 //!   InviteRedeem{doc, op}          ->
 //!   Presence{doc, blob}            ->  forwarded, never stored
+//!   AccessLogRequest{doc}          ->  (a member)
+//!                                  <-  AccessLog{doc, signed log}
 //!                                  <-  Error{code, retry, message} at any point
 //! ```
 
+pub mod access;
 mod ack;
 mod message;
 pub mod presence;
@@ -38,6 +41,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use access::{AccessEntry, AccessKind, AccessLog, SignedAccessLog, StoredStats};
 pub use ack::{AckEntry, Acks, MAX_ACKS, Receipt, auth_message};
 pub use message::{DocCursor, ErrorCode, Message, RetryClass};
 

@@ -139,6 +139,25 @@ impl MemoryRelay {
                         d.ops.push((op, Some(stamp)));
                     }
                 }
+                // This relay keeps no access log: it answers with what it
+                // stores.
+                RelayAction::ReadAccessLog { conn, doc } => {
+                    let stored = self.store.get(&doc).map(|d| crate::wire::StoredStats {
+                        envelopes: d.bytes.len() as u64,
+                        bytes: d.bytes.values().map(|e| e.as_bytes().len() as u64).sum(),
+                        positions: d.metas.len() as u64,
+                        ops: d.ops.len() as u64,
+                        created_at: d.ops.first().and_then(|(_, s)| s.map(|s| s.at)),
+                    });
+                    let log = crate::wire::AccessLog {
+                        doc,
+                        at: 0,
+                        since: 0,
+                        stored: stored.unwrap_or_default(),
+                        entries: Vec::new(),
+                    };
+                    out.push((conn, Some(self.core.signed_access_log(&log))));
+                }
                 RelayAction::EraseDoc { doc, tombstone } => {
                     self.store.remove(&doc);
                     self.tombstones.insert(doc, tombstone);

@@ -59,6 +59,21 @@ impl ClientSession {
                 op,
                 stamp,
             } => self.on_deleted(doc, index, &op, &stamp, &mut out),
+            Message::AccessLog { doc, log } => {
+                let checked = match self.relay {
+                    Some(relay) => log.verify(&relay, &doc).map_err(|e| e.to_string()),
+                    None => {
+                        Err("an access log arrived before the relay authenticated itself".into())
+                    }
+                };
+                out.events.push(match checked {
+                    Ok(log) => SessionEvent::AccessLog { doc, log },
+                    Err(why) => SessionEvent::Tampering {
+                        doc: Some(doc),
+                        what: Tampering::BadAccessLog(why),
+                    },
+                });
+            }
             Message::InviteRedeemable { doc, invite } => {
                 self.on_redeemable(now, doc, invite, &mut out)
             }

@@ -258,6 +258,17 @@ impl ClientSession {
         out
     }
 
+    /// Asks the relay for `doc`'s access log (members only); the answer
+    /// comes as [`super::SessionEvent::AccessLog`] once its signature
+    /// verifies. Nothing is sent before the session is live.
+    pub fn request_access_log(&self, doc: DocId) -> Output {
+        let mut out = Output::default();
+        if self.link == Link::Ready {
+            out.send.push(Message::AccessLogRequest { doc });
+        }
+        out
+    }
+
     /// Leaves `doc`: signs this device's own removal and queues it. Once
     /// the relay confirms it, [`super::SessionEvent::Left`] says to erase the
     /// copy. The last owner cannot leave (delete the document instead).

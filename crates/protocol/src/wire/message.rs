@@ -193,6 +193,19 @@ pub enum Message {
         /// When the relay appended it, signed.
         stamp: crate::membership::OpStamp,
     },
+    /// A member asks for the document's access log.
+    AccessLogRequest {
+        /// The document.
+        doc: DocId,
+    },
+    /// The relay's signed access log of a document (see
+    /// [`super::access`]).
+    AccessLog {
+        /// The document.
+        doc: DocId,
+        /// The log.
+        log: super::SignedAccessLog,
+    },
     /// Ephemeral, encrypted presence; forwarded to the doc's other
     /// subscribers, never stored.
     Presence {

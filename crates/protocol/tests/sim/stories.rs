@@ -739,3 +739,50 @@ fn a_member_who_leaves_hears_it_confirmed_and_the_others_see_them_gone() {
     // The one owner cannot leave.
     assert!(w.peers[0].session.leave(w.now, doc).is_err());
 }
+
+#[test]
+fn a_member_gets_the_relays_signed_access_log_and_a_forged_one_is_refused() {
+    let mut w = World::new(24, &["client", "worker"]);
+    let doc = w.setup();
+    w.write(1, &items("note", 2));
+    w.run_until_quiet();
+    let out = w.peers[0].session.request_access_log(doc);
+    w.output(0, out);
+    w.run_until_quiet();
+    let log = w.peers[0].events.iter().find_map(|e| match e {
+        SessionEvent::AccessLog { doc: d, log } if *d == doc => Some(log.clone()),
+        _ => None,
+    });
+    let log = log.expect("the relay answered");
+    assert_eq!(log.stored.envelopes, 1, "one envelope of two notes");
+    // The same log signed by another key, or about another document, is
+    // refused as tampering.
+    let forger = starling_protocol::DeviceKey::from_seed([77; 32]);
+    for (signer, about) in [
+        (&forger, doc),
+        (
+            &w.relay_key.clone(),
+            starling_protocol::DocId::from_bytes([9; 16]),
+        ),
+    ] {
+        let mut forged = log.clone();
+        forged.doc = about;
+        let frame = wire::encode(&Message::AccessLog {
+            doc,
+            log: wire::SignedAccessLog::sign(signer, &forged),
+        })
+        .unwrap();
+        let out = w.peers[0].session.handle_frame(w.now, &frame);
+        assert!(
+            matches!(
+                &out.events[..],
+                [SessionEvent::Tampering {
+                    what: Tampering::BadAccessLog(_),
+                    ..
+                }]
+            ),
+            "{:?}",
+            out.events
+        );
+    }
+}
