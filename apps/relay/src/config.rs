@@ -204,6 +204,15 @@ pub struct RelayConfig {
     /// Seconds a graceful shutdown may take before connections are cut.
     /// Default 10.
     pub shutdown_timeout_secs: u64,
+    /// Days the access log is kept (what each device did with each
+    /// document, per hour, that members can ask for). Default 365; at
+    /// least `retention_days` when that is set.
+    pub access_log_days: u64,
+    /// Delete documents untouched (no write, no read, no membership
+    /// change) for this many days, as an organisation's retention schedule
+    /// may require. Members are told and keep their own copies. Default:
+    /// none (documents are kept until their owner deletes them).
+    pub retention_days: Option<u64>,
     /// Per-connection and per-relay limits.
     pub limits: Limits,
 }
@@ -223,6 +232,8 @@ impl Default for RelayConfig {
             max_commit_batch: 4096,
             max_db_bytes: None,
             shutdown_timeout_secs: 10,
+            access_log_days: 365,
+            retention_days: None,
             limits: Limits::default(),
         }
     }
@@ -337,6 +348,15 @@ impl RelayConfig {
                 message: message.into(),
             })
         };
+        if self.access_log_days == 0 {
+            return invalid("access_log_days", "must be at least 1");
+        }
+        if self.retention_days == Some(0) {
+            return invalid(
+                "retention_days",
+                "must be at least 1 (leave it out to keep documents)",
+            );
+        }
         let l = &self.limits;
         if l.max_frame_bytes < 1024 || l.max_frame_bytes > starling_protocol::wire::MAX_FRAME {
             return invalid("limits.max_frame_bytes", "must be between 1 KiB and 1 MiB");

@@ -29,7 +29,8 @@ use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::outbox::{Batch, Outbound, Outbox, Refused};
 use crate::quota::Usage;
-use crate::store::{Job, Loaded, Output, Store, StoreEvent, Work};
+use crate::store::{AccessRow, Job, Loaded, Output, Store, StoreEvent, Sweep, Work};
+use starling_protocol::wire::AccessKind;
 
 /// Most hub events handled before the queued work goes to the store.
 const DRAIN: usize = 256;
@@ -37,6 +38,13 @@ const DRAIN: usize = 256;
 /// hub stops reading events, connections stop being read, and a slow disk
 /// slows the clients down instead of filling memory.
 const MAX_INFLIGHT: usize = 64;
+/// How often the access log counts gathered in memory are written (a crash
+/// loses at most this much of the log, never anything acknowledged).
+const ACCESS_FLUSH: Duration = Duration::from_secs(10);
+/// When the first retention sweep runs after start-up, and how often after.
+const SWEEP_FIRST: Duration = Duration::from_secs(60);
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
 /// How often a relay whose storage failed checks whether it recovered.
 const HEALTH_CHECK: Duration = Duration::from_secs(2);
 
@@ -77,6 +85,12 @@ pub(crate) enum HubEvent {
     AllowListChanged,
     /// The connection wrote a piece of its replay of `doc`: send the next.
     ReplayNext { conn: ConnId, doc: DocId },
+    /// Run the retention sweep now, as if the clock said `now`; answers
+    /// how many documents it deleted.
+    Sweep {
+        now: u64,
+        reply: tokio::sync::oneshot::Sender<usize>,
+    },
 }
 
 /// One incoming message.
@@ -104,6 +118,83 @@ pub(crate) struct Hub {
     allow: SharedAllowList,
     limits: Limits,
     metrics: Arc<Metrics>,
+    /// Access log counts not yet written.
+    access: Access,
+    policy: Policy,
+    /// A sweep asked for (by [`HubEvent::Sweep`]), with where to answer.
+    sweep_asked: Option<(u64, tokio::sync::oneshot::Sender<usize>)>,
+}
+
+/// How long the relay keeps what it records, from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Policy {
+    /// Days of access log kept (at least `retention_days`, so a document's
+    /// last activity is known for as long as retention looks back).
+    pub access_log_days: u64,
+    /// Documents untouched for this many days are deleted; `None`: kept.
+    pub retention_days: Option<u64>,
+}
+
+const DAY_MS: u64 = 24 * 3600 * 1000;
+const HOUR_MS: u64 = 3600 * 1000;
+
+impl Policy {
+    fn log_days(&self) -> u64 {
+        self.access_log_days.max(self.retention_days.unwrap_or(0))
+    }
+
+    /// The earliest hour the access log still holds at `now`.
+    pub fn log_since(&self, now: u64) -> u64 {
+        let before = now.saturating_sub(self.log_days().saturating_mul(DAY_MS));
+        before - before % HOUR_MS
+    }
+
+    fn sweep(&self, now: u64) -> Sweep {
+        Sweep {
+            log_before: self.log_since(now),
+            idle_before: self
+                .retention_days
+                .map(|d| now.saturating_sub(d.saturating_mul(DAY_MS))),
+        }
+    }
+}
+
+/// Access log counts gathered in memory, written with the next job every
+/// few seconds (and before a log is read): one row per document, device,
+/// kind and hour.
+#[derive(Debug, Default)]
+pub(crate) struct Access {
+    counts: HashMap<(DocId, DeviceId, AccessKind, u64), (u64, u64)>,
+}
+
+impl Access {
+    fn record(&mut self, doc: DocId, device: DeviceId, kind: AccessKind, n: u64) {
+        let now = now_ms();
+        let e = self
+            .counts
+            .entry((doc, device, kind, now - now % HOUR_MS))
+            .or_default();
+        e.0 += n;
+        e.1 = now;
+    }
+
+    fn forget(&mut self, doc: &DocId) {
+        self.counts.retain(|k, _| k.0 != *doc);
+    }
+
+    fn take(&mut self) -> Vec<AccessRow> {
+        self.counts
+            .drain()
+            .map(|((doc, device, kind, hour), (count, last_at))| AccessRow {
+                doc,
+                device,
+                kind,
+                hour,
+                count,
+                last_at,
+            })
+            .collect()
+    }
 }
 
 use starling_protocol::now_ms;
@@ -173,6 +264,7 @@ impl Hub {
         limits: Limits,
         metrics: Arc<Metrics>,
         health: SharedHealth,
+        policy: Policy,
     ) -> Self {
         let mut hub = Hub {
             core,
@@ -187,6 +279,9 @@ impl Hub {
             allow,
             limits,
             metrics,
+            access: Access::default(),
+            policy,
+            sweep_asked: None,
         };
         hub.restore(loaded);
         hub
@@ -385,6 +480,8 @@ impl Hub {
                     self.carry_out(actions);
                 }
             }
+            // Run once the inbox is drained (it awaits the store).
+            HubEvent::Sweep { now, reply } => self.sweep_asked = Some((now, reply)),
         }
     }
 
@@ -447,15 +544,31 @@ impl Hub {
             }
         };
         for a in &actions {
-            if let RelayAction::StoreEnvelope {
-                doc,
-                meta,
-                envelope,
-            } = a
-            {
-                let len = envelope.envelope().as_bytes().len() as u64;
-                self.usage.add(*doc, meta.author, len);
-                self.metrics.envelopes_in.inc();
+            match a {
+                RelayAction::StoreEnvelope {
+                    doc,
+                    meta,
+                    envelope,
+                } => {
+                    let len = envelope.envelope().as_bytes().len() as u64;
+                    self.usage.add(*doc, meta.author, len);
+                    self.metrics.envelopes_in.inc();
+                    self.access
+                        .record(*doc, meta.author, AccessKind::Publish, 1);
+                }
+                RelayAction::StoreMembershipOp { doc, op, .. } => {
+                    let author = op.content().author;
+                    self.access.record(*doc, author, AccessKind::Membership, 1);
+                }
+                RelayAction::Send {
+                    conn,
+                    msg: Message::Deliver { doc, .. },
+                } => {
+                    if let Some(device) = self.core.device_of(*conn) {
+                        self.access.record(*doc, device, AccessKind::Fetch, 1);
+                    }
+                }
+                _ => {}
             }
         }
         self.carry_out(actions);
@@ -464,6 +577,16 @@ impl Hub {
     /// Queues the actions for the store thread, or sends them at once when
     /// nothing touches storage and nothing earlier is still waiting.
     fn carry_out(&mut self, actions: Vec<RelayAction>) {
+        for a in &actions {
+            match a {
+                // What was counted is written first, so the log read
+                // holds it.
+                RelayAction::ReadAccessLog { .. } => self.flush_access(),
+                // Nothing counted of an erased document is written after.
+                RelayAction::EraseDoc { doc, .. } => self.access.forget(doc),
+                _ => {}
+            }
+        }
         let queue = self.inflight > 0 || !self.pending.is_empty() || needs_store(&actions);
         if queue {
             prepare(actions, &mut self.pending);
@@ -474,11 +597,42 @@ impl Hub {
                 .into_iter()
                 .filter_map(|w| match w {
                     Work::Out(o) => Some(o),
-                    Work::Store(_) => None,
+                    Work::Store(_) | Work::Access(_) => None,
                 })
                 .collect();
             self.dispatch(outputs);
         }
+    }
+
+    /// Queues the access log counts gathered so far.
+    pub(crate) fn flush_access(&mut self) {
+        let rows = self.access.take();
+        if !rows.is_empty() {
+            self.pending.push(Work::Access(rows));
+        }
+    }
+
+    /// Deletes access log entries past their retention and, with a
+    /// retention period set, the documents untouched for that long.
+    /// Returns how many documents it deleted.
+    pub(crate) async fn sweep(&mut self, now: u64) -> usize {
+        // Recent activity counts: written before the store looks.
+        self.flush_access();
+        self.submit();
+        let idle = match self.store.sweep(self.policy.sweep(now)).await {
+            Ok(idle) => idle,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention sweep failed; trying again at the next");
+                return 0;
+            }
+        };
+        let n = idle.len();
+        for doc in idle {
+            tracing::info!(%doc, days = ?self.policy.retention_days, "document untouched for the retention period: deleting");
+            let actions = self.core.expire(doc, now);
+            self.carry_out(actions);
+        }
+        n
     }
 
     /// Hands the queued work to the store thread as one job.
@@ -516,9 +670,24 @@ impl Hub {
                 Output::Frame(_, f) => b.items.push(Outbound::Frame(f)),
                 Output::Ack(_, e) => b.items.push(Outbound::Ack(e)),
                 Output::Replay(_, msgs, doc) => {
+                    let sent = msgs
+                        .iter()
+                        .filter(|m| matches!(m, Message::Deliver { .. }))
+                        .count() as u64;
+                    if sent > 0
+                        && let Some(device) = self.core.device_of(conn)
+                    {
+                        self.access.record(doc, device, AccessKind::Fetch, sent);
+                    }
                     b.items
                         .extend(msgs.into_iter().map(|m| Outbound::Msg(Box::new(m))));
                     b.items.push(Outbound::ReplayNext(doc));
+                }
+                Output::AccessLog(_, mut log) => {
+                    log.at = now_ms();
+                    log.since = self.policy.log_since(log.at);
+                    let msg = self.core.signed_access_log(&log);
+                    b.items.push(Outbound::Msg(Box::new(msg)));
                 }
                 Output::Close(_) => {
                     *closed = true;
@@ -607,6 +776,11 @@ pub(crate) async fn run(
 ) {
     let mut health = tokio::time::interval(HEALTH_CHECK);
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flush = tokio::time::interval(ACCESS_FLUSH);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep =
+        tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_FIRST, SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -616,6 +790,10 @@ pub(crate) async fn run(
             },
             _ = cancel.cancelled() => break,
             _ = health.tick(), if hub.fault != Fault::None => hub.check_health().await,
+            _ = flush.tick() => hub.flush_access(),
+            _ = sweep.tick(), if hub.fault == Fault::None => {
+                hub.sweep(now_ms()).await;
+            }
             ev = events.recv(), if hub.inflight < MAX_INFLIGHT => match ev {
                 Some(ev) => {
                     hub.on_event(ev);
@@ -626,12 +804,16 @@ pub(crate) async fn run(
                             Err(_) => break,
                         }
                     }
+                    if let Some((now, reply)) = hub.sweep_asked.take() {
+                        let _ = reply.send(hub.sweep(now).await);
+                    }
                 }
                 None => break,
             },
         }
         hub.submit();
     }
+    hub.flush_access();
     hub.submit();
     while hub.inflight > 0 {
         match store_events.recv().await {

@@ -153,6 +153,10 @@ pub async fn start_on(
         config.limits.clone(),
         metrics.clone(),
         health.clone(),
+        hub::Policy {
+            access_log_days: config.access_log_days,
+            retention_days: config.retention_days,
+        },
     );
     let hub = tokio::spawn(hub::run(hub_state, hub_rx, store_rx, cancel.clone()));
     let tracker = TaskTracker::new();
@@ -396,6 +400,26 @@ impl RelayHandle {
         Ok(self.store.set_max_bytes(max)?)
     }
 
+    /// Runs the retention sweep now, as if the clock said `now` (unix ms):
+    /// deletes access log entries past `access_log_days` and, with
+    /// `retention_days` set, documents untouched for that long. The relay
+    /// does this by itself every hour; this is for tests and operators'
+    /// tools. Returns how many documents it deleted.
+    pub async fn sweep_retention_at(&self, now: u64) -> usize {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if self
+            .state
+            .ctx
+            .hub
+            .send(hub::HubEvent::Sweep { now, reply })
+            .await
+            .is_err()
+        {
+            return 0;
+        }
+        answer.await.unwrap_or(0)
+    }
+
     /// The relay's counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -453,6 +477,9 @@ impl RelayHandle {
             hub_abort.abort();
             server_abort.abort();
         }
+        // The hub asks the writer to stop as it ends; a hub cut short did
+        // not, and the writer would wait for work forever.
+        self.store.shutdown().await;
         if let Some(t) = self.threads.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }

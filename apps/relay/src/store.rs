@@ -89,17 +89,19 @@ pub(crate) struct Job {
 impl Job {
     /// The connections the job answers.
     pub fn conns(&self) -> Vec<ConnId> {
-        let mut out: Vec<ConnId> = self
-            .work
-            .iter()
-            .filter_map(|w| match w {
-                Work::Out(o) => Some(o.conn()),
-                Work::Store(a) => match &**a {
-                    RelayAction::Replay { conn, .. } => Some(*conn),
-                    _ => None,
-                },
-            })
-            .collect();
+        let mut out: Vec<ConnId> =
+            self.work
+                .iter()
+                .filter_map(|w| match w {
+                    Work::Out(o) => Some(o.conn()),
+                    Work::Store(a) => match &**a {
+                        RelayAction::Replay { conn, .. }
+                        | RelayAction::ReadAccessLog { conn, .. } => Some(*conn),
+                        _ => None,
+                    },
+                    Work::Access(_) => None,
+                })
+                .collect();
         out.sort_unstable_by_key(|c| c.0);
         out.dedup();
         out
@@ -109,7 +111,7 @@ impl Job {
     pub fn writes(&self) -> usize {
         self.work
             .iter()
-            .filter(|w| matches!(w, Work::Store(_)))
+            .filter(|w| matches!(w, Work::Store(_) | Work::Access(_)))
             .count()
     }
 }
@@ -122,6 +124,20 @@ pub(crate) enum Work {
     Store(Box<RelayAction>),
     /// Something to send once the job is committed.
     Out(Output),
+    /// Access log counts to add.
+    Access(Vec<AccessRow>),
+}
+
+/// Activity to add to the access log: `count` more of `kind` by `device`
+/// on `doc` in the hour starting at `hour`, the last at `last_at`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AccessRow {
+    pub doc: DocId,
+    pub device: DeviceId,
+    pub kind: starling_protocol::wire::AccessKind,
+    pub hour: u64,
+    pub count: u64,
+    pub last_at: u64,
 }
 
 /// Something to send (or do) on a connection after a commit.
@@ -137,6 +153,8 @@ pub(crate) enum Output {
     /// closing `caught_up`) of the replay of the `DocId`; once it is
     /// written the connection asks for what follows.
     Replay(ConnId, Vec<Message>, DocId),
+    /// A document's access log, to sign and send.
+    AccessLog(ConnId, Box<starling_protocol::wire::AccessLog>),
     /// Close the connection.
     Close(ConnId),
 }
@@ -149,9 +167,19 @@ impl Output {
             | Output::Frame(c, _)
             | Output::Ack(c, _)
             | Output::Replay(c, _, _)
+            | Output::AccessLog(c, _)
             | Output::Close(c) => *c,
         }
     }
+}
+
+/// What a periodic sweep does (see [`Store::sweep`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sweep {
+    /// Access log hours before this (unix ms) are deleted.
+    pub log_before: u64,
+    /// Documents with no activity since this (unix ms) are reported.
+    pub idle_before: Option<u64>,
 }
 
 /// Envelope bytes freed by compaction, for quota accounting.
@@ -194,6 +222,7 @@ enum Request {
     Load(oneshot::Sender<Result<Loaded, StoreError>>),
     Probe(oneshot::Sender<Result<(), StoreError>>),
     SetMaxBytes(Option<u64>),
+    Sweep(Sweep, oneshot::Sender<Result<Vec<DocId>, StoreError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -232,6 +261,7 @@ impl std::fmt::Debug for Request {
             Request::Load(_) => "Load",
             Request::Probe(_) => "Probe",
             Request::SetMaxBytes(_) => "SetMaxBytes",
+            Request::Sweep(..) => "Sweep",
             Request::Shutdown(_) => "Shutdown",
         })
     }
@@ -325,6 +355,17 @@ impl Store {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Request::Load(tx))
+            .map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Deletes access log entries older than `sweep.log_before`; returns
+    /// the documents untouched (no activity, no membership op) since
+    /// `sweep.idle_before`, if set.
+    pub async fn sweep(&self, sweep: Sweep) -> Result<Vec<DocId>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Sweep(sweep, tx))
             .map_err(|_| StoreError::Stopped)?;
         rx.await.map_err(|_| StoreError::Stopped)?
     }

@@ -388,6 +388,16 @@ impl RelayCore {
         }
     }
 
+    /// Deletes `doc` under the relay's retention schedule: erased as an
+    /// owner's deletion is, with a tombstone that carries no op (members
+    /// are told, and keep their copies).
+    pub fn expire(&mut self, doc: DocId, now: u64) -> Vec<RelayAction> {
+        if !self.docs.contains_key(&doc) {
+            return Vec::new();
+        }
+        self.erase(doc, Tombstone { at: now, op: None }, None)
+    }
+
     /// Whether `doc` was deleted.
     pub fn is_deleted(&self, doc: &DocId) -> bool {
         self.deleted.contains_key(doc)

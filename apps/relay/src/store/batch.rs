@@ -11,9 +11,11 @@ use tokio::sync::mpsc as tmpsc;
 
 use super::wal::{self, WalState};
 use super::{
-    Freed, Job, Output, Request, StoreError, StoreEvent, Work, fault_reason, load, schema,
+    AccessRow, Freed, Job, Output, Request, StoreError, StoreEvent, Sweep, Work, fault_reason,
+    load, schema,
 };
 use crate::metrics::Metrics;
+use starling_protocol::wire::{AccessEntry, AccessKind, AccessLog, StoredStats};
 
 pub(super) fn run(
     mut conn: Connection,
@@ -125,6 +127,9 @@ pub(super) fn run(
                     tracing::error!(error = %e, "cannot change the database size limit");
                 }
             }
+            Some(Request::Sweep(sweep, reply)) => {
+                let _ = reply.send(run_sweep(&mut conn, sweep));
+            }
             Some(Request::Shutdown(reply)) => {
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
                     tracing::warn!(error = %e, "final checkpoint failed");
@@ -134,6 +139,147 @@ pub(super) fn run(
             }
         }
     }
+}
+
+fn kind_code(kind: AccessKind) -> i64 {
+    match kind {
+        AccessKind::Publish => 0,
+        AccessKind::Fetch => 1,
+        AccessKind::Membership => 2,
+    }
+}
+
+fn kind_of(code: i64) -> Option<AccessKind> {
+    match code {
+        0 => Some(AccessKind::Publish),
+        1 => Some(AccessKind::Fetch),
+        2 => Some(AccessKind::Membership),
+        _ => None,
+    }
+}
+
+fn add_access(tx: &Transaction<'_>, rows: &[AccessRow]) -> Result<(), StoreError> {
+    let mut q = tx.prepare_cached(
+        "INSERT INTO access_log (doc, device, kind, hour, count, last_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (doc, device, kind, hour) DO UPDATE SET
+             count = count + excluded.count,
+             last_at = max(last_at, excluded.last_at)",
+    )?;
+    for r in rows {
+        q.execute(params![
+            &r.doc.as_bytes()[..],
+            &r.device.as_bytes()[..],
+            kind_code(r.kind),
+            r.hour as i64,
+            r.count as i64,
+            r.last_at as i64,
+        ])?;
+    }
+    Ok(())
+}
+
+/// `doc`'s access log (the newest entries, oldest first) and what is
+/// stored of it. `at` and `since` are the hub's to fill in.
+fn read_access_log(tx: &Transaction<'_>, doc: DocId) -> Result<AccessLog, StoreError> {
+    let key = &doc.as_bytes()[..];
+    let (envelopes, bytes, positions): (i64, i64, i64) = tx
+        .prepare_cached(
+            "SELECT count(bytes), coalesce(sum(length(bytes)), 0), count(*)
+             FROM envelopes WHERE doc = ?1",
+        )?
+        .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let ops: i64 = tx
+        .prepare_cached("SELECT count(*) FROM membership_ops WHERE doc = ?1")?
+        .query_row(params![key], |r| r.get(0))?;
+    let genesis: Option<Option<Vec<u8>>> = tx
+        .prepare_cached("SELECT stamp FROM membership_ops WHERE doc = ?1 AND idx = 0")?
+        .query_row(params![key], |r| r.get(0))
+        .optional()?;
+    let created_at = genesis
+        .flatten()
+        .and_then(|b| load::decode_stamp(&b))
+        .map(|s| s.at);
+    let mut q = tx.prepare_cached(
+        "SELECT device, kind, hour, count, last_at FROM access_log WHERE doc = ?1
+         ORDER BY hour DESC, device, kind LIMIT ?2",
+    )?;
+    let limit = starling_protocol::wire::access::MAX_ACCESS_ENTRIES as i64;
+    let mut rows = q.query(params![key, limit])?;
+    let mut entries = Vec::new();
+    while let Some(r) = rows.next()? {
+        let device: Vec<u8> = r.get(0)?;
+        let (Some(device), Some(kind)) = (load::device(&device), kind_of(r.get(1)?)) else {
+            continue;
+        };
+        let n =
+            |i: usize| -> Result<u64, rusqlite::Error> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+        entries.push(AccessEntry {
+            device,
+            kind,
+            hour: n(2)?,
+            count: n(3)?,
+            last_at: n(4)?,
+        });
+    }
+    entries.reverse();
+    let n = |v: i64| v.max(0) as u64;
+    Ok(AccessLog {
+        doc,
+        at: 0,
+        since: 0,
+        stored: StoredStats {
+            envelopes: n(envelopes),
+            bytes: n(bytes),
+            positions: n(positions),
+            ops: n(ops),
+            created_at,
+        },
+        entries,
+    })
+}
+
+/// Deletes old access log hours; finds documents untouched since
+/// `idle_before` (by their access log and their membership ops' stamps).
+fn run_sweep(conn: &mut Connection, sweep: Sweep) -> Result<Vec<DocId>, StoreError> {
+    let pruned = conn.execute(
+        "DELETE FROM access_log WHERE hour < ?1",
+        params![sweep.log_before as i64],
+    )?;
+    if pruned > 0 {
+        tracing::info!(
+            entries = pruned,
+            "access log entries past their retention deleted"
+        );
+    }
+    let Some(before) = sweep.idle_before else {
+        return Ok(Vec::new());
+    };
+    let mut q = conn.prepare("SELECT DISTINCT doc FROM membership_ops")?;
+    let docs: Vec<Vec<u8>> = q.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut last_access =
+        conn.prepare_cached("SELECT max(last_at) FROM access_log WHERE doc = ?1")?;
+    let mut stamps = conn.prepare_cached("SELECT stamp FROM membership_ops WHERE doc = ?1")?;
+    let mut idle = Vec::new();
+    for raw in docs {
+        let Ok(id) = <[u8; 16]>::try_from(raw.as_slice()) else {
+            continue;
+        };
+        let accessed: Option<i64> = last_access.query_row(params![raw], |r| r.get(0))?;
+        let stamped = stamps
+            .query_map(params![raw], |r| r.get::<_, Option<Vec<u8>>>(0))?
+            .filter_map(|s| s.ok().flatten())
+            .filter_map(|b| load::decode_stamp(&b))
+            .map(|s| s.at)
+            .max();
+        let last = accessed.map(|a| a.max(0) as u64).max(stamped);
+        // A document with no time at all (ops from before stamps, never
+        // touched since the access log began) is not judged idle.
+        if last.is_some_and(|t| t < before) {
+            idle.push(DocId::from_bytes(id));
+        }
+    }
+    Ok(idle)
 }
 
 /// Writes a little, commits, deletes it: whether the disk takes writes.
@@ -163,6 +309,7 @@ fn commit(conn: &mut Connection, jobs: Vec<Job>) -> Result<Committed, StoreError
         for w in job.work {
             match w {
                 Work::Out(o) => outputs.push(o),
+                Work::Access(rows) => add_access(&tx, &rows)?,
                 Work::Store(action) => {
                     erased |= matches!(*action, RelayAction::EraseDoc { .. });
                     execute(&tx, *action, &mut outputs, &mut freed, &mut damaged)?
@@ -290,6 +437,7 @@ fn execute(
             }
             tx.execute("DELETE FROM envelopes WHERE doc = ?1", params![key])?;
             tx.execute("DELETE FROM membership_ops WHERE doc = ?1", params![key])?;
+            tx.execute("DELETE FROM access_log WHERE doc = ?1", params![key])?;
             let (idx, op, stamp) = match &tombstone.op {
                 Some((i, op, stamp)) => (
                     Some(*i as i64),
@@ -304,6 +452,10 @@ fn execute(
                 params![key, tombstone.at as i64, idx, op, stamp],
             )?;
             tracing::info!(%doc, by_owner = tombstone.op.is_some(), "document deleted: erased, tombstone kept");
+        }
+        RelayAction::ReadAccessLog { conn, doc } => {
+            let log = read_access_log(tx, doc)?;
+            outputs.push(Output::AccessLog(conn, Box::new(log)));
         }
         RelayAction::Replay {
             conn,

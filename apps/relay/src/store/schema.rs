@@ -49,6 +49,19 @@ const MIGRATIONS: &[&str] = &[
          op BLOB,
          stamp BLOB
      ) WITHOUT ROWID;",
+    // v5: the access log: per document, device, kind (0 publish, 1 fetch,
+    // 2 membership) and hour, how many and the last time; deleted with its
+    // document, and after the retention period.
+    "CREATE TABLE access_log (
+         doc BLOB NOT NULL,
+         device BLOB NOT NULL,
+         kind INTEGER NOT NULL,
+         hour INTEGER NOT NULL,
+         count INTEGER NOT NULL,
+         last_at INTEGER NOT NULL,
+         PRIMARY KEY (doc, device, kind, hour)
+     ) WITHOUT ROWID;
+     CREATE INDEX access_log_hour ON access_log (hour);",
 ];
 
 /// The schema version this relay writes.

@@ -2,6 +2,7 @@
 //! on 127.0.0.1, with SQLite in temp dirs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod backup;
 mod cli;
 mod crash;
