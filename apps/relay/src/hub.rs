@@ -256,6 +256,7 @@ fn prepare(actions: Vec<RelayAction>, out: &mut Vec<Work>) {
 }
 
 impl Hub {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         core: RelayCore,
         store: Store,
