@@ -1,5 +1,6 @@
 //! The subcommands, one module each.
 
+mod access;
 mod erase;
 mod identity;
 pub(crate) mod journal;
@@ -94,6 +95,12 @@ pub enum Command {
     ///   starling delete --journal Sam --export sam-copy --yes
     #[command(verbatim_doc_comment)]
     Delete(erase::Delete),
+    /// Who has looked at a journal: every device the relay served it to or
+    /// took changes from, by the hour, named as the journal knows them, as
+    /// the relay signs it. A device the journal never let in is flagged.
+    ///
+    /// Example: starling access-log --journal Sam
+    AccessLog(access::AccessLogArgs),
     /// Leave a journal someone else owns: you are removed from its members
     /// and it is erased from this device.
     ///
@@ -169,6 +176,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         Command::Revoke(a) => sharing::revoke(&ctx, a, out),
         Command::Delete(a) => erase::delete(&ctx, a, out),
         Command::Leave(a) => erase::leave(&ctx, a, out),
+        Command::AccessLog(a) => access::access_log(&ctx, a, out),
         Command::Relays(a) => relays::relays(&ctx, a, out),
         Command::Sync(a) => sync::sync(&ctx, a, out),
         Command::Export(a) => transfer::export(&ctx, a, out),

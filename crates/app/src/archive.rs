@@ -60,11 +60,26 @@ const JOURNAL_FILES: &[(&str, &str)] = &[
          part of each link is not kept, so it is not here).",
     ),
     (
+        "relay-access-log.json",
+        "What the relay holds about the journal, as it stated it when this folder was made: how \
+         many encrypted changes it stores and their size, when the journal reached it, and every \
+         device it took changes from or sent them to, by the hour, named as the journal knows \
+         them (a device the journal never let in is flagged).",
+    ),
+    (
+        "relay-access-log.signed",
+        "The same statement as the relay signed it with its key (CBOR; the relay's key is in \
+         device.json), so anyone can check the relay said it.",
+    ),
+    (
         "journal.automerge",
         "The journal's raw data, in the open automerge format that other automerge programs \
          can read.",
     ),
 ];
+
+/// How long making the folder waits for each relay's statement.
+const RELAY_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -171,7 +186,10 @@ impl App {
         let me = self.client.identity()?;
         let mut files = Vec::new();
         let mut journals = Vec::new();
-        for (i, row) in self.client.docs()?.into_iter().enumerate() {
+        let rows = self.client.docs()?;
+        let mut held = self.access_logs_for(&rows, RELAY_WITHIN);
+        let mut relay_notes: Vec<(String, String)> = Vec::new();
+        for (i, row) in rows.into_iter().enumerate() {
             let folder = format!("journals/{:02}-{}", i + 1, crate::short(&row.doc));
             let mut written = Vec::new();
             let mut note = None;
@@ -204,6 +222,28 @@ impl App {
                 .map(|(id, name, perspective)| json!({ "invite": id, "name": name, "as": perspective }))
                 .collect();
             write(&jdir, "invites.json", &pretty(&invites), &mut written)?;
+            match held.remove(&row.doc) {
+                Some(Ok(report)) => {
+                    let signed = report.signed.to_bytes();
+                    let mut value = serde_json::to_value(&report).unwrap_or_default();
+                    value["signed_by_relay_key"] = json!(
+                        self.client
+                            .pinned_relays()?
+                            .into_iter()
+                            .find(|(r, _, _)| *r == row.relay)
+                            .map(|(_, key, _)| key)
+                    );
+                    write(
+                        &jdir,
+                        "relay-access-log.json",
+                        &pretty(&value),
+                        &mut written,
+                    )?;
+                    write(&jdir, "relay-access-log.signed", &signed, &mut written)?;
+                }
+                Some(Err(why)) => relay_notes.push((row.doc.clone(), why)),
+                None => {}
+            }
             files.extend(written.iter().map(|f| format!("{folder}/{f}")));
             journals.push((row, folder, written, note));
         }
@@ -221,10 +261,12 @@ impl App {
                 "journal": row.doc, "title": row.title, "relay": row.relay,
                 "folder": folder, "last_sync_ms": row.last_sync, "not_readable": note,
             })).collect::<Vec<_>>(),
-            "held_by_the_relay": "not included: this version cannot yet ask the relay for what it holds",
+            "held_by_the_relay_not_included": relay_notes.iter().map(|(doc, why)| {
+                json!({ "journal": doc, "why": why })
+            }).collect::<Vec<_>>(),
         });
         write(dir, "device.json", &pretty(&device), &mut files)?;
-        let index = index_html(&me.name, &journals);
+        let index = index_html(&me.name, &journals, &relay_notes);
         write(dir, "index.html", index.as_bytes(), &mut files)?;
         Ok((journals.len(), files))
     }
@@ -232,7 +274,7 @@ impl App {
 
 type Listed = (starling_client::DocRow, String, Vec<String>, Option<String>);
 
-fn index_html(name: &str, journals: &[Listed]) -> String {
+fn index_html(name: &str, journals: &[Listed], relay_notes: &[(String, String)]) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
@@ -274,6 +316,14 @@ fn index_html(name: &str, journals: &[Listed]) -> String {
                 esc(n)
             );
         }
+        if let Some((_, why)) = relay_notes.iter().find(|(d, _)| *d == row.doc) {
+            let _ = write!(
+                h,
+                "<p>What the relay holds about it is not here: {}. Make this folder again \
+                 when the relay can be reached.</p>",
+                esc(why)
+            );
+        }
         h.push_str("<dl>");
         for (file, what) in JOURNAL_FILES {
             if written.iter().any(|w| w == file) {
@@ -293,9 +343,10 @@ fn index_html(name: &str, journals: &[Listed]) -> String {
          this device's public key (its secret key is not here), the relays this device syncs \
          with and the key each one showed the first time, the certificate authorities it trusts, \
          and a list of the journals above.</dd></dl>\
-         <h2>Not in this folder</h2><p>What the relay holds about you (the sizes and dates of the \
-         encrypted journals it stores, and a log of who fetched them) is not included yet. The \
-         relay cannot read your journals: it stores them encrypted.</p>\
+         <h2>Not in this folder</h2><p>The relay cannot read your journals: it stores them \
+         encrypted, so it holds nothing of their content beyond what each journal's \
+         <code>relay-access-log</code> files say. Copies anyone made of a journal (an export, a \
+         backup) are theirs to delete.</p>\
          </main></body></html>\n",
     );
     h

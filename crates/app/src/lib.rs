@@ -29,6 +29,7 @@
 
 #![deny(missing_docs)]
 
+pub mod access;
 mod actions;
 pub mod archive;
 mod cache;

@@ -423,6 +423,32 @@ impl Client {
             .write(|tx| rows::put_sync_state(tx, &row.doc, &persist::encode(&state)))
     }
 
+    /// Every device the document's membership log names (as author, or as
+    /// a member added, removed or re-roled): the devices that are, or have
+    /// been, in it. Anyone else in its access log is unknown.
+    pub fn known_devices(&self, doc: &str) -> Result<std::collections::BTreeSet<DeviceId>> {
+        use starling_protocol::membership::OpBody;
+        let row = self.find_doc(doc)?;
+        let relay = relay_of(&row)?;
+        let session = self.session_with(&relay, std::slice::from_ref(&row))?;
+        let mut out = std::collections::BTreeSet::new();
+        if let Some(p) = session.persisted(&parse_doc(&row.doc)?) {
+            for op in &p.ops {
+                let c = op.content();
+                out.insert(c.author);
+                match &c.body {
+                    OpBody::AddMember { device, .. }
+                    | OpBody::RemoveMember { device }
+                    | OpBody::ChangeRole { device, .. } => {
+                        out.insert(*device);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether the journal's log ends with its deletion, still waiting for
     /// the relay to carry it out.
     pub fn deleting(&self, doc: &str) -> Result<bool> {

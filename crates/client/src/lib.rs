@@ -40,4 +40,7 @@ pub use sync::{ClientEvent, Erasure, SyncMode, SyncReport};
 pub use tls::TlsProblem;
 
 pub use starling_protocol::membership::Role;
+pub use starling_protocol::wire::{
+    AccessEntry, AccessKind, AccessLog, SignedAccessLog, StoredStats,
+};
 pub use starling_protocol::{DeviceId, DocId, now_ms};

@@ -11,13 +11,13 @@
 
 mod frame;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use rand_core::OsRng;
 use starling_protocol::session::ClientSession;
-use starling_protocol::wire::{self, Message};
+use starling_protocol::wire::{self, AccessLog, Message, SignedAccessLog};
 use starling_protocol::{DeviceId, DocId};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -188,8 +188,39 @@ impl Client {
         relay: &RelayAddr,
         mode: SyncMode,
         stop: impl std::future::Future<Output = ()>,
-        mut on_event: impl FnMut(ClientEvent),
+        on_event: impl FnMut(ClientEvent),
     ) -> Result<SyncReport> {
+        let (report, _) = self
+            .sync_asking(relay, mode, stop, on_event, BTreeSet::new())
+            .await?;
+        Ok(report)
+    }
+
+    /// A one-off sync of every document on `relay` that also asks the
+    /// relay for the access log of each of `docs`: the logs whose relay
+    /// signature verified, by document. A document the relay will not
+    /// give a log for is in the report's `refused`. Each log comes with the
+    /// relay's signed bytes.
+    pub async fn access_logs(
+        &self,
+        relay: &RelayAddr,
+        docs: BTreeSet<DocId>,
+        timeout: Duration,
+        on_event: impl FnMut(ClientEvent),
+    ) -> Result<(SyncReport, BTreeMap<DocId, (AccessLog, SignedAccessLog)>)> {
+        let mode = SyncMode::Once { timeout };
+        self.sync_asking(relay, mode, std::future::pending(), on_event, docs)
+            .await
+    }
+
+    async fn sync_asking(
+        &self,
+        relay: &RelayAddr,
+        mode: SyncMode,
+        stop: impl std::future::Future<Output = ()>,
+        mut on_event: impl FnMut(ClientEvent),
+        logs: BTreeSet<DocId>,
+    ) -> Result<(SyncReport, BTreeMap<DocId, (AccessLog, SignedAccessLog)>)> {
         // A live sync never makes another one step aside: two would take
         // turns forever.
         let mut lock = match mode {
@@ -197,6 +228,7 @@ impl Client {
             SyncMode::Once { .. } => self.lock()?,
         };
         let mut run = self.new_run(relay, mode, SyncReport::default())?;
+        run.logs_wanted = logs;
         run.seal_local()?;
         tokio::pin!(stop);
         let deadline = match mode {
@@ -216,7 +248,7 @@ impl Client {
                 let step = self.step_aside(lock, &mut run, relay, mode, &mut stop, &mut on_event);
                 match step.await? {
                     Some(relocked) => lock = relocked,
-                    None => return Ok(run.report),
+                    None => return Ok((run.report, std::mem::take(&mut run.logs))),
                 }
                 continue;
             };
@@ -240,7 +272,7 @@ impl Client {
                         .map(|(d, f)| (*d, f.0.clone()))
                         .collect();
                     match outcome {
-                        Outcome::Done => return Ok(run.report),
+                        Outcome::Done => return Ok((run.report, std::mem::take(&mut run.logs))),
                         Outcome::Dropped(reason) if deadline.is_some() => {
                             return Err(ClientError::Relay {
                                 relay: relay.to_string(),
@@ -259,7 +291,7 @@ impl Client {
                             );
                             match step.await? {
                                 Some(relocked) => lock = relocked,
-                                None => return Ok(run.report),
+                                None => return Ok((run.report, std::mem::take(&mut run.logs))),
                             }
                             continue;
                         }
@@ -274,12 +306,12 @@ impl Client {
                 .map_or(30_000, |t| t.saturating_sub(now_ms()));
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-                _ = &mut stop => return Ok(run.report),
+                _ = &mut stop => return Ok((run.report, std::mem::take(&mut run.logs))),
                 _ = self.pause_request() => {
                     let step = self.step_aside(lock, &mut run, relay, mode, &mut stop, &mut on_event);
                     match step.await? {
                         Some(relocked) => lock = relocked,
-                        None => return Ok(run.report),
+                        None => return Ok((run.report, std::mem::take(&mut run.logs))),
                     }
                 }
             }
@@ -303,6 +335,8 @@ impl Client {
                 .collect::<Result<_>>()?,
             caught_up: BTreeSet::new(),
             erased: BTreeSet::new(),
+            logs_wanted: BTreeSet::new(),
+            logs: BTreeMap::new(),
             report: SyncReport {
                 docs: docs.len(),
                 ..report
@@ -367,6 +401,10 @@ struct Run<'a> {
     caught_up: BTreeSet<DocId>,
     /// Documents erased in this run (deleted by their owner, or left).
     erased: BTreeSet<DocId>,
+    /// Documents whose access log to ask for once connected.
+    logs_wanted: BTreeSet<DocId>,
+    /// The access logs received, their signatures verified.
+    logs: BTreeMap<DocId, (AccessLog, SignedAccessLog)>,
     report: SyncReport,
     /// In a live session, what this device announces as its presence.
     announce: Option<Vec<u8>>,
@@ -570,6 +608,9 @@ impl Run<'_> {
     fn done(&self) -> bool {
         let me = self.session.device_id();
         self.session.is_ready()
+            && self.logs_wanted.iter().all(|d| {
+                self.logs.contains_key(d) || self.failed.contains_key(d) || self.erased.contains(d)
+            })
             && self.docs.iter().all(|d| {
                 if self.erased.contains(d) {
                     return true;

@@ -207,6 +207,8 @@ pub enum SessionEvent {
         doc: DocId,
         /// What the relay said.
         log: crate::wire::AccessLog,
+        /// As the relay signed it (to keep, or show a third party).
+        signed: crate::wire::SignedAccessLog,
     },
     /// The relay reported an error.
     RelayError {

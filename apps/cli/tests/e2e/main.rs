@@ -4,6 +4,7 @@
 
 mod util;
 
+mod access;
 mod bad_input;
 mod compaction;
 mod crash;

@@ -8,7 +8,7 @@ use crate::util::{Relay, pair};
 #[test]
 fn export_all_holds_drafts_notes_sign_offs_history_and_an_index() {
     let root = tempfile::tempdir().unwrap();
-    let relay = Relay::start(root.path());
+    let mut relay = Relay::start(root.path());
     let (sam, alex) = pair(&root, &relay);
     sam.ok(&["score", "work", "4"]);
     sam.ok(&["note", "add", "PLANTED-NOTE-Slept better this week"]);
@@ -67,6 +67,33 @@ fn export_all_holds_drafts_notes_sign_offs_history_and_an_index() {
     assert_eq!(json("journal.fhir.json")["resourceType"], "Bundle");
     let invites = json("invites.json");
     assert_eq!(invites[0]["name"], "Alex");
+    // What the relay holds, as it signed it.
+    let held = json("relay-access-log.json");
+    let lines = held["lines"].as_array().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["who"] == "Alex (worker)" && l["kind"] == "fetch"),
+        "{held}"
+    );
+    assert!(held["stored"]["envelopes"].as_u64().unwrap() >= 1, "{held}");
+    let signed = starling_app::client::SignedAccessLog::from_bytes(
+        &std::fs::read(dir.join(&folder).join("relay-access-log.signed")).unwrap(),
+    )
+    .unwrap();
+    let relay_key: starling_app::client::DeviceId = held["signed_by_relay_key"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let doc: starling_app::client::DocId = held["journal"].as_str().unwrap().parse().unwrap();
+    let stated = signed
+        .verify(&relay_key, &doc)
+        .expect("the relay's signature");
+    assert_eq!(
+        stated.stored.envelopes,
+        held["stored"]["envelopes"].as_u64().unwrap()
+    );
 
     let device: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("device.json")).unwrap()).unwrap();
@@ -126,6 +153,19 @@ fn export_all_holds_drafts_notes_sign_offs_history_and_an_index() {
         std::fs::read_to_string(dir.join("index.html")).unwrap(),
         index
     );
+
+    // With the relay out of reach, the rest is still written, and the
+    // index says what is missing and why.
+    relay.stop();
+    let offline = root.path().join("offline");
+    sam.ok(&["export", "--all", offline.to_str().unwrap()]);
+    let index = std::fs::read_to_string(offline.join("index.html")).unwrap();
+    assert!(
+        index.contains("What the relay holds about it is not here"),
+        "{index}"
+    );
+    assert!(offline.join(&folder).join("journal.json").is_file());
+    assert!(!offline.join(&folder).join("relay-access-log.json").exists());
 }
 
 fn hex_lower(bytes: &[u8]) -> String {

@@ -47,6 +47,11 @@ impl Run<'_> {
             match event {
                 SessionEvent::Connected => {
                     self.pin_presented(relay)?;
+                    for doc in &self.logs_wanted {
+                        if !self.logs.contains_key(doc) {
+                            sends.extend(self.session.request_access_log(*doc).send);
+                        }
+                    }
                     events.push(ClientEvent::Connected {
                         relay: relay.to_string(),
                     })
@@ -151,6 +156,9 @@ impl Run<'_> {
                 SessionEvent::Removed { doc } => {
                     touched.insert(doc);
                     events.push(ClientEvent::Removed { doc });
+                }
+                SessionEvent::AccessLog { doc, log, signed } => {
+                    self.logs.insert(doc, (log, signed));
                 }
                 SessionEvent::Deleted { doc, by } => erase.push((doc, Erasure::Deleted { by })),
                 SessionEvent::Left { doc } => erase.push((doc, Erasure::Left)),

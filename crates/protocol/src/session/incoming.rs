@@ -67,7 +67,11 @@ impl ClientSession {
                     }
                 };
                 out.events.push(match checked {
-                    Ok(log) => SessionEvent::AccessLog { doc, log },
+                    Ok(checked) => SessionEvent::AccessLog {
+                        doc,
+                        log: checked,
+                        signed: log,
+                    },
                     Err(why) => SessionEvent::Tampering {
                         doc: Some(doc),
                         what: Tampering::BadAccessLog(why),

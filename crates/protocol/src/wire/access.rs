@@ -115,6 +115,16 @@ impl SignedAccessLog {
         }
     }
 
+    /// Its encoding (CBOR), to keep in a file.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        to_cbor(self)
+    }
+
+    /// Reads [`SignedAccessLog::to_bytes`] (verify it before trusting it).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, AccessLogError> {
+        from_cbor(bytes).map_err(AccessLogError::Malformed)
+    }
+
     /// The log, if `relay` signed it and it is about `doc`.
     pub fn verify(&self, relay: &DeviceId, doc: &DocId) -> Result<AccessLog, AccessLogError> {
         if !self

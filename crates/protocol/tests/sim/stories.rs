@@ -750,7 +750,7 @@ fn a_member_gets_the_relays_signed_access_log_and_a_forged_one_is_refused() {
     w.output(0, out);
     w.run_until_quiet();
     let log = w.peers[0].events.iter().find_map(|e| match e {
-        SessionEvent::AccessLog { doc: d, log } if *d == doc => Some(log.clone()),
+        SessionEvent::AccessLog { doc: d, log, .. } if *d == doc => Some(log.clone()),
         _ => None,
     });
     let log = log.expect("the relay answered");

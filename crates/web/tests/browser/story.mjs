@@ -249,7 +249,7 @@ async function archive() {
   await page.goto("file://" + path.join(SAM_URL, "index.html"));
   await check(page, "25-archive-index");
   const text = await page.locator("main").innerText();
-  for (const f of ["journal.json", "view.json", "journal.csv", "journal.fhir.json", "history.json", "members.json", "journal.automerge", "device.json"]) {
+  for (const f of ["journal.json", "view.json", "journal.csv", "journal.fhir.json", "history.json", "members.json", "journal.automerge", "relay-access-log.json", "relay-access-log.signed", "device.json"]) {
     if (!(await page.getByRole("link", { name: f, exact: true }).count())) fail(`the archive's index does not link ${f}:\n${text}`);
   }
   if (!text.includes("Sam")) fail(`the archive's index does not name the journal:\n${text}`);
