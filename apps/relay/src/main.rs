@@ -50,6 +50,14 @@ enum Command {
         /// Where to write the copy (must not exist).
         path: PathBuf,
     },
+    /// Erase a document from the database, the relay stopped: every row of
+    /// it, keeping a tombstone that refuses it from then on. For a document
+    /// deleted after the backup you restored (its id is in the log line
+    /// "document deleted"). Members' devices keep their own copies.
+    Erase {
+        /// The document id (32 hex digits).
+        doc: String,
+    },
 }
 
 fn config(cli: &Cli) -> anyhow::Result<RelayConfig> {
@@ -185,6 +193,25 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                 config.db_path().display(),
                 path.display()
             );
+            Ok(())
+        }
+        Command::Erase { doc } => {
+            let id: starling_protocol::DocId = doc
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("`{doc}` is not a document id (32 hex digits)"))?;
+            let db = config.db_path();
+            if starling_relay::erase_offline(&db, id)? {
+                println!(
+                    "Erased {id} from {}; a tombstone refuses it from now on.",
+                    db.display()
+                );
+            } else {
+                println!(
+                    "{} holds nothing of {id}: it was already erased.",
+                    db.display()
+                );
+            }
             Ok(())
         }
         Command::Serve => {

@@ -379,6 +379,46 @@ impl Store {
     }
 }
 
+/// Erases `doc` from the database at `db` with the relay stopped (after a
+/// restore from a backup older than its deletion, or on an operator's
+/// decision): every row of it goes, a tombstone without an owner's op stays
+/// (members are told the relay deleted it, and keep their copies), and the
+/// space is reclaimed. Returns whether the database held anything of it.
+pub fn erase_offline(db: &Path, doc: DocId) -> Result<bool, StoreError> {
+    if !db.exists() {
+        return Err(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no database at {}", db.display()),
+        )));
+    }
+    let mut conn = schema::open_writer(db, crate::config::Synchronous::Full)?;
+    let tx = conn.transaction()?;
+    let key = &doc.as_bytes()[..];
+    let held: i64 = tx.query_row(
+        "SELECT (SELECT count(*) FROM membership_ops WHERE doc = ?1)
+              + (SELECT count(*) FROM envelopes WHERE doc = ?1)
+              + (SELECT count(*) FROM access_log WHERE doc = ?1)",
+        [key],
+        |r| r.get(0),
+    )?;
+    let tombstoned: bool = tx.query_row(
+        "SELECT count(*) FROM tombstones WHERE doc = ?1",
+        [key],
+        |r| Ok(r.get::<_, i64>(0)? > 0),
+    )?;
+    if held == 0 && tombstoned {
+        return Ok(false);
+    }
+    let tombstone = starling_protocol::relay::Tombstone {
+        at: starling_protocol::now_ms(),
+        op: None,
+    };
+    batch::erase(&tx, doc, &tombstone)?;
+    tx.commit()?;
+    schema::reclaim(&conn)?;
+    Ok(held > 0)
+}
+
 /// Takes a consistent online backup of the database at `db` into `dest`
 /// (which must not exist) with SQLite's backup API. Safe while the relay
 /// serves: the copy is one read transaction, and WAL readers do not block

@@ -401,6 +401,14 @@ fn refusals(report: &SyncReport, docs: &[DocRow]) -> Vec<SyncProblem> {
                     "you were removed from {name}: you keep what you had, but nothing new reaches this device"
                 ),
             ),
+            m if m.starts_with("deleted by this relay") => (
+                ProblemKind::Refused,
+                format!(
+                    "the relay deleted {name} ({}): you keep your copy on this device, but it \
+                     no longer syncs; `starling export --journal` keeps it elsewhere",
+                    m.trim_start_matches("deleted by this relay").trim().trim_matches(['(', ')'])
+                ),
+            ),
             other if permanent => (
                 ProblemKind::Refused,
                 format!("the relay refused {name}: {other}"),

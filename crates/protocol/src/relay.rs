@@ -190,7 +190,8 @@ pub struct Tombstone {
     pub at: u64,
     /// The owner's signed delete op, its index in the (erased) log and the
     /// relay's stamp: members verify it before they erase their copies.
-    /// `None` when the relay's retention schedule deleted the document:
+    /// `None` when the relay deleted the document itself (its retention
+    /// schedule, or its operator):
     /// members then keep theirs (a relay's word alone erases nothing).
     pub op: Option<(u64, MembershipOp, OpStamp)>,
 }
@@ -209,7 +210,7 @@ impl Tombstone {
                 ErrorCode::Deleted,
                 RetryClass::Unauthorised,
                 Some(doc),
-                "deleted by this relay's retention schedule",
+                "deleted by this relay (its retention schedule, or its operator)",
             ),
         }
     }

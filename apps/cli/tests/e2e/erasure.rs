@@ -142,3 +142,23 @@ fn a_delete_made_offline_waits_and_is_carried_out_by_the_next_sync() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn a_journal_the_relays_retention_deletes_stays_on_the_devices_and_says_why() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start_with(root.path(), |c| c.retention_days = Some(30));
+    let (sam, alex) = pair(&root, &relay);
+    sam.ok(&["note", "add", PLANTED]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let month_on = starling_app::client::now_ms() + 31 * 24 * 3600 * 1000;
+    assert_eq!(relay.sweep_at(month_on), 1);
+    let (code, err) = alex.fails(&["sync"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("the relay deleted"), "{err}");
+    assert!(err.contains("you keep your copy"), "{err}");
+    // Nothing was erased on the device: the relay's word alone erases
+    // nothing.
+    assert!(alex.ok(&["note", "list"]).contains("PLANTED-ERASE"));
+    assert!(alex.ok(&["list"]).contains("the relay deleted"));
+}

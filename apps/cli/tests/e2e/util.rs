@@ -44,6 +44,12 @@ impl Relay {
         self.handle.as_ref().map_or(0, |h| h.metrics().bytes_out())
     }
 
+    /// Runs the relay's retention sweep as if the clock said `now`.
+    pub fn sweep_at(&self, now: u64) -> usize {
+        let h = self.handle.as_ref().expect("running");
+        self.runtime.block_on(h.sweep_retention_at(now))
+    }
+
     /// The relay's database file.
     pub fn db_path(&self) -> PathBuf {
         self.data.join("relay.db")

@@ -5,7 +5,7 @@ use std::sync::mpsc::{self, TryRecvError};
 use std::time::Instant;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use starling_protocol::relay::{RelayAction, replay_messages};
+use starling_protocol::relay::{RelayAction, Tombstone, replay_messages};
 use starling_protocol::{DocId, Envelope};
 use tokio::sync::mpsc as tmpsc;
 
@@ -139,6 +139,51 @@ pub(super) fn run(
             }
         }
     }
+}
+
+/// Deletes every row of `doc` (envelopes, membership log, access log) and
+/// keeps `tombstone`; returns the envelope bytes freed, per author.
+pub(super) fn erase(
+    tx: &Transaction<'_>,
+    doc: DocId,
+    tombstone: &Tombstone,
+) -> Result<Vec<Freed>, StoreError> {
+    let key = &doc.as_bytes()[..];
+    let mut freed = Vec::new();
+    let mut kept = tx.prepare_cached(
+        "SELECT author, sum(length(bytes)) FROM envelopes
+         WHERE doc = ?1 AND bytes IS NOT NULL GROUP BY author",
+    )?;
+    let mut rows = kept.query(params![key])?;
+    while let Some(r) = rows.next()? {
+        let author: Vec<u8> = r.get(0)?;
+        let bytes: i64 = r.get(1)?;
+        if let Some(author) = load::device(&author) {
+            freed.push(Freed {
+                doc,
+                author,
+                bytes: bytes.max(0) as u64,
+            });
+        }
+    }
+    tx.execute("DELETE FROM envelopes WHERE doc = ?1", params![key])?;
+    tx.execute("DELETE FROM membership_ops WHERE doc = ?1", params![key])?;
+    tx.execute("DELETE FROM access_log WHERE doc = ?1", params![key])?;
+    let (idx, op, stamp) = match &tombstone.op {
+        Some((i, op, stamp)) => (
+            Some(*i as i64),
+            Some(op.to_bytes()),
+            Some(load::encode_stamp(stamp)),
+        ),
+        None => (None, None, None),
+    };
+    tx.execute(
+        "INSERT OR REPLACE INTO tombstones (doc, at, idx, op, stamp)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![key, tombstone.at as i64, idx, op, stamp],
+    )?;
+    tracing::info!(%doc, by_owner = tombstone.op.is_some(), "document deleted: erased, tombstone kept");
+    Ok(freed)
 }
 
 fn kind_code(kind: AccessKind) -> i64 {
@@ -418,40 +463,7 @@ fn execute(
             }
         }
         RelayAction::EraseDoc { doc, tombstone } => {
-            let key = &doc.as_bytes()[..];
-            let mut kept = tx.prepare_cached(
-                "SELECT author, sum(length(bytes)) FROM envelopes
-                 WHERE doc = ?1 AND bytes IS NOT NULL GROUP BY author",
-            )?;
-            let mut rows = kept.query(params![key])?;
-            while let Some(r) = rows.next()? {
-                let author: Vec<u8> = r.get(0)?;
-                let bytes: i64 = r.get(1)?;
-                if let Some(author) = load::device(&author) {
-                    freed.push(Freed {
-                        doc,
-                        author,
-                        bytes: bytes.max(0) as u64,
-                    });
-                }
-            }
-            tx.execute("DELETE FROM envelopes WHERE doc = ?1", params![key])?;
-            tx.execute("DELETE FROM membership_ops WHERE doc = ?1", params![key])?;
-            tx.execute("DELETE FROM access_log WHERE doc = ?1", params![key])?;
-            let (idx, op, stamp) = match &tombstone.op {
-                Some((i, op, stamp)) => (
-                    Some(*i as i64),
-                    Some(op.to_bytes()),
-                    Some(load::encode_stamp(stamp)),
-                ),
-                None => (None, None, None),
-            };
-            tx.execute(
-                "INSERT OR REPLACE INTO tombstones (doc, at, idx, op, stamp)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key, tombstone.at as i64, idx, op, stamp],
-            )?;
-            tracing::info!(%doc, by_owner = tombstone.op.is_some(), "document deleted: erased, tombstone kept");
+            freed.extend(erase(tx, doc, &tombstone)?);
         }
         RelayAction::ReadAccessLog { conn, doc } => {
             let log = read_access_log(tx, doc)?;

@@ -153,3 +153,80 @@ async fn a_deleted_document_leaves_no_byte_in_the_relays_files() {
     owner.sync(other).await;
     owner.publish(other, b"still here").await;
 }
+
+#[tokio::test]
+async fn a_deletion_undone_by_a_restored_backup_is_erased_again_offline() {
+    let origin = "ws://relay.test";
+    let (dir, relay) = start_relay_with(|c| c.origin = Some(origin.into())).await;
+    let mut owner = Client::connect(&relay, key(1)).await;
+    let doc = owner.create_doc().await;
+    let out = owner
+        .session
+        .publish(doc, b"PLANTED-BACKUP-TEXT", &mut owner.rng)
+        .unwrap();
+    let mut needles = Vec::new();
+    for m in &out.send {
+        if let Message::Publish { envelope } = m {
+            let b = envelope.as_bytes();
+            needles.push(b[b.len() - 96..].to_vec());
+        }
+    }
+    owner.apply(out).await;
+    owner
+        .until(|e| matches!(e, SessionEvent::Acked { .. }))
+        .await;
+    let copy = dir.path().join("before.db");
+    starling_relay::backup(relay.db_path(), &copy).unwrap();
+    let out = owner.session.delete_doc(now_ms(), doc).unwrap();
+    owner.apply(out).await;
+    owner
+        .until(|e| matches!(e, SessionEvent::Deleted { .. }))
+        .await;
+    relay.shutdown().await;
+
+    // The backup comes back, and the document with it.
+    let db = dir.path().join("relay.db");
+    std::fs::copy(&copy, &db).unwrap();
+    std::fs::remove_file(&copy).unwrap();
+    for side in ["relay.db-wal", "relay.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(side));
+    }
+    assert!(!holding(dir.path(), &needles).is_empty());
+
+    // The operator erases it again, the relay stopped.
+    let bin = env!("CARGO_BIN_EXE_starling-relay");
+    let out = std::process::Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["erase", &doc.to_string()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("Erased"), "{said}");
+    assert_eq!(holding(dir.path(), &needles), Vec::<String>::new());
+    // Again: nothing left to erase, and it says so.
+    let out = std::process::Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["erase", &doc.to_string()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already erased"));
+
+    let mut config = starling_relay::RelayConfig::for_data_dir(dir.path());
+    config.origin = Some(origin.into());
+    let relay = starling_relay::start(config).await.unwrap();
+    let mut raw = Raw::logged_in(&relay, &key(1)).await;
+    raw.send(&Message::Subscribe {
+        docs: vec![starling_protocol::wire::DocCursor { doc, cursor: 0 }],
+    })
+    .await;
+    let (code, _, message) = raw.recv_error().await;
+    assert_eq!(code, ErrorCode::Deleted);
+    assert!(message.contains("operator"), "{message}");
+}
