@@ -32,6 +32,8 @@ pub struct AccessLine {
     pub kind: AccessKind,
     /// How many changes (or membership changes).
     pub count: u64,
+    /// Whether it is this device.
+    pub you: bool,
     /// Whether the journal's membership never named this device.
     pub unknown: bool,
     /// The whole line in words.
@@ -227,6 +229,7 @@ impl App {
                     who,
                     kind: e.kind,
                     count: e.count,
+                    you: e.device == me,
                     unknown,
                 }
             })

@@ -28,6 +28,9 @@ problem-back = Go back to your journals
 problem-no-reading = There is no such reading in this journal.
 
 done-data-saved = Your copy is saved.
+done-deleted = The journal is deleted. Everyone else's devices remove it the next time they sync.
+done-left = You have left the journal, and it is removed from this device.
+done-erase-queued = The relay could not be reached, so this will happen the next time this device syncs. The journal stays here until then.
 done-setup = You're set up. Start a journal, or join one with an invite.
 done-created = Journal started. Add a reading when you're ready.
 done-joined = You've joined the journal.
@@ -277,7 +280,45 @@ data-what-title = What the copy holds
 data-what-journals = Every journal on this device, in full: readings (drafts too), scores, notes, sign-offs, the action plan and every change made, as files a computer or a person can read.
 data-what-people = Who shares each journal, and the invitations this device handed out.
 data-what-device = Your name and this device's public key (never its secret key), and the relays it syncs with.
-data-not-relay = What the relay holds about you (the sizes and dates of the encrypted journals it keeps) is not in the copy yet. The relay cannot read your journals.
+data-not-relay = What the relay holds about each journal is in the copy too: how much it stores, and which devices it sent the journal to or took changes from, signed by the relay. The relay cannot read your journals.
 data-where = Copies are saved in a new folder inside:
 data-save = Save a copy of everything
 data-keep-safe = The copy holds health information. Keep it somewhere safe, and delete it when you no longer need it.
+
+rights-title = Your rights over this journal
+access-title = Who has looked at this journal
+access-intro = The relay that syncs this journal keeps a log of which devices sent it changes and which fetched them, hour by hour. It signs the log it gives you, so it cannot deny what it says. It cannot read the journal itself.
+access-stored = The relay stores { $changes } encrypted { $changes ->
+    [one] change
+   *[other] changes
+  } of this journal. It gave this log on { $when }.
+access-none = Nobody has sent or fetched anything yet.
+access-table = What the relay saw, newest first
+access-when = When
+access-you = You (this device)
+access-who = Who
+access-what = What they did
+access-sent = sent { $count } { $count ->
+    [one] change
+   *[other] changes
+  }
+access-fetched = fetched { $count } { $count ->
+    [one] change
+   *[other] changes
+  }
+access-membership = changed who is in the journal ({ $count })
+access-unknown-title = Someone outside the journal
+access-unknown = The relay says it served this journal to a device the journal never let in. The journal is encrypted, so they could not read it without a member's keys. Tell the organisation that runs the relay.
+access-unreachable = The relay could not be reached, so it could not say who has looked. This is normal when you are offline: try again later.
+access-back = Back to export and print
+erase-copy-first = Before you do, you can save a copy of everything.
+delete-title = Delete this journal
+delete-intro = Deleting removes the journal for everyone: from the relay at once, from this device, and from every other member's device the next time it syncs. It cannot be undone.
+delete-confirm = I understand that this deletes the journal for everyone, and that it cannot be undone
+delete-confirm-error = Tick the box to confirm that you want to delete the journal
+delete-button = Delete this journal
+leave-title = Leave this journal
+leave-intro = Leaving takes you out of the journal and removes it from this device. The others keep it and see that you left. You can only come back if someone invites you again.
+leave-confirm = I understand that this removes the journal from this device
+leave-confirm-error = Tick the box to confirm that you want to leave the journal
+leave-button = Leave this journal

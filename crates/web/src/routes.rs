@@ -181,7 +181,7 @@ fn fold(pairs: Vec<(String, String)>) -> HashMap<String, String> {
 type F = axum::Form<HashMap<String, String>>;
 
 pub(crate) fn router(state: AppState) -> Router {
-    use pages::{caseload, journal, plan, reading, records, share};
+    use pages::{caseload, journal, plan, reading, records, rights, share};
     macro_rules! page {
         ($f:path) => {
             |State(s): State<AppState>, Query(q): Q| async move {
@@ -256,6 +256,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/j/{doc}/export", get(doc_page!(records::export_page)))
         .route("/j/{doc}/export/{format}", get(export_file))
         .route("/j/{doc}/print", get(doc_page!(records::print)))
+        .route("/j/{doc}/access", get(doc_page!(rights::access_page)))
+        .route(
+            "/j/{doc}/delete",
+            get(doc_page!(rights::erase_form)).post(doc_form!(rights::erase)),
+        )
         .route(
             "/data",
             get(page!(records::data_page)).post(form!(records::save_data)),

@@ -85,11 +85,16 @@ struct Ui {
 
 impl Ui {
     fn start(lang: &str, client_name: &str) -> Ui {
+        Self::start_on(lang, client_name, "127.0.0.1:9")
+    }
+
+    /// As [`Ui::start`], the journal synced through `relay`.
+    fn start_on(lang: &str, client_name: &str, relay: &str) -> Ui {
         let home = tempfile::tempdir().unwrap();
         let app = App::open(home.path()).unwrap();
         app.init("Sam").unwrap();
         let doc = app
-            .new_journal("127.0.0.1:9", Some(client_name), "recovery-star")
+            .new_journal(relay, Some(client_name), "recovery-star")
             .unwrap()
             .to_string();
         let row = app.pick(Some(&doc)).unwrap();
@@ -190,6 +195,8 @@ impl Ui {
             format!("/j/{d}/share"),
             format!("/j/{d}/export"),
             format!("/j/{d}/print"),
+            format!("/j/{d}/access"),
+            format!("/j/{d}/delete"),
             "/data".into(),
         ]
     }
@@ -461,4 +468,64 @@ fn your_data_saves_a_copy_of_everything_into_a_new_folder() {
             "{made_up}"
         );
     }
+}
+
+#[test]
+fn a_journal_says_who_looked_and_its_owner_deletes_it_only_with_the_box_ticked() {
+    let relay_dir = tempfile::tempdir().unwrap();
+    let relay_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let relay = relay_rt
+        .block_on(starling_relay::start(
+            starling_relay::RelayConfig::for_data_dir(relay_dir.path()),
+        ))
+        .unwrap();
+    let ui = Ui::start_on("en", "Sam", &relay.local_addr().to_string());
+    let cookie = ui.login();
+    // The relay's log names this device, which sent the journal's changes.
+    let page = ui.get(&cookie, &format!("/j/{}/access", ui.doc));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("You (this device)"), "{}", page.body);
+    assert!(page.body.contains("sent "), "{}", page.body);
+    assert!(!page.body.contains("Someone outside the journal"));
+
+    let form = ui.get(&cookie, &format!("/j/{}/delete", ui.doc));
+    assert!(form.body.contains("Delete this journal"), "{}", form.body);
+    let host = ui.host();
+    let origin = format!("http://{host}");
+    let h = [
+        ("Host", host.as_str()),
+        ("Cookie", cookie.as_str()),
+        ("Origin", origin.as_str()),
+    ];
+    let token = csrf(&form.body);
+    let action = format!("/j/{}/delete", ui.doc);
+    // Without the box ticked: the form again, saying what to do.
+    let r = request(ui.addr(), "POST", &action, &h, &format!("csrf={token}"));
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Tick the box to confirm"), "{}", r.body);
+    assert!(r.body.contains("error-summary"));
+    let still = ui.get(&cookie, "/");
+    assert!(still.body.contains("Sam"), "nothing was deleted");
+    // Ticked: deleted at the relay and here.
+    let r = request(
+        ui.addr(),
+        "POST",
+        &action,
+        &h,
+        &format!("csrf={token}&confirm=yes"),
+    );
+    assert_eq!(r.status, 303);
+    assert!(
+        r.header("location").unwrap().contains("done=done-deleted"),
+        "{:?}",
+        r.header("location")
+    );
+    let gone = ui.get(&cookie, &format!("/j/{}", ui.doc));
+    assert_eq!(gone.status, 404);
+    drop(ui);
+    relay_rt.block_on(relay.shutdown());
 }

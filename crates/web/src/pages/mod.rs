@@ -8,6 +8,7 @@ pub mod journal;
 pub mod plan;
 pub mod reading;
 pub mod records;
+pub mod rights;
 pub mod share;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};

@@ -158,6 +158,12 @@ pub fn export_page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, Str
     let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
+    let me = app.device().ok();
+    let erase_link = if me.is_some() && app.load(&row).ok().and_then(|j| j.owner()) == me {
+        "delete-title"
+    } else {
+        "leave-title"
+    };
     let body = html! {
         (header(ctx, &row, Tab::Export, local))
         h2 { (tr.t("export-title")) }
@@ -170,6 +176,11 @@ pub fn export_page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, Str
         }
         p { a href="/data" { (tr.t("export-everything")) } }
         p { a href=(format!("/j/{}/print", row.doc)) { (tr.t("print-link")) } }
+        h2 { (tr.t("rights-title")) }
+        ul {
+            li { a href=(format!("/j/{}/access", row.doc)) { (tr.t("access-title")) } }
+            li { a href=(format!("/j/{}/delete", row.doc)) { (tr.t(erase_link)) } }
+        }
     };
     Ok(ctx.page(
         tr.t("export-title"),

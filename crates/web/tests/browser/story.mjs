@@ -209,6 +209,8 @@ async function online() {
     ["21-export", base + "/export"],
     ["22-print", base + "/print"],
     ["26-your-data", "/data"],
+    ["27-access-log", base + "/access"],
+    ["28-delete", base + "/delete"],
   ];
   for (const [name, p] of screens) {
     const t = await timed(sam, name.includes("journal") ? "open a journal (ms)" : "open a screen (ms)", () => sam.goto(new URL(p, sam.url()).href));
@@ -222,6 +224,16 @@ async function online() {
   await sam.keyboard.press("Enter");
   await sam.waitForURL(/done=done-goal/);
   if (!(await sam.locator("main").innerText()).includes("Volunteer twice a week")) fail("the goal typed by keyboard is missing");
+  // Who has looked: the relay's log names the worker who fetched.
+  await sam.goto(new URL(base + "/access", sam.url()).href);
+  const looked = await sam.locator("main").innerText();
+  if (!looked.includes("(worker)")) fail(`the access log does not name the worker:\n${looked}`);
+  // Deleting asks for the box first, and says so in an error summary.
+  await sam.goto(new URL(base + "/delete", sam.url()).href);
+  await sam.getByRole("button", { name: "Delete this journal" }).click();
+  await sam.waitForLoadState("load");
+  if (!(await sam.locator(".error-summary").innerText()).includes("Tick the box")) fail("deleting without the box ticked did not say what to do");
+  await check(sam, "29-delete-refused");
   const narrow = await person(browser, SAM_URL, 320);
   for (const [name, p] of [["23-narrow-caseload", "/"], ["24-narrow-reading", state.reading]]) {
     await narrow.goto(new URL(p, narrow.url()).href);
