@@ -607,7 +607,10 @@ impl Hub {
 
     /// Queues the access log counts gathered so far.
     pub(crate) fn flush_access(&mut self) {
-        let rows = self.access.take();
+        let mut rows = self.access.take();
+        // A replay answered before an erasure may be counted after it:
+        // nothing of a deleted document is written again.
+        rows.retain(|r| !self.core.is_deleted(&r.doc));
         if !rows.is_empty() {
             self.pending.push(Work::Access(rows));
         }
