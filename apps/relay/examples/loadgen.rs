@@ -226,7 +226,7 @@ async fn create_doc(
     viewer: &DeviceKey,
 ) -> anyhow::Result<(WsStream, DeviceId)> {
     let (mut ws, relay) = login(url, &d.owner).await?;
-    let g = MembershipState::genesis(d.id, &d.owner, "client", now_ms())?;
+    let g = MembershipState::genesis(d.id, &d.owner, "client", None, now_ms())?;
     let mut state = MembershipState::verify_chain(d.id, std::slice::from_ref(&g))?;
     let body = OpBody::AddMember {
         device: viewer.device_id(),

@@ -72,7 +72,7 @@ fn chain(n: usize) -> (DocId, Vec<MembershipOp>) {
     let mut rng = SeededRng::new(2);
     let doc = DocId::random(&mut rng);
     let owner = DeviceKey::generate(&mut rng);
-    let mut ops = vec![MembershipState::genesis(doc, &owner, "client", 0).expect("genesis")];
+    let mut ops = vec![MembershipState::genesis(doc, &owner, "client", None, 0).expect("genesis")];
     let mut state = MembershipState::verify_chain(doc, &ops).expect("chain");
     let mut key = EpochKey::generate(&mut rng);
     let mut devices = Vec::new();

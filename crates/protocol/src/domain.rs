@@ -25,6 +25,9 @@ pub const EPOCH_CHAIN: &[u8] = b"starling epoch chain v1";
 pub const INVITE_KEY: &[u8] = b"starling invite key v1";
 /// Prefix of the bytes the invite key signs when redeeming.
 pub const INVITE_REDEEM: &[u8] = b"starling invite redeem v1";
+/// Prefix of the bytes an invite key signs to ask a relay where it is live
+/// (a device link or a recovery code spans every journal of a person).
+pub const INVITE_FIND: &[u8] = b"starling invite find v1";
 /// Prefix of the bytes a device signs to authenticate to a relay.
 pub const AUTH_SIG: &[u8] = b"starling auth v1";
 /// Prefix of the bytes a relay signs to acknowledge a batch of envelopes

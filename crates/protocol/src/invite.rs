@@ -127,6 +127,7 @@ impl InviteSecret {
             role,
             perspective: perspective.into(),
             expires_at,
+            device: None,
         };
         state.sign_op(owner, now, body)
     }

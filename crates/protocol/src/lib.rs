@@ -51,6 +51,7 @@ mod ids;
 pub mod invite;
 mod keys;
 pub mod membership;
+pub mod person;
 pub mod relay;
 pub mod session;
 #[cfg(any(test, feature = "testing"))]

@@ -8,18 +8,28 @@
 //! whole log with [`MembershipState::verify_chain`], checking signatures,
 //! links and authority:
 //!
-//! - only owners add, remove or re-role members, rotate the epoch, create
-//!   or revoke invites, and delete the document (after which no op
-//!   applies); any member may remove itself (leave), but the last owner
-//!   may not;
+//! - a member is a *person*: one or more devices, each a member entry tagged
+//!   with the person's id (the id of their first device). Role and
+//!   perspective belong to the person, and every device of it holds them;
+//! - only owners add, remove or re-role people, create or revoke ordinary
+//!   invites, and delete the document (after which no op applies); a person
+//!   may always leave (all their devices go), but the last owning person may
+//!   not;
+//! - any device of a person may invite another device of the same person (a
+//!   *device invite*: the person's own role and perspective, and the current
+//!   epoch key wrapped for the invite key), revoke such an invite, and remove
+//!   one of the person's devices, but not their last;
 //! - a redeem must prove the secret of a live, unexpired, unused invite and be
-//!   signed by the joiner, who gains the invite's role and perspective;
-//! - a rotation wraps the new epoch key for exactly the current members and
+//!   signed by the joiner, who gains the invite's role and perspective (for a
+//!   device invite: becomes a device of its person);
+//! - any member may rotate the epoch; a rotation wraps the new epoch key for
+//!   exactly the current member devices and the live device invites, and
 //!   carries the previous epoch key encrypted under the new one.
 //!
 //! Removing a member is a [`OpBody::RemoveMember`] followed by an
 //! [`OpBody::RotateEpoch`] ([`MembershipState::remove_and_rotate`] builds
 //! both); the removed device keeps every key it already had.
+//! [`OpBody::RemoveDevice`] does the same for one lost device of a person.
 
 mod op;
 mod stamp;
@@ -30,7 +40,9 @@ mod wrap;
 
 use serde::{Deserialize, Serialize};
 
-pub use op::{InviteId, MembershipOp, OpBody, OpContent, OpHash, RotateEpoch, WrappedKey};
+pub use op::{
+    DeviceGrant, InviteId, MembershipOp, OpBody, OpContent, OpHash, RotateEpoch, WrappedKey,
+};
 pub use stamp::OpStamp;
 pub use state::{Invite, InviteStatus, Member, MembershipState};
 

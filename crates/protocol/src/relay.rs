@@ -691,6 +691,9 @@ impl RelayCore {
             Message::Publish { envelope } => self.publish(conn, device, envelope),
             Message::MembershipPublish { doc, op } => self.membership_publish(now, conn, doc, op),
             Message::InviteFetch { doc, invite } => self.invite_fetch(now, conn, doc, invite),
+            Message::InviteFind { invite, proof } => {
+                self.invite_find(now, conn, device, invite, proof)
+            }
             Message::InviteRedeem { doc, op } => self.invite_redeem(now, conn, device, doc, op),
             Message::Presence { doc, blob, .. } => self.presence(conn, device, doc, blob),
             Message::AccessLogRequest { doc } => {

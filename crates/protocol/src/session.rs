@@ -105,6 +105,15 @@ pub enum Tampering {
 pub enum SessionEvent {
     /// Authenticated: the session is live.
     Connected,
+    /// Where a device invite we asked about is live (see
+    /// [`ClientSession::find_invites`]): join each with
+    /// [`ClientSession::join_device`].
+    InviteDocs {
+        /// The invite.
+        invite: crate::membership::InviteId,
+        /// The documents.
+        docs: Vec<DocId>,
+    },
     /// The relay refused authentication; no automatic retry.
     AuthFailed(String),
     /// Apply this verified, decrypted payload to the document.
@@ -269,6 +278,9 @@ pub struct ClientSession {
     relay: Option<DeviceId>,
     docs: BTreeMap<DocId, DocSync>,
     invites: BTreeMap<DocId, InviteSecret>,
+    /// The person this device belongs to, when not itself (see
+    /// [`ClientSession::set_person`]).
+    person: Option<DeviceId>,
 }
 
 impl ClientSession {
@@ -292,7 +304,20 @@ impl ClientSession {
             relay,
             docs: BTreeMap::new(),
             invites: BTreeMap::new(),
+            person: None,
         }
+    }
+
+    /// Names the person this device belongs to (the id of the person's
+    /// first device), which documents it creates record as their owner.
+    /// `None`, or this device's own id: a person of this one device.
+    pub fn set_person(&mut self, person: Option<DeviceId>) {
+        self.person = person;
+    }
+
+    /// The person this device belongs to.
+    pub fn person(&self) -> DeviceId {
+        self.person.unwrap_or_else(|| self.key.device_id())
     }
 
     /// This device.

@@ -87,7 +87,7 @@ pub fn sample_messages() -> Vec<crate::wire::Message> {
     let header = EnvelopeHeader::changes(doc, Epoch(0), dev.device_id(), 1, EnvelopeHash::ZERO);
     let mut out = Vec::new();
     let envelope = Envelope::seal_with_nonce(header, b"payload", &key, &dev, [5; 24]);
-    let genesis = MembershipState::genesis(doc, &dev, "client", 1);
+    let genesis = MembershipState::genesis(doc, &dev, "client", None, 1);
     out.push(Message::Hello {
         device: dev.device_id(),
         agent: "starling/0.1".into(),
@@ -163,6 +163,14 @@ pub fn sample_messages() -> Vec<crate::wire::Message> {
     out.push(Message::InviteRedeemable {
         doc,
         invite: relay.device_id(),
+    });
+    out.push(Message::InviteFind {
+        invite: relay.device_id(),
+        proof: relay.sign(crate::domain::INVITE_FIND, dev.device_id().as_bytes()),
+    });
+    out.push(Message::InviteDocs {
+        invite: relay.device_id(),
+        docs: vec![doc],
     });
     out.push(Message::Presence {
         doc,

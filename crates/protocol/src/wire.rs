@@ -25,6 +25,8 @@
 //!                                  <-  MembershipDeliver (to every subscriber)
 //!   InviteFetch{doc, invite}       ->  (a joiner, not yet a member)
 //!                                  <-  MembershipDeliver* then InviteRedeemable
+//!   InviteFind{invite, proof}      ->  (a device link or recovery code)
+//!                                  <-  InviteDocs{invite, [doc]}
 //!   InviteRedeem{doc, op}          ->
 //!   Presence{doc, blob}            ->  forwarded, never stored
 //!   AccessLogRequest{doc}          ->  (a member)

@@ -46,6 +46,11 @@ fn invite_parse_corpus() {
 }
 
 #[test]
+fn person_parse_corpus() {
+    replay("person_parse", fuzzing::person_parse);
+}
+
+#[test]
 fn membership_apply_corpus() {
     replay("membership_apply", fuzzing::membership_apply);
 }
@@ -264,6 +269,23 @@ fn write_seeds() {
     let h = EnvelopeHeader::snapshot(doc, Epoch(3), dev.device_id(), 2, e.hash(), covers);
     let s = Envelope::seal_with_nonce(h, b"snapshot", &key, &dev, [0x51; 24]).unwrap();
     put("envelope_open", "seed-snapshot", s.as_bytes());
+    let person = DeviceKey::from_seed([4; 32]).device_id();
+    put(
+        "person_parse",
+        "seed-link",
+        format!(
+            "starling://device/wss://relay.example.org:8443/{person}#{}",
+            "01".repeat(32)
+        )
+        .as_bytes(),
+    );
+    put(
+        "person_parse",
+        "seed-code",
+        starling_protocol::person::RecoveryCode::from_bytes([7; 16])
+            .to_text()
+            .as_bytes(),
+    );
     put(
         "invite_parse",
         "seed-link",
@@ -289,7 +311,7 @@ fn write_seeds() {
     put("invite_parse", "seed-bad", b"starling://invite/host/zz#..");
     // Raw mode: a genesis, an add and a rotation, length-prefixed.
     let owner = DeviceKey::from_seed([1; 32]);
-    let g = MembershipState::genesis(doc, &owner, "client", 0).unwrap();
+    let g = MembershipState::genesis(doc, &owner, "client", None, 0).unwrap();
     let mut st = MembershipState::verify_chain(doc, std::slice::from_ref(&g)).unwrap();
     let add = st
         .sign_op(

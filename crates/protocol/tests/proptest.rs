@@ -168,7 +168,7 @@ proptest! {
     #[test]
     fn membership_ops_round_trip(perspective in "\\PC{0,16}", at: u64, role in prop::sample::select(vec![Role::Owner, Role::Editor, Role::Viewer])) {
         let doc = DocId::from_bytes([1; 16]);
-        let g = MembershipState::genesis(doc, &key(1), &perspective, at).unwrap();
+        let g = MembershipState::genesis(doc, &key(1), &perspective, None, at).unwrap();
         let state = MembershipState::verify_chain(doc, std::slice::from_ref(&g)).unwrap();
         let add = state.sign_op(&key(1), at, OpBody::AddMember { device: key(2).device_id(), role, perspective: perspective.clone() }).unwrap();
         for op in [g, add] {
@@ -186,7 +186,7 @@ proptest! {
         let mut rng = SeededRng::new(seed);
         let doc = DocId::random(&mut rng);
         let (owner, other) = (DeviceKey::generate(&mut rng), DeviceKey::generate(&mut rng));
-        let g = MembershipState::genesis(doc, &owner, "client", 0).unwrap();
+        let g = MembershipState::genesis(doc, &owner, "client", None, 0).unwrap();
         let mut st = MembershipState::verify_chain(doc, &[g]).unwrap();
         let (k0, k1) = (EpochKey::generate(&mut rng), EpochKey::generate(&mut rng));
         let r = st.rotate(&owner, 1, &k0, &k1, &mut rng).unwrap();

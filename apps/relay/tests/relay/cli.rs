@@ -129,8 +129,9 @@ async fn trace_logs_hold_no_ciphertext_or_keys() {
     let k = key(1);
     c.login(&k).await;
     let doc = DocId::from_bytes([5; 16]);
-    let op = starling_protocol::membership::MembershipState::genesis(doc, &k, "client", now_ms())
-        .unwrap();
+    let op =
+        starling_protocol::membership::MembershipState::genesis(doc, &k, "client", None, now_ms())
+            .unwrap();
     c.send(&Message::MembershipPublish { doc, op }).await;
     c.recv().await.unwrap();
     let env = seal(doc, &k, 1, EnvelopeHash::ZERO, b"secret score 7");

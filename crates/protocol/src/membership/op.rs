@@ -48,6 +48,21 @@ pub struct WrappedKey {
     pub ciphertext: Bytes,
 }
 
+/// What a device invite carries: the person whose device the redeemer
+/// becomes, and the current epoch key wrapped for the invite key, so the
+/// new device reads without any other device being online.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceGrant {
+    /// The person (the id of their first device).
+    pub person: DeviceId,
+    /// The epoch of the wrapped key (the current one when the invite was made).
+    pub epoch: Epoch,
+    /// Ephemeral X25519 public key of the wrap.
+    pub ephemeral: ByteArray<32>,
+    /// The epoch key, wrapped for the invite key (`key.device` is the invite).
+    pub key: WrappedKey,
+}
+
 /// A new epoch: its key wrapped for every member, and the previous key
 /// encrypted under it so members can read older envelopes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +87,10 @@ pub enum OpBody {
     Genesis {
         /// The owner's perspective label (e.g. "client").
         perspective: String,
+        /// The person the author is a device of, when not its own first
+        /// device (absent: the author's own id names the person).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        person: Option<DeviceId>,
     },
     /// Adds a device.
     AddMember {
@@ -82,9 +101,16 @@ pub enum OpBody {
         /// Its perspective label (e.g. "worker", "carer").
         perspective: String,
     },
-    /// Removes a device: by an owner (follow with a rotation), or by the
-    /// member itself, leaving.
+    /// Removes a person (every device of the one `device` belongs to): by
+    /// an owner (follow with a rotation), or by the person, leaving.
     RemoveMember {
+        /// The device.
+        device: DeviceId,
+    },
+    /// Removes one device of a person (a lost phone), by another device of
+    /// the same person or by an owner; follow with a rotation. A person's
+    /// last device is not removed this way: that is `RemoveMember`.
+    RemoveDevice {
         /// The device.
         device: DeviceId,
     },
@@ -107,6 +133,10 @@ pub enum OpBody {
         perspective: String,
         /// Unix milliseconds after which it cannot be redeemed.
         expires_at: u64,
+        /// Present for a device invite: the redeemer becomes another device
+        /// of this person, with the person's role and perspective.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<DeviceGrant>,
     },
     /// Withdraws an invite.
     RevokeInvite {
@@ -175,7 +205,7 @@ fn check_limits(c: &OpContent) -> Result<(), MembershipError> {
         return Err(MembershipError::Version(c.version));
     }
     let perspective = match &c.body {
-        OpBody::Genesis { perspective }
+        OpBody::Genesis { perspective, .. }
         | OpBody::AddMember { perspective, .. }
         | OpBody::CreateInvite { perspective, .. } => Some(perspective),
         _ => None,

@@ -4,19 +4,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::CryptoRngCore;
 
-use super::op::{InviteId, MembershipOp, OpBody, OpContent, OpHash, RotateEpoch};
+use super::op::{DeviceGrant, InviteId, MembershipOp, OpBody, OpContent, OpHash, RotateEpoch};
 use super::{MAX_MEMBERS, MAX_OPS, MEMBERSHIP_VERSION, MembershipError, Role, wrap};
 use crate::domain;
 use crate::ids::{DeviceId, DocId, Epoch};
 use crate::keys::{DeviceKey, EpochKey, Signature};
 
-/// A current member.
+/// A current member device. Role and perspective belong to the person, so
+/// every device of one person holds the same.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
     /// Access role.
     pub role: Role,
     /// Perspective label ("client", "worker", ...).
     pub perspective: String,
+    /// The person this device belongs to: the id of the person's first
+    /// device (for a person with one device, the device itself).
+    pub person: DeviceId,
 }
 
 /// Where an invite stands.
@@ -43,6 +47,21 @@ pub struct Invite {
     pub expires_at: u64,
     /// Live, used or revoked.
     pub status: InviteStatus,
+    /// For a device invite: the person and the wrapped key.
+    pub device: Option<DeviceGrant>,
+}
+
+impl Invite {
+    /// Whether this invite adds a device to a person, not a new member.
+    pub fn is_device_invite(&self) -> bool {
+        self.device.is_some()
+    }
+
+    /// Whether a rotation at `at` must wrap its key for this invite: a
+    /// live device invite that has not expired.
+    fn wants_key(&self, at: u64) -> bool {
+        self.device.is_some() && self.status == InviteStatus::Live && at <= self.expires_at
+    }
 }
 
 /// The membership of one document, as of the log's head.
@@ -101,18 +120,22 @@ impl MembershipState {
         }
     }
 
-    /// Signs a genesis op making `owner` the owner of `doc`.
+    /// Signs a genesis op making `owner` the owner of `doc`. `person` names
+    /// the person `owner` is a device of, when that is not `owner` itself.
     pub fn genesis(
         doc: DocId,
         owner: &DeviceKey,
         perspective: &str,
+        person: Option<DeviceId>,
         now: u64,
     ) -> Result<MembershipOp, MembershipError> {
+        let person = person.filter(|p| *p != owner.device_id());
         Self::empty(doc).sign_op(
             owner,
             now,
             OpBody::Genesis {
                 perspective: perspective.into(),
+                person,
             },
         )
     }
@@ -139,7 +162,8 @@ impl MembershipState {
     }
 
     /// Signs a rotation to the next epoch, wrapping `new_key` for every
-    /// current member and carrying `current_key`.
+    /// current member and every live device invite, and carrying
+    /// `current_key`.
     pub fn rotate(
         &self,
         author: &DeviceKey,
@@ -148,7 +172,7 @@ impl MembershipState {
         new_key: &EpochKey,
         rng: &mut impl CryptoRngCore,
     ) -> Result<MembershipOp, MembershipError> {
-        let members: Vec<DeviceId> = self.members.keys().copied().collect();
+        let members = self.key_holders(now);
         let r = wrap::build_rotation(
             &self.doc,
             self.epoch.next(),
@@ -170,7 +194,43 @@ impl MembershipState {
         current_key: &EpochKey,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(Vec<MembershipOp>, EpochKey), MembershipError> {
-        let remove = self.sign_op(author, now, OpBody::RemoveMember { device })?;
+        self.remove_with(
+            author,
+            now,
+            OpBody::RemoveMember { device },
+            current_key,
+            rng,
+        )
+    }
+
+    /// Removes one device of a person (see [`OpBody::RemoveDevice`]) and
+    /// rotates, as [`MembershipState::remove_and_rotate`] does.
+    pub fn remove_device_and_rotate(
+        &self,
+        author: &DeviceKey,
+        now: u64,
+        device: DeviceId,
+        current_key: &EpochKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(Vec<MembershipOp>, EpochKey), MembershipError> {
+        self.remove_with(
+            author,
+            now,
+            OpBody::RemoveDevice { device },
+            current_key,
+            rng,
+        )
+    }
+
+    fn remove_with(
+        &self,
+        author: &DeviceKey,
+        now: u64,
+        body: OpBody,
+        current_key: &EpochKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(Vec<MembershipOp>, EpochKey), MembershipError> {
+        let remove = self.sign_op(author, now, body)?;
         let mut next = self.clone();
         next.apply(&remove)?;
         let new_key = EpochKey::generate(rng);
@@ -202,6 +262,56 @@ impl MembershipState {
         Ok(())
     }
 
+    /// Signs a device invite: whoever redeems it with `invite`'s secret
+    /// becomes another device of `author`'s person, with the person's role
+    /// and perspective, and can read with `key` (the current epoch's).
+    pub fn device_invite(
+        &self,
+        author: &DeviceKey,
+        now: u64,
+        invite: InviteId,
+        expires_at: u64,
+        key: &EpochKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<MembershipOp, MembershipError> {
+        let me = self
+            .members
+            .get(&author.device_id())
+            .ok_or(MembershipError::Unauthorised)?;
+        let grant = wrap::build_grant(&self.doc, me.person, self.epoch, key, &invite, rng)?;
+        let body = OpBody::CreateInvite {
+            invite,
+            role: me.role,
+            perspective: me.perspective.clone(),
+            expires_at,
+            device: Some(grant),
+        };
+        self.sign_op(author, now, body)
+    }
+
+    /// Who a rotation at `at` wraps its key for: the members and the live
+    /// device invites, ordered by id.
+    fn key_holders(&self, at: u64) -> Vec<DeviceId> {
+        let mut out: Vec<DeviceId> = self.members.keys().copied().collect();
+        out.extend(
+            self.invites
+                .iter()
+                .filter(|(_, inv)| inv.wants_key(at))
+                .map(|(id, _)| *id),
+        );
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn author_person(&self, c: &OpContent) -> Option<DeviceId> {
+        self.members.get(&c.author).map(|m| m.person)
+    }
+
+    fn is_person(&self, id: &DeviceId) -> bool {
+        self.members.values().any(|m| m.person == *id)
+    }
+
     fn author_role(&self, c: &OpContent) -> Option<Role> {
         self.members.get(&c.author).map(|m| m.role)
     }
@@ -213,16 +323,23 @@ impl MembershipState {
         }
     }
 
+    /// How many people own the document.
     fn owners(&self) -> usize {
         self.members
             .values()
             .filter(|m| m.role == Role::Owner)
-            .count()
+            .map(|m| m.person)
+            .collect::<BTreeSet<_>>()
+            .len()
     }
 
     fn check_and_apply(&mut self, c: &OpContent) -> Result<(), MembershipError> {
         if self.len == 0 {
-            let OpBody::Genesis { perspective } = &c.body else {
+            let OpBody::Genesis {
+                perspective,
+                person,
+            } = &c.body
+            else {
                 return Err(MembershipError::Genesis);
             };
             self.members.insert(
@@ -230,6 +347,7 @@ impl MembershipState {
                 Member {
                     role: Role::Owner,
                     perspective: perspective.clone(),
+                    person: person.unwrap_or(c.author),
                 },
             );
             return Ok(());
@@ -245,7 +363,7 @@ impl MembershipState {
                 perspective,
             } => {
                 self.require_owner(c)?;
-                if self.members.contains_key(device) {
+                if self.members.contains_key(device) || self.is_person(device) {
                     return Err(MembershipError::Invalid("already a member"));
                 }
                 if self.members.len() >= MAX_MEMBERS {
@@ -256,22 +374,42 @@ impl MembershipState {
                     Member {
                         role: *role,
                         perspective: perspective.clone(),
+                        person: *device,
                     },
                 );
                 Ok(())
             }
             OpBody::RemoveMember { device } => {
-                // A member may always leave; removing anyone else is an
-                // owner's.
-                if c.author != *device {
-                    self.require_owner(c)?;
-                }
                 let m = self
                     .members
                     .get(device)
                     .ok_or(MembershipError::Invalid("not a member"))?;
+                let person = m.person;
+                // A person may always leave; removing anyone else is an
+                // owner's.
+                if self.author_person(c) != Some(person) {
+                    self.require_owner(c)?;
+                }
                 if m.role == Role::Owner && self.owners() == 1 {
                     return Err(MembershipError::Invalid("cannot remove the last owner"));
+                }
+                self.members.retain(|_, m| m.person != person);
+                Ok(())
+            }
+            OpBody::RemoveDevice { device } => {
+                let m = self
+                    .members
+                    .get(device)
+                    .ok_or(MembershipError::Invalid("not a member"))?;
+                let person = m.person;
+                if self.author_person(c) != Some(person) {
+                    self.require_owner(c)?;
+                }
+                let devices = self.members.values().filter(|m| m.person == person).count();
+                if devices < 2 {
+                    return Err(MembershipError::Invalid(
+                        "that is the person's last device: remove the member instead",
+                    ));
                 }
                 self.members.remove(device);
                 Ok(())
@@ -281,16 +419,24 @@ impl MembershipState {
                 let owners = self.owners();
                 let m = self
                     .members
-                    .get_mut(device)
+                    .get(device)
                     .ok_or(MembershipError::Invalid("not a member"))?;
                 if m.role == Role::Owner && *role != Role::Owner && owners == 1 {
                     return Err(MembershipError::Invalid("cannot demote the last owner"));
                 }
-                m.role = *role;
+                let person = m.person;
+                for m in self.members.values_mut().filter(|m| m.person == person) {
+                    m.role = *role;
+                }
                 Ok(())
             }
             OpBody::RotateEpoch(r) => {
-                self.require_owner(c)?;
+                // Any member may rotate: a person removing their own lost
+                // device needs to, and a rotation only ever wraps for
+                // exactly who may read.
+                if self.author_role(c).is_none() {
+                    return Err(MembershipError::Unauthorised);
+                }
                 if r.epoch != self.epoch.next() || r.epoch == self.epoch {
                     return Err(MembershipError::Invalid(
                         "rotation must go to the next epoch",
@@ -298,10 +444,9 @@ impl MembershipState {
                 }
                 let mut wrapped: Vec<DeviceId> = r.wrapped.iter().map(|w| w.device).collect();
                 wrapped.sort();
-                let members: Vec<DeviceId> = self.members.keys().copied().collect();
-                if wrapped != members {
+                if wrapped != self.key_holders(c.at) {
                     return Err(MembershipError::Invalid(
-                        "rotation must wrap for exactly the members",
+                        "rotation must wrap for exactly the members and live device invites",
                     ));
                 }
                 self.epoch = r.epoch;
@@ -313,9 +458,33 @@ impl MembershipState {
                 role,
                 perspective,
                 expires_at,
+                device,
             } => {
-                self.require_owner(c)?;
-                if self.invites.contains_key(invite) {
+                if let Some(g) = device {
+                    // A device invite: by any device of the person, for the
+                    // person's own role and perspective, carrying the key of
+                    // the current epoch.
+                    let me = self
+                        .members
+                        .get(&c.author)
+                        .ok_or(MembershipError::Unauthorised)?;
+                    if me.person != g.person {
+                        return Err(MembershipError::Unauthorised);
+                    }
+                    if me.role != *role || me.perspective != *perspective {
+                        return Err(MembershipError::Invalid(
+                            "a device invite grants the person's own role and perspective",
+                        ));
+                    }
+                    if g.key.device != *invite || g.epoch != self.epoch {
+                        return Err(MembershipError::Invalid(
+                            "a device invite wraps the current key for its invite",
+                        ));
+                    }
+                } else {
+                    self.require_owner(c)?;
+                }
+                if self.invites.contains_key(invite) || self.members.contains_key(invite) {
                     return Err(MembershipError::Invalid("invite already exists"));
                 }
                 if self.invites.len() >= MAX_OPS {
@@ -326,12 +495,19 @@ impl MembershipState {
                     perspective: perspective.clone(),
                     expires_at: *expires_at,
                     status: InviteStatus::Live,
+                    device: device.clone(),
                 };
                 self.invites.insert(*invite, inv);
                 Ok(())
             }
             OpBody::RevokeInvite { invite } => {
-                self.require_owner(c)?;
+                let mine = self.invites.get(invite).is_some_and(|inv| {
+                    inv.device.as_ref().map(|g| g.person) == self.author_person(c)
+                        && self.author_person(c).is_some()
+                });
+                if !mine {
+                    self.require_owner(c)?;
+                }
                 let inv = self
                     .invites
                     .get_mut(invite)
@@ -369,7 +545,7 @@ impl MembershipState {
         }
         let inv = self
             .invites
-            .get_mut(invite)
+            .get(invite)
             .ok_or(MembershipError::Invite("unknown invite"))?;
         match inv.status {
             InviteStatus::Live => {}
@@ -379,11 +555,33 @@ impl MembershipState {
         if c.at > inv.expires_at {
             return Err(MembershipError::Invite("invite expired"));
         }
-        inv.status = InviteStatus::Used(c.author);
-        let member = Member {
-            role: inv.role,
-            perspective: inv.perspective.clone(),
+        let member = match &inv.device {
+            Some(g) => {
+                // The person's role and perspective now, which an owner may
+                // have changed since the invite.
+                let person = self
+                    .members
+                    .values()
+                    .find(|m| m.person == g.person)
+                    .ok_or(MembershipError::Invite("that person is no longer a member"))?;
+                Member {
+                    role: person.role,
+                    perspective: person.perspective.clone(),
+                    person: g.person,
+                }
+            }
+            None => Member {
+                role: inv.role,
+                perspective: inv.perspective.clone(),
+                person: c.author,
+            },
         };
+        if inv.device.is_none() && self.members.values().any(|m| m.person == c.author) {
+            return Err(MembershipError::Invalid("already a member"));
+        }
+        if let Some(inv) = self.invites.get_mut(invite) {
+            inv.status = InviteStatus::Used(c.author);
+        }
         self.members.insert(c.author, member);
         Ok(())
     }
@@ -420,6 +618,20 @@ impl MembershipState {
     /// (for [`crate::Envelope::verify_with`]).
     pub fn member_id(&self, device: &DeviceId) -> Option<DeviceId> {
         self.members.get_key_value(device).map(|(k, _)| *k)
+    }
+
+    /// The person `device` belongs to, if a member.
+    pub fn person_of(&self, device: &DeviceId) -> Option<DeviceId> {
+        self.members.get(device).map(|m| m.person)
+    }
+
+    /// The current devices of `person`, ordered by id.
+    pub fn devices_of(&self, person: &DeviceId) -> Vec<DeviceId> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.person == *person)
+            .map(|(d, _)| *d)
+            .collect()
     }
 
     /// Current members, ordered by device id.
@@ -460,6 +672,20 @@ impl MembershipState {
     ) -> Result<EpochKey, MembershipError> {
         let r = self.rotations.get(&epoch).ok_or(MembershipError::Unwrap)?;
         wrap::unwrap_for(&self.doc, r, me)
+    }
+
+    /// Opens the grant of the device invite `invite_key` names: its epoch
+    /// and that epoch's key.
+    pub fn unwrap_grant(
+        &self,
+        invite_key: &DeviceKey,
+    ) -> Result<(Epoch, EpochKey), MembershipError> {
+        let g = self
+            .invites
+            .get(&invite_key.device_id())
+            .and_then(|inv| inv.device.as_ref())
+            .ok_or(MembershipError::Unwrap)?;
+        Ok((g.epoch, wrap::unwrap_grant(&self.doc, g, invite_key)?))
     }
 
     /// Given the key of `epoch` (> 0), recovers the key of the epoch before.

@@ -19,7 +19,7 @@ fn world() -> World {
     let owner = DeviceKey::from_seed([10; 32]);
     let worker = DeviceKey::from_seed([11; 32]);
     let carer = DeviceKey::from_seed([12; 32]);
-    let g = MembershipState::genesis(doc, &owner, "client", 1).unwrap();
+    let g = MembershipState::genesis(doc, &owner, "client", None, 1).unwrap();
     let mut state = MembershipState::verify_chain(doc, std::slice::from_ref(&g)).unwrap();
     let add = state
         .sign_op(
@@ -269,4 +269,237 @@ fn only_an_owner_deletes_and_nothing_follows_a_deletion() {
     // The whole log replays to the same deleted state.
     let replayed = MembershipState::verify_chain(w.doc, &w.ops).unwrap();
     assert!(replayed.is_deleted());
+}
+
+/// The client (the owner) links a second device through a device invite.
+fn linked(w: &mut World, rng: &mut SeededRng, k0: &EpochKey) -> (DeviceKey, InviteSecret) {
+    let laptop = DeviceKey::from_seed([20; 32]);
+    let secret = InviteSecret::from_bytes([21; 32]);
+    let op = w
+        .state
+        .device_invite(&w.owner, 3, secret.id(), 100, k0, rng)
+        .unwrap();
+    w.push(op).unwrap();
+    assert_eq!(
+        w.state.unwrap_grant(&secret.invite_key()).unwrap(),
+        (Epoch(0), k0.clone())
+    );
+    let redeem = secret.redeem_op(&w.state, &laptop, 4).unwrap();
+    w.push(redeem).unwrap();
+    (laptop, secret)
+}
+
+#[test]
+fn a_linked_device_is_the_same_person_with_the_same_role_and_perspective() {
+    let mut w = world();
+    let mut rng = SeededRng::new(3);
+    let k0 = EpochKey::from_bytes([5; 32]);
+    let (laptop, _) = linked(&mut w, &mut rng, &k0);
+    let owner = w.state.members()[&w.owner.device_id()].clone();
+    let second = w.state.members()[&laptop.device_id()].clone();
+    assert_eq!(second, owner);
+    assert_eq!(second.person, w.owner.device_id());
+    assert_eq!(w.state.role(&laptop.device_id()), Some(Role::Owner));
+    assert_eq!(w.state.devices_of(&w.owner.device_id()), {
+        let mut v = vec![w.owner.device_id(), laptop.device_id()];
+        v.sort();
+        v
+    });
+    // Two devices, one owning person: the laptop may administer, and the
+    // person is still the last owner.
+    let op = w
+        .state
+        .sign_op(
+            &laptop,
+            5,
+            OpBody::RemoveMember {
+                device: w.owner.device_id(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        w.state.clone().apply(&op),
+        Err(MembershipError::Invalid("cannot remove the last owner"))
+    );
+    // A worker cannot make a device invite for the client's person, nor
+    // for their own with another perspective.
+    let secret = InviteSecret::from_bytes([30; 32]);
+    let op = w
+        .state
+        .device_invite(&w.worker, 6, secret.id(), 100, &k0, &mut rng)
+        .unwrap();
+    let mut c = op.content().clone();
+    if let OpBody::CreateInvite {
+        device: Some(g), ..
+    } = &mut c.body
+    {
+        g.person = w.owner.device_id();
+    }
+    let forged = MembershipOp::sign(c.clone(), &w.worker).unwrap();
+    assert_eq!(
+        w.state.clone().apply(&forged),
+        Err(MembershipError::Unauthorised)
+    );
+    if let OpBody::CreateInvite {
+        perspective,
+        device: Some(g),
+        ..
+    } = &mut c.body
+    {
+        g.person = w.worker.device_id();
+        *perspective = "client".into();
+    }
+    let forged = MembershipOp::sign(c, &w.worker).unwrap();
+    assert!(w.state.clone().apply(&forged).is_err());
+    assert!(w.state.clone().apply(&op).is_ok());
+}
+
+#[test]
+fn removing_a_lost_device_rotates_past_it_and_keeps_the_person() {
+    let mut w = world();
+    let mut rng = SeededRng::new(4);
+    let k0 = EpochKey::from_bytes([5; 32]);
+    let (laptop, _) = linked(&mut w, &mut rng, &k0);
+    // A recovery invite stands live for the person: rotations wrap for it.
+    let recovery = InviteSecret::from_bytes([40; 32]);
+    let op = w
+        .state
+        .device_invite(&laptop, 5, recovery.id(), u64::MAX, &k0, &mut rng)
+        .unwrap();
+    w.push(op).unwrap();
+    // The laptop removes the lost phone (the first device).
+    let (ops, k1) = w
+        .state
+        .remove_device_and_rotate(&laptop, 6, w.owner.device_id(), &k0, &mut rng)
+        .unwrap();
+    for op in ops {
+        w.push(op).unwrap();
+    }
+    assert_eq!(w.state.role(&w.owner.device_id()), None);
+    assert_eq!(w.state.role(&laptop.device_id()), Some(Role::Owner));
+    assert_eq!(
+        w.state.person_of(&laptop.device_id()),
+        Some(w.owner.device_id())
+    );
+    assert!(w.state.unwrap_epoch_key(Epoch(1), &w.owner).is_err());
+    assert_eq!(w.state.unwrap_epoch_key(Epoch(1), &laptop).unwrap(), k1);
+    assert_eq!(
+        w.state
+            .unwrap_epoch_key(Epoch(1), &recovery.invite_key())
+            .unwrap(),
+        k1
+    );
+    // The last device is not removed as a device; the person may leave only
+    // if someone else owns.
+    let op = w
+        .state
+        .sign_op(
+            &laptop,
+            7,
+            OpBody::RemoveDevice {
+                device: laptop.device_id(),
+            },
+        )
+        .unwrap();
+    assert!(w.state.clone().apply(&op).is_err());
+    // A worker may not remove the client's device; the worker's rotation
+    // must wrap for the recovery invite too.
+    let op = w
+        .state
+        .sign_op(
+            &w.worker,
+            7,
+            OpBody::RemoveDevice {
+                device: laptop.device_id(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        w.state.clone().apply(&op),
+        Err(MembershipError::Unauthorised)
+    );
+    let rotation = w
+        .state
+        .rotate(&w.worker, 8, &k1, &EpochKey::from_bytes([7; 32]), &mut rng)
+        .unwrap();
+    let OpBody::RotateEpoch(r) = &rotation.content().body else {
+        panic!("a rotation")
+    };
+    assert_eq!(r.wrapped.len(), 3);
+    let mut short = rotation.content().clone();
+    if let OpBody::RotateEpoch(r) = &mut short.body {
+        r.wrapped.retain(|x| x.device != recovery.id());
+    }
+    let short = MembershipOp::sign(short, &w.worker).unwrap();
+    assert!(w.state.clone().apply(&short).is_err());
+    w.push(rotation).unwrap();
+    // Recovery: a new device redeems the standing invite and reads the
+    // newest epoch with the key the rotation wrapped for the invite.
+    let fresh = DeviceKey::from_seed([50; 32]);
+    let redeem = recovery.redeem_op(&w.state, &fresh, 9).unwrap();
+    w.push(redeem).unwrap();
+    assert_eq!(w.state.role(&fresh.device_id()), Some(Role::Owner));
+    assert_eq!(
+        w.state.person_of(&fresh.device_id()),
+        Some(w.owner.device_id())
+    );
+    let chain = MembershipState::verify_chain(w.doc, &w.ops).unwrap();
+    assert_eq!(chain.members(), w.state.members());
+}
+
+#[test]
+fn leaving_takes_every_device_of_the_person_and_an_owner_removes_a_person() {
+    let mut w = world();
+    let mut rng = SeededRng::new(5);
+    let k0 = EpochKey::from_bytes([5; 32]);
+    let phone = DeviceKey::from_seed([60; 32]);
+    let secret = InviteSecret::from_bytes([61; 32]);
+    let op = w
+        .state
+        .device_invite(&w.worker, 3, secret.id(), 100, &k0, &mut rng)
+        .unwrap();
+    w.push(op).unwrap();
+    w.push(secret.redeem_op(&w.state, &phone, 4).unwrap())
+        .unwrap();
+    assert_eq!(w.state.role(&phone.device_id()), Some(Role::Editor));
+    assert_eq!(w.state.members()[&phone.device_id()].perspective, "worker");
+    // Re-roling the worker re-roles both devices.
+    let op = w
+        .state
+        .sign_op(
+            &w.owner,
+            5,
+            OpBody::ChangeRole {
+                device: phone.device_id(),
+                role: Role::Viewer,
+            },
+        )
+        .unwrap();
+    w.push(op).unwrap();
+    assert_eq!(w.state.role(&w.worker.device_id()), Some(Role::Viewer));
+    let mut gone = w.state.clone();
+    let leave = gone
+        .sign_op(
+            &phone,
+            6,
+            OpBody::RemoveMember {
+                device: phone.device_id(),
+            },
+        )
+        .unwrap();
+    gone.apply(&leave).unwrap();
+    assert_eq!(gone.role(&w.worker.device_id()), None);
+    assert_eq!(gone.role(&phone.device_id()), None);
+    let remove = w
+        .state
+        .sign_op(
+            &w.owner,
+            6,
+            OpBody::RemoveMember {
+                device: w.worker.device_id(),
+            },
+        )
+        .unwrap();
+    w.push(remove).unwrap();
+    assert_eq!(w.state.members().len(), 1);
 }

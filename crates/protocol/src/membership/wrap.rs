@@ -21,7 +21,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use super::MembershipError;
-use super::op::{RotateEpoch, WrappedKey};
+use super::op::{DeviceGrant, RotateEpoch, WrappedKey};
 use crate::bytes::{ByteArray, Bytes};
 use crate::ids::{DeviceId, DocId, Epoch};
 use crate::keys::{DeviceKey, EpochKey};
@@ -69,6 +69,72 @@ fn open(
     Ok(EpochKey::from_bytes(arr))
 }
 
+fn wrap_one(
+    e: &StaticSecret,
+    e_pub: &PublicKey,
+    doc: &DocId,
+    epoch: Epoch,
+    key: &EpochKey,
+    m: &DeviceId,
+    rng: &mut impl CryptoRngCore,
+) -> Result<WrappedKey, MembershipError> {
+    let public = m
+        .x25519_public()
+        .ok_or(MembershipError::Invalid("member key is not a public key"))?;
+    let shared = e.diffie_hellman(&public);
+    let ctx = context(doc, epoch, Some(m));
+    let k = wrap_key(
+        shared.as_bytes(),
+        e_pub.as_bytes(),
+        &ctx,
+        crate::domain::EPOCH_WRAP,
+    );
+    let mut nonce = [0u8; 24];
+    rng.fill_bytes(&mut nonce);
+    let ct = seal(&k, &nonce, key.as_bytes(), &ctx);
+    Ok(WrappedKey {
+        device: *m,
+        nonce: ByteArray(nonce),
+        ciphertext: Bytes(ct),
+    })
+}
+
+/// Wraps `key` (of `epoch`) for one recipient, as a rotation would: the
+/// grant of a device invite.
+pub(crate) fn build_grant(
+    doc: &DocId,
+    person: DeviceId,
+    epoch: Epoch,
+    key: &EpochKey,
+    recipient: &DeviceId,
+    rng: &mut impl CryptoRngCore,
+) -> Result<DeviceGrant, MembershipError> {
+    let e = StaticSecret::random_from_rng(&mut *rng);
+    let e_pub = PublicKey::from(&e);
+    let key = wrap_one(&e, &e_pub, doc, epoch, key, recipient, rng)?;
+    Ok(DeviceGrant {
+        person,
+        epoch,
+        ephemeral: ByteArray(*e_pub.as_bytes()),
+        key,
+    })
+}
+
+/// Opens a device invite's grant with the invite key.
+pub(crate) fn unwrap_grant(
+    doc: &DocId,
+    g: &DeviceGrant,
+    me: &DeviceKey,
+) -> Result<EpochKey, MembershipError> {
+    open_wrap(
+        doc,
+        g.epoch,
+        &g.ephemeral.0,
+        std::slice::from_ref(&g.key),
+        me,
+    )
+}
+
 /// Builds a rotation to `epoch` with `new_key` for `members`.
 pub(crate) fn build_rotation(
     doc: &DocId,
@@ -82,27 +148,7 @@ pub(crate) fn build_rotation(
     let e_pub = PublicKey::from(&e);
     let wrapped = members
         .iter()
-        .map(|m| {
-            let public = m
-                .x25519_public()
-                .ok_or(MembershipError::Invalid("member key is not a public key"))?;
-            let shared = e.diffie_hellman(&public);
-            let ctx = context(doc, epoch, Some(m));
-            let k = wrap_key(
-                shared.as_bytes(),
-                e_pub.as_bytes(),
-                &ctx,
-                crate::domain::EPOCH_WRAP,
-            );
-            let mut nonce = [0u8; 24];
-            rng.fill_bytes(&mut nonce);
-            let ct = seal(&k, &nonce, new_key.as_bytes(), &ctx);
-            Ok(WrappedKey {
-                device: *m,
-                nonce: ByteArray(nonce),
-                ciphertext: Bytes(ct),
-            })
-        })
+        .map(|m| wrap_one(&e, &e_pub, doc, epoch, new_key, m, rng))
         .collect::<Result<Vec<_>, MembershipError>>()?;
     let ctx = context(doc, epoch, None);
     let chain = wrap_key(new_key.as_bytes(), &[], &ctx, crate::domain::EPOCH_CHAIN);
@@ -124,19 +170,28 @@ pub(crate) fn unwrap_for(
     r: &RotateEpoch,
     me: &DeviceKey,
 ) -> Result<EpochKey, MembershipError> {
+    open_wrap(doc, r.epoch, &r.ephemeral.0, &r.wrapped, me)
+}
+
+fn open_wrap(
+    doc: &DocId,
+    epoch: Epoch,
+    ephemeral: &[u8; 32],
+    wrapped: &[WrappedKey],
+    me: &DeviceKey,
+) -> Result<EpochKey, MembershipError> {
     let id = me.device_id();
-    let w = r
-        .wrapped
+    let w = wrapped
         .iter()
         .find(|w| w.device == id)
         .ok_or(MembershipError::Unwrap)?;
     let shared = me
         .x25519_secret()
-        .diffie_hellman(&PublicKey::from(r.ephemeral.0));
-    let ctx = context(doc, r.epoch, Some(&id));
+        .diffie_hellman(&PublicKey::from(*ephemeral));
+    let ctx = context(doc, epoch, Some(&id));
     let k = wrap_key(
         shared.as_bytes(),
-        &r.ephemeral.0,
+        ephemeral,
         &ctx,
         crate::domain::EPOCH_WRAP,
     );

@@ -486,6 +486,34 @@ impl RelayCore {
         }
     }
 
+    /// Where a device invite is live, for the holder of its secret.
+    pub(super) fn invite_find(
+        &mut self,
+        now: u64,
+        conn: ConnId,
+        device: DeviceId,
+        invite: InviteId,
+        proof: crate::keys::Signature,
+    ) -> Vec<RelayAction> {
+        let docs = if proof.verify(&invite, crate::domain::INVITE_FIND, device.as_bytes()) {
+            self.docs
+                .iter()
+                .filter(|(_, d)| {
+                    d.membership.invites().get(&invite).is_some_and(|inv| {
+                        inv.is_device_invite()
+                            && inv.status == InviteStatus::Live
+                            && now <= inv.expires_at
+                    })
+                })
+                .map(|(doc, _)| *doc)
+                .take(crate::wire::MAX_DOCS_PER_MESSAGE)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        vec![send(conn, Message::InviteDocs { invite, docs })]
+    }
+
     pub(super) fn invite_redeem(
         &mut self,
         now: u64,

@@ -64,7 +64,7 @@ impl Fixture {
             key: EpochKey::from_bytes([3; 32]),
         };
         f.login(ConnId(1), &f.owner.clone(), 1000);
-        let g = MembershipState::genesis(doc, &f.owner, "client", 1000).unwrap();
+        let g = MembershipState::genesis(doc, &f.owner, "client", None, 1000).unwrap();
         let mut state = MembershipState::verify_chain(doc, std::slice::from_ref(&g)).unwrap();
         let body = OpBody::AddMember {
             device: f.viewer.device_id(),
@@ -645,7 +645,7 @@ fn a_damaged_document_is_refused_and_the_others_are_served() {
     let e = f.envelope(&owner, 1, EnvelopeHash::ZERO);
     let a = f.msg(ConnId(1), Message::Publish { envelope: e });
     assert_eq!(error_code(&a, ConnId(1)), Some(ErrorCode::UnknownDoc));
-    let g = MembershipState::genesis(doc, &owner, "client", 1000).unwrap();
+    let g = MembershipState::genesis(doc, &owner, "client", None, 1000).unwrap();
     let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op: g });
     assert_eq!(error_code(&a, ConnId(1)), Some(ErrorCode::UnknownDoc));
     assert!(
@@ -658,7 +658,7 @@ fn a_damaged_document_is_refused_and_the_others_are_served() {
     );
     // Another document works.
     let other = DocId::random(&mut f.rng);
-    let g = MembershipState::genesis(other, &owner, "client", 1000).unwrap();
+    let g = MembershipState::genesis(other, &owner, "client", None, 1000).unwrap();
     let a = f.msg(ConnId(1), Message::MembershipPublish { doc: other, op: g });
     assert!(error_code(&a, ConnId(1)).is_none());
 }
@@ -670,7 +670,7 @@ fn a_connection_has_a_few_replays_under_way_and_the_rest_wait_their_turn() {
     let mut docs = vec![f.doc];
     for _ in 0..super::MAX_REPLAYS + 2 {
         let doc = DocId::random(&mut f.rng);
-        let g = MembershipState::genesis(doc, &owner, "client", 1000).unwrap();
+        let g = MembershipState::genesis(doc, &owner, "client", None, 1000).unwrap();
         let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op: g });
         assert!(error_code(&a, ConnId(1)).is_none());
         docs.push(doc);
@@ -722,7 +722,7 @@ fn a_connection_has_a_few_replays_under_way_and_the_rest_wait_their_turn() {
     let mut more = Vec::new();
     for _ in 0..super::MAX_REPLAYS + 1 {
         let doc = DocId::random(&mut g.rng);
-        let op = MembershipState::genesis(doc, &owner, "client", 1000).unwrap();
+        let op = MembershipState::genesis(doc, &owner, "client", None, 1000).unwrap();
         g.msg(ConnId(1), Message::MembershipPublish { doc, op });
         more.push((doc, 0));
     }
@@ -818,7 +818,7 @@ fn a_deleted_document_is_erased_and_its_tombstone_refuses_everything() {
         !a.iter()
             .any(|x| matches!(x, RelayAction::StoreEnvelope { .. }))
     );
-    let g = MembershipState::genesis(doc, &owner, "client", 1000).unwrap();
+    let g = MembershipState::genesis(doc, &owner, "client", None, 1000).unwrap();
     let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op: g });
     assert!(deleted_notice(&a, ConnId(1)).is_some());
     assert!(
@@ -863,4 +863,51 @@ fn a_tombstone_fed_back_refuses_as_the_erase_did() {
         &sent(&a, ConnId(2))[..],
         [Message::Error { code: ErrorCode::Deleted, message, .. }] if message.contains("retention")
     ));
+}
+
+#[test]
+fn only_the_holder_of_a_device_invites_secret_learns_where_it_is_live() {
+    let mut f = Fixture::new();
+    let doc = f.doc;
+    let owner = f.owner.clone();
+    let secret = crate::invite::InviteSecret::from_bytes([7; 32]);
+    let plain = crate::invite::InviteSecret::from_bytes([8; 32]);
+    let state = f.relay.docs[&doc].membership.clone();
+    let key = f.key.clone();
+    let op = state
+        .device_invite(&owner, 1000, secret.id(), 5000, &key, &mut f.rng)
+        .unwrap();
+    let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op });
+    assert!(error_code(&a, ConnId(1)).is_none());
+    let state = f.relay.docs[&doc].membership.clone();
+    let op = plain
+        .create_op(&state, &owner, 1000, Role::Editor, "worker", 5000)
+        .unwrap();
+    let a = f.msg(ConnId(1), Message::MembershipPublish { doc, op });
+    assert!(error_code(&a, ConnId(1)).is_none());
+    let laptop = DeviceKey::generate(&mut f.rng);
+    f.login(ConnId(3), &laptop, 1000);
+    let find = |s: &crate::invite::InviteSecret, asker: &DeviceKey| Message::InviteFind {
+        invite: s.id(),
+        proof: s
+            .invite_key()
+            .sign(crate::domain::INVITE_FIND, asker.device_id().as_bytes()),
+    };
+    let docs = |a: &[RelayAction]| match &sent(a, ConnId(3))[..] {
+        [Message::InviteDocs { docs, .. }] => docs.clone(),
+        other => panic!("{other:?}"),
+    };
+    let a = f.msg(ConnId(3), find(&secret, &laptop));
+    assert_eq!(docs(&a), vec![doc]);
+    // A proof made for another device (one the relay saw, replayed) finds
+    // nothing, nor does an ordinary invite, which names its document.
+    let a = f.msg(ConnId(3), find(&secret, &owner));
+    assert!(docs(&a).is_empty());
+    let a = f.msg(ConnId(3), find(&plain, &laptop));
+    assert!(docs(&a).is_empty());
+    // Past its expiry the invite is found nowhere.
+    let a = f
+        .relay
+        .handle_message(6000, ConnId(3), find(&secret, &laptop), &mut f.rng);
+    assert!(docs(&a).is_empty());
 }

@@ -37,6 +37,9 @@ pub(super) struct DocSync {
     /// The relay refused one of our envelopes over the document's (or our)
     /// quota: a snapshot would free room.
     pub(super) compaction_wanted: bool,
+    /// The key of the device invite we are joining through, whose grant
+    /// (and the rotations made while it was live) carry the epoch keys.
+    pub(super) invite_key: Option<DeviceKey>,
 }
 
 enum Step {
@@ -64,6 +67,7 @@ impl DocSync {
             created_invites: BTreeMap::new(),
             history_bytes: 0,
             compaction_wanted: false,
+            invite_key: None,
         }
     }
 
@@ -71,10 +75,17 @@ impl DocSync {
     /// to us, and the previous-key chain down from the newest key.
     pub(super) fn derive_keys(&mut self, me: &DeviceKey) {
         let Some(m) = &self.membership else { return };
+        if let Some(invite) = &self.invite_key
+            && let Ok((e, k)) = m.unwrap_grant(invite)
+        {
+            self.keys.entry(e).or_insert(k);
+        }
         let mut e = m.epoch();
         loop {
             if let std::collections::btree_map::Entry::Vacant(slot) = self.keys.entry(e)
-                && let Ok(k) = m.unwrap_epoch_key(e, me)
+                && let Some(k) = std::iter::once(me)
+                    .chain(self.invite_key.as_ref())
+                    .find_map(|key| m.unwrap_epoch_key(e, key).ok())
             {
                 slot.insert(k);
             }

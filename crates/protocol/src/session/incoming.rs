@@ -78,6 +78,9 @@ impl ClientSession {
                     },
                 });
             }
+            Message::InviteDocs { invite, docs } => {
+                out.events.push(SessionEvent::InviteDocs { invite, docs });
+            }
             Message::InviteRedeemable { doc, invite } => {
                 self.on_redeemable(now, doc, invite, &mut out)
             }

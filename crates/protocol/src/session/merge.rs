@@ -206,6 +206,7 @@ fn describe_op(body: &OpBody) -> String {
         OpBody::Genesis { .. } => "creating the document".into(),
         OpBody::AddMember { device, role, .. } => format!("adding {device} as {role:?}"),
         OpBody::RemoveMember { device } => format!("removing {device}"),
+        OpBody::RemoveDevice { device } => format!("removing the device {device}"),
         OpBody::ChangeRole { device, role } => format!("making {device} {role:?}"),
         OpBody::RotateEpoch(r) => format!("starting epoch {}", r.epoch),
         OpBody::CreateInvite { .. } => "creating an invite".into(),

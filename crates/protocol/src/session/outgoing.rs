@@ -43,7 +43,7 @@ impl ClientSession {
         rng: &mut impl CryptoRngCore,
     ) -> Result<(DocId, Output), SessionError> {
         let doc = DocId::random(rng);
-        let genesis = MembershipState::genesis(doc, &self.key, perspective, now)?;
+        let genesis = MembershipState::genesis(doc, &self.key, perspective, self.person, now)?;
         let mut d = DocSync::new(doc);
         d.keys.insert(Epoch(0), EpochKey::generate(rng));
         self.docs.insert(doc, d);
@@ -71,6 +71,41 @@ impl ClientSession {
             out.send.push(Message::InviteFetch {
                 doc: link.doc,
                 invite: link.secret.id(),
+            });
+        }
+        out
+    }
+
+    /// Starts joining `doc` through a device invite (linking this device to
+    /// a person, or recovering one): fetches the log, redeems, and takes the
+    /// epoch keys from the invite's grant.
+    pub fn join_device(&mut self, doc: DocId, secret: &InviteSecret) -> Output {
+        let mut d = DocSync::new(doc);
+        d.invite_key = Some(secret.invite_key());
+        self.docs.entry(doc).or_insert(d);
+        self.invites.insert(doc, secret.clone());
+        let mut out = Output::default();
+        if self.link == Link::Ready {
+            out.send.push(Message::InviteFetch {
+                doc,
+                invite: secret.id(),
+            });
+        }
+        out
+    }
+
+    /// Asks the relay where the device invite of `secret` is live; the
+    /// answer comes as [`SessionEvent::InviteDocs`](super::SessionEvent).
+    /// Sends nothing unless connected.
+    pub fn find_invites(&self, secret: &InviteSecret) -> Output {
+        let mut out = Output::default();
+        if self.link == Link::Ready {
+            let proof = secret
+                .invite_key()
+                .sign(crate::domain::INVITE_FIND, self.key.device_id().as_bytes());
+            out.send.push(Message::InviteFind {
+                invite: secret.id(),
+                proof,
             });
         }
         out
@@ -325,6 +360,46 @@ impl ClientSession {
         Ok(out)
     }
 
+    /// Removes one device of a person (ours, or as an owner anyone's) and
+    /// rotates to a key that device never gets.
+    pub fn remove_device(
+        &mut self,
+        now: u64,
+        doc: DocId,
+        device: DeviceId,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Output, SessionError> {
+        let state = self.state(&doc)?;
+        let (epoch, current) = self.current_key(&doc)?;
+        let (ops, new_key) =
+            state.remove_device_and_rotate(&self.key, now, device, current, rng)?;
+        let mut out = Output::default();
+        for op in ops {
+            out.send.extend(self.local_op(doc, op)?.send);
+        }
+        self.doc_mut(&doc)?.keys.insert(epoch.next(), new_key);
+        Ok(out)
+    }
+
+    /// Registers a device invite for `secret` in `doc`: whoever redeems it
+    /// becomes another device of our person (see
+    /// [`MembershipState::device_invite`]).
+    pub fn create_device_invite(
+        &mut self,
+        now: u64,
+        doc: DocId,
+        secret: &InviteSecret,
+        expires_at: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Output, SessionError> {
+        let (_, key) = self.current_key(&doc)?;
+        let key = key.clone();
+        let op =
+            self.state(&doc)?
+                .device_invite(&self.key, now, secret.id(), expires_at, &key, rng)?;
+        self.local_op(doc, op)
+    }
+
     /// Creates a single-use invite (owner only) and returns its link.
     #[allow(clippy::too_many_arguments)]
     pub fn create_invite(
@@ -362,7 +437,7 @@ impl ClientSession {
         Ok((link, out))
     }
 
-    /// Revokes an invite (owner only).
+    /// Revokes an invite (an owner's, or a device invite of our own person).
     pub fn revoke_invite(
         &mut self,
         now: u64,

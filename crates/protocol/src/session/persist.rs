@@ -96,6 +96,7 @@ impl ClientSession {
         d.removed =
             d.membership.as_ref().is_some_and(|m| m.role(&me).is_none()) && p.invite.is_none();
         if let Some(secret) = p.invite {
+            d.invite_key = Some(secret.invite_key());
             self.invites.insert(p.doc, secret);
         }
         self.docs.insert(p.doc, d);

@@ -165,6 +165,25 @@ pub enum Message {
         /// The invite.
         invite: InviteId,
     },
+    /// A device asks where a device invite whose secret it holds is live:
+    /// a device link or a recovery code names no document, because it
+    /// spans every journal of a person.
+    InviteFind {
+        /// The invite.
+        invite: InviteId,
+        /// The invite key's signature over `"starling invite find v1" ||`
+        /// the asking device's id, so only a holder of the secret learns
+        /// where it is live, and only for itself.
+        proof: crate::keys::Signature,
+    },
+    /// The relay's answer to `InviteFind`: the documents where the invite
+    /// is live (empty if none, or if the proof did not verify).
+    InviteDocs {
+        /// The invite.
+        invite: InviteId,
+        /// The documents, at most [`super::MAX_DOCS_PER_MESSAGE`].
+        docs: Vec<DocId>,
+    },
     /// The invite is live: the log has been delivered; redeem now.
     InviteRedeemable {
         /// The document.
@@ -243,6 +262,9 @@ impl Message {
                 Err(WireError::Limit("docs"))
             }
             Message::Unsubscribe { docs } if docs.len() > MAX_DOCS_PER_MESSAGE => {
+                Err(WireError::Limit("docs"))
+            }
+            Message::InviteDocs { docs, .. } if docs.len() > MAX_DOCS_PER_MESSAGE => {
                 Err(WireError::Limit("docs"))
             }
             Message::Acks(a) if a.entries.is_empty() || a.entries.len() > MAX_ACKS => {

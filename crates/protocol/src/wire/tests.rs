@@ -6,7 +6,7 @@ use crate::testing::sample_messages;
 #[test]
 fn every_message_round_trips() {
     let samples = sample_messages();
-    assert_eq!(samples.len(), 20);
+    assert_eq!(samples.len(), 22);
     for m in samples {
         let bytes = encode(&m).unwrap();
         assert_eq!(decode(&bytes).unwrap(), m);

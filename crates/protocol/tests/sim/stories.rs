@@ -786,3 +786,129 @@ fn a_member_gets_the_relays_signed_access_log_and_a_forged_one_is_refused() {
         );
     }
 }
+
+/// The client's phone (peer 0) links a laptop (peer 2).
+fn client_with_laptop(seed: u64) -> (World, usize) {
+    let mut w = World::new(seed, &["phone", "worker"]);
+    w.setup();
+    w.write(0, &items("before-laptop", 2));
+    w.run_until_quiet();
+    let laptop = w.add_peer("laptop");
+    let secret = starling_protocol::invite::InviteSecret::from_bytes([9; 32]);
+    w.link(0, laptop, &secret, w.now + 600_000);
+    (w, laptop)
+}
+
+#[test]
+fn a_person_edits_from_two_devices_offline_and_both_count_as_the_client() {
+    let (mut w, laptop) = client_with_laptop(31);
+    let doc = w.doc.unwrap();
+    assert!(
+        w.peers[laptop].set.contains("before-laptop-1"),
+        "history arrives"
+    );
+    for p in [0, 1, laptop] {
+        let m = w.peers[p].session.membership(&doc).unwrap();
+        let phone = &m.members()[&w.id(0)];
+        let second = &m.members()[&w.id(laptop)];
+        assert_eq!(second.perspective, "client");
+        assert_eq!(second.role, phone.role);
+        assert_eq!(second.person, w.id(0));
+    }
+    w.set_online(0, false);
+    w.set_online(laptop, false);
+    w.write(0, &items("phone-offline", 2));
+    w.write(laptop, &items("laptop-offline", 2));
+    w.write(1, &items("worker", 1));
+    w.run_for(5_000);
+    w.set_online(0, true);
+    w.set_online(laptop, true);
+    w.run_until_quiet();
+    w.assert_converged(&[0, 1, laptop]);
+    for p in [0, 1, laptop] {
+        assert!(w.tampering(p).is_empty(), "{}", w.peers[p].name);
+    }
+}
+
+#[test]
+fn a_removed_lost_device_reads_nothing_written_after_its_removal() {
+    let (mut w, laptop) = client_with_laptop(32);
+    let doc = w.doc.unwrap();
+    // The phone is lost: the laptop removes it and the key rotates.
+    w.set_online(0, false);
+    let phone = w.id(0);
+    let out = w.peers[laptop]
+        .session
+        .remove_device(w.now, doc, phone, &mut w.rng)
+        .unwrap();
+    w.output(laptop, out);
+    w.run_until_quiet();
+    w.write(1, &items("after-worker", 1));
+    w.write(laptop, &items("after-laptop", 1));
+    w.run_until_quiet();
+    assert!(
+        w.peers[1]
+            .session
+            .membership(&doc)
+            .unwrap()
+            .role(&phone)
+            .is_none()
+    );
+    // Whoever finds the phone and connects it gets nothing new, and even
+    // the relay leaking every stored envelope to it gives nothing readable.
+    w.set_online(0, true);
+    w.run_until_quiet();
+    assert!(!w.peers[0].set.iter().any(|s| s.starts_with("after")));
+    let before = w.peers[0].set.clone();
+    for (doc_seq, envelope) in w.relay.stored(&doc) {
+        let frame = wire::encode(&Message::Deliver {
+            doc,
+            doc_seq,
+            envelope,
+        })
+        .unwrap();
+        let out = w.peers[0].session.handle_frame(w.now, &frame);
+        assert!(
+            !out.events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::Apply { .. }))
+        );
+    }
+    assert_eq!(w.peers[0].set, before);
+    w.assert_converged(&[1, laptop]);
+}
+
+#[test]
+fn a_device_link_works_once_and_not_after_it_expires() {
+    let (mut w, laptop) = client_with_laptop(33);
+    let doc = w.doc.unwrap();
+    // A second device with the same link finds nothing left to redeem.
+    let thief = w.add_peer("thief");
+    let secret = starling_protocol::invite::InviteSecret::from_bytes([9; 32]);
+    w.find(thief, &secret);
+    assert!(
+        w.peers[thief]
+            .session
+            .membership(&doc)
+            .is_none_or(|m| m.role(&w.id(thief)).is_none())
+    );
+    assert!(w.peers[thief].set.is_empty());
+    // An expired link finds nothing either.
+    let late = starling_protocol::invite::InviteSecret::from_bytes([10; 32]);
+    let expires = w.now + 1_000;
+    let out = w.peers[laptop]
+        .session
+        .create_device_invite(w.now, doc, &late, expires, &mut w.rng)
+        .unwrap();
+    w.output(laptop, out);
+    w.run_until_quiet();
+    w.now += 5_000;
+    let tablet = w.add_peer("tablet");
+    w.find(tablet, &late);
+    let found = w.peers[tablet].events.iter().find_map(|e| match e {
+        SessionEvent::InviteDocs { docs, .. } => Some(docs.clone()),
+        _ => None,
+    });
+    assert_eq!(found, Some(Vec::new()));
+    assert!(w.peers[tablet].set.is_empty());
+}

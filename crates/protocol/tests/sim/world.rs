@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand_core::RngCore;
 use starling_protocol::envelope::Envelope;
+use starling_protocol::invite::InviteSecret;
 use starling_protocol::relay::{ConnId, MemoryRelay, RelayConfig};
 use starling_protocol::session::{ClientSession, Output, SessionConfig, SessionEvent, Tampering};
 use starling_protocol::testing::SeededRng;
@@ -38,6 +39,9 @@ pub struct Peer {
     pub events: Vec<SessionEvent>,
     /// (author, seq) pairs applied, to catch double application.
     pub applied: BTreeSet<(DeviceId, u64)>,
+    /// The device invite this peer is joining through (a link or a
+    /// recovery code), redeemed wherever the relay says it is live.
+    pub linking: Option<InviteSecret>,
 }
 
 #[derive(Clone)]
@@ -83,32 +87,63 @@ pub fn decode_items(payload: &[u8]) -> Vec<String> {
         .collect()
 }
 
+fn new_peer(name: &'static str, rng: &mut SeededRng) -> Peer {
+    let key = DeviceKey::generate(rng);
+    let cfg = SessionConfig {
+        origin: ORIGIN.into(),
+        relay: None,
+        agent: format!("sim/{name}"),
+    };
+    Peer {
+        name,
+        key: key.clone(),
+        session: ClientSession::new(key, cfg, rng),
+        conn: None,
+        online: true,
+        set: BTreeSet::new(),
+        events: Vec::new(),
+        applied: BTreeSet::new(),
+        linking: None,
+    }
+}
+
 impl World {
+    /// A new device nobody knows yet, online.
+    pub fn add_peer(&mut self, name: &'static str) -> usize {
+        let peer = new_peer(name, &mut self.rng);
+        self.peers.push(peer);
+        self.peers.len() - 1
+    }
+
+    /// Peer `by` makes a device invite in the document for `secret`; peer
+    /// `who` then asks the relay where it is live and redeems it, becoming
+    /// another device of `by`'s person.
+    pub fn link(&mut self, by: usize, who: usize, secret: &InviteSecret, expires_at: u64) {
+        let doc = self.doc.unwrap();
+        let out = self.peers[by]
+            .session
+            .create_device_invite(self.now, doc, secret, expires_at, &mut self.rng)
+            .unwrap();
+        self.output(by, out);
+        let person = self.peers[by].session.person();
+        self.peers[who].session.set_person(Some(person));
+        self.find(who, secret);
+    }
+
+    /// Peer `who` asks where `secret`'s device invite is live and redeems it.
+    pub fn find(&mut self, who: usize, secret: &InviteSecret) {
+        self.peers[who].linking = Some(secret.clone());
+        self.run_until_quiet();
+        let out = self.peers[who].session.find_invites(secret);
+        self.output(who, out);
+        self.run_until_quiet();
+    }
+
     pub fn new(seed: u64, names: &[&'static str]) -> Self {
         let mut rng = SeededRng::new(seed);
         let relay_key = DeviceKey::generate(&mut rng);
         let relay = MemoryRelay::new(relay_key.clone(), RelayConfig::new(ORIGIN));
-        let peers = names
-            .iter()
-            .map(|name| {
-                let key = DeviceKey::generate(&mut rng);
-                let cfg = SessionConfig {
-                    origin: ORIGIN.into(),
-                    relay: None,
-                    agent: format!("sim/{name}"),
-                };
-                Peer {
-                    name,
-                    key: key.clone(),
-                    session: ClientSession::new(key, cfg, &mut rng),
-                    conn: None,
-                    online: true,
-                    set: BTreeSet::new(),
-                    events: Vec::new(),
-                    applied: BTreeSet::new(),
-                }
-            })
-            .collect();
+        let peers = names.iter().map(|name| new_peer(name, &mut rng)).collect();
         World {
             now: 1_000_000,
             rng,
@@ -150,9 +185,16 @@ impl World {
     /// Carries out a session output for peer `p`.
     pub fn output(&mut self, p: usize, out: Output) {
         let mut rotate = Vec::new();
+        let mut join = Vec::new();
         for ev in out.events {
             if let SessionEvent::RotationNeeded { doc } = ev {
                 rotate.push(doc);
+            }
+            if let SessionEvent::InviteDocs { invite, docs } = &ev
+                && let Some(secret) = &self.peers[p].linking
+                && secret.id() == *invite
+            {
+                join.extend(docs.iter().map(|d| (*d, secret.clone())));
             }
             self.on_event(p, ev);
         }
@@ -161,6 +203,10 @@ impl World {
                 let frame = wire::encode(&m).expect("encodable");
                 self.schedule(conn, true, frame);
             }
+        }
+        for (doc, secret) in join {
+            let out = self.peers[p].session.join_device(doc, &secret);
+            self.output(p, out);
         }
         for doc in rotate {
             let out = self.peers[p]
