@@ -90,7 +90,7 @@ impl Journal {
         Base {
             journal_id: self.journal_id(),
             owner: self.owner(),
-            roles: members.iter().map(|m| (m.device, m.role)).collect(),
+            roles: self.roles(&members),
             members,
             instruments: self.instruments(),
             warnings,

@@ -62,6 +62,9 @@ pub struct Journal {
     saved_heads: Vec<ChangeHash>,
     /// The last view, per item; see `cache.rs`.
     pub(crate) cache: RefCell<Option<ViewCache>>,
+    /// Which person each device belongs to, where not itself (see
+    /// [`Journal::set_persons`]).
+    persons: std::collections::BTreeMap<DeviceId, DeviceId>,
 }
 
 /// What a change is about, rendered into its message so history can be filtered.
@@ -126,6 +129,7 @@ impl Journal {
             fixed_time: None,
             saved_heads: Vec::new(),
             cache: RefCell::default(),
+            persons: std::collections::BTreeMap::new(),
         };
         let name = clean_name(client_name)?;
         journal.edit(Message::new(format!("created journal for {name}")), |tx| {
@@ -139,6 +143,48 @@ impl Journal {
         })?;
         journal.set_member(owner, &name, crate::MemberRole::Client)?;
         Ok(journal)
+    }
+
+    /// Tells the journal which devices belong to one person (from the
+    /// document's verified membership log: `(device, person)` pairs, the
+    /// person named by the id of their first device). A person's devices
+    /// then count as one member: each scores from the person's perspective,
+    /// a sign-off by either counts as the person's, and any device of the
+    /// owner may record members.
+    pub fn set_persons(&mut self, persons: impl IntoIterator<Item = (DeviceId, DeviceId)>) {
+        self.persons = persons.into_iter().filter(|(d, p)| d != p).collect();
+        *self.cache.borrow_mut() = None;
+    }
+
+    /// The person `device` belongs to (itself, unless told otherwise).
+    pub(crate) fn person(&self, device: DeviceId) -> DeviceId {
+        self.persons.get(&device).copied().unwrap_or(device)
+    }
+
+    /// Each member's role, by device: every device of a member's person
+    /// holds it.
+    pub(crate) fn roles(
+        &self,
+        members: &[crate::members::Member],
+    ) -> std::collections::HashMap<DeviceId, crate::model::MemberRole> {
+        let mut roles: std::collections::HashMap<_, _> =
+            members.iter().map(|m| (m.device, m.role)).collect();
+        if self.persons.is_empty() {
+            return roles;
+        }
+        let by_person: std::collections::HashMap<_, _> = members
+            .iter()
+            .map(|m| (self.person(m.device), m.role))
+            .collect();
+        for (device, person) in &self.persons {
+            if let Some(role) = by_person.get(person) {
+                roles.entry(*device).or_insert(*role);
+                // The person's first device, when only a later one has an
+                // entry.
+                roles.entry(*person).or_insert(*role);
+            }
+        }
+        roles
     }
 
     /// Load a saved journal to be edited by `device`.
@@ -163,6 +209,7 @@ impl Journal {
             fixed_time: None,
             saved_heads: Vec::new(),
             cache: RefCell::default(),
+            persons: std::collections::BTreeMap::new(),
         };
         journal.check_schema()?;
         journal.saved_heads = journal.doc.get_heads();
@@ -260,6 +307,7 @@ impl Journal {
             fixed_time: self.fixed_time,
             saved_heads: Vec::new(),
             cache: RefCell::default(),
+            persons: self.persons.clone(),
         }
     }
 
@@ -272,6 +320,7 @@ impl Journal {
             fixed_time: self.fixed_time,
             saved_heads: Vec::new(),
             cache: RefCell::default(),
+            persons: self.persons.clone(),
         })
     }
 

@@ -58,7 +58,10 @@ impl Journal {
     ///
     /// Only the owner may do this; anyone else gets [`JournalError::NotAllowed`].
     pub fn set_member(&mut self, device: DeviceId, name: &str, role: MemberRole) -> Result<()> {
-        if self.owner().is_some_and(|o| o != self.device) {
+        if self
+            .owner()
+            .is_some_and(|o| self.person(o) != self.person(self.device))
+        {
             return Err(JournalError::NotAllowed(
                 "only the journal's owner sets members".into(),
             ));
@@ -86,7 +89,10 @@ impl Journal {
     /// Record that `device` was removed on `date` (owner only). The member
     /// stays listed with the date.
     pub fn remove_member(&mut self, device: DeviceId, date: Date) -> Result<()> {
-        if self.owner().is_some_and(|o| o != self.device) {
+        if self
+            .owner()
+            .is_some_and(|o| self.person(o) != self.person(self.device))
+        {
             return Err(JournalError::NotAllowed(
                 "only the journal's owner removes members".into(),
             ));
@@ -115,7 +121,7 @@ impl Journal {
 
     /// Members, plus a warning for every entry that is not the owner's.
     pub(crate) fn members_checked(&self) -> (Vec<Member>, Vec<String>) {
-        let owner = self.owner();
+        let owner = self.owner().map(|o| self.person(o));
         let mut warnings = Vec::new();
         if owner.is_none() {
             warnings.push(
@@ -136,7 +142,7 @@ impl Journal {
             let by_owner = |k: &str| {
                 fields
                     .get(k)
-                    .filter(|e| owner.is_some() && e.author() == owner)
+                    .filter(|e| owner.is_some() && e.author().map(|a| self.person(a)) == owner)
             };
             let parsed = key.parse::<DeviceId>().ok().zip(
                 by_owner("name")

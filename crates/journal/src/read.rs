@@ -31,7 +31,7 @@ impl Journal {
         let obj = child_map(&self.doc, &map, id.as_str())?;
         let snap = Snapshot::of_subtree(&self.doc, &obj);
         let members = self.members();
-        let roles = members.iter().map(|m| (m.device, m.role)).collect();
+        let roles = self.roles(&members);
         let instruments = self.instruments();
         let mut reader = Reader::new(&self.doc, &snap, &roles, &instruments);
         reader.reading(id.clone(), &obj)

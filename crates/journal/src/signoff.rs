@@ -134,7 +134,12 @@ impl Journal {
                 "sign with this device's own key".into(),
             ));
         }
-        let role = self.member(device).map(|m| m.role);
+        let me = self.person(device);
+        let role = self
+            .members()
+            .into_iter()
+            .find(|m| self.person(m.device) == me)
+            .map(|m| m.role);
         if !matches!(role, Some(MemberRole::Client | MemberRole::Worker)) {
             return Err(JournalError::NotAllowed(
                 "only the journal's client or worker can sign off a reading".into(),

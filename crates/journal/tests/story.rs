@@ -393,3 +393,59 @@ fn a_removed_member_stays_on_record_with_the_date_and_only_the_owner_removes() {
         .unwrap();
     assert_eq!(p.client.member(alex).unwrap().removed, None);
 }
+
+#[test]
+fn a_persons_second_device_scores_signs_off_and_records_members_as_them() {
+    let p = pair();
+    let laptop = common::person(7);
+    let persons = [(laptop.device, p.client_id.device)];
+    let work = |j: &Journal| {
+        j.view().readings[0]
+            .areas
+            .iter()
+            .find(|a| a.area == "work")
+            .unwrap()
+            .client
+            .clone()
+    };
+    let mut on_laptop = p.client.fork(laptop.device);
+    on_laptop
+        .set_score(&p.reading, "work", Perspective::Client, 8)
+        .unwrap();
+    // Until the journal is told whose device the laptop is, its score is a
+    // stranger's.
+    assert!(matches!(
+        work(&on_laptop).flags[..],
+        [ScoreFlag::NotTheirPerspective { .. }]
+    ));
+    on_laptop.set_persons(persons);
+    assert_eq!(work(&on_laptop).value, Some(8));
+    assert!(work(&on_laptop).flags.is_empty());
+    // Either device's sign-off is the client's.
+    on_laptop.sign_off(&p.reading, &laptop.key).unwrap();
+    let mut worker = merged(&p.worker, &on_laptop);
+    worker.set_persons(persons);
+    worker.sign_off(&p.reading, &p.worker_id.key).unwrap();
+    assert_eq!(
+        worker.view().readings[0].signoff,
+        SignOff::SignedOff {
+            client: laptop.device,
+            worker: p.worker_id.device
+        }
+    );
+    // The owner's second device records a member; a reader that knows the
+    // laptop is the owner's trusts the entry, one that does not ignores it.
+    let carer = common::person(8);
+    on_laptop
+        .set_member(carer.device, "Pat", recovery_journal::MemberRole::Supporter)
+        .unwrap();
+    let mut reader = merged(&p.worker, &on_laptop);
+    assert!(!reader.members().iter().any(|m| m.name == "Pat"));
+    reader.set_persons(persons);
+    assert!(reader.members().iter().any(|m| m.name == "Pat"));
+    // The worker's own device is not the owner's.
+    let err = reader
+        .set_member(carer.device, "Pat", recovery_journal::MemberRole::Worker)
+        .unwrap_err();
+    assert!(err.to_string().contains("owner"), "{err}");
+}

@@ -78,6 +78,9 @@ pub struct MembershipState {
     len: u64,
     /// Whether the log ends with the owner's [`OpBody::DeleteDocument`].
     deleted: bool,
+    /// Every device that was ever a member, with its person (removed
+    /// devices stay: what they wrote is still their person's).
+    persons: BTreeMap<DeviceId, DeviceId>,
 }
 
 /// The bytes an invite key signs to redeem.
@@ -117,6 +120,7 @@ impl MembershipState {
             head: OpHash::ZERO,
             len: 0,
             deleted: false,
+            persons: BTreeMap::new(),
         }
     }
 
@@ -249,6 +253,14 @@ impl MembershipState {
         }
         op.verify_signature()?;
         self.check_and_apply(c)?;
+        let added = match &c.body {
+            OpBody::Genesis { .. } | OpBody::RedeemInvite { .. } => Some(c.author),
+            OpBody::AddMember { device, .. } => Some(*device),
+            _ => None,
+        };
+        if let Some((device, m)) = added.and_then(|d| self.members.get_key_value(&d)) {
+            self.persons.entry(*device).or_insert(m.person);
+        }
         let epoch = self.epoch;
         let current: Vec<DeviceId> = self
             .members
@@ -623,6 +635,13 @@ impl MembershipState {
     /// The person `device` belongs to, if a member.
     pub fn person_of(&self, device: &DeviceId) -> Option<DeviceId> {
         self.members.get(device).map(|m| m.person)
+    }
+
+    /// Every device that was ever a member, with the person it belongs to
+    /// (a removed device stays listed: what it wrote is still its
+    /// person's).
+    pub fn persons(&self) -> &BTreeMap<DeviceId, DeviceId> {
+        &self.persons
     }
 
     /// The current devices of `person`, ordered by id.

@@ -503,3 +503,22 @@ fn leaving_takes_every_device_of_the_person_and_an_owner_removes_a_person() {
     w.push(remove).unwrap();
     assert_eq!(w.state.members().len(), 1);
 }
+
+#[test]
+fn a_removed_device_stays_its_persons() {
+    let mut w = world();
+    let mut rng = SeededRng::new(6);
+    let k0 = EpochKey::from_bytes([5; 32]);
+    let (laptop, _) = linked(&mut w, &mut rng, &k0);
+    let (ops, _) = w
+        .state
+        .remove_device_and_rotate(&w.owner, 6, laptop.device_id(), &k0, &mut rng)
+        .unwrap();
+    for op in ops {
+        w.push(op).unwrap();
+    }
+    let persons = w.state.persons();
+    assert_eq!(persons[&laptop.device_id()], w.owner.device_id());
+    assert_eq!(persons[&w.worker.device_id()], w.worker.device_id());
+    assert_eq!(persons.len(), 3);
+}
