@@ -1,6 +1,7 @@
 //! The subcommands, one module each.
 
 mod access;
+mod devices;
 mod erase;
 mod identity;
 pub(crate) mod journal;
@@ -106,6 +107,27 @@ pub enum Command {
     ///
     /// Example: starling leave --journal Sam
     Leave(erase::Leave),
+    /// Your devices: this one and the others you linked, as your journals
+    /// list them.
+    Devices,
+    /// Add, link or remove one of your devices.
+    ///
+    /// Examples:
+    ///   starling device link                    # on a device you have
+    ///   starling device add 'starling://device/...'   # on the new one
+    ///   starling device remove 3f2a9c1b         # a lost one
+    #[command(subcommand, verbatim_doc_comment)]
+    Device(devices::DeviceCmd),
+    /// Your recovery code: `--new` makes a new one (the old one stops
+    /// working). It is shown only when made; write it down.
+    RecoveryCode(devices::RecoveryCode),
+    /// On a new device, after losing yours: restore yourself and your
+    /// journals from your recovery code. It asks for the code, or reads it
+    /// from standard input.
+    ///
+    /// Example: starling recover --relay relay.example.org --name "Sam"
+    #[command(verbatim_doc_comment)]
+    Recover(devices::Recover),
     /// Relays this device trusts: the key each relay presented the first
     /// time this device synced with it (a relay presenting another key
     /// afterwards is refused), and certificate authorities for `wss://`.
@@ -178,6 +200,10 @@ pub fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         Command::Leave(a) => erase::leave(&ctx, a, out),
         Command::AccessLog(a) => access::access_log(&ctx, a, out),
         Command::Relays(a) => relays::relays(&ctx, a, out),
+        Command::Devices => devices::devices(&ctx, out),
+        Command::Device(a) => devices::device(&ctx, a, out),
+        Command::RecoveryCode(a) => devices::recovery_code(&ctx, a, out),
+        Command::Recover(a) => devices::recover(&ctx, a, out),
         Command::Sync(a) => sync::sync(&ctx, a, out),
         Command::Export(a) => transfer::export(&ctx, a, out),
         Command::Import(a) => transfer::import(&ctx, a, out),

@@ -24,6 +24,7 @@ impl App {
         let (bytes, chunks, mark) = self.client.document_marked(&row.doc)?;
         let tag = format!("{mark}:{chunks}");
         let mut journal = Journal::load(&bytes, self.device()?)?;
+        journal.set_persons(self.persons(row)?);
         if chunks > COMPACT_AFTER_CHUNKS && !journal.is_waiting_for_changes() {
             self.client.compact(&row.doc, &journal.save(), mark)?;
         }
@@ -50,12 +51,35 @@ impl App {
         Ok(value)
     }
 
+    /// Which person each device of `row`'s journal belongs to, from its
+    /// verified membership log (for [`Journal::set_persons`]).
+    pub(crate) fn persons(
+        &self,
+        row: &DocRow,
+    ) -> Result<Vec<(recovery_journal::DeviceId, recovery_journal::DeviceId)>> {
+        let conv =
+            |d: starling_client::DeviceId| recovery_journal::DeviceId::from_bytes(*d.as_bytes());
+        Ok(self
+            .client
+            .persons(row)?
+            .into_iter()
+            .map(|(d, p)| (conv(d), conv(p)))
+            .collect())
+    }
+
     /// The perspective this device scores from in `journal`: the one the
     /// owner recorded for it, or, before the owner has synced since this
     /// device joined, the one its invite carried.
     pub fn my_perspective(&self, row: &DocRow, view: &JournalView) -> Result<Option<Perspective>> {
         let device = self.device()?;
-        if let Some(m) = view.members.iter().find(|m| m.device == device) {
+        // A member entry the owner wrote for another device of this person
+        // is this device's too.
+        let persons = self.persons(row)?;
+        let person_of = |d: recovery_journal::DeviceId| {
+            persons.iter().find(|(x, _)| *x == d).map_or(d, |(_, p)| *p)
+        };
+        let me = person_of(device);
+        if let Some(m) = view.members.iter().find(|m| person_of(m.device) == me) {
             return Ok(match m.role {
                 MemberRole::Client => Some(Perspective::Client),
                 MemberRole::Worker => Some(Perspective::Worker),

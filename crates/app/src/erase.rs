@@ -38,7 +38,7 @@ impl App {
     /// next sync.
     pub fn delete(&self, row: &DocRow) -> Result<Erased> {
         let me = self.device()?;
-        if self.load(row).ok().and_then(|j| j.owner()) != Some(me) {
+        if !self.load(row).ok().is_some_and(|j| j.owned_by(me)) {
             return Err(invalid(format!(
                 "only the owner of {} can delete it; to stop receiving it, leave it \
                  (`starling leave --journal {}`)",
@@ -56,7 +56,7 @@ impl App {
     /// copy here. The owner cannot leave (they delete it instead).
     pub fn leave(&self, row: &DocRow) -> Result<Erased> {
         let me = self.device()?;
-        if self.load(row).ok().and_then(|j| j.owner()) == Some(me) {
+        if self.load(row).ok().is_some_and(|j| j.owned_by(me)) {
             return Err(invalid(format!(
                 "you own {}: the owner cannot leave it; delete it instead \
                  (`starling delete --journal {}`)",

@@ -85,6 +85,7 @@ impl AppError {
             AppError::Client(e) => match e {
                 ClientError::NoIdentity
                 | ClientError::UnknownDoc(_)
+                | ClientError::UnknownDevice(_)
                 | ClientError::NotSyncedYet(_) => ErrorKind::NotFound,
                 ClientError::Relay { .. }
                 | ClientError::Refused { .. }
@@ -104,7 +105,12 @@ impl AppError {
                 ClientError::Invite(_)
                 | ClientError::BadCertificateFile { .. }
                 | ClientError::AmbiguousDoc(_)
-                | ClientError::IdentityExists(_) => ErrorKind::Invalid,
+                | ClientError::IdentityExists(_)
+                | ClientError::Person(_)
+                | ClientError::NothingToLink
+                | ClientError::DeviceInUse(_)
+                | ClientError::AmbiguousDevice(_)
+                | ClientError::RemoveThisDevice => ErrorKind::Invalid,
                 _ => ErrorKind::Other,
             },
             AppError::File { .. } | AppError::Runtime(_) => ErrorKind::Other,

@@ -66,8 +66,10 @@ pub struct MemberEntry {
     pub role: Option<String>,
     /// Their perspective: client, worker, supporter...
     pub perspective: String,
-    /// Whether this is this device.
+    /// Whether this is you: this device, or another device of yours.
     pub you: bool,
+    /// Whether this is this very device.
+    pub this_device: bool,
     /// When they were removed, if they were.
     pub removed: Option<Date>,
 }
@@ -178,28 +180,33 @@ impl App {
             .iter()
             .map(|m| MemberEntry {
                 device: m.device.to_string(),
-                name: if m.device == me.device {
+                // Any device of this person goes by this person's name.
+                name: if m.person == me.person {
                     Some(me.name.clone())
                 } else {
-                    name_of(&m.device).or_else(|| m.invited_as.clone())
+                    name_of(&m.device)
+                        .or_else(|| name_of(&m.person))
+                        .or_else(|| m.invited_as.clone())
                 },
                 role: Some(role_name(m.role)),
                 perspective: m.perspective.clone(),
-                you: m.device == me.device,
+                you: m.person == me.person,
+                this_device: m.device == me.device,
                 removed: None,
             })
             .collect();
         for n in named.iter().filter(|n| n.removed.is_some()) {
-            if !current
-                .iter()
-                .any(|m| m.device.as_bytes() == n.device.as_bytes())
-            {
+            if !current.iter().any(|m| {
+                m.device.as_bytes() == n.device.as_bytes()
+                    || m.person.as_bytes() == n.device.as_bytes()
+            }) {
                 out.push(MemberEntry {
                     device: n.device.to_string(),
                     name: Some(n.name.clone()),
                     role: None,
                     perspective: n.role.to_string(),
-                    you: n.device.as_bytes() == me.device.as_bytes(),
+                    you: n.device.as_bytes() == me.person.as_bytes(),
+                    this_device: n.device.as_bytes() == me.device.as_bytes(),
                     removed: n.removed,
                 });
             }
@@ -246,7 +253,7 @@ impl App {
         // Record the removal in the journal, for everyone's view and export.
         let journal_device = JournalDevice::from_bytes(*device.as_bytes());
         let today = crate::actions::date_or_today(None)?;
-        let owns = self.load(row)?.owner() == Some(self.device()?);
+        let owns = self.load(row)?.owned_by(self.device()?);
         if owns && self.load(row)?.member(journal_device).is_some() {
             self.edit(row, |j| j.remove_member(journal_device, today))?;
         }
@@ -263,7 +270,7 @@ impl App {
             let Ok(journal) = self.load(row) else {
                 continue;
             };
-            if journal.owner() != Some(me) {
+            if !journal.owned_by(me) {
                 continue;
             }
             let current = self.client.members(&row.doc)?;
@@ -272,10 +279,11 @@ impl App {
             let today = crate::actions::date_or_today(None)?;
             for gone in journal.members().into_iter().filter(|m| {
                 m.removed.is_none()
-                    && Some(m.device) != journal.owner()
-                    && !current
-                        .iter()
-                        .any(|c| c.device.as_bytes() == m.device.as_bytes())
+                    && !journal.owned_by(m.device)
+                    && !current.iter().any(|c| {
+                        c.device.as_bytes() == m.device.as_bytes()
+                            || c.person.as_bytes() == journal.person_of(m.device).as_bytes()
+                    })
             }) {
                 self.edit(row, |j| j.remove_member(gone.device, today))?;
                 wrote = true;

@@ -80,6 +80,8 @@ pub enum SyncEventKind {
     Resumed,
     /// The relay reported an error.
     RelayError,
+    /// A device link or recovery code was found (or not) at the relay.
+    DeviceJoining,
 }
 
 /// Something that happened during a sync, for people (`text`) and programs.
@@ -145,6 +147,9 @@ pub struct SyncOutcome {
     /// Journals erased from this device (deleted by their owner, or left),
     /// in words.
     pub erased: Vec<SyncEvent>,
+    /// For each device link or recovery code the relay answered about: in
+    /// how many journals it was found.
+    pub found: Vec<usize>,
 }
 
 impl App {
@@ -178,6 +183,10 @@ impl App {
             None => self.journals()?,
         };
         let mut relays: Vec<String> = docs.iter().map(|d| d.relay.clone()).collect();
+        // A device link or recovery code waiting for its relay.
+        if only.is_none() {
+            relays.extend(self.client.device_joins()?.into_iter().map(|(r, _)| r));
+        }
         relays.sort();
         relays.dedup();
         if relays.is_empty() {
@@ -246,6 +255,12 @@ impl App {
                 outcome.received += again.pulled;
             }
         }
+        // Journals a device link or recovery code brought count too.
+        let docs = if outcome.found.iter().any(|n| *n > 0) {
+            self.journals()?
+        } else {
+            docs
+        };
         let docs: Vec<DocRow> = docs
             .into_iter()
             .filter(|d| !erased.iter().any(|e| e.journal.as_ref() == Some(&d.doc)))
@@ -352,6 +367,7 @@ fn add(total: &mut SyncOutcome, r: &SyncReport) {
     total.received += r.pulled;
     total.quarantined += r.quarantined;
     total.tampering += r.tampering;
+    total.found.extend(r.found.iter().map(|(_, n)| *n));
 }
 
 /// The relay's refusals, in words: which invite problem, or membership.
@@ -568,6 +584,21 @@ impl<'a> EventNamer<'a> {
             ClientEvent::Resumed => (K::Resumed, None, "resumed".into()),
             ClientEvent::RelayError { doc, message } => {
                 (K::RelayError, *doc, format!("relay error: {message}"))
+            }
+            ClientEvent::DeviceJoining { kind, journals } => {
+                let what = match kind {
+                    starling_client::DeviceJoinKind::Link => "the device link",
+                    starling_client::DeviceJoinKind::Recovery => "the recovery code",
+                };
+                let text = if *journals == 0 {
+                    format!(
+                        "{what} matched no journal at this relay: it was used already, it expired, \
+                         or it is for another relay"
+                    )
+                } else {
+                    format!("{what} opens {journals} journal(s): joining them as your device")
+                };
+                (K::DeviceJoining, None, text)
             }
             _ => return Vec::new(),
         };

@@ -15,7 +15,10 @@ use crate::store::{DocRow, Store, rows};
 use starling_protocol::RelayAddr;
 
 mod lock;
+mod person;
 pub(crate) use lock::SyncLock;
+pub(crate) use person::is_recovery_of;
+pub use person::{DeviceInfo, DeviceJoinKind, Devices};
 
 /// The store's file name inside the home directory.
 pub const STORE_FILE: &str = "starling.db";
@@ -28,6 +31,9 @@ pub struct Identity {
     pub device: DeviceId,
     /// The name the person chose.
     pub name: String,
+    /// The person this device belongs to: the id of the person's first
+    /// device (this device itself, unless it was linked or recovered).
+    pub person: DeviceId,
 }
 
 /// A member of a document, from its verified membership log.
@@ -41,6 +47,8 @@ pub struct MemberInfo {
     pub perspective: String,
     /// The name this device gave when it invited them, if it did.
     pub invited_as: Option<String>,
+    /// The person the device belongs to (the id of their first device).
+    pub person: DeviceId,
 }
 
 /// This device's documents and identity, in one SQLite file under `home`.
@@ -118,6 +126,7 @@ impl Client {
         Ok(Identity {
             device: key.device_id(),
             name: name.to_owned(),
+            person: key.device_id(),
         })
     }
 
@@ -126,9 +135,11 @@ impl Client {
             return Ok(None);
         };
         let key = key_from_seed(&seed)?;
+        let device = key.device_id();
         Ok(Some(Identity {
-            device: key.device_id(),
+            device,
             name,
+            person: self.person_of_store()?.unwrap_or(device),
         }))
     }
 
@@ -373,6 +384,7 @@ impl Client {
                 role: m.role,
                 perspective: m.perspective.clone(),
                 invited_as: invited_as(device),
+                person: m.person,
             })
             .collect())
     }
@@ -559,7 +571,9 @@ impl Client {
             relay: self.pinned_relay(relay)?,
             agent: AGENT.to_owned(),
         };
-        Ok(ClientSession::new(self.key()?, config, &mut OsRng))
+        let mut session = ClientSession::new(self.key()?, config, &mut OsRng);
+        session.set_person(self.person_of_store()?);
+        Ok(session)
     }
 
     /// The key pinned for `relay`, if this device has met it. A pinned

@@ -123,6 +123,32 @@ pub enum ClientError {
     /// An invite link that does not parse.
     #[error("invalid invite link")]
     Invite(#[from] starling_protocol::invite::InviteError),
+    /// A device link or recovery code that does not parse.
+    #[error(transparent)]
+    Person(#[from] starling_protocol::person::PersonError),
+    /// `device link` on a device in no journal.
+    #[error(
+        "this device is in no journal yet, so there is nothing to link: a device link brings your journals to another device"
+    )]
+    NothingToLink,
+    /// `device add` or `recover` on a device that already holds journals.
+    #[error(
+        "this device already holds journals as its own person ({0}); add or recover on a new device, or with a fresh STARLING_HOME"
+    )]
+    DeviceInUse(String),
+    /// No device of the person starts with this.
+    #[error(
+        "no device of yours starts with `{0}` (see `starling devices`; give at least 4 characters)"
+    )]
+    UnknownDevice(String),
+    /// More than one device starts with this.
+    #[error("`{0}` matches more than one of your devices; use more characters")]
+    AmbiguousDevice(String),
+    /// `device remove` of this device.
+    #[error(
+        "that is this device; remove it from another of your devices, or leave a journal with `starling leave`"
+    )]
+    RemoveThisDevice,
     /// Bad automerge bytes from this device's own caller.
     #[error("invalid document changes: {0}")]
     BadChanges(String),

@@ -31,10 +31,11 @@ mod sync;
 mod tls;
 
 pub use changes::{BatchError, decode_batch, encode_batch};
-pub use client::{Client, Identity, MemberInfo, STORE_FILE};
+pub use client::{Client, DeviceInfo, DeviceJoinKind, Devices, Identity, MemberInfo, STORE_FILE};
 pub use compact::SNAPSHOT_AFTER_BYTES;
 pub use error::{ClientError, Result};
 pub use starling_protocol::RelayAddr;
+pub use starling_protocol::person::{DeviceLink, PersonError, RecoveryCode};
 pub use store::{CacheEntry, DocRow, SCHEMA_VERSION, Store, TrustedCa};
 pub use sync::{ClientEvent, Erasure, SyncMode, SyncReport};
 pub use tls::TlsProblem;

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use zeroize::Zeroizing;
 
 use crate::error::{ClientError, Result};
 
@@ -22,7 +23,26 @@ use crate::error::{ClientError, Result};
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Schema migrations: entry `i` moves the store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5, SCHEMA_6];
+const MIGRATIONS: &[&str] = &[
+    SCHEMA, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5, SCHEMA_6, SCHEMA_7,
+];
+/// Schema 7: a person, not a device. `person` is the id of the person's
+/// first device when this device is a later one (NULL: this device is its
+/// own person); `recovery` the public id of the person's recovery invite,
+/// which this device registers in every journal it is in. `device_joins`
+/// holds the device links and recovery codes this device is redeeming:
+/// the secret, until the relay has said where it is live.
+const SCHEMA_7: &str = "
+ALTER TABLE identity ADD COLUMN person TEXT;
+ALTER TABLE identity ADD COLUMN recovery TEXT;
+CREATE TABLE device_joins (
+    invite TEXT PRIMARY KEY,
+    relay TEXT NOT NULL,
+    secret BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+";
 /// Schema 6: what the application computed from a document (a summary, a
 /// view), kept beside it and tagged with the stored chunks it was read from
 /// (see [`Store::cached`]): a cache, rebuilt whenever the tag does not match
@@ -121,6 +141,9 @@ CREATE TABLE quarantine (
     at INTEGER NOT NULL
 );
 ";
+
+/// A device join waiting for its relay: `(invite id, secret, kind)`.
+pub type DeviceJoinRow = (String, Zeroizing<Vec<u8>>, String);
 
 /// A document as listed on this device.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -282,6 +305,41 @@ impl Store {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?)
+    }
+
+    /// The person this device belongs to, if not itself, and the public
+    /// id of the person's recovery invite, if known.
+    pub fn person(&self) -> Result<(Option<String>, Option<String>)> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT person, recovery FROM identity WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    /// The device links and recovery codes being redeemed through `relay`:
+    /// `(invite id, secret, kind)`.
+    pub fn device_joins(&self, relay: &str) -> Result<Vec<DeviceJoinRow>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT invite, secret, kind FROM device_joins WHERE relay = ?1")?;
+        let rows = stmt.query_map([relay], |r| {
+            Ok((r.get(0)?, Zeroizing::new(r.get(1)?), r.get(2)?))
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Every device join waiting: `(relay, kind)`.
+    pub fn all_device_joins(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT relay, kind FROM device_joins ORDER BY created")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
     /// Every document on this device, oldest first.
@@ -521,6 +579,42 @@ pub(crate) mod rows {
     /// Forget the key pinned for `relay`; whether there was one.
     pub fn unpin_relay(tx: &rusqlite::Transaction<'_>, relay: &str) -> rusqlite::Result<bool> {
         Ok(tx.execute("DELETE FROM relays WHERE relay = ?1", [relay])? > 0)
+    }
+
+    /// Names the person this device belongs to (`None`: itself).
+    pub fn set_person(tx: &rusqlite::Transaction<'_>, person: Option<&str>) -> Result<()> {
+        tx.execute("UPDATE identity SET person = ?1 WHERE id = 1", [person])?;
+        Ok(())
+    }
+
+    /// Records the public id of the person's recovery invite.
+    pub fn set_recovery(tx: &rusqlite::Transaction<'_>, invite: Option<&str>) -> Result<()> {
+        tx.execute("UPDATE identity SET recovery = ?1 WHERE id = 1", [invite])?;
+        Ok(())
+    }
+
+    /// Keeps a device link's or recovery code's secret until the relay has
+    /// said where it is live.
+    pub fn add_device_join(
+        tx: &rusqlite::Transaction<'_>,
+        invite: &str,
+        relay: &str,
+        secret: &[u8],
+        kind: &str,
+        now: i64,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT OR REPLACE INTO device_joins (invite, relay, secret, kind, created)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![invite, relay, secret, kind, now],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a device join (the relay answered).
+    pub fn remove_device_join(tx: &rusqlite::Transaction<'_>, invite: &str) -> Result<()> {
+        tx.execute("DELETE FROM device_joins WHERE invite = ?1", [invite])?;
+        Ok(())
     }
 
     pub fn put_identity(

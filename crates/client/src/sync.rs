@@ -21,11 +21,13 @@ use starling_protocol::wire::{self, AccessLog, Message, SignedAccessLog};
 use starling_protocol::{DeviceId, DocId};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::client::{Client, SyncLock, now_ms, parse_doc, relay_of};
+use crate::client::{Client, DeviceJoinKind, SyncLock, now_ms, parse_doc, relay_of};
 use crate::error::{ClientError, Result};
 use crate::persist;
 use crate::store::{DocRow, rows};
 use starling_protocol::RelayAddr;
+use starling_protocol::invite::InviteSecret;
+use starling_protocol::membership::InviteId;
 
 /// Most frames that arrived together handled as one batch: their
 /// envelopes verified as one ed25519 batch, what they bring stored in one
@@ -122,6 +124,14 @@ pub enum ClientEvent {
     /// The other process finished; the live sync reloaded its state from
     /// the store (new journals included) and reconnects.
     Resumed,
+    /// The relay said where a device link or recovery code is live: this
+    /// device is joining that many journals as a device of the person.
+    DeviceJoining {
+        /// A link or a recovery code.
+        kind: DeviceJoinKind,
+        /// Journals found (none: used already, expired, or another relay's).
+        journals: usize,
+    },
     /// The relay reported an error.
     RelayError {
         /// The document it concerns, if one.
@@ -175,6 +185,10 @@ pub struct SyncReport {
     pub refused: Vec<(DocId, String)>,
     /// Documents the relay asked to retry later; run the sync again.
     pub deferred: Vec<(DocId, String)>,
+    /// For each device link or recovery code the relay answered about in
+    /// this sync: how many journals it was found in (none: used already,
+    /// expired, or for another relay).
+    pub found: Vec<(DeviceJoinKind, usize)>,
 }
 
 type Ws =
@@ -350,6 +364,19 @@ impl Client {
             deferred_at: std::collections::BTreeMap::new(),
             presented: None,
             unsnapshottable: BTreeSet::new(),
+            finding: self
+                .store
+                .device_joins(&relay.to_string())?
+                .into_iter()
+                .filter_map(|(invite, secret, kind)| {
+                    let secret: [u8; 32] = secret.as_slice().try_into().ok()?;
+                    let secret = InviteSecret::from_bytes(secret);
+                    (secret.id().to_string() == invite)
+                        .then(|| (secret.id(), (secret, DeviceJoinKind::parse(&kind))))
+                })
+                .collect(),
+            person_known: self.person_of_store()?.is_some(),
+            recovery: self.recovery_of_store()?,
         })
     }
 
@@ -423,6 +450,14 @@ struct Run<'a> {
     /// Documents too large to snapshot in one envelope: not tried again
     /// in this run.
     unsnapshottable: BTreeSet<DocId>,
+    /// Device links and recovery codes being redeemed through this relay,
+    /// by invite id: asked about once connected, until the relay answers.
+    finding: BTreeMap<InviteId, (InviteSecret, DeviceJoinKind)>,
+    /// Whether the store names this device's person (a linked or recovered
+    /// device learns it from the first journal it joins).
+    person_known: bool,
+    /// The person's recovery invite, as this device knows it.
+    recovery: Option<InviteId>,
 }
 
 impl Client {
@@ -608,6 +643,7 @@ impl Run<'_> {
     fn done(&self) -> bool {
         let me = self.session.device_id();
         self.session.is_ready()
+            && self.finding.is_empty()
             && self.logs_wanted.iter().all(|d| {
                 self.logs.contains_key(d) || self.failed.contains_key(d) || self.erased.contains(d)
             })

@@ -161,6 +161,18 @@ impl Journal {
         self.persons.get(&device).copied().unwrap_or(device)
     }
 
+    /// The person `device` belongs to, as [`Journal::set_persons`] said
+    /// (the device itself otherwise).
+    pub fn person_of(&self, device: DeviceId) -> DeviceId {
+        self.person(device)
+    }
+
+    /// Whether `device` is one of the owner's devices.
+    pub fn owned_by(&self, device: DeviceId) -> bool {
+        self.owner()
+            .is_some_and(|o| self.person(o) == self.person(device))
+    }
+
     /// Each member's role, by device: every device of a member's person
     /// holds it.
     pub(crate) fn roles(

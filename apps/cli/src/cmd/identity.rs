@@ -28,10 +28,15 @@ pub fn init(ctx: &Ctx, args: Init, out: &mut impl Write) -> Result<()> {
         None => return Err(invalid("give your name with --name")),
     };
     let id = ctx.app.init(&name)?;
+    let (code, _) = ctx.app.new_recovery_code()?;
     if ctx.json {
         return print_json(
             out,
-            &serde_json::json!({ "device": id.device.to_string(), "name": id.name }),
+            &serde_json::json!({
+                "device": id.device.to_string(),
+                "name": id.name,
+                "recovery_code": code.as_str(),
+            }),
         );
     }
     writeln!(
@@ -44,6 +49,13 @@ pub fn init(ctx: &Ctx, args: Init, out: &mut impl Write) -> Result<()> {
         "Its key is stored in {} and never leaves this device.",
         ctx.app.client().store().path().display()
     )?;
+    writeln!(
+        out,
+        "\nYour recovery code. Write it down and keep it somewhere safe: if you lose this \
+         device, `starling recover` restores you and your journals on a new one. It is shown \
+         only this once (`starling recovery-code --new` makes another).\n"
+    )?;
+    writeln!(out, "{}", code.as_str())?;
     Ok(())
 }
 
@@ -52,9 +64,20 @@ pub fn whoami(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
     if ctx.json {
         return print_json(
             out,
-            &serde_json::json!({ "device": id.device.to_string(), "name": id.name }),
+            &serde_json::json!({
+                "device": id.device.to_string(),
+                "name": id.name,
+                "person": id.person.to_string(),
+            }),
         );
     }
     writeln!(out, "{} (device {})", id.name, id.device)?;
+    if id.person != id.device {
+        writeln!(
+            out,
+            "One of your devices: your first was {} (`starling devices` lists them).",
+            starling_app::short(id.person)
+        )?;
+    }
     Ok(())
 }

@@ -160,7 +160,11 @@ pub fn members(ctx: &Ctx, args: Members, out: &mut impl Write) -> Result<()> {
     }
     for m in members {
         let name = m.name.unwrap_or_else(|| "(not named yet)".into());
-        let name = if m.you { format!("{name} (you)") } else { name };
+        let name = match (m.you, m.this_device) {
+            (true, true) => format!("{name} (you)"),
+            (true, false) => format!("{name} (you, another device)"),
+            _ => name,
+        };
         let status = match (m.removed, m.role) {
             (Some(d), _) => format!("removed {d}"),
             (None, Some(role)) => role,

@@ -8,6 +8,7 @@ mod access;
 mod bad_input;
 mod compaction;
 mod crash;
+mod devices;
 mod erasure;
 mod fhir;
 mod live;

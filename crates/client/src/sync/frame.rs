@@ -10,11 +10,15 @@ use zeroize::Zeroizing;
 
 use super::{ClientEvent, Erasure, Run};
 use crate::changes::decode_batch;
+use crate::client::is_recovery_of;
 use crate::client::now_ms;
 use crate::error::{ClientError, Result};
 use crate::persist;
 use crate::store::rows;
 use starling_protocol::RelayAddr;
+use starling_protocol::membership::{InviteStatus, OpBody};
+use starling_protocol::person::RECOVERY_EXPIRES;
+use starling_protocol::{DeviceId, DocId};
 
 impl Run<'_> {
     /// Carry out a session output: store what arrived, report events, and
@@ -43,10 +47,18 @@ impl Run<'_> {
         let mut erase: Vec<(starling_protocol::DocId, Erasure)> = Vec::new();
         let mut events = Vec::new();
         let now = now_ms();
+        // Journals found through a device link or recovery code, and the
+        // links answered.
+        let mut joined: Vec<String> = Vec::new();
+        let mut answered: Vec<String> = Vec::new();
+        let mut upkeep = BTreeSet::new();
         for event in out.events {
             match event {
                 SessionEvent::Connected => {
                     self.pin_presented(relay)?;
+                    for (secret, _) in self.finding.values() {
+                        sends.extend(self.session.find_invites(secret).send);
+                    }
                     for doc in &self.logs_wanted {
                         if !self.logs.contains_key(doc) {
                             sends.extend(self.session.request_access_log(*doc).send);
@@ -143,6 +155,9 @@ impl Run<'_> {
                 }
                 SessionEvent::MembershipChanged { doc } => {
                     touched.insert(doc);
+                    if self.caught_up.contains(&doc) {
+                        upkeep.insert(doc);
+                    }
                     events.push(ClientEvent::MembersChanged { doc });
                 }
                 SessionEvent::MembershipChangeDropped { doc, reason } => {
@@ -162,7 +177,28 @@ impl Run<'_> {
                 }
                 SessionEvent::Deleted { doc, by } => erase.push((doc, Erasure::Deleted { by })),
                 SessionEvent::Left { doc } => erase.push((doc, Erasure::Left)),
+                SessionEvent::InviteDocs { invite, docs } => {
+                    let Some((secret, kind)) = self.finding.remove(&invite) else {
+                        continue;
+                    };
+                    for doc in &docs {
+                        if !self.docs.contains(doc) {
+                            sends.extend(self.session.join_device(*doc, &secret).send);
+                            self.docs.push(*doc);
+                            joined.push(doc.to_string());
+                            touched.insert(*doc);
+                        }
+                    }
+                    answered.push(invite.to_string());
+                    self.report.found.push((kind, docs.len()));
+                    self.report.docs = self.docs.len();
+                    events.push(ClientEvent::DeviceJoining {
+                        kind,
+                        journals: docs.len(),
+                    });
+                }
                 SessionEvent::CaughtUp { doc } => {
+                    upkeep.insert(doc);
                     if let Some(me) = &self.announce {
                         sends.extend(self.session.send_presence(doc, me, &mut OsRng)?.send);
                     }
@@ -235,6 +271,17 @@ impl Run<'_> {
                 _ => {}
             }
         }
+        let learned = self.learn_person(&touched);
+        let recovery_before = self.recovery;
+        for doc in upkeep {
+            if let Some(more) = self.upkeep_recovery(doc, now) {
+                sends.extend(more);
+                touched.insert(doc);
+            }
+        }
+        let recovery = (self.recovery != recovery_before)
+            .then_some(self.recovery)
+            .flatten();
         let states: Vec<(String, Zeroizing<Vec<u8>>)> = touched
             .iter()
             .filter_map(|doc| {
@@ -262,9 +309,22 @@ impl Run<'_> {
             && chunks.is_empty()
             && quarantined.is_empty()
             && synced.is_empty()
-            && erase.is_empty())
+            && erase.is_empty()
+            && answered.is_empty())
         {
             self.client.store.write(|tx| {
+                for doc in &joined {
+                    rows::put_doc(tx, doc, &relay.to_string(), "", now as i64)?;
+                }
+                for invite in &answered {
+                    rows::remove_device_join(tx, invite)?;
+                }
+                if let Some(person) = learned {
+                    rows::set_person(tx, Some(&person.to_string()))?;
+                }
+                if let Some(recovery) = recovery {
+                    rows::set_recovery(tx, Some(&recovery.to_string()))?;
+                }
                 for (doc, bytes) in &chunks {
                     rows::add_chunk(tx, doc, bytes)?;
                 }
@@ -321,5 +381,74 @@ fn describe(what: &Tampering) -> String {
         Tampering::WrongRelay => "the relay is not the one this journal uses".into(),
         Tampering::BadPresence(d) => format!("presence from {d} failed to open"),
         other => format!("{other:?}"),
+    }
+}
+
+impl Run<'_> {
+    /// A device that joined its person through a link or a recovery code
+    /// learns who the person is from the first journal that lists it.
+    fn learn_person(&mut self, touched: &BTreeSet<DocId>) -> Option<DeviceId> {
+        if self.person_known {
+            return None;
+        }
+        let me = self.session.device_id();
+        let person = touched.iter().find_map(|doc| {
+            let p = self.session.membership(doc)?.person_of(&me)?;
+            (p != me).then_some(p)
+        })?;
+        self.session.set_person(Some(person));
+        self.person_known = true;
+        Some(person)
+    }
+
+    /// Keeps the person's recovery code registered in `doc` (a journal
+    /// created or joined since, or one the person's other device made): the
+    /// device invite is added where it is missing. When the code this
+    /// device knows is spent or replaced, it takes up the newest one the
+    /// person registered. Returns what to send, if anything changed.
+    fn upkeep_recovery(&mut self, doc: DocId, now: u64) -> Option<Vec<Message>> {
+        let me = self.session.device_id();
+        let person = self.session.person();
+        let m = self.session.membership(&doc)?;
+        if m.role(&me).is_none() || m.is_deleted() {
+            return None;
+        }
+        let spent = match self.recovery {
+            None => true,
+            Some(r) => m
+                .invites()
+                .get(&r)
+                .is_some_and(|inv| inv.status != InviteStatus::Live),
+        };
+        if spent {
+            let newest = self.session.persisted(&doc).and_then(|p| {
+                p.ops
+                    .iter()
+                    .filter_map(|op| match &op.content().body {
+                        OpBody::CreateInvite { invite, .. } => m
+                            .invites()
+                            .get(invite)
+                            .filter(|inv| {
+                                inv.status == InviteStatus::Live && is_recovery_of(inv, &person)
+                            })
+                            .map(|_| (op.content().at, *invite)),
+                        _ => None,
+                    })
+                    .max()
+                    .map(|(_, invite)| invite)
+            });
+            if newest.is_some() {
+                self.recovery = newest;
+            }
+        }
+        let recovery = self.recovery?;
+        if m.invites().contains_key(&recovery) {
+            return None;
+        }
+        let out = self
+            .session
+            .create_device_invite(now, doc, recovery, RECOVERY_EXPIRES, &mut OsRng)
+            .ok()?;
+        Some(out.send)
     }
 }

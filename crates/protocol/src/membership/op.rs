@@ -136,7 +136,7 @@ pub enum OpBody {
         /// Present for a device invite: the redeemer becomes another device
         /// of this person, with the person's role and perspective.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        device: Option<DeviceGrant>,
+        device: Option<Box<DeviceGrant>>,
     },
     /// Withdraws an invite.
     RevokeInvite {

@@ -296,7 +296,7 @@ impl MembershipState {
             role: me.role,
             perspective: me.perspective.clone(),
             expires_at,
-            device: Some(grant),
+            device: Some(Box::new(grant)),
         };
         self.sign_op(author, now, body)
     }
@@ -507,7 +507,7 @@ impl MembershipState {
                     perspective: perspective.clone(),
                     expires_at: *expires_at,
                     status: InviteStatus::Live,
-                    device: device.clone(),
+                    device: device.as_deref().cloned(),
                 };
                 self.invites.insert(*invite, inv);
                 Ok(())

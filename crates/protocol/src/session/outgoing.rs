@@ -381,22 +381,22 @@ impl ClientSession {
         Ok(out)
     }
 
-    /// Registers a device invite for `secret` in `doc`: whoever redeems it
-    /// becomes another device of our person (see
+    /// Registers the device invite `invite` (the id of its secret) in
+    /// `doc`: whoever redeems it becomes another device of our person (see
     /// [`MembershipState::device_invite`]).
     pub fn create_device_invite(
         &mut self,
         now: u64,
         doc: DocId,
-        secret: &InviteSecret,
+        invite: InviteId,
         expires_at: u64,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Output, SessionError> {
         let (_, key) = self.current_key(&doc)?;
         let key = key.clone();
-        let op =
-            self.state(&doc)?
-                .device_invite(&self.key, now, secret.id(), expires_at, &key, rng)?;
+        let op = self
+            .state(&doc)?
+            .device_invite(&self.key, now, invite, expires_at, &key, rng)?;
         self.local_op(doc, op)
     }
 

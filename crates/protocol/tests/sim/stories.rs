@@ -898,7 +898,7 @@ fn a_device_link_works_once_and_not_after_it_expires() {
     let expires = w.now + 1_000;
     let out = w.peers[laptop]
         .session
-        .create_device_invite(w.now, doc, &late, expires, &mut w.rng)
+        .create_device_invite(w.now, doc, late.id(), expires, &mut w.rng)
         .unwrap();
     w.output(laptop, out);
     w.run_until_quiet();

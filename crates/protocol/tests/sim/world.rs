@@ -122,7 +122,7 @@ impl World {
         let doc = self.doc.unwrap();
         let out = self.peers[by]
             .session
-            .create_device_invite(self.now, doc, secret, expires_at, &mut self.rng)
+            .create_device_invite(self.now, doc, secret.id(), expires_at, &mut self.rng)
             .unwrap();
         self.output(by, out);
         let person = self.peers[by].session.person();

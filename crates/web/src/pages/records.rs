@@ -159,7 +159,7 @@ pub fn export_page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, Str
     let row = app.pick(Some(doc))?;
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
     let me = app.device().ok();
-    let erase_link = if me.is_some() && app.load(&row).ok().and_then(|j| j.owner()) == me {
+    let erase_link = if me.is_some_and(|me| app.load(&row).ok().is_some_and(|j| j.owned_by(me))) {
         "delete-title"
     } else {
         "leave-title"

@@ -92,7 +92,7 @@ pub fn access_page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, Str
 /// Whether this device owns the journal (it deletes; others leave).
 fn owns(app: &App, row: &starling_app::client::DocRow) -> bool {
     let me = app.device().ok();
-    me.is_some() && app.load(row).ok().and_then(|j| j.owner()) == me
+    me.is_some_and(|me| app.load(row).ok().is_some_and(|j| j.owned_by(me)))
 }
 
 fn erase_page(

@@ -1,0 +1,213 @@
+//! A person, not a device: linking a second device, losing the first,
+//! recovering from the code alone, and shutting the lost device out.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+use crate::util::{Person, Relay, pair};
+
+/// The score of `area` from `perspective` in the latest reading, and its
+/// flags, as `show` gives them.
+fn score(p: &Person, area: &str, perspective: &str) -> (serde_json::Value, serde_json::Value) {
+    let view = p.json(&["show"]);
+    let areas = view["readings"][0]["areas"].as_array().unwrap().clone();
+    let a = areas
+        .iter()
+        .find(|a| a["area"] == area)
+        .unwrap_or_else(|| panic!("no {area} in {view}"));
+    (
+        a[perspective]["value"].clone(),
+        a[perspective]
+            .get("flags")
+            .cloned()
+            .unwrap_or(serde_json::json!([])),
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A device nobody has set up yet.
+fn fresh(root: &tempfile::TempDir, name: &str) -> Person {
+    Person {
+        home: root.path().join(name),
+    }
+}
+
+#[test]
+fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shut_out() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    sam.ok(&["score", "work", "6"]);
+    sam.ok(&["sync"]);
+    // A fresh recovery code; for scripts, the last line is the code alone.
+    let said = sam.ok(&["recovery-code", "--new"]);
+    let code = said.lines().last().unwrap().trim().to_owned();
+    assert_eq!(code.len(), 33, "{said}");
+    let devices = sam.json(&["devices"]);
+    assert_eq!(devices["recovery_code_in"], 1, "{devices}");
+
+    // 1. Sam links a laptop; after one sync it holds the journal, as Sam.
+    let link = sam.json(&["device", "link", "--no-qr"])["links"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(link.starts_with("starling://device/"), "{link}");
+    let laptop = fresh(&root, "sam-laptop");
+    let said = laptop.ok(&["device", "add", &link, "--name", "Sam"]);
+    assert!(said.contains("1 journal(s)"), "{said}");
+    assert_eq!(score(&laptop, "work", "client").0, 6);
+    // The same link does not work twice.
+    let again = fresh(&root, "someone-else");
+    let (_, err) = again.fails(&["device", "add", &link]);
+    assert!(err.contains("matched no journal"), "{err}");
+    // The laptop scores as the client, and Alex sees it as the client's.
+    laptop.ok(&["score", "self_care", "7"]);
+    laptop.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let (value, flags) = score(&alex, "self_care", "client");
+    assert_eq!(value, 7);
+    assert_eq!(flags, serde_json::json!([]), "the laptop's score is Sam's");
+    let listed = sam.json(&["devices"]);
+    sam.ok(&["sync"]);
+    let listed_after = sam.json(&["devices"]);
+    assert_eq!(listed["devices"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        listed_after["devices"].as_array().unwrap().len(),
+        2,
+        "{listed_after}"
+    );
+
+    // 2. Sam's phone is lost (a copy of its home turns up later).
+    let phone = sam.json(&["whoami"])["device"].as_str().unwrap().to_owned();
+    let found = root.path().join("found-phone");
+    copy_dir(&sam.home, &found);
+    std::fs::remove_dir_all(&sam.home).unwrap();
+
+    // 3. A new phone, from the code alone (on standard input).
+    let new_phone = fresh(&root, "sam-new-phone");
+    let mut child = new_phone
+        .cmd(&["recover", "--relay", &relay.addr, "--name", "Sam"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{}", code.to_lowercase()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("1 journal(s)"), "{said}");
+    let new_code = said.lines().last().unwrap().trim().to_owned();
+    assert_eq!(
+        new_code.len(),
+        33,
+        "a new code replaces the spent one: {said}"
+    );
+    assert_ne!(new_code, code);
+    assert_eq!(score(&new_phone, "work", "client").0, 6);
+    assert_eq!(score(&new_phone, "self_care", "client").0, 7);
+    let me = new_phone.json(&["whoami"]);
+    assert_eq!(me["person"], phone, "{me}");
+    // The spent code does not work again.
+    let other = fresh(&root, "someone-with-the-old-code");
+    let mut child = other
+        .cmd(&["recover", "--relay", &relay.addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("matched no journal"));
+
+    // 4. As owner, the new phone removes the lost one and invites a worker.
+    let removed = new_phone.json(&["device", "remove", &phone[..10], "--yes"]);
+    assert_eq!(removed["journals"], 1, "{removed}");
+    assert_eq!(removed["synced"], true, "{removed}");
+    let jo_link = new_phone.json(&["share", "--as", "supporter", "--name", "Jo"])["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    new_phone.ok(&["sync"]);
+    let jo = Person::new(&root, "Jo");
+    jo.ok(&["join", &jo_link]);
+    new_phone.ok(&["sync"]);
+    let members = new_phone.json(&["members"]);
+    let text = members.to_string();
+    assert!(text.contains("Jo"), "{text}");
+    assert!(!text.contains(&phone), "the lost phone is gone: {text}");
+    new_phone.ok(&["score", "work", "8"]);
+    new_phone.ok(&["sync"]);
+    laptop.ok(&["sync"]);
+    assert_eq!(score(&laptop, "work", "client").0, 8);
+
+    // 5. The lost phone's store, found again, reads nothing written since.
+    let lost = Person { home: found };
+    let _ = lost.run(&["sync"]);
+    assert_eq!(score(&lost, "work", "client").0, 6);
+    let (value, _) = score(&lost, "work", "client");
+    assert_ne!(value, 8);
+    assert!(!lost.ok(&["members"]).contains("Jo"));
+}
+
+#[test]
+fn device_commands_explain_what_they_need() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let lonely = Person::new(&root, "Lee");
+    let (_, err) = lonely.fails(&["device", "link"]);
+    assert!(err.contains("no journal"), "{err}");
+    let (_, err) = lonely.fails(&["device", "add", "starling://device/nonsense"]);
+    assert!(err.contains("device link"), "{err}");
+    let (sam, _alex) = pair(&root, &relay);
+    let link = sam.json(&["device", "link", "--no-qr"])["links"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A device that already holds its own journals is not someone else's.
+    let (_, err) = sam.fails(&["device", "add", &link]);
+    assert!(err.contains("already holds journals"), "{err}");
+    let me = sam.json(&["whoami"])["device"].as_str().unwrap().to_owned();
+    let (_, err) = sam.fails(&["device", "remove", &me[..8], "--yes"]);
+    assert!(err.contains("this device"), "{err}");
+    let (_, err) = sam.fails(&["device", "remove", "ffffffff", "--yes"]);
+    assert!(err.contains("no device of yours"), "{err}");
+    // A mistyped recovery code is caught before anything is contacted.
+    let code = sam.ok(&["recovery-code", "--new"]);
+    let code = code.lines().last().unwrap().trim().to_owned();
+    let mut typo: Vec<char> = code.chars().collect();
+    typo[0] = if typo[0] == 'A' { 'B' } else { 'A' };
+    let typo: String = typo.into_iter().collect();
+    let nobody = fresh(&root, "nobody");
+    let mut child = nobody
+        .cmd(&["recover", "--relay", &relay.addr])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{typo}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mistyped"), "{err}");
+}

@@ -1,0 +1,154 @@
+//! A person, not a device: linking another device, removing a lost one,
+//! and the recovery code (see `starling_client`'s person module for how
+//! each is carried in the journals' membership logs).
+
+use std::time::Duration;
+
+use starling_client::{ClientError, Devices, RelayAddr};
+use zeroize::Zeroizing;
+
+use crate::App;
+use crate::error::{AppError, Result, invalid};
+use crate::sync::{SyncOptions, SyncOutcome};
+
+/// How long a device link works by default.
+pub const LINK_VALID: Duration = Duration::from_secs(15 * 60);
+
+/// What adding or recovering a device did.
+#[derive(Clone, Debug)]
+pub struct DeviceJoined {
+    /// Journals now on this device.
+    pub journals: usize,
+    /// The sync that brought them.
+    pub outcome: SyncOutcome,
+    /// After a recovery: the person's new recovery code (the old one is
+    /// spent). Show it once.
+    pub recovery_code: Option<Zeroizing<String>>,
+}
+
+impl App {
+    /// Draws a new recovery code for this person, registers it in every
+    /// journal on this device (revoking the one it replaces), and syncs so
+    /// the relay has it. The code, to show once: it is never stored.
+    /// Offline, the code is registered at the next sync; `Err` only when the
+    /// code could not be made at all.
+    pub fn new_recovery_code(&self) -> Result<(Zeroizing<String>, Option<AppError>)> {
+        let code = self.client.new_recovery_code()?;
+        let synced = self.sync_if_any();
+        Ok((code.to_text(), synced.err()))
+    }
+
+    /// Makes a one-time device link, valid for `valid`, for every journal
+    /// on this device, and syncs so the relay knows it. The links (one per
+    /// relay, nearly always one), and the sync's error if it could not
+    /// reach the relay (the links then work after the next sync).
+    pub fn link_device(
+        &self,
+        valid: Duration,
+    ) -> Result<(Vec<Zeroizing<String>>, Option<AppError>)> {
+        let valid_ms = u64::try_from(valid.as_millis()).unwrap_or(u64::MAX);
+        if valid_ms < 60_000 {
+            return Err(invalid("a device link needs at least a minute to be used"));
+        }
+        let links = self.client.link_device(valid_ms)?;
+        let synced = self.sync_if_any();
+        Ok((links.iter().map(|l| l.to_link()).collect(), synced.err()))
+    }
+
+    /// Joins this (new) device to the person a device link names, and
+    /// syncs: their journals arrive, with their role and perspective.
+    pub fn add_device(&self, link: &str, name: &str) -> Result<DeviceJoined> {
+        let name = clean_name(name)?;
+        self.client.add_device(link, &name)?;
+        self.finish_join(false)
+    }
+
+    /// Restores a person on this (new) device from their recovery code,
+    /// through `relay`: their journals arrive with their role and
+    /// perspective, and a new recovery code replaces the spent one.
+    pub fn recover(&self, relay: &str, code: &str, name: &str) -> Result<DeviceJoined> {
+        let name = clean_name(name)?;
+        let relay = RelayAddr::parse(relay)
+            .map_err(|e| invalid(format!("`{relay}` is not a relay address: {e}")))?;
+        self.client.recover(&relay, code, &name)?;
+        self.finish_join(true)
+    }
+
+    fn finish_join(&self, recovering: bool) -> Result<DeviceJoined> {
+        let options = SyncOptions::once(Duration::from_secs(120));
+        let outcome = match self.sync(None, &options, |_| {}) {
+            Ok(o) => o,
+            Err(AppError::SyncIncomplete(o)) => *o,
+            Err(e) => return Err(e),
+        };
+        let found: usize = outcome.found.iter().sum();
+        if found == 0 {
+            let what = if recovering {
+                "That recovery code matched no journal at this relay. Check the code and the \
+                 relay address; a code that was replaced, or already used to recover, no longer \
+                 works."
+            } else {
+                "That device link matched no journal: it was used already, it expired, or your \
+                 other device has not synced since making it. Make a new one with `starling \
+                 device link`."
+            };
+            return Err(invalid(what));
+        }
+        let recovery_code = if recovering {
+            Some(self.client.new_recovery_code()?.to_text())
+        } else {
+            None
+        };
+        if recovering {
+            // Registers the new code at the relay; offline, the next sync does.
+            let _ = self.sync_if_any();
+        }
+        Ok(DeviceJoined {
+            journals: self.client.docs()?.len(),
+            outcome,
+            recovery_code,
+        })
+    }
+
+    /// This person's devices, as the journals on this device know them.
+    pub fn devices(&self) -> Result<Devices> {
+        Ok(self.client.devices()?)
+    }
+
+    /// Removes one of this person's other devices (the start of its id, at
+    /// least 4 characters, as [`App::devices`] lists it) from every journal
+    /// here, rotating their keys, and syncs. The device and how many
+    /// journals it left; the sync's error, if it could not finish (the
+    /// removal then reaches the relay at the next sync).
+    pub fn remove_device(
+        &self,
+        prefix: &str,
+    ) -> Result<(starling_client::DeviceId, usize, Option<AppError>)> {
+        let (device, journals) = self.client.remove_device(prefix)?;
+        let synced = self.sync_if_any();
+        Ok((device, journals, synced.err()))
+    }
+
+    /// Syncs every journal once, if there are any.
+    fn sync_if_any(&self) -> Result<()> {
+        if self.client.docs()?.is_empty() {
+            return Ok(());
+        }
+        let options = SyncOptions::once(Duration::from_secs(60));
+        self.sync(None, &options, |_| {}).map(|_| ())
+    }
+}
+
+fn clean_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(invalid("a name needs 1 to 200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+impl From<starling_client::PersonError> for AppError {
+    fn from(e: starling_client::PersonError) -> Self {
+        AppError::Client(ClientError::Person(e))
+    }
+}
