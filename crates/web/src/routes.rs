@@ -181,7 +181,7 @@ fn fold(pairs: Vec<(String, String)>) -> HashMap<String, String> {
 type F = axum::Form<HashMap<String, String>>;
 
 pub(crate) fn router(state: AppState) -> Router {
-    use pages::{caseload, journal, plan, reading, records, rights, share};
+    use pages::{caseload, devices, journal, plan, reading, records, rights, share};
     macro_rules! page {
         ($f:path) => {
             |State(s): State<AppState>, Query(q): Q| async move {
@@ -225,6 +225,15 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(page!(caseload::home)))
         .route("/setup", post(form!(caseload::setup)))
+        .route("/setup/link", post(form!(devices::setup_link)))
+        .route("/setup/recover", post(form!(devices::setup_recover)))
+        .route("/devices", get(page!(devices::page)))
+        .route("/devices/link", post(form!(devices::link)))
+        .route("/devices/recovery", post(form!(devices::recovery)))
+        .route(
+            "/devices/remove",
+            get(page!(devices::remove_form)).post(form!(devices::remove)),
+        )
         .route(
             "/new",
             get(page!(caseload::new_form)).post(form!(caseload::new_journal)),

@@ -198,8 +198,23 @@ impl Ui {
             format!("/j/{d}/access"),
             format!("/j/{d}/delete"),
             "/data".into(),
+            "/devices".into(),
+            "/devices/remove?device=abcdef12".into(),
         ]
     }
+}
+
+/// A UI on a home with no identity yet (the first-run page).
+fn serve_empty(runtime: &tokio::runtime::Runtime, home: &std::path::Path) -> UiServer {
+    let options = UiOptions {
+        lang: "en".into(),
+        port: 0,
+        live_sync: false,
+        export_dir: None,
+    };
+    runtime
+        .block_on(starling_web::serve(home, options))
+        .unwrap()
 }
 
 impl Drop for Ui {
@@ -526,6 +541,143 @@ fn a_journal_says_who_looked_and_its_owner_deletes_it_only_with_the_box_ticked()
     );
     let gone = ui.get(&cookie, &format!("/j/{}", ui.doc));
     assert_eq!(gone.status, 404);
+    drop(ui);
+    relay_rt.block_on(relay.shutdown());
+}
+
+#[test]
+fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_recovery_code_is_shown_once() {
+    let relay_dir = tempfile::tempdir().unwrap();
+    let relay_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let relay = relay_rt
+        .block_on(starling_relay::start(
+            starling_relay::RelayConfig::for_data_dir(relay_dir.path()),
+        ))
+        .unwrap();
+    let ui = Ui::start_on("en", "Sam", &relay.local_addr().to_string());
+    let cookie = ui.login();
+    let host = ui.host();
+    let origin = format!("http://{host}");
+    let h = [
+        ("Host", host.as_str()),
+        ("Cookie", cookie.as_str()),
+        ("Origin", origin.as_str()),
+    ];
+    let page = ui.get(&cookie, "/devices");
+    assert!(page.body.contains("this device"), "{}", page.body);
+    let token = csrf(&page.body);
+    // A new recovery code, shown once, in the groups people write down.
+    let r = request(
+        ui.addr(),
+        "POST",
+        "/devices/recovery",
+        &h,
+        &format!("csrf={token}"),
+    );
+    assert_eq!(r.status, 200);
+    let at = r
+        .body
+        .find("class=\"recovery-code\"")
+        .expect("the code is shown");
+    let code: String = r.body[at..]
+        .split('>')
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(code.len(), 33, "{code}");
+    assert_eq!(code.matches('-').count(), 6, "{code}");
+    // A link for a new device.
+    let r = request(
+        ui.addr(),
+        "POST",
+        "/devices/link",
+        &h,
+        &format!("csrf={token}"),
+    );
+    assert_eq!(r.status, 200);
+    let at = r.body.find("starling://device/").expect("a device link");
+    let link: String = r.body[at..].split('<').next().unwrap().to_owned();
+
+    // The new device: a first-run page that offers the link and the code.
+    let laptop_home = tempfile::tempdir().unwrap();
+    let laptop = serve_empty(&ui.runtime, laptop_home.path());
+    let laddr = laptop.local_addr();
+    let lhost = laddr.to_string();
+    let url = laptop.url();
+    let r = request(
+        laddr,
+        "GET",
+        &url[url.find("/?token").unwrap()..],
+        &[("Host", &lhost)],
+        "",
+    );
+    let lcookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let lorigin = format!("http://{lhost}");
+    let lh = [
+        ("Host", lhost.as_str()),
+        ("Cookie", lcookie.as_str()),
+        ("Origin", lorigin.as_str()),
+    ];
+    let first = request(laddr, "GET", "/", &lh, "");
+    assert!(
+        first.body.contains("Add this device with a link"),
+        "{}",
+        first.body
+    );
+    assert!(first.body.contains("I have my recovery code"));
+    let ltoken = csrf(&first.body);
+    // A damaged link is refused on the form, nothing stored.
+    let r = request(
+        laddr,
+        "POST",
+        "/setup/link",
+        &lh,
+        &format!("csrf={ltoken}&name=Sam&link=starling%3A%2F%2Fdevice%2Fnope"),
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("error-summary"), "{}", r.body);
+    let enc: String = link
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    let r = request(
+        laddr,
+        "POST",
+        "/setup/link",
+        &lh,
+        &format!("csrf={ltoken}&name=Sam&link={enc}"),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let home = request(laddr, "GET", "/", &lh, "");
+    assert!(
+        home.body.contains("Sam"),
+        "the journal arrived: {}",
+        home.body
+    );
+    let devices = request(laddr, "GET", "/devices", &lh, "");
+    assert_eq!(
+        devices.body.matches("in 1 of 1").count(),
+        2,
+        "{}",
+        devices.body
+    );
+    ui.runtime.block_on(laptop.shutdown());
     drop(ui);
     relay_rt.block_on(relay.shutdown());
 }

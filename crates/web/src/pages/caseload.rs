@@ -195,8 +195,29 @@ fn setup_page(
     name: Option<&str>,
     errors: &[(String, String)],
 ) -> axum::response::Response {
+    setup_body(ctx, name, errors, &HashMap::new(), &[])
+}
+
+/// The first-run page after a failed link or recovery: its errors on its
+/// form.
+pub fn setup_page_with(
+    ctx: &Ctx<'_>,
+    f: &HashMap<String, String>,
+    errors: &[(String, String)],
+) -> axum::response::Response {
+    setup_body(ctx, None, &[], f, errors)
+}
+
+fn setup_body(
+    ctx: &Ctx<'_>,
+    name: Option<&str>,
+    errors: &[(String, String)],
+    other_f: &HashMap<String, String>,
+    other_errors: &[(String, String)],
+) -> axum::response::Response {
     let tr = ctx.tr;
     let body = html! {
+        (error_summary(tr, other_errors))
         h1 { (tr.t("setup-title")) }
         p { (tr.t("setup-intro")) }
         (error_summary(tr, errors))
@@ -210,6 +231,7 @@ fn setup_page(
             }
             button type="submit" { (tr.t("setup-continue")) }
         }
+        (super::devices::setup_other(ctx, other_f, other_errors))
     };
     ctx.page(tr.t("setup-title"), Section::Journals, None, None, body)
 }
@@ -218,7 +240,12 @@ fn setup_page(
 pub fn setup(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answer {
     let name = field(f, "name").unwrap_or_default();
     match app.init(name) {
-        Ok(_) => done("/", "done-setup"),
+        Ok(_) => {
+            // The recovery code, shown once; with no journal yet there is
+            // nothing to sync, and new journals take it up as they sync.
+            let (code, _) = app.new_recovery_code()?;
+            super::devices::after_setup(ctx, &code)
+        }
         Err(AppError::Invalid(_)) => Ok(setup_page(
             ctx,
             Some(name),

@@ -3,6 +3,7 @@
 //! Every screen works without script: forms post back and redirect.
 
 pub mod caseload;
+pub mod devices;
 pub mod forms;
 pub mod journal;
 pub mod plan;
@@ -47,6 +48,8 @@ pub enum Section {
     Journal,
     /// Your data: a copy of everything.
     Data,
+    /// Your devices and recovery code.
+    Devices,
 }
 
 /// Data from peers or instruments, never translated.
@@ -79,6 +82,7 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                                 li { a href="/new" aria-current=[current(Section::Add)] { (tr.t("nav-new")) } }
                                 li { a href="/join" { (tr.t("nav-join")) } }
                                 li { a href="/data" aria-current=[current(Section::Data)] { (tr.t("nav-data")) } }
+                                li { a href="/devices" aria-current=[current(Section::Devices)] { (tr.t("nav-devices")) } }
                             }
                         }
                     }

@@ -100,8 +100,13 @@ async function setup() {
   const browser = await launch();
   const sam = await person(browser, SAM_URL);
   await check(sam, "01-setup");
-  await sam.getByLabel("Your name").fill("Sam");
+  await sam.getByLabel("Your name", { exact: true }).fill("Sam");
   await sam.getByRole("button", { name: "Continue" }).click();
+  // The recovery code, shown once on setting up.
+  await sam.waitForLoadState("load");
+  const first = (await sam.locator(".recovery-code").innerText()).trim();
+  if (!/^([0-9A-Z]{4}-){6}[0-9A-Z]{3}$/.test(first)) fail(`setting up showed no recovery code: ${first}`);
+  await check(sam, "32-first-recovery-code");
   await sam.getByRole("link", { name: "Start a journal", exact: true }).first().click();
   await check(sam, "02-new-journal");
   await sam.getByLabel("Relay").fill(process.env.RELAY);
@@ -121,7 +126,7 @@ async function setup() {
   await check(sam, "05-invite-link");
 
   const alex = await person(browser, ALEX_URL);
-  await alex.getByLabel("Your name").fill("Alex");
+  await alex.getByLabel("Your name", { exact: true }).fill("Alex");
   await alex.getByRole("button", { name: "Continue" }).click();
   await alex.getByRole("link", { name: "Join with an invite" }).first().click();
   await check(alex, "06-join");
@@ -234,6 +239,14 @@ async function online() {
   await sam.waitForLoadState("load");
   if (!(await sam.locator(".error-summary").innerText()).includes("Tick the box")) fail("deleting without the box ticked did not say what to do");
   await check(sam, "29-delete-refused");
+  // Your devices, and a new recovery code shown once.
+  await sam.goto(new URL("/devices", sam.url()).href);
+  await check(sam, "30-devices");
+  await sam.getByRole("button", { name: "Make a new recovery code" }).click();
+  await sam.waitForLoadState("load");
+  const code = (await sam.locator(".recovery-code").innerText()).trim();
+  if (!/^([0-9A-Z]{4}-){6}[0-9A-Z]{3}$/.test(code)) fail(`the recovery code page shows no code: ${code}`);
+  await check(sam, "31-recovery-code");
   const narrow = await person(browser, SAM_URL, 320);
   for (const [name, p] of [["23-narrow-caseload", "/"], ["24-narrow-reading", state.reading]]) {
     await narrow.goto(new URL(p, narrow.url()).href);

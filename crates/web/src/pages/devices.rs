@@ -1,0 +1,294 @@
+//! Your devices, without a terminal: link a new one, remove a lost one,
+//! make a new recovery code; and, on a new device, join yourself with a
+//! link or your recovery code.
+
+use std::collections::HashMap;
+
+use maud::{Markup, html};
+use starling_app::{App, AppError, DeviceJoined, LINK_VALID, short};
+
+use super::forms::field;
+use super::{Section, csrf, data, error_summary};
+use crate::i18n::n;
+use crate::routes::{Answer, Ctx, done};
+
+/// `GET /devices`.
+pub fn page(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
+    let tr = ctx.tr;
+    let d = app.devices()?;
+    let body = html! {
+        h1 { (tr.t("devices-title")) }
+        p { (tr.t("devices-intro")) }
+        div.table-scroll {
+            table {
+                caption { (tr.t("devices-table")) }
+                thead { tr {
+                    th scope="col" { (tr.t("devices-device")) }
+                    th scope="col" { (tr.t("devices-journals")) }
+                    th scope="col" { span.visually-hidden { (tr.t("devices-actions")) } }
+                } }
+                tbody {
+                    @for x in &d.devices {
+                        tr {
+                            td {
+                                code { (data(&short(x.device))) }
+                                @if x.this_device { " " span.tag.ok { (tr.t("devices-this")) } }
+                            }
+                            td { (tr.ta("devices-in", &[("count", n(x.journals)), ("total", n(d.journals))])) }
+                            td {
+                                @if !x.this_device {
+                                    a href=(format!("/devices/remove?device={}", x.device)) {
+                                        (tr.t("devices-remove")) span.visually-hidden { " " (short(x.device)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (tr.t("devices-link-title")) }
+        p { (tr.t("devices-link-intro")) }
+        form method="post" action="/devices/link" {
+            (csrf(ctx.csrf))
+            button type="submit" { (tr.t("devices-link-button")) }
+        }
+        h2 { (tr.t("devices-recovery-title")) }
+        p { (tr.ta("devices-recovery-status", &[("count", n(d.recovery_in)), ("total", n(d.journals))])) }
+        p { (tr.t("devices-recovery-intro")) }
+        form method="post" action="/devices/recovery" {
+            (csrf(ctx.csrf))
+            button.secondary type="submit" { (tr.t("devices-recovery-button")) }
+        }
+    };
+    Ok(ctx.page(tr.t("devices-title"), Section::Devices, None, None, body))
+}
+
+/// `POST /devices/link`: the link, shown once.
+pub fn link(app: &App, ctx: &Ctx<'_>, _f: &HashMap<String, String>) -> Answer {
+    let tr = ctx.tr;
+    let (links, unsynced) = app.link_device(LINK_VALID)?;
+    let body = html! {
+        h1 { (tr.t("devices-link-title")) }
+        p { (tr.t("devices-link-how")) }
+        @for (i, l) in links.iter().enumerate() {
+            div.field {
+                label for=(format!("link-{i}")) { (tr.t("devices-link-label")) }
+                textarea id=(format!("link-{i}")) readonly rows="4" spellcheck="false" { (l.as_str()) }
+            }
+        }
+        div.panel role="status" {
+            p { (tr.t("devices-link-warning")) }
+            @if unsynced.is_some() { p { (tr.t("devices-link-unsynced")) } }
+        }
+        p { a href="/devices" { (tr.t("devices-back")) } }
+    };
+    Ok(ctx.page(
+        tr.t("devices-link-title"),
+        Section::Devices,
+        None,
+        None,
+        body,
+    ))
+}
+
+/// A recovery code, shown once, with what to do with it.
+fn code_page(ctx: &Ctx<'_>, title: &str, code: &str, intro: &str, next: &str) -> Answer {
+    let tr = ctx.tr;
+    let body = html! {
+        h1 { (tr.t(title)) }
+        p { (tr.t(intro)) }
+        p.recovery-code translate="no" aria-label=(tr.t("devices-code-label")) { (code) }
+        div.panel role="status" { p { (tr.t("devices-code-once")) } }
+        p { a.button href=(next) { (tr.t("devices-code-written")) } }
+    };
+    Ok(ctx.page(tr.t(title), Section::Devices, None, None, body))
+}
+
+/// `POST /devices/recovery`: a new code, shown once.
+pub fn recovery(app: &App, ctx: &Ctx<'_>, _f: &HashMap<String, String>) -> Answer {
+    let (code, _) = app.new_recovery_code()?;
+    code_page(
+        ctx,
+        "devices-code-title",
+        &code,
+        "devices-code-new",
+        "/devices",
+    )
+}
+
+fn remove_page(
+    ctx: &Ctx<'_>,
+    device: &str,
+    errors: &[(String, String)],
+) -> axum::response::Response {
+    let tr = ctx.tr;
+    let body = html! {
+        (error_summary(tr, errors))
+        h1 { (tr.t("devices-remove-title")) }
+        p { (tr.t("devices-remove-intro")) " " code { (data(&short(device))) } }
+        form method="post" action="/devices/remove" novalidate {
+            (csrf(ctx.csrf))
+            input type="hidden" name="device" value=(device);
+            div.field.has-error[!errors.is_empty()] {
+                @for (_, e) in errors { p.error id="confirm-error" { (e) } }
+                div.radio {
+                    input type="checkbox" id="confirm" name="confirm" value="yes";
+                    label for="confirm" { (tr.t("devices-remove-confirm")) }
+                }
+            }
+            button.warning type="submit" { (tr.t("devices-remove-button")) }
+        }
+        p { a href="/devices" { (tr.t("devices-back")) } }
+    };
+    ctx.page(
+        tr.t("devices-remove-title"),
+        Section::Devices,
+        None,
+        None,
+        body,
+    )
+}
+
+/// `GET /devices/remove?device=ID`.
+pub fn remove_form(_app: &App, ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Answer {
+    Ok(remove_page(ctx, field(q, "device").unwrap_or(""), &[]))
+}
+
+/// `POST /devices/remove`: only with the box ticked.
+pub fn remove(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answer {
+    let device = field(f, "device").unwrap_or("");
+    if field(f, "confirm") != Some("yes") {
+        let errors = [(
+            "confirm".to_owned(),
+            ctx.tr.t("devices-remove-confirm-error"),
+        )];
+        return Ok(remove_page(ctx, device, &errors));
+    }
+    let (_, _, unsynced) = app.remove_device(device)?;
+    if unsynced.is_some() {
+        done("/devices", "done-device-removed-queued")
+    } else {
+        done("/devices", "done-device-removed")
+    }
+}
+
+/// The first-run choices besides starting afresh: a link from another
+/// device, or the recovery code.
+pub fn setup_other(
+    ctx: &Ctx<'_>,
+    f: &HashMap<String, String>,
+    errors: &[(String, String)],
+) -> Markup {
+    let tr = ctx.tr;
+    let err_for = |id: &str| errors.iter().find(|(f, _)| f == id).map(|(_, e)| e.clone());
+    html! {
+        h2 { (tr.t("setup-other-title")) }
+        p { (tr.t("setup-other-intro")) }
+        details open[err_for("link").is_some()] {
+            summary { (tr.t("setup-link-title")) }
+            form method="post" action="/setup/link" novalidate {
+                (csrf(ctx.csrf))
+                div.field {
+                    label for="link-name" { (tr.t("setup-other-name")) }
+                    input type="text" id="link-name" name="name" autocomplete="name" value=[field(f, "name")];
+                }
+                div.field.has-error[err_for("link").is_some()] {
+                    label for="link" { (tr.t("setup-link-label")) }
+                    p.hint id="link-hint" { (tr.t("setup-link-hint")) }
+                    @if let Some(e) = err_for("link") { p.error { (e) } }
+                    textarea id="link" name="link" rows="3" spellcheck="false" aria-describedby="link-hint" {}
+                }
+                button type="submit" { (tr.t("setup-link-button")) }
+            }
+        }
+        details open[err_for("code").is_some() || err_for("relay").is_some()] {
+            summary { (tr.t("setup-recover-title")) }
+            form method="post" action="/setup/recover" novalidate {
+                (csrf(ctx.csrf))
+                div.field {
+                    label for="recover-name" { (tr.t("setup-other-name")) }
+                    input type="text" id="recover-name" name="name" autocomplete="name" value=[field(f, "name")];
+                }
+                div.field.has-error[err_for("relay").is_some()] {
+                    label for="relay" { (tr.t("setup-recover-relay")) }
+                    p.hint id="relay-hint" { (tr.t("setup-recover-relay-hint")) }
+                    @if let Some(e) = err_for("relay") { p.error { (e) } }
+                    input type="text" id="relay" name="relay" spellcheck="false" autocapitalize="off" value=[field(f, "relay")] aria-describedby="relay-hint";
+                }
+                div.field.has-error[err_for("code").is_some()] {
+                    label for="code" { (tr.t("setup-recover-code")) }
+                    p.hint id="code-hint" { (tr.t("setup-recover-code-hint")) }
+                    @if let Some(e) = err_for("code") { p.error { (e) } }
+                    input type="text" id="code" name="code" spellcheck="false" autocapitalize="characters" autocomplete="off" aria-describedby="code-hint";
+                }
+                button type="submit" { (tr.t("setup-recover-button")) }
+            }
+        }
+    }
+}
+
+fn name_of(f: &HashMap<String, String>) -> &str {
+    field(f, "name").unwrap_or("me")
+}
+
+/// `POST /setup/link`: this device joins its person through a link.
+pub fn setup_link(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answer {
+    let link = field(f, "link").unwrap_or("");
+    match app.add_device(link, name_of(f)) {
+        Ok(_) => done("/", "done-device-added"),
+        Err(e @ (AppError::Invalid(_) | AppError::Client(_))) if !is_relay(&e) => {
+            let errors = [("link".to_owned(), e.to_string())];
+            Ok(super::caseload::setup_page_with(ctx, f, &errors))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /setup/recover`: this device restores its person from the code.
+pub fn setup_recover(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answer {
+    let relay = field(f, "relay").unwrap_or("");
+    let code = field(f, "code").unwrap_or("");
+    if relay.is_empty() {
+        let errors = [("relay".to_owned(), ctx.tr.t("setup-recover-relay-error"))];
+        return Ok(super::caseload::setup_page_with(ctx, f, &errors));
+    }
+    match app.recover(relay, code, name_of(f)) {
+        Ok(DeviceJoined {
+            recovery_code: Some(code),
+            ..
+        }) => code_page(
+            ctx,
+            "devices-code-title",
+            &code,
+            "devices-code-recovered",
+            "/",
+        ),
+        Ok(_) => done("/", "done-device-added"),
+        Err(e @ (AppError::Invalid(_) | AppError::Client(_))) if !is_relay(&e) => {
+            let which = if e.to_string().contains("relay") {
+                "relay"
+            } else {
+                "code"
+            };
+            let errors = [(which.to_owned(), e.to_string())];
+            Ok(super::caseload::setup_page_with(ctx, f, &errors))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_relay(e: &AppError) -> bool {
+    matches!(e.kind(), starling_app::ErrorKind::Relay)
+}
+
+/// After a first-run set-up: the new recovery code, shown once.
+pub fn after_setup(ctx: &Ctx<'_>, code: &str) -> Answer {
+    code_page(
+        ctx,
+        "devices-code-title",
+        code,
+        "devices-code-first",
+        "/?done=done-setup",
+    )
+}
