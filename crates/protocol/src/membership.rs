@@ -47,7 +47,10 @@ pub use stamp::OpStamp;
 pub use state::{Invite, InviteStatus, Member, MembershipState};
 
 /// Version written in every membership op.
-pub const MEMBERSHIP_VERSION: u8 = 1;
+pub const MEMBERSHIP_VERSION: u8 = 2;
+/// Version of ops that use nothing persons added (still written for those,
+/// so a person with one device stays readable by older software).
+pub const MEMBERSHIP_VERSION_1: u8 = 1;
 /// Longest perspective label, in bytes.
 pub const MAX_PERSPECTIVE: usize = 64;
 /// Most members (and so wrapped keys) a document may have.

@@ -10,7 +10,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    MAX_MEMBERS, MAX_OP_BYTES, MAX_PERSPECTIVE, MEMBERSHIP_VERSION, MembershipError, Role,
+    MAX_MEMBERS, MAX_OP_BYTES, MAX_PERSPECTIVE, MEMBERSHIP_VERSION, MEMBERSHIP_VERSION_1,
+    MembershipError, Role,
 };
 use crate::bytes::{ByteArray, Bytes, from_cbor, to_cbor};
 use crate::domain;
@@ -158,10 +159,32 @@ pub enum OpBody {
     DeleteDocument,
 }
 
+impl OpBody {
+    /// Whether this body uses what version 2 added: persons and devices.
+    pub fn needs_v2(&self) -> bool {
+        match self {
+            OpBody::Genesis { person, .. } => person.is_some(),
+            OpBody::CreateInvite { device, .. } => device.is_some(),
+            OpBody::RemoveDevice { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The version an op with this body is written in.
+    pub fn version(&self) -> u8 {
+        if self.needs_v2() {
+            MEMBERSHIP_VERSION
+        } else {
+            MEMBERSHIP_VERSION_1
+        }
+    }
+}
+
 /// The signed part of a membership op.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpContent {
-    /// Op format version; [`MEMBERSHIP_VERSION`].
+    /// Op format version: 2 ([`MEMBERSHIP_VERSION`]) for what persons
+    /// added ([`OpBody::needs_v2`]), 1 otherwise.
     pub version: u8,
     /// The document.
     pub doc: DocId,
@@ -201,8 +224,14 @@ struct WireOp {
 }
 
 fn check_limits(c: &OpContent) -> Result<(), MembershipError> {
-    if c.version != MEMBERSHIP_VERSION {
-        return Err(MembershipError::Version(c.version));
+    // Version 2 marks the ops persons added (a device invite, removing one
+    // device, a genesis naming its person, a rotation that wraps for a
+    // device invite), so older software refuses them as a newer version
+    // instead of misreading them; version 1 may not use them.
+    match c.version {
+        MEMBERSHIP_VERSION => {}
+        MEMBERSHIP_VERSION_1 if !c.body.needs_v2() => {}
+        v => return Err(MembershipError::Version(v)),
     }
     let perspective = match &c.body {
         OpBody::Genesis { perspective, .. }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand_core::CryptoRngCore;
 
 use super::op::{DeviceGrant, InviteId, MembershipOp, OpBody, OpContent, OpHash, RotateEpoch};
-use super::{MAX_MEMBERS, MAX_OPS, MEMBERSHIP_VERSION, MembershipError, Role, wrap};
+use super::{MAX_MEMBERS, MAX_OPS, MembershipError, Role, wrap};
 use crate::domain;
 use crate::ids::{DeviceId, DocId, Epoch};
 use crate::keys::{DeviceKey, EpochKey, Signature};
@@ -153,7 +153,7 @@ impl MembershipState {
     ) -> Result<MembershipOp, MembershipError> {
         MembershipOp::sign(
             OpContent {
-                version: MEMBERSHIP_VERSION,
+                version: body.version(),
                 doc: self.doc,
                 index: self.len,
                 prev: self.head,
@@ -177,6 +177,7 @@ impl MembershipState {
         rng: &mut impl CryptoRngCore,
     ) -> Result<MembershipOp, MembershipError> {
         let members = self.key_holders(now);
+        let for_invites = members.len() > self.members.len();
         let r = wrap::build_rotation(
             &self.doc,
             self.epoch.next(),
@@ -185,7 +186,24 @@ impl MembershipState {
             &members,
             rng,
         )?;
-        self.sign_op(author, now, OpBody::RotateEpoch(r))
+        let body = OpBody::RotateEpoch(r);
+        if !for_invites {
+            return self.sign_op(author, now, body);
+        }
+        // Older software would take the wraps for device invites as a
+        // rotation for someone who is not a member.
+        MembershipOp::sign(
+            OpContent {
+                version: super::MEMBERSHIP_VERSION,
+                doc: self.doc,
+                index: self.len,
+                prev: self.head,
+                author: author.device_id(),
+                at: now,
+                body,
+            },
+            author,
+        )
     }
 
     /// Removes `device` and rotates to a fresh key the removed device never
@@ -252,6 +270,12 @@ impl MembershipState {
             return Err(MembershipError::BadLink { expected: self.len });
         }
         op.verify_signature()?;
+        if c.version < super::MEMBERSHIP_VERSION
+            && let OpBody::RotateEpoch(r) = &c.body
+            && r.wrapped.len() > self.members.len()
+        {
+            return Err(MembershipError::Version(c.version));
+        }
         self.check_and_apply(c)?;
         let added = match &c.body {
             OpBody::Genesis { .. } | OpBody::RedeemInvite { .. } => Some(c.author),

@@ -522,3 +522,36 @@ fn a_removed_device_stays_its_persons() {
     assert_eq!(persons[&w.worker.device_id()], w.worker.device_id());
     assert_eq!(persons.len(), 3);
 }
+
+#[test]
+fn what_persons_added_is_version_2_and_the_rest_stays_version_1() {
+    let mut w = world();
+    let mut rng = SeededRng::new(8);
+    let k0 = EpochKey::from_bytes([5; 32]);
+    assert!(w.ops.iter().all(|op| op.content().version == 1));
+    let secret = InviteSecret::from_bytes([70; 32]);
+    let op = w
+        .state
+        .device_invite(&w.owner, 3, secret.id(), 100, &k0, &mut rng)
+        .unwrap();
+    assert_eq!(op.content().version, 2);
+    // Written as version 1, older software would misread it: refused.
+    let mut v1 = op.content().clone();
+    v1.version = 1;
+    assert_eq!(
+        MembershipOp::sign(v1, &w.owner).unwrap_err(),
+        MembershipError::Version(1)
+    );
+    w.push(op).unwrap();
+    // A rotation that wraps for the live device invite is version 2 too.
+    let r = w
+        .state
+        .rotate(&w.owner, 4, &k0, &EpochKey::from_bytes([6; 32]), &mut rng)
+        .unwrap();
+    assert_eq!(r.content().version, 2);
+    let mut v1 = r.content().clone();
+    v1.version = 1;
+    let v1 = MembershipOp::sign(v1, &w.owner).unwrap();
+    assert_eq!(w.state.clone().apply(&v1), Err(MembershipError::Version(1)));
+    w.push(r).unwrap();
+}
