@@ -13,6 +13,7 @@ mod erasure;
 mod fhir;
 mod live;
 mod locked;
+mod migration;
 mod newuser;
 mod rights;
 mod story;
