@@ -98,7 +98,10 @@ pub fn membership_apply(data: &[u8]) {
         }
         return;
     }
-    let keys: Vec<DeviceKey> = (1..=4u8).map(|i| DeviceKey::from_seed([i; 32])).collect();
+    let keys: Vec<DeviceKey> = (1..=8u8).map(|i| DeviceKey::from_seed([i; 32])).collect();
+    let invites: Vec<crate::invite::InviteSecret> = (1..=4u8)
+        .map(|i| crate::invite::InviteSecret::from_bytes([0x80 | i; 32]))
+        .collect();
     let Ok(genesis) = MembershipState::genesis(doc, &keys[0], "client", None, 0) else {
         return;
     };
@@ -113,7 +116,27 @@ pub fn membership_apply(data: &[u8]) {
         let role =
             [Role::Owner, Role::Editor, Role::Viewer, Role::Viewer][usize::from((b >> 2) & 3)];
         let now = i as u64;
-        let op = match b & 3 {
+        // Modes with bit 1 set drive what persons added instead: device
+        // invites, their redemption by new devices, and removing a device.
+        let persons = mode & 2 != 0;
+        let op = match (b & 3) + if persons { 4 } else { 0 } {
+            4 => state.device_invite(
+                author,
+                now,
+                invites[usize::from((b >> 4) & 3)].id(),
+                1000,
+                &key,
+                &mut rng,
+            ),
+            5 => state.sign_op(author, now, OpBody::RemoveDevice { device: target }),
+            6 => invites[usize::from((b >> 4) & 3)].redeem_op(
+                &state,
+                &keys[4 + usize::from(b >> 6)],
+                now,
+            ),
+            7 => state
+                .remove_device_and_rotate(author, now, target, &key, &mut rng)
+                .map(|(ops, _)| ops[0].clone()),
             0 => state.sign_op(
                 author,
                 now,
@@ -146,6 +169,14 @@ fn check_invariants(state: &MembershipState) {
         state.members().values().any(|m| m.role == Role::Owner),
         "a verified log left the document without an owner"
     );
+    for m in state.members().values() {
+        for other in state.members().values().filter(|o| o.person == m.person) {
+            assert!(
+                other.role == m.role && other.perspective == m.perspective,
+                "two devices of one person hold different roles or perspectives"
+            );
+        }
+    }
 }
 
 /// Splits fuzz input into at most 64 frames, each a `u16be` length and that

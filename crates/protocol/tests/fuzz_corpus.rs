@@ -269,6 +269,12 @@ fn write_seeds() {
     let h = EnvelopeHeader::snapshot(doc, Epoch(3), dev.device_id(), 2, e.hash(), covers);
     let s = Envelope::seal_with_nonce(h, b"snapshot", &key, &dev, [0x51; 24]).unwrap();
     put("envelope_open", "seed-snapshot", s.as_bytes());
+    // Persons: a device invite, its redemption, removing a device.
+    put(
+        "membership_apply",
+        "seed-persons",
+        &[3, 0x00, 0x02, 0x10, 0x12, 0x03, 0x01],
+    );
     let person = DeviceKey::from_seed([4; 32]).device_id();
     put(
         "person_parse",

@@ -210,4 +210,20 @@ fn device_commands_explain_what_they_need() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mistyped"), "{err}");
+    // A replaced code stops working.
+    let newer = sam.ok(&["recovery-code", "--new"]);
+    assert_ne!(newer.lines().last().unwrap().trim(), code);
+    let finder = fresh(&root, "finder");
+    let mut child = finder
+        .cmd(&["recover", "--relay", &relay.addr])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("matched no journal"), "{err}");
 }
