@@ -10,6 +10,7 @@
 //!    200 journals with 8 readings each, in fresh processes: the first run
 //!    (which builds the summaries and read models) and the runs after;
 //! 5. what a locked store (`starling lock`) costs `score` and `show`;
+//! 7. a new device for that caseload: `device link` and `device add`;
 //! 6. `starling ui` in the system's headless Chromium (when Node.js and the
 //!    browser test tools are installed, as `.ci/run` installs them): click to
 //!    updated page for scoring, settling a conflict and opening a journal;
@@ -463,6 +464,32 @@ fn main() {
     // 5. What a locked store costs `score` and `show` (one journal of the
     // caseload, copied into a home of its own).
     locked_figures(&home, &one);
+
+    // 7. Linking a new device to that caseload, in process: the link (a
+    // device invite in every journal, and a sync that registers them) and
+    // the new device's `add` (it asks the relay where the link is live,
+    // redeems it in every journal and fetches them all).
+    {
+        let app = starling_app::App::open(&home).unwrap();
+        let once = starling_app::SyncOptions::once(Duration::from_secs(600));
+        let start = Instant::now();
+        app.sync(None, &once, |_| {}).unwrap();
+        let pushed = start.elapsed();
+        let start = Instant::now();
+        let (links, unsynced) = app.link_device(Duration::from_secs(900)).unwrap();
+        let link_took = start.elapsed();
+        assert!(unsynced.is_none(), "{unsynced:?}");
+        let laptop = starling_app::App::open(&dir.path().join("caseload-laptop")).unwrap();
+        let start = Instant::now();
+        let joined = laptop.add_device(&links[0], "Alex").unwrap();
+        let add_took = start.elapsed();
+        println!(
+            "a new device for a caseload of {caseload} journals: device link {link_took:?} \
+             (a device invite in each, and the sync that registers them); device add {add_took:?} \
+             ({} journals arrived); the caseload's first push took {pushed:?}",
+            joined.journals
+        );
+    }
 
     // 6. The UI in a browser.
     ui_figures(
