@@ -177,6 +177,16 @@ fn check_invariants(state: &MembershipState) {
             );
         }
     }
+    for inv in state.invites().values() {
+        if let Some(g) = &inv.device
+            && inv.status == crate::membership::InviteStatus::Live
+        {
+            assert!(
+                state.members().values().any(|m| m.person == g.person),
+                "a live device invite of someone no longer a member"
+            );
+        }
+    }
 }
 
 /// Splits fuzz input into at most 64 frames, each a `u16be` length and that

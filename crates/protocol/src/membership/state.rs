@@ -49,6 +49,8 @@ pub struct Invite {
     pub status: InviteStatus,
     /// For a device invite: the person and the wrapped key.
     pub device: Option<DeviceGrant>,
+    /// The device that made it.
+    pub by: DeviceId,
 }
 
 impl Invite {
@@ -430,6 +432,15 @@ impl MembershipState {
                     return Err(MembershipError::Invalid("cannot remove the last owner"));
                 }
                 self.members.retain(|_, m| m.person != person);
+                // Their device invites go with them: a rotation must not
+                // wrap the next key for a secret a removed person holds.
+                for inv in self.invites.values_mut() {
+                    if inv.status == InviteStatus::Live
+                        && inv.device.as_ref().is_some_and(|g| g.person == person)
+                    {
+                        inv.status = InviteStatus::Revoked;
+                    }
+                }
                 Ok(())
             }
             OpBody::RemoveDevice { device } => {
@@ -448,6 +459,18 @@ impl MembershipState {
                     ));
                 }
                 self.members.remove(device);
+                // Device links the removed device made go with it (whoever
+                // holds it may hold them); the person's standing recovery
+                // invite stays, as its code was never kept on a device.
+                for inv in self.invites.values_mut() {
+                    if inv.status == InviteStatus::Live
+                        && inv.by == *device
+                        && inv.device.is_some()
+                        && inv.expires_at != u64::MAX
+                    {
+                        inv.status = InviteStatus::Revoked;
+                    }
+                }
                 Ok(())
             }
             OpBody::ChangeRole { device, role } => {
@@ -532,6 +555,7 @@ impl MembershipState {
                     expires_at: *expires_at,
                     status: InviteStatus::Live,
                     device: device.as_deref().cloned(),
+                    by: c.author,
                 };
                 self.invites.insert(*invite, inv);
                 Ok(())

@@ -555,3 +555,71 @@ fn what_persons_added_is_version_2_and_the_rest_stays_version_1() {
     assert_eq!(w.state.clone().apply(&v1), Err(MembershipError::Version(1)));
     w.push(r).unwrap();
 }
+
+#[test]
+fn a_removed_persons_and_a_removed_devices_links_get_no_later_key() {
+    let mut w = world();
+    let mut rng = SeededRng::new(9);
+    let k0 = EpochKey::from_bytes([5; 32]);
+    // The worker keeps a device link of their own, then is removed.
+    let kept = InviteSecret::from_bytes([80; 32]);
+    let op = w
+        .state
+        .device_invite(&w.worker, 3, kept.id(), 10_000, &k0, &mut rng)
+        .unwrap();
+    w.push(op).unwrap();
+    let (ops, k1) = w
+        .state
+        .remove_and_rotate(&w.owner, 4, w.worker.device_id(), &k0, &mut rng)
+        .unwrap();
+    for op in ops {
+        w.push(op).unwrap();
+    }
+    assert_eq!(w.state.invites()[&kept.id()].status, InviteStatus::Revoked);
+    assert!(
+        w.state
+            .unwrap_epoch_key(Epoch(1), &kept.invite_key())
+            .is_err()
+    );
+    // A lost device's link goes with it; the person's recovery invite stays.
+    let (laptop, _) = {
+        let laptop = DeviceKey::from_seed([81; 32]);
+        let s = InviteSecret::from_bytes([82; 32]);
+        let op = w
+            .state
+            .device_invite(&w.owner, 5, s.id(), 10_000, &k1, &mut rng)
+            .unwrap();
+        w.push(op).unwrap();
+        w.push(s.redeem_op(&w.state, &laptop, 6).unwrap()).unwrap();
+        (laptop, s)
+    };
+    let link = InviteSecret::from_bytes([83; 32]);
+    let recovery = InviteSecret::from_bytes([84; 32]);
+    for (s, expires) in [(&link, 10_000), (&recovery, u64::MAX)] {
+        let op = w
+            .state
+            .device_invite(&laptop, 7, s.id(), expires, &k1, &mut rng)
+            .unwrap();
+        w.push(op).unwrap();
+    }
+    let (ops, k2) = w
+        .state
+        .remove_device_and_rotate(&w.owner, 8, laptop.device_id(), &k1, &mut rng)
+        .unwrap();
+    for op in ops {
+        w.push(op).unwrap();
+    }
+    assert!(
+        w.state
+            .unwrap_epoch_key(Epoch(2), &link.invite_key())
+            .is_err()
+    );
+    assert_eq!(
+        w.state
+            .unwrap_epoch_key(Epoch(2), &recovery.invite_key())
+            .unwrap(),
+        k2
+    );
+    let chain = MembershipState::verify_chain(w.doc, &w.ops).unwrap();
+    assert_eq!(chain.invites(), w.state.invites());
+}
