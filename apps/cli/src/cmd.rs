@@ -103,7 +103,8 @@ pub enum Command {
     /// Example: starling access-log --journal Sam
     AccessLog(access::AccessLogArgs),
     /// Leave a journal someone else owns: you are removed from its members
-    /// and it is erased from this device.
+    /// and it is erased from this device (and from your other devices when
+    /// they next sync).
     ///
     /// Example: starling leave --journal Sam
     Leave(erase::Leave),

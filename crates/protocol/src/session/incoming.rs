@@ -388,6 +388,15 @@ impl ClientSession {
             return;
         }
         let was_member = d.membership.as_ref().is_some_and(|m| m.role(&me).is_some());
+        // Another device of this person leaving takes this device out too:
+        // the person left, so this copy goes as well.
+        let left_by_person = d.membership.as_ref().is_some_and(|m| {
+            let mine = m.person_of(&me);
+            mine.is_some()
+                && m.person_of(&op.content().author) == mine
+                && matches!(op.content().body, OpBody::RemoveMember { device }
+                    if m.person_of(&device) == mine)
+        });
         let result = match &mut d.membership {
             None => MembershipState::verify_chain(doc, std::slice::from_ref(&op))
                 .map(|m| d.membership = Some(m)),
@@ -420,6 +429,12 @@ impl ClientSession {
         if is_member {
             // A member again (a removed device that joined with a new invite).
             d.removed = false;
+        }
+        if was_member && !is_member && left_by_person {
+            self.docs.remove(&doc);
+            self.invites.remove(&doc);
+            out.events.push(SessionEvent::Left { doc });
+            return;
         }
         if was_member && !is_member {
             d.removed = true;

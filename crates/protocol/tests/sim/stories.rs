@@ -912,3 +912,39 @@ fn a_device_link_works_once_and_not_after_it_expires() {
     assert_eq!(found, Some(Vec::new()));
     assert!(w.peers[tablet].set.is_empty());
 }
+
+#[test]
+fn a_person_who_leaves_from_one_device_leaves_from_all() {
+    let (mut w, laptop) = client_with_laptop(34);
+    let doc = w.doc.unwrap();
+    // The worker owns nothing here; make the worker an owner so the client
+    // person may leave.
+    let worker = w.id(1);
+    let out = w.peers[0]
+        .session
+        .change_role(
+            w.now,
+            doc,
+            worker,
+            starling_protocol::membership::Role::Owner,
+        )
+        .unwrap();
+    w.output(0, out);
+    w.run_until_quiet();
+    let out = w.peers[laptop].session.leave(w.now, doc).unwrap();
+    w.output(laptop, out);
+    w.run_until_quiet();
+    for p in [0, laptop] {
+        assert!(
+            w.peers[p]
+                .events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::Left { doc: d } if *d == doc)),
+            "{} erases its copy",
+            w.peers[p].name
+        );
+        assert!(w.peers[p].session.membership(&doc).is_none());
+    }
+    let m = w.peers[1].session.membership(&doc).unwrap();
+    assert_eq!(m.members().len(), 1, "only the worker is left");
+}
