@@ -546,7 +546,7 @@ fn a_journal_says_who_looked_and_its_owner_deletes_it_only_with_the_box_ticked()
 }
 
 #[test]
-fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_recovery_code_is_shown_once() {
+fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from_the_code() {
     let relay_dir = tempfile::tempdir().unwrap();
     let relay_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -678,6 +678,71 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_recovery_code_is_sh
         devices.body
     );
     ui.runtime.block_on(laptop.shutdown());
+
+    // A third device, from the recovery code alone, typed sloppily.
+    let phone_home = tempfile::tempdir().unwrap();
+    let phone = serve_empty(&ui.runtime, phone_home.path());
+    let paddr = phone.local_addr();
+    let phost = paddr.to_string();
+    let url = phone.url();
+    let r = request(
+        paddr,
+        "GET",
+        &url[url.find("/?token").unwrap()..],
+        &[("Host", &phost)],
+        "",
+    );
+    let pcookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let porigin = format!("http://{phost}");
+    let ph = [
+        ("Host", phost.as_str()),
+        ("Cookie", pcookie.as_str()),
+        ("Origin", porigin.as_str()),
+    ];
+    let first = request(paddr, "GET", "/", &ph, "");
+    let ptoken = csrf(&first.body);
+    let relay_addr = relay.local_addr().to_string();
+    // A mistyped code is refused on the form.
+    let mut typo: Vec<char> = code.chars().collect();
+    typo[0] = if typo[0] == 'A' { 'B' } else { 'A' };
+    let typo: String = typo.into_iter().collect();
+    let r = request(
+        paddr,
+        "POST",
+        "/setup/recover",
+        &ph,
+        &format!("csrf={ptoken}&name=Sam&relay={relay_addr}&code={typo}"),
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("mistyped"), "{}", r.body);
+    let sloppy = code.to_lowercase().replace('-', "+");
+    let r = request(
+        paddr,
+        "POST",
+        "/setup/recover",
+        &ph,
+        &format!("csrf={ptoken}&name=Sam&relay={relay_addr}&code={sloppy}"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Welcome back"), "{}", r.body);
+    assert!(
+        r.body.contains("class=\"recovery-code\""),
+        "a new code: {}",
+        r.body
+    );
+    let home = request(paddr, "GET", "/", &ph, "");
+    assert!(
+        home.body.contains("Sam"),
+        "the journal is back: {}",
+        home.body
+    );
+    ui.runtime.block_on(phone.shutdown());
     drop(ui);
     relay_rt.block_on(relay.shutdown());
 }
