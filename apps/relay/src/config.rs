@@ -184,6 +184,10 @@ pub struct RelayConfig {
     pub tls_key: Option<PathBuf>,
     /// SQLite durability. Default `full`.
     pub synchronous: Synchronous,
+    /// Keep the relay's data in PostgreSQL instead of `relay.db`, e.g.
+    /// `postgres://starling@db.internal/starling` (the key stays in
+    /// `data_dir`). Default: none (embedded SQLite).
+    pub database_url: Option<String>,
     /// `open` or `allowlist`. Default `open`.
     pub registration: Registration,
     /// With `registration = "allowlist"`: a file of device ids (64 hex
@@ -226,6 +230,7 @@ impl Default for RelayConfig {
             tls_cert: None,
             tls_key: None,
             synchronous: Synchronous::Full,
+            database_url: None,
             registration: Registration::Open,
             allowlist_file: None,
             auth_window_secs: 300,
@@ -315,9 +320,8 @@ impl RelayConfig {
             let raw = raw.trim();
             let value: Value = match key.as_str() {
                 // Text, even when it looks like a number.
-                "data_dir" | "origin" | "tls_cert" | "tls_key" | "allowlist_file" | "listen" => {
-                    Value::from(raw.to_owned())
-                }
+                "data_dir" | "origin" | "tls_cert" | "tls_key" | "allowlist_file" | "listen"
+                | "database_url" => Value::from(raw.to_owned()),
                 "synchronous" | "registration" => Value::from(raw.to_ascii_lowercase()),
                 _ => raw.parse().unwrap_or_else(|e| match e {}),
             };
@@ -350,6 +354,15 @@ impl RelayConfig {
         };
         if self.access_log_days == 0 {
             return invalid("access_log_days", "must be at least 1");
+        }
+        if let Some(url) = &self.database_url
+            && (!url.starts_with("postgres://") && !url.starts_with("postgresql://")
+                || url.parse::<postgres::Config>().is_err())
+        {
+            return invalid(
+                "database_url",
+                "must be a PostgreSQL URL, postgres://USER@HOST[:PORT]/DATABASE",
+            );
         }
         if self.retention_days == Some(0) {
             return invalid(

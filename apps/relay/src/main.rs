@@ -185,6 +185,10 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
     let config = config(&cli)?;
     match cli.command.take().unwrap_or(Command::Serve) {
         Command::CheckConfig => check(&config),
+        Command::Backup { .. } if config.database_url.is_some() => anyhow::bail!(
+            "this relay keeps its data in PostgreSQL: back it up with PostgreSQL's own tools \
+             (pg_dump, or base backups with WAL archiving); see docs/self-hosting.md"
+        ),
         Command::Backup { path } => {
             starling_relay::backup(&config.db_path(), &path)
                 .with_context(|| format!("backing up {}", config.db_path().display()))?;
@@ -200,6 +204,14 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                 .trim()
                 .parse()
                 .map_err(|_| anyhow::anyhow!("`{doc}` is not a document id (32 hex digits)"))?;
+            if let Some(url) = &config.database_url {
+                if starling_relay::erase_offline_postgres(url, id)? {
+                    println!("Erased {id}; a tombstone refuses it from now on.");
+                } else {
+                    println!("The database holds nothing of {id}: it was already erased.");
+                }
+                return Ok(());
+            }
             let db = config.db_path();
             if starling_relay::erase_offline(&db, id)? {
                 println!(

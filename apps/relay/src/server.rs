@@ -107,14 +107,22 @@ pub async fn start_on(
     let metrics = Arc::new(Metrics::default());
     let (store_tx, store_rx) = mpsc::unbounded_channel();
     let db_path = config.db_path();
-    let (store, threads, integrity) = Store::open(
-        &db_path,
-        config.synchronous,
-        config.max_commit_batch,
-        config.max_db_bytes,
-        store_tx,
-        metrics.clone(),
-    )?;
+    let (store, threads, integrity) = match &config.database_url {
+        Some(url) => {
+            let (store, threads) =
+                Store::open_postgres(url, config.max_commit_batch, store_tx, metrics.clone())
+                    .await?;
+            (store, threads, Vec::new())
+        }
+        None => Store::open(
+            &db_path,
+            config.synchronous,
+            config.max_commit_batch,
+            config.max_db_bytes,
+            store_tx,
+            metrics.clone(),
+        )?,
+    };
     let loaded = store.load().await?;
     let allow: SharedAllowList = Arc::new(RwLock::new(None));
     let cancel = CancellationToken::new();
@@ -211,7 +219,12 @@ pub async fn start_on(
             tracing::error!(error = %e, "http server failed");
         }
     });
-    tracing::info!(addr = %local_addr, %origin, tls = tls.is_some(), relay = %relay_id, db = %db_path.display(), "relay listening");
+    let storage = if config.database_url.is_some() {
+        "postgresql".to_owned()
+    } else {
+        db_path.display().to_string()
+    };
+    tracing::info!(addr = %local_addr, %origin, tls = tls.is_some(), relay = %relay_id, db = %storage, "relay listening");
     Ok(RelayHandle {
         local_addr,
         tls,

@@ -15,6 +15,7 @@
 
 mod batch;
 mod load;
+mod pg;
 mod schema;
 mod wal;
 
@@ -43,6 +44,9 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("database error: {0}")]
+    Postgres(postgres::Error),
     /// The schema is unusable (too new, wrong journal mode).
     #[error("database schema: {0}")]
     Schema(String),
@@ -73,6 +77,12 @@ pub enum StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Sqlite(e)
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Postgres(e)
     }
 }
 
@@ -244,6 +254,18 @@ pub(crate) fn fault_reason(e: &StoreError) -> Option<String> {
             _ => None,
         },
         StoreError::Io(e) => Some(format!("a file operation failed: {e}")),
+        StoreError::Postgres(e) => {
+            use postgres::error::SqlState;
+            if e.is_closed() || e.code().is_none() {
+                Some("the database cannot be reached".into())
+            } else if e.code() == Some(&SqlState::DISK_FULL) {
+                Some("the database's disk is full".into())
+            } else if e.code() == Some(&SqlState::READ_ONLY_SQL_TRANSACTION) {
+                Some("the database is read-only".into())
+            } else {
+                None
+            }
+        }
         _ => None,
     }
 }
@@ -271,7 +293,8 @@ impl std::fmt::Debug for Request {
 #[derive(Debug)]
 pub(crate) struct StoreThreads {
     writer: JoinHandle<()>,
-    checkpointer: JoinHandle<()>,
+    /// SQLite's WAL checkpointer (none on PostgreSQL).
+    checkpointer: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -280,8 +303,10 @@ impl StoreThreads {
     pub fn join(self) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.writer.join();
-        self.checkpointer.thread().unpark();
-        let _ = self.checkpointer.join();
+        if let Some(c) = self.checkpointer {
+            c.thread().unpark();
+            let _ = c.join();
+        }
     }
 }
 
@@ -312,17 +337,60 @@ impl Store {
         let w = wal.clone();
         let writer = std::thread::Builder::new()
             .name("relay-store".into())
-            .spawn(move || batch::run(conn, rx, events, max_batch, metrics, w))?;
+            .spawn(move || {
+                batch::run(
+                    batch::Sqlite { conn, wal: w },
+                    rx,
+                    events,
+                    max_batch,
+                    metrics,
+                )
+            })?;
         let stop = Arc::new(AtomicBool::new(false));
         let checkpointer = wal::spawn_checkpointer(path.to_path_buf(), stop.clone(), wal)?;
         Ok((
             Store { tx },
             StoreThreads {
                 writer,
-                checkpointer,
+                checkpointer: Some(checkpointer),
                 stop,
             },
             integrity,
+        ))
+    }
+
+    /// Starts the store thread on PostgreSQL at `url`: it connects and
+    /// migrates the schema first (the synchronous client keeps off the
+    /// async runtime).
+    pub async fn open_postgres(
+        url: &str,
+        max_batch: usize,
+        events: tmpsc::UnboundedSender<StoreEvent>,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Store, StoreThreads), StoreError> {
+        let (tx, rx) = mpsc::channel();
+        let (opened_tx, opened) = oneshot::channel();
+        let url = url.to_owned();
+        let writer = std::thread::Builder::new()
+            .name("relay-store".into())
+            .spawn(move || match pg::open(&url) {
+                Ok(db) => {
+                    let _ = opened_tx.send(Ok(()));
+                    batch::run(db, rx, events, max_batch, metrics)
+                }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                }
+            })?;
+        opened.await.map_err(|_| StoreError::Stopped)??;
+        let stop = Arc::new(AtomicBool::new(false));
+        Ok((
+            Store { tx },
+            StoreThreads {
+                writer,
+                checkpointer: None,
+                stop,
+            },
         ))
     }
 
@@ -417,6 +485,11 @@ pub fn erase_offline(db: &Path, doc: DocId) -> Result<bool, StoreError> {
     tx.commit()?;
     schema::reclaim(&conn)?;
     Ok(held > 0)
+}
+
+/// [`erase_offline`] on the PostgreSQL database at `url`.
+pub fn erase_offline_postgres(url: &str, doc: DocId) -> Result<bool, StoreError> {
+    pg::erase_offline(url, doc)
 }
 
 /// Takes a consistent online backup of the database at `db` into `dest`

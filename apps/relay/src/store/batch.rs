@@ -17,13 +17,90 @@ use super::{
 use crate::metrics::Metrics;
 use starling_protocol::wire::{AccessEntry, AccessKind, AccessLog, StoredStats};
 
+/// What a storage engine does for the store thread: [`Sqlite`] (the
+/// default) or PostgreSQL (`super::pg`).
+pub(super) trait Backend {
+    /// Carries out every job in one transaction.
+    fn commit(&mut self, jobs: Vec<Job>) -> Result<Committed, StoreError>;
+    /// Reads every document.
+    fn load(&mut self) -> Result<load::Loaded, StoreError>;
+    /// Writes a little and commits it.
+    fn probe(&mut self) -> Result<(), StoreError>;
+    /// Changes the database's size limit, where it has one.
+    fn set_max_bytes(&mut self, max: Option<u64>) -> Result<(), StoreError>;
+    /// Prunes the access log; finds idle documents.
+    fn sweep(&mut self, sweep: Sweep) -> Result<Vec<DocId>, StoreError>;
+    /// After a commit (`erased`: a document was erased in it).
+    fn committed(&mut self, _erased: bool) {}
+    /// Nothing queued.
+    fn idle(&mut self) {}
+    /// Before the thread stops.
+    fn close(&mut self) {}
+}
+
+/// The embedded SQLite database.
+pub(super) struct Sqlite {
+    pub conn: Connection,
+    pub wal: Arc<WalState>,
+}
+
+impl Backend for Sqlite {
+    fn commit(&mut self, jobs: Vec<Job>) -> Result<Committed, StoreError> {
+        commit(&mut self.conn, jobs)
+    }
+
+    fn load(&mut self) -> Result<load::Loaded, StoreError> {
+        load::load_all(&self.conn)
+    }
+
+    fn probe(&mut self) -> Result<(), StoreError> {
+        probe(&mut self.conn)
+    }
+
+    fn set_max_bytes(&mut self, max: Option<u64>) -> Result<(), StoreError> {
+        schema::set_max_bytes(&self.conn, max)
+    }
+
+    fn sweep(&mut self, sweep: Sweep) -> Result<Vec<DocId>, StoreError> {
+        run_sweep(&mut self.conn, sweep)
+    }
+
+    fn committed(&mut self, erased: bool) {
+        self.wal.committed();
+        if erased && let Err(e) = schema::reclaim(&self.conn) {
+            // The rows are gone and zeroed; the file keeps its size (and
+            // the log its old frames) until the next erasure or a clean
+            // shutdown.
+            tracing::warn!(error = %e, "could not reclaim the space of an erased document");
+        }
+    }
+
+    fn idle(&mut self) {
+        // Finish a due checkpoint so the log starts over (see `wal`).
+        if self.wal.finish_now() {
+            if let Err(e) = wal::checkpoint(&self.conn) {
+                tracing::warn!(error = %e, "wal checkpoint failed");
+            }
+            self.wal.finished();
+        }
+    }
+
+    fn close(&mut self) {
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, "final checkpoint failed");
+        }
+    }
+}
+
 pub(super) fn run(
-    mut conn: Connection,
+    mut db: impl Backend,
     rx: mpsc::Receiver<Request>,
     events: tmpsc::UnboundedSender<StoreEvent>,
     max_batch: usize,
     metrics: Arc<Metrics>,
-    wal: Arc<WalState>,
 ) {
     // After a failed batch the hub's state no longer matches the disk:
     // queued jobs are dropped (and reported) until it reloads.
@@ -33,14 +110,7 @@ pub(super) fn run(
             Ok(r) => r,
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
-                // Idle: finish a due checkpoint so the log starts over
-                // (see `wal`).
-                if wal.finish_now() {
-                    if let Err(e) = wal::checkpoint(&conn) {
-                        tracing::warn!(error = %e, "wal checkpoint failed");
-                    }
-                    wal.finished();
-                }
+                db.idle();
                 match rx.recv() {
                     Ok(r) => r,
                     Err(_) => break,
@@ -75,15 +145,9 @@ pub(super) fn run(
             } else {
                 let conns: Vec<_> = jobs.iter().flat_map(Job::conns).collect();
                 let start = Instant::now();
-                match commit(&mut conn, jobs) {
+                match db.commit(jobs) {
                     Ok((outputs, freed, damaged, erased)) => {
-                        wal.committed();
-                        if erased && let Err(e) = schema::reclaim(&conn) {
-                            // The rows are gone and zeroed; the file keeps
-                            // its size (and the log its old frames) until
-                            // the next erasure or a clean shutdown.
-                            tracing::warn!(error = %e, "could not reclaim the space of an erased document");
-                        }
+                        db.committed(erased);
                         metrics.record_commit(writes, start.elapsed());
                         StoreEvent::Done {
                             jobs: n,
@@ -114,26 +178,24 @@ pub(super) fn run(
             None => {}
             Some(Request::Job(_)) => {}
             Some(Request::Load(reply)) => {
-                let loaded = load::load_all(&conn);
+                let loaded = db.load();
                 // Jobs are carried out again only on a state the hub has.
                 failed = loaded.is_err();
                 let _ = reply.send(loaded);
             }
             Some(Request::Probe(reply)) => {
-                let _ = reply.send(probe(&mut conn));
+                let _ = reply.send(db.probe());
             }
             Some(Request::SetMaxBytes(max)) => {
-                if let Err(e) = schema::set_max_bytes(&conn, max) {
+                if let Err(e) = db.set_max_bytes(max) {
                     tracing::error!(error = %e, "cannot change the database size limit");
                 }
             }
             Some(Request::Sweep(sweep, reply)) => {
-                let _ = reply.send(run_sweep(&mut conn, sweep));
+                let _ = reply.send(db.sweep(sweep));
             }
             Some(Request::Shutdown(reply)) => {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "final checkpoint failed");
-                }
+                db.close();
                 let _ = reply.send(());
                 return;
             }
@@ -186,7 +248,7 @@ pub(super) fn erase(
     Ok(freed)
 }
 
-fn kind_code(kind: AccessKind) -> i64 {
+pub(super) fn kind_code(kind: AccessKind) -> i64 {
     match kind {
         AccessKind::Publish => 0,
         AccessKind::Fetch => 1,
@@ -194,7 +256,7 @@ fn kind_code(kind: AccessKind) -> i64 {
     }
 }
 
-fn kind_of(code: i64) -> Option<AccessKind> {
+pub(super) fn kind_of(code: i64) -> Option<AccessKind> {
     match code {
         0 => Some(AccessKind::Publish),
         1 => Some(AccessKind::Fetch),
@@ -338,7 +400,7 @@ fn probe(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// What to send, the envelope bytes freed, documents found damaged, and
 /// whether a document was erased (its space is reclaimed after the commit).
-type Committed = (Vec<Output>, Vec<Freed>, Vec<(DocId, String)>, bool);
+pub(super) type Committed = (Vec<Output>, Vec<Freed>, Vec<(DocId, String)>, bool);
 
 /// Carries out every job in one transaction; returns what to send. The
 /// jobs' intake is released only after the commit.

@@ -41,7 +41,7 @@ pub(crate) fn device(b: &[u8]) -> Option<DeviceId> {
     DeviceId::from_bytes(b.try_into().ok()?).ok()
 }
 
-fn doc_id(b: &[u8]) -> Option<DocId> {
+pub(super) fn doc_id(b: &[u8]) -> Option<DocId> {
     Some(DocId::from_bytes(b.try_into().ok()?))
 }
 
@@ -101,32 +101,33 @@ fn load_tombstones(conn: &Connection, out: &mut Loaded) -> Result<(), StoreError
             continue;
         };
         let at: i64 = r.get(1)?;
-        let idx: Option<i64> = r.get(2)?;
-        let op: Option<Vec<u8>> = r.get(3)?;
-        let stamp: Option<Vec<u8>> = r.get(4)?;
-        let op = match (idx, op, stamp) {
-            (None, None, None) => None,
-            (Some(i), Some(op), Some(stamp)) => {
-                match (MembershipOp::from_bytes(&op), decode_stamp(&stamp)) {
-                    (Ok(op), Some(stamp)) => Some((i.max(0) as u64, op, stamp)),
-                    _ => {
-                        out.damaged.push((doc, "its tombstone is damaged".into()));
-                        continue;
-                    }
-                }
-            }
-            _ => {
-                out.damaged.push((doc, "its tombstone is damaged".into()));
-                continue;
-            }
-        };
-        let tombstone = Tombstone {
-            at: at.max(0) as u64,
-            op,
-        };
-        out.tombstones.push((doc, tombstone));
+        match tombstone(at, (r.get(2)?, r.get(3)?, r.get(4)?)) {
+            Some(t) => out.tombstones.push((doc, t)),
+            None => out.damaged.push((doc, "its tombstone is damaged".into())),
+        }
     }
     Ok(())
+}
+
+/// A tombstone from its stored columns (`idx`, `op`, `stamp`: all set for
+/// an owner's deletion, none for a retention deletion); `None` when they
+/// do not decode.
+pub(super) fn tombstone(
+    at: i64,
+    parts: (Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>),
+) -> Option<Tombstone> {
+    let op = match parts {
+        (None, None, None) => None,
+        (Some(i), Some(op), Some(stamp)) => {
+            let op = MembershipOp::from_bytes(&op).ok()?;
+            Some((i.max(0) as u64, op, decode_stamp(&stamp)?))
+        }
+        _ => return None,
+    };
+    Some(Tombstone {
+        at: at.max(0) as u64,
+        op,
+    })
 }
 
 fn load_doc(

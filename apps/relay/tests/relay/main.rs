@@ -13,6 +13,7 @@ mod handshake;
 mod hostile;
 mod invites;
 mod plaintext;
+mod postgres;
 mod restart;
 mod storage;
 mod tls;

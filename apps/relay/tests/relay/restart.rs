@@ -26,7 +26,13 @@ fn applied(c: &Client) -> Vec<Vec<u8>> {
 #[tokio::test]
 async fn clients_resume_from_their_cursors_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = starling_relay::start(config(dir.path())).await.unwrap();
+    resume_story(|| config(dir.path())).await;
+}
+
+/// Two members, a restart with offline edits waiting, and a fresh
+/// subscriber: on whatever storage `config` names.
+pub(crate) async fn resume_story(config: impl Fn() -> starling_relay::RelayConfig) {
+    let relay = starling_relay::start(config()).await.unwrap();
     let relay_id = relay.relay_id();
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
@@ -60,7 +66,7 @@ async fn clients_resume_from_their_cursors_after_a_restart() {
     }
     assert_eq!(owner_s.unacked(&doc), 2);
 
-    let relay = starling_relay::start(config(dir.path())).await.unwrap();
+    let relay = starling_relay::start(config()).await.unwrap();
     assert_eq!(
         relay.relay_id(),
         relay_id,

@@ -1,0 +1,564 @@
+//! The relay's store on PostgreSQL (`database_url`): the same tables and
+//! the same group commit as on SQLite, on the store thread, through the
+//! synchronous `postgres` client. Migrations live in
+//! `apps/relay/migrations/postgres/`, applied in order under a lock, so
+//! instances starting together migrate once.
+
+use std::collections::HashMap;
+
+use postgres::{Client, NoTls, Transaction};
+use starling_protocol::membership::MembershipOp;
+use starling_protocol::relay::{EnvelopeMeta, RelayAction, Tombstone, replay_messages};
+use starling_protocol::wire::{AccessEntry, AccessLog, StoredStats};
+use starling_protocol::{DeviceId, DocId, Envelope, EnvelopeHash};
+
+use super::batch::{Backend, Committed, kind_code, kind_of};
+use super::load::{self, Loaded, LoadedDoc, decode_stamp, device, encode_stamp};
+use super::{AccessRow, Freed, Job, Output, StoreError, Sweep, Work, fault_reason};
+
+/// Schema migrations, in order; entry `i` takes version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql")];
+
+/// The schema version this relay writes on PostgreSQL.
+pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The PostgreSQL store: a connection, made again after it drops.
+pub(crate) struct Postgres {
+    url: String,
+    client: Option<Client>,
+}
+
+/// Connects and migrates the schema (a database newer than this relay is
+/// refused rather than misread).
+pub(crate) fn open(url: &str) -> Result<Postgres, StoreError> {
+    let mut client = Client::connect(url, NoTls)?;
+    migrate(&mut client)?;
+    Ok(Postgres {
+        url: url.to_owned(),
+        client: Some(client),
+    })
+}
+
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS starling_schema (version BIGINT NOT NULL);
+         LOCK TABLE starling_schema IN EXCLUSIVE MODE;",
+    )?;
+    let version: i64 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM starling_schema", &[])?
+        .get(0);
+    if version > PG_SCHEMA_VERSION {
+        return Err(StoreError::Schema(format!(
+            "the database has schema version {version}; this relay writes up to {PG_SCHEMA_VERSION}"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO starling_schema (version) VALUES ($1)",
+            &[&(i as i64 + 1)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+impl Postgres {
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = None;
+            let c = Client::connect(&self.url, NoTls)?;
+            self.client = Some(c);
+        }
+        self.client.as_mut().ok_or(StoreError::Stopped)
+    }
+}
+
+impl Backend for Postgres {
+    fn commit(&mut self, jobs: Vec<Job>) -> Result<Committed, StoreError> {
+        let mut tx = self.client()?.transaction()?;
+        let mut outputs = Vec::new();
+        let mut freed = Vec::new();
+        let mut damaged = Vec::new();
+        let mut permits = Vec::new();
+        let mut erased = false;
+        for job in jobs {
+            permits.extend(job.permits);
+            for w in job.work {
+                match w {
+                    Work::Out(o) => outputs.push(o),
+                    Work::Access(rows) => add_access(&mut tx, &rows)?,
+                    Work::Store(action) => {
+                        erased |= matches!(*action, RelayAction::EraseDoc { .. });
+                        execute(&mut tx, *action, &mut outputs, &mut freed, &mut damaged)?
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        drop(permits);
+        Ok((outputs, freed, damaged, erased))
+    }
+
+    fn load(&mut self) -> Result<Loaded, StoreError> {
+        load_all(self.client()?)
+    }
+
+    fn probe(&mut self) -> Result<(), StoreError> {
+        let c = self.client()?;
+        let mut tx = c.transaction()?;
+        tx.execute(
+            "INSERT INTO probe (bytes) VALUES (decode(repeat('00', 65536), 'hex'))",
+            &[],
+        )?;
+        tx.commit()?;
+        c.execute("DELETE FROM probe", &[])?;
+        Ok(())
+    }
+
+    fn set_max_bytes(&mut self, max: Option<u64>) -> Result<(), StoreError> {
+        if max.is_some() {
+            tracing::warn!(
+                "max_db_bytes limits the SQLite file; on PostgreSQL, set the database's own limits"
+            );
+        }
+        Ok(())
+    }
+
+    fn sweep(&mut self, sweep: Sweep) -> Result<Vec<DocId>, StoreError> {
+        let c = self.client()?;
+        let pruned = c.execute(
+            "DELETE FROM access_log WHERE hour < $1",
+            &[&(sweep.log_before as i64)],
+        )?;
+        if pruned > 0 {
+            tracing::info!(
+                entries = pruned,
+                "access log entries past their retention deleted"
+            );
+        }
+        let Some(before) = sweep.idle_before else {
+            return Ok(Vec::new());
+        };
+        let mut idle = Vec::new();
+        for row in c.query("SELECT DISTINCT doc FROM membership_ops", &[])? {
+            let raw: Vec<u8> = row.get(0);
+            let Some(doc) = load::doc_id(&raw) else {
+                continue;
+            };
+            let accessed: Option<i64> = c
+                .query_one(
+                    "SELECT max(last_at) FROM access_log WHERE doc = $1",
+                    &[&raw],
+                )?
+                .get(0);
+            let stamped = c
+                .query(
+                    "SELECT stamp FROM membership_ops WHERE doc = $1 AND stamp IS NOT NULL",
+                    &[&raw],
+                )?
+                .into_iter()
+                .filter_map(|r| decode_stamp(&r.get::<_, Vec<u8>>(0)))
+                .map(|s| s.at)
+                .max();
+            let last = accessed
+                .map(|a| a.max(0) as u64)
+                .into_iter()
+                .chain(stamped)
+                .max();
+            if last.is_none_or(|t| t < before) {
+                idle.push(doc);
+            }
+        }
+        Ok(idle)
+    }
+}
+
+fn add_access(tx: &mut Transaction<'_>, rows: &[AccessRow]) -> Result<(), StoreError> {
+    let q = tx.prepare(
+        "INSERT INTO access_log (doc, device, kind, hour, count, last_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (doc, device, kind, hour) DO UPDATE SET
+             count = access_log.count + excluded.count,
+             last_at = greatest(access_log.last_at, excluded.last_at)",
+    )?;
+    for r in rows {
+        tx.execute(
+            &q,
+            &[
+                &&r.doc.as_bytes()[..],
+                &&r.device.as_bytes()[..],
+                &kind_code(r.kind),
+                &(r.hour as i64),
+                &(r.count as i64),
+                &(r.last_at as i64),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn execute(
+    tx: &mut Transaction<'_>,
+    action: RelayAction,
+    outputs: &mut Vec<Output>,
+    freed: &mut Vec<Freed>,
+    damaged: &mut Vec<(DocId, String)>,
+) -> Result<(), StoreError> {
+    match action {
+        RelayAction::StoreEnvelope {
+            doc,
+            meta,
+            envelope,
+        } => {
+            tx.execute(
+                "INSERT INTO envelopes (doc, doc_seq, author, author_seq, hash, bytes)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &&doc.as_bytes()[..],
+                    &(meta.doc_seq as i64),
+                    &&meta.author.as_bytes()[..],
+                    &(meta.author_seq as i64),
+                    &&meta.hash.as_bytes()[..],
+                    &envelope.envelope().as_bytes(),
+                ],
+            )?;
+        }
+        RelayAction::StoreMembershipOp {
+            doc,
+            index,
+            op,
+            stamp,
+        } => {
+            tx.execute(
+                "INSERT INTO membership_ops (doc, idx, op, stamp) VALUES ($1, $2, $3, $4)",
+                &[
+                    &&doc.as_bytes()[..],
+                    &(index as i64),
+                    &op.to_bytes(),
+                    &encode_stamp(&stamp),
+                ],
+            )?;
+        }
+        RelayAction::Compact { doc, doc_seqs } => {
+            let key = &doc.as_bytes()[..];
+            for s in doc_seqs {
+                let row = tx.query_opt(
+                    "SELECT author, octet_length(bytes) FROM envelopes
+                     WHERE doc = $1 AND doc_seq = $2 AND bytes IS NOT NULL",
+                    &[&key, &(s as i64)],
+                )?;
+                if let Some(row) = row {
+                    tx.execute(
+                        "UPDATE envelopes SET bytes = NULL WHERE doc = $1 AND doc_seq = $2",
+                        &[&key, &(s as i64)],
+                    )?;
+                    let author: Vec<u8> = row.get(0);
+                    let len: Option<i32> = row.get(1);
+                    if let Some(author) = device(&author) {
+                        freed.push(Freed {
+                            doc,
+                            author,
+                            bytes: len.unwrap_or(0).max(0) as u64,
+                        });
+                    }
+                }
+            }
+        }
+        RelayAction::EraseDoc { doc, tombstone } => {
+            freed.extend(erase(tx, doc, &tombstone)?);
+        }
+        RelayAction::ReadAccessLog { conn, doc } => {
+            let log = read_access_log(tx, doc)?;
+            outputs.push(Output::AccessLog(conn, Box::new(log)));
+        }
+        RelayAction::Replay {
+            conn,
+            doc,
+            after,
+            up_to,
+            last,
+            ..
+        } => match read_replay(tx, doc, after, up_to) {
+            Ok(rows) => outputs.push(Output::Replay(
+                conn,
+                replay_messages(doc, rows, up_to, last),
+                doc,
+            )),
+            Err(e) if fault_reason(&e).is_some() => return Err(e),
+            Err(e) => {
+                tracing::error!(%doc, error = %e, "a stored envelope is damaged; the document is refused until restored");
+                damaged.push((doc, e.to_string()));
+                outputs.push(Output::Replay(conn, Vec::new(), doc));
+            }
+        },
+        other => {
+            tracing::warn!(action = ?std::mem::discriminant(&other), "not a storage action; ignored");
+        }
+    }
+    Ok(())
+}
+
+fn read_replay(
+    tx: &mut Transaction<'_>,
+    doc: DocId,
+    after: u64,
+    up_to: u64,
+) -> Result<Vec<(u64, Envelope)>, StoreError> {
+    if after >= up_to {
+        return Ok(Vec::new());
+    }
+    let rows = tx.query(
+        "SELECT doc_seq, bytes FROM envelopes
+         WHERE doc = $1 AND doc_seq > $2 AND doc_seq <= $3 AND bytes IS NOT NULL
+         ORDER BY doc_seq",
+        &[&&doc.as_bytes()[..], &(after as i64), &(up_to as i64)],
+    )?;
+    rows.into_iter()
+        .map(|row| {
+            let seq: i64 = row.get(0);
+            let bytes: Vec<u8> = row.get(1);
+            let env = Envelope::from_bytes(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("{doc}: envelope {seq}: {e}")))?;
+            Ok((seq as u64, env))
+        })
+        .collect()
+}
+
+/// Deletes every row of `doc` and keeps `tombstone`; the envelope bytes
+/// freed, per author.
+pub(crate) fn erase(
+    tx: &mut Transaction<'_>,
+    doc: DocId,
+    tombstone: &Tombstone,
+) -> Result<Vec<Freed>, StoreError> {
+    let key = &doc.as_bytes()[..];
+    let freed = tx
+        .query(
+            "SELECT author, sum(octet_length(bytes))::BIGINT FROM envelopes
+             WHERE doc = $1 AND bytes IS NOT NULL GROUP BY author",
+            &[&key],
+        )?
+        .into_iter()
+        .filter_map(|r| {
+            let author: Vec<u8> = r.get(0);
+            let bytes: i64 = r.get(1);
+            Some(Freed {
+                doc,
+                author: device(&author)?,
+                bytes: bytes.max(0) as u64,
+            })
+        })
+        .collect();
+    tx.execute("DELETE FROM envelopes WHERE doc = $1", &[&key])?;
+    tx.execute("DELETE FROM membership_ops WHERE doc = $1", &[&key])?;
+    tx.execute("DELETE FROM access_log WHERE doc = $1", &[&key])?;
+    let (idx, op, stamp) = match &tombstone.op {
+        Some((i, op, stamp)) => (
+            Some(*i as i64),
+            Some(op.to_bytes()),
+            Some(encode_stamp(stamp)),
+        ),
+        None => (None, None, None),
+    };
+    tx.execute(
+        "INSERT INTO tombstones (doc, at, idx, op, stamp) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (doc) DO UPDATE SET at = excluded.at, idx = excluded.idx,
+             op = excluded.op, stamp = excluded.stamp",
+        &[&key, &(tombstone.at as i64), &idx, &op, &stamp],
+    )?;
+    tracing::info!(%doc, by_owner = tombstone.op.is_some(), "document deleted: erased, tombstone kept");
+    Ok(freed)
+}
+
+fn read_access_log(tx: &mut Transaction<'_>, doc: DocId) -> Result<AccessLog, StoreError> {
+    let key = &doc.as_bytes()[..];
+    let row = tx.query_one(
+        "SELECT count(bytes), coalesce(sum(octet_length(bytes)), 0)::BIGINT, count(*)
+         FROM envelopes WHERE doc = $1",
+        &[&key],
+    )?;
+    let (envelopes, bytes, positions): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let ops: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM membership_ops WHERE doc = $1",
+            &[&key],
+        )?
+        .get(0);
+    let created_at = tx
+        .query_opt(
+            "SELECT stamp FROM membership_ops WHERE doc = $1 AND idx = 0",
+            &[&key],
+        )?
+        .and_then(|r| r.get::<_, Option<Vec<u8>>>(0))
+        .and_then(|b| decode_stamp(&b))
+        .map(|s| s.at);
+    let limit = starling_protocol::wire::access::MAX_ACCESS_ENTRIES as i64;
+    let mut entries: Vec<AccessEntry> = tx
+        .query(
+            "SELECT device, kind, hour, count, last_at FROM access_log WHERE doc = $1
+             ORDER BY hour DESC, device, kind LIMIT $2",
+            &[&key, &limit],
+        )?
+        .into_iter()
+        .filter_map(|r| {
+            let n = |i: usize| r.get::<_, i64>(i).max(0) as u64;
+            Some(AccessEntry {
+                device: device(&r.get::<_, Vec<u8>>(0))?,
+                kind: kind_of(r.get(1))?,
+                hour: n(2),
+                count: n(3),
+                last_at: n(4),
+            })
+        })
+        .collect();
+    entries.reverse();
+    let n = |v: i64| v.max(0) as u64;
+    Ok(AccessLog {
+        doc,
+        at: 0,
+        since: 0,
+        stored: StoredStats {
+            envelopes: n(envelopes),
+            bytes: n(bytes),
+            positions: n(positions),
+            ops: n(ops),
+            created_at,
+        },
+        entries,
+    })
+}
+
+fn load_all(c: &mut Client) -> Result<Loaded, StoreError> {
+    let mut out = Loaded::default();
+    for row in c.query("SELECT DISTINCT doc FROM membership_ops", &[])? {
+        let raw: Vec<u8> = row.get(0);
+        let Some(doc) = load::doc_id(&raw) else {
+            tracing::error!(
+                len = raw.len(),
+                "a stored document id is damaged; its rows are skipped"
+            );
+            continue;
+        };
+        match load_doc(c, &raw, doc, &mut out.device_bytes) {
+            Ok(d) => out.docs.push(d),
+            Err(e) => {
+                tracing::error!(doc = %doc, error = %e, "stored document is damaged; it is refused until restored");
+                out.damaged.push((doc, e.to_string()));
+            }
+        }
+    }
+    for r in c.query("SELECT doc, at, idx, op, stamp FROM tombstones", &[])? {
+        let raw: Vec<u8> = r.get(0);
+        let Some(doc) = load::doc_id(&raw) else {
+            continue;
+        };
+        let parts = (
+            r.get::<_, Option<i64>>(2),
+            r.get::<_, Option<Vec<u8>>>(3),
+            r.get::<_, Option<Vec<u8>>>(4),
+        );
+        match load::tombstone(r.get::<_, i64>(1), parts) {
+            Some(t) => out.tombstones.push((doc, t)),
+            None => out.damaged.push((doc, "its tombstone is damaged".into())),
+        }
+    }
+    Ok(out)
+}
+
+fn load_doc(
+    c: &mut Client,
+    raw: &[u8],
+    doc: DocId,
+    device_bytes: &mut HashMap<DeviceId, u64>,
+) -> Result<LoadedDoc, StoreError> {
+    let mut ops = Vec::new();
+    for r in c.query(
+        "SELECT idx, op, stamp FROM membership_ops WHERE doc = $1 ORDER BY idx",
+        &[&raw],
+    )? {
+        let idx: i64 = r.get(0);
+        if idx != ops.len() as i64 {
+            return Err(StoreError::Corrupt(format!(
+                "{doc}: membership op {idx} out of order"
+            )));
+        }
+        let op = MembershipOp::from_bytes(&r.get::<_, Vec<u8>>(1))
+            .map_err(|e| StoreError::Corrupt(format!("{doc}: membership op {idx}: {e}")))?;
+        let stamp: Option<Vec<u8>> = r.get(2);
+        ops.push((op, stamp.as_deref().and_then(decode_stamp)));
+    }
+    let mut metas = Vec::new();
+    let mut live_bytes = 0u64;
+    let mut per_device: HashMap<DeviceId, u64> = HashMap::new();
+    for r in c.query(
+        "SELECT doc_seq, author, author_seq, hash, octet_length(bytes) FROM envelopes
+         WHERE doc = $1 ORDER BY doc_seq",
+        &[&raw],
+    )? {
+        let doc_seq: i64 = r.get(0);
+        let corrupt = || StoreError::Corrupt(format!("{doc}: envelope {doc_seq}"));
+        let author = device(&r.get::<_, Vec<u8>>(1)).ok_or_else(corrupt)?;
+        let hash: [u8; 32] = r
+            .get::<_, Vec<u8>>(3)
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt())?;
+        let len: Option<i32> = r.get(4);
+        if let Some(n) = len {
+            let n = n.max(0) as u64;
+            live_bytes += n;
+            *per_device.entry(author).or_default() += n;
+        }
+        metas.push((
+            EnvelopeMeta {
+                doc_seq: doc_seq as u64,
+                author,
+                author_seq: r.get::<_, i64>(2) as u64,
+                hash: EnvelopeHash::from_bytes(hash),
+                len: len.unwrap_or(0).max(0) as u64,
+            },
+            len.is_some(),
+        ));
+    }
+    for (d, n) in per_device {
+        *device_bytes.entry(d).or_default() += n;
+    }
+    Ok(LoadedDoc {
+        doc,
+        ops,
+        metas,
+        live_bytes,
+    })
+}
+
+/// Erases `doc` from the PostgreSQL database at `url` (see
+/// `super::erase_offline`); whether it held anything of it.
+pub(crate) fn erase_offline(url: &str, doc: DocId) -> Result<bool, StoreError> {
+    let mut client = Client::connect(url, NoTls)?;
+    migrate(&mut client)?;
+    let mut tx = client.transaction()?;
+    let key = &doc.as_bytes()[..];
+    let held: i64 = tx
+        .query_one(
+            "SELECT (SELECT count(*) FROM membership_ops WHERE doc = $1)
+                  + (SELECT count(*) FROM envelopes WHERE doc = $1)
+                  + (SELECT count(*) FROM access_log WHERE doc = $1)",
+            &[&key],
+        )?
+        .get(0);
+    let tombstoned: i64 = tx
+        .query_one("SELECT count(*) FROM tombstones WHERE doc = $1", &[&key])?
+        .get(0);
+    if held == 0 && tombstoned > 0 {
+        return Ok(false);
+    }
+    let tombstone = Tombstone {
+        at: starling_protocol::now_ms(),
+        op: None,
+    };
+    erase(&mut tx, doc, &tombstone)?;
+    tx.commit()?;
+    Ok(held > 0)
+}

@@ -1,0 +1,390 @@
+//! The relay on PostgreSQL: a throwaway cluster the tests start themselves
+//! (Debian's postgresql package: initdb into a temp dir, a free port on
+//! 127.0.0.1, as the `postgres` user when the tests run as root, since
+//! PostgreSQL refuses root), and the stories the SQLite relay passes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use starling_protocol::session::SessionEvent;
+use starling_protocol::wire::{DocCursor, Message};
+
+use crate::util::*;
+
+/// A PostgreSQL cluster in a temp dir, stopped when dropped.
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+static NEXT_DB: AtomicU32 = AtomicU32::new(1);
+
+/// Where Debian keeps the server binaries (outside PATH), the newest
+/// version first; else whatever `initdb` PATH finds.
+fn pg_bin() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|b| b.join("initdb").is_file())
+        .collect();
+    found.sort();
+    found.pop().unwrap_or_default()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let bin = pg_bin();
+        let as_postgres = is_root();
+        let dir = tempfile::tempdir().unwrap();
+        if as_postgres {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown to postgres");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = Cluster {
+            dir,
+            bin,
+            port,
+            as_postgres,
+        };
+        let data = c.dir.path().join("data");
+        c.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "--auth=trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        c.start_again();
+        c
+    }
+
+    /// Starts the server (again, after [`Cluster::stop`]) on the same
+    /// port and data.
+    pub fn start_again(&self) {
+        let data = self.dir.path().join("data");
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server at once, as a crash would.
+    pub fn stop(&self) {
+        let data = self.dir.path().join("data");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let exe = if self.bin.as_os_str().is_empty() {
+            PathBuf::from(tool)
+        } else {
+            self.bin.join(tool)
+        };
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd.args(args).output().unwrap_or_else(|e| {
+            panic!(
+                "{} (install Debian's postgresql package): {e}",
+                exe.display()
+            )
+        });
+        assert!(
+            out.status.success(),
+            "{tool} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A new database, made off the async runtime.
+    pub async fn database_async(&self) -> String {
+        let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
+        let name = format!("relay{}", NEXT_DB.fetch_add(1, Ordering::Relaxed));
+        let port = self.port;
+        tokio::task::spawn_blocking(move || {
+            let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+            c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+            format!("postgres://postgres@127.0.0.1:{port}/{name}")
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = std::panic::catch_unwind(|| {
+            self.run(
+                "pg_ctl",
+                &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
+            )
+        });
+    }
+}
+
+fn config(key_dir: &Path, url: &str) -> starling_relay::RelayConfig {
+    let mut c = starling_relay::RelayConfig::for_data_dir(key_dir);
+    c.origin = Some("ws://relay.test".into());
+    c.database_url = Some(url.to_owned());
+    c
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (Debian's postgresql package), which .ci/run installs: cargo test -p starling-relay --test relay -- --ignored postgres_"]
+async fn postgres_relay_acknowledges_serves_and_keeps_everything_across_a_restart() {
+    let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
+    let url = cluster.database_async().await;
+    let dir = tempfile::tempdir().unwrap();
+    crate::restart::resume_story(|| config(dir.path(), &url)).await;
+    // Nothing of it went to a SQLite file.
+    assert!(!dir.path().join("relay.db").exists());
+    drop(cluster);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (Debian's postgresql package), which .ci/run installs: cargo test -p starling-relay --test relay -- --ignored postgres_"]
+async fn postgres_an_erased_document_leaves_its_tombstone_and_the_access_log_counts() {
+    let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
+    let url = cluster.database_async().await;
+    let dir = tempfile::tempdir().unwrap();
+    let relay = starling_relay::start(config(dir.path(), &url))
+        .await
+        .unwrap();
+    let mut owner = Client::connect(&relay, key(1)).await;
+    let doc = owner.create_doc().await;
+    for i in 0..3u8 {
+        owner.publish(doc, &[b'p', i]).await;
+    }
+    // The access log names the owner's publishes, as the relay signs it.
+    let out = owner.session.request_access_log(doc);
+    owner.apply(out).await;
+    let SessionEvent::AccessLog { log, .. } = owner
+        .until(|e| matches!(e, SessionEvent::AccessLog { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(log.stored.envelopes, 3);
+    assert!(log.entries.iter().any(|e| e.device == key(1).device_id()));
+    // Deleted: every row goes, the tombstone refuses the document after a
+    // restart too.
+    let out = owner.session.delete_doc(now_ms(), doc).unwrap();
+    owner.apply(out).await;
+    owner
+        .until(|e| matches!(e, SessionEvent::Deleted { .. }))
+        .await;
+    relay.shutdown().await;
+    let (u, key_bytes) = (url.clone(), doc.as_bytes().to_vec());
+    tokio::task::spawn_blocking(move || {
+        let mut db = postgres::Client::connect(&u, postgres::NoTls).unwrap();
+        for table in ["envelopes", "membership_ops", "access_log"] {
+            let n: i64 = db
+                .query_one(
+                    &format!("SELECT count(*) FROM {table} WHERE doc = $1"),
+                    &[&key_bytes],
+                )
+                .unwrap()
+                .get(0);
+            assert_eq!(n, 0, "{table} still holds the document");
+        }
+        let t: i64 = db
+            .query_one(
+                "SELECT count(*) FROM tombstones WHERE doc = $1",
+                &[&key_bytes],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(t, 1, "the tombstone is kept");
+    })
+    .await
+    .unwrap();
+    let relay = starling_relay::start(config(dir.path(), &url))
+        .await
+        .unwrap();
+    let mut raw = Raw::logged_in(&relay, &key(1)).await;
+    raw.send(&Message::Subscribe {
+        docs: vec![DocCursor { doc, cursor: 0 }],
+    })
+    .await;
+    assert!(matches!(raw.recv().await, Some(Message::Deleted { .. })));
+    relay.shutdown().await;
+    drop(cluster);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (Debian's postgresql package), which .ci/run installs: cargo test -p starling-relay --test relay -- --ignored postgres_"]
+async fn postgres_the_offline_erase_and_the_backup_command_know_the_database() {
+    let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
+    let url = cluster.database_async().await;
+    let dir = tempfile::tempdir().unwrap();
+    let relay = starling_relay::start(config(dir.path(), &url))
+        .await
+        .unwrap();
+    let mut owner = Client::connect(&relay, key(1)).await;
+    let doc = owner.create_doc().await;
+    owner.publish(doc, b"kept until erased").await;
+    relay.shutdown().await;
+    let u = url.clone();
+    let (first, again) = tokio::task::spawn_blocking(move || {
+        (
+            starling_relay::erase_offline_postgres(&u, doc).unwrap(),
+            starling_relay::erase_offline_postgres(&u, doc).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(first, "it held the document");
+    assert!(!again, "already erased");
+    // The binary says how to back up instead of copying a file that is not
+    // there.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_starling-relay"))
+        .args(["backup", "/tmp/never-written.db"])
+        .env("STARLING_RELAY_DATABASE_URL", &url)
+        .env("STARLING_RELAY_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
+    // A URL that is not PostgreSQL's is refused by the configuration.
+    let mut bad = config(dir.path(), "mysql://x");
+    bad.database_url = Some("mysql://x".into());
+    assert!(bad.validate().is_err());
+    drop(cluster);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (Debian's postgresql package), which .ci/run installs: cargo test -p starling-relay --test relay -- --ignored postgres_"]
+async fn postgres_an_outage_refuses_writes_says_so_and_the_relay_recovers_by_itself() {
+    let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
+    let url = cluster.database_async().await;
+    let dir = tempfile::tempdir().unwrap();
+    let relay = starling_relay::start(config(dir.path(), &url))
+        .await
+        .unwrap();
+    let mut owner = Client::connect(&relay, key(1)).await;
+    let doc = owner.create_doc().await;
+    owner.publish(doc, b"before").await;
+    // The database goes away: the next write is not acknowledged, and the
+    // relay says why.
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.stop();
+        cluster
+    })
+    .await
+    .unwrap();
+    let out = owner
+        .session
+        .publish(doc, b"during", &mut rand_core::OsRng)
+        .unwrap();
+    owner.apply(out).await;
+    let wait = Duration::from_secs(30);
+    let start = Instant::now();
+    loop {
+        let (status, body) = http_get(&relay, "/healthz").await;
+        if status == 503 {
+            assert!(body.contains("database"), "{body}");
+            break;
+        }
+        assert!(start.elapsed() < wait, "no fault reported: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(owner.session.unacked(&doc), 1, "nothing acknowledged");
+    // Back: the relay takes writes again by itself, and the device's
+    // envelope, sent again, is stored once.
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.start_again();
+        cluster
+    })
+    .await
+    .unwrap();
+    let start = Instant::now();
+    while !relay.metrics().storage_ok() {
+        assert!(start.elapsed() < wait, "the relay did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut session = owner.session;
+    session.handle_disconnected(now_ms(), &mut rand_core::OsRng);
+    let mut owner = Client::reconnect(session, &relay.url()).await;
+    while owner.session.unacked(&doc) > 0 {
+        owner
+            .until(|e| matches!(e, SessionEvent::Acked { .. }))
+            .await;
+    }
+    let mut raw = Raw::logged_in(&relay, &key(1)).await;
+    raw.send(&Message::Subscribe {
+        docs: vec![DocCursor { doc, cursor: 0 }],
+    })
+    .await;
+    let mut seqs = Vec::new();
+    loop {
+        match raw.recv().await {
+            Some(Message::Deliver { doc_seq, .. }) => seqs.push(doc_seq),
+            Some(Message::CaughtUp { .. }) => break,
+            Some(_) => {}
+            None => panic!("closed"),
+        }
+    }
+    assert_eq!(seqs, vec![1, 2]);
+    relay.shutdown().await;
+    drop(cluster);
+}
