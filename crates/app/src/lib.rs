@@ -54,7 +54,7 @@ pub use duration::parse_duration;
 pub use erase::Erased;
 pub use error::{AppError, ErrorKind, Result};
 pub use find::{area_help, short};
-pub use person::{DeviceJoined, LINK_VALID};
+pub use person::{DeviceJoined, DeviceRemoved, LINK_VALID};
 pub use sharing::journal_label;
 pub use sharing::{Invite, JoinOutcome, MemberEntry};
 pub use starling_client::Devices;

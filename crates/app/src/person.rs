@@ -14,6 +14,21 @@ use crate::sync::{SyncOptions, SyncOutcome};
 /// How long a device link works by default.
 pub const LINK_VALID: Duration = Duration::from_secs(15 * 60);
 
+/// What removing a device did.
+#[derive(Debug)]
+pub struct DeviceRemoved {
+    /// The device.
+    pub device: starling_client::DeviceId,
+    /// Journals it was removed from.
+    pub journals: usize,
+    /// The person's new recovery code (the old one is revoked). Show it
+    /// once.
+    pub recovery_code: Zeroizing<String>,
+    /// The sync's error, if it could not finish (the removal then reaches
+    /// the relay at the next sync).
+    pub unsynced: Option<AppError>,
+}
+
 /// What adding or recovering a device did.
 #[derive(Clone, Debug)]
 pub struct DeviceJoined {
@@ -117,16 +132,19 @@ impl App {
 
     /// Removes one of this person's other devices (the start of its id, at
     /// least 4 characters, as [`App::devices`] lists it) from every journal
-    /// here, rotating their keys, and syncs. The device and how many
-    /// journals it left; the sync's error, if it could not finish (the
-    /// removal then reaches the relay at the next sync).
-    pub fn remove_device(
-        &self,
-        prefix: &str,
-    ) -> Result<(starling_client::DeviceId, usize, Option<AppError>)> {
+    /// here, rotating their keys, and syncs. The removal revokes every
+    /// device invite the device made, the recovery code's among them (it
+    /// may have seen the code), so a new recovery code replaces it.
+    pub fn remove_device(&self, prefix: &str) -> Result<DeviceRemoved> {
         let (device, journals) = self.client.remove_device(prefix)?;
+        let recovery_code = self.client.new_recovery_code()?.to_text();
         let synced = self.sync_if_any();
-        Ok((device, journals, synced.err()))
+        Ok(DeviceRemoved {
+            device,
+            journals,
+            recovery_code,
+            unsynced: synced.err(),
+        })
     }
 
     /// Syncs every journal once, if there are any.

@@ -55,6 +55,11 @@ pub const MEMBERSHIP_VERSION_1: u8 = 1;
 pub const MAX_PERSPECTIVE: usize = 64;
 /// Most members (and so wrapped keys) a document may have.
 pub const MAX_MEMBERS: usize = 256;
+/// Most live device invites (links and recovery codes) a document holds
+/// at once: a rotation wraps for each, besides the members.
+pub const MAX_DEVICE_INVITES: usize = 128;
+/// Most live device invites one person holds in a document.
+pub const MAX_DEVICE_INVITES_PER_PERSON: usize = 4;
 /// Largest encoded membership op.
 pub const MAX_OP_BYTES: usize = 64 * 1024;
 /// Most ops a log may hold.

@@ -30,8 +30,6 @@ problem-no-reading = There is no such reading in this journal.
 
 done-data-saved = Your copy is saved.
 done-device-added = This device is now yours: your journals are here.
-done-device-removed = The device is removed from your journals. Anything written from now on is protected with a new key it doesn't have.
-done-device-removed-queued = The device is removed on this device. The relay could not be reached, so the others hear of it the next time this device syncs.
 done-deleted = The journal is deleted. Everyone else's devices remove it the next time they sync.
 done-left = You have left the journal, and it is removed from this device.
 done-erase-queued = The relay could not be reached, so this will happen the next time this device syncs. The journal stays here until then.
@@ -354,6 +352,8 @@ devices-code-label = Recovery code
 devices-code-first = This is your recovery code. If you lose this device, it gets you and your journals back on a new one.
 devices-code-new = This is your new recovery code. The old one no longer works.
 devices-code-recovered = Welcome back: your journals are here. The code you used is now used up, so here is your new one.
+devices-code-removed = The device is removed from your journals, and anything written from now on is protected with a new key it doesn't have. It may have seen your recovery code, so here is a new one; the old one no longer works.
+devices-code-removed-queued = The device is removed on this device; the relay could not be reached, so the others hear of it the next time this device syncs. It may have seen your recovery code, so here is a new one.
 devices-code-once = Write it down and keep it somewhere safe, away from this device. Starling does not keep it and cannot show it again. Anyone who has it can become you.
 devices-code-written = I have written it down
 devices-remove-title = Remove a device

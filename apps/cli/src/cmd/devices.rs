@@ -200,29 +200,37 @@ fn remove(ctx: &Ctx, args: Remove, out: &mut impl Write) -> Result<()> {
             bail!("nothing changed");
         }
     }
-    let (device, journals, unsynced) = ctx.app.remove_device(&args.device)?;
+    let removed = ctx.app.remove_device(&args.device)?;
     if ctx.json {
         return print_json(
             out,
             &serde_json::json!({
-                "device": device.to_string(),
-                "journals": journals,
-                "synced": unsynced.is_none(),
+                "device": removed.device.to_string(),
+                "journals": removed.journals,
+                "synced": removed.unsynced.is_none(),
+                "recovery_code": removed.recovery_code.as_str(),
             }),
         );
     }
     writeln!(
         out,
-        "Removed device {} from {journals} journal(s); their keys rotated.",
-        short(device)
+        "Removed device {} from {} journal(s); their keys rotated.",
+        short(removed.device),
+        removed.journals
     )?;
-    if let Some(e) = unsynced {
+    if let Some(e) = &removed.unsynced {
         writeln!(
             out,
             "The relay could not be reached ({e}): the removal reaches it at the next \
              `starling sync`."
         )?;
     }
+    writeln!(
+        out,
+        "The removed device may have seen your recovery code, so it no longer works. Your \
+         new one (write it down; it is shown only this once):"
+    )?;
+    writeln!(out, "{}", removed.recovery_code.as_str())?;
     Ok(())
 }
 

@@ -143,6 +143,12 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
     let removed = new_phone.json(&["device", "remove", &phone[..10], "--yes"]);
     assert_eq!(removed["journals"], 1, "{removed}");
     assert_eq!(removed["synced"], true, "{removed}");
+    // The lost phone may have seen the code: a new one replaces it.
+    assert_eq!(
+        removed["recovery_code"].as_str().map(str::len),
+        Some(33),
+        "{removed}"
+    );
     let jo_link = new_phone.json(&["share", "--as", "worker", "--name", "Jo"])["link"]
         .as_str()
         .unwrap()

@@ -74,6 +74,32 @@ pub struct Devices {
     pub recovery_known: bool,
 }
 
+/// The longest a device link works: 7 days.
+pub const MAX_LINK_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// Revokes `person`'s live device links in `doc` (not the recovery code);
+/// whether any was.
+pub(crate) fn revoke_links(
+    session: &mut ClientSession,
+    doc: DocId,
+    person: &DeviceId,
+    now: u64,
+) -> bool {
+    let Some(m) = session.membership(&doc).cloned() else {
+        return false;
+    };
+    let mut any = false;
+    for (invite, inv) in m.invites() {
+        let link = inv.device.as_ref().is_some_and(|g| g.person == *person)
+            && inv.status == InviteStatus::Live
+            && !is_recovery_of(inv, person);
+        if link && session.revoke_invite(now, doc, *invite).is_ok() {
+            any = true;
+        }
+    }
+    any
+}
+
 /// Whether `inv` is `person`'s recovery invite: a device invite for them
 /// that never expires.
 pub(crate) fn is_recovery_of(inv: &Invite, person: &DeviceId) -> bool {
@@ -186,6 +212,8 @@ impl Client {
     /// through. The next sync registers it at the relay; the new device
     /// then runs [`Client::add_device`].
     pub fn link_device(&self, valid_ms: u64) -> Result<Vec<DeviceLink>> {
+        // A link never stands as long as a recovery code does.
+        let valid_ms = valid_ms.min(MAX_LINK_MS);
         let _lock = self.lock()?;
         let person = self.identity()?.person;
         let now = now_ms();
@@ -202,6 +230,10 @@ impl Client {
                     .membership(&doc)
                     .is_some_and(|m| m.role(&me).is_some() && !m.is_deleted());
                 let expires = now.saturating_add(valid_ms);
+                // A new link replaces the person's unused ones.
+                if member {
+                    revoke_links(&mut session, doc, &person, now);
+                }
                 if member
                     && session
                         .create_device_invite(now, doc, secret.id(), expires, &mut OsRng)
@@ -390,17 +422,10 @@ impl Client {
             let Some(m) = session.membership(&doc).cloned() else {
                 return false;
             };
-            let mut changed = false;
             // Links not yet used: whoever holds the lost device may have
-            // made one.
-            for (invite, inv) in m.invites() {
-                let link = inv.device.as_ref().is_some_and(|g| g.person == person)
-                    && inv.status == InviteStatus::Live
-                    && !is_recovery_of(inv, &person);
-                if link && session.revoke_invite(now, doc, *invite).is_ok() {
-                    changed = true;
-                }
-            }
+            // made one (the protocol revokes those it made; these are the
+            // others').
+            let mut changed = revoke_links(session, doc, &person, now);
             if m.devices_of(&person).contains(&device)
                 && session.remove_device(now, doc, device, &mut OsRng).is_ok()
             {

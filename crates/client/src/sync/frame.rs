@@ -441,14 +441,33 @@ impl Run<'_> {
                 self.recovery = newest;
             }
         }
-        let recovery = self.recovery?;
-        if m.invites().contains_key(&recovery) {
-            return None;
+        // The person's expired links go: each live one is wrapped for by
+        // every rotation.
+        let expired: Vec<_> = m
+            .invites()
+            .iter()
+            .filter(|(_, inv)| {
+                inv.status == InviteStatus::Live
+                    && inv.device.as_ref().is_some_and(|g| g.person == person)
+                    && !is_recovery_of(inv, &person)
+                    && inv.expires_at < now
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let register = self.recovery.filter(|r| !m.invites().contains_key(r));
+        let mut sends = Vec::new();
+        for invite in expired {
+            if let Ok(out) = self.session.revoke_invite(now, doc, invite) {
+                sends.extend(out.send);
+            }
         }
-        let out = self
-            .session
-            .create_device_invite(now, doc, recovery, RECOVERY_EXPIRES, &mut OsRng)
-            .ok()?;
-        Some(out.send)
+        if let Some(recovery) = register
+            && let Ok(out) =
+                self.session
+                    .create_device_invite(now, doc, recovery, RECOVERY_EXPIRES, &mut OsRng)
+        {
+            sends.extend(out.send);
+        }
+        (!sends.is_empty()).then_some(sends)
     }
 }

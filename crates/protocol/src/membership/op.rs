@@ -243,7 +243,7 @@ fn check_limits(c: &OpContent) -> Result<(), MembershipError> {
         return Err(MembershipError::TooLarge("perspective"));
     }
     if let OpBody::RotateEpoch(r) = &c.body
-        && r.wrapped.len() > MAX_MEMBERS
+        && r.wrapped.len() > MAX_MEMBERS + super::MAX_DEVICE_INVITES
     {
         return Err(MembershipError::TooLarge("wrapped keys"));
     }

@@ -59,10 +59,12 @@ impl Invite {
         self.device.is_some()
     }
 
-    /// Whether a rotation at `at` must wrap its key for this invite: a
-    /// live device invite that has not expired.
-    fn wants_key(&self, at: u64) -> bool {
-        self.device.is_some() && self.status == InviteStatus::Live && at <= self.expires_at
+    /// Whether a rotation must wrap its key for this invite: a device
+    /// invite not yet used or revoked (expired or not: what a rotation
+    /// wraps for never depends on the time its author claims; devices
+    /// revoke their person's expired links).
+    fn wants_key(&self) -> bool {
+        self.device.is_some() && self.status == InviteStatus::Live
     }
 }
 
@@ -83,6 +85,11 @@ pub struct MembershipState {
     /// Every device that was ever a member, with its person (removed
     /// devices stay: what they wrote is still their person's).
     persons: BTreeMap<DeviceId, DeviceId>,
+    /// The person whose device the previous op removed, if it was a
+    /// `RemoveDevice` (that person may rotate next).
+    last_device_removal: Option<DeviceId>,
+    /// Set while applying a `RemoveDevice`, moved to `last_device_removal`.
+    removal: Option<DeviceId>,
 }
 
 /// The bytes an invite key signs to redeem.
@@ -123,6 +130,8 @@ impl MembershipState {
             len: 0,
             deleted: false,
             persons: BTreeMap::new(),
+            last_device_removal: None,
+            removal: None,
         }
     }
 
@@ -178,7 +187,7 @@ impl MembershipState {
         new_key: &EpochKey,
         rng: &mut impl CryptoRngCore,
     ) -> Result<MembershipOp, MembershipError> {
-        let members = self.key_holders(now);
+        let members = self.key_holders();
         let for_invites = members.len() > self.members.len();
         let r = wrap::build_rotation(
             &self.doc,
@@ -278,7 +287,9 @@ impl MembershipState {
         {
             return Err(MembershipError::Version(c.version));
         }
+        self.removal = None;
         self.check_and_apply(c)?;
+        self.last_device_removal = self.removal.take();
         let added = match &c.body {
             OpBody::Genesis { .. } | OpBody::RedeemInvite { .. } => Some(c.author),
             OpBody::AddMember { device, .. } => Some(*device),
@@ -327,14 +338,14 @@ impl MembershipState {
         self.sign_op(author, now, body)
     }
 
-    /// Who a rotation at `at` wraps its key for: the members and the live
-    /// device invites, ordered by id.
-    fn key_holders(&self, at: u64) -> Vec<DeviceId> {
+    /// Who a rotation wraps its key for: the members and the live device
+    /// invites, ordered by id.
+    fn key_holders(&self) -> Vec<DeviceId> {
         let mut out: Vec<DeviceId> = self.members.keys().copied().collect();
         out.extend(
             self.invites
                 .iter()
-                .filter(|(_, inv)| inv.wants_key(at))
+                .filter(|(_, inv)| inv.wants_key())
                 .map(|(id, _)| *id),
         );
         out.sort();
@@ -401,7 +412,10 @@ impl MembershipState {
                 perspective,
             } => {
                 self.require_owner(c)?;
-                if self.members.contains_key(device) || self.is_person(device) {
+                if self.members.contains_key(device)
+                    || self.is_person(device)
+                    || self.persons.get(device).is_some_and(|p| p != device)
+                {
                     return Err(MembershipError::Invalid("already a member"));
                 }
                 if self.members.len() >= MAX_MEMBERS {
@@ -459,18 +473,16 @@ impl MembershipState {
                     ));
                 }
                 self.members.remove(device);
-                // Device links the removed device made go with it (whoever
-                // holds it may hold them); the person's standing recovery
-                // invite stays, as its code was never kept on a device.
+                // Every device invite the removed device made goes with it
+                // (whoever holds it may hold their secrets), a recovery
+                // code's too: the person draws a new one.
                 for inv in self.invites.values_mut() {
-                    if inv.status == InviteStatus::Live
-                        && inv.by == *device
-                        && inv.device.is_some()
-                        && inv.expires_at != u64::MAX
+                    if inv.status == InviteStatus::Live && inv.by == *device && inv.device.is_some()
                     {
                         inv.status = InviteStatus::Revoked;
                     }
                 }
+                self.removal = Some(person);
                 Ok(())
             }
             OpBody::ChangeRole { device, role } => {
@@ -490,11 +502,12 @@ impl MembershipState {
                 Ok(())
             }
             OpBody::RotateEpoch(r) => {
-                // Any member may rotate: a person removing their own lost
-                // device needs to, and a rotation only ever wraps for
-                // exactly who may read.
-                if self.author_role(c).is_none() {
-                    return Err(MembershipError::Unauthorised);
+                // Owners rotate; so does a person right after removing one
+                // of their own devices (a lost phone), whatever their role.
+                let after_own_removal = self.author_person(c).is_some()
+                    && self.last_device_removal == self.author_person(c);
+                if !after_own_removal {
+                    self.require_owner(c)?;
                 }
                 if r.epoch != self.epoch.next() || r.epoch == self.epoch {
                     return Err(MembershipError::Invalid(
@@ -503,7 +516,7 @@ impl MembershipState {
                 }
                 let mut wrapped: Vec<DeviceId> = r.wrapped.iter().map(|w| w.device).collect();
                 wrapped.sort();
-                if wrapped != self.key_holders(c.at) {
+                if wrapped != self.key_holders() {
                     return Err(MembershipError::Invalid(
                         "rotation must wrap for exactly the members and live device invites",
                     ));
@@ -539,6 +552,17 @@ impl MembershipState {
                         return Err(MembershipError::Invalid(
                             "a device invite wraps the current key for its invite",
                         ));
+                    }
+                    // Every live one is wrapped for by each rotation: few.
+                    let live = self.invites.values().filter(|i| i.wants_key());
+                    let (all, mine) = live.fold((0, 0), |(a, m), i| {
+                        let ours = i.device.as_ref().is_some_and(|d| d.person == g.person);
+                        (a + 1, m + usize::from(ours))
+                    });
+                    if all >= super::MAX_DEVICE_INVITES
+                        || mine >= super::MAX_DEVICE_INVITES_PER_PERSON
+                    {
+                        return Err(MembershipError::TooLarge("live device invites"));
                     }
                 } else {
                     self.require_owner(c)?;
@@ -593,7 +617,7 @@ impl MembershipState {
         invite: &InviteId,
         proof: &Signature,
     ) -> Result<(), MembershipError> {
-        if self.members.contains_key(&c.author) {
+        if self.members.contains_key(&c.author) || self.is_person(&c.author) {
             return Err(MembershipError::Invalid("already a member"));
         }
         if self.members.len() >= MAX_MEMBERS {
@@ -636,8 +660,16 @@ impl MembershipState {
                 person: c.author,
             },
         };
-        if inv.device.is_none() && self.members.values().any(|m| m.person == c.author) {
-            return Err(MembershipError::Invalid("already a member"));
+        // A device belongs to one person for the whole log: what it wrote
+        // stays that person's.
+        if self
+            .persons
+            .get(&c.author)
+            .is_some_and(|p| *p != member.person)
+        {
+            return Err(MembershipError::Invalid(
+                "that device was another person's in this document",
+            ));
         }
         if let Some(inv) = self.invites.get_mut(invite) {
             inv.status = InviteStatus::Used(c.author);

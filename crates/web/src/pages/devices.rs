@@ -165,12 +165,19 @@ pub fn remove(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answer {
         )];
         return Ok(remove_page(ctx, device, &errors));
     }
-    let (_, _, unsynced) = app.remove_device(device)?;
-    if unsynced.is_some() {
-        done("/devices", "done-device-removed-queued")
+    let removed = app.remove_device(device)?;
+    let intro = if removed.unsynced.is_some() {
+        "devices-code-removed-queued"
     } else {
-        done("/devices", "done-device-removed")
-    }
+        "devices-code-removed"
+    };
+    code_page(
+        ctx,
+        "devices-code-title",
+        &removed.recovery_code,
+        intro,
+        "/devices",
+    )
 }
 
 /// The first-run choices besides starting afresh: a link from another
