@@ -68,7 +68,10 @@ pub use conn::WsFrame;
 pub use keyfile::KeyError;
 pub use metrics::Metrics;
 pub use server::{RelayHandle, start, start_on};
-pub use store::{SCHEMA_VERSION, StoreError, backup, erase_offline, erase_offline_postgres};
+pub use store::{
+    Imported, SCHEMA_VERSION, StoreError, backup, erase_offline, erase_offline_postgres,
+    migrate_to_postgres,
+};
 pub use tls::TlsError;
 
 /// Errors starting or operating the relay.

@@ -58,6 +58,11 @@ enum Command {
         /// The document id (32 hex digits).
         doc: String,
     },
+    /// Copy this relay's SQLite database (`relay.db` in the data
+    /// directory) into the empty PostgreSQL database at `database_url`,
+    /// with the relay stopped. Then start the relay with `database_url`
+    /// set: same documents, same key, and clients notice nothing.
+    Migrate,
 }
 
 fn config(cli: &Cli) -> anyhow::Result<RelayConfig> {
@@ -224,6 +229,29 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                     db.display()
                 );
             }
+            Ok(())
+        }
+        Command::Migrate => {
+            let Some(url) = &config.database_url else {
+                anyhow::bail!(
+                    "set database_url (or STARLING_RELAY_DATABASE_URL) to the PostgreSQL \
+                     database to migrate into"
+                );
+            };
+            let db = config.db_path();
+            let done = starling_relay::migrate_to_postgres(&db, url)
+                .with_context(|| format!("migrating {}", db.display()))?;
+            println!(
+                "Copied {} membership ops, {} envelopes, {} tombstones and {} access log rows \
+                 from {} into PostgreSQL. Start the relay with database_url set; keep {} as \
+                 it was until you are sure.",
+                done.ops,
+                done.envelopes,
+                done.tombstones,
+                done.access,
+                db.display(),
+                db.display()
+            );
             Ok(())
         }
         Command::Serve => {

@@ -16,6 +16,7 @@
 mod batch;
 mod load;
 mod pg;
+pub use pg::Imported;
 mod schema;
 mod wal;
 
@@ -485,6 +486,23 @@ pub fn erase_offline(db: &Path, doc: DocId) -> Result<bool, StoreError> {
     tx.commit()?;
     schema::reclaim(&conn)?;
     Ok(held > 0)
+}
+
+/// Copies the SQLite relay database at `db` (the relay stopped) into the
+/// empty PostgreSQL database at `url`, in one transaction; a relay then
+/// started with `database_url` serves the same documents under the same
+/// key (`relay.key` stays in the data directory), so clients notice
+/// nothing.
+pub fn migrate_to_postgres(db: &Path, url: &str) -> Result<pg::Imported, StoreError> {
+    if !db.exists() {
+        return Err(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no database at {}", db.display()),
+        )));
+    }
+    // Brought to the newest schema first, as the relay would.
+    let src = schema::open_writer(db, crate::config::Synchronous::Full)?;
+    pg::import_sqlite(&src, url)
 }
 
 /// [`erase_offline`] on the PostgreSQL database at `url`.

@@ -562,3 +562,108 @@ pub(crate) fn erase_offline(url: &str, doc: DocId) -> Result<bool, StoreError> {
     tx.commit()?;
     Ok(held > 0)
 }
+
+/// What [`import_sqlite`] copied: membership ops, envelopes, tombstones and
+/// access log rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// Membership ops.
+    pub ops: u64,
+    /// Envelopes (kept or compacted).
+    pub envelopes: u64,
+    /// Tombstones of deleted documents.
+    pub tombstones: u64,
+    /// Access log rows.
+    pub access: u64,
+}
+
+/// Copies every row of the SQLite relay database `src` into the empty
+/// PostgreSQL database at `url`, in one transaction: all of it or nothing.
+pub(crate) fn import_sqlite(src: &rusqlite::Connection, url: &str) -> Result<Imported, StoreError> {
+    let mut db = open(url)?;
+    let mut tx = db.client()?.transaction()?;
+    let held: i64 = tx
+        .query_one(
+            "SELECT (SELECT count(*) FROM membership_ops) + (SELECT count(*) FROM tombstones)",
+            &[],
+        )?
+        .get(0);
+    if held > 0 {
+        return Err(StoreError::Schema(
+            "the PostgreSQL database already holds a relay's data: migrate into an empty one"
+                .into(),
+        ));
+    }
+    let mut done = Imported::default();
+    let ins =
+        tx.prepare("INSERT INTO membership_ops (doc, idx, op, stamp) VALUES ($1, $2, $3, $4)")?;
+    let mut q = src.prepare("SELECT doc, idx, op, stamp FROM membership_ops")?;
+    let mut rows = q.query([])?;
+    while let Some(r) = rows.next()? {
+        let (doc, idx, op, stamp): (Vec<u8>, i64, Vec<u8>, Option<Vec<u8>>) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        tx.execute(&ins, &[&doc, &idx, &op, &stamp])?;
+        done.ops += 1;
+    }
+    let ins = tx.prepare(
+        "INSERT INTO envelopes (doc, doc_seq, author, author_seq, hash, bytes)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )?;
+    let mut q =
+        src.prepare("SELECT doc, doc_seq, author, author_seq, hash, bytes FROM envelopes")?;
+    let mut rows = q.query([])?;
+    while let Some(r) = rows.next()? {
+        let (doc, seq, author, aseq, hash, bytes): (
+            Vec<u8>,
+            i64,
+            Vec<u8>,
+            i64,
+            Vec<u8>,
+            Option<Vec<u8>>,
+        ) = (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        );
+        tx.execute(&ins, &[&doc, &seq, &author, &aseq, &hash, &bytes])?;
+        done.envelopes += 1;
+    }
+    let ins =
+        tx.prepare("INSERT INTO tombstones (doc, at, idx, op, stamp) VALUES ($1, $2, $3, $4, $5)")?;
+    let mut q = src.prepare("SELECT doc, at, idx, op, stamp FROM tombstones")?;
+    let mut rows = q.query([])?;
+    while let Some(r) = rows.next()? {
+        let (doc, at, idx, op, stamp): (
+            Vec<u8>,
+            i64,
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+        ) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        tx.execute(&ins, &[&doc, &at, &idx, &op, &stamp])?;
+        done.tombstones += 1;
+    }
+    let ins = tx.prepare(
+        "INSERT INTO access_log (doc, device, kind, hour, count, last_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )?;
+    let mut q = src.prepare("SELECT doc, device, kind, hour, count, last_at FROM access_log")?;
+    let mut rows = q.query([])?;
+    while let Some(r) = rows.next()? {
+        let (doc, device, kind, hour, count, last_at): (Vec<u8>, Vec<u8>, i64, i64, i64, i64) = (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        );
+        tx.execute(&ins, &[&doc, &device, &kind, &hour, &count, &last_at])?;
+        done.access += 1;
+    }
+    tx.commit()?;
+    Ok(done)
+}

@@ -388,3 +388,68 @@ async fn postgres_an_outage_refuses_writes_says_so_and_the_relay_recovers_by_its
     relay.shutdown().await;
     drop(cluster);
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (Debian's postgresql package), which .ci/run installs: cargo test -p starling-relay --test relay -- --ignored postgres_"]
+async fn postgres_a_sqlite_relay_migrates_and_its_clients_notice_nothing() {
+    let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
+    let url = cluster.database_async().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut on_sqlite = starling_relay::RelayConfig::for_data_dir(dir.path());
+    on_sqlite.origin = Some("ws://relay.test".into());
+    let relay = starling_relay::start(on_sqlite.clone()).await.unwrap();
+    let relay_id = relay.relay_id();
+    let mut owner = Client::connect(&relay, key(1)).await;
+    let doc = owner.create_doc().await;
+    for i in 0..4u8 {
+        owner.publish(doc, &[b'm', i]).await;
+    }
+    relay.shutdown().await;
+    // The binary copies it all, once: an empty database only.
+    let migrate = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_starling-relay"))
+            .arg("migrate")
+            .env("STARLING_RELAY_DATABASE_URL", &url)
+            .env("STARLING_RELAY_DATA_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = migrate();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("4 envelopes"), "{said}");
+    let again = migrate();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("empty"));
+    // On PostgreSQL: same key (clients keep their pin), same documents, and
+    // the owner's session carries on where it was.
+    let relay = starling_relay::start(config(dir.path(), &url))
+        .await
+        .unwrap();
+    assert_eq!(relay.relay_id(), relay_id);
+    let mut session = owner.session;
+    session.handle_disconnected(now_ms(), &mut rand_core::OsRng);
+    let mut owner = Client::reconnect(session, &relay.url()).await;
+    owner.publish(doc, b"after the move").await;
+    let mut raw = Raw::logged_in(&relay, &key(1)).await;
+    raw.send(&Message::Subscribe {
+        docs: vec![DocCursor { doc, cursor: 0 }],
+    })
+    .await;
+    let mut seqs = Vec::new();
+    loop {
+        match raw.recv().await {
+            Some(Message::Deliver { doc_seq, .. }) => seqs.push(doc_seq),
+            Some(Message::CaughtUp { .. }) => break,
+            Some(_) => {}
+            None => panic!("closed"),
+        }
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    relay.shutdown().await;
+    drop(cluster);
+}
