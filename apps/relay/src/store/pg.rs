@@ -613,21 +613,12 @@ pub(crate) fn import_sqlite(src: &rusqlite::Connection, url: &str) -> Result<Imp
         src.prepare("SELECT doc, doc_seq, author, author_seq, hash, bytes FROM envelopes")?;
     let mut rows = q.query([])?;
     while let Some(r) = rows.next()? {
-        let (doc, seq, author, aseq, hash, bytes): (
-            Vec<u8>,
-            i64,
-            Vec<u8>,
-            i64,
-            Vec<u8>,
-            Option<Vec<u8>>,
-        ) = (
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        );
+        let doc: Vec<u8> = r.get(0)?;
+        let seq: i64 = r.get(1)?;
+        let author: Vec<u8> = r.get(2)?;
+        let aseq: i64 = r.get(3)?;
+        let hash: Vec<u8> = r.get(4)?;
+        let bytes: Option<Vec<u8>> = r.get(5)?;
         tx.execute(&ins, &[&doc, &seq, &author, &aseq, &hash, &bytes])?;
         done.envelopes += 1;
     }
@@ -636,13 +627,11 @@ pub(crate) fn import_sqlite(src: &rusqlite::Connection, url: &str) -> Result<Imp
     let mut q = src.prepare("SELECT doc, at, idx, op, stamp FROM tombstones")?;
     let mut rows = q.query([])?;
     while let Some(r) = rows.next()? {
-        let (doc, at, idx, op, stamp): (
-            Vec<u8>,
-            i64,
-            Option<i64>,
-            Option<Vec<u8>>,
-            Option<Vec<u8>>,
-        ) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        let doc: Vec<u8> = r.get(0)?;
+        let at: i64 = r.get(1)?;
+        let idx: Option<i64> = r.get(2)?;
+        let op: Option<Vec<u8>> = r.get(3)?;
+        let stamp: Option<Vec<u8>> = r.get(4)?;
         tx.execute(&ins, &[&doc, &at, &idx, &op, &stamp])?;
         done.tombstones += 1;
     }
