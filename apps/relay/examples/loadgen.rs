@@ -7,6 +7,8 @@
 //!     --docs 10 --subscribers 10 --rate 5000 --seconds 10       # paced
 //! cargo run --release -p starling-relay --example loadgen -- \
 //!     --docs 0 --connections 10000                              # idle memory
+//! cargo run --release -p starling-relay --example loadgen -- \
+//!     --postgres postgres://postgres@127.0.0.1:5432/loadgen ...   # the relay on PostgreSQL
 //! ```
 //!
 //! The relay runs in a child process (this program re-executed with
@@ -77,6 +79,10 @@ struct Args {
     /// The relay's SQLite `synchronous`: full (durable, default), normal, off.
     #[arg(long, default_value = "full")]
     sync: String,
+    /// Keep the relay's data in this (empty) PostgreSQL database instead of
+    /// SQLite, e.g. postgres://postgres@127.0.0.1:5432/loadgen.
+    #[arg(long)]
+    postgres: Option<String>,
     /// Internal: run the relay in this process with data in this directory.
     #[arg(long, hide = true)]
     relay_child: Option<std::path::PathBuf>,
@@ -88,9 +94,14 @@ fn raise_nofile() {
     let _ = rlimit::increase_nofile_limit(200_000);
 }
 
-async fn relay_child(dir: std::path::PathBuf, sync: &str) -> anyhow::Result<()> {
+async fn relay_child(
+    dir: std::path::PathBuf,
+    sync: &str,
+    postgres: Option<String>,
+) -> anyhow::Result<()> {
     let mut c = starling_relay::RelayConfig::for_data_dir(dir);
     c.apply_env([("STARLING_RELAY_SYNCHRONOUS".to_owned(), sync.to_owned())])?;
+    c.database_url = postgres;
     c.limits.messages_per_sec = 10_000_000;
     c.limits.message_burst = 10_000_000;
     c.limits.max_connections = 100_000;
@@ -413,6 +424,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .arg("--relay-child")
         .arg(dir.path())
+        .args(
+            args.postgres
+                .iter()
+                .flat_map(|u| ["--postgres", u.as_str()]),
+        )
         .args(["--sync", &args.sync])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -607,7 +623,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     if let Some(dir) = args.relay_child.clone() {
         raise_nofile();
-        return rt.block_on(relay_child(dir, &args.sync));
+        return rt.block_on(relay_child(dir, &args.sync, args.postgres.clone()));
     }
     rt.block_on(run(args))
 }

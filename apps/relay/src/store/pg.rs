@@ -83,19 +83,37 @@ impl Backend for Postgres {
         let mut damaged = Vec::new();
         let mut permits = Vec::new();
         let mut erased = false;
+        // Envelopes in a row go in as one statement (a round trip each
+        // would cap the relay at the network's latency); anything else
+        // first writes the ones before it, so it sees them.
+        let mut pending = Envelopes::default();
         for job in jobs {
             permits.extend(job.permits);
             for w in job.work {
                 match w {
                     Work::Out(o) => outputs.push(o),
-                    Work::Access(rows) => add_access(&mut tx, &rows)?,
+                    Work::Access(rows) => {
+                        pending.flush(&mut tx)?;
+                        add_access(&mut tx, &rows)?
+                    }
                     Work::Store(action) => {
+                        if let RelayAction::StoreEnvelope {
+                            doc,
+                            meta,
+                            envelope,
+                        } = *action
+                        {
+                            pending.push(doc, &meta, envelope.envelope().as_bytes());
+                            continue;
+                        }
+                        pending.flush(&mut tx)?;
                         erased |= matches!(*action, RelayAction::EraseDoc { .. });
                         execute(&mut tx, *action, &mut outputs, &mut freed, &mut damaged)?
                     }
                 }
             }
         }
+        pending.flush(&mut tx)?;
         tx.commit()?;
         drop(permits);
         Ok((outputs, freed, damaged, erased))
@@ -172,6 +190,49 @@ impl Backend for Postgres {
             }
         }
         Ok(idle)
+    }
+}
+
+/// Envelopes waiting to be inserted together, column by column.
+#[derive(Default)]
+struct Envelopes {
+    doc: Vec<Vec<u8>>,
+    doc_seq: Vec<i64>,
+    author: Vec<Vec<u8>>,
+    author_seq: Vec<i64>,
+    hash: Vec<Vec<u8>>,
+    bytes: Vec<Vec<u8>>,
+}
+
+impl Envelopes {
+    fn push(&mut self, doc: DocId, meta: &EnvelopeMeta, bytes: &[u8]) {
+        self.doc.push(doc.as_bytes().to_vec());
+        self.doc_seq.push(meta.doc_seq as i64);
+        self.author.push(meta.author.as_bytes().to_vec());
+        self.author_seq.push(meta.author_seq as i64);
+        self.hash.push(meta.hash.as_bytes().to_vec());
+        self.bytes.push(bytes.to_vec());
+    }
+
+    fn flush(&mut self, tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+        if self.doc.is_empty() {
+            return Ok(());
+        }
+        tx.execute(
+            "INSERT INTO envelopes (doc, doc_seq, author, author_seq, hash, bytes)
+             SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[],
+                                  $5::bytea[], $6::bytea[])",
+            &[
+                &self.doc,
+                &self.doc_seq,
+                &self.author,
+                &self.author_seq,
+                &self.hash,
+                &self.bytes,
+            ],
+        )?;
+        *self = Envelopes::default();
+        Ok(())
     }
 }
 
