@@ -17,8 +17,8 @@ use starling_protocol::RelayAddr;
 mod lock;
 mod person;
 pub(crate) use lock::SyncLock;
-pub(crate) use person::is_recovery_of;
 pub use person::{DeviceInfo, DeviceJoinKind, Devices};
+pub(crate) use person::{is_live_link_of, is_recovery_of};
 
 /// The store's file name inside the home directory.
 pub const STORE_FILE: &str = "starling.db";

@@ -186,7 +186,8 @@ impl InviteLink {
     }
 }
 
-fn hex32(s: &str) -> Option<[u8; 32]> {
+/// 64 hex digits as 32 bytes (links carry their secrets so).
+pub(crate) fn hex32(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;

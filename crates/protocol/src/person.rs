@@ -34,7 +34,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::addr::RelayAddr;
 use crate::ids::DeviceId;
-use crate::invite::InviteSecret;
+use crate::invite::{InviteSecret, hex32};
 
 /// Scheme and path prefix of a device link.
 pub const DEVICE_LINK_PREFIX: &str = "starling://device/";
@@ -105,15 +105,6 @@ impl DeviceLink {
             hex::encode(self.secret.as_bytes())
         ))
     }
-}
-
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    hex::decode_to_slice(s, &mut out).ok()?;
-    Some(out)
 }
 
 impl FromStr for DeviceLink {

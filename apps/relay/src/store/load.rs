@@ -157,25 +157,45 @@ fn load_doc(
         let stamp: Option<Vec<u8>> = r.get(2)?;
         ops.push((op, stamp.as_deref().and_then(decode_stamp)));
     }
-    let mut metas = Vec::new();
-    let mut live_bytes = 0u64;
-    let mut per_device: HashMap<DeviceId, u64> = HashMap::new();
+    let mut metas = Metas::default();
     let mut rows = env_q.query(params![raw])?;
     while let Some(r) = rows.next()? {
-        let doc_seq: i64 = r.get(0)?;
         let author: Vec<u8> = r.get(1)?;
-        let author_seq: i64 = r.get(2)?;
         let hash: Vec<u8> = r.get(3)?;
-        let len: Option<i64> = r.get(4)?;
+        metas.push(doc, r.get(0)?, &author, r.get(2)?, &hash, r.get(4)?)?;
+    }
+    Ok(metas.finish(doc, ops, device_bytes))
+}
+
+/// A document's envelope rows, as either store reads them, checked and
+/// counted.
+#[derive(Default)]
+pub(super) struct Metas {
+    metas: Vec<(EnvelopeMeta, bool)>,
+    live_bytes: u64,
+    per_device: HashMap<DeviceId, u64>,
+}
+
+impl Metas {
+    /// One row: `len` is the kept bytes' length, `None` once compacted.
+    pub(super) fn push(
+        &mut self,
+        doc: DocId,
+        doc_seq: i64,
+        author: &[u8],
+        author_seq: i64,
+        hash: &[u8],
+        len: Option<i64>,
+    ) -> Result<(), StoreError> {
         let corrupt = || StoreError::Corrupt(format!("{doc}: envelope {doc_seq}"));
-        let author = device(&author).ok_or_else(corrupt)?;
-        let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| corrupt())?;
+        let author = device(author).ok_or_else(corrupt)?;
+        let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt())?;
         if let Some(n) = len {
             let n = n.max(0) as u64;
-            live_bytes += n;
-            *per_device.entry(author).or_default() += n;
+            self.live_bytes += n;
+            *self.per_device.entry(author).or_default() += n;
         }
-        metas.push((
+        self.metas.push((
             EnvelopeMeta {
                 doc_seq: doc_seq as u64,
                 author,
@@ -185,15 +205,25 @@ fn load_doc(
             },
             len.is_some(),
         ));
+        Ok(())
     }
-    // Counted only once the whole document loaded.
-    for (d, n) in per_device {
-        *device_bytes.entry(d).or_default() += n;
+
+    /// The loaded document; its authors' bytes are counted into
+    /// `device_bytes` only now that the whole document loaded.
+    pub(super) fn finish(
+        self,
+        doc: DocId,
+        ops: Vec<(MembershipOp, Option<OpStamp>)>,
+        device_bytes: &mut HashMap<DeviceId, u64>,
+    ) -> LoadedDoc {
+        for (d, n) in self.per_device {
+            *device_bytes.entry(d).or_default() += n;
+        }
+        LoadedDoc {
+            doc,
+            ops,
+            metas: self.metas,
+            live_bytes: self.live_bytes,
+        }
     }
-    Ok(LoadedDoc {
-        doc,
-        ops,
-        metas,
-        live_bytes,
-    })
 }

@@ -10,7 +10,7 @@ use postgres::{Client, NoTls, Transaction};
 use starling_protocol::membership::MembershipOp;
 use starling_protocol::relay::{EnvelopeMeta, RelayAction, Tombstone, replay_messages};
 use starling_protocol::wire::{AccessEntry, AccessLog, StoredStats};
-use starling_protocol::{DeviceId, DocId, Envelope, EnvelopeHash};
+use starling_protocol::{DeviceId, DocId, Envelope};
 
 use super::batch::{Backend, Committed, kind_code, kind_of};
 use super::load::{self, Loaded, LoadedDoc, decode_stamp, device, encode_stamp};
@@ -550,48 +550,17 @@ fn load_doc(
         let stamp: Option<Vec<u8>> = r.get(2);
         ops.push((op, stamp.as_deref().and_then(decode_stamp)));
     }
-    let mut metas = Vec::new();
-    let mut live_bytes = 0u64;
-    let mut per_device: HashMap<DeviceId, u64> = HashMap::new();
+    let mut metas = load::Metas::default();
     for r in c.query(
-        "SELECT doc_seq, author, author_seq, hash, octet_length(bytes) FROM envelopes
+        "SELECT doc_seq, author, author_seq, hash, octet_length(bytes)::BIGINT FROM envelopes
          WHERE doc = $1 ORDER BY doc_seq",
         &[&raw],
     )? {
-        let doc_seq: i64 = r.get(0);
-        let corrupt = || StoreError::Corrupt(format!("{doc}: envelope {doc_seq}"));
-        let author = device(&r.get::<_, Vec<u8>>(1)).ok_or_else(corrupt)?;
-        let hash: [u8; 32] = r
-            .get::<_, Vec<u8>>(3)
-            .as_slice()
-            .try_into()
-            .map_err(|_| corrupt())?;
-        let len: Option<i32> = r.get(4);
-        if let Some(n) = len {
-            let n = n.max(0) as u64;
-            live_bytes += n;
-            *per_device.entry(author).or_default() += n;
-        }
-        metas.push((
-            EnvelopeMeta {
-                doc_seq: doc_seq as u64,
-                author,
-                author_seq: r.get::<_, i64>(2) as u64,
-                hash: EnvelopeHash::from_bytes(hash),
-                len: len.unwrap_or(0).max(0) as u64,
-            },
-            len.is_some(),
-        ));
+        let author: Vec<u8> = r.get(1);
+        let hash: Vec<u8> = r.get(3);
+        metas.push(doc, r.get(0), &author, r.get(2), &hash, r.get(4))?;
     }
-    for (d, n) in per_device {
-        *device_bytes.entry(d).or_default() += n;
-    }
-    Ok(LoadedDoc {
-        doc,
-        ops,
-        metas,
-        live_bytes,
-    })
+    Ok(metas.finish(doc, ops, device_bytes))
 }
 
 /// Erases `doc` from the PostgreSQL database at `url` (see

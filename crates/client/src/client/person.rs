@@ -90,14 +90,19 @@ pub(crate) fn revoke_links(
     };
     let mut any = false;
     for (invite, inv) in m.invites() {
-        let link = inv.device.as_ref().is_some_and(|g| g.person == *person)
-            && inv.status == InviteStatus::Live
-            && !is_recovery_of(inv, person);
-        if link && session.revoke_invite(now, doc, *invite).is_ok() {
+        if is_live_link_of(inv, person) && session.revoke_invite(now, doc, *invite).is_ok() {
             any = true;
         }
     }
     any
+}
+
+/// Whether `inv` is one of `person`'s device links not yet used or revoked
+/// (a device invite that is not their recovery code's).
+pub(crate) fn is_live_link_of(inv: &Invite, person: &DeviceId) -> bool {
+    inv.status == InviteStatus::Live
+        && inv.device.as_ref().is_some_and(|g| g.person == *person)
+        && !is_recovery_of(inv, person)
 }
 
 /// Whether `inv` is `person`'s recovery invite: a device invite for them

@@ -10,8 +10,8 @@ use zeroize::Zeroizing;
 
 use super::{ClientEvent, Erasure, Run};
 use crate::changes::decode_batch;
-use crate::client::is_recovery_of;
 use crate::client::now_ms;
+use crate::client::{is_live_link_of, is_recovery_of};
 use crate::error::{ClientError, Result};
 use crate::persist;
 use crate::store::rows;
@@ -446,12 +446,7 @@ impl Run<'_> {
         let expired: Vec<_> = m
             .invites()
             .iter()
-            .filter(|(_, inv)| {
-                inv.status == InviteStatus::Live
-                    && inv.device.as_ref().is_some_and(|g| g.person == person)
-                    && !is_recovery_of(inv, &person)
-                    && inv.expires_at < now
-            })
+            .filter(|(_, inv)| is_live_link_of(inv, &person) && inv.expires_at < now)
             .map(|(id, _)| *id)
             .collect();
         let register = self.recovery.filter(|r| !m.invites().contains_key(r));
