@@ -13,7 +13,7 @@
 //! `deliver` frames are encoded here once per envelope, before the commit,
 //! and shared by every subscriber's batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -29,7 +29,9 @@ use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::outbox::{Batch, Outbound, Outbox, Refused};
 use crate::quota::Usage;
-use crate::store::{AccessRow, Job, Loaded, Output, Store, StoreEvent, Sweep, Work};
+use crate::store::{
+    AccessRow, Fresh, Head, Job, Loaded, Output, Peer, Store, StoreEvent, Sweep, Work,
+};
 use starling_protocol::wire::AccessKind;
 
 /// Most hub events handled before the queued work goes to the store.
@@ -91,6 +93,106 @@ pub(crate) enum HubEvent {
         now: u64,
         reply: tokio::sync::oneshot::Sender<usize>,
     },
+    /// Other instances sharing the database committed to these documents.
+    Stale(Vec<DocId>),
+    /// Every document's heads in the shared database (ops, last doc seq),
+    /// and every deleted document: any that differ from ours are stale.
+    Heads {
+        heads: Vec<(DocId, (u64, u64))>,
+        deleted: Vec<DocId>,
+    },
+    /// What other instances committed, read back (see [`Peer::read`]).
+    Fresh(Vec<Fresh>),
+    /// A member's presence sent through another instance.
+    Presence {
+        doc: DocId,
+        from: Box<DeviceId>,
+        blob: Vec<u8>,
+    },
+}
+
+/// Keeping in step with the other instances on a shared database.
+#[derive(Debug)]
+struct Sharing {
+    peer: Peer,
+    /// Documents other instances changed, to read back.
+    stale: HashSet<DocId>,
+    /// Documents being read back.
+    reading: HashSet<DocId>,
+    /// Jobs in flight writing each document.
+    busy: HashMap<DocId, usize>,
+    /// The documents each job in flight writes, oldest first.
+    jobs: VecDeque<Vec<DocId>>,
+    /// Our view and the database's disagree: close every connection and
+    /// load everything again.
+    resync: bool,
+}
+
+impl Sharing {
+    fn begin(&mut self, docs: Vec<DocId>) {
+        for d in &docs {
+            *self.busy.entry(*d).or_default() += 1;
+        }
+        self.jobs.push_back(docs);
+    }
+
+    fn finish(&mut self, jobs: usize) {
+        for _ in 0..jobs {
+            for d in self.jobs.pop_front().unwrap_or_default() {
+                if let Some(n) = self.busy.get_mut(&d) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.busy.remove(&d);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The documents `work` writes, and the heads each of them moves from and
+/// to: `core` holds the state after the work.
+fn job_heads(core: &RelayCore, work: &[Work]) -> (Vec<Head>, Vec<DocId>) {
+    let mut added: HashMap<DocId, (u64, u64)> = HashMap::new();
+    let mut writes: Vec<DocId> = Vec::new();
+    let mut erased: HashSet<DocId> = HashSet::new();
+    for w in work {
+        let Work::Store(a) = w else { continue };
+        match &**a {
+            RelayAction::StoreEnvelope { doc, .. } => {
+                added.entry(*doc).or_default().1 += 1;
+                writes.push(*doc);
+            }
+            RelayAction::StoreMembershipOp { doc, .. } => {
+                added.entry(*doc).or_default().0 += 1;
+                writes.push(*doc);
+            }
+            RelayAction::Compact { doc, .. } => writes.push(*doc),
+            RelayAction::EraseDoc { doc, .. } => {
+                erased.insert(*doc);
+                writes.push(*doc);
+            }
+            _ => {}
+        }
+    }
+    writes.sort_unstable();
+    writes.dedup();
+    let heads = added
+        .into_iter()
+        .filter(|(doc, _)| !erased.contains(doc))
+        .filter_map(|(doc, (ops, envelopes))| {
+            let after = core.heads(&doc)?;
+            Some(Head {
+                doc,
+                before: (
+                    after.0.saturating_sub(ops),
+                    after.1.saturating_sub(envelopes),
+                ),
+                after,
+            })
+        })
+        .collect();
+    (heads, writes)
 }
 
 /// One incoming message.
@@ -123,6 +225,8 @@ pub(crate) struct Hub {
     policy: Policy,
     /// A sweep asked for (by [`HubEvent::Sweep`]), with where to answer.
     sweep_asked: Option<(u64, tokio::sync::oneshot::Sender<usize>)>,
+    /// With other instances on a shared database.
+    shared: Option<Sharing>,
 }
 
 /// How long the relay keeps what it records, from the configuration.
@@ -266,6 +370,7 @@ impl Hub {
         metrics: Arc<Metrics>,
         health: SharedHealth,
         policy: Policy,
+        peer: Option<Peer>,
     ) -> Self {
         let mut hub = Hub {
             core,
@@ -283,6 +388,14 @@ impl Hub {
             access: Access::default(),
             policy,
             sweep_asked: None,
+            shared: peer.map(|peer| Sharing {
+                peer,
+                stale: HashSet::new(),
+                reading: HashSet::new(),
+                busy: HashMap::new(),
+                jobs: VecDeque::new(),
+                resync: false,
+            }),
         };
         hub.restore(loaded);
         hub
@@ -483,7 +596,123 @@ impl Hub {
             }
             // Run once the inbox is drained (it awaits the store).
             HubEvent::Sweep { now, reply } => self.sweep_asked = Some((now, reply)),
+            HubEvent::Stale(docs) => {
+                if let Some(s) = &mut self.shared {
+                    s.stale.extend(docs);
+                }
+            }
+            HubEvent::Heads { heads, deleted } => {
+                let Some(s) = &mut self.shared else { return };
+                for (doc, h) in heads {
+                    if self.core.heads(&doc) != Some(h)
+                        && !self.core.is_deleted(&doc)
+                        && !self.core.is_damaged(&doc)
+                    {
+                        s.stale.insert(doc);
+                    }
+                }
+                s.stale
+                    .extend(deleted.into_iter().filter(|d| !self.core.is_deleted(d)));
+            }
+            HubEvent::Fresh(fresh) => {
+                for f in fresh {
+                    self.absorb(f);
+                }
+            }
+            HubEvent::Presence { doc, from, blob } => {
+                let actions = self
+                    .core
+                    .absorb_presence(doc, *from, starling_protocol::Bytes(blob));
+                self.carry_out(actions);
+            }
         }
+    }
+
+    /// Takes in what another instance committed, unless this instance has
+    /// work of its own on the document not yet committed (it is read again
+    /// after).
+    fn absorb(&mut self, fresh: Fresh) {
+        let doc = fresh.doc();
+        let Some(s) = &mut self.shared else { return };
+        s.reading.remove(&doc);
+        let pending = self.pending.iter().any(|w| match w {
+            Work::Store(a) => match &**a {
+                RelayAction::StoreEnvelope { doc: d, .. }
+                | RelayAction::StoreMembershipOp { doc: d, .. }
+                | RelayAction::Compact { doc: d, .. }
+                | RelayAction::EraseDoc { doc: d, .. } => *d == doc,
+                _ => false,
+            },
+            _ => false,
+        });
+        if pending || s.busy.contains_key(&doc) {
+            s.stale.insert(doc);
+            return;
+        }
+        match fresh {
+            Fresh::Deleted(doc, tombstone) => {
+                tracing::info!(%doc, "document deleted through another relay instance");
+                self.access.forget(&doc);
+                let actions = self.core.absorb_deleted(doc, *tombstone);
+                self.carry_out(actions);
+            }
+            Fresh::Rows(doc, committed) => {
+                let have = self.core.heads(&doc).map_or(0, |h| h.1);
+                let kept: Vec<(DeviceId, u64)> = committed
+                    .envelopes
+                    .iter()
+                    .filter(|(m, e)| m.doc_seq > have && e.is_some())
+                    .map(|(m, _)| (m.author, m.len))
+                    .collect();
+                match self.core.absorb(doc, committed) {
+                    Ok(actions) => {
+                        for (author, len) in kept {
+                            self.usage.add(doc, author, len);
+                        }
+                        self.carry_out(actions);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "this instance's view of a document disagrees with the shared database: reloading");
+                        s.resync = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks for what other instances committed to the stale documents that
+    /// have no work of this instance in flight.
+    fn read_stale(&mut self) {
+        let Some(s) = &mut self.shared else { return };
+        let ready: Vec<DocId> = s
+            .stale
+            .iter()
+            .filter(|d| !s.reading.contains(*d) && !s.busy.contains_key(*d))
+            .copied()
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        let mut have = Vec::with_capacity(ready.len());
+        for doc in ready {
+            s.stale.remove(&doc);
+            s.reading.insert(doc);
+            have.push((doc, self.core.heads(&doc).unwrap_or((0, 0))));
+        }
+        s.peer.read(have);
+    }
+
+    /// After this instance's view and the shared database disagreed: every
+    /// connection is closed (each resumes from its cursor, on any instance)
+    /// and everything is loaded again.
+    async fn resync(&mut self) {
+        if let Some(s) = &mut self.shared {
+            s.resync = false;
+            s.reading.clear();
+        }
+        let all: Vec<ConnId> = self.conns.keys().copied().collect();
+        self.close(all);
+        self.reload(None).await;
     }
 
     fn refuse(&mut self, conn: ConnId, reason: &'static str, msg: Message, close: bool) {
@@ -526,6 +755,15 @@ impl Hub {
             let e = Message::error(ErrorCode::TooLarge, RetryClass::TooLarge, Some(doc), text);
             return self.refuse(conn, "quota", e, false);
         }
+        let presence = match &inbound {
+            Inbound::Msg(m) => match &**m {
+                Message::Presence { doc, blob, .. } if self.shared.is_some() => {
+                    Some((*doc, blob.0.clone()))
+                }
+                _ => None,
+            },
+            Inbound::Publish(_) => None,
+        };
         let actions = match inbound {
             Inbound::Publish(p) => self.core.handle_checked_publish(conn, *p),
             Inbound::Msg(msg) => {
@@ -544,6 +782,20 @@ impl Hub {
                     .handle_message(now_ms(), conn, *msg, &mut rand_core::OsRng)
             }
         };
+        if let (Some((doc, blob)), Some(s), Some(device)) =
+            (presence, &self.shared, self.core.device_of(conn))
+            && !actions.iter().any(|a| {
+                matches!(
+                    a,
+                    RelayAction::Send {
+                        msg: Message::Error { .. },
+                        ..
+                    }
+                )
+            })
+        {
+            s.peer.presence(doc, device, blob);
+        }
         for a in &actions {
             match a {
                 RelayAction::StoreEnvelope {
@@ -649,7 +901,23 @@ impl Hub {
         let work = std::mem::take(&mut self.pending);
         self.inflight += 1;
         self.metrics.store_queue.set(self.inflight as i64);
-        if self.store.submit(Job { work, permits }).is_err() {
+        let heads = match &mut self.shared {
+            Some(s) => {
+                let (heads, docs) = job_heads(&self.core, &work);
+                s.begin(docs);
+                heads
+            }
+            None => Vec::new(),
+        };
+        if self
+            .store
+            .submit(Job {
+                work,
+                heads,
+                permits,
+            })
+            .is_err()
+        {
             tracing::error!("store thread gone");
         }
     }
@@ -737,6 +1005,9 @@ impl Hub {
                 damaged,
             } => {
                 self.inflight = self.inflight.saturating_sub(jobs);
+                if let Some(s) = &mut self.shared {
+                    s.finish(jobs);
+                }
                 for f in &freed {
                     self.usage.free(f);
                 }
@@ -756,13 +1027,28 @@ impl Hub {
                 // Work queued since was decided on the failed state.
                 let pending = Job {
                     work: std::mem::take(&mut self.pending),
+                    heads: Vec::new(),
                     permits: std::mem::take(&mut self.pending_permits),
                 };
-                self.close(conns.into_iter().chain(pending.conns()));
+                match &mut self.shared {
+                    // What other instances committed meanwhile reloads
+                    // unseen by this instance's subscribers: every
+                    // connection resumes from its cursor instead.
+                    Some(s) => {
+                        s.finish(jobs);
+                        s.reading.clear();
+                        let all: Vec<ConnId> = self.conns.keys().copied().collect();
+                        self.close(all);
+                    }
+                    None => self.close(conns.into_iter().chain(pending.conns())),
+                }
                 self.reload(fault).await;
             }
             StoreEvent::Dropped { jobs, conns } => {
                 self.inflight = self.inflight.saturating_sub(jobs);
+                if let Some(s) = &mut self.shared {
+                    s.finish(jobs);
+                }
                 self.close(conns);
             }
         }
@@ -815,6 +1101,10 @@ pub(crate) async fn run(
                 None => break,
             },
         }
+        if hub.shared.as_ref().is_some_and(|s| s.resync) {
+            hub.resync().await;
+        }
+        hub.read_stale();
         hub.submit();
     }
     hub.flush_access();

@@ -29,7 +29,7 @@ use crate::conn::{self, ConnCtx, WsFrame};
 use crate::hub::{self, Hub};
 use crate::limits::AnswerBudgets;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreThreads};
+use crate::store::{Store, StoreError, StoreThreads};
 use crate::tls::{Peer, RelayListener, TlsState};
 use crate::{RelayError, keyfile};
 
@@ -107,11 +107,22 @@ pub async fn start_on(
     let metrics = Arc::new(Metrics::default());
     let (store_tx, store_rx) = mpsc::unbounded_channel();
     let db_path = config.db_path();
-    let (store, threads, integrity) = match &config.database_url {
+    // Names this process among relay instances sharing a database.
+    let instance = {
+        let mut b = [0u8; 8];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+        u64::from_le_bytes(b)
+    };
+    let (store, mut threads, integrity) = match &config.database_url {
         Some(url) => {
-            let (store, threads) =
-                Store::open_postgres(url, config.max_commit_batch, store_tx, metrics.clone())
-                    .await?;
+            let (store, threads) = Store::open_postgres(
+                url,
+                instance,
+                config.max_commit_batch,
+                store_tx,
+                metrics.clone(),
+            )
+            .await?;
             (store, threads, Vec::new())
         }
         None => Store::open(
@@ -151,6 +162,14 @@ pub async fn start_on(
         allow_list: None,
         replay_chunk_bytes: config.limits.replay_chunk_bytes,
     };
+    let peer = match &config.database_url {
+        Some(url) => Some(
+            threads
+                .start_shared(url, instance, hub_tx.clone())
+                .map_err(StoreError::from)?,
+        ),
+        None => None,
+    };
     let relay_key = Arc::new(key.clone());
     let health: hub::SharedHealth = Arc::new(RwLock::new(None));
     let hub_state = Hub::new(
@@ -165,6 +184,7 @@ pub async fn start_on(
             access_log_days: config.access_log_days,
             retention_days: config.retention_days,
         },
+        peer,
     );
     let hub = tokio::spawn(hub::run(hub_state, hub_rx, store_rx, cancel.clone()));
     let tracker = TaskTracker::new();

@@ -18,7 +18,9 @@ mod load;
 mod pg;
 pub use pg::Imported;
 mod schema;
+mod shared;
 mod wal;
+pub(crate) use shared::{Fresh, Peer, SharedThreads};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -60,6 +62,11 @@ pub enum StoreError {
     /// A file operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// Another relay instance sharing the database committed to a
+    /// document first: this instance's view of it was stale. Nothing in
+    /// the batch was stored; the instance reloads.
+    #[error("{0}")]
+    Conflict(String),
     /// The database cannot be read at all.
     #[error(
         "cannot read the relay database {path}: {reason}; restore it (with relay.key) from a \
@@ -92,6 +99,9 @@ impl From<postgres::Error> for StoreError {
 #[derive(Debug)]
 pub(crate) struct Job {
     pub work: Vec<Work>,
+    /// What the work adds to each document, from the heads the hub decided
+    /// on (checked on a shared PostgreSQL database; empty otherwise).
+    pub heads: Vec<Head>,
     /// The intake the job's messages hold, released once it is committed
     /// (or dropped).
     pub permits: Vec<tokio::sync::OwnedSemaphorePermit>,
@@ -125,6 +135,15 @@ impl Job {
             .filter(|w| matches!(w, Work::Store(_) | Work::Access(_)))
             .count()
     }
+}
+
+/// A document's membership op count and last doc seq before and after a
+/// job.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    pub doc: DocId,
+    pub before: (u64, u64),
+    pub after: (u64, u64),
 }
 
 /// One step of a job. Small (boxed payloads): a fan-out queues one output
@@ -297,11 +316,16 @@ pub(crate) struct StoreThreads {
     /// SQLite's WAL checkpointer (none on PostgreSQL).
     checkpointer: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
+    /// Keeping in step with other instances (a shared PostgreSQL).
+    shared: Option<SharedThreads>,
 }
 
 impl StoreThreads {
     /// Waits for both threads (after [`Store::shutdown`]).
     pub fn join(self) {
+        if let Some(s) = self.shared {
+            s.join();
+        }
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.writer.join();
         if let Some(c) = self.checkpointer {
@@ -355,6 +379,7 @@ impl Store {
                 writer,
                 checkpointer: Some(checkpointer),
                 stop,
+                shared: None,
             },
             integrity,
         ))
@@ -365,6 +390,7 @@ impl Store {
     /// async runtime).
     pub async fn open_postgres(
         url: &str,
+        instance: u64,
         max_batch: usize,
         events: tmpsc::UnboundedSender<StoreEvent>,
         metrics: Arc<Metrics>,
@@ -374,7 +400,7 @@ impl Store {
         let url = url.to_owned();
         let writer = std::thread::Builder::new()
             .name("relay-store".into())
-            .spawn(move || match pg::open(&url) {
+            .spawn(move || match pg::open(&url, instance) {
                 Ok(db) => {
                     let _ = opened_tx.send(Ok(()));
                     batch::run(db, rx, events, max_batch, metrics)
@@ -391,6 +417,7 @@ impl Store {
                 writer,
                 checkpointer: None,
                 stop,
+                shared: None,
             },
         ))
     }
@@ -445,6 +472,22 @@ impl Store {
         if self.tx.send(Request::Shutdown(tx)).is_ok() {
             let _ = rx.await;
         }
+    }
+}
+
+impl StoreThreads {
+    /// Starts the threads that keep this instance in step with the others
+    /// sharing the PostgreSQL database at `url` (see `shared`); they stop
+    /// with the store's.
+    pub fn start_shared(
+        &mut self,
+        url: &str,
+        instance: u64,
+        hub: tmpsc::Sender<crate::hub::HubEvent>,
+    ) -> std::io::Result<Peer> {
+        let (peer, threads) = shared::start(url, instance, hub)?;
+        self.shared = Some(threads);
+        Ok(peer)
     }
 }
 

@@ -39,6 +39,7 @@ mod auth;
 mod doc;
 mod memory;
 mod publish;
+mod shared;
 #[cfg(test)]
 mod tests;
 
@@ -46,6 +47,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub use doc::EnvelopeMeta;
 pub use memory::MemoryRelay;
+pub use shared::{Committed, Diverged};
 
 use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope};
 use crate::ids::{DeviceId, DocId};

@@ -208,6 +208,11 @@ impl Metas {
         Ok(())
     }
 
+    /// The rows' metadata, each flagged whether its bytes are kept.
+    pub(super) fn into_metas(self) -> Vec<(EnvelopeMeta, bool)> {
+        self.metas
+    }
+
     /// The loaded document; its authors' bytes are counted into
     /// `device_bytes` only now that the whole document loaded.
     pub(super) fn finish(

@@ -14,10 +14,20 @@ use starling_protocol::{DeviceId, DocId, Envelope};
 
 use super::batch::{Backend, Committed, kind_code, kind_of};
 use super::load::{self, Loaded, LoadedDoc, decode_stamp, device, encode_stamp};
-use super::{AccessRow, Freed, Job, Output, StoreError, Sweep, Work, fault_reason};
+use super::{AccessRow, Freed, Head, Job, Output, StoreError, Sweep, Work, fault_reason};
 
 /// Schema migrations, in order; entry `i` takes version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../migrations/postgres/0002_doc_heads.sql"),
+];
+
+/// The channel instances tell each other what they committed on (see
+/// `crate::shared`).
+pub(crate) const CHANNEL: &str = "starling_relay";
+
+/// Most bytes of one notification's payload (PostgreSQL's limit is 8000).
+const PAYLOAD: usize = 7900;
 
 /// The schema version this relay writes on PostgreSQL.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -26,17 +36,71 @@ pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub(crate) struct Postgres {
     url: String,
     client: Option<Client>,
+    /// This relay process among the instances sharing the database.
+    instance: u64,
 }
 
 /// Connects and migrates the schema (a database newer than this relay is
-/// refused rather than misread).
-pub(crate) fn open(url: &str) -> Result<Postgres, StoreError> {
+/// refused rather than misread). `instance` names this process in what it
+/// tells the other instances.
+pub(crate) fn open(url: &str, instance: u64) -> Result<Postgres, StoreError> {
     let mut client = Client::connect(url, NoTls)?;
     migrate(&mut client)?;
     Ok(Postgres {
         url: url.to_owned(),
         client: Some(client),
+        instance,
     })
+}
+
+/// Moves each document's heads row from what its instance decided on to
+/// what the job leaves (in document order, so two instances never wait on
+/// each other's rows in a cycle). A row that is not where the instance
+/// thought means another instance committed first: the whole batch fails.
+fn advance_heads(tx: &mut Transaction<'_>, heads: &mut [Head]) -> Result<(), StoreError> {
+    heads.sort_unstable_by_key(|h| h.doc);
+    let insert = tx.prepare(
+        "INSERT INTO doc_heads (doc, ops, seq) VALUES ($1, $2, $3) ON CONFLICT (doc) DO NOTHING",
+    )?;
+    let update = tx.prepare(
+        "UPDATE doc_heads SET ops = $2, seq = $3 WHERE doc = $1 AND ops = $4 AND seq = $5",
+    )?;
+    for h in heads.iter() {
+        let key = &h.doc.as_bytes()[..];
+        let (ops, seq) = (h.after.0 as i64, h.after.1 as i64);
+        let moved = if h.before == (0, 0) {
+            tx.execute(&insert, &[&key, &ops, &seq])?
+        } else {
+            let (was_ops, was_seq) = (h.before.0 as i64, h.before.1 as i64);
+            tx.execute(&update, &[&key, &ops, &seq, &was_ops, &was_seq])?
+        };
+        if moved != 1 {
+            return Err(StoreError::Conflict(format!(
+                "{}: another relay instance committed to it first",
+                h.doc
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Tells the other instances which documents changed (delivered when the
+/// transaction commits).
+fn notify(tx: &mut Transaction<'_>, instance: u64, docs: &[DocId]) -> Result<(), StoreError> {
+    let mut payload = String::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if payload.is_empty() {
+            payload = format!("c {instance:016x} ");
+        } else {
+            payload.push(',');
+        }
+        payload.push_str(&doc.to_string());
+        if payload.len() > PAYLOAD - 40 || i + 1 == docs.len() {
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
+            payload.clear();
+        }
+    }
+    Ok(())
 }
 
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
@@ -77,12 +141,16 @@ impl Postgres {
 
 impl Backend for Postgres {
     fn commit(&mut self, jobs: Vec<Job>) -> Result<Committed, StoreError> {
+        let instance = self.instance;
         let mut tx = self.client()?.transaction()?;
         let mut outputs = Vec::new();
         let mut freed = Vec::new();
         let mut damaged = Vec::new();
         let mut permits = Vec::new();
         let mut erased = false;
+        let mut heads: Vec<Head> = jobs.iter().flat_map(|j| j.heads.iter().copied()).collect();
+        advance_heads(&mut tx, &mut heads)?;
+        let mut changed: Vec<DocId> = heads.iter().map(|h| h.doc).collect();
         // Envelopes in a row go in as one statement (a round trip each
         // would cap the relay at the network's latency); anything else
         // first writes the ones before it, so it sees them.
@@ -107,13 +175,19 @@ impl Backend for Postgres {
                             continue;
                         }
                         pending.flush(&mut tx)?;
-                        erased |= matches!(*action, RelayAction::EraseDoc { .. });
+                        if let RelayAction::EraseDoc { doc, .. } = &*action {
+                            erased = true;
+                            changed.push(*doc);
+                        }
                         execute(&mut tx, *action, &mut outputs, &mut freed, &mut damaged)?
                     }
                 }
             }
         }
         pending.flush(&mut tx)?;
+        changed.sort_unstable();
+        changed.dedup();
+        notify(&mut tx, instance, &changed)?;
         tx.commit()?;
         drop(permits);
         Ok((outputs, freed, damaged, erased))
@@ -387,6 +461,12 @@ fn read_replay(
         .collect()
 }
 
+/// Fills `doc_heads` from the stored rows (after an import).
+const HEADS_FROM_ROWS: &str = "INSERT INTO doc_heads (doc, ops, seq)
+    SELECT m.doc, count(*),
+           coalesce((SELECT max(e.doc_seq) FROM envelopes e WHERE e.doc = m.doc), 0)
+    FROM membership_ops m GROUP BY m.doc";
+
 /// Deletes every row of `doc` and keeps `tombstone`; the envelope bytes
 /// freed, per author.
 pub(crate) fn erase(
@@ -415,6 +495,7 @@ pub(crate) fn erase(
     tx.execute("DELETE FROM envelopes WHERE doc = $1", &[&key])?;
     tx.execute("DELETE FROM membership_ops WHERE doc = $1", &[&key])?;
     tx.execute("DELETE FROM access_log WHERE doc = $1", &[&key])?;
+    tx.execute("DELETE FROM doc_heads WHERE doc = $1", &[&key])?;
     let (idx, op, stamp) = match &tombstone.op {
         Some((i, op, stamp)) => (
             Some(*i as i64),
@@ -610,7 +691,7 @@ pub struct Imported {
 /// Copies every row of the SQLite relay database `src` into the empty
 /// PostgreSQL database at `url`, in one transaction: all of it or nothing.
 pub(crate) fn import_sqlite(src: &rusqlite::Connection, url: &str) -> Result<Imported, StoreError> {
-    let mut db = open(url)?;
+    let mut db = open(url, 0)?;
     let mut tx = db.client()?.transaction()?;
     let held: i64 = tx
         .query_one(
@@ -683,6 +764,7 @@ pub(crate) fn import_sqlite(src: &rusqlite::Connection, url: &str) -> Result<Imp
         tx.execute(&ins, &[&doc, &device, &kind, &hour, &count, &last_at])?;
         done.access += 1;
     }
+    tx.batch_execute(HEADS_FROM_ROWS)?;
     tx.commit()?;
     Ok(done)
 }

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::util::{key, now_ms};
 
-const ORIGIN: &str = "ws://relay.test";
+pub(crate) const ORIGIN: &str = "ws://relay.test";
 /// Envelopes a publisher keeps in flight.
 const WINDOW: usize = 16;
 
@@ -59,18 +59,18 @@ async fn spawn_relay(dir: &Path) -> (Relay, String) {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Acked {
-    doc: DocId,
-    author: DeviceId,
-    seq: u64,
-    hash: EnvelopeHash,
-    doc_seq: u64,
+pub(crate) struct Acked {
+    pub doc: DocId,
+    pub author: DeviceId,
+    pub seq: u64,
+    pub hash: EnvelopeHash,
+    pub doc_seq: u64,
 }
 
 /// One publisher: connects to whatever relay is current, publishes with a
 /// window of unacknowledged envelopes, resumes after every crash. Returns
 /// when `stop` is set and everything it published is acknowledged.
-async fn publisher(
+pub(crate) async fn publisher(
     seed: u8,
     url: watch::Receiver<String>,
     stop: watch::Receiver<bool>,

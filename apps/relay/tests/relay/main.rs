@@ -11,6 +11,7 @@ mod erasure;
 mod faults;
 mod handshake;
 mod hostile;
+mod instances;
 mod invites;
 mod plaintext;
 mod postgres;

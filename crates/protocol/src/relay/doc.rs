@@ -138,6 +138,15 @@ impl DocState {
         self.last_doc_seq = self.last_doc_seq.max(m.doc_seq);
     }
 
+    /// Records an envelope another relay instance stored at `m.doc_seq`
+    /// (`live`: its bytes are kept).
+    pub(crate) fn record_stored(&mut self, m: &EnvelopeMeta, live: bool) {
+        self.record(m);
+        if live {
+            self.live.insert(m.doc_seq, (m.author, m.author_seq, m.len));
+        }
+    }
+
     /// The doc seq of a byte-identical envelope already stored (by hash), so
     /// retransmissions are re-acked without verifying them again.
     pub(crate) fn stored_at(

@@ -391,9 +391,27 @@ impl RelayCore {
             op: op.clone(),
             stamp,
         }];
+        out.extend(self.fan_out_op(doc, index, op, stamp, Some(conn)));
+        out
+    }
+
+    /// Sends an appended op to the document's subscribers (and to
+    /// `origin`, its publisher, if on this relay) and drops the
+    /// subscriptions of members it removed.
+    pub(super) fn fan_out_op(
+        &mut self,
+        doc: DocId,
+        index: u64,
+        op: MembershipOp,
+        stamp: OpStamp,
+        origin: Option<ConnId>,
+    ) -> Vec<RelayAction> {
+        let mut out = Vec::new();
         let mut targets = self.subscribers(&doc);
         targets.extend(self.replaying(&doc));
-        if !targets.contains(&conn) {
+        if let Some(conn) = origin
+            && !targets.contains(&conn)
+        {
             targets.push(conn);
         }
         for c in targets {
