@@ -9,7 +9,14 @@
 //!     --docs 0 --connections 10000                              # idle memory
 //! cargo run --release -p starling-relay --example loadgen -- \
 //!     --postgres postgres://postgres@127.0.0.1:5432/loadgen ...   # the relay on PostgreSQL
+//! cargo run --release -p starling-relay --example loadgen -- \
+//!     --postgres postgres://... --instances 2 ...               # two instances, one database
 //! ```
+//!
+//! With `--instances N` (PostgreSQL only) the relay runs as N processes on
+//! the one database, with the same key. Document `d`'s publisher talks to
+//! instance `d mod N` and its subscribers to the next one, so every
+//! delivery crosses from one instance to another.
 //!
 //! The relay runs in a child process (this program re-executed with
 //! `--relay-child`) with durable group commit (`synchronous = full`), so its
@@ -83,6 +90,9 @@ struct Args {
     /// SQLite, e.g. postgres://postgres@127.0.0.1:5432/loadgen.
     #[arg(long)]
     postgres: Option<String>,
+    /// Relay instances sharing the PostgreSQL database (needs --postgres).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// Internal: run the relay in this process with data in this directory.
     #[arg(long, hide = true)]
     relay_child: Option<std::path::PathBuf>,
@@ -99,6 +109,13 @@ async fn relay_child(
     sync: &str,
     postgres: Option<String>,
 ) -> anyhow::Result<()> {
+    // Warnings and errors only, on stderr (STARLING_RELAY_LOG to change).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STARLING_RELAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let mut c = starling_relay::RelayConfig::for_data_dir(dir);
     c.apply_env([("STARLING_RELAY_SYNCHRONOUS".to_owned(), sync.to_owned())])?;
     c.database_url = postgres;
@@ -418,12 +435,14 @@ fn pct(v: &mut [u32], p: f64) -> f64 {
     f64::from(v[i]) / 1000.0
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    raise_nofile();
-    let dir = tempfile::tempdir()?;
+/// One relay process: the child, its pid and its URL.
+async fn spawn_relay(
+    dir: &std::path::Path,
+    args: &Args,
+) -> anyhow::Result<(tokio::process::Child, u32, String)> {
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .arg("--relay-child")
-        .arg(dir.path())
+        .arg(dir)
         .args(
             args.postgres
                 .iter()
@@ -437,6 +456,56 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let pid = child.id().context("relay pid")?;
     let mut out = BufReader::new(child.stdout.take().context("stdout")?).lines();
     let url = out.next_line().await?.context("relay did not start")?;
+    Ok((child, pid, url))
+}
+
+/// CPU seconds and peak RSS (kB) summed over the relay processes.
+fn relay_stat(pids: &[u32]) -> (f64, u64) {
+    pids.iter()
+        .map(|p| proc_stat(*p))
+        .fold((0.0, 0), |(c, m), (c1, m1, _)| (c + c1, m + m1))
+}
+
+/// Subscribes to `doc` from zero and waits until caught up; the document
+/// may not have reached this instance yet, so an unknown document is asked
+/// about again.
+async fn subscribe(ws: &mut WsStream, doc: DocId) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        send(
+            ws,
+            &Message::Subscribe {
+                docs: vec![DocCursor { doc, cursor: 0 }],
+            },
+        )
+        .await?;
+        loop {
+            match recv(ws).await? {
+                Message::CaughtUp { .. } => return Ok(()),
+                Message::Error { .. } => break,
+                _ => {}
+            }
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            bail!("{doc} never reached this instance");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    raise_nofile();
+    if args.instances == 0 || (args.instances > 1 && args.postgres.is_none()) {
+        bail!("--instances N needs N >= 1, and more than one needs --postgres URL");
+    }
+    let dir = tempfile::tempdir()?;
+    let mut relays = Vec::new();
+    for _ in 0..args.instances {
+        relays.push(spawn_relay(dir.path(), &args).await?);
+    }
+    let pids: Vec<u32> = relays.iter().map(|r| r.1).collect();
+    let urls: Vec<String> = relays.iter().map(|r| r.2.clone()).collect();
+    let (pid, url) = (pids[0], urls[0].clone());
     let paced = args.rate > 0;
     let per_doc = if args.docs == 0 {
         0
@@ -446,7 +515,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.envelopes / args.docs
     };
     println!(
-        "relay pid {pid} at {url}; sealing {} envelopes...",
+        "relay pids {pids:?} at {urls:?}; sealing {} envelopes...",
         per_doc * args.docs
     );
     let viewer = DeviceKey::generate(&mut rand_core::OsRng);
@@ -464,8 +533,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .0,
         );
     }
+    let _ = pid;
     if args.connections > 0 {
-        let (_, hwm, rss) = proc_stat(pid);
+        let (_, hwm, rss) = proc_stat(pids[0]);
         println!(
             "{} idle authenticated connections: relay RSS {:.1} MB (peak {:.1} MB)",
             args.connections,
@@ -478,32 +548,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut pubs = Vec::new();
     let mut subs = Vec::new();
-    for d in &docs {
-        pubs.push(create_doc(&url, d, &viewer).await?);
+    for (i, d) in docs.iter().enumerate() {
+        pubs.push(create_doc(&urls[i % urls.len()], d, &viewer).await?);
+        let to = &urls[(i + 1) % urls.len()];
         for _ in 0..args.subscribers {
-            let (mut ws, _) = login(&url, &viewer).await?;
-            send(
-                &mut ws,
-                &Message::Subscribe {
-                    docs: vec![DocCursor {
-                        doc: d.id,
-                        cursor: 0,
-                    }],
-                },
-            )
-            .await?;
-            loop {
-                if let Message::CaughtUp { .. } = recv(&mut ws).await? {
-                    break;
-                }
-            }
+            let (mut ws, _) = login(to, &viewer).await?;
+            subscribe(&mut ws, d.id).await?;
             subs.push((ws, d.clone()));
         }
     }
     let base = Instant::now();
     let acked = Arc::new(AtomicU64::new(0));
     let delivered = Arc::new(AtomicU64::new(0));
-    let (cpu0, _, _) = proc_stat(pid);
+    let (cpu0, _) = relay_stat(&pids);
     let (own0, _, _) = proc_stat(std::process::id());
     let sub_tasks: Vec<_> = subs
         .into_iter()
@@ -556,10 +613,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let t_all = base.elapsed();
-    let (cpu1, hwm, _) = proc_stat(pid);
+    let (cpu1, hwm) = relay_stat(&pids);
     let (own1, _, _) = proc_stat(std::process::id());
     let n = acked.load(Relaxed);
     let dl = delivered.load(Relaxed);
+    println!(
+        "{} on {}{}",
+        if args.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        args.instances,
+        if args.instances > 1 {
+            " instances (every delivery crosses instances)"
+        } else {
+            " instance"
+        }
+    );
     println!(
         "{} docs x {} subscribers, {} publishers, {} idle connections, {} envelopes of {} B, synchronous={}, {}",
         args.docs,
@@ -601,18 +672,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!(
-        "relay CPU: {:.1} µs per envelope ({:.2} s user+sys); relay peak RSS {:.1} MB",
+        "relay CPU (all instances): {:.1} µs per envelope ({:.2} s user+sys); relay peak RSS {:.1} MB",
         (cpu1 - cpu0) * 1e6 / n.max(1) as f64,
         cpu1 - cpu0,
         hwm as f64 / 1024.0
     );
     println!("clients (this process) CPU: {:.2} s", own1 - own0);
     drop(idle);
-    if let Some(mut stdin) = child.stdin.take() {
-        use tokio::io::AsyncWriteExt;
-        let _ = stdin.write_all(b"stop\n").await;
+    for (mut child, _, _) in relays {
+        if let Some(mut stdin) = child.stdin.take() {
+            use tokio::io::AsyncWriteExt;
+            let _ = stdin.write_all(b"stop\n").await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
     Ok(())
 }
 

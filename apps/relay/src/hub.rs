@@ -30,7 +30,8 @@ use crate::metrics::Metrics;
 use crate::outbox::{Batch, Outbound, Outbox, Refused};
 use crate::quota::Usage;
 use crate::store::{
-    AccessRow, Fresh, Head, Job, Loaded, Output, Peer, Store, StoreEvent, Sweep, Work,
+    AccessRow, DELETED, Freed, Fresh, Head, Job, Loaded, NOWHERE, Output, Peer, Store, StoreEvent,
+    Sweep, Work,
 };
 use starling_protocol::wire::AccessKind;
 
@@ -103,6 +104,13 @@ pub(crate) enum HubEvent {
     },
     /// What other instances committed, read back (see [`Peer::read`]).
     Fresh(Vec<Fresh>),
+    /// What one commit of another instance added to `doc` after the heads
+    /// `before`, carried by its notification.
+    Committed {
+        doc: DocId,
+        before: (u64, u64),
+        rows: Box<starling_protocol::relay::Committed>,
+    },
     /// A member's presence sent through another instance.
     Presence {
         doc: DocId,
@@ -121,30 +129,43 @@ struct Sharing {
     reading: HashSet<DocId>,
     /// Jobs in flight writing each document.
     busy: HashMap<DocId, usize>,
-    /// The documents each job in flight writes, oldest first.
-    jobs: VecDeque<Vec<DocId>>,
+    /// The documents each job in flight writes and the connections it
+    /// answers, oldest first.
+    jobs: VecDeque<(Vec<DocId>, Vec<ConnId>)>,
+    /// Jobs in flight answering each connection.
+    answering: HashMap<ConnId, usize>,
     /// Our view and the database's disagree: close every connection and
     /// load everything again.
     resync: bool,
 }
 
 impl Sharing {
-    fn begin(&mut self, docs: Vec<DocId>) {
+    fn begin(&mut self, docs: Vec<DocId>, conns: Vec<ConnId>) {
         for d in &docs {
             *self.busy.entry(*d).or_default() += 1;
         }
-        self.jobs.push_back(docs);
+        for c in &conns {
+            *self.answering.entry(*c).or_default() += 1;
+        }
+        self.jobs.push_back((docs, conns));
     }
 
     fn finish(&mut self, jobs: usize) {
-        for _ in 0..jobs {
-            for d in self.jobs.pop_front().unwrap_or_default() {
-                if let Some(n) = self.busy.get_mut(&d) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.busy.remove(&d);
-                    }
+        fn release<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, k: K) {
+            if let Some(n) = map.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&k);
                 }
+            }
+        }
+        for _ in 0..jobs {
+            let (docs, conns) = self.jobs.pop_front().unwrap_or_default();
+            for d in docs {
+                release(&mut self.busy, d);
+            }
+            for c in conns {
+                release(&mut self.answering, c);
             }
         }
     }
@@ -155,7 +176,7 @@ impl Sharing {
 fn job_heads(core: &RelayCore, work: &[Work]) -> (Vec<Head>, Vec<DocId>) {
     let mut added: HashMap<DocId, (u64, u64)> = HashMap::new();
     let mut writes: Vec<DocId> = Vec::new();
-    let mut erased: HashSet<DocId> = HashSet::new();
+    let mut erased: HashMap<DocId, (u64, u64)> = HashMap::new();
     for w in work {
         let Work::Store(a) = w else { continue };
         match &**a {
@@ -168,8 +189,8 @@ fn job_heads(core: &RelayCore, work: &[Work]) -> (Vec<Head>, Vec<DocId>) {
                 writes.push(*doc);
             }
             RelayAction::Compact { doc, .. } => writes.push(*doc),
-            RelayAction::EraseDoc { doc, .. } => {
-                erased.insert(*doc);
+            RelayAction::EraseDoc { doc, heads, .. } => {
+                erased.insert(*doc, *heads);
                 writes.push(*doc);
             }
             _ => {}
@@ -177,21 +198,37 @@ fn job_heads(core: &RelayCore, work: &[Work]) -> (Vec<Head>, Vec<DocId>) {
     }
     writes.sort_unstable();
     writes.dedup();
-    let heads = added
-        .into_iter()
-        .filter(|(doc, _)| !erased.contains(doc))
-        .filter_map(|(doc, (ops, envelopes))| {
-            let after = core.heads(&doc)?;
-            Some(Head {
-                doc,
-                before: (
-                    after.0.saturating_sub(ops),
-                    after.1.saturating_sub(envelopes),
-                ),
+    let mut heads: Vec<Head> = added
+        .iter()
+        .map(|(doc, (ops, envelopes))| {
+            // Erased at the end of the job: from what was stored then.
+            let (last, after) = match erased.get(doc) {
+                Some(h) => (Some(*h), DELETED),
+                None => (core.heads(doc), core.heads(doc).unwrap_or(NOWHERE)),
+            };
+            let before = match last {
+                Some(h) => (h.0.saturating_sub(*ops), h.1.saturating_sub(*envelopes)),
+                // Gone from this instance while its work waited (a reload):
+                // the work must not commit.
+                None => NOWHERE,
+            };
+            Head {
+                doc: *doc,
+                before,
                 after,
-            })
+            }
         })
         .collect();
+    heads.extend(
+        erased
+            .into_iter()
+            .filter(|(doc, _)| !added.contains_key(doc))
+            .map(|(doc, before)| Head {
+                doc,
+                before,
+                after: DELETED,
+            }),
+    );
     (heads, writes)
 }
 
@@ -394,6 +431,7 @@ impl Hub {
                 reading: HashSet::new(),
                 busy: HashMap::new(),
                 jobs: VecDeque::new(),
+                answering: HashMap::new(),
                 resync: false,
             }),
         };
@@ -616,7 +654,24 @@ impl Hub {
             }
             HubEvent::Fresh(fresh) => {
                 for f in fresh {
+                    if let Some(s) = &mut self.shared {
+                        s.reading.remove(&f.doc());
+                    }
                     self.absorb(f);
+                }
+            }
+            HubEvent::Committed { doc, before, rows } => {
+                let Some(s) = &mut self.shared else { return };
+                // Taken in at once when it follows what this instance has
+                // and nothing is being read back; otherwise read back.
+                let follows = self.core.heads(&doc).unwrap_or((0, 0)) == before
+                    && !self.core.is_deleted(&doc)
+                    && !s.reading.contains(&doc)
+                    && !s.stale.contains(&doc);
+                if follows {
+                    self.absorb(Fresh::Rows(doc, *rows));
+                } else {
+                    s.stale.insert(doc);
                 }
             }
             HubEvent::Presence { doc, from, blob } => {
@@ -634,7 +689,6 @@ impl Hub {
     fn absorb(&mut self, fresh: Fresh) {
         let doc = fresh.doc();
         let Some(s) = &mut self.shared else { return };
-        s.reading.remove(&doc);
         let pending = self.pending.iter().any(|w| match w {
             Work::Store(a) => match &**a {
                 RelayAction::StoreEnvelope { doc: d, .. }
@@ -653,23 +707,42 @@ impl Hub {
             Fresh::Deleted(doc, tombstone) => {
                 tracing::info!(%doc, "document deleted through another relay instance");
                 self.access.forget(&doc);
+                for (author, bytes) in self.core.live_bytes(&doc) {
+                    self.usage.free(&Freed { doc, author, bytes });
+                }
                 let actions = self.core.absorb_deleted(doc, *tombstone);
                 self.carry_out(actions);
             }
+            Fresh::Damaged(doc, why) => self.damaged(doc, &why),
             Fresh::Rows(doc, committed) => {
-                let have = self.core.heads(&doc).map_or(0, |h| h.1);
-                let kept: Vec<(DeviceId, u64)> = committed
-                    .envelopes
-                    .iter()
-                    .filter(|(m, e)| m.doc_seq > have && e.is_some())
-                    .map(|(m, _)| (m.author, m.len))
-                    .collect();
                 match self.core.absorb(doc, committed) {
-                    Ok(actions) => {
-                        for (author, len) in kept {
+                    Ok(absorbed) => {
+                        for (author, len) in absorbed.stored {
                             self.usage.add(doc, author, len);
                         }
-                        self.carry_out(actions);
+                        for (author, bytes) in absorbed.freed {
+                            self.usage.free(&Freed { doc, author, bytes });
+                        }
+                        let actions = absorbed.actions;
+                        // Deliveries to this instance's subscribers are
+                        // fetches, as if the envelopes were stored here.
+                        self.record_access(&actions);
+                        // Nothing here waits for this instance's own
+                        // commits, unless a connection it goes to has
+                        // earlier answers still waiting (they go first).
+                        let waiting: HashSet<ConnId> =
+                            crate::store::answered(&self.pending).into_iter().collect();
+                        let queue = actions.iter().any(|a| match a {
+                            RelayAction::Send { conn, .. } => {
+                                waiting.contains(conn)
+                                    || self
+                                        .shared
+                                        .as_ref()
+                                        .is_some_and(|s| s.answering.contains_key(conn))
+                            }
+                            _ => true,
+                        });
+                        self.carry_out_as(actions, queue);
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "this instance's view of a document disagrees with the shared database: reloading");
@@ -703,16 +776,29 @@ impl Hub {
     }
 
     /// After this instance's view and the shared database disagreed: every
-    /// connection is closed (each resumes from its cursor, on any instance)
-    /// and everything is loaded again.
-    async fn resync(&mut self) {
+    /// connection is closed (each resumes from its cursor, on any instance),
+    /// the work decided on that view is dropped, and once what is in flight
+    /// has committed, everything is loaded again.
+    async fn resync(&mut self, store_events: &mut mpsc::UnboundedReceiver<StoreEvent>) {
         if let Some(s) = &mut self.shared {
             s.resync = false;
             s.reading.clear();
         }
         let all: Vec<ConnId> = self.conns.keys().copied().collect();
         self.close(all);
-        self.reload(None).await;
+        self.pending.clear();
+        self.pending_permits.clear();
+        while self.inflight > 0 {
+            match store_events.recv().await {
+                Some(ev) => Box::pin(self.on_store(ev)).await,
+                None => return,
+            }
+        }
+        let fault = match &self.fault {
+            Fault::ReadOnly(why) => Some(why.clone()),
+            _ => None,
+        };
+        self.reload(fault).await;
     }
 
     fn refuse(&mut self, conn: ConnId, reason: &'static str, msg: Message, close: bool) {
@@ -796,7 +882,14 @@ impl Hub {
         {
             s.peer.presence(doc, device, blob);
         }
-        for a in &actions {
+        self.record_access(&actions);
+        self.carry_out(actions);
+    }
+
+    /// Counts the publishes, membership changes and deliveries in
+    /// `actions` into the access log, and the envelopes into the usage.
+    fn record_access(&mut self, actions: &[RelayAction]) {
+        for a in actions {
             match a {
                 RelayAction::StoreEnvelope {
                     doc,
@@ -824,7 +917,6 @@ impl Hub {
                 _ => {}
             }
         }
-        self.carry_out(actions);
     }
 
     /// Queues the actions for the store thread, or sends them at once when
@@ -841,6 +933,12 @@ impl Hub {
             }
         }
         let queue = self.inflight > 0 || !self.pending.is_empty() || needs_store(&actions);
+        self.carry_out_as(actions, queue);
+    }
+
+    /// Queues the actions behind the work waiting (`queue`), or sends them
+    /// at once.
+    fn carry_out_as(&mut self, actions: Vec<RelayAction>, queue: bool) {
         if queue {
             prepare(actions, &mut self.pending);
         } else {
@@ -901,23 +999,17 @@ impl Hub {
         let work = std::mem::take(&mut self.pending);
         self.inflight += 1;
         self.metrics.store_queue.set(self.inflight as i64);
-        let heads = match &mut self.shared {
-            Some(s) => {
-                let (heads, docs) = job_heads(&self.core, &work);
-                s.begin(docs);
-                heads
-            }
-            None => Vec::new(),
+        let mut job = Job {
+            work,
+            heads: Vec::new(),
+            permits,
         };
-        if self
-            .store
-            .submit(Job {
-                work,
-                heads,
-                permits,
-            })
-            .is_err()
-        {
+        if let Some(s) = &mut self.shared {
+            let (heads, docs) = job_heads(&self.core, &job.work);
+            job.heads = heads;
+            s.begin(docs, job.conns());
+        }
+        if self.store.submit(job).is_err() {
             tracing::error!("store thread gone");
         }
     }
@@ -1102,7 +1194,7 @@ pub(crate) async fn run(
             },
         }
         if hub.shared.as_ref().is_some_and(|s| s.resync) {
-            hub.resync().await;
+            hub.resync(&mut store_events).await;
         }
         hub.read_stale();
         hub.submit();

@@ -110,22 +110,7 @@ pub(crate) struct Job {
 impl Job {
     /// The connections the job answers.
     pub fn conns(&self) -> Vec<ConnId> {
-        let mut out: Vec<ConnId> =
-            self.work
-                .iter()
-                .filter_map(|w| match w {
-                    Work::Out(o) => Some(o.conn()),
-                    Work::Store(a) => match &**a {
-                        RelayAction::Replay { conn, .. }
-                        | RelayAction::ReadAccessLog { conn, .. } => Some(*conn),
-                        _ => None,
-                    },
-                    Work::Access(_) => None,
-                })
-                .collect();
-        out.sort_unstable_by_key(|c| c.0);
-        out.dedup();
-        out
+        answered(&self.work)
     }
 
     /// Storage actions in the job (what `max_commit_batch` counts).
@@ -136,6 +121,35 @@ impl Job {
             .count()
     }
 }
+
+/// The connections `work` answers.
+pub(crate) fn answered(work: &[Work]) -> Vec<ConnId> {
+    let mut out: Vec<ConnId> = work
+        .iter()
+        .filter_map(|w| match w {
+            Work::Out(o) => Some(o.conn()),
+            Work::Store(a) => match &**a {
+                RelayAction::Replay { conn, .. } | RelayAction::ReadAccessLog { conn, .. } => {
+                    Some(*conn)
+                }
+                _ => None,
+            },
+            Work::Access(_) => None,
+        })
+        .collect();
+    out.sort_unstable_by_key(|c| c.0);
+    out.dedup();
+    out
+}
+
+/// The heads a deleted document's row keeps (stored as -1, -1): another
+/// instance that has not yet taken in the deletion cannot write to it, nor
+/// create it again.
+pub(crate) const DELETED: (u64, u64) = (u64::MAX, u64::MAX);
+
+/// Heads no row ever has: the work of a document that left the hub's state
+/// while it waited is never committed.
+pub(crate) const NOWHERE: (u64, u64) = (u64::MAX - 1, u64::MAX - 1);
 
 /// A document's membership op count and last doc seq before and after a
 /// job.

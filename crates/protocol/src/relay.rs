@@ -47,7 +47,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub use doc::EnvelopeMeta;
 pub use memory::MemoryRelay;
-pub use shared::{Committed, Diverged};
+pub use shared::{Absorbed, Committed, Diverged};
 
 use crate::envelope::{Envelope, EnvelopeError, VerifiedEnvelope};
 use crate::ids::{DeviceId, DocId};
@@ -182,6 +182,10 @@ pub enum RelayAction {
         doc: DocId,
         /// What to keep.
         tombstone: Tombstone,
+        /// What the store holds of it as it is erased: membership ops and
+        /// last doc seq (relays sharing a database check it, see
+        /// [`RelayCore::heads`]).
+        heads: (u64, u64),
     },
 }
 
@@ -421,11 +425,20 @@ impl RelayCore {
         for c in self.conns.keys().copied().collect::<Vec<_>>() {
             self.remove_subscription(c, &doc);
         }
-        self.docs.remove(&doc);
+        // An owner's delete op is in the log here but never stored.
+        let stored_ops = |s: &DocState| match &tombstone.op {
+            Some((index, _, _)) => *index,
+            None => s.ops.len() as u64,
+        };
+        let heads = self
+            .docs
+            .remove(&doc)
+            .map_or((0, 0), |s| (stored_ops(&s), s.last_doc_seq));
         let notice = tombstone.notice(doc);
         let mut out = vec![RelayAction::EraseDoc {
             doc,
             tombstone: tombstone.clone(),
+            heads,
         }];
         out.extend(targets.into_iter().map(|c| send(c, notice.clone())));
         self.deleted.insert(doc, tombstone);

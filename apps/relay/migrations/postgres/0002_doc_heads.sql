@@ -12,3 +12,7 @@ INSERT INTO doc_heads (doc, ops, seq)
 SELECT m.doc, count(*),
        coalesce((SELECT max(e.doc_seq) FROM envelopes e WHERE e.doc = m.doc), 0)
 FROM membership_ops m GROUP BY m.doc;
+-- A deleted document keeps its row, marked -1: nobody writes to it or
+-- creates it again.
+INSERT INTO doc_heads (doc, ops, seq) SELECT doc, -1, -1 FROM tombstones
+ON CONFLICT (doc) DO NOTHING;

@@ -524,7 +524,7 @@ fn execute(
                 }
             }
         }
-        RelayAction::EraseDoc { doc, tombstone } => {
+        RelayAction::EraseDoc { doc, tombstone, .. } => {
             freed.extend(erase(tx, doc, &tombstone)?);
         }
         RelayAction::ReadAccessLog { conn, doc } => {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use postgres::{Client, NoTls, Transaction};
+use postgres::{Client, NoTls, Statement, Transaction};
 use starling_protocol::membership::MembershipOp;
 use starling_protocol::relay::{EnvelopeMeta, RelayAction, Tombstone, replay_messages};
 use starling_protocol::wire::{AccessEntry, AccessLog, StoredStats};
@@ -36,8 +36,52 @@ pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub(crate) struct Postgres {
     url: String,
     client: Option<Client>,
+    /// The commit path's statements, prepared on `client`.
+    stmts: Option<Stmts>,
     /// This relay process among the instances sharing the database.
     instance: u64,
+}
+
+/// Statements every commit runs, prepared once per connection (a statement
+/// prepared on the fly costs a round trip of its own).
+struct Stmts {
+    insert_envelopes: Statement,
+    lock_heads: Statement,
+    move_heads: Statement,
+    new_heads: Statement,
+    notify: Statement,
+}
+
+impl Stmts {
+    fn prepare(c: &mut Client) -> Result<Stmts, StoreError> {
+        Ok(Stmts {
+            insert_envelopes: c.prepare(
+                "INSERT INTO envelopes (doc, doc_seq, author, author_seq, hash, bytes)
+                 SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[],
+                                      $5::bytea[], $6::bytea[])",
+            )?,
+            // Locked in document order, so two instances never wait on
+            // each other's rows in a cycle.
+            lock_heads: c.prepare(
+                "SELECT doc FROM doc_heads WHERE doc = ANY($1::bytea[]) ORDER BY doc FOR UPDATE",
+            )?,
+            move_heads: c.prepare(
+                "WITH moved AS (
+                     UPDATE doc_heads h SET ops = n.ops1, seq = n.seq1
+                     FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[],
+                                 $5::bigint[]) AS n(doc, ops0, seq0, ops1, seq1)
+                     WHERE h.doc = n.doc AND h.ops = n.ops0 AND h.seq = n.seq0
+                     RETURNING h.doc)
+                 SELECT count(*) FROM moved",
+            )?,
+            new_heads: c.prepare(
+                "INSERT INTO doc_heads (doc, ops, seq)
+                 SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[])
+                 ON CONFLICT (doc) DO NOTHING",
+            )?,
+            notify: c.prepare("SELECT pg_notify($1, $2)")?,
+        })
+    }
 }
 
 /// Connects and migrates the schema (a database newer than this relay is
@@ -49,54 +93,183 @@ pub(crate) fn open(url: &str, instance: u64) -> Result<Postgres, StoreError> {
     Ok(Postgres {
         url: url.to_owned(),
         client: Some(client),
+        stmts: None,
         instance,
     })
 }
 
+/// One move per document for a batch of jobs, in job order: from where the
+/// first job found it to where the last left it. Each job must start where
+/// the one before left the document (the hub decided them in that order).
+fn merge_heads(moves: impl IntoIterator<Item = Head>) -> Result<Vec<Head>, StoreError> {
+    let mut merged: HashMap<DocId, Head> = HashMap::new();
+    for m in moves {
+        match merged.get_mut(&m.doc) {
+            None => {
+                merged.insert(m.doc, m);
+            }
+            Some(h) if h.after == m.before => h.after = m.after,
+            Some(h) => {
+                return Err(StoreError::Conflict(format!(
+                    "{}: jobs out of step ({:?} then {:?})",
+                    m.doc, h.after, m.before
+                )));
+            }
+        }
+    }
+    Ok(merged.into_values().collect())
+}
+
 /// Moves each document's heads row from what its instance decided on to
-/// what the job leaves (in document order, so two instances never wait on
-/// each other's rows in a cycle). A row that is not where the instance
-/// thought means another instance committed first: the whole batch fails.
-fn advance_heads(tx: &mut Transaction<'_>, heads: &mut [Head]) -> Result<(), StoreError> {
+/// what the job leaves. A row that is not where the instance thought means
+/// another instance committed first: the whole batch fails.
+fn advance_heads(
+    tx: &mut Transaction<'_>,
+    st: &Stmts,
+    heads: &mut [Head],
+) -> Result<(), StoreError> {
+    if heads.is_empty() {
+        return Ok(());
+    }
     heads.sort_unstable_by_key(|h| h.doc);
-    let insert = tx.prepare(
-        "INSERT INTO doc_heads (doc, ops, seq) VALUES ($1, $2, $3) ON CONFLICT (doc) DO NOTHING",
-    )?;
-    let update = tx.prepare(
-        "UPDATE doc_heads SET ops = $2, seq = $3 WHERE doc = $1 AND ops = $4 AND seq = $5",
-    )?;
-    for h in heads.iter() {
-        let key = &h.doc.as_bytes()[..];
-        let (ops, seq) = (h.after.0 as i64, h.after.1 as i64);
-        let moved = if h.before == (0, 0) {
-            tx.execute(&insert, &[&key, &ops, &seq])?
-        } else {
-            let (was_ops, was_seq) = (h.before.0 as i64, h.before.1 as i64);
-            tx.execute(&update, &[&key, &ops, &seq, &was_ops, &was_seq])?
-        };
-        if moved != 1 {
+    let key = |h: &Head| h.doc.as_bytes().to_vec();
+    let n = |v: u64| v as i64;
+    let (new, known): (Vec<&Head>, Vec<&Head>) = heads.iter().partition(|h| h.before == (0, 0));
+    if !known.is_empty() {
+        let docs: Vec<Vec<u8>> = known.iter().map(|h| key(h)).collect();
+        tx.query(&st.lock_heads, &[&docs])?;
+        let ops0: Vec<i64> = known.iter().map(|h| n(h.before.0)).collect();
+        let seq0: Vec<i64> = known.iter().map(|h| n(h.before.1)).collect();
+        let ops1: Vec<i64> = known.iter().map(|h| n(h.after.0)).collect();
+        let seq1: Vec<i64> = known.iter().map(|h| n(h.after.1)).collect();
+        let moved: i64 = tx
+            .query_one(&st.move_heads, &[&docs, &ops0, &seq0, &ops1, &seq1])?
+            .get(0);
+        if moved != known.len() as i64 {
+            // Name one, for the log.
+            let mut stale = String::new();
+            for h in &known {
+                let key = key(h);
+                let row = tx.query_opt("SELECT ops, seq FROM doc_heads WHERE doc = $1", &[&key])?;
+                let now = row.map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)));
+                if now != Some((n(h.after.0), n(h.after.1))) {
+                    stale = format!("{} is at {now:?}, not {:?}", h.doc, h.before);
+                    break;
+                }
+            }
             return Err(StoreError::Conflict(format!(
-                "{}: another relay instance committed to it first",
-                h.doc
+                "{} of {} documents: another relay instance committed to them first ({stale})",
+                known.len() as i64 - moved,
+                known.len()
             )));
+        }
+    }
+    if !new.is_empty() {
+        let docs: Vec<Vec<u8>> = new.iter().map(|h| key(h)).collect();
+        let ops: Vec<i64> = new.iter().map(|h| n(h.after.0)).collect();
+        let seq: Vec<i64> = new.iter().map(|h| n(h.after.1)).collect();
+        let made = tx.execute(&st.new_heads, &[&docs, &ops, &seq])?;
+        if made != new.len() as u64 {
+            return Err(StoreError::Conflict(
+                "a new document: another relay instance created it first".into(),
+            ));
         }
     }
     Ok(())
 }
 
-/// Tells the other instances which documents changed (delivered when the
-/// transaction commits).
-fn notify(tx: &mut Transaction<'_>, instance: u64, docs: &[DocId]) -> Result<(), StoreError> {
+/// What one commit adds to a document: its new ops (with their stamps)
+/// and envelopes, encoded, in order.
+#[derive(Default)]
+struct Added {
+    ops: Vec<(Vec<u8>, Vec<u8>)>,
+    envelopes: Vec<Vec<u8>>,
+    /// About how many bytes the notification carrying them takes.
+    len: usize,
+}
+
+/// What the jobs add to each document, for the other instances.
+fn added(jobs: &[Job]) -> HashMap<DocId, Added> {
+    let mut out: HashMap<DocId, Added> = HashMap::new();
+    for w in jobs.iter().flat_map(|j| j.work.iter()) {
+        let Work::Store(a) = w else { continue };
+        match &**a {
+            RelayAction::StoreEnvelope { doc, envelope, .. } => {
+                let e = out.entry(*doc).or_default();
+                let b = envelope.envelope().as_bytes().to_vec();
+                e.len += b.len() * 4 / 3 + 4;
+                e.envelopes.push(b);
+            }
+            RelayAction::StoreMembershipOp { doc, op, stamp, .. } => {
+                let e = out.entry(*doc).or_default();
+                let (op, stamp) = (op.to_bytes(), encode_stamp(stamp));
+                e.len += (op.len() + stamp.len()) * 4 / 3 + 8;
+                e.ops.push((op, stamp));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Tells the other instances what changed (delivered when the transaction
+/// commits). A document's new rows travel in the notification itself when
+/// they fit (`r`: the heads they follow, then the ops and envelopes, so
+/// the others deliver them without reading them back); otherwise only its
+/// id does (`c`: the others read the rows back).
+fn notify(
+    tx: &mut Transaction<'_>,
+    st: &Stmts,
+    instance: u64,
+    heads: &[Head],
+    mut added: HashMap<DocId, Added>,
+    changed: &[DocId],
+) -> Result<(), StoreError> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut ids: Vec<DocId> = Vec::new();
+    for h in heads {
+        match added.remove(&h.doc) {
+            Some(a) if a.len < PAYLOAD - 120 => {
+                let mut payload = format!(
+                    "r {instance:016x} {} {} {} {}",
+                    h.doc,
+                    h.before.0,
+                    h.before.1,
+                    a.ops.len()
+                );
+                for (op, stamp) in &a.ops {
+                    payload.push(' ');
+                    payload.push_str(&b64.encode(op));
+                    payload.push('.');
+                    payload.push_str(&b64.encode(stamp));
+                }
+                for e in &a.envelopes {
+                    payload.push(' ');
+                    payload.push_str(&b64.encode(e));
+                }
+                tx.query(&st.notify, &[&CHANNEL, &payload])?;
+            }
+            _ => ids.push(h.doc),
+        }
+    }
+    ids.extend(
+        changed
+            .iter()
+            .filter(|d| !heads.iter().any(|h| h.doc == **d)),
+    );
+    ids.sort_unstable();
+    ids.dedup();
     let mut payload = String::new();
-    for (i, doc) in docs.iter().enumerate() {
+    for (i, doc) in ids.iter().enumerate() {
         if payload.is_empty() {
             payload = format!("c {instance:016x} ");
         } else {
             payload.push(',');
         }
         payload.push_str(&doc.to_string());
-        if payload.len() > PAYLOAD - 40 || i + 1 == docs.len() {
-            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
+        if payload.len() > PAYLOAD - 40 || i + 1 == ids.len() {
+            tx.query(&st.notify, &[&CHANNEL, &payload])?;
             payload.clear();
         }
     }
@@ -132,25 +305,47 @@ impl Postgres {
     fn client(&mut self) -> Result<&mut Client, StoreError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.client = None;
+            self.stmts = None;
             let c = Client::connect(&self.url, NoTls)?;
             self.client = Some(c);
         }
         self.client.as_mut().ok_or(StoreError::Stopped)
+    }
+
+    /// The connection with the commit path's statements prepared on it.
+    fn prepared(&mut self) -> Result<(&mut Client, &Stmts), StoreError> {
+        self.client()?;
+        let (Some(c), stmts) = (self.client.as_mut(), &mut self.stmts) else {
+            return Err(StoreError::Stopped);
+        };
+        if stmts.is_none() {
+            *stmts = Some(Stmts::prepare(c)?);
+        }
+        match stmts {
+            Some(st) => Ok((c, st)),
+            None => Err(StoreError::Stopped),
+        }
     }
 }
 
 impl Backend for Postgres {
     fn commit(&mut self, jobs: Vec<Job>) -> Result<Committed, StoreError> {
         let instance = self.instance;
-        let mut tx = self.client()?.transaction()?;
+        let (client, st) = self.prepared()?;
+        let mut tx = client.transaction()?;
         let mut outputs = Vec::new();
         let mut freed = Vec::new();
         let mut damaged = Vec::new();
         let mut permits = Vec::new();
         let mut erased = false;
-        let mut heads: Vec<Head> = jobs.iter().flat_map(|j| j.heads.iter().copied()).collect();
-        advance_heads(&mut tx, &mut heads)?;
-        let mut changed: Vec<DocId> = heads.iter().map(|h| h.doc).collect();
+        let mut heads = merge_heads(jobs.iter().flat_map(|j| j.heads.iter().copied()))?;
+        advance_heads(&mut tx, st, &mut heads)?;
+        let added = if heads.is_empty() {
+            HashMap::new()
+        } else {
+            added(&jobs)
+        };
+        let mut changed: Vec<DocId> = Vec::new();
         // Envelopes in a row go in as one statement (a round trip each
         // would cap the relay at the network's latency); anything else
         // first writes the ones before it, so it sees them.
@@ -161,7 +356,7 @@ impl Backend for Postgres {
                 match w {
                     Work::Out(o) => outputs.push(o),
                     Work::Access(rows) => {
-                        pending.flush(&mut tx)?;
+                        pending.flush(&mut tx, st)?;
                         add_access(&mut tx, &rows)?
                     }
                     Work::Store(action) => {
@@ -174,7 +369,7 @@ impl Backend for Postgres {
                             pending.push(doc, &meta, envelope.envelope().as_bytes());
                             continue;
                         }
-                        pending.flush(&mut tx)?;
+                        pending.flush(&mut tx, st)?;
                         if let RelayAction::EraseDoc { doc, .. } = &*action {
                             erased = true;
                             changed.push(*doc);
@@ -184,10 +379,8 @@ impl Backend for Postgres {
                 }
             }
         }
-        pending.flush(&mut tx)?;
-        changed.sort_unstable();
-        changed.dedup();
-        notify(&mut tx, instance, &changed)?;
+        pending.flush(&mut tx, st)?;
+        notify(&mut tx, st, instance, &heads, added, &changed)?;
         tx.commit()?;
         drop(permits);
         Ok((outputs, freed, damaged, erased))
@@ -288,14 +481,12 @@ impl Envelopes {
         self.bytes.push(bytes.to_vec());
     }
 
-    fn flush(&mut self, tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+    fn flush(&mut self, tx: &mut Transaction<'_>, st: &Stmts) -> Result<(), StoreError> {
         if self.doc.is_empty() {
             return Ok(());
         }
         tx.execute(
-            "INSERT INTO envelopes (doc, doc_seq, author, author_seq, hash, bytes)
-             SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[],
-                                  $5::bytea[], $6::bytea[])",
+            &st.insert_envelopes,
             &[
                 &self.doc,
                 &self.doc_seq,
@@ -401,7 +592,7 @@ fn execute(
                 }
             }
         }
-        RelayAction::EraseDoc { doc, tombstone } => {
+        RelayAction::EraseDoc { doc, tombstone, .. } => {
             freed.extend(erase(tx, doc, &tombstone)?);
         }
         RelayAction::ReadAccessLog { conn, doc } => {
@@ -465,7 +656,9 @@ fn read_replay(
 const HEADS_FROM_ROWS: &str = "INSERT INTO doc_heads (doc, ops, seq)
     SELECT m.doc, count(*),
            coalesce((SELECT max(e.doc_seq) FROM envelopes e WHERE e.doc = m.doc), 0)
-    FROM membership_ops m GROUP BY m.doc";
+    FROM membership_ops m GROUP BY m.doc;
+    INSERT INTO doc_heads (doc, ops, seq) SELECT doc, -1, -1 FROM tombstones
+    ON CONFLICT (doc) DO NOTHING";
 
 /// Deletes every row of `doc` and keeps `tombstone`; the envelope bytes
 /// freed, per author.
@@ -495,7 +688,13 @@ pub(crate) fn erase(
     tx.execute("DELETE FROM envelopes WHERE doc = $1", &[&key])?;
     tx.execute("DELETE FROM membership_ops WHERE doc = $1", &[&key])?;
     tx.execute("DELETE FROM access_log WHERE doc = $1", &[&key])?;
-    tx.execute("DELETE FROM doc_heads WHERE doc = $1", &[&key])?;
+    // The row stays, marked deleted: no instance writes to the document or
+    // creates it again.
+    tx.execute(
+        "INSERT INTO doc_heads (doc, ops, seq) VALUES ($1, -1, -1)
+         ON CONFLICT (doc) DO UPDATE SET ops = -1, seq = -1",
+        &[&key],
+    )?;
     let (idx, op, stamp) = match &tombstone.op {
         Some((i, op, stamp)) => (
             Some(*i as i64),
@@ -767,4 +966,35 @@ pub(crate) fn import_sqlite(src: &rusqlite::Connection, url: &str) -> Result<Imp
     tx.batch_execute(HEADS_FROM_ROWS)?;
     tx.commit()?;
     Ok(done)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn head(doc: u8, before: (u64, u64), after: (u64, u64)) -> Head {
+        Head {
+            doc: DocId::from_bytes([doc; 16]),
+            before,
+            after,
+        }
+    }
+
+    #[test]
+    fn jobs_in_one_batch_move_each_document_once_from_first_to_last() {
+        let mut got = merge_heads([
+            head(1, (2, 5), (2, 7)),
+            head(2, (0, 0), (1, 0)),
+            head(1, (2, 7), (3, 9)),
+            head(2, (1, 0), (1, 1)),
+        ])
+        .unwrap();
+        got.sort_unstable_by_key(|h| h.doc);
+        let got: Vec<_> = got.iter().map(|h| (h.before, h.after)).collect();
+        assert_eq!(got, vec![((2, 5), (3, 9)), ((0, 0), (1, 1))]);
+        // A job that does not start where the one before left the document
+        // is refused rather than written.
+        assert!(merge_heads([head(1, (0, 1), (0, 2)), head(1, (0, 3), (0, 4))]).is_err());
+    }
 }

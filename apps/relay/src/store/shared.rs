@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, IsolationLevel, NoTls};
+use postgres::{Client, IsolationLevel, NoTls, Statement};
 use starling_protocol::membership::MembershipOp;
-use starling_protocol::relay::{Committed, Tombstone};
+use starling_protocol::relay::{Committed, EnvelopeMeta, Tombstone};
 use starling_protocol::{DeviceId, DocId, Envelope};
 use tokio::sync::mpsc as tmpsc;
 
@@ -53,12 +53,14 @@ pub(crate) enum Fresh {
     Deleted(DocId, Box<Tombstone>),
     /// Rows after the heads asked about (maybe none).
     Rows(DocId, Committed),
+    /// Its stored rows do not read: refused until restored.
+    Damaged(DocId, String),
 }
 
 impl Fresh {
     pub fn doc(&self) -> DocId {
         match self {
-            Fresh::Deleted(d, _) | Fresh::Rows(d, _) => *d,
+            Fresh::Deleted(d, _) | Fresh::Rows(d, _) | Fresh::Damaged(d, _) => *d,
         }
     }
 }
@@ -171,9 +173,11 @@ fn connect(url: &str, stop: &AtomicBool, what: &str) -> Option<Client> {
 }
 
 /// What a notification says.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Note {
     Changed(u64, Vec<DocId>),
+    /// The rows one commit added to a document, after the heads given.
+    Rows(u64, DocId, (u64, u64), Box<Committed>),
     Presence(u64, DocId, Box<DeviceId>, Vec<u8>),
 }
 
@@ -189,6 +193,37 @@ fn parse(payload: &str) -> Option<Note> {
                 .map(|d| d.parse().ok())
                 .collect::<Option<Vec<DocId>>>()?;
             Some(Note::Changed(instance, docs))
+        }
+        "r" => {
+            let doc: DocId = parts.next()?.parse().ok()?;
+            let ops0: u64 = parts.next()?.parse().ok()?;
+            let seq0: u64 = parts.next()?.parse().ok()?;
+            let n_ops: usize = parts.next()?.parse().ok()?;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let mut c = Committed::default();
+            for i in 0..n_ops {
+                let (op, stamp) = parts.next()?.split_once('.')?;
+                let op = MembershipOp::from_bytes(&b64.decode(op).ok()?).ok()?;
+                let stamp = decode_stamp(&b64.decode(stamp).ok()?)?;
+                c.ops.push((ops0 + i as u64, op, Some(stamp)));
+            }
+            for (i, e) in parts.enumerate() {
+                let bytes = b64.decode(e).ok()?;
+                let env = Envelope::from_bytes(&bytes).ok()?;
+                let h = env.header_unverified();
+                if h.doc != doc {
+                    return None;
+                }
+                let meta = EnvelopeMeta {
+                    doc_seq: seq0 + i as u64 + 1,
+                    author: h.author,
+                    author_seq: h.seq,
+                    hash: env.hash(),
+                    len: bytes.len() as u64,
+                };
+                c.envelopes.push((meta, Some(env)));
+            }
+            Some(Note::Rows(instance, doc, (ops0, seq0), Box::new(c)))
         }
         "p" => {
             let doc = parts.next()?.parse().ok()?;
@@ -234,6 +269,9 @@ fn listen(url: &str, instance: u64, hub: &tmpsc::Sender<HubEvent>, stop: &Atomic
                 Ok(Some(n)) => match parse(n.payload()) {
                     Some(Note::Changed(from, docs)) if from != instance => {
                         Some(HubEvent::Stale(docs))
+                    }
+                    Some(Note::Rows(from, doc, before, rows)) if from != instance => {
+                        Some(HubEvent::Committed { doc, before, rows })
                     }
                     Some(Note::Presence(from, doc, device, blob)) if from != instance => {
                         Some(HubEvent::Presence {
@@ -285,7 +323,7 @@ fn heads(client: &mut Client) -> Result<HubEvent, StoreError> {
         .read_only(true)
         .start()?;
     let heads = tx
-        .query("SELECT doc, ops, seq FROM doc_heads", &[])?
+        .query("SELECT doc, ops, seq FROM doc_heads WHERE ops >= 0", &[])?
         .into_iter()
         .filter_map(|r| {
             let doc = load::doc_id(&r.get::<_, Vec<u8>>(0))?;
@@ -309,18 +347,27 @@ fn serve(
     hub: &tmpsc::Sender<HubEvent>,
     stop: &AtomicBool,
 ) {
-    let mut client: Option<Client> = None;
+    let mut client: Option<(Client, Reads)> = None;
     while let Ok(req) = rx.recv() {
         loop {
-            let c = match client.as_mut().filter(|c| !c.is_closed()) {
-                Some(c) => c,
-                None => match connect(url, stop, "reader") {
-                    Some(c) => client.insert(c),
-                    None => return,
-                },
+            if client.as_ref().is_none_or(|c| c.0.is_closed()) {
+                let Some(mut c) = connect(url, stop, "reader") else {
+                    return;
+                };
+                match Reads::prepare(&mut c) {
+                    Ok(st) => client = Some((c, st)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot prepare the reader's statements; retrying");
+                        std::thread::sleep(Duration::from_millis(200));
+                        continue;
+                    }
+                }
+            }
+            let Some((c, st)) = client.as_mut() else {
+                continue;
             };
             let done = match &req {
-                PeerRequest::Read(have) => read(c, have).map(|f| Some(HubEvent::Fresh(f))),
+                PeerRequest::Read(have) => read(c, st, have).map(|f| Some(HubEvent::Fresh(f))),
                 PeerRequest::Presence { doc, from, blob } => {
                     let payload = format!(
                         "p {instance:016x} {doc} {from} {}",
@@ -330,6 +377,34 @@ fn serve(
                         .map(|_| None)
                         .map_err(StoreError::from)
                 }
+            };
+            // A row that does not read is no reason to try forever: each
+            // document is read alone, and one that fails is damaged.
+            let done = match (done, &req) {
+                (Err(e), PeerRequest::Read(have)) if super::fault_reason(&e).is_none() => {
+                    tracing::error!(error = %e, "rows of another instance's commit do not read");
+                    let mut fresh = Vec::new();
+                    let mut lost = None;
+                    for one in have {
+                        match read(c, st, std::slice::from_ref(one)) {
+                            Ok(f) => fresh.extend(f),
+                            Err(e) if super::fault_reason(&e).is_none() => {
+                                fresh.push(Fresh::Damaged(one.0, e.to_string()))
+                            }
+                            // The database went: all of it again, later.
+                            Err(e) => lost = Some(e),
+                        }
+                    }
+                    match lost {
+                        Some(e) => Err(e),
+                        None => Ok(Some(HubEvent::Fresh(fresh))),
+                    }
+                }
+                (Err(e), PeerRequest::Presence { .. }) if super::fault_reason(&e).is_none() => {
+                    tracing::warn!(error = %e, "presence not sent on to the other instances");
+                    Ok(None)
+                }
+                (done, _) => done,
             };
             match done {
                 Ok(Some(ev)) => {
@@ -352,74 +427,112 @@ fn serve(
     }
 }
 
-/// What was committed to each document after the heads given, read in one
-/// snapshot.
-fn read(client: &mut Client, have: &[(DocId, (u64, u64))]) -> Result<Vec<Fresh>, StoreError> {
+/// The reader's statements, prepared once per connection.
+struct Reads {
+    tombstones: Statement,
+    ops: Statement,
+    envelopes: Statement,
+}
+
+impl Reads {
+    fn prepare(c: &mut Client) -> Result<Reads, StoreError> {
+        Ok(Reads {
+            tombstones: c.prepare(
+                "SELECT doc, at, idx, op, stamp FROM tombstones WHERE doc = ANY($1::bytea[])",
+            )?,
+            ops: c.prepare(
+                "SELECT m.doc, m.idx, m.op, m.stamp FROM membership_ops m
+                 JOIN unnest($1::bytea[], $2::bigint[]) AS h(doc, have) ON m.doc = h.doc
+                 WHERE m.idx >= h.have ORDER BY m.doc, m.idx",
+            )?,
+            envelopes: c.prepare(
+                "SELECT e.doc, e.doc_seq, e.author, e.author_seq, e.hash, e.bytes FROM envelopes e
+                 JOIN unnest($1::bytea[], $2::bigint[]) AS h(doc, have) ON e.doc = h.doc
+                 WHERE e.doc_seq > h.have ORDER BY e.doc, e.doc_seq",
+            )?,
+        })
+    }
+}
+
+/// What was committed to each document after the heads given, in one
+/// snapshot (three statements, each over every document asked about).
+fn read(
+    client: &mut Client,
+    st: &Reads,
+    have: &[(DocId, (u64, u64))],
+) -> Result<Vec<Fresh>, StoreError> {
     let mut tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()?;
+    let docs: Vec<Vec<u8>> = have.iter().map(|(d, _)| d.as_bytes().to_vec()).collect();
     let mut out = Vec::with_capacity(have.len());
-    for (doc, (ops, seq)) in have {
-        let key = &doc.as_bytes()[..];
-        if let Some(r) = tx.query_opt(
-            "SELECT at, idx, op, stamp FROM tombstones WHERE doc = $1",
-            &[&key],
-        )? {
-            let parts = (r.get(1), r.get(2), r.get(3));
-            match load::tombstone(r.get(0), parts) {
-                Some(t) => out.push(Fresh::Deleted(*doc, Box::new(t))),
-                None => tracing::error!(%doc, "a stored tombstone is damaged"),
-            }
+    let mut deleted = std::collections::HashSet::new();
+    for r in tx.query(&st.tombstones, &[&docs])? {
+        let Some(doc) = load::doc_id(&r.get::<_, Vec<u8>>(0)) else {
             continue;
+        };
+        deleted.insert(doc);
+        match load::tombstone(r.get(1), (r.get(2), r.get(3), r.get(4))) {
+            Some(t) => out.push(Fresh::Deleted(doc, Box::new(t))),
+            None => out.push(Fresh::Damaged(doc, "its tombstone is damaged".into())),
         }
-        let mut committed = Committed::default();
-        let rows = tx.query(
-            "SELECT idx, op, stamp FROM membership_ops WHERE doc = $1 AND idx >= $2 ORDER BY idx",
-            &[&key, &(*ops as i64)],
+    }
+    let mut rows: std::collections::HashMap<DocId, Committed> = have
+        .iter()
+        .filter(|(d, _)| !deleted.contains(d))
+        .map(|(d, _)| (*d, Committed::default()))
+        .collect();
+    let ops: Vec<i64> = have.iter().map(|(_, h)| h.0 as i64).collect();
+    for r in tx.query(&st.ops, &[&docs, &ops])? {
+        let Some(doc) = load::doc_id(&r.get::<_, Vec<u8>>(0)) else {
+            continue;
+        };
+        let Some(c) = rows.get_mut(&doc) else {
+            continue;
+        };
+        let idx: i64 = r.get(1);
+        let op = MembershipOp::from_bytes(&r.get::<_, Vec<u8>>(2))
+            .map_err(|e| StoreError::Corrupt(format!("{doc}: membership op {idx}: {e}")))?;
+        let stamp: Option<Vec<u8>> = r.get(3);
+        c.ops.push((
+            idx.max(0) as u64,
+            op,
+            stamp.as_deref().and_then(decode_stamp),
+        ));
+    }
+    let seqs: Vec<i64> = have.iter().map(|(_, h)| h.1 as i64).collect();
+    for r in tx.query(&st.envelopes, &[&docs, &seqs])? {
+        let Some(doc) = load::doc_id(&r.get::<_, Vec<u8>>(0)) else {
+            continue;
+        };
+        let Some(c) = rows.get_mut(&doc) else {
+            continue;
+        };
+        let doc_seq: i64 = r.get(1);
+        let bytes: Option<Vec<u8>> = r.get(5);
+        let author: Vec<u8> = r.get(2);
+        let hash: Vec<u8> = r.get(4);
+        let mut meta = load::Metas::default();
+        meta.push(
+            doc,
+            doc_seq,
+            &author,
+            r.get(3),
+            &hash,
+            bytes.as_ref().map(|b| b.len() as i64),
         )?;
-        for r in rows {
-            let idx: i64 = r.get(0);
-            let op = MembershipOp::from_bytes(&r.get::<_, Vec<u8>>(1))
-                .map_err(|e| StoreError::Corrupt(format!("{doc}: membership op {idx}: {e}")))?;
-            let stamp: Option<Vec<u8>> = r.get(2);
-            committed.ops.push((
-                idx.max(0) as u64,
-                op,
-                stamp.as_deref().and_then(decode_stamp),
-            ));
+        let envelope = bytes
+            .map(|b| Envelope::from_bytes(&b))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("{doc}: envelope {doc_seq}: {e}")))?;
+        if let Some((m, _)) = meta.into_metas().pop() {
+            c.envelopes.push((m, envelope));
         }
-        let rows = tx.query(
-            "SELECT doc_seq, author, author_seq, hash, bytes FROM envelopes
-             WHERE doc = $1 AND doc_seq > $2 ORDER BY doc_seq",
-            &[&key, &(*seq as i64)],
-        )?;
-        let mut metas = load::Metas::default();
-        let mut envelopes = Vec::with_capacity(rows.len());
-        for r in rows {
-            let doc_seq: i64 = r.get(0);
-            let bytes: Option<Vec<u8>> = r.get(4);
-            let author: Vec<u8> = r.get(1);
-            let hash: Vec<u8> = r.get(3);
-            let len = bytes.as_ref().map(|b| b.len() as i64);
-            metas.push(*doc, doc_seq, &author, r.get(2), &hash, len)?;
-            envelopes.push(
-                bytes
-                    .map(|b| Envelope::from_bytes(&b))
-                    .transpose()
-                    .map_err(|e| StoreError::Corrupt(format!("{doc}: envelope {doc_seq}: {e}")))?,
-            );
-        }
-        committed.envelopes = metas
-            .into_metas()
-            .into_iter()
-            .map(|(m, _)| m)
-            .zip(envelopes)
-            .collect();
-        out.push(Fresh::Rows(*doc, committed));
     }
     tx.commit()?;
+    out.extend(rows.into_iter().map(|(d, c)| Fresh::Rows(d, c)));
     Ok(out)
 }
 
@@ -432,7 +545,7 @@ mod tests {
     fn notifications_parse_and_refuse_garbage() {
         let doc: DocId = "00112233445566778899aabbccddeeff".parse().unwrap();
         let payload = format!("c 00000000000000ff {doc},{doc}");
-        assert_eq!(parse(&payload), Some(Note::Changed(255, vec![doc, doc])));
+        assert!(matches!(parse(&payload), Some(Note::Changed(255, d)) if d == vec![doc, doc]));
         for bad in [
             "",
             "c",
@@ -440,8 +553,10 @@ mod tests {
             "c 01 nothex",
             "x 01 00112233445566778899aabbccddeeff",
             "p 01 00112233445566778899aabbccddeeff",
+            "r 01 00112233445566778899aabbccddeeff 0 0 1",
+            "r 01 00112233445566778899aabbccddeeff 0 0 0 bm90IGFuIGVudmVsb3Bl",
         ] {
-            assert_eq!(parse(bad), None, "{bad:?}");
+            assert!(parse(bad).is_none(), "{bad:?}");
         }
     }
 }

@@ -27,6 +27,9 @@ use crate::crash::{Acked, ORIGIN, publisher};
 use crate::postgres::Cluster;
 use crate::util::*;
 
+/// Bytes a device may keep stored, in these tests.
+const QUOTA: u64 = 64 * 1024;
+
 fn config(dir: &Path, url: &str) -> starling_relay::RelayConfig {
     let mut c = starling_relay::RelayConfig::for_data_dir(dir);
     c.origin = Some(ORIGIN.into());
@@ -40,8 +43,14 @@ async fn two_instances(
     dir: &Path,
     url: &str,
 ) -> (starling_relay::RelayHandle, starling_relay::RelayHandle) {
-    let a = starling_relay::start(config(dir, url)).await.unwrap();
-    let b = starling_relay::start(config(dir, url)).await.unwrap();
+    let config = || {
+        let mut c = config(dir, url);
+        // Small enough for a test to reach through two instances.
+        c.limits.max_device_bytes = QUOTA;
+        c
+    };
+    let a = starling_relay::start(config()).await.unwrap();
+    let b = starling_relay::start(config()).await.unwrap();
     assert_eq!(a.relay_id(), b.relay_id(), "one relay identity");
     (a, b)
 }
@@ -71,6 +80,16 @@ async fn wait_known(relay: &starling_relay::RelayHandle, k: u8, doc: DocId) {
     }
 }
 
+/// `c` on a new connection to `relay`, resumed from its cursors.
+async fn resume(c: Client, relay: &starling_relay::RelayHandle) -> Client {
+    let mut s = c.session;
+    s.handle_disconnected(now_ms(), &mut rand_core::OsRng);
+    let mut c = Client::reconnect(s, &relay.url()).await;
+    c.until(|e| matches!(e, SessionEvent::CaughtUp { .. }))
+        .await;
+    c
+}
+
 /// What became of one publish.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
@@ -96,14 +115,17 @@ async fn try_publish(w: &mut Raw, e: &Envelope) -> Outcome {
     }
 }
 
-/// Publishes `e` through `relay` as `k`, reconnecting after a closed
-/// connection, until it is acknowledged or refused.
+/// Publishes `e` through `relay` as `k`, again after a closed connection
+/// or a gap, until it is acknowledged or refused.
 async fn publish_settled(relay: &starling_relay::RelayHandle, k: u8, e: &Envelope) -> Outcome {
     let start = Instant::now();
     loop {
         let mut w = Raw::logged_in(relay, &key(k)).await;
         match try_publish(&mut w, e).await {
-            Outcome::Closed => {}
+            // Closed after a lost race, or the instance has not yet taken
+            // in the author's previous envelope: try again, as a client
+            // does.
+            Outcome::Closed | Outcome::Refused(ErrorCode::Gap) => {}
             other => return other,
         }
         assert!(start.elapsed() < Duration::from_secs(10), "never settled");
@@ -202,6 +224,93 @@ async fn postgres_two_instances_serve_one_document_live_and_keep_every_guarantee
     let got = publish_settled(&b, 3, &e2).await;
     assert!(matches!(got, Outcome::Refused(_)), "{got:?}");
     assert_eq!(rows_of(&url, doc, 3).await.len(), 1, "nothing stored after");
+
+    // (A stale instance that lost a race closed its connections: the
+    // member resumes, as a client does.)
+    let mut member = resume(member, &b).await;
+    // Too large to travel in a notification: read back from the database.
+    let big = vec![7u8; 20_000];
+    owner.publish(doc, &big).await;
+    member
+        .until(|e| matches!(e, SessionEvent::Apply { payload, .. } if *payload == big))
+        .await;
+
+    // A device's quota counts what it stored through every instance.
+    let out = owner
+        .session
+        .add_member(
+            now_ms(),
+            doc,
+            key(4).device_id(),
+            Role::Editor,
+            "carer",
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+    owner.apply(out).await;
+    owner.sync(doc).await;
+    let chunk = vec![1u8; QUOTA as usize * 2 / 5];
+    let q1 = seal(doc, &key(4), 1, EnvelopeHash::ZERO, &chunk);
+    let q2 = seal(doc, &key(4), 2, q1.hash(), &chunk);
+    let q3 = seal(doc, &key(4), 3, q2.hash(), &chunk);
+    assert!(matches!(
+        publish_settled(&a, 4, &q1).await,
+        Outcome::Acked(_)
+    ));
+    assert!(matches!(
+        publish_settled(&b, 4, &q2).await,
+        Outcome::Acked(_)
+    ));
+    assert_eq!(
+        publish_settled(&a, 4, &q3).await,
+        Outcome::Refused(ErrorCode::TooLarge),
+        "over quota through two instances"
+    );
+
+    // Deleted through A: the member on B is told.
+    let mut member = resume(member, &b).await;
+    let out = owner.session.delete_doc(now_ms(), doc).unwrap();
+    owner.apply(out).await;
+    member
+        .until(|e| matches!(e, SessionEvent::Deleted { .. }))
+        .await;
+    // And no instance creates it again, whatever it has taken in.
+    let genesis = starling_protocol::membership::MembershipState::genesis(
+        doc,
+        &key(1),
+        "client",
+        None,
+        now_ms(),
+    )
+    .unwrap();
+    let start = Instant::now();
+    loop {
+        let mut w = Raw::logged_in(&b, &key(1)).await;
+        w.send(&Message::MembershipPublish {
+            doc,
+            op: genesis.clone(),
+        })
+        .await;
+        match w.recv().await {
+            Some(Message::Deleted { .. }) => break,
+            None => {}
+            other => panic!("a deleted document was created again: {other:?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+    let (u, raw_doc) = (url.clone(), doc.as_bytes().to_vec());
+    let ops: i64 = tokio::task::spawn_blocking(move || {
+        let mut db = postgres::Client::connect(&u, postgres::NoTls).unwrap();
+        db.query_one(
+            "SELECT count(*) FROM membership_ops WHERE doc = $1",
+            &[&raw_doc],
+        )
+        .unwrap()
+        .get(0)
+    })
+    .await
+    .unwrap();
+    assert_eq!(ops, 0);
 
     a.shutdown().await;
     b.shutdown().await;

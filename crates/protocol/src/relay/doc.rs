@@ -139,12 +139,43 @@ impl DocState {
     }
 
     /// Records an envelope another relay instance stored at `m.doc_seq`
-    /// (`live`: its bytes are kept).
-    pub(crate) fn record_stored(&mut self, m: &EnvelopeMeta, live: bool) {
+    /// (`envelope`: its bytes, while kept). A snapshot drops the bytes of
+    /// what it covers, as where it was stored: returns their authors and
+    /// lengths.
+    pub(crate) fn record_stored(
+        &mut self,
+        m: &EnvelopeMeta,
+        envelope: Option<&crate::envelope::Envelope>,
+    ) -> Vec<(DeviceId, u64)> {
         self.record(m);
-        if live {
-            self.live.insert(m.doc_seq, (m.author, m.author_seq, m.len));
+        let Some(envelope) = envelope else {
+            return Vec::new();
+        };
+        let mut freed = Vec::new();
+        if let EnvelopeKind::Snapshot { covers } = &envelope.header_unverified().kind {
+            let covered: Vec<u64> = self
+                .live
+                .iter()
+                .filter(|(_, (a, s, _))| covers.iter().any(|c| c.author == *a && *s <= c.seq))
+                .map(|(d, _)| *d)
+                .collect();
+            for d in covered {
+                if let Some((a, _, len)) = self.live.remove(&d) {
+                    freed.push((a, len));
+                }
+            }
         }
+        self.live.insert(m.doc_seq, (m.author, m.author_seq, m.len));
+        freed
+    }
+
+    /// Bytes of envelopes still kept, per author.
+    pub(crate) fn live_bytes(&self) -> Vec<(DeviceId, u64)> {
+        let mut per: HashMap<DeviceId, u64> = HashMap::new();
+        for (a, _, len) in self.live.values() {
+            *per.entry(*a).or_default() += len;
+        }
+        per.into_iter().collect()
     }
 
     /// The doc seq of a byte-identical envelope already stored (by hash), so

@@ -158,7 +158,7 @@ impl MemoryRelay {
                     };
                     out.push((conn, Some(self.core.signed_access_log(&log))));
                 }
-                RelayAction::EraseDoc { doc, tombstone } => {
+                RelayAction::EraseDoc { doc, tombstone, .. } => {
                     self.store.remove(&doc);
                     self.tombstones.insert(doc, tombstone);
                 }

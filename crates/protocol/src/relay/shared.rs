@@ -28,6 +28,18 @@ pub struct Committed {
     pub envelopes: Vec<(EnvelopeMeta, Option<Envelope>)>,
 }
 
+/// What [`RelayCore::absorb`] took in.
+#[derive(Clone, Debug, Default)]
+pub struct Absorbed {
+    /// What to send this relay's subscribers.
+    pub actions: Vec<RelayAction>,
+    /// Envelopes newly recorded with their bytes kept: author and length
+    /// (for quotas).
+    pub stored: Vec<(crate::ids::DeviceId, u64)>,
+    /// Bytes a snapshot among them let go: author and length.
+    pub freed: Vec<(crate::ids::DeviceId, u64)>,
+}
+
 /// Why [`RelayCore::absorb`] could not take what another instance
 /// committed: this relay's view of the document and the database's
 /// disagree. Reload the document.
@@ -55,12 +67,13 @@ impl RelayCore {
     /// recorded (so they dedupe) and delivered. Nothing is stored: it is
     /// in the database already. A deleted or damaged document takes
     /// nothing.
-    pub fn absorb(&mut self, doc: DocId, c: Committed) -> Result<Vec<RelayAction>, Diverged> {
+    pub fn absorb(&mut self, doc: DocId, c: Committed) -> Result<Absorbed, Diverged> {
+        let mut done = Absorbed::default();
         if self.deleted.contains_key(&doc) || self.damaged.contains(&doc) {
-            return Ok(Vec::new());
+            return Ok(done);
         }
         let diverged = |what: String| Diverged { doc, what };
-        let mut out = Vec::new();
+        let out = &mut done.actions;
         for (index, op, stamp) in c.ops {
             let (have, _) = self.heads(&doc).unwrap_or((0, 0));
             if index < have {
@@ -109,10 +122,12 @@ impl RelayCore {
                     meta.doc_seq
                 )));
             }
-            state.record_stored(&meta, envelope.is_some());
+            done.freed
+                .extend(state.record_stored(&meta, envelope.as_ref()));
             let Some(envelope) = envelope else {
                 continue;
             };
+            done.stored.push((meta.author, meta.len));
             let subscribers: Vec<ConnId> = self.subscribers(&doc);
             for conn in subscribers {
                 out.push(send(
@@ -125,7 +140,13 @@ impl RelayCore {
                 ));
             }
         }
-        Ok(out)
+        Ok(done)
+    }
+
+    /// Bytes of `doc`'s envelopes still kept, per author (what its erasure
+    /// frees).
+    pub fn live_bytes(&self, doc: &DocId) -> Vec<(crate::ids::DeviceId, u64)> {
+        self.docs.get(doc).map_or_else(Vec::new, |s| s.live_bytes())
     }
 
     /// Takes in that another instance deleted `doc`: this relay's

@@ -783,7 +783,9 @@ fn a_deleted_document_is_erased_and_its_tombstone_refuses_everything() {
     let erase: Vec<&Tombstone> = a
         .iter()
         .filter_map(|x| match x {
-            RelayAction::EraseDoc { doc: d, tombstone } if *d == doc => Some(tombstone),
+            RelayAction::EraseDoc {
+                doc: d, tombstone, ..
+            } if *d == doc => Some(tombstone),
             _ => None,
         })
         .collect();
