@@ -53,7 +53,7 @@ fn sync_watch_shows_a_score_from_another_device_within_a_second() {
 }
 
 /// Lines of a child's stdout, read on a thread.
-fn lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+pub(crate) fn lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -67,7 +67,11 @@ fn lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
 }
 
 /// Wait up to `secs` for a line containing `what`, and return it.
-fn wait_for(rx: &std::sync::mpsc::Receiver<String>, what: &str, secs: u64) -> Option<String> {
+pub(crate) fn wait_for(
+    rx: &std::sync::mpsc::Receiver<String>,
+    what: &str,
+    secs: u64,
+) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))

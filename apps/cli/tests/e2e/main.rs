@@ -11,6 +11,7 @@ mod crash;
 mod devices;
 mod erasure;
 mod fhir;
+mod instances;
 mod live;
 mod locked;
 mod migration;

@@ -161,9 +161,14 @@ impl Person {
 /// Sam (client, owner) and Alex (worker) sharing one journal through `relay`,
 /// with one reading dated 2026-11-23.
 pub fn pair(root: &TempDir, relay: &Relay) -> (Person, Person) {
+    pair_at(root, &relay.addr)
+}
+
+/// [`pair`] through the relay at `addr`.
+pub fn pair_at(root: &TempDir, addr: &str) -> (Person, Person) {
     let sam = Person::new(root, "Sam");
     let alex = Person::new(root, "Alex");
-    sam.ok(&["new", "--relay", &relay.addr]);
+    sam.ok(&["new", "--relay", addr]);
     sam.ok(&["reading", "new", "--date", "2026-11-23"]);
     sam.ok(&["sync"]);
     let link = sam.json(&["share", "--as", "worker", "--name", "Alex"])["link"]

@@ -85,7 +85,7 @@ async fn members_see_who_published_and_fetched_and_outsiders_see_nothing() {
 
     // The log survives a restart (what was counted is written at shutdown).
     relay.shutdown().await;
-    let mut config = starling_relay::RelayConfig::for_data_dir(dir.path());
+    let mut config = config_again(dir.path());
     config.origin = Some("ws://relay.test".into());
     let relay = starling_relay::start(config).await.unwrap();
     let mut owner = Client::reconnect(owner.session, &relay.url()).await;

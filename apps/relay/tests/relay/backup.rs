@@ -4,7 +4,7 @@ use crate::util::*;
 
 #[tokio::test]
 async fn backup_is_consistent_while_serving() {
-    let (dir, relay) = start_relay().await;
+    let (dir, relay) = start_sqlite_relay_with(|_| {}).await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
     for i in 0..20u8 {

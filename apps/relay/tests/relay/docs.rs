@@ -165,7 +165,7 @@ async fn duplicate_publish_is_deduped() {
 
 #[tokio::test]
 async fn presence_is_forwarded_not_stored() {
-    let (dir, relay) = start_relay().await;
+    let (dir, relay) = start_sqlite_relay_with(|_| {}).await;
     let (mut owner, doc) = owner_and_viewer(&relay).await;
     let mut viewer = subscribe(&relay, doc, 0).await;
     catch_up(&mut viewer).await;

@@ -36,7 +36,7 @@ fn size(dir: &std::path::Path) -> u64 {
 #[tokio::test]
 async fn a_deleted_document_leaves_no_byte_in_the_relays_files() {
     // A fixed origin: the owner's session signs it again after the restart.
-    let (dir, relay) = start_relay_with(|c| c.origin = Some("ws://relay.test".into())).await;
+    let (dir, relay) = start_sqlite_relay_with(|c| c.origin = Some("ws://relay.test".into())).await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
     owner
@@ -157,7 +157,7 @@ async fn a_deleted_document_leaves_no_byte_in_the_relays_files() {
 #[tokio::test]
 async fn a_deletion_undone_by_a_restored_backup_is_erased_again_offline() {
     let origin = "ws://relay.test";
-    let (dir, relay) = start_relay_with(|c| c.origin = Some(origin.into())).await;
+    let (dir, relay) = start_sqlite_relay_with(|c| c.origin = Some(origin.into())).await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
     let out = owner

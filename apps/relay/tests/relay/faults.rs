@@ -50,7 +50,7 @@ async fn replay(c: &mut Raw, doc: DocId) -> Result<Vec<u64>, String> {
 
 #[tokio::test]
 async fn a_full_database_refuses_writes_serves_reads_says_so_and_recovers() {
-    let (_dir, relay) = start_relay_with(|c| c.max_db_bytes = Some(1 << 20)).await;
+    let (_dir, relay) = start_sqlite_relay_with(|c| c.max_db_bytes = Some(1 << 20)).await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
     owner
@@ -119,7 +119,7 @@ async fn a_full_database_refuses_writes_serves_reads_says_so_and_recovers() {
 
 #[tokio::test]
 async fn a_damaged_row_takes_down_its_own_document_only() {
-    let (dir, relay) = start_relay().await;
+    let (dir, relay) = start_sqlite_relay_with(|_| {}).await;
     let mut a_owner = Client::connect(&relay, key(1)).await;
     let a = a_owner.create_doc().await;
     let mut b_owner = Client::connect(&relay, key(3)).await;
@@ -231,7 +231,7 @@ async fn the_integrity_check_at_start_says_what_it_found() {
 #[tokio::test]
 async fn the_database_its_log_and_the_key_are_private() {
     use std::os::unix::fs::PermissionsExt;
-    let (dir, relay) = start_relay_with(|c| c.data_dir.push("fresh")).await;
+    let (dir, relay) = start_sqlite_relay_with(|c| c.data_dir.push("fresh")).await;
     let mut owner = Client::connect(&relay, key(1)).await;
     owner.create_doc().await;
     let data = dir.path().join("fresh");
@@ -251,7 +251,7 @@ async fn the_database_its_log_and_the_key_are_private() {
 
 #[tokio::test]
 async fn a_stalled_disk_stops_intake_instead_of_filling_memory() {
-    let (dir, relay) = start_relay_with(|c| c.limits.intake_bytes = 1 << 20).await;
+    let (dir, relay) = start_sqlite_relay_with(|c| c.limits.intake_bytes = 1 << 20).await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
     let mut w = Raw::logged_in(&relay, &key(1)).await;
@@ -372,7 +372,7 @@ async fn one_device_cannot_make_the_relay_send_more_than_its_answer_budget() {
 /// by itself and recovers once the table is back and space returns.
 #[tokio::test]
 async fn a_failed_reload_serves_nothing_until_a_reload_works() {
-    let (dir, relay) = start_relay_with(|c| c.max_db_bytes = Some(1 << 20)).await;
+    let (dir, relay) = start_sqlite_relay_with(|c| c.max_db_bytes = Some(1 << 20)).await;
     let db = rusqlite::Connection::open(dir.path().join("relay.db")).unwrap();
     db.busy_timeout(Duration::from_secs(5)).unwrap();
     let mut owner = Client::connect(&relay, key(1)).await;

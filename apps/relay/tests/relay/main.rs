@@ -5,6 +5,7 @@
 mod access;
 mod backup;
 mod cli;
+mod cluster;
 mod crash;
 mod docs;
 mod erasure;

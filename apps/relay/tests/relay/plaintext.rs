@@ -21,7 +21,7 @@ fn scan(dir: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn database_files_hold_no_plaintext() {
-    let (dir, relay) = start_relay().await;
+    let (dir, relay) = start_sqlite_relay_with(|_| {}).await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
     owner

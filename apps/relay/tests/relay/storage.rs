@@ -17,7 +17,7 @@ fn live_rows(db: &std::path::Path) -> (i64, i64) {
 
 #[tokio::test]
 async fn snapshot_compacts_what_it_covers() {
-    let (dir, relay) = start_relay().await;
+    let (dir, relay) = start_sqlite_relay_with(|_| {}).await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
     owner
@@ -186,7 +186,7 @@ async fn catch_up_larger_than_the_outbound_queue_is_not_slow() {
 /// connections, reloads its state from disk and carries on.
 #[tokio::test]
 async fn failed_commit_acknowledges_nothing_and_the_relay_recovers() {
-    let (dir, relay) = start_relay().await;
+    let (dir, relay) = start_sqlite_relay_with(|_| {}).await;
     let mut owner = Client::connect(&relay, key(1)).await;
     let doc = owner.create_doc().await;
     let mut w = Raw::logged_in(&relay, &key(1)).await;

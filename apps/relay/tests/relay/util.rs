@@ -28,7 +28,40 @@ pub async fn start_relay() -> (TempDir, RelayHandle) {
     start_relay_with(|_| {}).await
 }
 
+/// A relay as [`start_relay`] gives, with its configuration adjusted by
+/// `f`. With `STARLING_TEST_RELAY_POSTGRES` set to a PostgreSQL
+/// administrator's URL, its data goes to a fresh database there instead of
+/// SQLite (`.ci/run` runs the suite both ways; tests that are about the
+/// SQLite file use [`start_sqlite_relay_with`]).
 pub async fn start_relay_with(f: impl FnOnce(&mut RelayConfig)) -> (TempDir, RelayHandle) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = RelayConfig::for_data_dir(dir.path());
+    if let Ok(admin) = std::env::var("STARLING_TEST_RELAY_POSTGRES") {
+        let url = tokio::task::spawn_blocking(move || crate::cluster::Cluster::database_at(&admin))
+            .await
+            .unwrap();
+        std::fs::write(dir.path().join(DATABASE_URL), &url).unwrap();
+        c.database_url = Some(url);
+    }
+    f(&mut c);
+    let relay = starling_relay::start(c).await.unwrap();
+    (dir, relay)
+}
+
+/// Where [`start_relay_with`] notes the database it gave a relay.
+const DATABASE_URL: &str = "test-database-url";
+
+/// The configuration of a relay [`start_relay_with`] started in `dir`
+/// (before `f`): the same data, on the same storage, to start it again.
+pub fn config_again(dir: &std::path::Path) -> RelayConfig {
+    let mut c = RelayConfig::for_data_dir(dir);
+    c.database_url = std::fs::read_to_string(dir.join(DATABASE_URL)).ok();
+    c
+}
+
+/// A relay on SQLite whatever the environment says: for tests about the
+/// database file itself.
+pub async fn start_sqlite_relay_with(f: impl FnOnce(&mut RelayConfig)) -> (TempDir, RelayHandle) {
     let dir = tempfile::tempdir().unwrap();
     let mut c = RelayConfig::for_data_dir(dir.path());
     f(&mut c);
