@@ -42,11 +42,13 @@ fn config(dir: &Path, url: &str) -> starling_relay::RelayConfig {
 async fn two_instances(
     dir: &Path,
     url: &str,
+    device_quota: Option<u64>,
 ) -> (starling_relay::RelayHandle, starling_relay::RelayHandle) {
     let config = || {
         let mut c = config(dir, url);
-        // Small enough for a test to reach through two instances.
-        c.limits.max_device_bytes = QUOTA;
+        if let Some(q) = device_quota {
+            c.limits.max_device_bytes = q;
+        }
         c
     };
     let a = starling_relay::start(config()).await.unwrap();
@@ -161,7 +163,8 @@ async fn postgres_two_instances_serve_one_document_live_and_keep_every_guarantee
     let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
     let url = cluster.database_async().await;
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = two_instances(dir.path(), &url).await;
+    // A quota small enough for a test to reach through two instances.
+    let (a, b) = two_instances(dir.path(), &url, Some(QUOTA)).await;
 
     // The owner works through instance A; the member and a third writer
     // through B.
@@ -324,7 +327,7 @@ async fn race(tries: u64) {
     let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
     let url = cluster.database_async().await;
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = two_instances(dir.path(), &url).await;
+    let (a, b) = two_instances(dir.path(), &url, None).await;
     let mut owner = Client::connect(&a, key(1)).await;
     let doc = owner.create_doc().await;
     owner
@@ -375,7 +378,7 @@ async fn postgres_two_instances_never_accept_two_envelopes_at_one_position() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "soak, about a minute: cargo test -p starling-relay --test relay -- --ignored soak_"]
+#[ignore = "soak (1,000 races, about 10 s here): cargo test -p starling-relay --test relay -- --ignored soak_"]
 async fn soak_two_instances_race_1000_times() {
     race(1000).await;
 }
@@ -595,7 +598,7 @@ async fn postgres_a_killed_instance_loses_nothing_acknowledged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "soak, a minute or two: cargo test -p starling-relay --test relay -- --ignored soak_"]
+#[ignore = "soak (10 kills, about 10 s here): cargo test -p starling-relay --test relay -- --ignored soak_"]
 async fn soak_instances_killed_10_times_lose_nothing_acknowledged() {
     failover(10).await;
 }
