@@ -320,6 +320,78 @@ async fn postgres_two_instances_serve_one_document_live_and_keep_every_guarantee
     drop(cluster);
 }
 
+/// Runs `sql` on the database at `url` (blocking, off the runtime).
+async fn sql(url: &str, sql: String) {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        db.batch_execute(&sql).unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (Debian's postgresql package), which .ci/run installs: cargo test -p starling-relay --test relay -- --ignored postgres_"]
+async fn postgres_an_instance_that_missed_notifications_catches_up_from_the_database() {
+    let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
+    let url = cluster.database_async().await;
+    let admin = cluster.admin_url();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_instances(dir.path(), &url, None).await;
+    let mut owner = Client::connect(&a, key(1)).await;
+    let doc = owner.create_doc().await;
+    owner
+        .add_member(doc, key(2).device_id(), Role::Viewer)
+        .await;
+    wait_known(&b, 2, doc).await;
+    let mut member = Client::connect(&b, key(2)).await;
+    let out = member.session.open_doc(doc);
+    member.apply(out).await;
+    member
+        .until(|e| matches!(e, SessionEvent::CaughtUp { .. }))
+        .await;
+
+    // Both instances lose their listening connections and cannot make new
+    // ones for a while: what A commits meanwhile is notified to nobody.
+    sql(
+        &admin,
+        format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = '{name}' AND query LIKE 'LISTEN%';"
+        ),
+    )
+    .await;
+    for i in 0..3u8 {
+        owner.publish(doc, &[b'm', i]).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sql(
+        &admin,
+        format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true;"),
+    )
+    .await;
+    // B listens again, finds the document's heads moved, reads it back and
+    // delivers, in order.
+    member
+        .until(|e| matches!(e, SessionEvent::Apply { payload, .. } if payload == &[b'm', 2]))
+        .await;
+    let applied: Vec<Vec<u8>> = member
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Apply { payload, .. } => Some(payload.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(applied, vec![vec![b'm', 0], vec![b'm', 1], vec![b'm', 2]]);
+    a.shutdown().await;
+    b.shutdown().await;
+    drop(cluster);
+}
+
 /// `tries` times, one device sends two different envelopes for the same
 /// chain position to both instances at once: exactly one is acknowledged
 /// and stored, every time.
