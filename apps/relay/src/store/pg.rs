@@ -88,7 +88,7 @@ impl Stmts {
 /// refused rather than misread). `instance` names this process in what it
 /// tells the other instances.
 pub(crate) fn open(url: &str, instance: u64) -> Result<Postgres, StoreError> {
-    let mut client = Client::connect(url, NoTls)?;
+    let mut client = connect(url)?;
     migrate(&mut client)?;
     Ok(Postgres {
         url: url.to_owned(),
@@ -96,6 +96,20 @@ pub(crate) fn open(url: &str, instance: u64) -> Result<Postgres, StoreError> {
         stmts: None,
         instance,
     })
+}
+
+/// How long reaching the database may take (a host that does not answer
+/// would otherwise hold a thread, and a shutdown, for minutes).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connects to the database at `url`, giving up after [`CONNECT_TIMEOUT`]
+/// unless the URL sets its own `connect_timeout`.
+pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
+    let mut config: postgres::Config = url.parse()?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    Ok(config.connect(NoTls)?)
 }
 
 /// One move per document for a batch of jobs, in job order: from where the
@@ -306,7 +320,7 @@ impl Postgres {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.client = None;
             self.stmts = None;
-            let c = Client::connect(&self.url, NoTls)?;
+            let c = connect(&self.url)?;
             self.client = Some(c);
         }
         self.client.as_mut().ok_or(StoreError::Stopped)
@@ -846,7 +860,7 @@ fn load_doc(
 /// Erases `doc` from the PostgreSQL database at `url` (see
 /// `super::erase_offline`); whether it held anything of it.
 pub(crate) fn erase_offline(url: &str, doc: DocId) -> Result<bool, StoreError> {
-    let mut client = Client::connect(url, NoTls)?;
+    let mut client = connect(url)?;
     migrate(&mut client)?;
     let mut tx = client.transaction()?;
     let key = &doc.as_bytes()[..];

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, IsolationLevel, NoTls, Statement};
+use postgres::{Client, IsolationLevel, Statement};
 use starling_protocol::membership::MembershipOp;
 use starling_protocol::relay::{Committed, EnvelopeMeta, Tombstone};
 use starling_protocol::{DeviceId, DocId, Envelope};
@@ -161,7 +161,7 @@ fn connect(url: &str, stop: &AtomicBool, what: &str) -> Option<Client> {
         if stop.load(Ordering::Relaxed) {
             return None;
         }
-        match Client::connect(url, NoTls) {
+        match super::pg::connect(url) {
             Ok(c) => return Some(c),
             Err(e) => {
                 tracing::warn!(error = %e, what, "cannot reach the shared database; retrying");
