@@ -355,7 +355,9 @@ where
                     break "read failed";
                 }
                 Some(Ok(f)) => {
-                    if let Some(why) = read_in(&mut st, &mut sink, &mut stream, f).await {
+                    // Boxed: its state (~2.8 KB) lives only while a frame is
+                    // handled, not in every idle connection's task.
+                    if let Some(why) = Box::pin(read_in(&mut st, &mut sink, &mut stream, f)).await {
                         break why;
                     }
                 }

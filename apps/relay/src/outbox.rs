@@ -68,10 +68,12 @@ pub(crate) enum Refused {
     Gone,
 }
 
-/// The hub's end.
+/// The hub's end. Batches travel boxed: the channel allocates its slots
+/// 32 at a time when it is made, and a pointer a slot keeps an idle
+/// connection ~1 KB lighter than a whole batch.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    tx: mpsc::UnboundedSender<Batch>,
+    tx: mpsc::UnboundedSender<Box<Batch>>,
     queued: Arc<AtomicUsize>,
     queued_bytes: Arc<AtomicU64>,
     limit: usize,
@@ -81,7 +83,7 @@ pub(crate) struct Outbox {
 /// The connection's end.
 #[derive(Debug)]
 pub(crate) struct Inbox {
-    rx: mpsc::UnboundedReceiver<Batch>,
+    rx: mpsc::UnboundedReceiver<Box<Batch>>,
     queued: Arc<AtomicUsize>,
     queued_bytes: Arc<AtomicU64>,
 }
@@ -122,7 +124,7 @@ impl Outbox {
             return Err(Refused::TooSlow);
         }
         let (weight, bytes) = (batch.weight, batch.bytes);
-        self.tx.send(batch).map_err(|_| {
+        self.tx.send(Box::new(batch)).map_err(|_| {
             self.queued.fetch_sub(weight, Ordering::AcqRel);
             self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             Refused::Gone
@@ -131,23 +133,23 @@ impl Outbox {
 
     /// Queues a close frame; never refused for being slow.
     pub fn close(&self, why: &'static str) {
-        let _ = self.tx.send(Batch {
+        let _ = self.tx.send(Box::new(Batch {
             items: vec![Outbound::Close(why)],
             weight: 0,
             bytes: 0,
-        });
+        }));
     }
 }
 
 impl Inbox {
     /// The next batch; `None` once the hub dropped the connection.
     pub async fn recv(&mut self) -> Option<Batch> {
-        self.rx.recv().await
+        self.rx.recv().await.map(|b| *b)
     }
 
     /// Another batch, if one is already queued.
     pub fn try_recv(&mut self) -> Option<Batch> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv().ok().map(|b| *b)
     }
 
     /// `weight` messages of `bytes` bytes were written.
