@@ -68,9 +68,9 @@ pub(crate) enum Refused {
     Gone,
 }
 
-/// The hub's end. Batches travel boxed: the channel allocates its slots
-/// 32 at a time when it is made, and a pointer a slot keeps an idle
-/// connection ~1 KB lighter than a whole batch.
+/// The hub's end. Batches travel boxed: the channel allocates its first
+/// 32 slots when it is made, and a pointer per slot instead of a whole
+/// batch keeps an idle connection ~1 KB lighter.
 #[derive(Debug)]
 pub(crate) struct Outbox {
     tx: mpsc::UnboundedSender<Box<Batch>>,

@@ -5,6 +5,7 @@
 //! instances starting together migrate once.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use postgres::{Client, NoTls, Statement, Transaction};
 use starling_protocol::membership::MembershipOp;
@@ -100,7 +101,7 @@ pub(crate) fn open(url: &str, instance: u64) -> Result<Postgres, StoreError> {
 
 /// How long reaching the database may take (a host that does not answer
 /// would otherwise hold a thread, and a shutdown, for minutes).
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects to the database at `url`, giving up after [`CONNECT_TIMEOUT`]
 /// unless the URL sets its own `connect_timeout`.

@@ -155,7 +155,7 @@ pub(crate) fn start(
 }
 
 /// Connects, waiting longer after each failure; `None` once stopped.
-fn connect(url: &str, stop: &AtomicBool, what: &str) -> Option<Client> {
+fn connect_until_stopped(url: &str, stop: &AtomicBool, what: &str) -> Option<Client> {
     let mut wait = Duration::from_millis(100);
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -238,7 +238,7 @@ fn parse(payload: &str) -> Option<Note> {
 }
 
 fn listen(url: &str, instance: u64, hub: &tmpsc::Sender<HubEvent>, stop: &AtomicBool) {
-    while let Some(mut client) = connect(url, stop, "listener") {
+    while let Some(mut client) = connect_until_stopped(url, stop, "listener") {
         if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
             tracing::warn!(error = %e, "cannot listen on the shared database; retrying");
             continue;
@@ -351,7 +351,7 @@ fn serve(
     while let Ok(req) = rx.recv() {
         loop {
             if client.as_ref().is_none_or(|c| c.0.is_closed()) {
-                let Some(mut c) = connect(url, stop, "reader") else {
+                let Some(mut c) = connect_until_stopped(url, stop, "reader") else {
                     return;
                 };
                 match Reads::prepare(&mut c) {
