@@ -18,6 +18,14 @@
 //! websocket framing, SQLite, the async runtime) comes on top of these
 //! figures. The relay side's CPU time per message is printed too: the
 //! floor under the loadgen's "relay CPU per envelope".
+//!
+//! `--crypto` adds the signatures the protocol cannot do without: each
+//! message carries its publisher's ed25519 signature (made before the
+//! clock starts), which the reader thread verifies, and after each commit
+//! the document's sender thread signs one ack per publisher and writes it
+//! back (after the deliveries), as the relay acknowledges a publish. It
+//! still has no websocket, no SQLite and no async runtime: the floor under
+//! what the relay must do per envelope on this machine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -50,9 +58,26 @@ struct Args {
     /// Make each commit durable (`fdatasync` of a 4 KiB write).
     #[arg(long)]
     durable: bool,
+    /// Verify each message's ed25519 signature and sign an ack per
+    /// publisher per commit, as the relay must.
+    #[arg(long)]
+    crypto: bool,
     /// Internal: run the relay side with its file in this directory.
     #[arg(long, hide = true)]
     relay_child: Option<std::path::PathBuf>,
+}
+
+/// The part of a message its publisher signs: all but the send time
+/// (the first 8 bytes, written at send time) and the signature (the last
+/// 64).
+const SIGNED: std::ops::Range<usize> = 8..MSG - 64;
+const DOMAIN: &[u8] = b"starling-latency-floor";
+
+/// Document `d`'s publisher key (both processes derive it).
+fn publisher_key(d: usize) -> starling_protocol::DeviceKey {
+    let mut seed = [7u8; 32];
+    seed[..8].copy_from_slice(&(d as u64).to_le_bytes());
+    starling_protocol::DeviceKey::from_seed(seed)
 }
 
 fn wall_ns() -> u64 {
@@ -77,12 +102,19 @@ fn relay(args: &Args, dir: &std::path::Path) {
     }
     let queue = Arc::new((Mutex::new(Vec::<(usize, [u8; MSG])>::new()), Condvar::new()));
     let mut senders = Vec::new();
+    let crypto = args.crypto;
+    let relay_key = Arc::new(starling_protocol::DeviceKey::from_seed([0xEE; 32]));
     for d in 0..args.docs {
         let mut publisher = conns[d * per_doc].try_clone().unwrap();
         let q = queue.clone();
+        let author = publisher_key(d).device_id();
         std::thread::spawn(move || {
             let mut buf = [0u8; MSG];
             while publisher.read_exact(&mut buf).is_ok() {
+                if crypto {
+                    let sig = starling_protocol::Signature(buf[MSG - 64..].try_into().unwrap());
+                    assert!(sig.verify(&author, DOMAIN, &buf[SIGNED]), "bad signature");
+                }
                 q.0.lock().unwrap().push((d, buf));
                 q.1.notify_one();
             }
@@ -90,15 +122,28 @@ fn relay(args: &Args, dir: &std::path::Path) {
         let mut subs: Vec<TcpStream> = (1..per_doc)
             .map(|i| conns[d * per_doc + i].try_clone().unwrap())
             .collect();
+        let mut publisher = conns[d * per_doc].try_clone().unwrap();
         let (tx, rx) = mpsc::channel::<Vec<[u8; MSG]>>();
         senders.push(tx);
+        let relay_key = relay_key.clone();
         std::thread::spawn(move || {
             while let Ok(msgs) = rx.recv() {
-                for m in msgs {
+                for m in &msgs {
                     for s in &mut subs {
-                        if s.write_all(&m).is_err() {
+                        if s.write_all(m).is_err() {
                             return;
                         }
+                    }
+                }
+                if crypto {
+                    // One signed ack naming every message of the commit.
+                    let mut named = Vec::with_capacity(msgs.len() * 32);
+                    for m in &msgs {
+                        named.extend_from_slice(&m[8..40]);
+                    }
+                    let sig = relay_key.sign(DOMAIN, &named);
+                    if publisher.write_all(&sig.0).is_err() {
+                        return;
                     }
                 }
             }
@@ -159,6 +204,7 @@ fn main() {
         } else {
             &[]
         })
+        .args(if args.crypto { &["--crypto"][..] } else { &[] })
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -168,11 +214,38 @@ fn main() {
         .unwrap();
     let port: u16 = port.trim().parse().unwrap();
     let per = (args.rate * args.seconds) as usize / args.docs;
+    // Every message, signed before the clock starts.
+    let signed: Vec<Vec<[u8; MSG]>> = (0..args.docs)
+        .map(|d| {
+            let key = publisher_key(d);
+            (0..per)
+                .map(|k| {
+                    let mut m = [0u8; MSG];
+                    m[8..16].copy_from_slice(&(k as u64).to_le_bytes());
+                    m[16..24].copy_from_slice(&(d as u64).to_le_bytes());
+                    if args.crypto {
+                        let sig = key.sign(DOMAIN, &m[SIGNED]);
+                        m[MSG - 64..].copy_from_slice(&sig.0);
+                    }
+                    m
+                })
+                .collect()
+        })
+        .collect();
     let mut publishers = Vec::new();
     let mut readers = Vec::new();
+    let mut ack_readers = Vec::new();
     for _ in 0..args.docs {
         let p = TcpStream::connect(("127.0.0.1", port)).unwrap();
         p.set_nodelay(true).unwrap();
+        if args.crypto {
+            // Acks are read (and dropped) so the relay never blocks on them.
+            let mut r = p.try_clone().unwrap();
+            ack_readers.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                while r.read_exact(&mut buf).is_ok() {}
+            }));
+        }
         publishers.push(p);
         for _ in 0..args.subscribers {
             let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -197,11 +270,11 @@ fn main() {
     let writers: Vec<_> = publishers
         .into_iter()
         .enumerate()
-        .map(|(i, mut p)| {
+        .zip(signed)
+        .map(|((i, mut p), msgs)| {
             std::thread::spawn(move || {
                 let _ = std::fs::write("/proc/thread-self/timerslack_ns", "1000");
-                let mut buf = [0u8; MSG];
-                for k in 0..per {
+                for (k, mut buf) in msgs.into_iter().enumerate() {
                     let due = start + period.mul_f64(k as f64 + i as f64 / docs as f64);
                     let now = Instant::now();
                     if due > now {
@@ -222,16 +295,18 @@ fn main() {
     let cpu = cpu_seconds(child.id()) - cpu0;
     let _ = child.kill();
     let _ = child.wait();
+    drop(ack_readers);
     lat.sort_unstable();
     println!(
         "{} docs x {} subscribers at {}/s, {}: publish-to-delivery p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms ({} samples); relay side CPU {:.1} µs per message ({:.2} s)",
         args.docs,
         args.subscribers,
         args.rate,
-        if args.durable {
-            "durable group commit"
-        } else {
-            "no storage"
+        match (args.durable, args.crypto) {
+            (true, false) => "durable group commit",
+            (false, false) => "no storage",
+            (true, true) => "durable group commit, ed25519 verify + signed acks",
+            (false, true) => "no storage, ed25519 verify + signed acks",
         },
         pct(&lat, 0.5),
         pct(&lat, 0.99),
