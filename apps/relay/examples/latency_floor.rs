@@ -122,7 +122,7 @@ fn relay(args: &Args, dir: &std::path::Path) {
         let mut subs: Vec<TcpStream> = (1..per_doc)
             .map(|i| conns[d * per_doc + i].try_clone().unwrap())
             .collect();
-        let mut publisher = conns[d * per_doc].try_clone().unwrap();
+        let mut acks_to = conns[d * per_doc].try_clone().unwrap();
         let (tx, rx) = mpsc::channel::<Vec<[u8; MSG]>>();
         senders.push(tx);
         let relay_key = relay_key.clone();
@@ -142,7 +142,7 @@ fn relay(args: &Args, dir: &std::path::Path) {
                         named.extend_from_slice(&m[8..40]);
                     }
                     let sig = relay_key.sign(DOMAIN, &named);
-                    if publisher.write_all(&sig.0).is_err() {
+                    if acks_to.write_all(&sig.0).is_err() {
                         return;
                     }
                 }
