@@ -496,6 +496,15 @@ impl Client {
                     relay: relay.to_string(),
                     problem,
                 }),
+                None if !relay.tls() && crate::tls::not_http(&e) => Err(ClientError::Relay {
+                    relay: relay.to_string(),
+                    reason: format!(
+                        "cannot connect: it did not answer in plain HTTP; if it serves TLS, \
+                         address it as wss://{}:{}",
+                        relay.host(),
+                        relay.port()
+                    ),
+                }),
                 None => Err(ClientError::Relay {
                     relay: relay.to_string(),
                     reason: format!("cannot connect: {e}"),

@@ -119,6 +119,17 @@ pub(crate) fn problem(err: &(dyn std::error::Error + 'static)) -> Option<TlsProb
     None
 }
 
+/// Whether a plain (`ws://`) connection failed because the answer was not
+/// HTTP at all, as when the relay speaks TLS on that port.
+pub(crate) fn not_http(err: &tungstenite::Error) -> bool {
+    use tungstenite::error::ProtocolError;
+    matches!(
+        err,
+        tungstenite::Error::Protocol(ProtocolError::HttparseError(_))
+            | tungstenite::Error::HttpFormat(_)
+    )
+}
+
 fn from_rustls(e: &rustls::Error) -> TlsProblem {
     match e {
         rustls::Error::InvalidCertificate(c) => match c {

@@ -156,6 +156,23 @@ fn a_client_syncs_with_a_relay_that_terminates_tls_itself() {
 }
 
 #[test]
+fn a_plain_address_for_a_tls_relay_is_told_to_say_wss() {
+    let root = tempfile::tempdir().unwrap();
+    let ca = make_ca(root.path());
+    let (_relay, port) = serve(root.path(), Some(&ca), |p| format!("wss://localhost:{p}"));
+    let sam = Person::new(&root, "Sam");
+    // Without a scheme a loopback host is plain ws://.
+    sam.ok(&["new", "--relay", &format!("localhost:{port}")]);
+    let (code, err) = sam.fails(&["sync", "--timeout", "10"]);
+    assert_ne!(code, 0);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!("address it as wss://localhost:{port}")),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_client_syncs_through_a_tls_terminating_proxy() {
     let root = tempfile::tempdir().unwrap();
     let ca = make_ca(root.path());
