@@ -13,7 +13,7 @@ use recovery_journal::DeviceId as JournalDevice;
 use starling_client::{ClientEvent, DocId, DocRow, RelayAddr, SyncMode, SyncReport};
 
 use crate::App;
-use crate::error::{AppError, Result};
+use crate::error::{AppError, ErrorKind, Result};
 use crate::find::short;
 use crate::sharing::journal_label;
 
@@ -116,6 +116,9 @@ pub enum ProblemKind {
     EditNotSent,
     /// Changes the relay has not delivered are missing.
     Waiting,
+    /// Its relay could not be reached (this device has journals on other
+    /// relays, which synced).
+    Unreachable,
 }
 
 /// A journal that could not exchange its changes, and why.
@@ -199,13 +202,16 @@ impl App {
         let mut tampered: BTreeMap<DocId, String> = BTreeMap::new();
         let mut not_sent: BTreeMap<DocId, String> = BTreeMap::new();
         let mut erased: Vec<SyncEvent> = Vec::new();
+        // Relays a one-off sync could not reach, with why: their journals
+        // wait, and the journals on the other relays still sync.
+        let mut unreachable: Vec<(String, AppError)> = Vec::new();
         tokio::pin!(stop);
         for relay in &relays {
             let addr = crate::sharing::relay_addr(relay)?;
             let on_relay: Vec<DocRow> =
                 docs.iter().filter(|d| &d.relay == relay).cloned().collect();
             let mut events = EventNamer::new(self, options.watch);
-            let report = self
+            let report = match self
                 .run_relay(&addr, options, stop.as_mut(), |e| {
                     match &e {
                         ClientEvent::Removed { doc } => {
@@ -242,7 +248,16 @@ impl App {
                         on_event(ev);
                     }
                 })
-                .await?;
+                .await
+            {
+                Ok(report) => report,
+                Err(err) if relays.len() > 1 && err.kind() == ErrorKind::Relay => {
+                    tracing::warn!(%relay, error = %err, "relay out of reach; syncing the others");
+                    unreachable.push((relay.clone(), err));
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
             add(&mut outcome, &report);
             let gone = |d: &DocRow| erased.iter().any(|e| e.journal.as_ref() == Some(&d.doc));
             let on_relay: Vec<DocRow> = on_relay.into_iter().filter(|d| !gone(d)).collect();
@@ -253,6 +268,19 @@ impl App {
                     .await?;
                 outcome.sent += again.pushed;
                 outcome.received += again.pulled;
+            }
+        }
+        if !unreachable.is_empty() && unreachable.len() == relays.len() {
+            // Nothing synced at all: the reason, as a single relay gives it.
+            return Err(unreachable.swap_remove(0).1);
+        }
+        for (relay, err) in &unreachable {
+            for row in docs.iter().filter(|d| &d.relay == relay) {
+                outcome.problems.push(SyncProblem {
+                    journal: row.doc.clone(),
+                    kind: ProblemKind::Unreachable,
+                    text: format!("{} was not synced: {err}", journal_label(row)),
+                });
             }
         }
         // Journals a device link or recovery code brought count too.

@@ -325,3 +325,64 @@ fn sync_watch_json_prints_one_object_per_line() {
         }
     }
 }
+
+#[test]
+fn a_relay_out_of_reach_does_not_stop_the_journals_on_another_relay_from_syncing() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    // A second journal on a relay nothing answers at: a port just freed.
+    let gone = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let journals = |p: &Person| p.json(&["list"]);
+    sam.ok(&["new", "--relay", &gone]);
+    let list = journals(&sam);
+    let shared = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["relay"].as_str().unwrap().contains(&relay.addr))
+        .unwrap()["journal"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sam.ok(&["score", "work", "6", "-j", &shared]);
+
+    // The reachable journal syncs; the sync still fails, naming the other.
+    let out = sam.run(&["sync", "--timeout", "10"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Synced 2 journal(s): sent 1"), "{stdout}");
+    assert!(stdout.contains("1 not in sync"), "{stdout}");
+    assert!(
+        stderr.contains("was not synced") && stderr.contains(&gone),
+        "{stderr}"
+    );
+    no_repeats(&stderr);
+    alex.ok(&["sync"]);
+    assert_eq!(
+        alex.json(&["show"])["readings"][0]["areas"][4]["client"]["value"],
+        6
+    );
+
+    // JSON names the journal left behind and why; `list` keeps the reason.
+    let out = sam.run(&["--json", "sync", "--timeout", "10"]);
+    assert_eq!(out.status.code(), Some(5));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{report}");
+    assert_eq!(problems[0]["kind"], "unreachable");
+    assert_ne!(problems[0]["journal"], shared.as_str());
+    assert!(sam.ok(&["list"]).contains("was not synced"));
+
+    // A sync of that journal alone fails as before: one relay, one reason.
+    let other = problems[0]["journal"].as_str().unwrap().to_owned();
+    let (code, err) = sam.fails(&["sync", "-j", &other, "--timeout", "10"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+}
