@@ -386,3 +386,21 @@ fn a_relay_out_of_reach_does_not_stop_the_journals_on_another_relay_from_syncing
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("cannot connect"), "{err}");
 }
+
+#[test]
+fn removing_someone_who_left_meanwhile_keeps_the_journal_syncing() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    // Sam removes Alex before syncing; Alex leaves first.
+    sam.ok(&["revoke", "Alex"]);
+    sam.ok(&["score", "work", "6"]);
+    alex.ok(&["leave", "--yes"]);
+    let out = sam.run(&["sync", "--timeout", "10"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("TAMPERING"), "{stderr}");
+    assert_eq!(sam.json(&["sync"])["problems"], serde_json::json!([]));
+    assert!(sam.ok(&["members"]).contains("removed"));
+    assert!(sam.ok(&["list"]).contains("synced"));
+}

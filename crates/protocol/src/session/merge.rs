@@ -26,21 +26,27 @@ impl DocSync {
     /// Takes back our ops from log position `at` on, where the relay put
     /// `foreign`, another member's op, if that is safe to merge: none of our
     /// ops from `at` on has been confirmed, and `foreign` applies to the log
-    /// before them and only adds (a join, an added member, an invite
-    /// created or revoked), so every device our ops gave keys to is still a
-    /// member after it. The state returns to the confirmed log; the keys of
-    /// our rotations among the ops are set aside to be wrapped again.
-    /// `None` means the logs really diverged.
+    /// before them and leaves the epoch as it is: it adds (a join, an added
+    /// member, an invite created or revoked) or removes (a member leaving,
+    /// a device removed). Nobody saw our ops (the relay refused them), and
+    /// a rotation among them is redone with a fresh key wrapped for the
+    /// members there are after `foreign`, so a device it removed gets
+    /// none of our keys. The state returns to the confirmed log; the keys
+    /// of our rotations among the ops are set aside to be wrapped again.
+    /// `None` means the logs really diverged (another rotation, a role
+    /// change, a deletion).
     pub(super) fn take_back(&mut self, at: usize, foreign: &MembershipOp) -> Option<TakenBack> {
-        let additive = matches!(
+        let keeps_epoch = matches!(
             foreign.content().body,
             OpBody::RedeemInvite { .. }
                 | OpBody::AddMember { .. }
                 | OpBody::CreateInvite { .. }
                 | OpBody::RevokeInvite { .. }
+                | OpBody::RemoveMember { .. }
+                | OpBody::RemoveDevice { .. }
         );
         let pending = |o: &MembershipOp| self.op_outbox.iter().any(|p| p.hash() == o.hash());
-        if !additive || at == 0 || at >= self.ops.len() || !self.ops[at..].iter().all(pending) {
+        if !keeps_epoch || at == 0 || at >= self.ops.len() || !self.ops[at..].iter().all(pending) {
             return None;
         }
         let state = MembershipState::verify_chain(self.doc, &self.ops[..at]).ok()?;
@@ -149,6 +155,13 @@ impl ClientSession {
                 return;
             };
             let body = op.content().body.clone();
+            // A removal of someone who is gone already (they left first)
+            // has happened: nothing to redo, nothing to report.
+            if let OpBody::RemoveMember { device } | OpBody::RemoveDevice { device } = &body
+                && state.role(device).is_none()
+            {
+                continue;
+            }
             let redone = match &body {
                 OpBody::RotateEpoch(r) => match d.keys.get(&state.epoch()) {
                     Some(current) if r.epoch == state.epoch().next() => {

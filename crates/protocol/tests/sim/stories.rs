@@ -416,6 +416,59 @@ fn an_offline_removal_lands_after_a_join_that_beat_it_to_the_relay() {
 }
 
 #[test]
+fn a_member_who_leaves_while_the_owner_removes_them_offline_is_gone_and_the_owner_syncs_on() {
+    // The client, offline, removes the worker (a new key) and writes on;
+    // meanwhile the worker leaves. The relay orders the leaving first, at
+    // the place the removal took on the client's device. The removal has
+    // happened already: no tampering, nothing dropped, and the client's
+    // offline writes reach the carer under a key the worker never gets.
+    let mut w = World::new(15, &["client", "worker", "carer"]);
+    let doc = w.setup();
+    w.write(1, &items("before", 1));
+    w.run_until_quiet();
+    let before = w.peers[0].session.membership(&doc).unwrap().epoch();
+    w.set_online(0, false);
+    let worker = w.id(1);
+    w.remove(0, 1);
+    w.write(0, &items("offline-after-removal", 2));
+    w.leave(1);
+    w.run_until_quiet();
+    w.set_online(0, true);
+    w.run_until_quiet();
+
+    assert!(w.tampering(0).is_empty(), "{:?}", w.tampering(0));
+    assert!(w.tampering(2).is_empty(), "{:?}", w.tampering(2));
+    assert!(
+        !w.peers[0]
+            .events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::MembershipChangeDropped { .. })),
+        "the removal is not reported as dropped"
+    );
+    for p in [0, 2] {
+        let m = w.peers[p].session.membership(&doc).unwrap();
+        assert_eq!(m.role(&worker), None, "{}", w.peers[p].name);
+        assert!(
+            m.epoch() > before,
+            "{}: a new key after the leaving",
+            w.peers[p].name
+        );
+        assert!(m.unwrap_epoch_key(m.epoch(), &w.peers[1].key).is_err());
+    }
+    assert_eq!(w.peers[0].session.unacked(&doc), 0, "nothing left unsent");
+    w.write(2, &items("after", 1));
+    w.run_until_quiet();
+    w.assert_converged(&[0, 2]);
+    assert!(
+        w.peers[2]
+            .set
+            .iter()
+            .any(|s| s.starts_with("offline-after-removal")),
+        "the offline writes arrived"
+    );
+}
+
+#[test]
 fn an_offline_change_that_no_longer_applies_is_dropped_and_said_so() {
     use starling_protocol::membership::Role;
     // The client invites a friend, then (offline, having forgotten) adds the

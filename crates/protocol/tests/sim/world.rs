@@ -590,6 +590,13 @@ impl World {
         self.output(by, out);
     }
 
+    /// Peer `p` leaves the document, online or not.
+    pub fn leave(&mut self, p: usize) {
+        let doc = self.doc.unwrap();
+        let out = self.peers[p].session.leave(self.now, doc).unwrap();
+        self.output(p, out);
+    }
+
     /// Peer `p` joins through `link`.
     pub fn join(&mut self, p: usize, link: &starling_protocol::invite::InviteLink) {
         let out = self.peers[p].session.join(link);
