@@ -30,6 +30,9 @@ pub struct Erased {
     /// Whether the relay confirmed and this device erased its copy; when
     /// not, the change waits for the next sync.
     pub done: bool,
+    /// A join that never completed, given up: nothing of the journal was
+    /// here, and only the stored invite is forgotten.
+    pub never_joined: bool,
 }
 
 impl App {
@@ -64,6 +67,16 @@ impl App {
                 crate::short(&row.doc)
             )));
         }
+        // A join that never completed (its link named a relay out of reach,
+        // or was mistyped): nothing to leave at the relay.
+        if self.client.is_joining(&row.doc)? && self.client.forget_failed_join(&row.doc)? {
+            return Ok(Erased {
+                journal: row.doc.clone(),
+                label: journal_label(row),
+                done: true,
+                never_joined: true,
+            });
+        }
         self.client.leave(&row.doc).map_err(refused)?;
         self.confirm(row)
     }
@@ -83,6 +96,7 @@ impl App {
             journal: row.doc.clone(),
             label: journal_label(row),
             done,
+            never_joined: false,
         })
     }
 }

@@ -307,5 +307,9 @@ impl App {
 
 /// A journal's title for messages.
 pub fn journal_label(row: &DocRow) -> String {
+    if row.title.is_empty() {
+        // Still joining: whose it is arrives with the first sync.
+        return format!("journal {}", short(&row.doc));
+    }
     format!("{}'s journal {}", title(row), short(&row.doc))
 }

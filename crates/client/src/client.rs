@@ -346,6 +346,9 @@ impl Client {
             .ok_or(ClientError::UnknownDoc(doc_hex.clone()))?;
         self.store.write(|tx| {
             rows::put_doc(tx, &doc_hex, &relay.to_string(), "", now_ms() as i64)?;
+            // A join under way follows the newest link: the earlier one may
+            // have named a relay out of reach (mistyped, or moved).
+            rows::set_relay(tx, &doc_hex, &relay.to_string())?;
             rows::put_sync_state(tx, &doc_hex, &persist::encode(&state))
         })?;
         self.find_doc(&doc_hex)
@@ -484,12 +487,14 @@ impl Client {
     }
 
     /// Forget a document this device never got into (a join the relay
-    /// refused). Refuses documents that have content.
-    pub fn forget_failed_join(&self, doc: &str) -> Result<()> {
+    /// refused, or one given up). Keeps documents that have content;
+    /// returns whether it forgot.
+    pub fn forget_failed_join(&self, doc: &str) -> Result<bool> {
         if !self.store.chunks(doc)?.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
-        self.store.write(|tx| rows::forget(tx, doc))
+        self.store.write(|tx| rows::forget(tx, doc))?;
+        Ok(true)
     }
 
     /// Records why the last sync could not catch `doc` up (`None`: clear);

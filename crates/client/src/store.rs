@@ -644,6 +644,14 @@ pub(crate) mod rows {
         Ok(())
     }
 
+    pub fn set_relay(tx: &rusqlite::Transaction<'_>, doc: &str, relay: &str) -> Result<()> {
+        tx.execute(
+            "UPDATE docs SET relay = ?2 WHERE doc = ?1",
+            params![doc, relay],
+        )?;
+        Ok(())
+    }
+
     pub fn set_title(tx: &rusqlite::Transaction<'_>, doc: &str, title: &str) -> Result<()> {
         tx.execute(
             "UPDATE docs SET title = ?2 WHERE doc = ?1",

@@ -101,7 +101,13 @@ fn report(ctx: &Ctx, erased: &Erased, done: &str, out: &mut impl Write) -> Resul
     if ctx.json {
         return print_json(out, erased);
     }
-    if erased.done {
+    if erased.never_joined {
+        writeln!(
+            out,
+            "Gave up joining {}: the join never completed, and its invite is forgotten here.",
+            erased.label
+        )?;
+    } else if erased.done {
         writeln!(
             out,
             "{done} {}: the relay confirmed, and it is erased from this device.",

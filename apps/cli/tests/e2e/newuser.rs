@@ -404,3 +404,38 @@ fn removing_someone_who_left_meanwhile_keeps_the_journal_syncing() {
     assert!(sam.ok(&["members"]).contains("removed"));
     assert!(sam.ok(&["list"]).contains("synced"));
 }
+
+#[test]
+fn a_join_through_a_link_to_a_relay_out_of_reach_can_be_given_up_or_mended() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", &relay.addr]);
+    sam.ok(&["sync"]);
+    let good = link(&sam, &["--as", "worker", "--name", "Alex"]);
+    sam.ok(&["sync"]);
+    // The link with its port mistyped: a relay nothing answers at.
+    let gone = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port().to_string()
+    };
+    let port = relay.addr.rsplit(':').next().unwrap();
+    let bad = good.replacen(&format!(":{port}/"), &format!(":{gone}/"), 1);
+    assert_ne!(bad, good);
+    let alex = Person::new(&root, "Alex");
+    let (code, err) = alex.fails(&["join", &bad]);
+    assert_eq!(code, 5, "{err}");
+    assert!(!err.contains("joining's"), "{err}");
+
+    // Given up: gone from this device, and nothing stays stuck.
+    let said = alex.ok(&["leave", "--yes"]);
+    assert!(said.contains("Gave up joining journal"), "{said}");
+    assert_eq!(alex.json(&["list"]), serde_json::json!([]));
+
+    // Stored again, then mended by the right link: it joins.
+    alex.fails(&["join", &bad]);
+    let said = alex.ok(&["join", &good]);
+    assert!(said.contains("Joined Sam's journal"), "{said}");
+    assert_eq!(alex.json(&["sync"])["problems"], serde_json::json!([]));
+    assert!(alex.ok(&["list"]).contains(&relay.addr));
+}
