@@ -13,6 +13,24 @@
 use recovery_journal::JournalError;
 use starling_client::ClientError;
 
+/// An error and its causes, in one line: each cause after a colon, unless
+/// the message before already says it (many errors carry their source's
+/// words; `{:#}` alone would print them twice).
+pub fn describe(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// The exit code for an error.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-pub use exit::{advice, exit_code};
+pub use exit::{advice, describe, exit_code};
 
 /// A Recovery Star journal that lives on your own device, shared end-to-end
 /// encrypted with your care coordinator.

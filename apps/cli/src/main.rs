@@ -19,9 +19,10 @@ fn main() -> ExitCode {
             if err.chain().any(broken_pipe) {
                 return ExitCode::SUCCESS;
             }
+            let said = starling::describe(&err);
             match starling::advice(&err) {
-                Some(advice) => eprintln!("error: {err:#}; {advice}"),
-                None => eprintln!("error: {err:#}"),
+                Some(advice) => eprintln!("error: {said}; {advice}"),
+                None => eprintln!("error: {said}"),
             }
             ExitCode::from(starling::exit_code(&err))
         }

@@ -122,15 +122,7 @@ pub fn star(out: &mut impl Write, view: &JournalView) -> std::io::Result<()> {
             writeln!(out, "  {:<48} {}", clean(&area.name), past.join("  "))?;
         }
     }
-    let signoff = match &latest.signoff {
-        SignOff::Unsigned => "not signed off".to_owned(),
-        SignOff::Partial { signed_by } => format!("signed by {} of 2", signed_by.len()),
-        SignOff::SignedOff { .. } => "signed off by client and worker".to_owned(),
-        SignOff::Amended { changed, .. } => {
-            format!("AMENDED after sign-off: {}", changed.join(", "))
-        }
-    };
-    writeln!(out, "\n  Sign-off: {signoff}")?;
+    writeln!(out, "\n  Sign-off: {}", signoff(&latest.signoff))?;
     if let Some(plan) = view.plan(&latest.id) {
         for goal in plan.goals.iter().chain(plan.carried_forward.iter()) {
             let target = goal
@@ -222,4 +214,19 @@ pub fn note(out: &mut impl Write, view: &JournalView, n: &NoteView) -> std::io::
 /// The first six characters of an id (ids come from peers: any length).
 fn short(id: &str) -> String {
     id.chars().take(6).collect()
+}
+
+/// A reading's sign-off, in words.
+pub fn signoff(status: &SignOff) -> String {
+    match status {
+        SignOff::Unsigned => "not signed off".to_owned(),
+        SignOff::Partial { signed_by } => format!(
+            "signed by {} of 2 (client and worker both sign)",
+            signed_by.len()
+        ),
+        SignOff::SignedOff { .. } => "signed off by client and worker".to_owned(),
+        SignOff::Amended { changed, .. } => {
+            format!("AMENDED after sign-off: {}", changed.join(", "))
+        }
+    }
 }

@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, so not a separate cause: `{:#}` would say
+        /// it twice).
+        error: std::io::Error,
     },
     /// The file is not valid TOML for this configuration.
     #[error("invalid config file {path}: {message}")]
@@ -281,9 +282,9 @@ impl RelayConfig {
 
     /// Reads a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::from_toml(&text, path)
     }

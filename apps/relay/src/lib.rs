@@ -74,6 +74,11 @@ pub use store::{
 };
 pub use tls::TlsError;
 
+/// Loads a TLS certificate and its key as serving would, to check them.
+pub fn check_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<(), TlsError> {
+    tls::TlsState::load(cert, key).map(drop)
+}
+
 /// Errors starting or operating the relay.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

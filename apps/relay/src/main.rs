@@ -178,6 +178,14 @@ fn check(config: &RelayConfig) -> anyhow::Result<()> {
         let set = starling_relay::parse_allowlist(&text)?;
         eprintln!("allow-list {}: {} devices", path.display(), set.len());
     }
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        starling_relay::check_tls(cert, key)?;
+        eprintln!(
+            "TLS certificate {} and key {}: ok",
+            cert.display(),
+            key.display()
+        );
+    }
     print!(
         "{}",
         toml::to_string(config).context("printing the configuration")?
@@ -266,7 +274,17 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("starling-relay: {e:#}");
+            // Each cause once: many messages already carry their source's.
+            let mut said = String::new();
+            for cause in e.chain().map(ToString::to_string) {
+                if !said.contains(&cause) {
+                    if !said.is_empty() {
+                        said.push_str(": ");
+                    }
+                    said.push_str(&cause);
+                }
+            }
+            eprintln!("starling-relay: {said}");
             ExitCode::FAILURE
         }
     }

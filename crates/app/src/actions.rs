@@ -10,7 +10,7 @@ use recovery_journal::{
 use starling_client::{DocId, DocRow};
 
 use crate::App;
-use crate::error::{Result, invalid};
+use crate::error::{AppError, Result, invalid};
 use crate::find::check_area;
 
 /// One score to write.
@@ -98,6 +98,8 @@ impl App {
 
     /// Writes one score (and the area's note, if given).
     pub fn score(&self, row: &DocRow, input: &ScoreInput) -> Result<Scored> {
+        // A viewer hears that first, not which perspective to give.
+        self.check_can_write(row)?;
         let journal = self.load(row)?;
         let reading = self.reading(&journal.view(), input.reading.as_deref())?;
         check_area(&journal, &reading, &input.area)?;
@@ -162,7 +164,22 @@ impl App {
 
     /// Settles a conflict by writing the value agreed on.
     pub fn resolve(&self, row: &DocRow, path: &str, value: &str) -> Result<()> {
-        let path: FieldPath = path.trim().parse()?;
+        let text = path.trim();
+        let path: FieldPath = text.parse()?;
+        // Only an open conflict is settled here: a path with one value is
+        // changed by the command that writes it, never overwritten blindly.
+        if !self
+            .load(row)?
+            .view()
+            .conflicts
+            .iter()
+            .any(|c| c.path == path)
+        {
+            return Err(AppError::NotFound(format!(
+                "no open conflict at {text}: `starling conflicts` lists them (to change a \
+                 value, write it again, e.g. `starling score AREA N --as PERSPECTIVE`)"
+            )));
+        }
         self.edit(row, |j| j.resolve(&path, value.trim()))
     }
 

@@ -31,6 +31,16 @@ impl App {
         Ok((journal, tag))
     }
 
+    /// Errors unless this device may change `row`.
+    pub(crate) fn check_can_write(&self, row: &DocRow) -> Result<()> {
+        if self.client.can_write(&row.doc)? {
+            return Ok(());
+        }
+        Err(invalid(
+            "you can read this journal but not change it (a viewer, or no longer a member)",
+        ))
+    }
+
     /// Edits a journal: loads it, runs `f`, and commits what `f` changed in
     /// one transaction before returning (durable when this returns).
     pub fn edit<T>(
@@ -38,11 +48,7 @@ impl App {
         row: &DocRow,
         f: impl FnOnce(&mut Journal) -> recovery_journal::Result<T>,
     ) -> Result<T> {
-        if !self.client.can_write(&row.doc)? {
-            return Err(invalid(
-                "you can read this journal but not change it (a viewer, or no longer a member)",
-            ));
-        }
+        self.check_can_write(row)?;
         let mut journal = self.load(row)?;
         let before = journal.heads();
         let value = f(&mut journal)?;

@@ -113,6 +113,9 @@ impl AppError {
                 | ClientError::RemoveThisDevice => ErrorKind::Invalid,
                 _ => ErrorKind::Other,
             },
+            AppError::File { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
             AppError::File { .. } | AppError::Runtime(_) => ErrorKind::Other,
         }
     }

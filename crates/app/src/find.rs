@@ -153,6 +153,26 @@ pub(crate) fn check_area(journal: &Journal, reading: &ReadingId, area: &str) -> 
         return Ok(());
     };
     let ids: Vec<&str> = r.areas.iter().map(|a| a.area.as_str()).collect();
+    area_among(&ids, area)
+}
+
+/// Checks `area` against the areas of every reading of the journal (none
+/// yet: anything goes); a misspelt id gets the closest valid one.
+pub fn check_area_in(journal: &Journal, area: &str) -> Result<()> {
+    let view = journal.view();
+    let mut ids: Vec<&str> = Vec::new();
+    for a in view.readings.iter().flat_map(|r| &r.areas) {
+        if !ids.contains(&a.area.as_str()) {
+            ids.push(&a.area);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    area_among(&ids, area)
+}
+
+fn area_among(ids: &[&str], area: &str) -> Result<()> {
     if ids.contains(&area) {
         return Ok(());
     }

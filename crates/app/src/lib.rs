@@ -53,7 +53,7 @@ pub use cache::RECENT_READINGS;
 pub use duration::parse_duration;
 pub use erase::Erased;
 pub use error::{AppError, ErrorKind, Result};
-pub use find::{area_help, short};
+pub use find::{area_help, check_area_in, short};
 pub use person::{DeviceJoined, DeviceRemoved, LINK_VALID};
 pub use sharing::journal_label;
 pub use sharing::{Invite, JoinOutcome, MemberEntry};

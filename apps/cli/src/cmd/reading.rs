@@ -132,7 +132,11 @@ pub fn sign_off(ctx: &Ctx, args: SignOff, out: &mut impl Write) -> Result<()> {
             &serde_json::json!({ "reading": reading.to_string(), "signoff": status }),
         );
     }
-    writeln!(out, "Signed off reading {reading}: {status:?}")?;
+    writeln!(
+        out,
+        "Signed off reading {reading}: {}.",
+        crate::render::signoff(&status)
+    )?;
     Ok(())
 }
 

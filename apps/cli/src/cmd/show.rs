@@ -129,7 +129,10 @@ pub fn history(ctx: &Ctx, args: History, out: &mut impl Write) -> Result<()> {
     let row = ctx.app.pick(args.pick.journal.as_deref())?;
     let journal = ctx.app.load(&row)?;
     let entries = match &args.area {
-        Some(area) => journal.history_of_area(area),
+        Some(area) => {
+            starling_app::check_area_in(&journal, area)?;
+            journal.history_of_area(area)
+        }
         None => journal.history(),
     };
     if ctx.json {

@@ -40,6 +40,44 @@ fn bad_scores_areas_links_and_relays_are_refused_clearly() {
 }
 
 #[test]
+fn typos_and_missing_things_are_named_once_with_what_to_do() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, _alex) = pair(&root, &relay);
+    sam.ok(&["score", "work", "5", "--as", "agreed"]);
+
+    // A misspelt area in `history` is caught as in `score`.
+    let (code, err) = sam.fails(&["history", "--area", "wrok"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("did you mean `work`"), "{err}");
+    assert!(!sam.ok(&["history", "--area", "work"]).is_empty());
+
+    // `resolve` settles conflicts only: a value with no conflict stays.
+    let reading = sam.json(&["show"])["readings"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("reading/{reading}/score/work/agreed");
+    let (code, err) = sam.fails(&["resolve", &path, "6"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("no open conflict"), "{err}");
+    assert_eq!(
+        sam.json(&["show"])["readings"][0]["areas"][4]["agreed"]["value"],
+        5
+    );
+
+    // A missing file: not found, and said once.
+    let (code, err) = sam.fails(&["import", "/nonexistent/journal.json"]);
+    assert_eq!(code, 4, "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+
+    // Sign-off in words, not the program's own notation.
+    let said = sam.ok(&["sign-off"]);
+    assert!(said.contains("signed by 1 of 2"), "{said}");
+    assert!(!said.contains('{') && !said.contains("DeviceId"), "{said}");
+}
+
+#[test]
 fn a_relay_that_is_down_and_a_corrupt_store_are_clear_errors() {
     let root = tempfile::tempdir().unwrap();
     let sam = Person::new(&root, "Sam");
@@ -129,6 +167,10 @@ fn a_viewer_can_read_but_not_edit_and_their_syncs_keep_working() {
         5
     );
     let (code, err) = jo.fails(&["score", "work", "9", "--as", "agreed"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not change it"), "{err}");
+    // Without a perspective too: told it is read-only, not to give one.
+    let (code, err) = jo.fails(&["score", "work", "9"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("not change it"), "{err}");
     sam.ok(&["score", "work", "6"]);

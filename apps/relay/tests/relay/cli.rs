@@ -41,6 +41,36 @@ async fn check_config_accepts_the_sample_and_refuses_junk() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_frame_bytes"));
 
+    // A certificate file that is not there fails the check, as serving would.
+    let tls = dir.path().join("tls.toml");
+    let missing = dir.path().join("missing.pem");
+    std::fs::write(
+        &tls,
+        format!("tls_cert = {missing:?}\ntls_key = {missing:?}\n"),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&tls)
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("missing.pem"), "{err}");
+    assert!(!err.contains("configuration ok"), "{err}");
+
+    // A config file that is not there: said once.
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("none.toml"))
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+
     let out = Command::new(BIN)
         .arg("check-config")
         .env("STARLING_RELAY_LISTEN", "not an address")
