@@ -52,7 +52,10 @@ impl App {
     /// loading the CRDT when the journal has not changed since it was last
     /// read.
     pub fn read(&self, row: &DocRow) -> Result<recovery_journal::ReadModel> {
-        if let Some(model) = self.kept(&row.doc, READ_KIND)? {
+        if let Some(mut model) = self.kept::<recovery_journal::ReadModel>(&row.doc, READ_KIND)? {
+            // Who each linked device is comes from the membership log, not
+            // the content the model was kept for.
+            model.view = model.view.with_persons(self.persons(row)?);
             return Ok(model);
         }
         let (journal, tag) = self.load_tagged(row)?;
@@ -67,8 +70,8 @@ impl App {
     ///
     /// [`JournalView::recent`]: recovery_journal::JournalView::recent
     pub fn read_recent(&self, row: &DocRow) -> Result<recovery_journal::JournalView> {
-        if let Some(view) = self.kept(&row.doc, RECENT_KIND)? {
-            return Ok(view);
+        if let Some(view) = self.kept::<recovery_journal::JournalView>(&row.doc, RECENT_KIND)? {
+            return Ok(view.with_persons(self.persons(row)?));
         }
         // The tag first: should the journal change meanwhile, the view is
         // kept under the older tag, which no longer matches, and is rebuilt.

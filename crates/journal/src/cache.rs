@@ -75,7 +75,7 @@ impl Journal {
                 .unwrap_or_else(|| self.rebuild(heads)),
             None => self.rebuild(heads),
         };
-        let view = cache.assemble();
+        let view = cache.assemble().with_persons(self.persons.clone());
         *slot = Some(cache);
         view
     }
@@ -307,6 +307,7 @@ impl ViewCache {
             notes,
             conflicts,
             warnings,
+            persons: Default::default(),
         }
     }
 }

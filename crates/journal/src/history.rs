@@ -43,10 +43,11 @@ impl Journal {
                 };
                 HistoryEntry {
                     hash: meta.hash.to_string(),
+                    // A linked device goes by its person's name.
                     author: device.and_then(|d| {
-                        members
-                            .iter()
-                            .find(|m| m.device == d)
+                        let named = |d| members.iter().find(|m| m.device == d);
+                        named(d)
+                            .or_else(|| named(self.person(d)))
                             .map(|m| m.name.clone())
                     }),
                     device,

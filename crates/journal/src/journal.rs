@@ -64,7 +64,7 @@ pub struct Journal {
     pub(crate) cache: RefCell<Option<ViewCache>>,
     /// Which person each device belongs to, where not itself (see
     /// [`Journal::set_persons`]).
-    persons: std::collections::BTreeMap<DeviceId, DeviceId>,
+    pub(crate) persons: std::collections::BTreeMap<DeviceId, DeviceId>,
 }
 
 /// What a change is about, rendered into its message so history can be filtered.

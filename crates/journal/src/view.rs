@@ -330,6 +330,12 @@ pub struct JournalView {
     pub conflicts: Vec<Conflict>,
     /// Data that was damaged or not written by whom it should have been.
     pub warnings: Vec<String>,
+    /// The person each linked device belongs to (device to the person's
+    /// first device), from the membership log as [`crate::Journal::set_persons`]
+    /// gave it: not the document's, so never kept with the view nor
+    /// printed; set it again on a view read back ([`JournalView::with_persons`]).
+    #[serde(skip)]
+    pub persons: std::collections::BTreeMap<DeviceId, DeviceId>,
 }
 
 /// The action plan of one reading: its own goals, and what carries forward.
@@ -406,11 +412,24 @@ impl JournalView {
         view
     }
 
-    /// A member's display name.
+    /// A member's display name: a linked device goes by its person's.
     pub fn member_name(&self, device: DeviceId) -> Option<&str> {
-        self.members
-            .iter()
-            .find(|m| m.device == device)
-            .map(|m| m.name.as_str())
+        let named = |d: DeviceId| {
+            self.members
+                .iter()
+                .find(|m| m.device == d)
+                .map(|m| m.name.as_str())
+        };
+        named(device).or_else(|| named(*self.persons.get(&device)?))
+    }
+
+    /// This view with the persons of linked devices (see
+    /// [`JournalView::persons`]).
+    pub fn with_persons(
+        mut self,
+        persons: impl IntoIterator<Item = (DeviceId, DeviceId)>,
+    ) -> JournalView {
+        self.persons = persons.into_iter().filter(|(d, p)| d != p).collect();
+        self
     }
 }

@@ -80,6 +80,25 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
     let (value, flags) = score(&alex, "self_care", "client");
     assert_eq!(value, 7);
     assert_eq!(flags, serde_json::json!([]), "the laptop's score is Sam's");
+    // What the laptop writes goes by Sam's name everywhere Alex reads it.
+    laptop.ok(&["note", "add", "from the laptop"]);
+    laptop.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let notes = alex.ok(&["note", "list"]);
+    assert!(
+        notes.contains("Sam") && !notes.contains("unknown device"),
+        "{notes}"
+    );
+    let laptop_id = laptop.json(&["whoami"])["device"].clone();
+    let history = alex.json(&["history"]);
+    let by_laptop: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["device"] == laptop_id)
+        .collect();
+    assert!(!by_laptop.is_empty(), "{laptop_id} in {history}");
+    assert!(by_laptop.iter().all(|e| e["author"] == "Sam"), "{history}");
     let listed = sam.json(&["devices"]);
     sam.ok(&["sync"]);
     let listed_after = sam.json(&["devices"]);
