@@ -98,16 +98,19 @@ impl App {
 
     /// Writes one score (and the area's note, if given).
     pub fn score(&self, row: &DocRow, input: &ScoreInput) -> Result<Scored> {
-        // A viewer hears that first, not which perspective to give.
-        self.check_can_write(row)?;
         let journal = self.load(row)?;
         let reading = self.reading(&journal.view(), input.reading.as_deref())?;
         check_area(&journal, &reading, &input.area)?;
         let perspective = match input.perspective {
             Some(p) => p,
-            None => self
-                .my_perspective(row, &journal.view())?
-                .ok_or_else(|| invalid("say whose score this is: client, worker or agreed"))?,
+            None => match self.my_perspective(row, &journal.view())? {
+                Some(p) => p,
+                None => {
+                    // A viewer has no perspective: say it is read-only.
+                    self.check_can_write(row)?;
+                    return Err(invalid("say whose score this is: client, worker or agreed"));
+                }
+            },
         };
         drop(journal);
         self.edit(row, |j| {
@@ -168,19 +171,19 @@ impl App {
         let path: FieldPath = text.parse()?;
         // Only an open conflict is settled here: a path with one value is
         // changed by the command that writes it, never overwritten blindly.
-        if !self
-            .load(row)?
-            .view()
-            .conflicts
-            .iter()
-            .any(|c| c.path == path)
-        {
+        let settled = self.edit(row, |j| {
+            if !j.conflicts().iter().any(|c| c.path == path) {
+                return Ok(false);
+            }
+            j.resolve(&path, value.trim()).map(|()| true)
+        })?;
+        if !settled {
             return Err(AppError::NotFound(format!(
                 "no open conflict at {text}: `starling conflicts` lists them (to change a \
                  value, write it again, e.g. `starling score AREA N --as PERSPECTIVE`)"
             )));
         }
-        self.edit(row, |j| j.resolve(&path, value.trim()))
+        Ok(())
     }
 
     /// Adds a goal for `area` to a reading's action plan.
