@@ -10,7 +10,7 @@ use recovery_journal::{
 use starling_client::{DocId, DocRow};
 
 use crate::App;
-use crate::error::{AppError, Result, invalid};
+use crate::error::{AppError, Result, invalid, not_found};
 use crate::find::check_area;
 
 /// One score to write.
@@ -63,6 +63,21 @@ pub(crate) fn date_or_today(date: Option<&str>) -> Result<Date> {
     })
 }
 
+/// The date a reading was taken, as typed (default: today). A reading
+/// records an assessment that happened, so a date after today is a typo
+/// (2062 for 2026) that would make it the latest reading for years: it is
+/// refused. Today is taken in UTC, with a day's grace for places ahead of it.
+pub(crate) fn taken_on(date: Option<&str>) -> Result<Date> {
+    let today = date_or_today(None)?;
+    let date = date_or_today(date)?;
+    if date > today.plus_days(1) {
+        return Err(invalid(format!(
+            "{date} is in the future (today is {today}): a reading is dated the day it was taken"
+        )));
+    }
+    Ok(date)
+}
+
 impl App {
     /// Creates a journal this device owns, for `client_name` (default: this
     /// device's name), syncing through `relay`.
@@ -89,11 +104,75 @@ impl App {
         mode: &str,
         instrument: &str,
     ) -> Result<(ReadingId, Date, Instrument)> {
-        let date = date_or_today(date)?;
+        let date = taken_on(date)?;
         let mode: Mode = mode.parse()?;
         let instrument = Instrument::bundled(instrument)?;
         let id = self.edit(row, |j| j.new_reading(date, mode, &instrument))?;
         Ok((id, date, instrument))
+    }
+
+    /// Changes the date `reading` (id prefix or date; default: the latest)
+    /// was taken; returns the reading and its new date.
+    pub fn set_reading_date(
+        &self,
+        row: &DocRow,
+        reading: Option<&str>,
+        date: &str,
+    ) -> Result<(ReadingId, Date)> {
+        let date = taken_on(Some(date))?;
+        let reading = self.reading(&self.load(row)?.view(), reading)?;
+        self.edit(row, |j| j.set_reading_date(&reading, date))?;
+        Ok((reading, date))
+    }
+
+    /// Deletes `reading` (id prefix or date) for everyone; returns it and
+    /// its date. [`App::restore_reading`] brings it back, and an edit made
+    /// meanwhile on another device keeps it, flagged as a conflict.
+    pub fn delete_reading(&self, row: &DocRow, reading: &str) -> Result<(ReadingId, Option<Date>)> {
+        let view = self.load(row)?.view();
+        let id = self.reading(&view, Some(reading))?;
+        let date = view.reading(&id).and_then(|r| r.sort_date());
+        self.edit(row, |j| j.delete_reading(&id))?;
+        Ok((id, date))
+    }
+
+    /// The readings deleted and not restored, by date.
+    pub fn deleted_readings(&self, row: &DocRow) -> Result<Vec<(ReadingId, Option<Date>)>> {
+        Ok(self.load(row)?.deleted_readings())
+    }
+
+    /// Brings back the deleted reading `wanted` (id prefix or date).
+    pub fn restore_reading(&self, row: &DocRow, wanted: &str) -> Result<(ReadingId, Option<Date>)> {
+        let wanted = wanted.trim();
+        let journal = self.load(row)?;
+        let hits: Vec<_> = journal
+            .deleted_readings()
+            .into_iter()
+            .filter(|(id, date)| {
+                id.as_str().starts_with(wanted) || date.is_some_and(|d| d.to_string() == wanted)
+            })
+            .collect();
+        let (id, date) = match hits.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                let live = self.reading(&journal.view(), Some(wanted)).is_ok();
+                return Err(not_found(if live {
+                    format!("reading `{wanted}` is not deleted")
+                } else {
+                    format!(
+                        "no deleted reading `{wanted}`: `starling reading list` shows the deleted ones"
+                    )
+                }));
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "`{wanted}` matches several deleted readings; give more of the id"
+                )));
+            }
+        };
+        drop(journal);
+        self.edit(row, |j| j.restore_reading(&id))?;
+        Ok((id, date))
     }
 
     /// Writes one score (and the area's note, if given).

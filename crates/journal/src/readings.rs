@@ -253,6 +253,32 @@ impl Journal {
         )
     }
 
+    /// The readings deleted and not restored, by date: what `restore_reading`
+    /// can bring back. A reading whose delete raced an edit is live (the
+    /// view flags it), so it is not listed here.
+    pub fn deleted_readings(&self) -> Vec<(ReadingId, Option<Date>)> {
+        let Ok(readings) = self.top("readings") else {
+            return Vec::new();
+        };
+        let mut gone: Vec<(ReadingId, Option<Date>)> = read_map(&self.doc, &readings)
+            .into_iter()
+            .filter_map(|(key, _)| {
+                let obj = child_map(&self.doc, &readings, &key)?;
+                let fields = read_map(&self.doc, &obj);
+                if !matches!(
+                    crate::fields::deletion(&self.doc, &obj, &fields),
+                    crate::fields::Deletion::Deleted
+                ) {
+                    return None;
+                }
+                let date = fields.get("date").and_then(|e| e.str()?.parse().ok());
+                Some((key.parse().ok()?, date))
+            })
+            .collect();
+        gone.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        gone
+    }
+
     pub(crate) fn mark_deleted(
         &mut self,
         obj: &ObjId,

@@ -262,6 +262,9 @@ fn a_delete_concurrent_with_an_edit_keeps_the_item_and_flags_it() {
         p.client.view().readings.is_empty(),
         "a plain delete hides the reading"
     );
+    let gone = p.client.deleted_readings();
+    assert_eq!(gone.len(), 1, "and lists it as deleted");
+    assert_eq!(gone[0].0, p.reading);
     p.worker
         .set_score(&p.reading, "work", Perspective::Worker, 6)
         .unwrap();
@@ -270,6 +273,10 @@ fn a_delete_concurrent_with_an_edit_keeps_the_item_and_flags_it() {
     let view = client.view();
     assert_eq!(view.readings.len(), 1, "the worker's edit is not lost");
     assert!(view.readings[0].deleted_while_edited);
+    assert!(
+        client.deleted_readings().is_empty(),
+        "a reading kept by a racing edit is live, not deleted"
+    );
     assert_eq!(view.readings[0].area("work").unwrap().worker.value, Some(6));
     let path = view.conflicts[0].path.clone();
     assert_eq!(path.to_string(), format!("reading/{}/deleted", p.reading));

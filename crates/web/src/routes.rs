@@ -222,6 +222,19 @@ pub(crate) fn router(state: AppState) -> Router {
             }
         };
     }
+    macro_rules! reading_form {
+        ($f:path) => {
+            |State(s): State<AppState>,
+             Path((doc, rid)): Path<(String, String)>,
+             axum::Form(f): F| async move {
+                if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
+                    return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
+                }
+                s.run(HashMap::new(), move |app, ctx| $f(app, ctx, &doc, &rid, &f))
+                    .await
+            }
+        };
+    }
     Router::new()
         .route("/", get(page!(caseload::home)))
         .route("/setup", post(form!(caseload::setup)))
@@ -246,6 +259,18 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/j/{doc}/reading", post(doc_form!(reading::new_reading)))
         .route("/j/{doc}/r/{rid}", get(reading_page))
         .route("/j/{doc}/r/{rid}/a/{area}", get(area_page).post(area_form))
+        .route(
+            "/j/{doc}/r/{rid}/date",
+            post(reading_form!(reading::set_date)),
+        )
+        .route(
+            "/j/{doc}/r/{rid}/delete",
+            post(reading_form!(reading::delete)),
+        )
+        .route(
+            "/j/{doc}/deleted",
+            get(doc_page!(reading::deleted)).post(doc_form!(reading::restore)),
+        )
         .route("/j/{doc}/resolve", post(doc_form!(reading::resolve)))
         .route("/j/{doc}/signoff", post(doc_form!(reading::sign_off)))
         .route(

@@ -197,6 +197,7 @@ impl Ui {
             format!("/j/{d}/print"),
             format!("/j/{d}/access"),
             format!("/j/{d}/delete"),
+            format!("/j/{d}/deleted"),
             "/data".into(),
             "/devices".into(),
             "/devices/remove?device=abcdef12".into(),
@@ -338,6 +339,94 @@ fn text_from_members_is_shown_as_text() {
             "{path}: shown as text"
         );
     }
+}
+
+#[test]
+fn a_reading_is_redated_deleted_and_restored_and_a_future_date_is_refused() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let host = ui.host();
+    let origin = format!("http://{host}");
+    let h = [
+        ("Host", host.as_str()),
+        ("Cookie", cookie.as_str()),
+        ("Origin", origin.as_str()),
+    ];
+    let (d, r) = (&ui.doc, &ui.reading);
+    let page = ui.get(&cookie, &format!("/j/{d}/r/{r}"));
+    assert!(page.body.contains("value=\"2026-11-23\""), "{}", page.body);
+    let token = csrf(&page.body);
+
+    // A date after today: the page again, the reason linked to the field,
+    // and the reading keeps its date.
+    let action = format!("/j/{d}/r/{r}/date");
+    let refused = request(
+        ui.addr(),
+        "POST",
+        &action,
+        &h,
+        &format!("csrf={token}&date=2999-01-01"),
+    );
+    assert_eq!(refused.status, 200);
+    assert!(refused.body.contains("error-summary"), "{}", refused.body);
+    assert!(refused.body.contains("href=\"#date\""), "{}", refused.body);
+    assert!(refused.body.contains("in the future"), "{}", refused.body);
+    assert!(
+        refused.body.contains("value=\"2999-01-01\""),
+        "what was typed stays"
+    );
+    let page = ui.get(&cookie, &format!("/j/{d}"));
+    assert!(page.body.contains("2026-11-23") && !page.body.contains("2999"));
+
+    // A past date is taken.
+    let moved = request(
+        ui.addr(),
+        "POST",
+        &action,
+        &h,
+        &format!("csrf={token}&date=2026-11-20"),
+    );
+    assert_eq!(moved.status, 303);
+    let page = ui.get(&cookie, &format!("/j/{d}"));
+    assert!(page.body.contains("2026-11-20") && !page.body.contains("2026-11-23"));
+
+    // Deleted: gone from the journal, listed on the deleted readings page.
+    let gone = request(
+        ui.addr(),
+        "POST",
+        &format!("/j/{d}/r/{r}/delete"),
+        &h,
+        &format!("csrf={token}"),
+    );
+    assert_eq!(gone.status, 303);
+    assert!(
+        gone.header("location")
+            .unwrap()
+            .ends_with("/deleted?done=done-reading-deleted")
+    );
+    let page = ui.get(&cookie, &format!("/j/{d}"));
+    assert!(!page.body.contains("2026-11-20"), "{}", page.body);
+    let deleted = ui.get(&cookie, &format!("/j/{d}/deleted"));
+    assert!(
+        deleted.body.contains("Restore the reading of 2026-11-20"),
+        "{}",
+        deleted.body
+    );
+
+    // Restored, with its score.
+    let back = request(
+        ui.addr(),
+        "POST",
+        &format!("/j/{d}/deleted"),
+        &h,
+        &format!("csrf={token}&reading={r}"),
+    );
+    assert_eq!(back.status, 303);
+    let page = ui.get(&cookie, &format!("/j/{d}/r/{r}"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Reading of 2026-11-20"), "{}", page.body);
+    let deleted = ui.get(&cookie, &format!("/j/{d}/deleted"));
+    assert!(deleted.body.contains("No readings are deleted."));
 }
 
 #[test]

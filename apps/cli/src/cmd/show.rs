@@ -204,18 +204,22 @@ pub fn conflicts(ctx: &Ctx, args: Conflicts, out: &mut impl Write) -> Result<()>
         writeln!(out, "No open conflicts.")?;
     }
     for c in &view.conflicts {
+        let deletion = matches!(c.path, recovery_journal::FieldPath::Deleted(_));
         writeln!(out, "{}", c.path)?;
         for cand in &c.candidates {
             let who = cand
                 .author
                 .and_then(|a| view.member_name(a).map(str::to_owned))
                 .unwrap_or_else(|| "unknown device".into());
-            writeln!(
-                out,
-                "    {who} set {} at {}",
-                cand.value,
-                format_time(cand.time)
-            )?;
+            let did = match (deletion, cand.value.as_str()) {
+                (true, "deleted") => "deleted it".to_owned(),
+                (true, _) => "changed it".to_owned(),
+                (false, value) => format!("set {value}"),
+            };
+            writeln!(out, "    {who} {did} at {}", format_time(cand.time))?;
+        }
+        if deletion {
+            writeln!(out, "    (settle with VALUE keep or delete)")?;
         }
     }
     if !view.conflicts.is_empty() {

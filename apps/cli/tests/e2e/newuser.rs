@@ -439,3 +439,81 @@ fn a_join_through_a_link_to_a_relay_out_of_reach_can_be_given_up_or_mended() {
     assert_eq!(alex.json(&["sync"])["problems"], serde_json::json!([]));
     assert!(alex.ok(&["list"]).contains(&relay.addr));
 }
+
+#[test]
+fn a_mistyped_reading_is_refused_or_redated_and_a_deleted_one_can_be_restored_by_either() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    sam.ok(&["reading", "new", "--date", "2026-09-01"]);
+    sam.ok(&["score", "work", "5", "--reading", "2026-09-01"]);
+
+    // A date after today would make the reading the latest for decades.
+    let (code, err) = sam.fails(&["reading", "new", "--date", "2062-09-01"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("2062-09-01 is in the future"), "{err}");
+
+    // A wrong (past) date is mended in place, found by its date.
+    sam.ok(&["reading", "new", "--date", "2026-11-03"]);
+    let said = sam.ok(&["reading", "date", "2026-10-03", "--reading", "2026-11-03"]);
+    assert!(said.contains("Dated reading 2026-10-03"), "{said}");
+    let listed = sam.json(&["reading", "list"]);
+    let dates: Vec<&str> = listed["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(dates, ["2026-09-01", "2026-10-03", "2026-11-23"]);
+    let text = sam.ok(&["reading", "list"]);
+    assert!(text.contains("1/10 areas scored"), "{text}");
+
+    // Deleted by Sam: gone for Alex too, who restores it.
+    let said = sam.ok(&["reading", "delete", "2026-09-01"]);
+    assert!(said.contains("starling reading restore"), "{said}");
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let show = alex.json(&["show"]);
+    assert_eq!(show["readings"].as_array().unwrap().len(), 2, "{show}");
+    let text = alex.ok(&["reading", "list"]);
+    assert!(
+        text.contains("Deleted (") && text.contains("2026-09-01"),
+        "{text}"
+    );
+    let (code, err) = alex.fails(&["reading", "restore", "2026-10-03"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("is not deleted"), "{err}");
+    alex.ok(&["reading", "restore", "2026-09-01"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let show = sam.json(&["show"]);
+    assert_eq!(
+        show["readings"][0]["areas"][4]["client"]["value"], 5,
+        "{show}"
+    );
+
+    // Deleted on one side while scored on the other: kept, and the conflict
+    // says who did which and how to settle it.
+    sam.ok(&["reading", "delete", "2026-09-01"]);
+    alex.ok(&["score", "work", "6", "--reading", "2026-09-01"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let conflicts = sam.ok(&["conflicts"]);
+    assert!(
+        conflicts.contains("Sam deleted it") && conflicts.contains("Alex changed it"),
+        "{conflicts}"
+    );
+    assert!(conflicts.contains("keep or delete"), "{conflicts}");
+    let path = sam.json(&["conflicts"])[0]["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sam.ok(&["resolve", &path, "keep"]);
+    let show = sam.json(&["show"]);
+    assert_eq!(show["readings"].as_array().unwrap().len(), 3, "{show}");
+    assert_eq!(
+        show["readings"][0]["areas"][4]["worker"]["value"], 6,
+        "{show}"
+    );
+}

@@ -141,6 +141,7 @@ pub fn overview(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>
                 }
             }
         }
+        p { a href=(format!("/j/{}/deleted", row.doc)) { (tr.t("readings-deleted-link")) } }
         details {
             summary { (tr.t("reading-new")) }
             form method="post" action=(format!("/j/{}/reading", row.doc)) {

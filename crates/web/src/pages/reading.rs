@@ -61,6 +61,19 @@ pub fn page(
     rid: &str,
     _q: &HashMap<String, String>,
 ) -> Answer {
+    page_with(app, ctx, doc, rid, None, &[])
+}
+
+/// The reading page; with the date form's value and errors after a refused
+/// change of date.
+fn page_with(
+    app: &App,
+    ctx: &Ctx<'_>,
+    doc: &str,
+    rid: &str,
+    typed: Option<&str>,
+    errors: &[(String, String)],
+) -> Answer {
     let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
     let journal = app.read(&row)?;
@@ -79,7 +92,9 @@ pub fn page(
         .conflicts
         .iter()
         .filter(|c| match &c.path {
-            FieldPath::Score(id, _, _) | FieldPath::Reading(id, _) => *id == rid,
+            FieldPath::Score(id, _, _)
+            | FieldPath::Reading(id, _)
+            | FieldPath::Deleted(recovery_journal::ItemRef::Reading(id)) => *id == rid,
             _ => false,
         })
         .collect();
@@ -87,6 +102,10 @@ pub fn page(
     let body = html! {
         (header(ctx, &row, Tab::Reading, local))
         h2 { (tr.ta("reading-heading", &[("date", s(date.clone())), ("mode", s(tr.t(&format!("mode-{mode}"))))])) }
+        (error_summary(tr, errors))
+        @if r.deleted_while_edited {
+            div.notice.warn { p { (tr.t("reading-deleted-while-edited")) } }
+        }
         p { (tr.t("signoff-label")) " " strong { (signoff_words(ctx, &r.signoff)) } }
         @if !conflicts.is_empty() {
             h3 { (tr.t("conflicts-title")) }
@@ -94,14 +113,26 @@ pub fn page(
             @for c in &conflicts {
                 div.conflict-box {
                     p { strong { (conflict_label(ctx, r, &c.path)) } }
-                    ul {
-                        @for cand in &c.candidates {
-                            li { (tr.ta("conflict-said", &[("who", s(who(&view, cand, ctx))), ("value", s(cand.value.clone()))])) }
+                    @if matches!(c.path, FieldPath::Deleted(_)) {
+                        ul {
+                            @for cand in &c.candidates {
+                                li { (tr.ta(if cand.value == "deleted" { "conflict-deleted-by" } else { "conflict-edited-by" }, &[("who", s(who(&view, cand, ctx)))])) }
+                            }
                         }
-                    }
-                    @for cand in &c.candidates {
                         (post_button(&format!("/j/{}/resolve", row.doc), ctx.csrf,
-                            &tr.ta("conflict-keep", &[("value", s(cand.value.clone()))]), "", &[("path", &c.path.to_string()), ("value", &cand.value), ("back", &back)]))
+                            &tr.t("conflict-keep-reading"), "", &[("path", &c.path.to_string()), ("value", "keep"), ("back", &back)]))
+                        (post_button(&format!("/j/{}/resolve", row.doc), ctx.csrf,
+                            &tr.t("conflict-delete-reading"), "warning", &[("path", &c.path.to_string()), ("value", "delete"), ("back", &format!("/j/{}/deleted", row.doc))]))
+                    } @else {
+                        ul {
+                            @for cand in &c.candidates {
+                                li { (tr.ta("conflict-said", &[("who", s(who(&view, cand, ctx))), ("value", s(cand.value.clone()))])) }
+                            }
+                        }
+                        @for cand in &c.candidates {
+                            (post_button(&format!("/j/{}/resolve", row.doc), ctx.csrf,
+                                &tr.ta("conflict-keep", &[("value", s(cand.value.clone()))]), "", &[("path", &c.path.to_string()), ("value", &cand.value), ("back", &back)]))
+                        }
                     }
                 }
             }
@@ -141,6 +172,24 @@ pub fn page(
         p.hint { (tr.t("signoff-hint")) }
         (post_button(&format!("/j/{}/signoff", row.doc), ctx.csrf, &tr.t("signoff-button"), "", &[("reading", rid.as_str())]))
         p.no-print { a href=(format!("/j/{}/print?reading={}", row.doc, rid)) { (tr.t("print-link")) } }
+        div.no-print {
+            h3 { (tr.t("reading-date-title")) }
+            form method="post" action=(format!("/j/{}/r/{}/date", row.doc, rid)) novalidate {
+                (csrf(ctx.csrf))
+                div.field.has-error[!errors.is_empty()] {
+                    label for="date" { (tr.t("reading-date-taken")) }
+                    p.hint id="date-hint" { (tr.t("reading-date-taken-hint")) }
+                    @for (_, e) in errors { p.error id="date-error" { (e) } }
+                    input.short type="date" id="date" name="date" required
+                        value=(typed.map_or_else(|| r.sort_date().map(|d| d.to_string()).unwrap_or_default(), str::to_owned))
+                        aria-describedby=(if errors.is_empty() { "date-hint" } else { "date-hint date-error" });
+                }
+                button.secondary type="submit" { (tr.t("reading-date-change")) }
+            }
+            h3 { (tr.t("reading-delete-title")) }
+            p.hint { (tr.t("reading-delete-hint")) }
+            (post_button(&format!("/j/{}/r/{}/delete", row.doc, rid), ctx.csrf, &tr.t("reading-delete-button"), "warning", &[]))
+        }
     };
     Ok(ctx.page(
         tr.ta("reading-page-title", &[("date", s(date))]),
@@ -167,6 +216,7 @@ fn conflict_label(ctx: &Ctx<'_>, r: &ReadingView, path: &FieldPath) -> String {
             )
         }
         FieldPath::Reading(_, field) => tr.ta("conflict-reading", &[("field", s(*field))]),
+        FieldPath::Deleted(_) => tr.t("conflict-reading-deleted"),
         other => other.to_string(),
     }
 }
@@ -369,4 +419,87 @@ pub fn sign_off(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String
     let row = app.pick(Some(doc))?;
     let (rid, _) = app.sign_off(&row, field(f, "reading"))?;
     done(&format!("/j/{}/r/{}", row.doc, rid), "done-signed")
+}
+
+/// `POST /j/{doc}/r/{rid}/date`: change the date a reading was taken; a
+/// refused date shows the page again, saying why.
+pub fn set_date(
+    app: &App,
+    ctx: &Ctx<'_>,
+    doc: &str,
+    rid: &str,
+    f: &HashMap<String, String>,
+) -> Answer {
+    let row = app.pick(Some(doc))?;
+    let typed = field(f, "date").unwrap_or_default();
+    let error = if typed.is_empty() {
+        Some(ctx.tr.t("reading-date-missing"))
+    } else {
+        match app.set_reading_date(&row, Some(rid), typed) {
+            Ok((id, _)) => return done(&format!("/j/{}/r/{}", row.doc, id), "done-saved"),
+            Err(e) if e.kind() == starling_app::ErrorKind::Invalid => {
+                Some(crate::routes::chain(&e))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let errors: Vec<(String, String)> = error.into_iter().map(|e| ("date".to_owned(), e)).collect();
+    page_with(app, ctx, doc, rid, Some(typed), &errors)
+}
+
+/// `POST /j/{doc}/r/{rid}/delete`: delete a reading for everyone (the
+/// deleted readings page brings it back).
+pub fn delete(
+    app: &App,
+    _ctx: &Ctx<'_>,
+    doc: &str,
+    rid: &str,
+    _f: &HashMap<String, String>,
+) -> Answer {
+    let row = app.pick(Some(doc))?;
+    app.delete_reading(&row, rid)?;
+    done(&format!("/j/{}/deleted", row.doc), "done-reading-deleted")
+}
+
+/// `GET /j/{doc}/deleted`: the readings deleted, each with a button to
+/// bring it back. (It loads the document: a page seldom opened.)
+pub fn deleted(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, String>) -> Answer {
+    let tr = ctx.tr;
+    let row = app.pick(Some(doc))?;
+    let gone = app.deleted_readings(&row)?;
+    let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
+    let body = html! {
+        (header(ctx, &row, Tab::Overview, local))
+        h2 { (tr.t("deleted-title")) }
+        @if gone.is_empty() {
+            p { (tr.t("deleted-none")) }
+        } @else {
+            p.hint { (tr.t("deleted-hint")) }
+            ul {
+                @for (id, date) in &gone {
+                    @let date = date.map(|d| d.to_string()).unwrap_or_else(|| tr.t("undated"));
+                    li {
+                        (tr.ta("deleted-reading", &[("date", s(date.clone()))])) " "
+                        (post_button(&format!("/j/{}/deleted", row.doc), ctx.csrf,
+                            &tr.ta("deleted-restore", &[("date", s(date))]), "secondary", &[("reading", id.as_str())]))
+                    }
+                }
+            }
+        }
+        p { a href=(format!("/j/{}", row.doc)) { (tr.t("deleted-back")) } }
+    };
+    Ok(ctx.page(
+        tr.t("deleted-title"),
+        Section::Journal,
+        Some(&row.doc),
+        None,
+        body,
+    ))
+}
+
+/// `POST /j/{doc}/deleted`: bring a deleted reading back.
+pub fn restore(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+    let row = app.pick(Some(doc))?;
+    let (id, _) = app.restore_reading(&row, field(f, "reading").unwrap_or_default())?;
+    done(&format!("/j/{}/r/{}", row.doc, id), "done-reading-restored")
 }

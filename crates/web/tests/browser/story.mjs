@@ -239,6 +239,20 @@ async function online() {
   await sam.waitForLoadState("load");
   if (!(await sam.locator(".error-summary").innerText()).includes("Tick the box")) fail("deleting without the box ticked did not say what to do");
   await check(sam, "29-delete-refused");
+  // A reading dated after today is refused by the field; a reading deleted
+  // by mistake comes back from the deleted readings page.
+  await sam.goto(new URL(state.reading, sam.url()).href);
+  await sam.getByLabel("Date the reading was taken").fill("2999-01-01");
+  await sam.getByRole("button", { name: "Change the date" }).click();
+  await sam.waitForLoadState("load");
+  if (!(await sam.locator(".error-summary").innerText()).includes("in the future")) fail("a reading dated after today was not refused");
+  await check(sam, "33-reading-date-refused");
+  await sam.getByRole("button", { name: "Delete this reading" }).click();
+  await sam.waitForURL(/done=done-reading-deleted/);
+  await check(sam, "34-deleted-readings");
+  await sam.getByRole("button", { name: /^Restore the reading of / }).click();
+  await sam.waitForURL(/done=done-reading-restored/);
+  if (!(await sam.locator("h2").first().innerText()).startsWith("Reading of")) fail("the restored reading did not open");
   // Your devices, and a new recovery code shown once.
   await sam.goto(new URL("/devices", sam.url()).href);
   await check(sam, "30-devices");
