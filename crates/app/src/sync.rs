@@ -198,55 +198,72 @@ impl App {
             ));
         }
         let mut outcome = SyncOutcome::default();
-        let mut removed = BTreeSet::new();
-        let mut tampered: BTreeMap<DocId, String> = BTreeMap::new();
-        let mut not_sent: BTreeMap<DocId, String> = BTreeMap::new();
-        let mut erased: Vec<SyncEvent> = Vec::new();
+        let seen = std::cell::RefCell::new(Seen {
+            removed: BTreeSet::new(),
+            tampered: BTreeMap::new(),
+            not_sent: BTreeMap::new(),
+            erased: Vec::new(),
+            on_event: &mut on_event,
+        });
         // Relays a one-off sync could not reach, with why: their journals
         // wait, and the journals on the other relays still sync.
         let mut unreachable: Vec<(String, AppError)> = Vec::new();
         tokio::pin!(stop);
-        for relay in &relays {
+        let on = |relay: &String| -> Vec<DocRow> {
+            docs.iter().filter(|d| &d.relay == relay).cloned().collect()
+        };
+        if options.watch && relays.len() > 1 {
+            // Live on every relay at once, one connection each, until `stop`.
+            let addrs = relays
+                .iter()
+                .map(|r| crate::sharing::relay_addr(r))
+                .collect::<Result<Vec<_>>>()?;
+            let (stop_all, stopped) = tokio::sync::watch::channel(false);
+            let runs = futures_util::future::try_join_all(relays.iter().zip(&addrs).map(
+                |(relay, addr)| {
+                    let mut stopped = stopped.clone();
+                    let (seen, on_relay) = (&seen, on(relay));
+                    async move {
+                        let stop = async move {
+                            let _ = stopped.wait_for(|s| *s).await;
+                        };
+                        tokio::pin!(stop);
+                        let mut events = EventNamer::new(self, true);
+                        let report = self
+                            .run_relay(addr, options, stop, |e| {
+                                seen.borrow_mut()
+                                    .take(self, e, true, &on_relay, &mut events);
+                            })
+                            .await?;
+                        Ok::<_, AppError>((report, on_relay))
+                    }
+                },
+            ));
+            tokio::pin!(runs);
+            let reports = tokio::select! {
+                done = &mut runs => done?,
+                () = stop.as_mut() => {
+                    let _ = stop_all.send(true);
+                    runs.await?
+                }
+            };
+            for (report, on_relay) in reports {
+                add(&mut outcome, &report);
+                let on_relay = seen.borrow().still_here(on_relay);
+                outcome.problems.extend(refusals(&report, &on_relay));
+            }
+        }
+        for relay in relays
+            .iter()
+            .filter(|_| !options.watch || relays.len() == 1)
+        {
             let addr = crate::sharing::relay_addr(relay)?;
-            let on_relay: Vec<DocRow> =
-                docs.iter().filter(|d| &d.relay == relay).cloned().collect();
+            let on_relay = on(relay);
             let mut events = EventNamer::new(self, options.watch);
             let report = match self
                 .run_relay(&addr, options, stop.as_mut(), |e| {
-                    match &e {
-                        ClientEvent::Removed { doc } => {
-                            removed.insert(*doc);
-                        }
-                        // A live sync names members who joined through this
-                        // device's invites as they join (a one-off sync does
-                        // it at its end).
-                        ClientEvent::MembersChanged { doc } if options.watch => {
-                            let key = doc.to_string();
-                            let rows: Vec<DocRow> =
-                                on_relay.iter().filter(|r| r.doc == key).cloned().collect();
-                            if let Err(err) = self.name_new_members(&rows) {
-                                tracing::warn!(error = %err, "could not name a new member");
-                            }
-                        }
-                        ClientEvent::Tampering {
-                            doc: Some(doc),
-                            what,
-                        } => {
-                            tampered.insert(*doc, what.clone());
-                        }
-                        ClientEvent::Quarantined { doc, reason }
-                            if reason.starts_with("local edit not sent") =>
-                        {
-                            not_sent.insert(*doc, reason.clone());
-                        }
-                        _ => {}
-                    }
-                    for ev in events.describe(e) {
-                        if ev.kind == SyncEventKind::Erased {
-                            erased.push(ev.clone());
-                        }
-                        on_event(ev);
-                    }
+                    seen.borrow_mut()
+                        .take(self, e, options.watch, &on_relay, &mut events);
                 })
                 .await
             {
@@ -259,8 +276,7 @@ impl App {
                 Err(err) => return Err(err),
             };
             add(&mut outcome, &report);
-            let gone = |d: &DocRow| erased.iter().any(|e| e.journal.as_ref() == Some(&d.doc));
-            let on_relay: Vec<DocRow> = on_relay.into_iter().filter(|d| !gone(d)).collect();
+            let on_relay = seen.borrow().still_here(on_relay);
             outcome.problems.extend(refusals(&report, &on_relay));
             if !options.watch && self.name_new_members(&on_relay)? {
                 let again = self
@@ -270,6 +286,13 @@ impl App {
                 outcome.received += again.pulled;
             }
         }
+        let Seen {
+            removed,
+            tampered,
+            not_sent,
+            erased,
+            ..
+        } = seen.into_inner();
         if !unreachable.is_empty() && unreachable.len() == relays.len() {
             // Nothing synced at all: the reason, as a single relay gives it.
             return Err(unreachable.swap_remove(0).1);
@@ -387,6 +410,72 @@ impl App {
     /// How many received envelopes wait for a predecessor, if any.
     fn held_back(&self, doc: &str) -> Option<usize> {
         self.client.held_back(doc).ok().filter(|n| *n > 0)
+    }
+}
+
+/// What a sync's events said about its journals, gathered over every relay.
+struct Seen<'f, F> {
+    removed: BTreeSet<DocId>,
+    tampered: BTreeMap<DocId, String>,
+    not_sent: BTreeMap<DocId, String>,
+    erased: Vec<SyncEvent>,
+    on_event: &'f mut F,
+}
+
+impl<F: FnMut(SyncEvent)> Seen<'_, F> {
+    /// Notes what `e` says, and tells it (named) to `on_event`.
+    fn take(
+        &mut self,
+        app: &App,
+        e: ClientEvent,
+        live: bool,
+        on_relay: &[DocRow],
+        events: &mut EventNamer<'_>,
+    ) {
+        match &e {
+            ClientEvent::Removed { doc } => {
+                self.removed.insert(*doc);
+            }
+            // A live sync names members who joined through this device's
+            // invites as they join (a one-off sync does it at its end).
+            ClientEvent::MembersChanged { doc } if live => {
+                let key = doc.to_string();
+                let rows: Vec<DocRow> = on_relay.iter().filter(|r| r.doc == key).cloned().collect();
+                if let Err(err) = app.name_new_members(&rows) {
+                    tracing::warn!(error = %err, "could not name a new member");
+                }
+            }
+            ClientEvent::Tampering {
+                doc: Some(doc),
+                what,
+            } => {
+                self.tampered.insert(*doc, what.clone());
+            }
+            ClientEvent::Quarantined { doc, reason }
+                if reason.starts_with("local edit not sent") =>
+            {
+                self.not_sent.insert(*doc, reason.clone());
+            }
+            _ => {}
+        }
+        for ev in events.describe(e) {
+            if ev.kind == SyncEventKind::Erased {
+                self.erased.push(ev.clone());
+            }
+            (self.on_event)(ev);
+        }
+    }
+
+    /// `rows` without the journals this sync erased.
+    fn still_here(&self, rows: Vec<DocRow>) -> Vec<DocRow> {
+        rows.into_iter()
+            .filter(|d| {
+                !self
+                    .erased
+                    .iter()
+                    .any(|e| e.journal.as_ref() == Some(&d.doc))
+            })
+            .collect()
     }
 }
 

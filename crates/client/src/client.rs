@@ -62,6 +62,9 @@ pub struct Client {
     /// Snapshot payloads to publish instead of the document (tests that
     /// play a hostile member).
     pub(crate) snapshot_override: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    /// The sync lock while a sync of this process holds it (shared by the
+    /// connections of a live sync to several relays).
+    pub(crate) sync_lock: std::sync::Mutex<std::sync::Weak<std::fs::File>>,
 }
 
 pub(crate) use starling_protocol::now_ms;
@@ -84,6 +87,7 @@ impl Client {
             home: home.to_owned(),
             snapshot_after: crate::compact::SNAPSHOT_AFTER_BYTES.into(),
             snapshot_override: Default::default(),
+            sync_lock: Default::default(),
         })
     }
 

@@ -517,3 +517,91 @@ fn a_mistyped_reading_is_refused_or_redated_and_a_deleted_one_can_be_restored_by
         "{show}"
     );
 }
+
+/// Reads `watch`'s JSON lines until `want` has seen a `changed` event for
+/// every journal in it (or 30 seconds pass).
+fn wait_for_changes(lines: &std::sync::mpsc::Receiver<String>, want: &[&str]) {
+    let mut left: Vec<&str> = want.to_vec();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !left.is_empty() {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("no change seen from {left:?}"));
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        if event["kind"] == "changed" {
+            left.retain(|j| event["journal"].as_str() != Some(*j));
+        }
+    }
+}
+
+#[test]
+fn sync_watch_follows_journals_on_every_relay_and_steps_aside_for_a_one_off_sync() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let other_dir = root.path().join("other-relay");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = Relay::start(&other_dir);
+    let (sam, alex) = pair(&root, &relay);
+    // A second journal Sam keeps, for Kim, on another relay, shared with Alex.
+    let kim = sam.json(&["new", "--client-name", "Kim", "--relay", &other.addr])["journal"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sam.ok(&["reading", "new", "-j", "Kim"]);
+    let invite = link(&sam, &["-j", "Kim", "--as", "worker", "--name", "Alex"]);
+    alex.ok(&["join", &invite]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let first = sam.json(&["list"])[0]["journal"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = if first == kim {
+        sam.json(&["list"])[1]["journal"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    } else {
+        first
+    };
+
+    let mut watch = crate::util::Running(
+        alex.cmd(&["--json", "sync", "--watch"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = watch.0.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    sam.ok(&["score", "work", "3", "-j", &first]);
+    sam.ok(&["score", "work", "4", "-j", "Kim"]);
+    sam.ok(&["sync"]);
+    wait_for_changes(&lines, &[&first, &kim]);
+
+    // A one-off sync meanwhile: the watch steps aside on both relays, the
+    // sync runs, and the watch follows both again.
+    alex.ok(&["score", "work", "8", "-j", "Kim"]);
+    let report = alex.json(&["sync"]);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    sam.ok(&["score", "work", "5", "-j", &first]);
+    sam.ok(&["score", "work", "6", "-j", "Kim"]);
+    sam.ok(&["sync"]);
+    wait_for_changes(&lines, &[&first, &kim]);
+    let show = sam.json(&["show", "-j", "Kim"]);
+    assert_eq!(
+        show["readings"][0]["areas"][4]["worker"]["value"], 8,
+        "{show}"
+    );
+}

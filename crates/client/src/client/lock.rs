@@ -7,8 +7,14 @@
 //! saves, disconnects and unlocks, and takes the lock back once no request
 //! is left and the lock is free. A request left by a killed process is
 //! cleared once the lock has stayed free for 5 seconds while it stays.
+//!
+//! Within a process the lock is shared: a live sync of journals on several
+//! relays runs one connection per relay, each holding the same lock. All
+//! of them step aside for a request (the file is unlocked once the last
+//! lets go), and none takes the lock back while a request is left.
 
 use std::fs::{File, TryLockError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
@@ -18,7 +24,7 @@ use crate::error::{ClientError, Result};
 
 /// Held while this process may change sync state.
 #[derive(Debug)]
-pub(crate) struct SyncLock(#[allow(dead_code)] File);
+pub(crate) struct SyncLock(#[allow(dead_code)] Arc<File>);
 
 /// Directory where processes ask a live sync to step aside (one file each).
 const PAUSE_DIR: &str = "sync.pause";
@@ -38,6 +44,19 @@ fn take(file: &File) -> Result<bool> {
 }
 
 impl Client {
+    /// The lock a sync of this process already holds, shared.
+    fn shared_lock(&self) -> Option<SyncLock> {
+        let held = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        held.upgrade().map(SyncLock)
+    }
+
+    /// `file`, locked by this process, as the lock its syncs share.
+    fn hold(&self, file: File) -> SyncLock {
+        let file = Arc::new(file);
+        *self.sync_lock.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&file);
+        SyncLock(file)
+    }
+
     fn lock_file(&self) -> Result<File> {
         Ok(File::options()
             .create(true)
@@ -50,9 +69,12 @@ impl Client {
     /// live sync takes it this way: it never asks another live sync to step
     /// aside (two would take turns forever).
     pub(crate) fn try_lock(&self) -> Result<SyncLock> {
+        if let Some(shared) = self.shared_lock() {
+            return Ok(shared);
+        }
         let file = self.lock_file()?;
         if take(&file)? {
-            Ok(SyncLock(file))
+            Ok(self.hold(file))
         } else {
             Err(ClientError::SyncBusy)
         }
@@ -63,9 +85,12 @@ impl Client {
     /// [`ClientError::SyncBusy`] if the lock is not free within 10 seconds
     /// (another one-off sync is running, say).
     pub(crate) fn lock(&self) -> Result<SyncLock> {
+        if let Some(shared) = self.shared_lock() {
+            return Ok(shared);
+        }
         let file = self.lock_file()?;
         if take(&file)? {
-            return Ok(SyncLock(file));
+            return Ok(self.hold(file));
         }
         let dir = self.home.join(PAUSE_DIR);
         std::fs::create_dir_all(&dir)?;
@@ -85,7 +110,7 @@ impl Client {
             }
         };
         let _ = std::fs::remove_file(&request);
-        taken.map(|_| SyncLock(file))
+        taken.map(|_| self.hold(file))
     }
 
     /// Whether another process asked the live sync holding the lock to step aside.
@@ -102,12 +127,18 @@ impl Client {
         let mut free_since: Option<Instant> = None;
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            // Another live sync of this process took it back first.
+            if !self.pause_requested()
+                && let Some(shared) = self.shared_lock()
+            {
+                return Ok(shared);
+            }
             if !take(&file)? {
                 free_since = None;
                 continue;
             }
             if !self.pause_requested() {
-                return Ok(SyncLock(file));
+                return Ok(self.hold(file));
             }
             if free_since.get_or_insert_with(Instant::now).elapsed() > STALE_REQUEST {
                 if let Ok(entries) = std::fs::read_dir(self.home.join(PAUSE_DIR)) {
@@ -115,7 +146,7 @@ impl Client {
                         let _ = std::fs::remove_file(entry.path());
                     }
                 }
-                return Ok(SyncLock(file));
+                return Ok(self.hold(file));
             }
             // Unlock at once: the requester is about to take it.
             file.unlock()?;
