@@ -211,6 +211,15 @@ pub fn note(out: &mut impl Write, view: &JournalView, n: &NoteView) -> std::io::
     writeln!(out, "  {date}  {who}{area}: {}", clean(&n.text))
 }
 
+/// "1 reading", "2 readings".
+pub fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 /// The first six characters of an id (ids come from peers: any length).
 fn short(id: &str) -> String {
     id.chars().take(6).collect()

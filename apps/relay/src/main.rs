@@ -116,9 +116,17 @@ async fn serve(
     let relay = starling_relay::start(config).await?;
     // SIGHUP reads the configuration again: the TLS certificate (the
     // library reloads it) and the database's size limit.
+    // The signals are listened for once, before serving: a listener made
+    // afresh after each reload would miss a SIGTERM sent during the reload.
     #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("listening for SIGHUP")?;
+    let (mut hup, mut term, mut interrupt) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::hangup()).context("listening for SIGHUP")?,
+            signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+        )
+    };
     println!(
         "starling-relay listening on {}\n  origin clients sign: {}\n  relay id: {}\n  data: {}",
         relay.url(),
@@ -129,7 +137,8 @@ async fn serve(
     #[cfg(unix)]
     loop {
         tokio::select! {
-            _ = shutdown_signal() => break,
+            _ = term.recv() => break,
+            _ = interrupt.recv() => break,
             _ = hup.recv() => match reload() {
                 Ok(c) => match relay.set_max_db_bytes(c.max_db_bytes) {
                     Ok(()) => tracing::info!(max_db_bytes = ?c.max_db_bytes, "configuration reloaded"),
@@ -142,32 +151,10 @@ async fn serve(
     #[cfg(not(unix))]
     {
         let _ = &reload;
-        shutdown_signal().await;
+        let _ = tokio::signal::ctrl_c().await;
     }
     relay.shutdown().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 fn check(config: &RelayConfig) -> anyhow::Result<()> {

@@ -15,6 +15,10 @@ pub fn short(id: impl std::fmt::Display) -> String {
     id.to_string().chars().take(12).collect()
 }
 
+/// What a device without journals is told.
+pub(crate) const NO_JOURNALS: &str = "no journals on this device yet: `starling new` starts one, \
+     and `starling join LINK` joins one from an invite link";
+
 impl App {
     /// The journal named by `journal` (an id prefix, the journal id an
     /// export prints, or the client's name), or the only one on this device.
@@ -22,9 +26,11 @@ impl App {
         let docs = self.client.docs()?;
         let Some(wanted) = journal.map(str::trim) else {
             return match docs.len() {
-                0 => Err(not_found(
-                    "no journals on this device yet: create one, or join one with an invite link",
-                )),
+                0 => {
+                    // Before `init`, say that first.
+                    self.client.identity()?;
+                    Err(not_found(NO_JOURNALS))
+                }
                 1 => Ok(docs.into_iter().next().unwrap_or_else(|| unreachable!())),
                 _ => {
                     let names: Vec<String> = docs
@@ -32,7 +38,7 @@ impl App {
                         .map(|d| format!("{} ({})", short(&d.doc), title(d)))
                         .collect();
                     Err(invalid(format!(
-                        "this device has several journals; say which: {}",
+                        "this device has several journals; say which with -j (an id or the client's name): {}",
                         names.join(", ")
                     )))
                 }

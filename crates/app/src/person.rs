@@ -130,6 +130,12 @@ impl App {
         Ok(self.client.devices()?)
     }
 
+    /// The device [`App::remove_device`] would remove for `prefix`, or why
+    /// none: checked before asking someone to confirm.
+    pub fn removable_device(&self, prefix: &str) -> Result<starling_client::DeviceInfo> {
+        Ok(self.client.removable_device(prefix)?)
+    }
+
     /// Removes one of this person's other devices (the start of its id, at
     /// least 4 characters, as [`App::devices`] lists it) from every journal
     /// here, rotating their keys, and syncs. The removal revokes every

@@ -233,6 +233,19 @@ impl App {
             .collect();
         let hit = match hits.as_slice() {
             [one] => (*one).clone(),
+            [] if members.iter().any(|m| {
+                m.you
+                    && (m.device.starts_with(&member.to_ascii_lowercase())
+                        || m.name
+                            .as_deref()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(member)))
+            }) =>
+            {
+                return Err(invalid(format!(
+                    "`{member}` is you: `starling leave` takes you out of a journal someone \
+                     else owns, and `starling delete` deletes one you own"
+                )));
+            }
             [] => {
                 return Err(not_found(format!(
                     "no member called `{member}` on this device. If they joined since this \

@@ -193,9 +193,8 @@ impl App {
         relays.sort();
         relays.dedup();
         if relays.is_empty() {
-            return Err(crate::error::invalid(
-                "nothing to sync: no journals on this device",
-            ));
+            self.client.identity()?;
+            return Err(crate::error::not_found(crate::find::NO_JOURNALS));
         }
         let mut outcome = SyncOutcome::default();
         let seen = std::cell::RefCell::new(Seen {

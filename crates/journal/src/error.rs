@@ -11,7 +11,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum JournalError {
     /// A score outside the instrument's scale.
-    #[error("score {score} is outside the scale {min}..={max}")]
+    #[error("score {score} is outside the scale: {min} to {max}")]
     ScoreOutOfRange {
         /// The rejected score.
         score: i64,
@@ -47,6 +47,16 @@ pub enum JournalError {
         kind: &'static str,
         /// The rejected text.
         value: String,
+    },
+    /// A word that is not one of the few a field takes.
+    #[error("invalid {kind} `{value}`: {choices}")]
+    NotOneOf {
+        /// What was expected ("mode", "perspective", ...).
+        kind: &'static str,
+        /// The rejected text.
+        value: String,
+        /// The words it takes, for people: "client, worker or agreed".
+        choices: String,
     },
     /// The journal has no member with the client or worker perspective needed.
     #[error("{0}")]
@@ -90,5 +100,14 @@ pub type Result<T, E = JournalError> = std::result::Result<T, E>;
 impl From<automerge::AutomergeError> for JournalError {
     fn from(e: automerge::AutomergeError) -> Self {
         JournalError::Automerge(e)
+    }
+}
+
+/// "a, b or c".
+pub(crate) fn one_of(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
     }
 }

@@ -235,6 +235,17 @@ impl Journal {
     /// record, marked removed on the day of the import (their devices are
     /// not in the new journal until invited).
     pub fn import_json(json: &str, device: DeviceId) -> Result<Journal> {
+        // Something else entirely (a CSV export, another program's JSON) is
+        // named as such, before any detail of the schema.
+        let is_export = serde_json::from_str::<serde_json::Value>(json)
+            .is_ok_and(|v| v.get("format").and_then(|f| f.as_str()) == Some(FORMAT));
+        if !is_export {
+            return Err(JournalError::InvalidExport(
+                "this file is not a Starling journal in JSON (`starling export --format json` \
+                 makes one; CSV and FHIR exports cannot be imported)"
+                    .into(),
+            ));
+        }
         let export: JournalExport =
             serde_json::from_str(json).map_err(|e| JournalError::InvalidExport(e.to_string()))?;
         if export.format != FORMAT || export.version > EXPORT_VERSION {

@@ -41,7 +41,11 @@ macro_rules! string_enum {
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(JournalError::InvalidValue { kind: $kind, value: s.to_owned() }),
+                    _ => Err(JournalError::NotOneOf {
+                        kind: $kind,
+                        value: s.to_owned(),
+                        choices: crate::error::one_of(&[$($text),+]),
+                    }),
                 }
             }
         }

@@ -181,11 +181,13 @@ fn report_joined(ctx: &Ctx, joined: &DeviceJoined, out: &mut impl Write) -> Resu
 }
 
 fn remove(ctx: &Ctx, args: Remove, out: &mut impl Write) -> Result<()> {
+    // A mistyped id is said before anyone is asked to confirm.
+    ctx.app.removable_device(&args.device)?;
     if !args.yes {
         if !std::io::stdin().is_terminal() {
-            bail!(
-                "removing a device cannot be undone: run it in a terminal to confirm, or pass --yes"
-            );
+            return Err(crate::ctx::invalid(
+                "removing a device cannot be undone: run it in a terminal to confirm, or pass --yes",
+            ));
         }
         write!(
             out,

@@ -39,9 +39,9 @@ pub fn delete(ctx: &Ctx, args: Delete, out: &mut impl Write) -> Result<()> {
     let mut export = args.export;
     if !args.yes {
         let Some(mut input) = terminal() else {
-            bail!(
+            return Err(crate::ctx::invalid(format!(
                 "deleting {label} cannot be undone: run it in a terminal to confirm, or pass --yes"
-            );
+            )));
         };
         writeln!(
             out,
@@ -80,9 +80,9 @@ pub fn leave(ctx: &Ctx, args: Leave, out: &mut impl Write) -> Result<()> {
     let label = starling_app::journal_label(&row);
     if !args.yes {
         let Some(mut input) = terminal() else {
-            bail!(
+            return Err(crate::ctx::invalid(format!(
                 "leaving {label} erases it from this device: run it in a terminal to confirm, or pass --yes"
-            );
+            )));
         };
         write!(
             out,

@@ -19,7 +19,7 @@ pub enum GoalCmd {
         /// The goal, in the client's words.
         title: String,
         /// Target score.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::cmd::reading::whole_number)]
         target: Option<i64>,
         /// Reading id prefix or date (default: the latest).
         #[arg(long)]

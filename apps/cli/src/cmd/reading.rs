@@ -89,6 +89,7 @@ pub struct Score {
     /// show` prints each area's id in brackets).
     pub area: String,
     /// The step on the ladder, 1 to 10 on the Recovery Star.
+    #[arg(value_parser = whole_number)]
     pub score: i64,
     /// Whose view: client, worker or agreed (default: your own, as the
     /// journal or your invite says).
@@ -102,6 +103,13 @@ pub struct Score {
     pub note: Option<String>,
     #[command(flatten)]
     pub pick: Pick,
+}
+
+/// A score as typed: a whole number, said so in words when it is not.
+pub fn whole_number(text: &str) -> Result<i64, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "a score is a whole number, a step on the ladder (such as 6)".to_owned())
 }
 
 /// Arguments of `sign-off`.

@@ -108,6 +108,15 @@ pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
     let model = journal
         .chart(&view, &perspectives)
         .ok_or_else(|| not_found("no readings to draw yet"))?;
+    if model.series.is_empty() {
+        let drawn: Vec<&str> = args.perspectives.iter().map(|p| p.trim()).collect();
+        return Err(not_found(format!(
+            "nothing to draw yet: no {} scores in the latest {}; \
+             `--perspectives client,worker,agreed` draws every view",
+            drawn.join(" or "),
+            crate::render::count(view.readings.len(), "reading"),
+        )));
+    }
     std::fs::write(&args.out, starling_app::chart::svg(&model))
         .with_context(|| format!("writing {}", args.out.display()))?;
     if ctx.json {
@@ -118,9 +127,9 @@ pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
     }
     writeln!(
         out,
-        "Wrote {} ({} polygons).",
+        "Wrote {} ({}: one per reading and perspective).",
         args.out.display(),
-        model.series.len()
+        crate::render::count(model.series.len(), "outline"),
     )?;
     Ok(())
 }
@@ -153,34 +162,55 @@ pub fn report(ctx: &Ctx, args: Report, out: &mut impl Write) -> Result<()> {
         ctx.app.summaries()?
     } else {
         let row = ctx.app.pick(args.pick.journal.as_deref())?;
-        let summary = ctx.app.summary(&row);
-        vec![(row, summary)]
+        let summary = ctx.app.summary(&row)?;
+        vec![(row, Ok(summary))]
     };
-    let rows = rows.into_iter().filter_map(|(row, s)| Some((row, s.ok()?)));
     if ctx.json {
         let all: Vec<_> = rows
-            .map(|(row, s)| {
-                serde_json::json!({
+            .into_iter()
+            .map(|(row, s)| match s {
+                Ok(s) => serde_json::json!({
                     "journal": row.doc, "title": row.title, "readings": s.readings,
                     "conflicts": s.conflicts, "distance": s.distance,
-                })
+                }),
+                Err(e) => serde_json::json!({
+                    "journal": row.doc, "title": row.title, "error": e.to_string(),
+                }),
             })
             .collect();
         return print_json(out, &all);
     }
     // A caseload's report is long: one write, not one per line.
     let mut out = std::io::BufWriter::new(out);
+    writeln!(
+        out,
+        "Distance travelled in agreed scores, first reading -> latest (`--json` has every perspective):"
+    )?;
     for (row, s) in rows {
+        let s = match s {
+            Ok(s) => s,
+            Err(e) => {
+                // Never left out silently: a caseload must add up.
+                writeln!(out, "{}: could not be read: {e}", row.title)?;
+                continue;
+            }
+        };
         writeln!(
             out,
-            "{} ({} readings, {} open conflicts)",
-            row.title, s.readings, s.conflicts
+            "{} ({}, {})",
+            row.title,
+            crate::render::count(s.readings, "reading"),
+            crate::render::count(s.conflicts, "open conflict"),
         )?;
-        for d in s
+        let agreed: Vec<_> = s
             .distance
             .iter()
             .filter(|d| d.perspective == Perspective::Agreed)
-        {
+            .collect();
+        if agreed.is_empty() {
+            writeln!(out, "  no agreed scores yet")?;
+        }
+        for d in agreed {
             let first = d.first.0.map(|x| x.to_string()).unwrap_or_default();
             let latest = d.latest.0.map(|x| x.to_string()).unwrap_or_default();
             writeln!(

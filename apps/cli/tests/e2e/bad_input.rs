@@ -11,7 +11,7 @@ fn bad_scores_areas_links_and_relays_are_refused_clearly() {
 
     let (code, err) = sam.fails(&["score", "work", "11"]);
     assert_eq!(code, 3);
-    assert!(err.contains("outside the scale 1..=10"), "{err}");
+    assert!(err.contains("outside the scale: 1 to 10"), "{err}");
     let (code, err) = sam.fails(&["score", "wrok", "4"]);
     assert_eq!(code, 3);
     assert!(err.contains("unknown area `wrok`"), "{err}");
@@ -180,4 +180,72 @@ fn a_viewer_can_read_but_not_edit_and_their_syncs_keep_working() {
         jo.json(&["show"])["readings"][0]["areas"][4]["client"]["value"],
         6
     );
+}
+
+#[test]
+fn a_new_users_slips_each_get_a_reason_and_a_next_step() {
+    let root = tempfile::tempdir().unwrap();
+    // Before `init`: the identity comes first, for `sync` as for `show`.
+    let nobody = Person {
+        home: root.path().join("nobody"),
+    };
+    for args in [&["sync"][..], &["show"][..]] {
+        let (code, err) = nobody.fails(args);
+        assert_eq!(code, 4, "{args:?}: {err}");
+        assert!(err.contains("starling init --name NAME"), "{args:?}: {err}");
+    }
+    let sam = Person::new(&root, "Sam");
+    let (code, err) = sam.fails(&["sync"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("`starling new` starts one"), "{err}");
+    sam.ok(&["new"]);
+    sam.ok(&["new", "--client-name", "Kim"]);
+    let (code, err) = sam.fails(&["reading", "new"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("say which with -j"), "{err}");
+    sam.ok(&["reading", "new", "-j", "Kim"]);
+
+    // Words, not Rust: a score that is not a number, a perspective or
+    // owner that is not one of the few, a scale said in words.
+    let (code, err) = sam.fails(&["score", "work", "six", "-j", "Kim"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a score is a whole number"), "{err}");
+    assert!(!err.contains("digit"), "{err}");
+    let (_, err) = sam.fails(&["score", "work", "5", "--as", "boss", "-j", "Kim"]);
+    assert!(err.contains("client, worker or agreed"), "{err}");
+    let (_, err) = sam.fails(&["score", "work", "0", "--as", "client", "-j", "Kim"]);
+    assert!(err.contains("1 to 10") && !err.contains("..="), "{err}");
+
+    // Nothing agreed yet: the chart says so instead of drawing nothing, and
+    // the report says whose scores it shows.
+    let (code, err) = sam.fails(&["chart", "-j", "Kim", "--out", "star.svg"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("--perspectives"), "{err}");
+    let report = sam.ok(&["report", "-j", "Kim"]);
+    assert!(report.contains("agreed scores"), "{report}");
+    assert!(report.contains("(1 reading, 0 open conflicts)"), "{report}");
+    assert!(report.contains("no agreed scores yet"), "{report}");
+
+    // Removing yourself, or a device that is not there, says so before any
+    // confirmation; a confirmation with no terminal to ask on is invalid input.
+    let (code, err) = sam.fails(&["revoke", "Sam", "-j", "Kim"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("is you") && err.contains("starling leave"),
+        "{err}"
+    );
+    let (code, err) = sam.fails(&["device", "remove", "zzzz"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(!err.contains("confirm"), "{err}");
+    let (code, err) = sam.fails(&["delete", "-j", "Kim"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+
+    // A CSV (or any file that is not a journal's JSON) is named as such.
+    let csv = root.path().join("kim.csv");
+    std::fs::write(&csv, sam.ok(&["export", "-j", "Kim", "--format", "csv"])).unwrap();
+    let (code, err) = sam.fails(&["import", csv.to_str().unwrap()]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not a Starling journal in JSON"), "{err}");
+    assert!(!err.contains("line 1 column"), "{err}");
 }

@@ -366,12 +366,22 @@ async fn sighup_applies_a_changed_max_db_bytes() {
         .await
         .unwrap();
     applied(&mut logs, 2097152).await;
+    // A SIGTERM on the heels of a SIGHUP (while the relay reloads) still
+    // stops it, cleanly.
+    Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .await
+        .unwrap();
     Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .await
         .unwrap();
-    assert!(child.wait().await.unwrap().success());
+    let exited = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("a SIGTERM during a reload was lost: the relay kept running");
+    assert!(exited.unwrap().success());
 }
 
 /// This package's directory, as cargo gives it to the running test (the

@@ -350,6 +350,12 @@ impl Client {
             .collect())
     }
 
+    /// The other device of this person whose id starts with `prefix` (at
+    /// least 4 characters), as [`Client::remove_device`] would remove it.
+    pub fn removable_device(&self, prefix: &str) -> Result<DeviceInfo> {
+        Ok(removable(&self.devices()?, prefix)?.clone())
+    }
+
     /// The person this device belongs to and their devices, as the
     /// journals on this device know them.
     pub fn devices(&self) -> Result<Devices> {
@@ -405,21 +411,7 @@ impl Client {
     pub fn remove_device(&self, prefix: &str) -> Result<(DeviceId, usize)> {
         let listed = self.devices()?;
         let _lock = self.lock()?;
-        let needle = prefix.trim().to_ascii_lowercase();
-        let hits: Vec<&DeviceInfo> = listed
-            .devices
-            .iter()
-            .filter(|d| needle.len() >= 4 && d.device.to_string().starts_with(&needle))
-            .collect();
-        let target = match hits.as_slice() {
-            [] => return Err(ClientError::UnknownDevice(prefix.to_owned())),
-            [one] => one,
-            _ => return Err(ClientError::AmbiguousDevice(prefix.to_owned())),
-        };
-        if target.this_device {
-            return Err(ClientError::RemoveThisDevice);
-        }
-        let device = target.device;
+        let device = removable(&listed, prefix)?.device;
         let person = listed.person;
         let now = now_ms();
         let mut removed = 0;
@@ -459,4 +451,23 @@ impl Client {
             .map(|m| m.persons().iter().map(|(d, p)| (*d, *p)).collect())
             .unwrap_or_default())
     }
+}
+
+/// The device of `listed` whose id starts with `prefix`, if it is not this one.
+fn removable<'a>(listed: &'a Devices, prefix: &str) -> Result<&'a DeviceInfo> {
+    let needle = prefix.trim().to_ascii_lowercase();
+    let hits: Vec<&DeviceInfo> = listed
+        .devices
+        .iter()
+        .filter(|d| needle.len() >= 4 && d.device.to_string().starts_with(&needle))
+        .collect();
+    let target = match hits.as_slice() {
+        [] => return Err(ClientError::UnknownDevice(prefix.to_owned())),
+        [one] => *one,
+        _ => return Err(ClientError::AmbiguousDevice(prefix.to_owned())),
+    };
+    if target.this_device {
+        return Err(ClientError::RemoveThisDevice);
+    }
+    Ok(target)
 }
