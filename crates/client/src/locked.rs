@@ -72,6 +72,9 @@ pub(crate) fn unlock_connection(conn: &Connection) -> Result<()> {
 }
 
 fn key(conn: &Connection, passphrase: &str) -> Result<()> {
+    // SQLCipher's own log would print its internals ("hmac check failed for
+    // pgno=1") under our one-line message about a wrong passphrase.
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
     conn.pragma_update(None, "key", passphrase)?;
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)

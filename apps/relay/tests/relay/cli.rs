@@ -188,6 +188,8 @@ async fn trace_logs_hold_no_ciphertext_or_keys() {
     assert!(!text.contains(&format!("{window:?}")[1..40]));
     let key_hex = std::fs::read_to_string(dir.path().join("relay.key")).unwrap();
     assert!(!text.contains(key_hex.trim()));
+    // Not a terminal: plain text, no colour codes in a log file.
+    assert!(!text.contains('\u{1b}'), "{text}");
 }
 
 /// SIGHUP re-reads the allow-list even when its modification time is
