@@ -481,7 +481,7 @@ fn main() {
         assert!(unsynced.is_none(), "{unsynced:?}");
         let laptop = starling_app::App::open(&dir.path().join("caseload-laptop")).unwrap();
         let start = Instant::now();
-        let joined = laptop.add_device(&links[0], "Alex").unwrap();
+        let joined = laptop.add_device(&links[0], Some("Alex")).unwrap();
         let add_took = start.elapsed();
         println!(
             "a new device for a caseload of {caseload} journals: device link {link_took:?} \

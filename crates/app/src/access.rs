@@ -174,8 +174,17 @@ impl App {
         log: AccessLog,
         signed: SignedAccessLog,
     ) -> Result<AccessReport> {
-        let me = self.client.identity()?.device;
+        let identity = self.client.identity()?;
+        let me = identity.device;
         let known = self.client.known_devices(&row.doc)?;
+        // Which person each device (removed ones too) belongs to: a linked
+        // device goes by its person's name.
+        let persons: std::collections::BTreeMap<_, _> = self
+            .client
+            .persons(row)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         let journal = self.load(row).ok();
         let roles: Vec<(String, String)> = self
             .client
@@ -191,22 +200,35 @@ impl App {
             .map(|e| {
                 let device = e.device.to_string();
                 let unknown = !known.contains(&e.device);
+                let person = persons.get(&e.device).copied().unwrap_or(e.device);
                 let name = journal.as_ref().and_then(|j| {
-                    j.member(recovery_journal::DeviceId::from_bytes(*e.device.as_bytes()))
+                    j.member(recovery_journal::DeviceId::from_bytes(*person.as_bytes()))
                         .map(|m| m.name)
                 });
                 let role = roles
                     .iter()
                     .find(|(d, _)| *d == device)
                     .map(|(_, p)| p.clone());
+                let linked = person != e.device;
                 let who = if e.device == me {
                     "you (this device)".to_owned()
                 } else if unknown {
                     unknown_devices.insert(device.clone());
                     format!("an unknown device {}", short(&device))
+                } else if person == identity.person {
+                    match role {
+                        Some(_) => format!("you (your device {})", short(&device)),
+                        None => format!("you (your device {}, since removed)", short(&device)),
+                    }
                 } else {
                     match (name, role) {
+                        (Some(n), Some(r)) if linked => {
+                            format!("{n} ({r}, their device {})", short(&device))
+                        }
                         (Some(n), Some(r)) => format!("{n} ({r})"),
+                        (Some(n), None) if linked => {
+                            format!("{n} (their device {}, since removed)", short(&device))
+                        }
                         (Some(n), None) => format!("{n} (no longer a member)"),
                         (None, Some(r)) => format!("device {} ({r})", short(&device)),
                         (None, None) => format!("device {} (no longer a member)", short(&device)),

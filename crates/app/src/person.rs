@@ -72,24 +72,46 @@ impl App {
 
     /// Joins this (new) device to the person a device link names, and
     /// syncs: their journals arrive, with their role and perspective.
-    pub fn add_device(&self, link: &str, name: &str) -> Result<DeviceJoined> {
-        let name = clean_name(name)?;
-        self.client.add_device(link, &name)?;
-        self.finish_join(false)
+    pub fn add_device(&self, link: &str, name: Option<&str>) -> Result<DeviceJoined> {
+        let chosen = name.map(clean_name).transpose()?;
+        self.client
+            .add_device(link, chosen.as_deref().unwrap_or(UNNAMED))?;
+        self.finish_join(false, chosen.is_none())
     }
 
     /// Restores a person on this (new) device from their recovery code,
     /// through `relay`: their journals arrive with their role and
     /// perspective, and a new recovery code replaces the spent one.
-    pub fn recover(&self, relay: &str, code: &str, name: &str) -> Result<DeviceJoined> {
-        let name = clean_name(name)?;
+    pub fn recover(&self, relay: &str, code: &str, name: Option<&str>) -> Result<DeviceJoined> {
+        let chosen = name.map(clean_name).transpose()?;
         let relay = RelayAddr::parse(relay)
             .map_err(|e| invalid(format!("`{relay}` is not a relay address: {e}")))?;
-        self.client.recover(&relay, code, &name)?;
-        self.finish_join(true)
+        self.client
+            .recover(&relay, code, chosen.as_deref().unwrap_or(UNNAMED))?;
+        self.finish_join(true, chosen.is_none())
     }
 
-    fn finish_join(&self, recovering: bool) -> Result<DeviceJoined> {
+    /// The name this person's journals know them by: in a journal they own,
+    /// else in the first that names them.
+    fn name_in_journals(&self) -> Option<String> {
+        let person = self.client.identity().ok()?.person;
+        let person = recovery_journal::DeviceId::from_bytes(*person.as_bytes());
+        let mut named = None;
+        for row in self.client.docs().ok()? {
+            let Ok(journal) = self.load(&row) else {
+                continue;
+            };
+            if let Some(m) = journal.member(person) {
+                if journal.owner() == Some(person) {
+                    return Some(m.name);
+                }
+                named.get_or_insert(m.name);
+            }
+        }
+        named
+    }
+
+    fn finish_join(&self, recovering: bool, unnamed: bool) -> Result<DeviceJoined> {
         let options = SyncOptions::once(Duration::from_secs(120));
         let outcome = match self.sync(None, &options, |_| {}) {
             Ok(o) => o,
@@ -108,6 +130,9 @@ impl App {
                  device link`."
             };
             return Err(invalid(what));
+        }
+        if unnamed && let Some(name) = self.name_in_journals() {
+            self.client.set_name(&name)?;
         }
         let recovery_code = if recovering {
             Some(self.client.new_recovery_code()?.to_text())
@@ -162,6 +187,10 @@ impl App {
         self.sync(None, &options, |_| {}).map(|_| ())
     }
 }
+
+/// The name a device linked or recovered without one has until its
+/// journals say the person's name.
+const UNNAMED: &str = "me";
 
 fn clean_name(name: &str) -> Result<String> {
     let name = name.trim();

@@ -581,6 +581,12 @@ pub(crate) mod rows {
         Ok(tx.execute("DELETE FROM relays WHERE relay = ?1", [relay])? > 0)
     }
 
+    /// Renames this device's person (the name it shows for itself).
+    pub fn set_name(tx: &rusqlite::Transaction<'_>, name: &str) -> Result<()> {
+        tx.execute("UPDATE identity SET name = ?1 WHERE id = 1", [name])?;
+        Ok(())
+    }
+
     /// Names the person this device belongs to (`None`: itself).
     pub fn set_person(tx: &rusqlite::Transaction<'_>, person: Option<&str>) -> Result<()> {
         tx.execute("UPDATE identity SET person = ?1 WHERE id = 1", [person])?;

@@ -51,9 +51,9 @@ pub struct Add {
     /// The link from `starling device link`. Treat it like a password.
     pub link: String,
     /// Your name, as on your other device (used only when this device has
-    /// no identity yet).
-    #[arg(long, default_value = "me")]
-    pub name: String,
+    /// no identity yet; default: the name your journals know you by).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 /// Arguments of `device remove`.
@@ -82,9 +82,10 @@ pub struct Recover {
     /// relay.example.org, or 127.0.0.1:7878).
     #[arg(long)]
     pub relay: String,
-    /// Your name, as others in your journals see it.
-    #[arg(long, default_value = "me")]
-    pub name: String,
+    /// Your name, as others in your journals see it (default: the name
+    /// your journals know you by).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 pub fn device(ctx: &Ctx, cmd: DeviceCmd, out: &mut impl Write) -> Result<()> {
@@ -142,7 +143,7 @@ fn link(ctx: &Ctx, args: Link, out: &mut impl Write) -> Result<()> {
 }
 
 fn add(ctx: &Ctx, args: Add, out: &mut impl Write) -> Result<()> {
-    let joined = ctx.app.add_device(&args.link, &args.name)?;
+    let joined = ctx.app.add_device(&args.link, args.name.as_deref())?;
     report_joined(ctx, &joined, out)
 }
 
@@ -168,6 +169,33 @@ fn report_joined(ctx: &Ctx, joined: &DeviceJoined, out: &mut impl Write) -> Resu
     )?;
     for p in &joined.outcome.problems {
         writeln!(out, "  not yet: {}", p.text)?;
+    }
+    if joined.recovery_code.is_some() {
+        // A recovery usually follows a loss: the lost devices still read
+        // what is written until they are removed.
+        let others: Vec<_> = ctx
+            .app
+            .devices()
+            .map(|d| d.devices)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| !d.this_device)
+            .collect();
+        if !others.is_empty() {
+            writeln!(
+                out,
+                "\nYour other devices still read everything written in your journals until you \
+                 remove them. Remove each one you have lost (`starling device remove ID`):"
+            )?;
+            for d in &others {
+                writeln!(
+                    out,
+                    "  {}  in {} of your journals",
+                    short(d.device),
+                    d.journals
+                )?;
+            }
+        }
     }
     if let Some(code) = &joined.recovery_code {
         writeln!(
@@ -326,7 +354,7 @@ pub fn recover(ctx: &Ctx, args: Recover, out: &mut impl Write) -> Result<()> {
     let code = read_code(out)?;
     let joined = ctx
         .app
-        .recover(&args.relay, &code, &args.name)
+        .recover(&args.relay, &code, args.name.as_deref())
         .map_err(|e| match e {
             AppError::Client(starling_app::client::ClientError::Person(p)) => {
                 invalid(p.to_string())

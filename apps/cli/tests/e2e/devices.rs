@@ -66,8 +66,10 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
         .to_owned();
     assert!(link.starts_with("starling://device/"), "{link}");
     let laptop = fresh(&root, "sam-laptop");
-    let said = laptop.ok(&["device", "add", &link, "--name", "Sam"]);
+    // No --name: the laptop takes the name Sam's journals know Sam by.
+    let said = laptop.ok(&["device", "add", &link]);
     assert!(said.contains("1 journal(s)"), "{said}");
+    assert_eq!(laptop.json(&["whoami"])["name"], "Sam");
     assert_eq!(score(&laptop, "work", "client").0, 6);
     // The same link does not work twice.
     let again = fresh(&root, "someone-else");
@@ -118,7 +120,7 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
     // 3. A new phone, from the code alone (on standard input).
     let new_phone = fresh(&root, "sam-new-phone");
     let mut child = new_phone
-        .cmd(&["recover", "--relay", &relay.addr, "--name", "Sam"])
+        .cmd(&["recover", "--relay", &relay.addr])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -133,6 +135,11 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(said.contains("1 journal(s)"), "{said}");
+    // It names the devices to remove if they were lost (the phone, the laptop).
+    assert!(
+        said.contains("starling device remove") && said.contains(&phone[..12]),
+        "{said}"
+    );
     let new_code = said.lines().last().unwrap().trim().to_owned();
     assert_eq!(
         new_code.len(),
@@ -144,6 +151,7 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
     assert_eq!(score(&new_phone, "self_care", "client").0, 7);
     let me = new_phone.json(&["whoami"]);
     assert_eq!(me["person"], phone, "{me}");
+    assert_eq!(me["name"], "Sam", "named as the journals know Sam: {me}");
     // The spent code does not work again.
     let other = fresh(&root, "someone-with-the-old-code");
     let mut child = other
@@ -180,6 +188,21 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
     let text = members.to_string();
     assert!(text.contains("Jo"), "{text}");
     assert!(!text.contains(&phone), "the lost phone is gone: {text}");
+    // Who looked: Sam's devices are Sam's, the lost one marked removed.
+    let looked = new_phone.ok(&["access-log"]);
+    assert!(
+        looked.contains(&format!(
+            "you (your device {}, since removed)",
+            &phone[..12]
+        )),
+        "{looked}"
+    );
+    let laptop_short = &laptop_id.as_str().unwrap()[..12];
+    assert!(
+        looked.contains(&format!("you (your device {laptop_short})")),
+        "{looked}"
+    );
+    assert!(!looked.contains("no longer a member"), "{looked}");
     new_phone.ok(&["score", "work", "8"]);
     new_phone.ok(&["sync"]);
     laptop.ok(&["sync"]);

@@ -350,6 +350,12 @@ impl Client {
             .collect())
     }
 
+    /// Renames this device's person: the name it shows for itself (a device
+    /// linked or recovered without a name takes the one its journals know).
+    pub fn set_name(&self, name: &str) -> Result<()> {
+        self.store.write(|tx| rows::set_name(tx, name))
+    }
+
     /// The other device of this person whose id starts with `prefix` (at
     /// least 4 characters), as [`Client::remove_device`] would remove it.
     pub fn removable_device(&self, prefix: &str) -> Result<DeviceInfo> {

@@ -235,8 +235,8 @@ pub fn setup_other(
     }
 }
 
-fn name_of(f: &HashMap<String, String>) -> &str {
-    field(f, "name").unwrap_or("me")
+fn name_of(f: &HashMap<String, String>) -> Option<&str> {
+    field(f, "name")
 }
 
 /// `POST /setup/link`: this device joins its person through a link.
