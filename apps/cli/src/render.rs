@@ -148,10 +148,12 @@ pub fn star(out: &mut impl Write, view: &JournalView) -> std::io::Result<()> {
                     .value
                     .map(|o| o.to_string())
                     .unwrap_or_else(|| "?".into());
+                let overdue = step.done.value != Some(true)
+                    && step.due.value.is_some_and(|d| d < starling_app::today());
                 let due = step
                     .due
                     .value
-                    .map(|d| format!(" by {d}"))
+                    .map(|d| format!(" by {d}{}", if overdue { ", OVERDUE" } else { "" }))
                     .unwrap_or_default();
                 writeln!(
                     out,

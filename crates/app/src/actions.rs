@@ -63,6 +63,11 @@ pub(crate) fn date_or_today(date: Option<&str>) -> Result<Date> {
     })
 }
 
+/// Today's date (UTC), as steps' due dates and reviews are compared with.
+pub fn today() -> Date {
+    Date::from_unix((starling_client::now_ms() / 1000) as i64)
+}
+
 /// The date a reading was taken, as typed (default: today). A reading
 /// records an assessment that happened, so a date after today is a typo
 /// (2062 for 2026) that would make it the latest reading for years: it is

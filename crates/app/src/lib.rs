@@ -47,7 +47,7 @@ mod transfer;
 
 use std::path::{Path, PathBuf};
 
-pub use actions::{ScoreInput, Scored};
+pub use actions::{ScoreInput, Scored, today};
 pub use archive::Archive;
 pub use cache::RECENT_READINGS;
 pub use duration::parse_duration;

@@ -138,6 +138,7 @@ tag-gaps = gaps
 tag-conflict = conflict
 tag-gap = gap of { $gap }
 tag-check-author = check who wrote this
+tag-overdue = overdue
 
 chart-title = Star chart
 chart-label = Star chart of the chosen readings. The table after it gives the same scores.

@@ -430,6 +430,41 @@ fn a_reading_is_redated_deleted_and_restored_and_a_future_date_is_refused() {
 }
 
 #[test]
+fn a_step_past_its_date_and_not_done_is_marked_overdue_until_done() {
+    // The journal's step "Call the centre" was due 2026-12-01.
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let plan = ui.get(&cookie, &format!("/j/{}/plan", ui.doc));
+    assert!(plan.body.contains(">overdue<"), "{}", plan.body);
+    let host = ui.host();
+    let origin = format!("http://{host}");
+    let h = [
+        ("Host", host.as_str()),
+        ("Cookie", cookie.as_str()),
+        ("Origin", origin.as_str()),
+    ];
+    let hidden = |name: &str| {
+        let key = format!("name=\"{name}\" value=\"");
+        let at = plan.body.find(&key).unwrap() + key.len();
+        plan.body[at..at + plan.body[at..].find('"').unwrap()].to_owned()
+    };
+    let (goal, step) = (hidden("goal"), hidden("step"));
+    let r = request(
+        ui.addr(),
+        "POST",
+        &format!("/j/{}/plan", ui.doc),
+        &h,
+        &format!(
+            "csrf={}&action=done&goal={goal}&step={step}",
+            csrf(&plan.body)
+        ),
+    );
+    assert_eq!(r.status, 303);
+    let plan = ui.get(&cookie, &format!("/j/{}/plan", ui.doc));
+    assert!(!plan.body.contains(">overdue<"), "{}", plan.body);
+}
+
+#[test]
 fn every_screen_answers_with_every_message_in_the_catalogue() {
     let ui = Ui::start("en", "Sam");
     let cookie = ui.login();

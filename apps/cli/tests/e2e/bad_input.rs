@@ -249,3 +249,51 @@ fn a_new_users_slips_each_get_a_reason_and_a_next_step() {
     assert!(err.contains("not a Starling journal in JSON"), "{err}");
     assert!(!err.contains("line 1 column"), "{err}");
 }
+
+#[test]
+fn a_step_past_its_date_shows_as_overdue_until_it_is_done() {
+    let root = tempfile::tempdir().unwrap();
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new"]);
+    sam.ok(&["reading", "new", "--date", "2026-11-01"]);
+    let goal = sam.json(&["goal", "add", "work", "Find volunteering"])["goal"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sam.ok(&[
+        "step",
+        "add",
+        &goal,
+        "Call the centre",
+        "--owner",
+        "client",
+        "--due",
+        "2026-11-20",
+    ]);
+    sam.ok(&[
+        "step",
+        "add",
+        &goal,
+        "Visit",
+        "--owner",
+        "client",
+        "--due",
+        "2999-01-01",
+    ]);
+    let show = sam.ok(&["show"]);
+    let line = |text: &str| show.lines().find(|l| l.contains(text)).unwrap().to_owned();
+    assert!(line("Call the centre").contains("OVERDUE"), "{show}");
+    assert!(!line("Visit").contains("OVERDUE"), "{show}");
+    let step = sam.json(&["show"])["goals"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["text"] == "Call the centre")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sam.ok(&["step", "done", &goal[..6], &step[..6]]);
+    let show = sam.ok(&["show"]);
+    assert!(!show.contains("OVERDUE"), "{show}");
+}

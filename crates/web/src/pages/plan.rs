@@ -31,6 +31,7 @@ pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) ->
         })
         .unwrap_or_default();
     let base = format!("/j/{}/plan", row.doc);
+    let today = starling_app::today();
     let body = html! {
         (header(ctx, &row, Tab::Plan, local))
         @match (&reading, &plan) {
@@ -72,6 +73,9 @@ pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) ->
                                                 (st.owner.value.map(|o| tr.t(&format!("owner-{o}"))).unwrap_or_default())
                                                 @if let Some(d) = st.due.value { ", " (tr.ta("plan-due", &[("date", s(d.to_string()))])) }
                                                 ") "
+                                                @if st.done.value != Some(true) && st.due.value.is_some_and(|d| d < today) {
+                                                    span.tag.conflict { (tr.t("tag-overdue")) } " "
+                                                }
                                                 @if st.done.value != Some(true) {
                                                     (post_button(&base, ctx.csrf, &tr.t("plan-mark-done"), "link", &[("action", "done"), ("goal", g.id.as_str()), ("step", st.id.as_str())]))
                                                 }
