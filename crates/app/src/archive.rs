@@ -197,7 +197,7 @@ impl App {
                 Ok(journal) => {
                     let jdir = dir.join(&folder);
                     let parts: [(&str, Vec<u8>); 6] = [
-                        ("journal.json", journal.export_json().into_bytes()),
+                        ("journal.json", crate::transfer::json_export(&journal, &row)),
                         ("view.json", pretty(&journal.view())),
                         ("journal.csv", journal.export_csv().into_bytes()),
                         ("journal.fhir.json", journal.export_fhir().into_bytes()),

@@ -48,7 +48,7 @@ impl App {
         }
         let journal = self.load(row)?;
         Ok(match format {
-            ExportFormat::Json => journal.export_json().into_bytes(),
+            ExportFormat::Json => json_export(&journal, row),
             ExportFormat::Csv => journal.export_csv().into_bytes(),
             ExportFormat::Automerge | ExportFormat::Fhir => journal.export_automerge(),
         })
@@ -73,4 +73,12 @@ impl App {
             .create(&relay, &title, "client", &journal.changes_since(&[]))?;
         Ok((doc, title))
     }
+}
+
+/// The JSON export of `journal`, with the id it syncs under (`row`'s), which
+/// the journal itself does not know.
+pub(crate) fn json_export(journal: &Journal, row: &DocRow) -> Vec<u8> {
+    let mut export = journal.to_export();
+    export.document_id = Some(row.doc.clone());
+    serde_json::to_vec_pretty(&export).unwrap_or_default()
 }

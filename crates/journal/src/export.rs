@@ -28,6 +28,11 @@ pub struct JournalExport {
     pub version: u32,
     /// Journal id.
     pub journal_id: String,
+    /// The id the journal syncs under: what the app shows as its id
+    /// (`starling list`), when the exporting app gives it (version 2).
+    /// An import makes a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
     /// Owner device, hex.
     pub owner: Option<String>,
     /// Members.
@@ -351,6 +356,7 @@ fn export_of(view: JournalView, instruments: Vec<Instrument>) -> JournalExport {
         format: FORMAT.to_owned(),
         version: EXPORT_VERSION,
         journal_id: view.journal_id,
+        document_id: None,
         owner: view.owner.map(|o| o.to_string()),
         members: view.members.into_iter().map(member_export).collect(),
         instruments,

@@ -263,6 +263,10 @@ fn an_import_keeps_the_client_and_the_names_and_makes_the_importer_the_owner() {
     sam.ok(&["score", "work", "4"]);
     let file = root.path().join("sam.json");
     sam.ok(&["export", "--out", file.to_str().unwrap()]);
+    // The export names the journal by the id every command shows.
+    let exported: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(exported["document_id"], sam.json(&["list"])[0]["journal"]);
     let kim = Person::new(&root, "Kim");
     let said = kim.ok(&["import", file.to_str().unwrap(), "--relay", &relay.addr]);
     assert!(said.contains("Sam's journal"), "{said}");
