@@ -62,6 +62,11 @@ pub struct MemberExport {
     /// When the owner removed them (version 2), if they did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed: Option<Date>,
+    /// Their other devices, linked or recovered, removed ones included
+    /// (version 2): notes and changes those devices wrote are this
+    /// member's. Known to the app, from the membership log; not imported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 /// A reading in an export.
@@ -358,7 +363,11 @@ fn export_of(view: JournalView, instruments: Vec<Instrument>) -> JournalExport {
         journal_id: view.journal_id,
         document_id: None,
         owner: view.owner.map(|o| o.to_string()),
-        members: view.members.into_iter().map(member_export).collect(),
+        members: view
+            .members
+            .into_iter()
+            .map(|m| member_export(m, &view.persons))
+            .collect(),
         instruments,
         readings: view
             .readings
@@ -419,12 +428,21 @@ fn export_of(view: JournalView, instruments: Vec<Instrument>) -> JournalExport {
     }
 }
 
-fn member_export(m: Member) -> MemberExport {
+fn member_export(
+    m: Member,
+    persons: &std::collections::BTreeMap<crate::DeviceId, crate::DeviceId>,
+) -> MemberExport {
+    let devices = persons
+        .iter()
+        .filter(|(d, p)| **p == m.device && **d != m.device)
+        .map(|(d, _)| d.to_string())
+        .collect();
     MemberExport {
         device: m.device.to_string(),
         name: m.name,
         role: m.role,
         removed: m.removed,
+        devices,
     }
 }
 

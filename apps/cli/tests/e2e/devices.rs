@@ -101,6 +101,29 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
         .collect();
     assert!(!by_laptop.is_empty(), "{laptop_id} in {history}");
     assert!(by_laptop.iter().all(|e| e["author"] == "Sam"), "{history}");
+    // And in an export: the laptop is listed among Sam's devices, so the
+    // note it wrote is Sam's on any care record.
+    let exported: serde_json::Value =
+        serde_json::from_str(&alex.ok(&["export", "--format", "json"])).unwrap();
+    let sams = exported["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "Sam")
+        .unwrap()
+        .clone();
+    assert!(
+        sams["devices"].as_array().unwrap().contains(&laptop_id),
+        "{sams}"
+    );
+    let note = exported["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["text"] == "from the laptop")
+        .unwrap()
+        .clone();
+    assert_eq!(note["author"], laptop_id, "{note}");
     let listed = sam.json(&["devices"]);
     sam.ok(&["sync"]);
     let listed_after = sam.json(&["devices"]);
