@@ -73,11 +73,17 @@ pub fn today() -> Date {
 /// (2062 for 2026) that would make it the latest reading for years: it is
 /// refused. Today is taken in UTC, with a day's grace for places ahead of it.
 pub(crate) fn taken_on(date: Option<&str>) -> Result<Date> {
+    not_after_today(date, "a reading is dated the day it was taken")
+}
+
+/// A date typed for something that happened (default: today), refused
+/// when after today (UTC, with a day's grace), saying `why`.
+fn not_after_today(date: Option<&str>, why: &str) -> Result<Date> {
     let today = date_or_today(None)?;
     let date = date_or_today(date)?;
     if date > today.plus_days(1) {
         return Err(invalid(format!(
-            "{date} is in the future (today is {today}): a reading is dated the day it was taken"
+            "{date} is in the future (today is {today}): {why}"
         )));
     }
     Ok(date)
@@ -253,6 +259,17 @@ impl App {
     pub fn resolve(&self, row: &DocRow, path: &str, value: &str) -> Result<()> {
         let text = path.trim();
         let path: FieldPath = text.parse()?;
+        // A settled date obeys what typing it would: a reading is not dated
+        // after today, whichever way its date is written.
+        match &path {
+            FieldPath::Reading(_, "date") => {
+                taken_on(Some(value))?;
+            }
+            FieldPath::NoteDate(_) => {
+                not_after_today(Some(value), "a note is dated the day it was written")?;
+            }
+            _ => {}
+        }
         // Only an open conflict is settled here: a path with one value is
         // changed by the command that writes it, never overwritten blindly.
         let settled = self.edit(row, |j| {
@@ -320,7 +337,7 @@ impl App {
         area: Option<&str>,
         date: Option<&str>,
     ) -> Result<(NoteId, Date)> {
-        let date = date_or_today(date)?;
+        let date = not_after_today(date, "a note is dated the day it was written")?;
         if let Some(a) = area {
             let known = Instrument::all_bundled()
                 .iter()

@@ -2,6 +2,7 @@
 //! and the recovery code (see `starling_client`'s person module for how
 //! each is carried in the journals' membership logs).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use starling_client::{ClientError, Devices, RelayAddr};
@@ -91,24 +92,36 @@ impl App {
         self.finish_join(true, chosen.is_none())
     }
 
-    /// The name this person's journals know them by: in a journal they own,
-    /// else in the first that names them.
+    /// The name this person's journals know them by: the one others gave
+    /// them when inviting them, else the one all their own journals give
+    /// (a coordinator's own journals carry their clients' names, so a
+    /// journal they own says nothing certain); `None` when unsure.
     fn name_in_journals(&self) -> Option<String> {
         let person = self.client.identity().ok()?.person;
         let person = recovery_journal::DeviceId::from_bytes(*person.as_bytes());
-        let mut named = None;
+        let (mut given, mut own) = (BTreeSet::new(), BTreeSet::new());
         for row in self.client.docs().ok()? {
             let Ok(journal) = self.load(&row) else {
                 continue;
             };
             if let Some(m) = journal.member(person) {
                 if journal.owner() == Some(person) {
-                    return Some(m.name);
+                    own.insert(m.name);
+                } else {
+                    given.insert(m.name);
                 }
-                named.get_or_insert(m.name);
             }
         }
-        named
+        let sure = |names: BTreeSet<String>| {
+            (names.len() == 1)
+                .then(|| names.into_iter().next())
+                .flatten()
+        };
+        if given.is_empty() {
+            sure(own)
+        } else {
+            sure(given)
+        }
     }
 
     fn finish_join(&self, recovering: bool, unnamed: bool) -> Result<DeviceJoined> {

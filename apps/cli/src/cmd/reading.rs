@@ -48,7 +48,7 @@ pub enum ReadingCmd {
     },
     /// Change the date a reading was taken (a date after today is refused).
     ///
-    /// Example: starling reading date 2026-11-23 --reading 2062-11-23
+    /// Example: starling reading date 2026-11-23 --reading 2026-11-26
     Date {
         /// The new date, YYYY-MM-DD.
         date: String,

@@ -298,3 +298,23 @@ fn device_commands_explain_what_they_need() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("matched no journal"), "{err}");
 }
+
+#[test]
+fn a_coordinators_new_device_takes_the_name_others_gave_them_not_a_clients() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    // Alex also keeps a journal of their own for a client, Terry: it names
+    // its owner Terry.
+    alex.ok(&["new", "--client-name", "Terry", "--relay", &relay.addr]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let link = alex.json(&["device", "link", "--no-qr"])["links"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alex.ok(&["sync"]);
+    let laptop = fresh(&root, "alex-laptop");
+    laptop.ok(&["device", "add", &link]);
+    assert_eq!(laptop.json(&["whoami"])["name"], "Alex");
+}

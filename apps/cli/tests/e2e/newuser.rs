@@ -520,6 +520,30 @@ fn a_mistyped_reading_is_refused_or_redated_and_a_deleted_one_can_be_restored_by
         show["readings"][0]["areas"][4]["worker"]["value"], 6,
         "{show}"
     );
+
+    // Two dates written at once: settling them obeys the same rule.
+    sam.ok(&["reading", "date", "2026-11-20", "--reading", "2026-11-23"]);
+    alex.ok(&["reading", "date", "2026-11-21", "--reading", "2026-11-23"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let conflicts = sam.json(&["conflicts"]);
+    let dated = conflicts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"].as_str().unwrap().ends_with("/date"))
+        .unwrap_or_else(|| panic!("{conflicts}"))["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, err) = sam.fails(&["resolve", &dated, "2099-01-01"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("in the future"), "{err}");
+    sam.ok(&["resolve", &dated, "2026-11-21"]);
+    let (code, err) = sam.fails(&["note", "add", "from the future", "--date", "2099-01-01"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("in the future"), "{err}");
 }
 
 /// Reads `watch`'s JSON lines until `want` has seen a `changed` event for
