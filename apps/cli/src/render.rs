@@ -74,7 +74,17 @@ pub fn reading(
             area.stage.as_deref().unwrap_or("-"),
             marks.join(", ")
         )?;
-        if !area.note.is_empty() {
+        let note_conflict = view.conflicts.iter().any(|c| {
+            matches!(&c.path, recovery_journal::FieldPath::AreaNote(r, a)
+                if *r == reading.id && *a == area.area)
+        });
+        if note_conflict {
+            writeln!(
+                out,
+                "  {:<48} note: CONFLICT, written two ways at once (`starling conflicts`)",
+                ""
+            )?;
+        } else if !area.note.is_empty() {
             let note: String = area.note.chars().filter(|c| !c.is_control()).collect();
             writeln!(out, "  {:<48} note: {note}", "")?;
         }

@@ -101,6 +101,10 @@ impl<'a> Reader<'a> {
             .get("notes")
             .and_then(|e| e.object(ObjType::Map))
             .map(|o| snap.map(o));
+        let said = fields
+            .get("notes_said")
+            .and_then(|e| e.object(ObjType::Map));
+        let said_fields = said.map(|o| snap.map(o));
         let areas = instrument
             .areas
             .iter()
@@ -121,6 +125,25 @@ impl<'a> Reader<'a> {
                     (Some(c), Some(w)) if c != w => Some(c.abs_diff(w)),
                     _ => None,
                 };
+                // A note rewritten on two devices at once: each device's
+                // whole text is a candidate; the merged characters are not
+                // shown.
+                let rewritten = match (said, said_fields) {
+                    (Some(obj), Some(f)) => {
+                        f.get(&area.id).and_then(|e| self.rivals(obj, e, &area.id))
+                    }
+                    _ => None,
+                };
+                let note = match rewritten {
+                    Some(candidates) => {
+                        self.conflicts.push(Conflict {
+                            path: FieldPath::AreaNote(rid.clone(), area.id.clone()),
+                            candidates,
+                        });
+                        String::new()
+                    }
+                    None => snap.text(notes.and_then(|n| n.get(&area.id))),
+                };
                 AreaView {
                     area: area.id.clone(),
                     name: area.name.clone(),
@@ -132,7 +155,7 @@ impl<'a> Reader<'a> {
                     worker,
                     agreed,
                     gap,
-                    note: snap.text(notes.and_then(|n| n.get(&area.id))),
+                    note,
                 }
             })
             .collect();

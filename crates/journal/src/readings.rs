@@ -165,7 +165,11 @@ impl Journal {
         })
     }
 
-    /// Replace the note on one area of a reading. Concurrent edits merge by character.
+    /// Replace the note on one area of a reading. The text merges by
+    /// character, and the whole text is also kept in a register
+    /// (`notes_said`): two devices rewriting the note at once leave two
+    /// values there, which the view shows as a conflict (each device's own
+    /// text) instead of the characters of both run together.
     pub fn set_area_note(&mut self, reading: &ReadingId, area: &str, text: &str) -> Result<()> {
         let ctx = self.reading_ctx(reading)?;
         ctx.instrument.area(area)?;
@@ -180,6 +184,8 @@ impl Journal {
             let notes = ensure_map(tx, &ctx.obj, "notes")?;
             let text_obj = ensure_text(tx, &notes, area)?;
             tx.update_text(&text_obj, text)?;
+            let said = ensure_map(tx, &ctx.obj, "notes_said")?;
+            tx.put(&said, area, text)?;
             touch(tx, &ctx.obj, me)
         })
     }

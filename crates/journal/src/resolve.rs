@@ -9,7 +9,8 @@ impl Journal {
     ///
     /// `value` is what a person types: a score (`6`), a date (`2026-11-23`), a
     /// mode, a step owner, `true`/`false` for done, `none` to clear a goal's
-    /// target, and `keep` or `delete` for an item deleted on one device while
+    /// target, the whole text for an area's note, and `keep` or `delete` for
+    /// an item deleted on one device while
     /// edited on another. The write supersedes every concurrent value, on
     /// every device, once it syncs.
     pub fn resolve(&mut self, path: &FieldPath, value: &str) -> Result<()> {
@@ -19,6 +20,7 @@ impl Journal {
             FieldPath::Reading(r, "mode") => self.set_reading_mode(r, value.parse()?),
             FieldPath::Reading(r, _) => self.set_review_date(r, value.parse()?),
             FieldPath::Score(r, area, p) => self.set_score(r, area, *p, parse_int(value)?),
+            FieldPath::AreaNote(r, area) => self.set_area_note(r, area, value),
             FieldPath::GoalTarget(g) => {
                 let target = if value == "none" {
                     None

@@ -204,6 +204,9 @@ pub enum FieldPath {
     Reading(ReadingId, &'static str),
     /// One perspective of one area of a reading.
     Score(ReadingId, String, Perspective),
+    /// The note on one area of a reading, rewritten on two devices at once:
+    /// the candidates are each device's whole text.
+    AreaNote(ReadingId, String),
     /// A goal's target.
     GoalTarget(GoalId),
     /// A step's `owner`, `due` or `done`.
@@ -243,6 +246,7 @@ impl fmt::Display for FieldPath {
         match self {
             FieldPath::Reading(r, key) => write!(f, "reading/{r}/{key}"),
             FieldPath::Score(r, area, p) => write!(f, "reading/{r}/score/{area}/{p}"),
+            FieldPath::AreaNote(r, area) => write!(f, "reading/{r}/note/{area}"),
             FieldPath::GoalTarget(g) => write!(f, "goal/{g}/target"),
             FieldPath::Step(g, s, key) => write!(f, "goal/{g}/step/{s}/{key}"),
             FieldPath::NoteDate(n) => write!(f, "note/{n}/date"),
@@ -271,6 +275,7 @@ impl FromStr for FieldPath {
             ["reading", r, "score", area, p] => {
                 FieldPath::Score(r.parse()?, (*area).to_owned(), p.parse()?)
             }
+            ["reading", r, "note", area] => FieldPath::AreaNote(r.parse()?, (*area).to_owned()),
             ["reading", r, key] => {
                 FieldPath::Reading(r.parse()?, reading_key(key).ok_or_else(bad)?)
             }

@@ -456,3 +456,67 @@ fn a_persons_second_device_scores_signs_off_and_records_members_as_them() {
         .unwrap_err();
     assert!(err.to_string().contains("owner"), "{err}");
 }
+
+#[test]
+fn a_note_rewritten_on_two_devices_at_once_is_a_conflict_of_whole_texts() {
+    let mut p = pair();
+    p.client
+        .set_area_note(&p.reading, "work", "Volunteering twice a week")
+        .unwrap();
+    p.worker
+        .merge(&mut p.client.fork(p.client.device()))
+        .unwrap();
+    // Both rewrite it offline.
+    p.client
+        .set_area_note(&p.reading, "work", "Sam view")
+        .unwrap();
+    p.worker
+        .set_area_note(&p.reading, "work", "Alex view")
+        .unwrap();
+    // Another area's note, written on one side only, is no conflict.
+    p.worker
+        .set_area_note(&p.reading, "self_care", "Cooking again")
+        .unwrap();
+
+    let mut both = merged(&p.client, &p.worker);
+    let view = both.view();
+    let work = view.readings[0].area("work").unwrap();
+    assert_eq!(work.note, "", "no run-together characters are shown");
+    assert_eq!(
+        view.readings[0].area("self_care").unwrap().note,
+        "Cooking again"
+    );
+    assert_eq!(view.conflicts.len(), 1, "{:?}", view.conflicts);
+    let conflict = &view.conflicts[0];
+    assert_eq!(
+        conflict.path.to_string(),
+        format!("reading/{}/note/work", p.reading)
+    );
+    let mut texts: Vec<&str> = conflict
+        .candidates
+        .iter()
+        .map(|c| c.value.as_str())
+        .collect();
+    texts.sort_unstable();
+    assert_eq!(texts, ["Alex view", "Sam view"]);
+    let path: FieldPath = conflict.path.to_string().parse().unwrap();
+    assert_eq!(path, conflict.path);
+
+    // Settled with one text: that text, whole, everywhere.
+    both.resolve(&path, "Alex view").unwrap();
+    let view = both.view();
+    assert!(view.conflicts.is_empty(), "{:?}", view.conflicts);
+    assert_eq!(view.readings[0].area("work").unwrap().note, "Alex view");
+
+    // A rewrite after seeing the other's is no conflict.
+    let mut later = both.fork(p.client.device());
+    later
+        .set_area_note(&p.reading, "work", "Volunteering on Fridays")
+        .unwrap();
+    let view = merged(&both, &later).view();
+    assert!(view.conflicts.is_empty(), "{:?}", view.conflicts);
+    assert_eq!(
+        view.readings[0].area("work").unwrap().note,
+        "Volunteering on Fridays"
+    );
+}

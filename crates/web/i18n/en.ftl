@@ -199,6 +199,7 @@ conflict-reading = The reading's { $field }
 conflict-said = { $who } said { $value }
 conflict-keep = Keep { $value }
 conflict-reading-deleted = Whether to keep this reading
+conflict-area-note = The note on { $area }
 conflict-deleted-by = { $who } deleted it
 conflict-edited-by = { $who } changed it
 conflict-keep-reading = Keep the reading

@@ -64,7 +64,8 @@ pub struct Conflicts {
 pub struct Resolve {
     /// The conflict's path, as `starling conflicts` prints it.
     pub path: String,
-    /// The value you agreed on (a score, a date; `keep` or `delete` for a deleted item).
+    /// The value you agreed on (a score, a date, a note's whole text; `keep`
+    /// or `delete` for a deleted item).
     pub value: String,
     #[command(flatten)]
     pub pick: Pick,

@@ -633,3 +633,65 @@ fn sync_watch_follows_journals_on_every_relay_and_steps_aside_for_a_one_off_sync
         "{show}"
     );
 }
+
+#[test]
+fn a_note_both_rewrite_offline_is_shown_as_a_conflict_and_settled_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    sam.ok(&[
+        "score",
+        "work",
+        "5",
+        "--as",
+        "agreed",
+        "--note",
+        "Volunteering twice a week",
+    ]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["score", "work", "3", "--as", "agreed", "--note", "Sam view"]);
+    alex.ok(&[
+        "score",
+        "work",
+        "8",
+        "--as",
+        "agreed",
+        "--note",
+        "Alex view",
+    ]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let show = sam.ok(&["show"]);
+    assert!(!show.contains("Ax") && !show.contains("vview"), "{show}");
+    assert!(show.contains("note: CONFLICT"), "{show}");
+    let conflicts = sam.json(&["conflicts"]);
+    let note = conflicts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"].as_str().unwrap().contains("/note/work"))
+        .unwrap_or_else(|| panic!("{conflicts}"))
+        .clone();
+    let said: Vec<&str> = note["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["value"].as_str().unwrap())
+        .collect();
+    assert!(
+        said.contains(&"Sam view") && said.contains(&"Alex view"),
+        "{note}"
+    );
+    sam.ok(&["resolve", note["path"].as_str().unwrap(), "Alex view"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    for p in [&sam, &alex] {
+        let shown = p.json(&["show"]);
+        assert_eq!(
+            shown["readings"][0]["areas"][4]["note"], "Alex view",
+            "{shown}"
+        );
+    }
+}

@@ -93,6 +93,7 @@ fn page_with(
         .iter()
         .filter(|c| match &c.path {
             FieldPath::Score(id, _, _)
+            | FieldPath::AreaNote(id, _)
             | FieldPath::Reading(id, _)
             | FieldPath::Deleted(recovery_journal::ItemRef::Reading(id)) => *id == rid,
             _ => false,
@@ -217,6 +218,10 @@ fn conflict_label(ctx: &Ctx<'_>, r: &ReadingView, path: &FieldPath) -> String {
         }
         FieldPath::Reading(_, field) => tr.ta("conflict-reading", &[("field", s(*field))]),
         FieldPath::Deleted(_) => tr.t("conflict-reading-deleted"),
+        FieldPath::AreaNote(_, area) => {
+            let name = r.area(area).map_or(area.as_str(), |a| a.name.as_str());
+            tr.ta("conflict-area-note", &[("area", s(name))])
+        }
         other => other.to_string(),
     }
 }
