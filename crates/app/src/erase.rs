@@ -36,19 +36,38 @@ pub struct Erased {
 }
 
 impl App {
+    /// Errors unless this device (or another of its person's) owns `row`:
+    /// only the owner may `what` (\"delete it\", \"invite someone\").
+    pub fn check_owner(&self, row: &DocRow, what: &str) -> Result<()> {
+        let me = self.device()?;
+        let journal = self.load(row).ok();
+        if journal.as_ref().is_some_and(|j| j.owned_by(me)) {
+            return Ok(());
+        }
+        let owner = journal
+            .as_ref()
+            .and_then(|j| j.owner().and_then(|o| j.member(o)))
+            .map(|m| format!(" ({})", m.name))
+            .unwrap_or_default();
+        let leave = if what == "delete it" {
+            format!(
+                "; to stop receiving it, leave it (`starling leave --journal {}`)",
+                crate::short(&row.doc)
+            )
+        } else {
+            String::new()
+        };
+        Err(invalid(format!(
+            "only the owner of {}{owner} can {what}{leave}",
+            journal_label(row),
+        )))
+    }
+
     /// Deletes `row` everywhere (owner only): at the relay at once when it
     /// is reachable, then on this device; on every member's device at its
     /// next sync.
     pub fn delete(&self, row: &DocRow) -> Result<Erased> {
-        let me = self.device()?;
-        if !self.load(row).ok().is_some_and(|j| j.owned_by(me)) {
-            return Err(invalid(format!(
-                "only the owner of {} can delete it; to stop receiving it, leave it \
-                 (`starling leave --journal {}`)",
-                journal_label(row),
-                crate::short(&row.doc)
-            )));
-        }
+        self.check_owner(row, "delete it")?;
         if !self.client.deleting(&row.doc)? {
             self.client.delete(&row.doc).map_err(refused)?;
         }

@@ -98,6 +98,7 @@ impl App {
         if !matches!(perspective, "worker" | "supporter") {
             return Err(invalid("invite someone as worker or supporter"));
         }
+        self.check_owner(row, "invite someone")?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(invalid("give the person's name (1 to 200 characters)"));
@@ -220,6 +221,7 @@ impl App {
     /// records them as removed today.
     pub fn revoke(&self, row: &DocRow, member: &str) -> Result<(DeviceId, Option<String>)> {
         let member = member.trim();
+        self.check_owner(row, "remove a member")?;
         let (members, _) = self.members(row)?;
         let hits: Vec<&MemberEntry> = members
             .iter()

@@ -267,7 +267,21 @@ impl App {
                 .await
             {
                 Ok(report) => report,
-                Err(err) if relays.len() > 1 && err.kind() == ErrorKind::Relay => {
+                // Out of reach: its journals wait, named, and the others
+                // sync. (A relay that answered wrongly, a changed key or an
+                // untrusted certificate, alone, is the error itself, with
+                // what to do about it.)
+                Err(err)
+                    if err.kind() == ErrorKind::Relay
+                        && (relays.len() > 1
+                            || matches!(
+                                err,
+                                AppError::Client(
+                                    starling_client::ClientError::Relay { .. }
+                                        | starling_client::ClientError::Timeout(_)
+                                )
+                            )) =>
+                {
                     tracing::warn!(%relay, error = %err, "relay out of reach; syncing the others");
                     unreachable.push((relay.clone(), err));
                     continue;
@@ -292,8 +306,9 @@ impl App {
             erased,
             ..
         } = seen.into_inner();
-        if !unreachable.is_empty() && unreachable.len() == relays.len() {
-            // Nothing synced at all: the reason, as a single relay gives it.
+        if !unreachable.is_empty() && unreachable.len() == relays.len() && docs.is_empty() {
+            // Only a device link or recovery code to look for: the reason,
+            // as the relay gives it.
             return Err(unreachable.swap_remove(0).1);
         }
         for (relay, err) in &unreachable {

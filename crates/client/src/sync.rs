@@ -507,7 +507,7 @@ impl Client {
                 }),
                 None => Err(ClientError::Relay {
                     relay: relay.to_string(),
-                    reason: format!("cannot connect: {e}"),
+                    reason: format!("cannot connect: {}", unreachable_reason(&e)),
                 }),
             },
             Err(_) => Err(ClientError::Relay {
@@ -851,4 +851,30 @@ async fn send_all(ws: &mut Ws, messages: Vec<Message>) -> std::result::Result<()
             .map_err(|e| format!("sending failed: {e}"))?;
     }
     Ok(())
+}
+
+/// Why a relay could not be reached, in words (the system's own text only
+/// for what has no plainer name).
+fn unreachable_reason(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    use std::io::ErrorKind as K;
+    use tokio_tungstenite::tungstenite::Error as E;
+    let E::Io(io) = e else {
+        return e.to_string();
+    };
+    match io.kind() {
+        K::ConnectionRefused => {
+            "nothing is listening at that address (is the relay running?)".into()
+        }
+        K::TimedOut => "no answer".into(),
+        K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof => {
+            "the connection was closed at once".into()
+        }
+        K::HostUnreachable | K::NetworkUnreachable | K::NetworkDown => {
+            "this device has no route to it (is it offline?)".into()
+        }
+        _ if io.to_string().contains("failed to lookup address") => {
+            "no such host name (check the address, or the network)".into()
+        }
+        _ => io.to_string(),
+    }
 }

@@ -84,16 +84,23 @@ fn report(ctx: &Ctx, o: &SyncOutcome, out: &mut impl Write) -> Result<()> {
     if o.tampering > 0 {
         extra.push_str(&format!(", {} TAMPERING events", o.tampering));
     }
-    let behind = if o.problems.is_empty() {
-        String::new()
+    let behind = o.problems.len().min(o.journals);
+    if behind == 0 {
+        writeln!(
+            out,
+            "Synced {} journal(s): sent {}, received {}{extra}.",
+            o.journals, o.sent, o.received
+        )?;
     } else {
-        format!("; {} not in sync", o.problems.len())
-    };
-    writeln!(
-        out,
-        "Synced {} journal(s): sent {}, received {}{extra}{behind}.",
-        o.journals, o.sent, o.received
-    )?;
+        writeln!(
+            out,
+            "Synced {} of {} journal(s): sent {}, received {}{extra}; {behind} not in sync.",
+            o.journals - behind,
+            o.journals,
+            o.sent,
+            o.received
+        )?;
+    }
     for e in &o.erased {
         writeln!(out, "Erased: {}.", e.text)?;
     }

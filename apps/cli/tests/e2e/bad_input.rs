@@ -87,6 +87,15 @@ fn a_relay_that_is_down_and_a_corrupt_store_are_clear_errors() {
     let (code, err) = sam.fails(&["sync", "--timeout", "5"]);
     assert_eq!(code, 5);
     assert!(err.contains("cannot connect"), "{err}");
+    // Which journal, and why in words; `list` keeps saying it; --json has it.
+    assert!(err.contains("Sam's journal"), "{err}");
+    assert!(err.contains("nothing is listening"), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+    assert!(sam.ok(&["list"]).contains("nothing is listening"));
+    let out = sam.run(&["--json", "sync", "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(5));
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["problems"][0]["kind"], "unreachable", "{said}");
     assert_eq!(
         sam.json(&["show"])["readings"][0]["areas"][4]["client"]["value"],
         5
@@ -296,4 +305,32 @@ fn a_step_past_its_date_shows_as_overdue_until_it_is_done() {
     sam.ok(&["step", "done", &goal[..6], &step[..6]]);
     let show = sam.ok(&["show"]);
     assert!(!show.contains("OVERDUE"), "{show}");
+}
+
+#[test]
+fn what_only_the_owner_may_do_is_refused_in_words_before_any_confirmation() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (_sam, alex) = pair(&root, &relay);
+    for (args, what) in [
+        (
+            &["share", "--name", "Bob", "--no-qr"][..],
+            "can invite someone",
+        ),
+        (&["revoke", "Sam"][..], "can remove a member"),
+        // No terminal, no --yes: the ownership comes first all the same.
+        (&["delete"][..], "can delete it"),
+    ] {
+        let (code, err) = alex.fails(args);
+        assert_eq!(code, 3, "{args:?}: {err}");
+        assert!(
+            err.contains("only the owner of Sam's journal") && err.contains("(Sam)"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains(what), "{args:?}: {err}");
+        assert!(
+            !err.contains("not allowed") && !err.contains("--yes"),
+            "{err}"
+        );
+    }
 }
