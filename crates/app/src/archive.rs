@@ -117,10 +117,10 @@ fn write(dir: &Path, name: &str, bytes: &[u8], files: &mut Vec<String>) -> Resul
     Ok(())
 }
 
-fn file_error(path: &Path, source: std::io::Error) -> AppError {
+pub(crate) fn file_error(path: &Path, reason: std::io::Error) -> AppError {
     AppError::File {
         path: path.display().to_string(),
-        source,
+        reason,
     }
 }
 

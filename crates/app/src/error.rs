@@ -41,13 +41,13 @@ pub enum AppError {
     /// The device's store or the sync engine.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// Files (exports, imports).
-    #[error("{path}: {source}")]
+    /// Files (exports, imports, charts), said in words.
+    #[error("{path}: {}", file_words(reason))]
     File {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The async runtime could not start.
     #[error("cannot start the network runtime: {0}")]
@@ -113,11 +113,29 @@ impl AppError {
                 | ClientError::RemoveThisDevice => ErrorKind::Invalid,
                 _ => ErrorKind::Other,
             },
-            AppError::File { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                ErrorKind::NotFound
-            }
-            AppError::File { .. } | AppError::Runtime(_) => ErrorKind::Other,
+            AppError::File { reason, .. } => match reason.kind() {
+                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+                std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::InvalidData
+                | std::io::ErrorKind::IsADirectory
+                | std::io::ErrorKind::NotADirectory => ErrorKind::Invalid,
+                _ => ErrorKind::Other,
+            },
+            AppError::Runtime(_) => ErrorKind::Other,
         }
+    }
+}
+
+/// What went wrong with a file, in words (the system's text for the rest).
+fn file_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => "no such file or folder".into(),
+        K::PermissionDenied => "permission denied".into(),
+        K::IsADirectory => "that is a folder, not a file".into(),
+        K::NotADirectory => "a part of that path is a file, not a folder".into(),
+        K::StorageFull => "the disk is full".into(),
+        _ => e.to_string(),
     }
 }
 

@@ -58,11 +58,10 @@ impl App {
     /// client's place, under the client's name), syncing through `relay`.
     pub fn import(&self, file: &Path, relay: &str) -> Result<(DocId, String)> {
         let relay = crate::sharing::relay_addr(relay)?;
-        let text = std::fs::read_to_string(file).map_err(|source| AppError::File {
-            path: file.display().to_string(),
-            source,
-        })?;
-        let journal = Journal::import_json(&text, self.device()?)?;
+        let bytes = std::fs::read(file).map_err(|e| crate::archive::file_error(file, e))?;
+        // Not text at all (an automerge export, say) is, like any other
+        // file, "not a Starling journal in JSON".
+        let journal = Journal::import_json(&String::from_utf8_lossy(&bytes), self.device()?)?;
         let title = journal
             .owner()
             .and_then(|o| journal.member(o))

@@ -34,10 +34,10 @@ fn passphrase(new: bool) -> Result<Zeroizing<String>> {
         return Ok(Zeroizing::new(p));
     }
     if !std::io::stdin().is_terminal() {
-        bail!(
+        return Err(crate::ctx::invalid(format!(
             "no terminal to ask for the passphrase on: set {}",
             locked::PASSPHRASE_ENV
-        );
+        )));
     }
     if !new {
         return ask("Passphrase for this device's store: ");

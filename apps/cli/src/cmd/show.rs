@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use recovery_journal::Perspective;
 
 use crate::cmd::{Pick, print_json};
@@ -118,8 +118,12 @@ pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
             crate::render::count(view.readings.len(), "reading"),
         )));
     }
-    std::fs::write(&args.out, starling_app::chart::svg(&model))
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    std::fs::write(&args.out, starling_app::chart::svg(&model)).map_err(|reason| {
+        starling_app::AppError::File {
+            path: args.out.display().to_string(),
+            reason,
+        }
+    })?;
     if ctx.json {
         return print_json(
             out,

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use starling_app::ExportFormat;
 
 use crate::cmd::{Pick, print_json};
@@ -63,7 +63,10 @@ pub fn export(ctx: &Ctx, args: Export, out: &mut impl Write) -> Result<()> {
     let bytes = ctx.app.export(&row, format)?;
     match args.out {
         Some(path) => {
-            std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, &bytes).map_err(|reason| starling_app::AppError::File {
+                path: path.display().to_string(),
+                reason,
+            })?;
             if ctx.json {
                 return print_json(
                     out,

@@ -69,7 +69,7 @@ fn typos_and_missing_things_are_named_once_with_what_to_do() {
     // A missing file: not found, and said once.
     let (code, err) = sam.fails(&["import", "/nonexistent/journal.json"]);
     assert_eq!(code, 4, "{err}");
-    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    assert_eq!(err.matches("no such file").count(), 1, "{err}");
 
     // Sign-off in words, not the program's own notation.
     let said = sam.ok(&["sign-off"]);
@@ -333,4 +333,41 @@ fn what_only_the_owner_may_do_is_refused_in_words_before_any_confirmation() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn files_that_cannot_be_read_or_written_are_said_in_words_with_stable_codes() {
+    let root = tempfile::tempdir().unwrap();
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new"]);
+    sam.ok(&["reading", "new"]);
+    sam.ok(&["score", "work", "5", "--as", "agreed"]);
+    // A chart or export into a folder that is not there: not found, in words.
+    let nowhere = root.path().join("no-such-folder").join("star.svg");
+    for args in [
+        vec!["chart", "--out", nowhere.to_str().unwrap()],
+        vec![
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            nowhere.to_str().unwrap(),
+        ],
+    ] {
+        let (code, err) = sam.fails(&args);
+        assert_eq!(code, 4, "{args:?}: {err}");
+        assert!(err.contains("no such file or folder"), "{err}");
+        assert!(!err.contains("os error"), "{err}");
+    }
+    // An automerge export is not an importable journal, like a CSV.
+    let am = root.path().join("j.automerge");
+    let out = sam.run(&["export", "--format", "automerge"]);
+    std::fs::write(&am, &out.stdout).unwrap();
+    let (code, err) = sam.fails(&["import", am.to_str().unwrap()]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not a Starling journal in JSON"), "{err}");
+    // Locking with no terminal and no STARLING_PASSPHRASE: invalid input.
+    let (code, err) = sam.fails(&["lock"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("STARLING_PASSPHRASE"), "{err}");
 }

@@ -70,7 +70,7 @@ fn a_locked_store_is_unreadable_on_disk_and_every_command_needs_the_passphrase()
 
     // No terminal to ask on and no variable: it says what to do.
     let (code, err) = sam.fails(&["lock"]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 3, "{err}");
     assert!(err.contains("STARLING_PASSPHRASE"), "{err}");
     let short = with(&sam, "short", &["lock"]);
     assert_eq!(short.status.code(), Some(3));
