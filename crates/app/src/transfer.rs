@@ -56,22 +56,73 @@ impl App {
 
     /// Imports a JSON export as a new journal this device owns (it takes the
     /// client's place, under the client's name), syncing through `relay`.
-    pub fn import(&self, file: &Path, relay: &str) -> Result<(DocId, String)> {
+    pub fn import(&self, file: &Path, relay: &str) -> Result<Imported> {
         let relay = crate::sharing::relay_addr(relay)?;
         let bytes = std::fs::read(file).map_err(|e| crate::archive::file_error(file, e))?;
         // Not text at all (an automerge export, say) is, like any other
         // file, "not a Starling journal in JSON".
-        let journal = Journal::import_json(&String::from_utf8_lossy(&bytes), self.device()?)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let me = self.device()?;
+        let journal = Journal::import_json(&text, me)?;
         let title = journal
             .owner()
             .and_then(|o| journal.member(o))
             .map(|m| m.name)
             .unwrap_or_default();
+        let not_carried = serde_json::from_str::<recovery_journal::JournalExport>(&text)
+            .map(|e| not_carried(&e, &me.to_string()))
+            .unwrap_or_default();
         let doc = self
             .client
             .create(&relay, &title, "client", &journal.changes_since(&[]))?;
-        Ok((doc, title))
+        Ok(Imported {
+            journal: doc,
+            title,
+            not_carried,
+        })
     }
+}
+
+/// What an import made, and what of the export it could not carry over.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Imported {
+    /// The new journal.
+    pub journal: DocId,
+    /// Its client's name.
+    pub title: String,
+    /// What was left behind, in words (empty: nothing).
+    pub not_carried: Vec<String>,
+}
+
+/// What an import of `export` leaves behind, by design (docs/journal-json.md),
+/// for the importer to hear rather than find missing.
+fn not_carried(export: &recovery_journal::JournalExport, importer: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if !export.conflicts.is_empty() {
+        out.push(format!(
+            "{} open conflict(s): both values of each are left out; settle them \
+             (`starling conflicts`) and export again to keep the agreed value",
+            export.conflicts.len()
+        ));
+    }
+    let others = export
+        .notes
+        .iter()
+        .filter(|n| n.author.as_deref().is_some_and(|a| a != importer))
+        .count();
+    if others > 0 {
+        out.push(format!(
+            "who wrote {others} note(s): notes are now attributed to you (the export keeps \
+             their authors)"
+        ));
+    }
+    if !export.readings.is_empty() {
+        out.push(
+            "sign-offs: a signature belongs to the device that made it; sign readings again"
+                .to_owned(),
+        );
+    }
+    out
 }
 
 /// The JSON export of `journal`, with the id it syncs under (`row`'s), which

@@ -138,7 +138,7 @@ pub enum ClientError {
     DeviceInUse(String),
     /// No device of the person starts with this.
     #[error(
-        "no device of yours starts with `{0}` (see `starling devices`; give at least 4 characters)"
+        "no device of yours starts with `{0}` (see `starling devices`; give at least 4 characters; a device added since this one last synced appears after `starling sync`)"
     )]
     UnknownDevice(String),
     /// More than one device starts with this.

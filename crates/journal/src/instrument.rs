@@ -100,7 +100,13 @@ impl Instrument {
         let text = match id {
             RECOVERY_STAR_ID => RECOVERY_STAR,
             STARLING_COMPASS_ID => STARLING_COMPASS,
-            other => return Err(JournalError::UnknownInstrument(other.to_owned())),
+            other => {
+                return Err(JournalError::NotOneOf {
+                    kind: "instrument",
+                    value: other.to_owned(),
+                    choices: crate::error::one_of(&[RECOVERY_STAR_ID, STARLING_COMPASS_ID]),
+                });
+            }
         };
         Instrument::from_toml(text)
     }
@@ -304,10 +310,13 @@ mod tests {
             assert!(err.to_string().contains(why), "{err}");
         }
         assert!(Instrument::from_toml("id = 3").is_err());
-        assert!(matches!(
-            Instrument::bundled("nope"),
-            Err(JournalError::UnknownInstrument(_))
-        ));
+        let err = Instrument::bundled("nope").expect_err("not bundled");
+        assert!(matches!(err, JournalError::NotOneOf { .. }));
+        assert!(
+            err.to_string()
+                .contains("recovery-star or starling-compass"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -82,18 +82,29 @@ pub fn export(ctx: &Ctx, args: Export, out: &mut impl Write) -> Result<()> {
 
 pub fn import(ctx: &Ctx, args: Import, out: &mut impl Write) -> Result<()> {
     warn_if_plain(&args.relay);
-    let (doc, title) = ctx.app.import(&args.file, &args.relay)?;
+    let imported = ctx.app.import(&args.file, &args.relay)?;
     if ctx.json {
         return print_json(
             out,
-            &serde_json::json!({ "journal": doc.to_string(), "client": title }),
+            &serde_json::json!({
+                "journal": imported.journal.to_string(),
+                "client": imported.title,
+                "not_carried": imported.not_carried,
+            }),
         );
     }
     writeln!(
         out,
-        "Imported {} as {title}'s journal {} (you own it).",
+        "Imported {} as {}'s journal {} (you own it).",
         args.file.display(),
-        short(doc)
+        imported.title,
+        short(imported.journal)
     )?;
+    if !imported.not_carried.is_empty() {
+        writeln!(out, "Not carried over:")?;
+        for line in &imported.not_carried {
+            writeln!(out, "  - {line}")?;
+        }
+    }
     Ok(())
 }

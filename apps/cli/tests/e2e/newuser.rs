@@ -259,8 +259,11 @@ fn json_is_honoured_by_export_to_a_file_and_ids_from_show_are_accepted() {
 fn an_import_keeps_the_client_and_the_names_and_makes_the_importer_the_owner() {
     let root = tempfile::tempdir().unwrap();
     let relay = Relay::start(root.path());
-    let (sam, _alex) = pair(&root, &relay);
+    let (sam, alex) = pair(&root, &relay);
     sam.ok(&["score", "work", "4"]);
+    alex.ok(&["note", "add", "Met at the cafe"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
     let file = root.path().join("sam.json");
     sam.ok(&["export", "--out", file.to_str().unwrap()]);
     // The export names the journal by the id every command shows.
@@ -270,6 +273,10 @@ fn an_import_keeps_the_client_and_the_names_and_makes_the_importer_the_owner() {
     let kim = Person::new(&root, "Kim");
     let said = kim.ok(&["import", file.to_str().unwrap(), "--relay", &relay.addr]);
     assert!(said.contains("Sam's journal"), "{said}");
+    // What an import leaves behind by design is said, not found missing.
+    assert!(said.contains("Not carried over"), "{said}");
+    assert!(said.contains("who wrote 1 note(s)"), "{said}");
+    assert!(said.contains("sign-offs"), "{said}");
     let shown = kim.json(&["show"]);
     let members = shown["members"].as_array().unwrap();
     let clients: Vec<_> = members.iter().filter(|m| m["role"] == "client").collect();
