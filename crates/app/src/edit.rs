@@ -33,8 +33,23 @@ impl App {
 
     /// Errors unless this device may change `row`.
     pub(crate) fn check_can_write(&self, row: &DocRow) -> Result<()> {
+        // The relay said this device was removed (the removal itself may
+        // never reach it): an edit now could never be sent.
+        if let Some(problem) = row
+            .problem
+            .as_deref()
+            .filter(|p| p.starts_with(crate::sync::REMOVED))
+        {
+            return Err(invalid(format!("{problem}; nothing was changed")));
+        }
         if self.client.can_write(&row.doc)? {
             return Ok(());
+        }
+        if self.client.deleting(&row.doc)? {
+            return Err(invalid(format!(
+                "{} is being deleted: it can no longer be changed",
+                crate::sharing::journal_label(row)
+            )));
         }
         Err(invalid(
             "you can read this journal but not change it (a viewer, or no longer a member)",

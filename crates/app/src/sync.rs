@@ -17,6 +17,10 @@ use crate::error::{AppError, ErrorKind, Result};
 use crate::find::short;
 use crate::sharing::journal_label;
 
+/// How a journal's sync problem begins when this device was removed from
+/// it (edits are refused from then on: they could never be sent).
+pub(crate) const REMOVED: &str = "you were removed from ";
+
 /// How a sync runs.
 #[derive(Clone, Copy, Debug)]
 pub struct SyncOptions {
@@ -349,7 +353,7 @@ impl App {
                 problem(
                     ProblemKind::Removed,
                     format!(
-                        "you were removed from {label}: you keep what you had, but nothing new reaches this device"
+                        "{REMOVED}{label}: you keep what you had, but nothing new reaches this device"
                     ),
                 );
             }
@@ -545,7 +549,7 @@ fn refusals(report: &SyncReport, docs: &[DocRow]) -> Vec<SyncProblem> {
             "not a member" | "removed from document" => (
                 ProblemKind::Removed,
                 format!(
-                    "you were removed from {name}: you keep what you had, but nothing new reaches this device"
+                    "{REMOVED}{name}: you keep what you had, but nothing new reaches this device"
                 ),
             ),
             m if m.starts_with("deleted by this relay") => (

@@ -234,6 +234,11 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
     // 5. The lost phone's store, found again, reads nothing written since.
     let lost = Person { home: found };
     let _ = lost.run(&["sync"]);
+    // It knows it was removed: an edit there could never be sent, so it is
+    // refused at once rather than set aside at the next sync.
+    let (code, err) = lost.fails(&["score", "work", "1"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("you were removed from"), "{err}");
     assert_eq!(score(&lost, "work", "client").0, 6);
     let (value, _) = score(&lost, "work", "client");
     assert_ne!(value, 8);
