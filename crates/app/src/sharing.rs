@@ -103,6 +103,21 @@ impl App {
         if name.is_empty() || name.chars().count() > 200 {
             return Err(invalid("give the person's name (1 to 200 characters)"));
         }
+        // Two current members by one name could not be told apart (in
+        // `members`, the history, or `revoke NAME`).
+        let (members, _) = self.members(row)?;
+        if members.iter().any(|m| {
+            m.removed.is_none()
+                && m.name
+                    .as_deref()
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+        }) {
+            return Err(invalid(format!(
+                "someone in {} is already called {name}: give the new person a name that tells \
+                 them apart",
+                journal_label(row)
+            )));
+        }
         let valid = crate::parse_duration(expires)?;
         let link = self
             .client

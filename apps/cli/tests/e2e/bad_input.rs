@@ -371,3 +371,17 @@ fn files_that_cannot_be_read_or_written_are_said_in_words_with_stable_codes() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("STARLING_PASSPHRASE"), "{err}");
 }
+
+#[test]
+fn a_second_member_by_the_same_name_is_refused_so_members_stay_tellable_apart() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, _alex) = pair(&root, &relay);
+    let (code, err) = sam.fails(&["share", "--as", "worker", "--name", "alex", "--no-qr"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("already called alex"), "{err}");
+    sam.ok(&["share", "--as", "worker", "--name", "Alex B", "--no-qr"]);
+    // Once Alex is removed, the name is free again.
+    sam.ok(&["revoke", "Alex"]);
+    sam.ok(&["share", "--as", "worker", "--name", "Alex", "--no-qr"]);
+}
