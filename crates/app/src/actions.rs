@@ -59,7 +59,7 @@ pub struct Scored {
 pub(crate) fn date_or_today(date: Option<&str>) -> Result<Date> {
     Ok(match date {
         Some(d) => d.trim().parse()?,
-        None => Date::from_unix((starling_client::now_ms() / 1000) as i64),
+        None => today(),
     })
 }
 
@@ -79,7 +79,7 @@ pub(crate) fn taken_on(date: Option<&str>) -> Result<Date> {
 /// A date typed for something that happened (default: today), refused
 /// when after today (UTC, with a day's grace), saying `why`.
 fn not_after_today(date: Option<&str>, why: &str) -> Result<Date> {
-    let today = date_or_today(None)?;
+    let today = today();
     let date = date_or_today(date)?;
     if date > today.plus_days(1) {
         return Err(invalid(format!(

@@ -36,9 +36,21 @@ pub struct Erased {
 }
 
 impl App {
+    /// Errors unless this device may delete `row` (its owner may), saying
+    /// what a member may do instead.
+    pub fn check_can_delete(&self, row: &DocRow) -> Result<()> {
+        self.check_owner(
+            row,
+            &format!(
+                "delete it; to stop receiving it, leave it (`starling leave --journal {}`)",
+                crate::short(&row.doc)
+            ),
+        )
+    }
+
     /// Errors unless this device (or another of its person's) owns `row`:
-    /// only the owner may `what` (\"delete it\", \"invite someone\").
-    pub fn check_owner(&self, row: &DocRow, what: &str) -> Result<()> {
+    /// only the owner may `what` ("invite someone", "remove a member").
+    pub(crate) fn check_owner(&self, row: &DocRow, what: &str) -> Result<()> {
         let me = self.device()?;
         let journal = self.load(row).ok();
         if journal.as_ref().is_some_and(|j| j.owned_by(me)) {
@@ -49,16 +61,8 @@ impl App {
             .and_then(|j| j.owner().and_then(|o| j.member(o)))
             .map(|m| format!(" ({})", m.name))
             .unwrap_or_default();
-        let leave = if what == "delete it" {
-            format!(
-                "; to stop receiving it, leave it (`starling leave --journal {}`)",
-                crate::short(&row.doc)
-            )
-        } else {
-            String::new()
-        };
         Err(invalid(format!(
-            "only the owner of {}{owner} can {what}{leave}",
+            "only the owner of {}{owner} can {what}",
             journal_label(row),
         )))
     }
@@ -67,7 +71,7 @@ impl App {
     /// is reachable, then on this device; on every member's device at its
     /// next sync.
     pub fn delete(&self, row: &DocRow) -> Result<Erased> {
-        self.check_owner(row, "delete it")?;
+        self.check_can_delete(row)?;
         if !self.client.deleting(&row.doc)? {
             self.client.delete(&row.doc).map_err(refused)?;
         }

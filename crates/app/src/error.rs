@@ -69,6 +69,15 @@ fn describe_problems(problems: &[crate::sync::SyncProblem]) -> String {
 }
 
 impl AppError {
+    /// Whether a relay could not be reached at all (as opposed to one that
+    /// answered wrongly: a changed key, an untrusted certificate).
+    pub fn out_of_reach(&self) -> bool {
+        matches!(
+            self,
+            AppError::Client(ClientError::Relay { .. } | ClientError::Timeout(_))
+        )
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {

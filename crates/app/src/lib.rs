@@ -60,7 +60,7 @@ pub use sharing::{Invite, JoinOutcome, MemberEntry};
 pub use starling_client::Devices;
 pub use summary::{AreaSummary, JournalSummary};
 pub use sync::{SyncEvent, SyncEventKind, SyncOptions, SyncOutcome, SyncProblem};
-pub use transfer::{ExportFormat, Imported};
+pub use transfer::{ExportFormat, Imported, write_file};
 
 pub use recovery_journal as journal;
 pub use starling_client as client;

@@ -238,26 +238,21 @@ impl App {
         let member = member.trim();
         self.check_owner(row, "remove a member")?;
         let (members, _) = self.members(row)?;
+        let lower = member.to_ascii_lowercase();
+        let named = |m: &&MemberEntry| {
+            m.device.starts_with(&lower)
+                || m.name
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(member))
+        };
         let hits: Vec<&MemberEntry> = members
             .iter()
             .filter(|m| !m.you && m.removed.is_none())
-            .filter(|m| {
-                m.device.starts_with(&member.to_ascii_lowercase())
-                    || m.name
-                        .as_deref()
-                        .is_some_and(|n| n.eq_ignore_ascii_case(member))
-            })
+            .filter(named)
             .collect();
         let hit = match hits.as_slice() {
             [one] => (*one).clone(),
-            [] if members.iter().any(|m| {
-                m.you
-                    && (m.device.starts_with(&member.to_ascii_lowercase())
-                        || m.name
-                            .as_deref()
-                            .is_some_and(|n| n.eq_ignore_ascii_case(member)))
-            }) =>
-            {
+            [] if members.iter().filter(|m| m.you).any(|m| named(&m)) => {
                 return Err(invalid(format!(
                     "`{member}` is you: `starling leave` takes you out of a journal someone \
                      else owns, and `starling delete` deletes one you own"
@@ -282,7 +277,7 @@ impl App {
         self.client.revoke(&row.doc, &device)?;
         // Record the removal in the journal, for everyone's view and export.
         let journal_device = JournalDevice::from_bytes(*device.as_bytes());
-        let today = crate::actions::date_or_today(None)?;
+        let today = crate::actions::today();
         let owns = self.load(row)?.owned_by(self.device()?);
         if owns && self.load(row)?.member(journal_device).is_some() {
             self.edit(row, |j| j.remove_member(journal_device, today))?;
@@ -306,7 +301,7 @@ impl App {
             let current = self.client.members(&row.doc)?;
             // Members who left (their own removal in the log) are recorded
             // as removed today, as a revoke records them.
-            let today = crate::actions::date_or_today(None)?;
+            let today = crate::actions::today();
             for gone in journal.members().into_iter().filter(|m| {
                 m.removed.is_none()
                     && !journal.owned_by(m.device)

@@ -171,7 +171,7 @@ pub fn compute(row: &DocRow, journal: &Journal, today: Date) -> JournalSummary {
 impl App {
     /// The summary of one journal: cached unless its content moved.
     pub fn summary(&self, row: &DocRow) -> Result<JournalSummary> {
-        let today = crate::actions::date_or_today(None)?;
+        let today = crate::actions::today();
         let facts = match self.kept::<Facts>(&row.doc, KIND)? {
             Some(f) => f,
             None => self.recompute(row)?,
@@ -183,7 +183,7 @@ impl App {
     /// none: not synced yet, damaged), oldest first. Cached summaries are
     /// read in one query; only journals whose content moved are loaded.
     pub fn summaries(&self) -> Result<Vec<(DocRow, Result<JournalSummary>)>> {
-        let today = crate::actions::date_or_today(None)?;
+        let today = crate::actions::today();
         let mut cache: std::collections::HashMap<String, _> = self
             .client
             .cached_all(KIND)?

@@ -9,13 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
-use recovery_journal::DeviceId as JournalDevice;
 use starling_client::{ClientEvent, DocId, DocRow, RelayAddr, SyncMode, SyncReport};
 
 use crate::App;
+
+mod events;
 use crate::error::{AppError, ErrorKind, Result};
 use crate::find::short;
 use crate::sharing::journal_label;
+use events::{EventNamer, Seen};
 
 /// How a journal's sync problem begins when this device was removed from
 /// it (edits are refused from then on: they could never be sent).
@@ -216,91 +218,49 @@ impl App {
             docs.iter().filter(|d| &d.relay == relay).cloned().collect()
         };
         if options.watch && relays.len() > 1 {
-            // Live on every relay at once, one connection each, until `stop`.
-            let addrs = relays
-                .iter()
-                .map(|r| crate::sharing::relay_addr(r))
-                .collect::<Result<Vec<_>>>()?;
-            let (stop_all, stopped) = tokio::sync::watch::channel(false);
-            let runs = futures_util::future::try_join_all(relays.iter().zip(&addrs).map(
-                |(relay, addr)| {
-                    let mut stopped = stopped.clone();
-                    let (seen, on_relay) = (&seen, on(relay));
-                    async move {
-                        let stop = async move {
-                            let _ = stopped.wait_for(|s| *s).await;
-                        };
-                        tokio::pin!(stop);
-                        let mut events = EventNamer::new(self, true);
-                        let report = self
-                            .run_relay(addr, options, stop, |e| {
-                                seen.borrow_mut()
-                                    .take(self, e, true, &on_relay, &mut events);
-                            })
-                            .await?;
-                        Ok::<_, AppError>((report, on_relay))
-                    }
-                },
-            ));
-            tokio::pin!(runs);
-            let reports = tokio::select! {
-                done = &mut runs => done?,
-                () = stop.as_mut() => {
-                    let _ = stop_all.send(true);
-                    runs.await?
-                }
-            };
-            for (report, on_relay) in reports {
+            for (report, on_relay) in self.watch_every(&relays, &on, &seen, stop.as_mut()).await? {
                 add(&mut outcome, &report);
                 let on_relay = seen.borrow().still_here(on_relay);
                 outcome.problems.extend(refusals(&report, &on_relay));
             }
-        }
-        for relay in relays
-            .iter()
-            .filter(|_| !options.watch || relays.len() == 1)
-        {
-            let addr = crate::sharing::relay_addr(relay)?;
-            let on_relay = on(relay);
-            let mut events = EventNamer::new(self, options.watch);
-            let report = match self
-                .run_relay(&addr, options, stop.as_mut(), |e| {
-                    seen.borrow_mut()
-                        .take(self, e, options.watch, &on_relay, &mut events);
-                })
-                .await
-            {
-                Ok(report) => report,
-                // Out of reach: its journals wait, named, and the others
-                // sync. (A relay that answered wrongly, a changed key or an
-                // untrusted certificate, alone, is the error itself, with
-                // what to do about it.)
-                Err(err)
-                    if err.kind() == ErrorKind::Relay
-                        && (relays.len() > 1
-                            || matches!(
-                                err,
-                                AppError::Client(
-                                    starling_client::ClientError::Relay { .. }
-                                        | starling_client::ClientError::Timeout(_)
-                                )
-                            )) =>
+        } else {
+            // A one-off sync (or a live one on a single relay): relay by relay.
+            for relay in &relays {
+                let addr = crate::sharing::relay_addr(relay)?;
+                let on_relay = on(relay);
+                let mut events = EventNamer::new(self, options.watch);
+                let report = match self
+                    .run_relay(&addr, options, stop.as_mut(), |e| {
+                        seen.borrow_mut()
+                            .take(self, e, options.watch, &on_relay, &mut events);
+                    })
+                    .await
                 {
-                    tracing::warn!(%relay, error = %err, "relay out of reach; syncing the others");
-                    unreachable.push((relay.clone(), err));
-                    continue;
+                    Ok(report) => report,
+                    // Out of reach: its journals wait, named, and the others
+                    // sync. (A relay that answered wrongly, a changed key or an
+                    // untrusted certificate, alone, is the error itself, with
+                    // what to do about it.)
+                    Err(err)
+                        if err.kind() == ErrorKind::Relay
+                            && (relays.len() > 1 || err.out_of_reach()) =>
+                    {
+                        tracing::warn!(%relay, error = %err, "relay out of reach; syncing the others");
+                        unreachable.push((relay.clone(), err));
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                };
+                add(&mut outcome, &report);
+                let on_relay = seen.borrow().still_here(on_relay);
+                outcome.problems.extend(refusals(&report, &on_relay));
+                if !options.watch && self.name_new_members(&on_relay)? {
+                    let again = self
+                        .run_relay(&addr, options, stop.as_mut(), |_| {})
+                        .await?;
+                    outcome.sent += again.pushed;
+                    outcome.received += again.pulled;
                 }
-                Err(err) => return Err(err),
-            };
-            add(&mut outcome, &report);
-            let on_relay = seen.borrow().still_here(on_relay);
-            outcome.problems.extend(refusals(&report, &on_relay));
-            if !options.watch && self.name_new_members(&on_relay)? {
-                let again = self
-                    .run_relay(&addr, options, stop.as_mut(), |_| {})
-                    .await?;
-                outcome.sent += again.pushed;
-                outcome.received += again.pulled;
             }
         }
         let Seen {
@@ -399,6 +359,50 @@ impl App {
         }
     }
 
+    /// A live sync on every one of `relays` at once, one connection each,
+    /// until `stop`: each relay's report, with its journals.
+    async fn watch_every<F: FnMut(SyncEvent)>(
+        &self,
+        relays: &[String],
+        on: &impl Fn(&String) -> Vec<DocRow>,
+        seen: &std::cell::RefCell<Seen<'_, F>>,
+        mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Vec<(SyncReport, Vec<DocRow>)>> {
+        let options = SyncOptions::watch();
+        let addrs = relays
+            .iter()
+            .map(|r| crate::sharing::relay_addr(r))
+            .collect::<Result<Vec<_>>>()?;
+        let (stop_all, stopped) = tokio::sync::watch::channel(false);
+        let runs =
+            futures_util::future::try_join_all(relays.iter().zip(&addrs).map(|(relay, addr)| {
+                let mut stopped = stopped.clone();
+                let on_relay = on(relay);
+                async move {
+                    let stop = async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    };
+                    tokio::pin!(stop);
+                    let mut events = EventNamer::new(self, true);
+                    let report = self
+                        .run_relay(addr, &options, stop, |e| {
+                            seen.borrow_mut()
+                                .take(self, e, true, &on_relay, &mut events);
+                        })
+                        .await?;
+                    Ok::<_, AppError>((report, on_relay))
+                }
+            }));
+        tokio::pin!(runs);
+        tokio::select! {
+            done = &mut runs => done,
+            () = stop.as_mut() => {
+                let _ = stop_all.send(true);
+                runs.await
+            }
+        }
+    }
+
     async fn run_relay(
         &self,
         addr: &RelayAddr,
@@ -428,72 +432,6 @@ impl App {
     /// How many received envelopes wait for a predecessor, if any.
     fn held_back(&self, doc: &str) -> Option<usize> {
         self.client.held_back(doc).ok().filter(|n| *n > 0)
-    }
-}
-
-/// What a sync's events said about its journals, gathered over every relay.
-struct Seen<'f, F> {
-    removed: BTreeSet<DocId>,
-    tampered: BTreeMap<DocId, String>,
-    not_sent: BTreeMap<DocId, String>,
-    erased: Vec<SyncEvent>,
-    on_event: &'f mut F,
-}
-
-impl<F: FnMut(SyncEvent)> Seen<'_, F> {
-    /// Notes what `e` says, and tells it (named) to `on_event`.
-    fn take(
-        &mut self,
-        app: &App,
-        e: ClientEvent,
-        live: bool,
-        on_relay: &[DocRow],
-        events: &mut EventNamer<'_>,
-    ) {
-        match &e {
-            ClientEvent::Removed { doc } => {
-                self.removed.insert(*doc);
-            }
-            // A live sync names members who joined through this device's
-            // invites as they join (a one-off sync does it at its end).
-            ClientEvent::MembersChanged { doc } if live => {
-                let key = doc.to_string();
-                let rows: Vec<DocRow> = on_relay.iter().filter(|r| r.doc == key).cloned().collect();
-                if let Err(err) = app.name_new_members(&rows) {
-                    tracing::warn!(error = %err, "could not name a new member");
-                }
-            }
-            ClientEvent::Tampering {
-                doc: Some(doc),
-                what,
-            } => {
-                self.tampered.insert(*doc, what.clone());
-            }
-            ClientEvent::Quarantined { doc, reason }
-                if reason.starts_with("local edit not sent") =>
-            {
-                self.not_sent.insert(*doc, reason.clone());
-            }
-            _ => {}
-        }
-        for ev in events.describe(e) {
-            if ev.kind == SyncEventKind::Erased {
-                self.erased.push(ev.clone());
-            }
-            (self.on_event)(ev);
-        }
-    }
-
-    /// `rows` without the journals this sync erased.
-    fn still_here(&self, rows: Vec<DocRow>) -> Vec<DocRow> {
-        rows.into_iter()
-            .filter(|d| {
-                !self
-                    .erased
-                    .iter()
-                    .any(|e| e.journal.as_ref() == Some(&d.doc))
-            })
-            .collect()
     }
 }
 
@@ -576,215 +514,4 @@ fn refusals(report: &SyncReport, docs: &[DocRow]) -> Vec<SyncProblem> {
         });
     }
     out
-}
-
-/// Turns the sync engine's events into [`SyncEvent`]s with member names,
-/// and, in a live sync, spots conflicts as they appear.
-struct EventNamer<'a> {
-    app: &'a App,
-    names: Vec<(JournalDevice, String)>,
-    labels: BTreeMap<String, String>,
-    /// Conflicts already reported, per journal (live syncs only).
-    known: Option<BTreeMap<String, Vec<String>>>,
-}
-
-/// Peers choose names and messages: no control characters reach a screen.
-fn clean(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).collect()
-}
-
-impl<'a> EventNamer<'a> {
-    fn new(app: &'a App, live: bool) -> Self {
-        let mut names = Vec::new();
-        let mut labels = BTreeMap::new();
-        let mut known = BTreeMap::new();
-        for row in app.journals().unwrap_or_default() {
-            labels.insert(row.doc.clone(), journal_label(&row));
-            if let Ok(j) = app.load(&row) {
-                names.extend(j.members().into_iter().map(|m| (m.device, m.name)));
-                if live {
-                    let open = j.conflicts().iter().map(|c| c.path.to_string()).collect();
-                    known.insert(row.doc, open);
-                }
-            }
-        }
-        EventNamer {
-            app,
-            names,
-            labels,
-            known: live.then_some(known),
-        }
-    }
-
-    fn who(&self, d: &starling_client::DeviceId) -> Option<String> {
-        self.names
-            .iter()
-            .find(|(n, _)| n.as_bytes() == d.as_bytes())
-            .map(|(_, n)| n.clone())
-    }
-
-    fn label(&self, doc: &DocId) -> String {
-        let key = doc.to_string();
-        self.labels
-            .get(&key)
-            .cloned()
-            .unwrap_or_else(|| format!("journal {}", short(&key)))
-    }
-
-    fn describe(&mut self, event: ClientEvent) -> Vec<SyncEvent> {
-        use SyncEventKind as K;
-        let (kind, doc, text) = match &event {
-            ClientEvent::Connected { relay } => {
-                (K::Connected, None, format!("connected to {relay}"))
-            }
-            ClientEvent::Disconnected { reason } => (
-                K::Disconnected,
-                None,
-                format!("disconnected ({reason}); retrying"),
-            ),
-            ClientEvent::Changed {
-                doc,
-                author,
-                messages,
-            } => {
-                let who = self
-                    .who(author)
-                    .unwrap_or_else(|| format!("device {}", short(author)));
-                (
-                    K::Changed,
-                    Some(*doc),
-                    format!("{who}: {}", messages.join("; ")),
-                )
-            }
-            ClientEvent::MembersChanged { doc } => (
-                K::MembersChanged,
-                Some(*doc),
-                format!("the members of {} changed", self.label(doc)),
-            ),
-            ClientEvent::Removed { doc } => (
-                K::Removed,
-                Some(*doc),
-                format!("you were removed from {}", self.label(doc)),
-            ),
-            ClientEvent::Erased { doc, why, .. } => (
-                K::Erased,
-                Some(*doc),
-                match why {
-                    starling_client::Erasure::Deleted { .. } => format!(
-                        "{} was deleted by its owner: erased from this device",
-                        self.label(doc)
-                    ),
-                    starling_client::Erasure::Left => {
-                        format!("you left {}: erased from this device", self.label(doc))
-                    }
-                },
-            ),
-            ClientEvent::MembershipChangeDropped { doc, reason } => (
-                K::MembershipChangeDropped,
-                Some(*doc),
-                format!(
-                    "a membership change made offline in {} was dropped ({reason}); another member's change reached the relay first",
-                    self.label(doc)
-                ),
-            ),
-            ClientEvent::Presence { doc, from, data } => {
-                let text = match self.who(from) {
-                    Some(name) => format!("{name} is here"),
-                    None => format!(
-                        "{} (device {}) is here",
-                        String::from_utf8_lossy(data),
-                        short(from)
-                    ),
-                };
-                (K::Presence, Some(*doc), text)
-            }
-            ClientEvent::Tampering { doc, what } => {
-                (K::Tampering, *doc, format!("TAMPERING: {what}"))
-            }
-            ClientEvent::Quarantined { doc, reason } => (
-                K::Quarantined,
-                Some(*doc),
-                format!("set aside a change: {reason}"),
-            ),
-            ClientEvent::CaughtUp { doc } => (
-                K::CaughtUp,
-                Some(*doc),
-                format!("{} is up to date", self.label(doc)),
-            ),
-            ClientEvent::Paused => (
-                K::Paused,
-                None,
-                "paused while another starling command uses the sync state".into(),
-            ),
-            ClientEvent::Resumed => (K::Resumed, None, "resumed".into()),
-            ClientEvent::RelayError { doc, message } => {
-                (K::RelayError, *doc, format!("relay error: {message}"))
-            }
-            ClientEvent::DeviceJoining { kind, journals } => {
-                let what = match kind {
-                    starling_client::DeviceJoinKind::Link => "the device link",
-                    starling_client::DeviceJoinKind::Recovery => "the recovery code",
-                };
-                let text = if *journals == 0 {
-                    format!(
-                        "{what} matched no journal at this relay: it was used already, it expired, \
-                         or it is for another relay"
-                    )
-                } else {
-                    format!("{what} opens {journals} journal(s): joining them as your device")
-                };
-                (K::DeviceJoining, None, text)
-            }
-            _ => return Vec::new(),
-        };
-        let mut out = vec![SyncEvent {
-            kind,
-            journal: doc.map(|d| d.to_string()),
-            text: clean(&text),
-        }];
-        if let (K::Changed, Some(doc)) = (kind, doc) {
-            out.extend(self.new_conflicts(&doc));
-        }
-        out
-    }
-
-    /// Conflicts of `doc` not reported before (live syncs only).
-    fn new_conflicts(&mut self, doc: &DocId) -> Vec<SyncEvent> {
-        let key = doc.to_string();
-        let Some(known) = self.known.as_mut() else {
-            return Vec::new();
-        };
-        let Ok(row) = self.app.client().find_doc(&key) else {
-            return Vec::new();
-        };
-        let Ok(view) = self.app.load(&row).map(|j| j.view()) else {
-            return Vec::new();
-        };
-        let seen = known.entry(key.clone()).or_default();
-        let mut out = Vec::new();
-        for c in &view.conflicts {
-            let path = c.path.to_string();
-            if seen.contains(&path) {
-                continue;
-            }
-            seen.push(path.clone());
-            let said: Vec<String> = c
-                .candidates
-                .iter()
-                .map(|cand| {
-                    let who = cand
-                        .author
-                        .and_then(|a| view.member_name(a).map(str::to_owned))
-                        .unwrap_or_else(|| "an unknown device".into());
-                    format!("{who} said {}", cand.value)
-                })
-                .collect();
-            out.push(SyncEvent {
-                kind: SyncEventKind::Conflict,
-                journal: Some(key.clone()),
-                text: clean(&format!("CONFLICT at {path}: {}", said.join("; "))),
-            });
-        }
-        out
-    }
 }

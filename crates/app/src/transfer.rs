@@ -61,16 +61,14 @@ impl App {
         let bytes = std::fs::read(file).map_err(|e| crate::archive::file_error(file, e))?;
         // Not text at all (an automerge export, say) is, like any other
         // file, "not a Starling journal in JSON".
-        let text = String::from_utf8_lossy(&bytes);
+        let export = recovery_journal::JournalExport::parse(&String::from_utf8_lossy(&bytes))?;
         let me = self.device()?;
-        let journal = Journal::import_json(&text, me)?;
+        let not_carried = not_carried(&export, &me.to_string());
+        let journal = Journal::from_export(export, me)?;
         let title = journal
             .owner()
             .and_then(|o| journal.member(o))
             .map(|m| m.name)
-            .unwrap_or_default();
-        let not_carried = serde_json::from_str::<recovery_journal::JournalExport>(&text)
-            .map(|e| not_carried(&e, &me.to_string()))
             .unwrap_or_default();
         let doc = self
             .client
@@ -81,6 +79,11 @@ impl App {
             not_carried,
         })
     }
+}
+
+/// Writes `bytes` to `path` (a chart, an export), saying in words why not.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| crate::archive::file_error(path, e))
 }
 
 /// What an import made, and what of the export it could not carry over.

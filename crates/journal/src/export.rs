@@ -49,6 +49,33 @@ pub struct JournalExport {
     pub conflicts: Vec<Conflict>,
 }
 
+impl JournalExport {
+    /// Parses a JSON export, refusing what is not one (a CSV export,
+    /// another program's JSON) or comes from a newer Starling.
+    pub fn parse(json: &str) -> Result<JournalExport> {
+        // Something else entirely is named as such, before any detail of
+        // the schema.
+        let is_export = serde_json::from_str::<serde_json::Value>(json)
+            .is_ok_and(|v| v.get("format").and_then(|f| f.as_str()) == Some(FORMAT));
+        if !is_export {
+            return Err(JournalError::InvalidExport(
+                "this file is not a Starling journal in JSON (`starling export --format json` \
+                 makes one; CSV and FHIR exports cannot be imported)"
+                    .into(),
+            ));
+        }
+        let export: JournalExport =
+            serde_json::from_str(json).map_err(|e| JournalError::InvalidExport(e.to_string()))?;
+        if export.version > EXPORT_VERSION {
+            return Err(JournalError::InvalidExport(format!(
+                "expected format {FORMAT} version <= {EXPORT_VERSION}, found {} version {}",
+                export.format, export.version
+            )));
+        }
+        Ok(export)
+    }
+}
+
 /// A member in an export.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -245,25 +272,12 @@ impl Journal {
     /// record, marked removed on the day of the import (their devices are
     /// not in the new journal until invited).
     pub fn import_json(json: &str, device: DeviceId) -> Result<Journal> {
-        // Something else entirely (a CSV export, another program's JSON) is
-        // named as such, before any detail of the schema.
-        let is_export = serde_json::from_str::<serde_json::Value>(json)
-            .is_ok_and(|v| v.get("format").and_then(|f| f.as_str()) == Some(FORMAT));
-        if !is_export {
-            return Err(JournalError::InvalidExport(
-                "this file is not a Starling journal in JSON (`starling export --format json` \
-                 makes one; CSV and FHIR exports cannot be imported)"
-                    .into(),
-            ));
-        }
-        let export: JournalExport =
-            serde_json::from_str(json).map_err(|e| JournalError::InvalidExport(e.to_string()))?;
-        if export.format != FORMAT || export.version > EXPORT_VERSION {
-            return Err(JournalError::InvalidExport(format!(
-                "expected format {FORMAT} version <= {EXPORT_VERSION}, found {} version {}",
-                export.format, export.version
-            )));
-        }
+        Journal::from_export(JournalExport::parse(json)?, device)
+    }
+
+    /// [`Journal::import_json`] of an export already parsed (and checked)
+    /// by [`JournalExport::parse`].
+    pub fn from_export(export: JournalExport, device: DeviceId) -> Result<Journal> {
         // The person whose journal it is: this device, if it was a member;
         // else the owner; else the client.
         let me = device.to_string();

@@ -101,10 +101,11 @@ impl<'a> Reader<'a> {
             .get("notes")
             .and_then(|e| e.object(ObjType::Map))
             .map(|o| snap.map(o));
+        // Each rewrite's whole text, by area (see `set_area_note`).
         let said = fields
             .get("notes_said")
-            .and_then(|e| e.object(ObjType::Map));
-        let said_fields = said.map(|o| snap.map(o));
+            .and_then(|e| e.object(ObjType::Map))
+            .map(|o| (o, snap.map(o)));
         let areas = instrument
             .areas
             .iter()
@@ -128,12 +129,9 @@ impl<'a> Reader<'a> {
                 // A note rewritten on two devices at once: each device's
                 // whole text is a candidate; the merged characters are not
                 // shown.
-                let rewritten = match (said, said_fields) {
-                    (Some(obj), Some(f)) => {
-                        f.get(&area.id).and_then(|e| self.rivals(obj, e, &area.id))
-                    }
-                    _ => None,
-                };
+                let rewritten = said.and_then(|(obj, f)| {
+                    f.get(&area.id).and_then(|e| self.rivals(obj, e, &area.id))
+                });
                 let note = match rewritten {
                     Some(candidates) => {
                         self.conflicts.push(Conflict {

@@ -37,7 +37,7 @@ pub fn delete(ctx: &Ctx, args: Delete, out: &mut impl Write) -> Result<()> {
     let row = ctx.app.pick(args.pick.journal.as_deref())?;
     let label = starling_app::journal_label(&row);
     // Someone who may not delete it hears so before being asked to confirm.
-    ctx.app.check_owner(&row, "delete it")?;
+    ctx.app.check_can_delete(&row)?;
     let mut export = args.export;
     if !args.yes {
         let Some(mut input) = terminal() else {

@@ -118,12 +118,7 @@ pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
             crate::render::count(view.readings.len(), "reading"),
         )));
     }
-    std::fs::write(&args.out, starling_app::chart::svg(&model)).map_err(|reason| {
-        starling_app::AppError::File {
-            path: args.out.display().to_string(),
-            reason,
-        }
-    })?;
+    starling_app::write_file(&args.out, starling_app::chart::svg(&model).as_bytes())?;
     if ctx.json {
         return print_json(
             out,

@@ -63,10 +63,7 @@ pub fn export(ctx: &Ctx, args: Export, out: &mut impl Write) -> Result<()> {
     let bytes = ctx.app.export(&row, format)?;
     match args.out {
         Some(path) => {
-            std::fs::write(&path, &bytes).map_err(|reason| starling_app::AppError::File {
-                path: path.display().to_string(),
-                reason,
-            })?;
+            starling_app::write_file(&path, &bytes)?;
             if ctx.json {
                 return print_json(
                     out,
