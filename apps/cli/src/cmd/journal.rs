@@ -84,7 +84,11 @@ pub fn list(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
             (None, None) => "never synced".to_owned(),
         };
         let body = match (readings, conflicts) {
-            (Some(r), Some(c)) => format!("{r} readings, {c} open conflicts"),
+            (Some(r), Some(c)) => format!(
+                "{}, {}",
+                crate::render::count(r, "reading"),
+                crate::render::count(c, "open conflict")
+            ),
             _ => "waiting for its first sync".to_owned(),
         };
         let title = if d.title.is_empty() {

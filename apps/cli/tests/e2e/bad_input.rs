@@ -233,6 +233,8 @@ fn a_new_users_slips_each_get_a_reason_and_a_next_step() {
     let report = sam.ok(&["report", "-j", "Kim"]);
     assert!(report.contains("agreed scores"), "{report}");
     assert!(report.contains("(1 reading, 0 open conflicts)"), "{report}");
+    let listed = sam.ok(&["list"]);
+    assert!(listed.contains("1 reading, 0 open conflicts"), "{listed}");
     assert!(report.contains("no agreed scores yet"), "{report}");
 
     // Removing yourself, or a device that is not there, says so before any
