@@ -266,6 +266,7 @@ fn main() {
     let period = Duration::from_secs_f64(args.docs as f64 / args.rate as f64);
     let start = Instant::now() + Duration::from_millis(50);
     let cpu0 = cpu_seconds(child.id());
+    let own0 = cpu_seconds(std::process::id());
     let docs = args.docs;
     let writers: Vec<_> = publishers
         .into_iter()
@@ -293,12 +294,13 @@ fn main() {
         .collect();
     drop(writers.into_iter().map(|w| w.join()).collect::<Vec<_>>());
     let cpu = cpu_seconds(child.id()) - cpu0;
+    let own = cpu_seconds(std::process::id()) - own0;
     let _ = child.kill();
     let _ = child.wait();
     drop(ack_readers);
     lat.sort_unstable();
     println!(
-        "{} docs x {} subscribers at {}/s, {}: publish-to-delivery p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms ({} samples); relay side CPU {:.1} µs per message ({:.2} s)",
+        "{} docs x {} subscribers at {}/s, {}: publish-to-delivery p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms ({} samples); relay side CPU {:.1} µs per message ({:.2} s); clients (this process) CPU {:.2} s",
         args.docs,
         args.subscribers,
         args.rate,
@@ -313,6 +315,7 @@ fn main() {
         pct(&lat, 0.999),
         lat.len(),
         cpu * 1e6 / (per * args.docs) as f64,
-        cpu
+        cpu,
+        own
     );
 }
