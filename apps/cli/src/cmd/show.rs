@@ -23,8 +23,13 @@ pub struct Chart {
     #[arg(long, default_value = "star.svg")]
     pub out: PathBuf,
     /// How many of the latest readings to draw.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, conflicts_with = "reading")]
     pub readings: usize,
+    /// Draw this reading (id prefix or date; `starling reading list` shows
+    /// them). Give it more than once to compare readings, e.g. `--reading
+    /// 2026-01-12 --reading 2026-07-03`.
+    #[arg(long, value_name = "READING")]
+    pub reading: Vec<String>,
     /// Perspectives to draw: agreed, client, worker (comma separated).
     #[arg(long, default_value = "agreed", value_delimiter = ',')]
     pub perspectives: Vec<String>,
@@ -99,8 +104,17 @@ pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
     let row = ctx.app.pick(args.pick.journal.as_deref())?;
     let journal = ctx.app.read(&row)?;
     let mut view = journal.view.clone();
-    let keep = view.readings.len().saturating_sub(args.readings);
-    view.readings.drain(..keep);
+    if args.reading.is_empty() {
+        let keep = view.readings.len().saturating_sub(args.readings);
+        view.readings.drain(..keep);
+    } else {
+        let chosen = args
+            .reading
+            .iter()
+            .map(|w| ctx.app.reading(&view, Some(w)))
+            .collect::<Result<Vec<_>, _>>()?;
+        view.readings.retain(|r| chosen.contains(&r.id));
+    }
     let perspectives: Vec<Perspective> = args
         .perspectives
         .iter()
@@ -111,11 +125,21 @@ pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
         .ok_or_else(|| not_found("no readings to draw yet"))?;
     if model.series.is_empty() {
         let drawn: Vec<&str> = args.perspectives.iter().map(|p| p.trim()).collect();
+        let which = if args.reading.is_empty() {
+            format!(
+                "the latest {}",
+                crate::render::count(view.readings.len(), "reading")
+            )
+        } else {
+            format!(
+                "the {} chosen",
+                crate::render::count(view.readings.len(), "reading")
+            )
+        };
         return Err(not_found(format!(
-            "nothing to draw yet: no {} scores in the latest {}; \
+            "nothing to draw yet: no {} scores in {which}; \
              `--perspectives client,worker,agreed` draws every view",
             drawn.join(" or "),
-            crate::render::count(view.readings.len(), "reading"),
         )));
     }
     starling_app::write_file(&args.out, starling_app::chart::svg(&model).as_bytes())?;

@@ -387,3 +387,59 @@ fn a_second_member_by_the_same_name_is_refused_so_members_stay_tellable_apart() 
     sam.ok(&["revoke", "Alex"]);
     sam.ok(&["share", "--as", "worker", "--name", "Alex", "--no-qr"]);
 }
+
+#[test]
+fn chart_draws_the_readings_chosen_by_id_or_date() {
+    let root = tempfile::tempdir().unwrap();
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new"]);
+    for (date, score) in [
+        ("2026-01-12", "3"),
+        ("2026-04-02", "5"),
+        ("2026-07-03", "7"),
+    ] {
+        sam.ok(&["reading", "new", "--date", date]);
+        sam.ok(&["score", "work", score, "--as", "agreed"]);
+    }
+    let svg = root.path().join("star.svg");
+    let out = svg.to_str().unwrap();
+    // The first and the last, to compare: two outlines, the middle one left out.
+    let said = sam.ok(&[
+        "chart",
+        "--out",
+        out,
+        "--reading",
+        "2026-01-12",
+        "--reading",
+        "2026-07-03",
+    ]);
+    assert!(said.contains("2 outlines"), "{said}");
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        drawn.contains("2026-01-12") && drawn.contains("2026-07-03"),
+        "{drawn}"
+    );
+    assert!(!drawn.contains("2026-04-02"), "{drawn}");
+    // One reading, by a prefix of its id.
+    let listed = sam.json(&["reading", "list"]);
+    let id = listed["readings"][1]["reading"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let said = sam.ok(&["chart", "--out", out, "--reading", &id[..8]]);
+    assert!(said.contains("1 outline"), "{said}");
+    assert!(
+        std::fs::read_to_string(&svg)
+            .unwrap()
+            .contains("2026-04-02")
+    );
+    // A reading that is not there is not found, and nothing is written.
+    std::fs::remove_file(&svg).unwrap();
+    let (code, err) = sam.fails(&["chart", "--out", out, "--reading", "2025-01-01"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("no reading `2025-01-01`"), "{err}");
+    assert!(!svg.exists());
+    // A count and a choice together are refused by the parser.
+    let (code, err) = sam.fails(&["chart", "--readings", "2", "--reading", "2026-01-12"]);
+    assert_eq!(code, 2, "{err}");
+}
