@@ -3,7 +3,7 @@
 //! date), a goal or step (id prefixes), an area (its id, with a suggestion
 //! when it is misspelt).
 
-use recovery_journal::{GoalId, Instrument, Journal, JournalView, ReadingId, StepId};
+use recovery_journal::{GoalId, Instrument, Journal, JournalView, ReadingId, ReadingView, StepId};
 use starling_client::DocRow;
 
 use crate::App;
@@ -79,21 +79,39 @@ impl App {
                 .map(|r| r.id.clone())
                 .ok_or_else(|| not_found("this journal has no readings yet: start one first")),
             Some(w) => {
-                let hits: Vec<&ReadingId> = view
+                let hits: Vec<&ReadingView> = view
                     .readings
                     .iter()
                     .filter(|r| {
                         r.id.as_str().starts_with(w)
                             || r.sort_date().is_some_and(|d| d.to_string() == w)
                     })
-                    .map(|r| &r.id)
                     .collect();
                 match hits.as_slice() {
-                    [one] => Ok((*one).clone()),
+                    [one] => Ok(one.id.clone()),
                     [] => Err(not_found(format!("no reading `{w}` in this journal"))),
-                    _ => Err(invalid(format!(
-                        "`{w}` matches several readings; give more of the id"
-                    ))),
+                    several => {
+                        // Say which, so the person can pick one by its id.
+                        let named: Vec<String> = several
+                            .iter()
+                            .map(|r| {
+                                let date = r
+                                    .sort_date()
+                                    .map_or_else(|| "undated".to_owned(), |d| d.to_string());
+                                let mode =
+                                    r.mode.value.map(|m| format!(", {m}")).unwrap_or_default();
+                                let id: String = r.id.as_str().chars().take(8).collect();
+                                format!("{id} ({date}{mode})")
+                            })
+                            .collect();
+                        let first: String = several[0].id.as_str().chars().take(8).collect();
+                        Err(invalid(format!(
+                            "`{w}` matches {} readings: {}; name one by the start of its id \
+                             (such as {first})",
+                            several.len(),
+                            named.join(", ")
+                        )))
+                    }
                 }
             }
         }

@@ -442,4 +442,18 @@ fn chart_draws_the_readings_chosen_by_id_or_date() {
     // A count and a choice together are refused by the parser.
     let (code, err) = sam.fails(&["chart", "--readings", "2", "--reading", "2026-01-12"]);
     assert_eq!(code, 2, "{err}");
+    // Two readings on one date: the error names both, so one can be picked.
+    sam.ok(&["reading", "new", "--date", "2026-01-12", "--mode", "worker"]);
+    let (code, err) = sam.fails(&["chart", "--out", out, "--reading", "2026-01-12"]);
+    assert_eq!(code, 3, "{err}");
+    let listed = sam.json(&["reading", "list"]);
+    for r in listed["readings"].as_array().unwrap() {
+        let id = r["reading"].as_str().unwrap();
+        assert_eq!(
+            err.contains(&id[..8]),
+            r["date"] == "2026-01-12",
+            "{id}: {err}"
+        );
+    }
+    assert!(err.contains("matches 2 readings"), "{err}");
 }
