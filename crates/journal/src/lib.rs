@@ -119,4 +119,27 @@ pub mod fuzzing {
             let _ = journal.save();
         }
     }
+
+    /// Import arbitrary bytes as a journal's JSON export (a file a person
+    /// was sent) and, if it imports, read every view of it and save it.
+    /// Must never panic.
+    pub fn import_and_render(data: &[u8]) {
+        let device = DeviceId::from_bytes([7; 32]);
+        let Ok(json) = std::str::from_utf8(data) else {
+            return;
+        };
+        if let Ok(mut journal) = Journal::import_json(json, device) {
+            let view = journal.view();
+            let _ = journal.distance_travelled(&view);
+            let _ = journal.chart(&view, crate::Perspective::ALL);
+            let _ = journal.export_csv();
+            let _ = journal.export_json();
+            let _ = journal.history();
+            for reading in &view.readings {
+                let _ = view.plan(&reading.id);
+            }
+            let saved = journal.save();
+            let _ = Journal::load(&saved, device);
+        }
+    }
 }

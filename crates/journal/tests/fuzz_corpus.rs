@@ -1,14 +1,24 @@
-//! Replays the saved cargo-fuzz corpus of `journal_load`, so CI checks every
-//! input the fuzzer ever found interesting without running the fuzzer.
+//! Replays the saved cargo-fuzz corpora of `journal_load` and
+//! `import_json`, so CI checks every input the fuzzer ever found
+//! interesting without running the fuzzer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[test]
 fn journal_load_corpus_never_panics() {
-    let dir = manifest_dir().join("../../fuzz/corpus/journal_load");
+    replay("journal_load", recovery_journal::fuzzing::load_and_render);
+}
+
+#[test]
+fn import_json_corpus_never_panics() {
+    replay("import_json", recovery_journal::fuzzing::import_and_render);
+}
+
+fn replay(target: &str, run: fn(&[u8])) {
+    let dir = manifest_dir().join("../../fuzz/corpus").join(target);
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        recovery_journal::fuzzing::load_and_render(&bytes);
+        run(&bytes);
         count += 1;
     }
     assert!(
