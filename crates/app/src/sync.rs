@@ -191,13 +191,10 @@ impl App {
             Some(j) => vec![self.pick(Some(j))?],
             None => self.journals()?,
         };
-        let mut relays: Vec<String> = docs.iter().map(|d| d.relay.clone()).collect();
-        // A device link or recovery code waiting for its relay.
-        if only.is_none() {
-            relays.extend(self.client.device_joins()?.into_iter().map(|(r, _)| r));
-        }
-        relays.sort();
-        relays.dedup();
+        let relays = match only {
+            Some(_) => vec![docs[0].relay.clone()],
+            None => self.sync_relays()?,
+        };
         if relays.is_empty() {
             self.client.identity()?;
             return Err(crate::error::not_found(crate::find::NO_JOURNALS));
@@ -361,6 +358,18 @@ impl App {
 
     /// A live sync on every one of `relays` at once, one connection each,
     /// until `stop`: each relay's report, with its journals.
+    /// Every relay a sync of the whole device talks to: its journals'
+    /// and those of a device link or recovery code waiting for its relay.
+    /// A live sync started before a journal on a new relay came (the UI's)
+    /// watches this to start over with it.
+    pub fn sync_relays(&self) -> Result<Vec<String>> {
+        let mut relays: Vec<String> = self.journals()?.into_iter().map(|d| d.relay).collect();
+        relays.extend(self.client.device_joins()?.into_iter().map(|(r, _)| r));
+        relays.sort();
+        relays.dedup();
+        Ok(relays)
+    }
+
     async fn watch_every<F: FnMut(SyncEvent)>(
         &self,
         relays: &[String],

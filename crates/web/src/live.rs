@@ -24,6 +24,10 @@ use tokio::sync::{broadcast, watch};
 
 use crate::AppState;
 
+/// How often the live sync looks for a journal on a relay it does not
+/// talk to yet.
+const RELAYS_EVERY: Duration = Duration::from_secs(1);
+
 /// Where sync stands, for the status line on every page.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -154,8 +158,23 @@ async fn run(
         let outcome = match App::open(&home) {
             Ok(app) if app.journals().is_ok_and(|j| !j.is_empty()) => {
                 let mut stop_rx = stop.clone();
+                // A journal started or joined on a relay this sync does not
+                // talk to yet: start over, so it syncs without a restart.
+                let relays = app.sync_relays().unwrap_or_default();
+                let app_ref = &app;
+                let new_relay = async move {
+                    loop {
+                        tokio::time::sleep(RELAYS_EVERY).await;
+                        if app_ref.sync_relays().is_ok_and(|now| now != relays) {
+                            return;
+                        }
+                    }
+                };
                 let stopped = async move {
-                    let _ = stop_rx.wait_for(|s| *s).await;
+                    tokio::select! {
+                        _ = stop_rx.wait_for(|s| *s) => {}
+                        () = new_relay => {}
+                    }
                 };
                 let live2 = live.clone();
                 let tr2 = tr.clone();

@@ -870,3 +870,77 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from
     drop(ui);
     relay_rt.block_on(relay.shutdown());
 }
+
+#[test]
+fn a_journal_started_on_a_second_relay_syncs_without_restarting_the_ui() {
+    let relay_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let relays: Vec<_> = dirs
+        .iter()
+        .map(|d| {
+            relay_rt
+                .block_on(starling_relay::start(
+                    starling_relay::RelayConfig::for_data_dir(d.path()),
+                ))
+                .unwrap()
+        })
+        .collect();
+    let home = tempfile::tempdir().unwrap();
+    let app = App::open(home.path()).unwrap();
+    app.init("Sam").unwrap();
+    let first = app
+        .new_journal(
+            &relays[0].local_addr().to_string(),
+            Some("Sam"),
+            "recovery-star",
+        )
+        .unwrap()
+        .to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let options = UiOptions {
+        lang: "en".into(),
+        port: 0,
+        live_sync: true,
+        export_dir: None,
+    };
+    let server = runtime
+        .block_on(starling_web::serve(home.path(), options))
+        .unwrap();
+    let synced = |doc: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            let rows = App::open(home.path()).unwrap().journals().unwrap();
+            if rows.iter().any(|r| r.doc == doc && r.last_sync.is_some()) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    };
+    assert!(synced(&first), "the live sync reaches the first relay");
+    // A second journal, on a relay the live sync was not talking to.
+    let second = app
+        .new_journal(
+            &relays[1].local_addr().to_string(),
+            Some("Sam at work"),
+            "recovery-star",
+        )
+        .unwrap()
+        .to_string();
+    assert!(
+        synced(&second),
+        "a journal on a new relay waited for a restart of the UI"
+    );
+    runtime.block_on(server.shutdown());
+    for r in relays {
+        relay_rt.block_on(r.shutdown());
+    }
+}
