@@ -9,6 +9,17 @@ fn clean(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).collect()
 }
 
+/// Text of several lines from peers: each line cleaned, the lines after the
+/// first indented by `indent` spaces (blank lines dropped).
+fn clean_lines(text: &str, indent: usize) -> String {
+    let lines: Vec<String> = text
+        .lines()
+        .map(clean)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    lines.join(&format!("\n{:indent$}", ""))
+}
+
 fn cell(score: &Score) -> String {
     match (score.value, score.conflict.is_empty()) {
         (Some(v), _) => format!("{v:>2}"),
@@ -85,8 +96,7 @@ pub fn reading(
                 ""
             )?;
         } else if !area.note.is_empty() {
-            let note: String = area.note.chars().filter(|c| !c.is_control()).collect();
-            writeln!(out, "  {:<48} note: {note}", "")?;
+            writeln!(out, "  {:<48} note: {}", "", clean_lines(&area.note, 57))?;
         }
     }
     for conflict in view.conflicts.iter() {
@@ -220,7 +230,7 @@ pub fn note(out: &mut impl Write, view: &JournalView, n: &NoteView) -> std::io::
         .as_deref()
         .map(|a| format!(" [{}]", clean(a)))
         .unwrap_or_default();
-    writeln!(out, "  {date}  {who}{area}: {}", clean(&n.text))
+    writeln!(out, "  {date}  {who}{area}: {}", clean_lines(&n.text, 14))
 }
 
 /// "1 reading", "2 readings".

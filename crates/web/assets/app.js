@@ -8,6 +8,9 @@
   var journal = document.body.getAttribute("data-journal");
   var live = document.getElementById("live");
   var dirty = false;
+  // A form sent back with errors: take the person to the list of them.
+  var summary = document.querySelector(".error-summary");
+  if (summary) { summary.focus(); }
   document.addEventListener("input", function (e) {
     if (e.target && e.target.closest && e.target.closest("form")) { dirty = true; }
   });
@@ -35,8 +38,10 @@
         var doc = new DOMParser().parseFromString(html, "text/html");
         var next = doc.querySelector("main");
         if (next) { main().replaceWith(next); }
-        var status = doc.getElementById("sync-status");
-        if (status) { document.getElementById("sync-status").textContent = status.textContent; }
+        // Only the status's words: the element (a live region) stays.
+        var status = doc.getElementById("sync-status-text");
+        var here = document.getElementById("sync-status-text");
+        if (status && here && here.textContent !== status.textContent) { here.textContent = status.textContent; }
         var b = document.getElementById("changes-banner");
         if (b) { b.hidden = true; }
         dirty = false;

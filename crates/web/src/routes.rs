@@ -203,6 +203,7 @@ pub(crate) fn router(state: AppState) -> Router {
     macro_rules! form {
         ($f:path) => {
             |State(s): State<AppState>, axum::Form(f): F| async move {
+                let f = pages::forms::lines(f);
                 if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
                     return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
                 }
@@ -214,6 +215,7 @@ pub(crate) fn router(state: AppState) -> Router {
     macro_rules! doc_form {
         ($f:path) => {
             |State(s): State<AppState>, Path(doc): Path<String>, axum::Form(f): F| async move {
+                let f = pages::forms::lines(f);
                 if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
                     return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
                 }
@@ -227,6 +229,7 @@ pub(crate) fn router(state: AppState) -> Router {
             |State(s): State<AppState>,
              Path((doc, rid)): Path<(String, String)>,
              axum::Form(f): F| async move {
+                let f = pages::forms::lines(f);
                 if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
                     return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
                 }
@@ -338,6 +341,7 @@ async fn area_form(
     Path((doc, rid, area)): Path<(String, String, String)>,
     axum::Form(f): F,
 ) -> Response {
+    let f = pages::forms::lines(f);
     if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
         return (
             StatusCode::FORBIDDEN,

@@ -944,3 +944,117 @@ fn a_journal_started_on_a_second_relay_syncs_without_restarting_the_ui() {
         relay_rt.block_on(r.shutdown());
     }
 }
+
+#[test]
+fn a_form_refused_comes_back_as_typed_with_the_reason_tied_to_its_field() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let host = ui.host();
+    let origin = format!("http://{host}");
+    let h = [
+        ("Host", host.as_str()),
+        ("Cookie", cookie.as_str()),
+        ("Origin", origin.as_str()),
+    ];
+    let d = &ui.doc;
+    let plan = ui.get(&cookie, &format!("/j/{d}/plan"));
+    let token = csrf(&plan.body);
+    let at = plan.body.find("name=\"goal\" value=\"").unwrap() + 19;
+    let goal: String = plan.body[at..].split('"').next().unwrap().to_owned();
+    // (form path, body, the field's id, words of the reason, what was typed)
+    let cases = [
+        (
+            format!("/j/{d}/notes"),
+            "text=Went+to+the+allotment&date=2999-01-01".to_owned(),
+            "date",
+            "in the future",
+            "Went to the allotment",
+        ),
+        (
+            format!("/j/{d}/notes"),
+            "text=+&date=2026-11-20".to_owned(),
+            "text",
+            "it is empty",
+            "2026-11-20",
+        ),
+        (
+            format!("/j/{d}/plan"),
+            "action=goal&area=work&title=Apply+for+the+course&target=11".to_owned(),
+            "goal-target",
+            "1 to 10",
+            "Apply for the course",
+        ),
+        (
+            format!("/j/{d}/plan"),
+            "action=goal&area=work&title=&target=7".to_owned(),
+            "goal-title",
+            "it is empty",
+            "value=\"7\"",
+        ),
+        (
+            format!("/j/{d}/plan"),
+            format!("action=step&goal={goal}&text=&owner=worker&due=2026-12-20"),
+            &format!("step-{goal}"),
+            "it is empty",
+            "2026-12-20",
+        ),
+        (
+            format!("/j/{d}/plan"),
+            format!("action=step&goal={goal}&text=Ring+the+college&owner=worker&due=2026-02-30"),
+            &format!("due-{goal}"),
+            "2026-02-30",
+            "Ring the college",
+        ),
+        (
+            format!("/j/{d}/reading"),
+            "date=2999-01-01&mode=worker".to_owned(),
+            "date",
+            "in the future",
+            "value=\"worker\" checked",
+        ),
+    ];
+    for (path, body, id, reason, kept) in &cases {
+        let r = request(ui.addr(), "POST", path, &h, &format!("csrf={token}&{body}"));
+        assert_eq!(r.status, 200, "{path} {body}: {}", r.body);
+        let page = &r.body;
+        assert!(page.contains("error-summary"), "{body}: {page}");
+        assert!(page.contains(&format!("href=\"#{id}\"")), "{body}: {page}");
+        let error = page
+            .find(&format!("id=\"{id}-error\""))
+            .unwrap_or_else(|| panic!("{body}: no error beside {id}: {page}"));
+        assert!(
+            page[error..].split("</p>").next().unwrap().contains(reason),
+            "{body}: {page}"
+        );
+        // The control is tied to the error and marked invalid.
+        let control = page.find(&format!("id=\"{id}\" name=")).unwrap();
+        let tag = page[control..].split('>').next().unwrap();
+        assert!(tag.contains("aria-invalid=\"true\""), "{tag}");
+        assert!(tag.contains(&format!("{id}-error")), "{tag}");
+        assert!(
+            page.contains(kept),
+            "{body}: what was typed is lost: {page}"
+        );
+    }
+    // Nothing refused was kept.
+    let app = App::open(ui._home.path()).unwrap();
+    let row = app.pick(Some(d)).unwrap();
+    let notes = app.notes(&row, None).unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    // A note's line breaks, sent as a browser sends them, are kept as lines.
+    let r = request(
+        ui.addr(),
+        "POST",
+        &format!("/j/{d}/notes"),
+        &h,
+        &format!("csrf={token}&text=Had+a+good+week.%0D%0AWent+twice."),
+    );
+    assert_eq!(r.status, 303);
+    let notes = app.notes(&row, None).unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.text == "Had a good week.\nWent twice."),
+        "{notes:?}"
+    );
+}

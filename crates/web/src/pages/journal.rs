@@ -10,7 +10,7 @@ use starling_app::App;
 use starling_app::chart::{ChartText, svg_with};
 use starling_client::DocRow;
 
-use super::{Section, csrf, data};
+use super::{Section, csrf, data, error_summary, form_field};
 use crate::i18n::s;
 use crate::routes::{Answer, Ctx};
 
@@ -73,6 +73,19 @@ fn perspective_name(ctx: &Ctx<'_>, p: Perspective) -> String {
 
 /// `GET /j/{doc}`.
 pub fn overview(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -> Answer {
+    overview_with(app, ctx, doc, q, &HashMap::new(), &[])
+}
+
+/// The journal's page; after a refused new reading, with the form as
+/// typed (`f`) and why, by the field.
+pub fn overview_with(
+    app: &App,
+    ctx: &Ctx<'_>,
+    doc: &str,
+    q: &HashMap<String, String>,
+    f: &HashMap<String, String>,
+    errors: &[(String, String)],
+) -> Answer {
     let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
@@ -142,21 +155,25 @@ pub fn overview(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>
             }
         }
         p { a href=(format!("/j/{}/deleted", row.doc)) { (tr.t("readings-deleted-link")) } }
-        details {
+        @let mode = f.get("mode").map_or("joint", String::as_str);
+        details open[!errors.is_empty()] {
             summary { (tr.t("reading-new")) }
-            form method="post" action=(format!("/j/{}/reading", row.doc)) {
+            (error_summary(tr, errors))
+            form method="post" action=(format!("/j/{}/reading", row.doc)) novalidate {
                 (csrf(ctx.csrf))
-                div.field {
+                (form_field("date", Some("date-hint"), errors, html! {
                     label for="date" { (tr.t("reading-date")) }
                     p.hint id="date-hint" { (tr.t("reading-date-hint")) }
-                    input.short type="date" id="date" name="date" aria-describedby="date-hint";
-                }
+                }, |d| html! {
+                    input.short type="date" id="date" name="date" value=(f.get("date").map_or("", String::as_str))
+                        aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+                }))
                 fieldset {
                     legend { (tr.t("reading-mode")) }
                     div.radios {
                         @for (value, key) in [("joint", "mode-joint"), ("client", "mode-client"), ("worker", "mode-worker")] {
                             div.radio {
-                                input type="radio" id=(format!("mode-{value}")) name="mode" value=(value) checked[value == "joint"];
+                                input type="radio" id=(format!("mode-{value}")) name="mode" value=(value) checked[value == mode];
                                 label for=(format!("mode-{value}")) { (tr.t(key)) }
                             }
                         }

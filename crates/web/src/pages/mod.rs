@@ -137,6 +137,58 @@ pub fn error_summary(tr: &Catalogue, errors: &[(String, String)]) -> Markup {
     }
 }
 
+/// How a form control is described: by its hint and its errors.
+pub struct Described {
+    /// `aria-describedby`: the hint's id and the error's, if any.
+    pub by: Option<String>,
+    /// Whether the field has an error (`aria-invalid`).
+    pub invalid: bool,
+}
+
+impl Described {
+    /// `aria-invalid`'s value, when there is an error.
+    pub fn invalid(&self) -> Option<&'static str> {
+        self.invalid.then_some("true")
+    }
+}
+
+/// A form field: `label` (with any hint, whose id is `hint`), the errors
+/// for the control `id` (each said beside it, and tied to it), and the
+/// control, which `control` draws with the description it is given.
+pub fn form_field(
+    id: &str,
+    hint: Option<&str>,
+    errors: &[(String, String)],
+    label: Markup,
+    control: impl FnOnce(Described) -> Markup,
+) -> Markup {
+    let mine: Vec<&String> = errors
+        .iter()
+        .filter(|(f, _)| f == id)
+        .map(|(_, e)| e)
+        .collect();
+    let error_id = format!("{id}-error");
+    let by: Vec<&str> = hint
+        .into_iter()
+        .chain((!mine.is_empty()).then_some(error_id.as_str()))
+        .collect();
+    let described = Described {
+        by: (!by.is_empty()).then(|| by.join(" ")),
+        invalid: !mine.is_empty(),
+    };
+    html! {
+        div.field.has-error[!mine.is_empty()] {
+            (label)
+            @if !mine.is_empty() {
+                p.error id=(error_id) {
+                    @for (i, e) in mine.iter().enumerate() { @if i > 0 { " " } (e) }
+                }
+            }
+            (control(described))
+        }
+    }
+}
+
 /// The CSRF field every form carries.
 pub fn csrf(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }

@@ -8,13 +8,37 @@ use starling_app::App;
 
 use super::forms::field;
 use super::journal::{Tab, attribution, header};
-use super::{Section, csrf, data, post_button};
+use super::{Section, csrf, data, error_summary, form_field, post_button};
 use crate::i18n::s;
-use crate::routes::{Answer, Ctx, done};
+use crate::routes::{Answer, Ctx, chain, done};
 
 /// `GET /j/{doc}/plan` (`?reading=` for an earlier reading's plan).
 pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -> Answer {
+    page_with(app, ctx, doc, q, &HashMap::new(), &[])
+}
+
+/// The plan page; after a refused form, with what was typed in it (`f`)
+/// and why, by the id of the field.
+fn page_with(
+    app: &App,
+    ctx: &Ctx<'_>,
+    doc: &str,
+    q: &HashMap<String, String>,
+    f: &HashMap<String, String>,
+    errors: &[(String, String)],
+) -> Answer {
     let tr = ctx.tr;
+    // What was typed, in the form it was typed in (`action`, and for a
+    // step the goal).
+    let typed = |action: &str, goal: Option<&str>, name: &str| -> String {
+        let same =
+            field(f, "action") == Some(action) && goal.is_none_or(|g| field(f, "goal") == Some(g));
+        if same {
+            f.get(name).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
     let row = app.pick(Some(doc))?;
     let journal = app.read(&row)?;
     let view = journal.view.clone();
@@ -41,14 +65,17 @@ pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) ->
                     (tr.t("plan-review")) " "
                     strong { @match plan.review_date { Some(d) => (d.to_string()), None => (tr.t("card-no-review")) } }
                 }
-                form method="post" action=(base) {
+                (error_summary(tr, errors))
+                form method="post" action=(base) novalidate {
                     (csrf(ctx.csrf))
                     input type="hidden" name="action" value="review";
                     input type="hidden" name="reading" value=(rid.as_str());
-                    div.field {
+                    (form_field("review", None, errors, html! {
                         label for="review" { (tr.t("plan-review-set")) }
-                        input.short type="date" id="review" name="date";
-                    }
+                    }, |d| html! {
+                        input.short type="date" id="review" name="date" value=(typed("review", None, "date"))
+                            aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+                    }))
                     button.secondary type="submit" { (tr.t("save")) }
                 }
                 @for (heading, goals) in [(tr.t("plan-goals"), &plan.goals), (tr.t("plan-carried"), &plan.carried_forward)] {
@@ -83,28 +110,35 @@ pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) ->
                                         }
                                     }
                                 }
-                                details {
+                                @let (step_id, due_id) = (format!("step-{}", g.id), format!("due-{}", g.id));
+                                @let refused = errors.iter().any(|(at, _)| *at == step_id || *at == due_id);
+                                @let owner = typed("step", Some(g.id.as_str()), "owner");
+                                details open[refused] {
                                     summary { (tr.t("plan-add-step")) }
-                                    form method="post" action=(base) {
+                                    form method="post" action=(base) novalidate {
                                         (csrf(ctx.csrf))
                                         input type="hidden" name="action" value="step";
                                         input type="hidden" name="goal" value=(g.id.as_str());
-                                        div.field {
-                                            label for=(format!("step-{}", g.id)) { (tr.t("plan-step-text")) }
-                                            input type="text" id=(format!("step-{}", g.id)) name="text";
-                                        }
+                                        (form_field(&step_id, None, errors, html! {
+                                            label for=(step_id) { (tr.t("plan-step-text")) }
+                                        }, |d| html! {
+                                            input type="text" id=(step_id) name="text" value=(typed("step", Some(g.id.as_str()), "text"))
+                                                aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+                                        }))
                                         div.field {
                                             label for=(format!("owner-{}", g.id)) { (tr.t("plan-step-owner")) }
                                             select id=(format!("owner-{}", g.id)) name="owner" {
                                                 @for o in ["client", "worker", "supporter", "other"] {
-                                                    option value=(o) { (tr.t(&format!("owner-{o}"))) }
+                                                    option value=(o) selected[owner == o] { (tr.t(&format!("owner-{o}"))) }
                                                 }
                                             }
                                         }
-                                        div.field {
-                                            label for=(format!("due-{}", g.id)) { (tr.t("plan-step-due")) }
-                                            input.short type="date" id=(format!("due-{}", g.id)) name="due";
-                                        }
+                                        (form_field(&due_id, None, errors, html! {
+                                            label for=(due_id) { (tr.t("plan-step-due")) }
+                                        }, |d| html! {
+                                            input.short type="date" id=(due_id) name="due" value=(typed("step", Some(g.id.as_str()), "due"))
+                                                aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+                                        }))
                                         button type="submit" { (tr.t("plan-add-step")) }
                                     }
                                 }
@@ -113,25 +147,31 @@ pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) ->
                     }
                 }
                 h3 { (tr.t("plan-add-goal")) }
-                form method="post" action=(base) {
+                @let area = typed("goal", None, "area");
+                form method="post" action=(base) novalidate {
                     (csrf(ctx.csrf))
                     input type="hidden" name="action" value="goal";
                     input type="hidden" name="reading" value=(rid.as_str());
                     div.field {
                         label for="goal-area" { (tr.t("area")) }
                         select id="goal-area" name="area" {
-                            @for (id, name) in &areas { option value=(id) translate="no" { (name) } }
+                            @for (id, name) in &areas { option value=(id) selected[area == *id] translate="no" { (name) } }
                         }
                     }
-                    div.field {
+                    (form_field("goal-title", Some("goal-title-hint"), errors, html! {
                         label for="goal-title" { (tr.t("plan-goal-title")) }
                         p.hint id="goal-title-hint" { (tr.t("plan-goal-hint")) }
-                        input type="text" id="goal-title" name="title" aria-describedby="goal-title-hint";
-                    }
-                    div.field {
+                    }, |d| html! {
+                        input type="text" id="goal-title" name="title" value=(typed("goal", None, "title"))
+                            aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+                    }))
+                    (form_field("goal-target", Some("goal-target-hint"), errors, html! {
                         label for="goal-target" { (tr.t("plan-target")) }
-                        input.short type="text" inputmode="numeric" id="goal-target" name="target";
-                    }
+                        p.hint id="goal-target-hint" { (tr.t("plan-target-hint")) }
+                    }, |d| html! {
+                        input.short type="text" inputmode="numeric" id="goal-target" name="target" value=(typed("goal", None, "target"))
+                            aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+                    }))
                     button type="submit" { (tr.t("plan-add-goal")) }
                 }
             }
@@ -148,47 +188,91 @@ pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) ->
 }
 
 /// `POST /j/{doc}/plan`: add a goal or a step, mark a step done, set the
-/// review date.
-pub fn act(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+/// review date. A form that cannot be kept (no text, a target off the
+/// scale, a date that is not one) shows the page again, with what was
+/// typed and why, by the field.
+pub fn act(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+    let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
     let back = format!("/j/{}/plan", row.doc);
-    match field(f, "action") {
+    let goal = field(f, "goal").unwrap_or_default();
+    // The field an error from the app is about, and the outcome.
+    let (at, outcome) = match field(f, "action") {
         Some("goal") => {
-            let target = field(f, "target").and_then(|t| t.parse().ok());
-            app.add_goal(
+            let target = match field(f, "target").map(|t| t.parse::<i64>()) {
+                None => None,
+                Some(Ok(t)) if (1..=10).contains(&t) => Some(t),
+                Some(_) => {
+                    return refuse(app, ctx, doc, f, "goal-target", tr.t("plan-target-invalid"));
+                }
+            };
+            let Some(title) = field(f, "title") else {
+                return refuse(app, ctx, doc, f, "goal-title", tr.t("plan-goal-missing"));
+            };
+            let added = app.add_goal(
                 &row,
                 field(f, "area").unwrap_or_default(),
-                field(f, "title").unwrap_or_default(),
+                title,
                 target,
                 field(f, "reading"),
-            )?;
-            done(&back, "done-goal")
+            );
+            ("goal-title".to_owned(), added.map(|_| "done-goal"))
         }
         Some("step") => {
-            app.add_step(
+            let Some(text) = field(f, "text") else {
+                return refuse(
+                    app,
+                    ctx,
+                    doc,
+                    f,
+                    &format!("step-{goal}"),
+                    tr.t("plan-step-missing"),
+                );
+            };
+            let added = app.add_step(
                 &row,
-                field(f, "goal").unwrap_or_default(),
-                field(f, "text").unwrap_or_default(),
+                goal,
+                text,
                 field(f, "owner").unwrap_or("client"),
                 field(f, "due"),
-            )?;
-            done(&back, "done-step")
+            );
+            (format!("due-{goal}"), added.map(|_| "done-step"))
         }
         Some("done") => {
-            app.step_done(
-                &row,
-                field(f, "goal").unwrap_or_default(),
-                field(f, "step").unwrap_or_default(),
-                true,
-            )?;
-            done(&back, "done-step-done")
+            app.step_done(&row, goal, field(f, "step").unwrap_or_default(), true)?;
+            return done(&back, "done-step-done");
         }
-        Some("review") => {
-            if let Some(d) = field(f, "date") {
-                app.set_review_date(&row, field(f, "reading"), d)?;
-            }
-            done(&back, "done-saved")
+        Some("review") => match field(f, "date") {
+            Some(d) => (
+                "review".to_owned(),
+                app.set_review_date(&row, field(f, "reading"), d)
+                    .map(|_| "done-saved"),
+            ),
+            None => return done(&back, "done-nothing"),
+        },
+        _ => return done(&back, "done-nothing"),
+    };
+    match outcome {
+        Ok(key) => done(&back, key),
+        Err(e) if e.kind() == starling_app::ErrorKind::Invalid => {
+            refuse(app, ctx, doc, f, &at, chain(&e))
         }
-        _ => done(&back, "done-nothing"),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// The plan page again, the form as typed, `text` said by the field `at`.
+fn refuse(
+    app: &App,
+    ctx: &Ctx<'_>,
+    doc: &str,
+    f: &HashMap<String, String>,
+    at: &str,
+    text: String,
+) -> Answer {
+    let q: HashMap<String, String> = field(f, "reading")
+        .map(|r| ("reading".to_owned(), r.to_owned()))
+        .into_iter()
+        .collect();
+    page_with(app, ctx, doc, &q, f, &[(at.to_owned(), text)])
 }

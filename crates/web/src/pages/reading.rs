@@ -161,7 +161,7 @@ fn page_with(
                             td {
                                 @if let Some(g) = a.gap { span.tag.gap { (tr.ta("tag-gap", &[("gap", n(usize::from(g)))])) } }
                                 @if [&a.client, &a.worker, &a.agreed].iter().any(|s| !s.flags.is_empty()) { span.tag.conflict { (tr.t("tag-check-author")) } }
-                                @if !a.note.is_empty() { p.hint { (tr.t("note-label")) " " (data(&a.note)) } }
+                                @if !a.note.is_empty() { p.hint.note-text { (tr.t("note-label")) " " (data(&a.note)) } }
                             }
                             td { a href=(format!("/j/{}/r/{}/a/{}", row.doc, rid, a.area)) { (tr.t("reading-change")) span.visually-hidden { " " (data(&a.name)) } } }
                         }
@@ -395,16 +395,23 @@ pub fn save_area(
     done(&format!("/j/{}/r/{}", row.doc, reading), key)
 }
 
-/// `POST /j/{doc}/reading`.
-pub fn new_reading(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+/// `POST /j/{doc}/reading`: a date that cannot be a reading's (after
+/// today, not a date) shows the journal's page again, saying why.
+pub fn new_reading(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
     let row = app.pick(Some(doc))?;
-    let (id, _, _) = app.new_reading(
+    match app.new_reading(
         &row,
         field(f, "date"),
         field(f, "mode").unwrap_or("joint"),
         "recovery-star",
-    )?;
-    done(&format!("/j/{}/r/{}", row.doc, id), "done-reading")
+    ) {
+        Ok((id, _, _)) => done(&format!("/j/{}/r/{}", row.doc, id), "done-reading"),
+        Err(e) if e.kind() == starling_app::ErrorKind::Invalid => {
+            let errors = [("date".to_owned(), crate::routes::chain(&e))];
+            super::journal::overview_with(app, ctx, doc, &HashMap::new(), f, &errors)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /j/{doc}/resolve`: settle a conflict with the value chosen.

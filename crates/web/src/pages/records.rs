@@ -9,9 +9,9 @@ use starling_app::App;
 
 use super::forms::field;
 use super::journal::{Tab, attribution, header};
-use super::{Section, csrf, data};
+use super::{Section, csrf, data, error_summary, form_field};
 use crate::i18n::s;
-use crate::routes::{Answer, Ctx, done};
+use crate::routes::{Answer, Ctx, chain, done};
 
 fn time(secs: i64) -> String {
     let date = recovery_journal::Date::from_unix(secs);
@@ -21,26 +21,42 @@ fn time(secs: i64) -> String {
 
 /// `GET /j/{doc}/notes`.
 pub fn notes(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, String>) -> Answer {
+    notes_with(app, ctx, doc, &HashMap::new(), &[])
+}
+
+/// The notes page; after a refused note, with what was typed and why.
+fn notes_with(
+    app: &App,
+    ctx: &Ctx<'_>,
+    doc: &str,
+    typed: &HashMap<String, String>,
+    errors: &[(String, String)],
+) -> Answer {
     let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
     let journal = app.read(&row)?;
     let view = journal.view.clone();
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
     let notes = app.notes(&row, None)?;
+    let typed = |name: &str| typed.get(name).cloned().unwrap_or_default();
     let body = html! {
         (header(ctx, &row, Tab::Notes, local))
         h2 { (tr.t("notes-add")) }
-        form method="post" action=(format!("/j/{}/notes", row.doc)) {
+        (error_summary(tr, errors))
+        form method="post" action=(format!("/j/{}/notes", row.doc)) novalidate {
             (csrf(ctx.csrf))
-            div.field {
+            (form_field("text", None, errors, html! {
                 label for="text" { (tr.t("notes-text")) }
-                textarea id="text" name="text" rows="4" {}
-            }
-            div.field {
+            }, |d| html! {
+                textarea id="text" name="text" rows="4" aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()] { (typed("text")) }
+            }))
+            (form_field("date", Some("date-hint"), errors, html! {
                 label for="date" { (tr.t("notes-date")) }
                 p.hint id="date-hint" { (tr.t("reading-date-hint")) }
-                input.short type="date" id="date" name="date" aria-describedby="date-hint";
-            }
+            }, |d| html! {
+                input.short type="date" id="date" name="date" value=(typed("date"))
+                    aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+            }))
             button type="submit" { (tr.t("notes-save")) }
         }
         h2 { (tr.t("notes-title")) }
@@ -56,7 +72,7 @@ pub fn notes(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, String>) 
                     }
                     @if let Some(a) = &n.area { " · " (data(a)) }
                 }
-                p { (data(&n.text)) }
+                p.note-text { (data(&n.text)) }
             }
         }
     };
@@ -69,14 +85,34 @@ pub fn notes(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, String>) 
     ))
 }
 
-/// `POST /j/{doc}/notes`.
-pub fn add_note(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+/// `POST /j/{doc}/notes`: a note that cannot be kept (no text, a date
+/// after today) shows the form again, with what was typed and why.
+pub fn add_note(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
     let row = app.pick(Some(doc))?;
-    if let Some(text) = field(f, "text") {
-        app.add_note(&row, text, None, field(f, "date"))?;
-        return done(&format!("/j/{}/notes", row.doc), "done-note");
-    }
-    done(&format!("/j/{}/notes", row.doc), "done-nothing")
+    let text = field(f, "text").unwrap_or_default();
+    let error = if text.trim().is_empty() {
+        Some(("text", ctx.tr.t("notes-text-missing")))
+    } else {
+        match app.add_note(&row, text, None, field(f, "date")) {
+            Ok(_) => return done(&format!("/j/{}/notes", row.doc), "done-note"),
+            Err(e) if e.kind() == starling_app::ErrorKind::Invalid => {
+                // The text is checked above; what is left is the date, or
+                // a note too long.
+                let at = if field(f, "date").is_some() && chain(&e).contains("date") {
+                    "date"
+                } else {
+                    "text"
+                };
+                Some((at, chain(&e)))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let errors: Vec<(String, String)> = error
+        .into_iter()
+        .map(|(at, text)| (at.to_owned(), text))
+        .collect();
+    notes_with(app, ctx, doc, f, &errors)
 }
 
 /// `GET /j/{doc}/history` (`?at=HASH`: the journal as it was then).
@@ -226,7 +262,7 @@ pub fn print(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -
                         tr {
                             th scope="row" { (data(&a.name)) }
                             @for p in Perspective::ALL { td.num { @match a.score(*p).value { Some(v) => (v), None => "–" } } }
-                            td { (data(&a.note)) }
+                            td.note-text { (data(&a.note)) }
                         }
                     }
                 }

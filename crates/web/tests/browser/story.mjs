@@ -189,6 +189,8 @@ async function online() {
   await alex.waitForFunction(() => document.getElementById("live").textContent.includes("Sam"), null, { timeout: 5000 })
     .catch(() => fail("the change was not announced to screen readers"));
   await check(alex, "12-settled-live");
+  if (!(await alex.evaluate(() => document.getElementById("sync-status-text")?.getAttribute("role") === "status")))
+    fail("a live refresh removed the sync status line's live region");
   // Both sign off; Sam then amends a score, and the amendment shows.
   for (const p of [sam, alex]) {
     await p.goto(new URL(state.reading, p.url()).href);
