@@ -29,6 +29,8 @@ problem-back = Go back to your journals
 problem-no-reading = There is no such reading in this journal.
 
 done-data-saved = Your copy is saved.
+done-already-settled = This was already settled, on another page or device: here is the value kept.
+done-setup-already = This device is already set up: here are its journals.
 done-device-added = This device is now yours: your journals are here.
 done-deleted = The journal is deleted. Everyone else's devices remove it the next time they sync.
 done-left = You have left the journal, and it is removed from this device.

@@ -1058,3 +1058,50 @@ fn a_form_refused_comes_back_as_typed_with_the_reason_tied_to_its_field() {
         "{notes:?}"
     );
 }
+
+#[test]
+fn a_form_sent_again_from_an_old_page_says_what_happened_instead_of_failing() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let host = ui.host();
+    let origin = format!("http://{host}");
+    let h = [
+        ("Host", host.as_str()),
+        ("Cookie", cookie.as_str()),
+        ("Origin", origin.as_str()),
+    ];
+    let (d, r) = (&ui.doc, &ui.reading);
+    let token = csrf(&ui.get(&cookie, &format!("/j/{d}/notes")).body);
+    // The page with the recovery code, reloaded: the device is set up.
+    let again = request(
+        ui.addr(),
+        "POST",
+        "/setup",
+        &h,
+        &format!("csrf={token}&name=Sam"),
+    );
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert!(
+        again
+            .header("location")
+            .unwrap()
+            .contains("done-setup-already")
+    );
+    // A conflict settled in another tab, settled again from the old page.
+    let back = format!("/j/{d}/r/{r}");
+    let settled = request(
+        ui.addr(),
+        "POST",
+        &format!("/j/{d}/resolve"),
+        &h,
+        &format!("csrf={token}&path=reading/{r}/score/work/agreed&value=6&back={back}"),
+    );
+    assert_eq!(settled.status, 303, "{}", settled.body);
+    let to = settled.header("location").unwrap();
+    assert!(
+        to.starts_with(&back) && to.contains("done-already-settled"),
+        "{to}"
+    );
+    let page = ui.get(&cookie, to);
+    assert!(page.body.contains("already settled"), "{}", page.body);
+}

@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use starling_app::{App, AppError, JoinOutcome, JournalSummary};
 
 use super::forms::field;
-use super::{Section, csrf, data, error_summary};
+use super::{Section, csrf, data, error_summary, form_field};
 use crate::i18n::n;
 use crate::routes::{Answer, Ctx, done};
 
@@ -223,12 +223,13 @@ fn setup_body(
         (error_summary(tr, errors))
         form method="post" action="/setup" novalidate {
             (csrf(ctx.csrf))
-            div.field.has-error[!errors.is_empty()] {
+            (form_field("name", Some("name-hint"), errors, html! {
                 label for="name" { (tr.t("setup-name")) }
                 p.hint id="name-hint" { (tr.t("setup-name-hint")) }
-                @for (_, e) in errors { p.error id="name-error" { (e) } }
-                input type="text" id="name" name="name" autocomplete="name" value=[name] aria-describedby="name-hint";
-            }
+            }, |d| html! {
+                input type="text" id="name" name="name" autocomplete="name" value=[name]
+                    aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+            }))
             button type="submit" { (tr.t("setup-continue")) }
         }
         (super::devices::setup_other(ctx, other_f, other_errors))
@@ -238,6 +239,11 @@ fn setup_body(
 
 /// `POST /setup`.
 pub fn setup(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answer {
+    // Sent again (the page with the recovery code reloaded, or a second
+    // tab): the identity is made; its journals are the next step.
+    if app.identity().is_ok() {
+        return done("/", "done-setup-already");
+    }
     let name = field(f, "name").unwrap_or_default();
     match app.init(name) {
         Ok(_) => {

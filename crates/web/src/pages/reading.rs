@@ -419,11 +419,18 @@ pub fn resolve(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>
     let row = app.pick(Some(doc))?;
     let path = field(f, "path").unwrap_or_default();
     let value = field(f, "value").unwrap_or_default();
-    app.resolve(&row, path, value)?;
     let back = field(f, "back")
         .filter(|b| b.starts_with("/j/"))
         .unwrap_or("/");
-    done(back, "done-settled")
+    match app.resolve(&row, path, value) {
+        Ok(_) => done(back, "done-settled"),
+        // Settled meanwhile (another tab, another device): the page shows
+        // the value kept.
+        Err(e) if e.kind() == starling_app::ErrorKind::NotFound => {
+            done(back, "done-already-settled")
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /j/{doc}/signoff`.
