@@ -194,7 +194,7 @@ impl App {
             .map(|m| (m.device.to_string(), m.perspective))
             .collect();
         let mut unknown_devices = BTreeSet::new();
-        let lines = log
+        let mut lines: Vec<AccessLine> = log
             .entries
             .iter()
             .map(|e| {
@@ -256,6 +256,9 @@ impl App {
                 }
             })
             .collect();
+        // The relay gives an hour's entries by device and kind: put them
+        // in time order, as the report promises.
+        lines.sort_by_key(|l| l.at);
         Ok(AccessReport {
             journal: row.doc.clone(),
             relay: row.relay.clone(),

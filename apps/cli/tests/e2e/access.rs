@@ -27,6 +27,8 @@ fn the_access_log_names_members_and_flags_a_device_never_let_in() {
             .any(|l| l["who"].as_str().unwrap().starts_with(who) && l["kind"] == kind)
     };
     assert!(said("Alex (worker)", "fetch"), "{log}");
+    let times: Vec<u64> = lines.iter().map(|l| l["at"].as_u64().unwrap()).collect();
+    assert!(times.is_sorted(), "not oldest first: {log}");
     assert!(said("you", "publish"), "{log}");
     assert_eq!(log["unknown_devices"], serde_json::json!([]), "{log}");
     assert!(log["stored"]["envelopes"].as_u64().unwrap() >= 1, "{log}");
