@@ -337,7 +337,7 @@ impl App {
         area: Option<&str>,
         date: Option<&str>,
     ) -> Result<(NoteId, Date)> {
-        let date = not_after_today(date, "a note is dated the day it was written")?;
+        let date = Self::note_date(date)?;
         if let Some(a) = area {
             let known = Instrument::all_bundled()
                 .iter()
@@ -351,6 +351,13 @@ impl App {
         }
         let id = self.edit(row, |j| j.add_note(date, area, text))?;
         Ok((id, date))
+    }
+
+    /// A note's date as typed (default: today), refused when after today:
+    /// what [`App::add_note`] checks first, for a form to tell a bad date
+    /// from a bad text.
+    pub fn note_date(date: Option<&str>) -> Result<Date> {
+        not_after_today(date, "a note is dated the day it was written")
     }
 
     /// The journal's notes, newest first, at most `limit`.

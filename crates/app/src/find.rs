@@ -92,6 +92,8 @@ impl App {
                     [] => Err(not_found(format!("no reading `{w}` in this journal"))),
                     several => {
                         // Say which, so the person can pick one by its id.
+                        let short =
+                            |r: &ReadingView| -> String { r.id.as_str().chars().take(8).collect() };
                         let named: Vec<String> = several
                             .iter()
                             .map(|r| {
@@ -100,11 +102,10 @@ impl App {
                                     .map_or_else(|| "undated".to_owned(), |d| d.to_string());
                                 let mode =
                                     r.mode.value.map(|m| format!(", {m}")).unwrap_or_default();
-                                let id: String = r.id.as_str().chars().take(8).collect();
-                                format!("{id} ({date}{mode})")
+                                format!("{} ({date}{mode})", short(r))
                             })
                             .collect();
-                        let first: String = several[0].id.as_str().chars().take(8).collect();
+                        let first = short(several[0]);
                         Err(invalid(format!(
                             "`{w}` matches {} readings: {}; name one by the start of its id \
                              (such as {first})",

@@ -193,7 +193,7 @@ impl App {
         };
         let relays = match only {
             Some(_) => vec![docs[0].relay.clone()],
-            None => self.sync_relays()?,
+            None => self.relays_of(&docs)?,
         };
         if relays.is_empty() {
             self.client.identity()?;
@@ -356,20 +356,25 @@ impl App {
         }
     }
 
-    /// A live sync on every one of `relays` at once, one connection each,
-    /// until `stop`: each relay's report, with its journals.
     /// Every relay a sync of the whole device talks to: its journals'
     /// and those of a device link or recovery code waiting for its relay.
     /// A live sync started before a journal on a new relay came (the UI's)
     /// watches this to start over with it.
     pub fn sync_relays(&self) -> Result<Vec<String>> {
-        let mut relays: Vec<String> = self.journals()?.into_iter().map(|d| d.relay).collect();
+        self.relays_of(&self.journals()?)
+    }
+
+    /// [`App::sync_relays`], the journals already read.
+    fn relays_of(&self, docs: &[DocRow]) -> Result<Vec<String>> {
+        let mut relays: Vec<String> = docs.iter().map(|d| d.relay.clone()).collect();
         relays.extend(self.client.device_joins()?.into_iter().map(|(r, _)| r));
         relays.sort();
         relays.dedup();
         Ok(relays)
     }
 
+    /// A live sync on every one of `relays` at once, one connection each,
+    /// until `stop`: each relay's report, with its journals.
     async fn watch_every<F: FnMut(SyncEvent)>(
         &self,
         relays: &[String],

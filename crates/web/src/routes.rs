@@ -71,6 +71,15 @@ impl From<AppError> for Problem {
     }
 }
 
+/// What to tell the person beside a field when the app refused what they
+/// typed (an invalid input); any other error is the page's problem.
+pub(crate) fn refusal(e: AppError) -> Result<String, Problem> {
+    match e.kind() {
+        ErrorKind::Invalid => Ok(chain(&e)),
+        _ => Err(e.into()),
+    }
+}
+
 /// An error with its causes, for people.
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -178,7 +187,21 @@ fn fold(pairs: Vec<(String, String)>) -> HashMap<String, String> {
     }
     out
 }
-type F = axum::Form<HashMap<String, String>>;
+type F = FormIn;
+
+/// A form as sent, each line break made `\n` (see [`pages::forms::lines`]):
+/// every form handler takes its fields through this.
+pub(crate) struct FormIn(pub HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for FormIn {
+    type Rejection =
+        <axum::Form<HashMap<String, String>> as axum::extract::FromRequest<S>>::Rejection;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Form(f) = axum::Form::from_request(req, state).await?;
+        Ok(FormIn(pages::forms::lines(f)))
+    }
+}
 
 pub(crate) fn router(state: AppState) -> Router {
     use pages::{caseload, devices, journal, plan, reading, records, rights, share};
@@ -202,8 +225,7 @@ pub(crate) fn router(state: AppState) -> Router {
     }
     macro_rules! form {
         ($f:path) => {
-            |State(s): State<AppState>, axum::Form(f): F| async move {
-                let f = pages::forms::lines(f);
+            |State(s): State<AppState>, FormIn(f): F| async move {
                 if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
                     return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
                 }
@@ -214,8 +236,7 @@ pub(crate) fn router(state: AppState) -> Router {
     }
     macro_rules! doc_form {
         ($f:path) => {
-            |State(s): State<AppState>, Path(doc): Path<String>, axum::Form(f): F| async move {
-                let f = pages::forms::lines(f);
+            |State(s): State<AppState>, Path(doc): Path<String>, FormIn(f): F| async move {
                 if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
                     return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
                 }
@@ -228,8 +249,7 @@ pub(crate) fn router(state: AppState) -> Router {
         ($f:path) => {
             |State(s): State<AppState>,
              Path((doc, rid)): Path<(String, String)>,
-             axum::Form(f): F| async move {
-                let f = pages::forms::lines(f);
+             FormIn(f): F| async move {
                 if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
                     return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
                 }
@@ -339,9 +359,8 @@ async fn area_page(
 async fn area_form(
     State(s): State<AppState>,
     Path((doc, rid, area)): Path<(String, String, String)>,
-    axum::Form(f): F,
+    FormIn(f): F,
 ) -> Response {
-    let f = pages::forms::lines(f);
     if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
         return (
             StatusCode::FORBIDDEN,

@@ -180,6 +180,19 @@ impl Ui {
         )
     }
 
+    /// A form sent from one of this UI's pages, as the browser sends it.
+    fn post(&self, cookie: &str, path: &str, body: &str) -> Reply {
+        let host = self.host();
+        let origin = format!("http://{host}");
+        request(
+            self.addr(),
+            "POST",
+            path,
+            &[("Host", &host), ("Cookie", cookie), ("Origin", &origin)],
+            body,
+        )
+    }
+
     fn pages(&self) -> Vec<String> {
         let (d, r) = (&self.doc, &self.reading);
         vec![
@@ -949,13 +962,6 @@ fn a_journal_started_on_a_second_relay_syncs_without_restarting_the_ui() {
 fn a_form_refused_comes_back_as_typed_with_the_reason_tied_to_its_field() {
     let ui = Ui::start("en", "Sam");
     let cookie = ui.login();
-    let host = ui.host();
-    let origin = format!("http://{host}");
-    let h = [
-        ("Host", host.as_str()),
-        ("Cookie", cookie.as_str()),
-        ("Origin", origin.as_str()),
-    ];
     let d = &ui.doc;
     let plan = ui.get(&cookie, &format!("/j/{d}/plan"));
     let token = csrf(&plan.body);
@@ -1014,7 +1020,7 @@ fn a_form_refused_comes_back_as_typed_with_the_reason_tied_to_its_field() {
         ),
     ];
     for (path, body, id, reason, kept) in &cases {
-        let r = request(ui.addr(), "POST", path, &h, &format!("csrf={token}&{body}"));
+        let r = ui.post(&cookie, path, &format!("csrf={token}&{body}"));
         assert_eq!(r.status, 200, "{path} {body}: {}", r.body);
         let page = &r.body;
         assert!(page.contains("error-summary"), "{body}: {page}");
@@ -1042,11 +1048,9 @@ fn a_form_refused_comes_back_as_typed_with_the_reason_tied_to_its_field() {
     let notes = app.notes(&row, None).unwrap();
     assert_eq!(notes.len(), 1, "{notes:?}");
     // A note's line breaks, sent as a browser sends them, are kept as lines.
-    let r = request(
-        ui.addr(),
-        "POST",
+    let r = ui.post(
+        &cookie,
         &format!("/j/{d}/notes"),
-        &h,
         &format!("csrf={token}&text=Had+a+good+week.%0D%0AWent+twice."),
     );
     assert_eq!(r.status, 303);
@@ -1063,23 +1067,10 @@ fn a_form_refused_comes_back_as_typed_with_the_reason_tied_to_its_field() {
 fn a_form_sent_again_from_an_old_page_says_what_happened_instead_of_failing() {
     let ui = Ui::start("en", "Sam");
     let cookie = ui.login();
-    let host = ui.host();
-    let origin = format!("http://{host}");
-    let h = [
-        ("Host", host.as_str()),
-        ("Cookie", cookie.as_str()),
-        ("Origin", origin.as_str()),
-    ];
     let (d, r) = (&ui.doc, &ui.reading);
     let token = csrf(&ui.get(&cookie, &format!("/j/{d}/notes")).body);
     // The page with the recovery code, reloaded: the device is set up.
-    let again = request(
-        ui.addr(),
-        "POST",
-        "/setup",
-        &h,
-        &format!("csrf={token}&name=Sam"),
-    );
+    let again = ui.post(&cookie, "/setup", &format!("csrf={token}&name=Sam"));
     assert_eq!(again.status, 303, "{}", again.body);
     assert!(
         again
@@ -1089,11 +1080,9 @@ fn a_form_sent_again_from_an_old_page_says_what_happened_instead_of_failing() {
     );
     // A conflict settled in another tab, settled again from the old page.
     let back = format!("/j/{d}/r/{r}");
-    let settled = request(
-        ui.addr(),
-        "POST",
+    let settled = ui.post(
+        &cookie,
         &format!("/j/{d}/resolve"),
-        &h,
         &format!("csrf={token}&path=reading/{r}/score/work/agreed&value=6&back={back}"),
     );
     assert_eq!(settled.status, 303, "{}", settled.body);

@@ -125,16 +125,11 @@ pub fn chart(ctx: &Ctx, args: Chart, out: &mut impl Write) -> Result<()> {
         .ok_or_else(|| not_found("no readings to draw yet"))?;
     if model.series.is_empty() {
         let drawn: Vec<&str> = args.perspectives.iter().map(|p| p.trim()).collect();
+        let readings = crate::render::count(view.readings.len(), "reading");
         let which = if args.reading.is_empty() {
-            format!(
-                "the latest {}",
-                crate::render::count(view.readings.len(), "reading")
-            )
+            format!("the latest {readings}")
         } else {
-            format!(
-                "the {} chosen",
-                crate::render::count(view.readings.len(), "reading")
-            )
+            format!("the {readings} chosen")
         };
         return Err(not_found(format!(
             "nothing to draw yet: no {} scores in {which}; \

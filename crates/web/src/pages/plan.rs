@@ -10,7 +10,7 @@ use super::forms::field;
 use super::journal::{Tab, attribution, header};
 use super::{Section, csrf, data, error_summary, form_field, post_button};
 use crate::i18n::s;
-use crate::routes::{Answer, Ctx, chain, done};
+use crate::routes::{Answer, Ctx, done, refusal};
 
 /// `GET /j/{doc}/plan` (`?reading=` for an earlier reading's plan).
 pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -> Answer {
@@ -254,10 +254,7 @@ pub fn act(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> 
     };
     match outcome {
         Ok(key) => done(&back, key),
-        Err(e) if e.kind() == starling_app::ErrorKind::Invalid => {
-            refuse(app, ctx, doc, f, &at, chain(&e))
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => refuse(app, ctx, doc, f, &at, refusal(e)?),
     }
 }
 

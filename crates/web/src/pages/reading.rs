@@ -10,9 +10,9 @@ use starling_app::{App, ScoreInput};
 
 use super::forms::field;
 use super::journal::{Tab, attribution, header};
-use super::{Section, csrf, data, error_summary, post_button};
+use super::{Section, csrf, data, error_summary, form_field, post_button};
 use crate::i18n::{n, s};
-use crate::routes::{Answer, Ctx, done};
+use crate::routes::{Answer, Ctx, done, refusal};
 
 fn cell(ctx: &Ctx<'_>, score: &Score) -> Markup {
     html! {
@@ -177,14 +177,14 @@ fn page_with(
             h3 { (tr.t("reading-date-title")) }
             form method="post" action=(format!("/j/{}/r/{}/date", row.doc, rid)) novalidate {
                 (csrf(ctx.csrf))
-                div.field.has-error[!errors.is_empty()] {
+                (form_field("date", Some("date-hint"), errors, html! {
                     label for="date" { (tr.t("reading-date-taken")) }
                     p.hint id="date-hint" { (tr.t("reading-date-taken-hint")) }
-                    @for (_, e) in errors { p.error id="date-error" { (e) } }
+                }, |d| html! {
                     input.short type="date" id="date" name="date" required
                         value=(typed.map_or_else(|| r.sort_date().map(|d| d.to_string()).unwrap_or_default(), str::to_owned))
-                        aria-describedby=(if errors.is_empty() { "date-hint" } else { "date-hint date-error" });
-                }
+                        aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+                }))
                 button.secondary type="submit" { (tr.t("reading-date-change")) }
             }
             h3 { (tr.t("reading-delete-title")) }
@@ -406,11 +406,10 @@ pub fn new_reading(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, Stri
         "recovery-star",
     ) {
         Ok((id, _, _)) => done(&format!("/j/{}/r/{}", row.doc, id), "done-reading"),
-        Err(e) if e.kind() == starling_app::ErrorKind::Invalid => {
-            let errors = [("date".to_owned(), crate::routes::chain(&e))];
+        Err(e) => {
+            let errors = [("date".to_owned(), refusal(e)?)];
             super::journal::overview_with(app, ctx, doc, &HashMap::new(), f, &errors)
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -456,10 +455,7 @@ pub fn set_date(
     } else {
         match app.set_reading_date(&row, Some(rid), typed) {
             Ok((id, _)) => return done(&format!("/j/{}/r/{}", row.doc, id), "done-saved"),
-            Err(e) if e.kind() == starling_app::ErrorKind::Invalid => {
-                Some(crate::routes::chain(&e))
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => Some(refusal(e)?),
         }
     };
     let errors: Vec<(String, String)> = error.into_iter().map(|e| ("date".to_owned(), e)).collect();

@@ -11,7 +11,7 @@ use super::forms::field;
 use super::journal::{Tab, attribution, header};
 use super::{Section, csrf, data, error_summary, form_field};
 use crate::i18n::s;
-use crate::routes::{Answer, Ctx, chain, done};
+use crate::routes::{Answer, Ctx, done, refusal};
 
 fn time(secs: i64) -> String {
     let date = recovery_journal::Date::from_unix(secs);
@@ -89,29 +89,18 @@ fn notes_with(
 /// after today) shows the form again, with what was typed and why.
 pub fn add_note(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
     let row = app.pick(Some(doc))?;
-    let text = field(f, "text").unwrap_or_default();
-    let error = if text.trim().is_empty() {
-        Some(("text", ctx.tr.t("notes-text-missing")))
-    } else {
-        match app.add_note(&row, text, None, field(f, "date")) {
-            Ok(_) => return done(&format!("/j/{}/notes", row.doc), "done-note"),
-            Err(e) if e.kind() == starling_app::ErrorKind::Invalid => {
-                // The text is checked above; what is left is the date, or
-                // a note too long.
-                let at = if field(f, "date").is_some() && chain(&e).contains("date") {
-                    "date"
-                } else {
-                    "text"
-                };
-                Some((at, chain(&e)))
-            }
-            Err(e) => return Err(e.into()),
-        }
+    let (at, error) = match field(f, "text") {
+        None => ("text", ctx.tr.t("notes-text-missing")),
+        Some(text) => match App::note_date(field(f, "date")) {
+            Err(e) => ("date", refusal(e)?),
+            // The date is good: what is left to refuse is the text (too long).
+            Ok(_) => match app.add_note(&row, text, None, field(f, "date")) {
+                Ok(_) => return done(&format!("/j/{}/notes", row.doc), "done-note"),
+                Err(e) => ("text", refusal(e)?),
+            },
+        },
     };
-    let errors: Vec<(String, String)> = error
-        .into_iter()
-        .map(|(at, text)| (at.to_owned(), text))
-        .collect();
+    let errors = [(at.to_owned(), error)];
     notes_with(app, ctx, doc, f, &errors)
 }
 
