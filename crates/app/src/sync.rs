@@ -97,6 +97,9 @@ pub struct SyncEvent {
     pub kind: SyncEventKind,
     /// The journal (its id), when it concerns one.
     pub journal: Option<String>,
+    /// The relay, when it concerns a connection to one (`connected`,
+    /// `disconnected`).
+    pub relay: Option<String>,
     /// What happened, in words, with names.
     pub text: String,
 }

@@ -49,6 +49,8 @@ pub enum ClientEvent {
     },
     /// The connection dropped; it will be retried.
     Disconnected {
+        /// The relay.
+        relay: String,
         /// Why.
         reason: String,
     },
@@ -312,7 +314,10 @@ impl Client {
                     }
                 }
             };
-            on_event(ClientEvent::Disconnected { reason });
+            on_event(ClientEvent::Disconnected {
+                relay: relay.to_string(),
+                reason,
+            });
             run.session.handle_disconnected(now_ms(), &mut OsRng);
             let wait = run
                 .session

@@ -16,6 +16,7 @@ status-label = Sync:
 status-starting = starting…
 status-online = connected. Changes are shared as they happen.
 status-offline = offline. That's fine: your changes are kept on this device and sent when the connection is back.
+status-partial = connected, but one of your relays can't be reached. The journals kept there are safe on this device, and their changes are sent when it is back.
 status-paused = paused for a moment while another Starling command uses the sync. It carries on by itself.
 status-elsewhere = another Starling window is keeping this device in sync.
 

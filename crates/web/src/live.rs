@@ -10,6 +10,7 @@
 //! is a normal state: edits are kept on this device and sent when the relay
 //! is reachable.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -39,6 +40,9 @@ pub enum Status {
     Online,
     /// The relay cannot be reached: edits wait on this device.
     Offline,
+    /// Some of the device's relays are connected, some cannot be reached:
+    /// the journals on those wait on this device.
+    Partial,
     /// A command in a terminal is using the sync state for a moment.
     Paused,
     /// Another `starling sync --watch` (or UI) keeps this device in sync.
@@ -52,8 +56,19 @@ impl Status {
             Status::Starting => "status-starting",
             Status::Online => "status-online",
             Status::Offline => "status-offline",
+            Status::Partial => "status-partial",
             Status::Paused => "status-paused",
             Status::ElsewhereSyncing => "status-elsewhere",
+        }
+    }
+
+    /// Where sync stands with these relays, each connected or not: online
+    /// only when every one is, offline only when none is.
+    fn of_links(links: &BTreeMap<String, bool>) -> Status {
+        match (links.values().any(|up| *up), links.values().all(|up| *up)) {
+            (_, true) => Status::Online,
+            (true, false) => Status::Partial,
+            (false, false) => Status::Offline,
         }
     }
 }
@@ -178,13 +193,23 @@ async fn run(
                 };
                 let live2 = live.clone();
                 let tr2 = tr.clone();
+                // Each relay connected or not: one out of reach while the
+                // others are connected is not "offline".
+                let mut links: BTreeMap<String, bool> = BTreeMap::new();
                 let result = app
                     .sync_async(None, &SyncOptions::watch(), stopped, move |e| {
                         let status = match e.kind {
-                            SyncEventKind::Connected | SyncEventKind::Resumed => {
-                                Some(Status::Online)
+                            SyncEventKind::Connected | SyncEventKind::Disconnected => {
+                                if let Some(relay) = &e.relay {
+                                    links.insert(relay.clone(), e.kind == SyncEventKind::Connected);
+                                }
+                                Some(Status::of_links(&links))
                             }
-                            SyncEventKind::Disconnected => Some(Status::Offline),
+                            SyncEventKind::Resumed => Some(if links.is_empty() {
+                                Status::Online
+                            } else {
+                                Status::of_links(&links)
+                            }),
                             SyncEventKind::Paused => Some(Status::Paused),
                             _ => None,
                         };

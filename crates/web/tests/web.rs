@@ -73,6 +73,25 @@ fn request(
     }
 }
 
+/// Trades the server's launch token for the session cookie.
+fn login(server: &UiServer) -> String {
+    let url = server.url();
+    let r = request(
+        server.local_addr(),
+        "GET",
+        &url[url.find("/?token").unwrap()..],
+        &[("Host", &server.local_addr().to_string())],
+        "",
+    );
+    assert_eq!(r.status, 303);
+    let cookie = r.header("set-cookie").unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    cookie.split(';').next().unwrap().to_owned()
+}
+
 /// A home with one journal (client Sam, a reading, a score, a note), and
 /// its UI served without a live sync.
 struct Ui {
@@ -154,20 +173,7 @@ impl Ui {
 
     /// Trades the launch token for the session cookie.
     fn login(&self) -> String {
-        let r = request(
-            self.addr(),
-            "GET",
-            &self.token_path(),
-            &[("Host", &self.host())],
-            "",
-        );
-        assert_eq!(r.status, 303);
-        let cookie = r.header("set-cookie").unwrap().to_owned();
-        assert!(
-            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-            "{cookie}"
-        );
-        cookie.split(';').next().unwrap().to_owned()
+        login(self.server.as_ref().unwrap())
     }
 
     fn get(&self, cookie: &str, path: &str) -> Reply {
@@ -884,78 +890,184 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from
     relay_rt.block_on(relay.shutdown());
 }
 
+/// Real relays on 127.0.0.1, each with its own data directory, on a
+/// runtime of their own; shut down when dropped.
+struct Relays {
+    runtime: tokio::runtime::Runtime,
+    handles: Vec<starling_relay::RelayHandle>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Relays {
+    fn start(n: usize) -> Relays {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        let handles = dirs
+            .iter()
+            .map(|d| {
+                runtime
+                    .block_on(starling_relay::start(
+                        starling_relay::RelayConfig::for_data_dir(d.path()),
+                    ))
+                    .unwrap()
+            })
+            .collect();
+        Relays {
+            runtime,
+            handles,
+            _dirs: dirs,
+        }
+    }
+
+    fn addr(&self, i: usize) -> String {
+        self.handles[i].local_addr().to_string()
+    }
+}
+
+impl Drop for Relays {
+    fn drop(&mut self) {
+        for r in self.handles.drain(..) {
+            self.runtime.block_on(r.shutdown());
+        }
+    }
+}
+
+/// A home set up for Sam, and its UI served with the live sync on.
+struct LiveUi {
+    runtime: tokio::runtime::Runtime,
+    server: Option<UiServer>,
+    home: tempfile::TempDir,
+}
+
+impl LiveUi {
+    fn new() -> LiveUi {
+        let home = tempfile::tempdir().unwrap();
+        App::open(home.path()).unwrap().init("Sam").unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        LiveUi {
+            runtime,
+            server: None,
+            home,
+        }
+    }
+
+    fn app(&self) -> App {
+        App::open(self.home.path()).unwrap()
+    }
+
+    fn serve(&mut self) {
+        let options = UiOptions {
+            lang: "en".into(),
+            port: 0,
+            live_sync: true,
+            export_dir: None,
+        };
+        let server = self
+            .runtime
+            .block_on(starling_web::serve(self.home.path(), options))
+            .unwrap();
+        self.server = Some(server);
+    }
+
+    /// Waits up to 20 s for `doc` to have synced.
+    fn synced(&self, doc: &str) -> bool {
+        wait_for(|| {
+            let rows = self.app().journals().unwrap();
+            rows.iter().any(|r| r.doc == doc && r.last_sync.is_some())
+        })
+    }
+}
+
+impl Drop for LiveUi {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.runtime.block_on(s.shutdown());
+        }
+    }
+}
+
+/// Whether `done` turns true within 20 s.
+fn wait_for(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
 #[test]
 fn a_journal_started_on_a_second_relay_syncs_without_restarting_the_ui() {
-    let relay_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let relays: Vec<_> = dirs
-        .iter()
-        .map(|d| {
-            relay_rt
-                .block_on(starling_relay::start(
-                    starling_relay::RelayConfig::for_data_dir(d.path()),
-                ))
-                .unwrap()
-        })
-        .collect();
-    let home = tempfile::tempdir().unwrap();
-    let app = App::open(home.path()).unwrap();
-    app.init("Sam").unwrap();
-    let first = app
-        .new_journal(
-            &relays[0].local_addr().to_string(),
-            Some("Sam"),
-            "recovery-star",
-        )
+    let relays = Relays::start(2);
+    let mut ui = LiveUi::new();
+    let first = ui
+        .app()
+        .new_journal(&relays.addr(0), Some("Sam"), "recovery-star")
         .unwrap()
         .to_string();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let options = UiOptions {
-        lang: "en".into(),
-        port: 0,
-        live_sync: true,
-        export_dir: None,
-    };
-    let server = runtime
-        .block_on(starling_web::serve(home.path(), options))
-        .unwrap();
-    let synced = |doc: &str| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
-            let rows = App::open(home.path()).unwrap().journals().unwrap();
-            if rows.iter().any(|r| r.doc == doc && r.last_sync.is_some()) {
-                return true;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        false
-    };
-    assert!(synced(&first), "the live sync reaches the first relay");
+    ui.serve();
+    assert!(ui.synced(&first), "the live sync reaches the first relay");
     // A second journal, on a relay the live sync was not talking to.
-    let second = app
-        .new_journal(
-            &relays[1].local_addr().to_string(),
-            Some("Sam at work"),
-            "recovery-star",
-        )
+    let second = ui
+        .app()
+        .new_journal(&relays.addr(1), Some("Sam at work"), "recovery-star")
         .unwrap()
         .to_string();
     assert!(
-        synced(&second),
+        ui.synced(&second),
         "a journal on a new relay waited for a restart of the UI"
     );
-    runtime.block_on(server.shutdown());
-    for r in relays {
-        relay_rt.block_on(r.shutdown());
-    }
+}
+
+#[test]
+fn one_relay_out_of_reach_is_not_offline_while_another_is_connected() {
+    let relays = Relays::start(1);
+    let mut ui = LiveUi::new();
+    let app = ui.app();
+    let here = app
+        .new_journal(&relays.addr(0), Some("Sam"), "recovery-star")
+        .unwrap()
+        .to_string();
+    // Nothing listens on the discard port: refused at once, every retry.
+    app.new_journal("127.0.0.1:9", Some("Sam at work"), "recovery-star")
+        .unwrap();
+    ui.serve();
+    let server = ui.server.as_ref().unwrap();
+    let addr = server.local_addr();
+    let host = addr.to_string();
+    let cookie = login(server);
+    assert!(ui.synced(&here), "the reachable relay syncs");
+    let status = || {
+        let page = request(
+            addr,
+            "GET",
+            "/",
+            &[("Host", &host), ("Cookie", &cookie)],
+            "",
+        );
+        let at = page.body.find("id=\"sync-status-text\"").unwrap();
+        let rest = &page.body[at..];
+        rest[rest.find('>').unwrap() + 1..rest.find("</span>").unwrap()].to_owned()
+    };
+    let mut last = String::new();
+    assert!(
+        wait_for(|| {
+            last = status();
+            last.contains("one of your relays can't be reached")
+        }),
+        "the status said {last:?}"
+    );
+    assert!(!last.contains("offline"), "{last}");
 }
 
 #[test]

@@ -136,10 +136,10 @@ impl<'a> EventNamer<'a> {
             ClientEvent::Connected { relay } => {
                 (K::Connected, None, format!("connected to {relay}"))
             }
-            ClientEvent::Disconnected { reason } => (
+            ClientEvent::Disconnected { relay, reason } => (
                 K::Disconnected,
                 None,
-                format!("disconnected ({reason}); retrying"),
+                format!("disconnected from {relay} ({reason}); retrying"),
             ),
             ClientEvent::Changed {
                 doc,
@@ -236,9 +236,16 @@ impl<'a> EventNamer<'a> {
             }
             _ => return Vec::new(),
         };
+        let relay = match &event {
+            ClientEvent::Connected { relay } | ClientEvent::Disconnected { relay, .. } => {
+                Some(relay.clone())
+            }
+            _ => None,
+        };
         let mut out = vec![SyncEvent {
             kind,
             journal: doc.map(|d| d.to_string()),
+            relay,
             text: clean(&text),
         }];
         if let (K::Changed, Some(doc)) = (kind, doc) {
@@ -281,6 +288,7 @@ impl<'a> EventNamer<'a> {
             out.push(SyncEvent {
                 kind: SyncEventKind::Conflict,
                 journal: Some(key.clone()),
+                relay: None,
                 text: clean(&format!("CONFLICT at {path}: {}", said.join("; "))),
             });
         }
