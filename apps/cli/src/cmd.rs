@@ -90,6 +90,8 @@ pub enum Command {
     /// Delete a journal you own, for everyone: the relay erases it (and
     /// refuses it from then on), and every member's device erases its copy
     /// when it next syncs. Offers to save a copy first; cannot be undone.
+    /// With the relay out of reach it waits for the next sync, unless the
+    /// journal never reached the relay: then it is erased here at once.
     ///
     /// Examples:
     ///   starling delete --journal Sam

@@ -5,7 +5,10 @@
 //! every member's device erases its copy when it next syncs; leaving removes
 //! this device from the members, and erases its copy. This device erases
 //! only once the relay confirms, so a deletion made offline is not lost: it
-//! waits in the store, and the next sync carries it out.
+//! waits in the store, and the next sync carries it out. A journal that
+//! never reached its relay (its first membership op never confirmed) is
+//! erased from this device at once when the relay is out of reach: nobody
+//! else can have it.
 
 use std::time::Duration;
 
@@ -33,6 +36,9 @@ pub struct Erased {
     /// A join that never completed, given up: nothing of the journal was
     /// here, and only the stored invite is forgotten.
     pub never_joined: bool,
+    /// Nothing of the journal had reached its relay (out of reach now): it
+    /// was erased from this device at once, as nobody else had it.
+    pub never_synced: bool,
 }
 
 impl App {
@@ -75,7 +81,16 @@ impl App {
         if !self.client.deleting(&row.doc)? {
             self.client.delete(&row.doc).map_err(refused)?;
         }
-        self.confirm(row)
+        let erased = self.confirm(row)?;
+        // Never sent: nobody else has it, nothing to wait for.
+        if !erased.done && self.client.erase_unsent(&row.doc)? {
+            return Ok(Erased {
+                done: true,
+                never_synced: true,
+                ..erased
+            });
+        }
+        Ok(erased)
     }
 
     /// Leaves `row`: removes this device from its members and erases the
@@ -98,6 +113,7 @@ impl App {
                 label: journal_label(row),
                 done: true,
                 never_joined: true,
+                never_synced: false,
             });
         }
         self.client.leave(&row.doc).map_err(refused)?;
@@ -120,6 +136,7 @@ impl App {
             label: journal_label(row),
             done,
             never_joined: false,
+            never_synced: false,
         })
     }
 }

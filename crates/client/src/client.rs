@@ -490,6 +490,30 @@ impl Client {
             .is_some_and(|m| m.can_write(&me)))
     }
 
+    /// Erases `doc` from this device at once if nothing of it ever reached
+    /// its relay: the relay never confirmed its first membership op and
+    /// never sent any of it. Nobody else can have it, so there is nothing
+    /// to wait for. Returns whether it erased.
+    pub fn erase_unsent(&self, doc: &str) -> Result<bool> {
+        let _lock = self.lock()?;
+        let Some(bytes) = self.store.sync_state(doc)? else {
+            return Ok(false);
+        };
+        let state = persist::decode(&bytes)?;
+        let unsent = state.cursor == 0
+            && state.invite.is_none()
+            && state
+                .ops
+                .first()
+                .is_some_and(|first| state.op_outbox.iter().any(|o| o.hash() == first.hash()));
+        if !unsent {
+            return Ok(false);
+        }
+        self.store.write(|tx| rows::erase(tx, doc))?;
+        self.store.reclaim()?;
+        Ok(true)
+    }
+
     /// Forget a document this device never got into (a join the relay
     /// refused, or one given up). Keeps documents that have content;
     /// returns whether it forgot.

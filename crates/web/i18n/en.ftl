@@ -34,6 +34,7 @@ done-already-settled = This was already settled, on another page or device: here
 done-setup-already = This device is already set up: here are its journals.
 done-device-added = This device is now yours: your journals are here.
 done-deleted = The journal is deleted. Everyone else's devices remove it the next time they sync.
+done-deleted-here = The journal is deleted. It had never reached its relay, so nobody else had it.
 done-left = You have left the journal, and it is removed from this device.
 done-erase-queued = The relay could not be reached, so this will happen the next time this device syncs. The journal stays here until then.
 done-setup = You're set up. Start a journal, or join one with an invite.

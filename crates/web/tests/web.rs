@@ -1206,3 +1206,27 @@ fn a_form_sent_again_from_an_old_page_says_what_happened_instead_of_failing() {
     let page = ui.get(&cookie, to);
     assert!(page.body.contains("already settled"), "{}", page.body);
 }
+
+#[test]
+fn a_journal_that_never_reached_its_relay_is_deleted_at_once() {
+    // Its relay, the discard port, never answers.
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let action = format!("/j/{}/delete", ui.doc);
+    let form = ui.get(&cookie, &action);
+    let r = ui.post(
+        &cookie,
+        &action,
+        &format!("csrf={}&confirm=yes", csrf(&form.body)),
+    );
+    assert_eq!(r.status, 303);
+    let to = r.header("location").unwrap();
+    assert!(to.contains("done=done-deleted-here"), "{to}");
+    let home = ui.get(&cookie, to);
+    assert!(
+        home.body.contains("It had never reached its relay"),
+        "{}",
+        home.body
+    );
+    assert_eq!(ui.get(&cookie, &format!("/j/{}", ui.doc)).status, 404);
+}

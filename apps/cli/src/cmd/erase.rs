@@ -109,6 +109,13 @@ fn report(ctx: &Ctx, erased: &Erased, done: &str, out: &mut impl Write) -> Resul
             "Gave up joining {}: the join never completed, and its invite is forgotten here.",
             erased.label
         )?;
+    } else if erased.never_synced {
+        writeln!(
+            out,
+            "{done} {}: it had never reached its relay, so nobody else had it; it is erased \
+             from this device.",
+            erased.label
+        )?;
     } else if erased.done {
         writeln!(
             out,

@@ -162,3 +162,20 @@ fn a_journal_the_relays_retention_deletes_stays_on_the_devices_and_says_why() {
     assert!(alex.ok(&["note", "list"]).contains("PLANTED-ERASE"));
     assert!(alex.ok(&["list"]).contains("the relay deleted"));
 }
+
+#[test]
+fn a_journal_that_never_reached_its_relay_is_deleted_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let sam = crate::util::Person::new(&root, "Sam");
+    // Nothing listens on the discard port: the journal never leaves here.
+    sam.ok(&["new", "--relay", "127.0.0.1:9"]);
+    sam.ok(&["note", "add", PLANTED]);
+    let said = sam.ok(&["delete", "--yes"]);
+    assert!(
+        said.contains("it had never reached its relay, so nobody else had it"),
+        "{said}"
+    );
+    let (_, err) = sam.fails(&["show"]);
+    assert!(err.contains("no journal"), "{err}");
+    assert_eq!(holding(&sam.home, PLANTED.as_bytes()), Vec::<String>::new());
+}

@@ -164,6 +164,7 @@ pub fn erase(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -
         app.leave(&row)?
     };
     match (erased.done, owner) {
+        (true, true) if erased.never_synced => done("/", "done-deleted-here"),
         (true, true) => done("/", "done-deleted"),
         (true, false) => done("/", "done-left"),
         (false, _) => done(&format!("/j/{}/export", row.doc), "done-erase-queued"),
