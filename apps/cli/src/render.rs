@@ -256,6 +256,11 @@ pub fn signoff(status: &SignOff) -> String {
             signed_by.len()
         ),
         SignOff::SignedOff { .. } => "signed off by client and worker".to_owned(),
+        SignOff::Outdated { signed_by, changed } => format!(
+            "signed by {} of 2 on an earlier version; changed since: {} (sign it off again)",
+            signed_by.len(),
+            changed.join(", ")
+        ),
         SignOff::Amended { changed, .. } => {
             format!("AMENDED after sign-off: {}", changed.join(", "))
         }

@@ -6,7 +6,9 @@
 //! the document heads they signed at. A reading is *signed off* while both
 //! signatures match its current digest; a change after that marks it
 //! *amended after sign-off*, and the view names the fields that changed,
-//! found by comparing with the journal as it was at the signers' heads.
+//! found by comparing with the journal as it was at the signers' heads. A
+//! change after only one side signed makes that signature *outdated*,
+//! named the same way: a signature is never dropped without a word.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -46,6 +48,14 @@ pub enum SignOff {
         /// The worker's device.
         worker: DeviceId,
     },
+    /// One side signed an earlier version; the reading changed since, so
+    /// no signature covers what it says now (the signers sign again).
+    Outdated {
+        /// Who signed the earlier version.
+        signed_by: Vec<DeviceId>,
+        /// Fields that differ from what the latest of them signed.
+        changed: Vec<String>,
+    },
     /// Signed off by both, then changed.
     Amended {
         /// The client's device.
@@ -62,6 +72,8 @@ struct Signed {
     role: MemberRole,
     digest: [u8; 32],
     heads: Vec<ChangeHash>,
+    /// When the signer says they signed (ms).
+    at: i64,
 }
 
 /// What a reading says, field by field, in a canonical order.
@@ -234,10 +246,15 @@ impl Journal {
             .filter(|s| s.digest == current)
             .map(|s| s.device)
             .collect();
-        if signed_by.is_empty() {
-            SignOff::Unsigned
-        } else {
-            SignOff::Partial { signed_by }
+        if !signed_by.is_empty() {
+            return SignOff::Partial { signed_by };
+        }
+        // Every signature is of an earlier version: say so, and what
+        // changed since the latest of them.
+        let latest = signed.iter().max_by_key(|s| s.at);
+        SignOff::Outdated {
+            signed_by: signed.iter().map(|s| s.device).collect(),
+            changed: latest.map_or_else(Vec::new, |s| self.changed_since(reading, &s.heads)),
         }
     }
 }
@@ -282,11 +299,13 @@ fn valid_signatures(
                 .and_then(|e| e.str())
                 .map(|s| s.split(',').filter_map(|h| h.parse().ok()).collect())
                 .unwrap_or_default();
+            let at = field("at").and_then(|e| e.timestamp()).unwrap_or(0);
             out.push(Signed {
                 device,
                 role,
                 digest,
                 heads,
+                at,
             });
         }
         out.sort_by_key(|s| s.device);

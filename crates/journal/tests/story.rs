@@ -207,6 +207,35 @@ fn sign_off_then_amend_shows_what_changed() {
 }
 
 #[test]
+fn a_change_after_one_side_signed_says_their_signature_is_outdated() {
+    let mut p = pair();
+    p.client
+        .set_score(&p.reading, "work", Perspective::Agreed, 6)
+        .unwrap();
+    p.client.sign_off(&p.reading, &p.client_id.key).unwrap();
+    let mut worker = merged(&p.worker, &p.client);
+    worker
+        .set_score(&p.reading, "work", Perspective::Agreed, 7)
+        .unwrap();
+    assert_eq!(
+        worker.view().readings[0].signoff,
+        SignOff::Outdated {
+            signed_by: vec![p.client_id.device],
+            changed: vec!["work.agreed".into()],
+        }
+    );
+    // The worker signing the new version leaves it one of two, for the
+    // client to sign again.
+    worker.sign_off(&p.reading, &p.worker_id.key).unwrap();
+    assert_eq!(
+        worker.view().readings[0].signoff,
+        SignOff::Partial {
+            signed_by: vec![p.worker_id.device]
+        }
+    );
+}
+
+#[test]
 fn sign_off_is_refused_with_open_conflicts_or_a_foreign_key() {
     let mut p = pair();
     p.client

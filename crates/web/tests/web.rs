@@ -1230,3 +1230,42 @@ fn a_journal_that_never_reached_its_relay_is_deleted_at_once() {
     );
     assert_eq!(ui.get(&cookie, &format!("/j/{}", ui.doc)).status, 404);
 }
+
+#[test]
+fn a_reading_says_who_signed_and_a_change_after_one_side_signed_is_named() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let page = format!("/j/{}/r/{}", ui.doc, ui.reading);
+    let before = ui.get(&cookie, &page);
+    let r = ui.post(
+        &cookie,
+        &format!("/j/{}/signoff", ui.doc),
+        &format!("csrf={}&reading={}", csrf(&before.body), ui.reading),
+    );
+    assert_eq!(r.status, 303);
+    // Signed here: who signed, and no second sign-off to offer.
+    let signed = ui.get(&cookie, &page);
+    assert!(
+        signed.body.contains("signed by Sam (1 of 2)"),
+        "{}",
+        signed.body
+    );
+    assert!(signed.body.contains("You have signed this version"));
+    assert!(!signed.body.contains("Sign off this reading"));
+    // A later change: the signature is of an earlier version, and the page
+    // says what changed, in words, and offers to sign again.
+    let app = App::open(ui._home.path()).unwrap();
+    let row = app.pick(Some(&ui.doc)).unwrap();
+    let mut agreed = ScoreInput::new("work", 5);
+    agreed.perspective = Some(recovery_journal::Perspective::Agreed);
+    app.score(&row, &agreed).unwrap();
+    let changed = ui.get(&cookie, &page);
+    assert!(
+        changed
+            .body
+            .contains("Sam signed an earlier version. Changed since: Work (Agreed)."),
+        "{}",
+        changed.body
+    );
+    assert!(changed.body.contains("Sign off this reading"));
+}

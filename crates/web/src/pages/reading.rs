@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use maud::{Markup, html};
-use recovery_journal::{AreaView, FieldPath, Instrument, Perspective, ReadingView, Score, SignOff};
+use recovery_journal::{
+    AreaView, FieldPath, Instrument, JournalView, Perspective, ReadingView, Score, SignOff,
+};
 use starling_app::{App, ScoreInput};
 
 use super::forms::field;
@@ -28,19 +30,67 @@ fn cell(ctx: &Ctx<'_>, score: &Score) -> Markup {
     }
 }
 
-fn signoff_words(ctx: &Ctx<'_>, s: &SignOff) -> String {
+fn signoff_words(ctx: &Ctx<'_>, view: &JournalView, r: &ReadingView) -> String {
     let tr = ctx.tr;
-    match s {
+    let names = |ds: &[recovery_journal::DeviceId]| {
+        let names: Vec<String> = ds
+            .iter()
+            .map(|d| {
+                view.member_name(*d)
+                    .map_or_else(|| tr.t("unknown-device"), str::to_owned)
+            })
+            .collect();
+        s(names.join(", "))
+    };
+    match &r.signoff {
         SignOff::Unsigned => tr.t("signoff-unsigned"),
-        SignOff::Partial { signed_by } => {
-            tr.ta("signoff-partial", &[("count", n(signed_by.len()))])
-        }
+        SignOff::Partial { signed_by } => tr.ta(
+            "signoff-partial",
+            &[("count", n(signed_by.len())), ("who", names(signed_by))],
+        ),
         SignOff::SignedOff { .. } => tr.t("signoff-done"),
+        SignOff::Outdated { signed_by, changed } => tr.ta(
+            "signoff-outdated",
+            &[
+                ("who", names(signed_by)),
+                ("fields", s(changed_words(ctx, r, changed))),
+            ],
+        ),
         SignOff::Amended { changed, .. } => tr.ta(
             "signoff-amended",
-            &[("fields", crate::i18n::s(changed.join(", ")))],
+            &[("fields", s(changed_words(ctx, r, changed)))],
         ),
     }
+}
+
+/// The fields a sign-off names as changed (`work.agreed`), in words:
+/// "Work (Agreed)".
+fn changed_words(ctx: &Ctx<'_>, r: &ReadingView, changed: &[String]) -> String {
+    let tr = ctx.tr;
+    let words: Vec<String> = changed
+        .iter()
+        .map(|f| match f.split_once('.') {
+            Some((area, what)) => {
+                let area = r
+                    .areas
+                    .iter()
+                    .find(|a| a.area == area)
+                    .map_or_else(|| area.to_owned(), |a| a.name.clone());
+                let what = match what {
+                    "note" => tr.t("signoff-field-note"),
+                    p => tr.t(&format!("perspective-{p}")),
+                };
+                format!("{area} ({what})")
+            }
+            None => match f.as_str() {
+                "date" => tr.t("reading-date"),
+                "mode" => tr.t("reading-mode"),
+                "instrument" => tr.t("signoff-field-instrument"),
+                other => other.to_owned(),
+            },
+        })
+        .collect();
+    words.join(", ")
 }
 
 fn who(
@@ -83,6 +133,11 @@ fn page_with(
         return Err(crate::routes::Problem::NotFound(tr.t("problem-no-reading")));
     };
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
+    // This device signed what it says now.
+    let signed_by_me = match (&r.signoff, app.device()) {
+        (SignOff::Partial { signed_by }, Ok(me)) => signed_by.contains(&me),
+        _ => false,
+    };
     let date = r
         .sort_date()
         .map(|d| d.to_string())
@@ -107,7 +162,7 @@ fn page_with(
         @if r.deleted_while_edited {
             div.notice.warn { p { (tr.t("reading-deleted-while-edited")) } }
         }
-        p { (tr.t("signoff-label")) " " strong { (signoff_words(ctx, &r.signoff)) } }
+        p { (tr.t("signoff-label")) " " strong { (signoff_words(ctx, &view, r)) } }
         @if !conflicts.is_empty() {
             h3 { (tr.t("conflicts-title")) }
             p.hint { (tr.t("conflicts-hint")) }
@@ -169,9 +224,15 @@ fn page_with(
                 }
             }
         }
-        h3 { (tr.t("signoff-title")) }
-        p.hint { (tr.t("signoff-hint")) }
-        (post_button(&format!("/j/{}/signoff", row.doc), ctx.csrf, &tr.t("signoff-button"), "", &[("reading", rid.as_str())]))
+        @if !matches!(r.signoff, SignOff::SignedOff { .. }) {
+            h3 { (tr.t("signoff-title")) }
+            @if signed_by_me {
+                p { (tr.t("signoff-you-signed")) }
+            } @else {
+                p.hint { (tr.t("signoff-hint")) }
+                (post_button(&format!("/j/{}/signoff", row.doc), ctx.csrf, &tr.t("signoff-button"), "", &[("reading", rid.as_str())]))
+            }
+        }
         p.no-print { a href=(format!("/j/{}/print?reading={}", row.doc, rid)) { (tr.t("print-link")) } }
         div.no-print {
             h3 { (tr.t("reading-date-title")) }
