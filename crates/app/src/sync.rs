@@ -139,6 +139,10 @@ pub struct SyncProblem {
     pub kind: ProblemKind,
     /// In words, with what to do.
     pub text: String,
+    /// The same, where the journal is already named (beside it in
+    /// `starling list` and the UI, which keep it until a sync catches the
+    /// journal up).
+    pub reason: String,
 }
 
 /// What a sync did. One source for the text and the JSON output.
@@ -281,6 +285,7 @@ impl App {
                     journal: row.doc.clone(),
                     kind: ProblemKind::Unreachable,
                     text: format!("{} was not synced: {err}", journal_label(row)),
+                    reason: err.to_string(),
                 });
             }
         }
@@ -305,6 +310,7 @@ impl App {
                     outcome.problems.push(SyncProblem {
                         journal: row.doc.clone(),
                         kind,
+                        reason: text.clone(),
                         text,
                     });
                 }
@@ -349,7 +355,7 @@ impl App {
                 .problems
                 .iter()
                 .find(|p| p.journal == row.doc)
-                .map(|p| p.text.as_str());
+                .map(|p| p.reason.as_str());
             self.client.set_sync_problem(&row.doc, problem)?;
         }
         if outcome.problems.is_empty() || options.watch {
@@ -527,6 +533,7 @@ fn refusals(report: &SyncReport, docs: &[DocRow]) -> Vec<SyncProblem> {
         out.push(SyncProblem {
             journal: doc.to_string(),
             kind,
+            reason: text.clone(),
             text,
         });
     }

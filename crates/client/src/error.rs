@@ -121,7 +121,7 @@ pub enum ClientError {
     #[error(transparent)]
     Session(#[from] starling_protocol::session::SessionError),
     /// An invite link that does not parse.
-    #[error("invalid invite link")]
+    #[error("this invite link does not work; ask for it again, and copy it whole")]
     Invite(#[from] starling_protocol::invite::InviteError),
     /// A device link or recovery code that does not parse.
     #[error(transparent)]

@@ -32,10 +32,10 @@ pub enum AddrError {
     #[error("a relay address starts with wss:// or ws://, or with its host")]
     Scheme,
     /// The host is not a DNS name, an IPv4 literal or a bracketed IPv6 literal.
-    #[error("`{0}` is not a host name or IP address")]
+    #[error("its host `{0}` is not a name such as relay.example.org, nor an IP address")]
     Host(String),
     /// The port is not a number from 1 to 65535.
-    #[error("`{0}` is not a port (1 to 65535)")]
+    #[error("its port `{0}` is not a number from 1 to 65535")]
     Port(String),
 }
 

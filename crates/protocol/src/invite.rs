@@ -50,22 +50,22 @@ pub enum InviteError {
     #[error("not a starling invite link (expected it to start with {LINK_PREFIX})")]
     Scheme,
     /// The relay address is missing or invalid.
-    #[error("invalid relay address in invite link: {0}")]
+    #[error("the relay address in the link is damaged: {0}")]
     Relay(crate::addr::AddrError),
     /// The document id is not 32 hex characters.
-    #[error("invalid document id in invite link")]
+    #[error("the journal part of the link is damaged")]
     DocId,
     /// No `#` fragment with three dot-separated parts.
-    #[error("invite link is missing its secret part after '#'")]
+    #[error("the link is cut short: its secret part, after '#', is missing")]
     Fragment,
     /// The secret is not 64 hex characters.
-    #[error("invalid invite secret in invite link")]
+    #[error("the secret part of the link is damaged")]
     Secret,
     /// The epoch is not a decimal number.
-    #[error("invalid epoch in invite link")]
+    #[error("the key part of the link is damaged")]
     Epoch,
     /// The epoch key is not 64 hex characters.
-    #[error("invalid epoch key in invite link")]
+    #[error("the key part of the link is damaged")]
     Key,
 }
 

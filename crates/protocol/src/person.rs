@@ -56,10 +56,10 @@ pub enum PersonError {
     #[error("not a starling device link (expected it to start with {DEVICE_LINK_PREFIX})")]
     Scheme,
     /// The relay address is invalid.
-    #[error("invalid relay address in device link: {0}")]
+    #[error("the relay address in the device link is damaged: {0}")]
     Relay(crate::addr::AddrError),
     /// The person id is not 64 hex characters of a public key.
-    #[error("invalid person in device link")]
+    #[error("the person part of the device link is damaged")]
     Person,
     /// The secret is missing or not 64 hex characters.
     #[error("device link is missing its secret after '#', or it is damaged")]
