@@ -204,7 +204,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for FormIn {
 }
 
 pub(crate) fn router(state: AppState) -> Router {
-    use pages::{caseload, devices, journal, plan, reading, records, rights, share};
+    use pages::{caseload, conflicts, devices, journal, plan, reading, records, rights, share};
     macro_rules! page {
         ($f:path) => {
             |State(s): State<AppState>, Query(q): Q| async move {
@@ -294,7 +294,8 @@ pub(crate) fn router(state: AppState) -> Router {
             "/j/{doc}/deleted",
             get(doc_page!(reading::deleted)).post(doc_form!(reading::restore)),
         )
-        .route("/j/{doc}/resolve", post(doc_form!(reading::resolve)))
+        .route("/j/{doc}/resolve", post(doc_form!(conflicts::resolve)))
+        .route("/j/{doc}/conflicts", get(doc_page!(conflicts::page)))
         .route("/j/{doc}/signoff", post(doc_form!(reading::sign_off)))
         .route(
             "/j/{doc}/plan",

@@ -1269,3 +1269,99 @@ fn a_reading_says_who_signed_and_a_change_after_one_side_signed_is_named() {
     );
     assert!(changed.body.contains("Sign off this reading"));
 }
+
+#[test]
+fn every_difference_can_be_settled_in_the_ui_plans_and_notes_included() {
+    use std::time::Duration;
+    let relays = Relays::start(1);
+    let ui = Ui::start_on("en", "Sam", &relays.addr(0));
+    let sam = App::open(ui._home.path()).unwrap();
+    let row = sam.pick(Some(&ui.doc)).unwrap();
+    let once = starling_app::SyncOptions::once(Duration::from_secs(10));
+    let link = sam
+        .share(&row, "editor", "worker", "Alex", "7d")
+        .unwrap()
+        .link;
+    let alex_home = tempfile::tempdir().unwrap();
+    let alex = App::open(alex_home.path()).unwrap();
+    alex.init("Alex").unwrap();
+    alex.join(&link, false).unwrap();
+    alex.sync(None, &once, |_| {}).unwrap();
+    sam.sync(None, &once, |_| {}).unwrap();
+    alex.sync(None, &once, |_| {}).unwrap();
+    let alex_row = alex.pick(Some(&ui.doc)).unwrap();
+    // Each sets the goal's target, the step's due date, the note's date and
+    // the review date, offline, differently.
+    let view = sam.load(&row).unwrap().view();
+    let goal = view.goals[0].id.clone();
+    let step = view.goals[0].steps[0].id.clone();
+    let note = view.notes[0].id.clone();
+    for (app, row, target, day) in [(&sam, &row, 7, "02"), (&alex, &alex_row, 8, "03")] {
+        let date: recovery_journal::Date = format!("2026-11-{day}").parse().unwrap();
+        app.edit(row, |j| j.set_goal_target(&goal, Some(target)))
+            .unwrap();
+        app.edit(row, |j| j.set_step_due(&goal, &step, date))
+            .unwrap();
+        app.edit(row, |j| j.set_note_date(&note, date)).unwrap();
+        app.set_review_date(row, None, &format!("2027-01-{day}"))
+            .unwrap();
+    }
+    alex.sync(None, &once, |_| {}).unwrap();
+    sam.sync(None, &once, |_| {}).unwrap();
+
+    let cookie = ui.login();
+    let (d, r) = (&ui.doc, &ui.reading);
+    let overview = ui.get(&cookie, &format!("/j/{d}"));
+    assert!(
+        overview
+            .body
+            .contains(&format!("href=\"/j/{d}/conflicts\"")),
+        "the overview links to every difference"
+    );
+    let all = ui.get(&cookie, &format!("/j/{d}/conflicts"));
+    for words in [
+        "The target of the goal “Find volunteering”",
+        "When the step “Call the centre” is due",
+        "The date of the note “Went to the group”",
+        "The review date, in the reading of 2026-11-23",
+        "Alex said 2026-11-03",
+        "Keep 2027-01-02",
+    ] {
+        assert!(all.body.contains(words), "{words}: {}", all.body);
+    }
+    assert!(
+        !all.body.contains("reading's review_date"),
+        "no raw field names"
+    );
+    // The plan and the notes show their own, to settle where they are.
+    let plan = ui.get(&cookie, &format!("/j/{d}/plan?reading={r}"));
+    assert!(plan.body.contains("The review date"), "{}", plan.body);
+    assert!(plan.body.contains("The target of the goal"));
+    assert!(!plan.body.contains("The date of the note"));
+    let notes = ui.get(&cookie, &format!("/j/{d}/notes"));
+    assert!(
+        notes.body.contains("The date of the note"),
+        "{}",
+        notes.body
+    );
+    // Settled from the plan: back to the plan, one difference fewer.
+    let settle = ui.post(
+        &cookie,
+        &format!("/j/{d}/resolve"),
+        &format!(
+            "csrf={}&path=goal/{}/target&value=8&back=/j/{d}/plan?reading={r}",
+            csrf(&plan.body),
+            goal.as_str()
+        ),
+    );
+    assert_eq!(settle.status, 303, "{}", settle.body);
+    let to = settle.header("location").unwrap();
+    assert!(to.starts_with(&format!("/j/{d}/plan")), "{to}");
+    let plan = ui.get(&cookie, to);
+    assert!(
+        !plan.body.contains("The target of the goal"),
+        "{}",
+        plan.body
+    );
+    assert!(plan.body.contains("Target score 8"), "{}", plan.body);
+}

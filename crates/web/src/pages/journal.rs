@@ -133,9 +133,7 @@ pub fn overview_with(
         @if !view.conflicts.is_empty() {
             div.notice.warn {
                 p { (tr.ta("journal-conflicts", &[("count", crate::i18n::n(view.conflicts.len()))])) }
-                @if let Some(r) = view.latest_reading() {
-                    p { a href=(format!("/j/{}/r/{}", row.doc, r.id)) { (tr.t("journal-see-conflicts")) } }
-                }
+                p { a href=(format!("/j/{}/conflicts", row.doc)) { (tr.t("journal-see-conflicts")) } }
             }
         }
         h2 { (tr.t("readings-title")) }

@@ -3,6 +3,7 @@
 //! Every screen works without script: forms post back and redirect.
 
 pub mod caseload;
+pub mod conflicts;
 pub mod devices;
 pub mod forms;
 pub mod journal;
@@ -216,4 +217,14 @@ pub fn post_button(
 /// Inline SVG (already escaped by its writer).
 pub fn svg(text: String) -> Markup {
     PreEscaped(text)
+}
+
+/// An area's name as the journal's readings give it ("Work"), or its id
+/// when no reading has it.
+pub(crate) fn area_name(view: &recovery_journal::JournalView, area: &str) -> String {
+    view.readings
+        .iter()
+        .rev()
+        .find_map(|r| r.area(area))
+        .map_or_else(|| area.to_owned(), |a| a.name.clone())
 }

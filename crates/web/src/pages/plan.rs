@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use maud::html;
+use recovery_journal::{FieldPath, ItemRef};
 use starling_app::App;
 
 use super::forms::field;
@@ -78,6 +79,13 @@ fn page_with(
                     }))
                     button.secondary type="submit" { (tr.t("save")) }
                 }
+                (super::conflicts::boxes(ctx, &row.doc, &view, &format!("{base}?reading={rid}"), |p| match p {
+                    FieldPath::Reading(r, "review_date") => r == rid,
+                    FieldPath::GoalTarget(_)
+                    | FieldPath::Step(..)
+                    | FieldPath::Deleted(ItemRef::Goal(_) | ItemRef::Step(..)) => true,
+                    _ => false,
+                }))
                 @for (heading, goals) in [(tr.t("plan-goals"), &plan.goals), (tr.t("plan-carried"), &plan.carried_forward)] {
                     @if !goals.is_empty() {
                         h3 { (heading) }
@@ -85,7 +93,7 @@ fn page_with(
                             div.panel {
                                 h4 { (data(&g.title)) }
                                 p.hint {
-                                    (tr.t("area")) ": " (data(&g.area))
+                                    (tr.t("area")) ": " (data(&super::area_name(&view, &g.area)))
                                     @if let Some(t) = g.target.value { " · " (tr.t("plan-target")) " " (t) }
                                 }
                                 @if g.steps.is_empty() {

@@ -93,16 +93,6 @@ fn changed_words(ctx: &Ctx<'_>, r: &ReadingView, changed: &[String]) -> String {
     words.join(", ")
 }
 
-fn who(
-    view: &recovery_journal::JournalView,
-    c: &recovery_journal::Candidate,
-    ctx: &Ctx<'_>,
-) -> String {
-    c.author
-        .and_then(|a| view.member_name(a).map(str::to_owned))
-        .unwrap_or_else(|| ctx.tr.t("unknown-device"))
-}
-
 /// `GET /j/{doc}/r/{rid}`.
 pub fn page(
     app: &App,
@@ -143,17 +133,6 @@ fn page_with(
         .map(|d| d.to_string())
         .unwrap_or_else(|| tr.t("undated"));
     let mode = r.mode.value.map(|m| m.to_string()).unwrap_or_default();
-    let conflicts: Vec<&recovery_journal::Conflict> = view
-        .conflicts
-        .iter()
-        .filter(|c| match &c.path {
-            FieldPath::Score(id, _, _)
-            | FieldPath::AreaNote(id, _)
-            | FieldPath::Reading(id, _)
-            | FieldPath::Deleted(recovery_journal::ItemRef::Reading(id)) => *id == rid,
-            _ => false,
-        })
-        .collect();
     let back = format!("/j/{}/r/{}", row.doc, rid);
     let body = html! {
         (header(ctx, &row, Tab::Reading, local))
@@ -163,36 +142,7 @@ fn page_with(
             div.notice.warn { p { (tr.t("reading-deleted-while-edited")) } }
         }
         p { (tr.t("signoff-label")) " " strong { (signoff_words(ctx, &view, r)) } }
-        @if !conflicts.is_empty() {
-            h3 { (tr.t("conflicts-title")) }
-            p.hint { (tr.t("conflicts-hint")) }
-            @for c in &conflicts {
-                div.conflict-box {
-                    p { strong { (conflict_label(ctx, r, &c.path)) } }
-                    @if matches!(c.path, FieldPath::Deleted(_)) {
-                        ul {
-                            @for cand in &c.candidates {
-                                li { (tr.ta(if cand.value == "deleted" { "conflict-deleted-by" } else { "conflict-edited-by" }, &[("who", s(who(&view, cand, ctx)))])) }
-                            }
-                        }
-                        (post_button(&format!("/j/{}/resolve", row.doc), ctx.csrf,
-                            &tr.t("conflict-keep-reading"), "", &[("path", &c.path.to_string()), ("value", "keep"), ("back", &back)]))
-                        (post_button(&format!("/j/{}/resolve", row.doc), ctx.csrf,
-                            &tr.t("conflict-delete-reading"), "warning", &[("path", &c.path.to_string()), ("value", "delete"), ("back", &format!("/j/{}/deleted", row.doc))]))
-                    } @else {
-                        ul {
-                            @for cand in &c.candidates {
-                                li { (tr.ta("conflict-said", &[("who", s(who(&view, cand, ctx))), ("value", s(cand.value.clone()))])) }
-                            }
-                        }
-                        @for cand in &c.candidates {
-                            (post_button(&format!("/j/{}/resolve", row.doc), ctx.csrf,
-                                &tr.ta("conflict-keep", &[("value", s(cand.value.clone()))]), "", &[("path", &c.path.to_string()), ("value", &cand.value), ("back", &back)]))
-                        }
-                    }
-                }
-            }
-        }
+        (super::conflicts::boxes(ctx, &row.doc, &view, &back, |p| in_reading(p, &rid)))
         div.table-scroll {
             table {
                 caption { (tr.t("reading-table")) }
@@ -260,31 +210,6 @@ fn page_with(
         attribution(&journal, &view),
         body,
     ))
-}
-
-fn conflict_label(ctx: &Ctx<'_>, r: &ReadingView, path: &FieldPath) -> String {
-    let tr = ctx.tr;
-    match path {
-        FieldPath::Score(_, area, p) => {
-            let name = r.area(area).map_or(area.as_str(), |a| a.name.as_str());
-            let whose = tr.t(match p {
-                Perspective::Client => "perspective-client",
-                Perspective::Worker => "perspective-worker",
-                Perspective::Agreed => "perspective-agreed",
-            });
-            tr.ta(
-                "conflict-score",
-                &[("area", s(name)), ("perspective", s(whose))],
-            )
-        }
-        FieldPath::Reading(_, field) => tr.ta("conflict-reading", &[("field", s(*field))]),
-        FieldPath::Deleted(_) => tr.t("conflict-reading-deleted"),
-        FieldPath::AreaNote(_, area) => {
-            let name = r.area(area).map_or(area.as_str(), |a| a.name.as_str());
-            tr.ta("conflict-area-note", &[("area", s(name))])
-        }
-        other => other.to_string(),
-    }
 }
 
 fn ladder(
@@ -474,25 +399,6 @@ pub fn new_reading(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, Stri
     }
 }
 
-/// `POST /j/{doc}/resolve`: settle a conflict with the value chosen.
-pub fn resolve(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
-    let row = app.pick(Some(doc))?;
-    let path = field(f, "path").unwrap_or_default();
-    let value = field(f, "value").unwrap_or_default();
-    let back = field(f, "back")
-        .filter(|b| b.starts_with("/j/"))
-        .unwrap_or("/");
-    match app.resolve(&row, path, value) {
-        Ok(_) => done(back, "done-settled"),
-        // Settled meanwhile (another tab, another device): the page shows
-        // the value kept.
-        Err(e) if e.kind() == starling_app::ErrorKind::NotFound => {
-            done(back, "done-already-settled")
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// `POST /j/{doc}/signoff`.
 pub fn sign_off(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
     let row = app.pick(Some(doc))?;
@@ -578,4 +484,16 @@ pub fn restore(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>
     let row = app.pick(Some(doc))?;
     let (id, _) = app.restore_reading(&row, field(f, "reading").unwrap_or_default())?;
     done(&format!("/j/{}/r/{}", row.doc, id), "done-reading-restored")
+}
+
+/// Whether a conflict is in reading `rid` (its date, a score, a note, or
+/// its deletion).
+fn in_reading(path: &FieldPath, rid: &recovery_journal::ReadingId) -> bool {
+    match path {
+        FieldPath::Score(id, _, _)
+        | FieldPath::AreaNote(id, _)
+        | FieldPath::Reading(id, _)
+        | FieldPath::Deleted(recovery_journal::ItemRef::Reading(id)) => id == rid,
+        _ => false,
+    }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use maud::html;
-use recovery_journal::{ChangeHash, Perspective};
+use recovery_journal::{ChangeHash, FieldPath, ItemRef, Perspective};
 use starling_app::App;
 
 use super::forms::field;
@@ -60,6 +60,10 @@ fn notes_with(
             button type="submit" { (tr.t("notes-save")) }
         }
         h2 { (tr.t("notes-title")) }
+        (super::conflicts::boxes(ctx, &row.doc, &view, &format!("/j/{}/notes", row.doc), |p| matches!(
+            p,
+            FieldPath::NoteDate(_) | FieldPath::Deleted(ItemRef::Note(_))
+        )))
         @if notes.is_empty() { p { (tr.t("notes-none")) } }
         @for n in &notes {
             div.panel {
@@ -70,7 +74,7 @@ fn notes_with(
                         Some(name) => (data(name)),
                         None => (tr.t("unknown-device")),
                     }
-                    @if let Some(a) = &n.area { " · " (data(a)) }
+                    @if let Some(a) = &n.area { " · " (data(&super::area_name(&view, a))) }
                 }
                 p.note-text { (data(&n.text)) }
             }
