@@ -311,6 +311,7 @@ share-owner-only = Only the journal's owner invites and removes people.
 share-invite = Invite someone
 share-invite-intro = You get a link that works once. Give it to them privately: anyone with it can join.
 share-name = Their name
+share-name-missing = Enter the name of the person you are inviting.
 share-as = They are the
 share-access = What they can do
 access-owner = owner

@@ -1365,3 +1365,42 @@ fn every_difference_can_be_settled_in_the_ui_plans_and_notes_included() {
     );
     assert!(plan.body.contains("Target score 8"), "{}", plan.body);
 }
+
+#[test]
+fn a_refused_invite_keeps_the_choices_and_says_why_beside_the_name() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let page = format!("/j/{}/share", ui.doc);
+    let token = csrf(&ui.get(&cookie, &page).body);
+    for (name, why) in [
+        ("", "Enter the name of the person you are inviting."),
+        ("sam", "already called sam"),
+    ] {
+        let r = ui.post(
+            &cookie,
+            &page,
+            &format!("csrf={token}&name={name}&as=supporter&role=viewer&expires=1h"),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let b = &r.body;
+        let error = &b[b
+            .find("id=\"name-error\"")
+            .expect("an error beside the name")..];
+        assert!(error[..error.find("</p>").unwrap()].contains(why), "{b}");
+        assert!(b.contains("aria-describedby=\"name-error\""), "{b}");
+        assert!(
+            b.contains(&format!(
+                "name=\"name\" autocomplete=\"off\" value=\"{name}\""
+            )),
+            "{b}"
+        );
+        for kept in [
+            "value=\"supporter\" checked",
+            "value=\"viewer\" checked",
+            "value=\"1h\" selected",
+        ] {
+            assert!(b.contains(kept), "{kept}: {b}");
+        }
+        assert!(!b.contains("value=\"worker\" checked"), "{b}");
+    }
+}

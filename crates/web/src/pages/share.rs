@@ -8,7 +8,7 @@ use starling_app::{App, AppError, Invite};
 
 use super::forms::field;
 use super::journal::{Tab, header};
-use super::{Section, csrf, data, error_summary, post_button};
+use super::{Section, csrf, data, error_summary, form_field, post_button};
 use crate::i18n::s;
 use crate::routes::{Answer, Ctx, done};
 
@@ -27,6 +27,7 @@ fn page_with(
     ctx: &Ctx<'_>,
     doc: &str,
     invite: Option<(&Invite, &str)>,
+    typed: &HashMap<String, String>,
     errors: &[(String, String)],
 ) -> Answer {
     let tr = ctx.tr;
@@ -36,36 +37,42 @@ fn page_with(
     let owner = members
         .iter()
         .any(|m| m.you && m.role.as_deref() == Some("owner"));
+    // After a refused invite, the form as it was sent.
+    let sent = |name: &str| typed.get(name).map(String::as_str);
+    let chosen =
+        |name: &str, value: &str, default: bool| sent(name).map_or(default, |v| v == value);
     let invite_form: Markup = html! {
         h2 { (tr.t("share-invite")) }
         p { (tr.t("share-invite-intro")) }
         (error_summary(tr, errors))
         form method="post" action=(format!("/j/{}/share", row.doc)) novalidate {
             (csrf(ctx.csrf))
-            div.field {
+            (form_field("name", None, errors, html! {
                 label for="name" { (tr.t("share-name")) }
-                input type="text" id="name" name="name" autocomplete="off";
-            }
+            }, |d| html! {
+                input type="text" id="name" name="name" autocomplete="off" value=(sent("name").unwrap_or_default())
+                    aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+            }))
             fieldset {
                 legend { (tr.t("share-as")) }
                 div.radios {
-                    div.radio { input type="radio" id="as-worker" name="as" value="worker" checked; label for="as-worker" { (tr.t("perspective-worker")) } }
-                    div.radio { input type="radio" id="as-supporter" name="as" value="supporter"; label for="as-supporter" { (tr.t("perspective-supporter")) } }
+                    div.radio { input type="radio" id="as-worker" name="as" value="worker" checked[chosen("as", "worker", true)]; label for="as-worker" { (tr.t("perspective-worker")) } }
+                    div.radio { input type="radio" id="as-supporter" name="as" value="supporter" checked[chosen("as", "supporter", false)]; label for="as-supporter" { (tr.t("perspective-supporter")) } }
                 }
             }
             fieldset {
                 legend { (tr.t("share-access")) }
                 div.radios {
-                    div.radio { input type="radio" id="role-editor" name="role" value="editor" checked; label for="role-editor" { (tr.t("access-editor")) } }
-                    div.radio { input type="radio" id="role-viewer" name="role" value="viewer"; label for="role-viewer" { (tr.t("access-viewer")) } }
+                    div.radio { input type="radio" id="role-editor" name="role" value="editor" checked[chosen("role", "editor", true)]; label for="role-editor" { (tr.t("access-editor")) } }
+                    div.radio { input type="radio" id="role-viewer" name="role" value="viewer" checked[chosen("role", "viewer", false)]; label for="role-viewer" { (tr.t("access-viewer")) } }
                 }
             }
             div.field {
                 label for="expires" { (tr.t("share-expires")) }
                 select id="expires" name="expires" {
-                    option value="1h" { (tr.t("expires-hour")) }
-                    option value="1d" { (tr.t("expires-day")) }
-                    option value="7d" selected { (tr.t("expires-week")) }
+                    option value="1h" selected[chosen("expires", "1h", false)] { (tr.t("expires-hour")) }
+                    option value="1d" selected[chosen("expires", "1d", false)] { (tr.t("expires-day")) }
+                    option value="7d" selected[chosen("expires", "7d", true)] { (tr.t("expires-week")) }
                 }
             }
             button type="submit" { (tr.t("share-create")) }
@@ -132,7 +139,7 @@ fn page_with(
 
 /// `GET /j/{doc}/share`.
 pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, String>) -> Answer {
-    page_with(app, ctx, doc, None, &[])
+    page_with(app, ctx, doc, None, &HashMap::new(), &[])
 }
 
 /// `POST /j/{doc}/share`: the link is shown once, on this page (never in
@@ -140,6 +147,10 @@ pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, String>) -
 pub fn invite(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
     let row = app.pick(Some(doc))?;
     let name = field(f, "name").unwrap_or_default();
+    if name.is_empty() {
+        let errors = [("name".to_owned(), ctx.tr.t("share-name-missing"))];
+        return page_with(app, ctx, doc, None, f, &errors);
+    }
     match app.share(
         &row,
         field(f, "role").unwrap_or("editor"),
@@ -147,8 +158,8 @@ pub fn invite(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) 
         name,
         field(f, "expires").unwrap_or("7d"),
     ) {
-        Ok(inv) => page_with(app, ctx, doc, Some((&inv, name)), &[]),
-        Err(AppError::Invalid(text)) => page_with(app, ctx, doc, None, &[("name".into(), text)]),
+        Ok(inv) => page_with(app, ctx, doc, Some((&inv, name)), &HashMap::new(), &[]),
+        Err(AppError::Invalid(text)) => page_with(app, ctx, doc, None, f, &[("name".into(), text)]),
         Err(e) => Err(e.into()),
     }
 }
