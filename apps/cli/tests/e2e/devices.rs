@@ -83,8 +83,16 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
     assert_eq!(value, 7);
     assert_eq!(flags, serde_json::json!([]), "the laptop's score is Sam's");
     // What the laptop writes goes by Sam's name everywhere Alex reads it.
+    let (watch, events) = crate::util::watch_json(&alex);
     laptop.ok(&["note", "add", "from the laptop"]);
     laptop.ok(&["sync"]);
+    let event = crate::util::next_changed(&events);
+    let said = event["text"].as_str().unwrap();
+    assert!(
+        said.starts_with("Sam: ") && !said.contains("device "),
+        "the laptop's change is announced as Sam's: {event}"
+    );
+    drop(watch);
     alex.ok(&["sync"]);
     let notes = alex.ok(&["note", "list"]);
     assert!(

@@ -301,41 +301,11 @@ fn sync_watch_json_prints_one_object_per_line() {
     let root = tempfile::tempdir().unwrap();
     let relay = Relay::start(root.path());
     let (sam, alex) = pair(&root, &relay);
-    let mut watch = crate::util::Running(
-        alex.cmd(&["--json", "sync", "--watch"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = watch.0.stdout.take().unwrap();
-    let lines = std::sync::mpsc::channel();
-    let tx = lines.0;
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (_watch, events) = crate::util::watch_json(&alex);
     sam.ok(&["score", "work", "3"]);
     sam.ok(&["sync"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let line = lines
-            .1
-            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            .expect("a changed event");
-        let event: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
-        if event["kind"] == "changed" {
-            assert!(event["text"].as_str().unwrap().contains("Sam"), "{event}");
-            break;
-        }
-    }
+    let event = crate::util::next_changed(&events);
+    assert!(event["text"].as_str().unwrap().contains("Sam"), "{event}");
 }
 
 #[test]

@@ -99,6 +99,44 @@ impl Drop for Running {
     }
 }
 
+/// `p`'s `sync --watch --json`, running, and its events as they come.
+pub fn watch_json(p: &Person) -> (Running, std::sync::mpsc::Receiver<serde_json::Value>) {
+    let mut watch = Running(
+        p.cmd(&["--json", "sync", "--watch"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = watch.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let event = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    (watch, rx)
+}
+
+/// The next `changed` event within 20 s.
+pub fn next_changed(events: &std::sync::mpsc::Receiver<serde_json::Value>) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let event = events
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("a changed event");
+        if event["kind"] == "changed" {
+            return event;
+        }
+    }
+}
+
 /// One person with their own device (home directory).
 pub struct Person {
     pub home: PathBuf,

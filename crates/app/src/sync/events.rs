@@ -100,7 +100,14 @@ impl<'a> EventNamer<'a> {
         for row in app.journals().unwrap_or_default() {
             labels.insert(row.doc.clone(), journal_label(&row));
             if let Ok(j) = app.load(&row) {
-                names.extend(j.members().into_iter().map(|m| (m.device, m.name)));
+                let members = j.members();
+                // A linked device goes by its person's name.
+                for (device, person) in app.persons(&row).unwrap_or_default() {
+                    if let Some(m) = members.iter().find(|m| m.device == person) {
+                        names.push((device, m.name.clone()));
+                    }
+                }
+                names.extend(members.into_iter().map(|m| (m.device, m.name)));
                 if live {
                     let open = j.conflicts().iter().map(|c| c.path.to_string()).collect();
                     known.insert(row.doc, open);
