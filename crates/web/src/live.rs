@@ -234,7 +234,7 @@ async fn run(
                         let _ = live2.events.send(LiveEvent {
                             kind,
                             journal: e.journal,
-                            text: e.text,
+                            text: crate::pages::area_words(&e.text, None),
                             revision: live2.revision(),
                         });
                     })

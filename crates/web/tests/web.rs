@@ -1404,3 +1404,15 @@ fn a_refused_invite_keeps_the_choices_and_says_why_beside_the_name() {
         assert!(!b.contains("value=\"worker\" checked"), "{b}");
     }
 }
+
+#[test]
+fn the_history_says_areas_by_name() {
+    let ui = Ui::start("en", "Sam");
+    let app = App::open(ui._home.path()).unwrap();
+    let row = app.pick(Some(&ui.doc)).unwrap();
+    app.score(&row, &ScoreInput::new("self_care", 3)).unwrap();
+    let cookie = ui.login();
+    let page = ui.get(&cookie, &format!("/j/{}/history", ui.doc));
+    assert!(page.body.contains("scored Self care 3"), "{}", page.body);
+    assert!(!page.body.contains("self_care"), "{}", page.body);
+}

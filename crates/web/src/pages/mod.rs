@@ -228,3 +228,61 @@ pub(crate) fn area_name(view: &recovery_journal::JournalView, area: &str) -> Str
         .find_map(|r| r.area(area))
         .map_or_else(|| area.to_owned(), |a| a.name.clone())
 }
+
+/// A change's message (written by the app that made it, in English, with
+/// area ids) as people read it: an id of several words ("self_care") by
+/// its area's name ("Self-care"), from `view`'s readings or the bundled
+/// instruments. One-word ids ("work") read as words already; text a person
+/// typed (a goal's title) has no ids to find.
+pub(crate) fn area_words(text: &str, view: Option<&recovery_journal::JournalView>) -> String {
+    static BUNDLED: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+        std::sync::OnceLock::new();
+    let bundled = BUNDLED.get_or_init(|| {
+        recovery_journal::Instrument::all_bundled()
+            .into_iter()
+            .flat_map(|i| i.areas.into_iter().map(|a| (a.id, a.name)))
+            .collect()
+    });
+    let name = |id: &str| {
+        view.map(|v| area_name(v, id))
+            .filter(|n| n != id)
+            .or_else(|| bundled.get(id).cloned())
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        match name(word).filter(|_| word.contains('_')) {
+            Some(n) => out.push_str(&n),
+            None => out.push_str(word),
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::area_words;
+
+    #[test]
+    fn messages_say_areas_of_several_words_by_name_and_leave_the_rest() {
+        assert_eq!(
+            area_words("worker scored self_care 3 on reading 2026-11-23", None),
+            "worker scored Self care 3 on reading 2026-11-23"
+        );
+        assert_eq!(
+            area_words("added goal on self_care: fix my_bike, self_caring", None),
+            "added goal on Self care: fix my_bike, self_caring"
+        );
+        assert_eq!(area_words("scored work 6", None), "scored work 6");
+    }
+}

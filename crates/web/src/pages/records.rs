@@ -115,6 +115,8 @@ pub fn history(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>)
     let journal = app.load(&row)?;
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
     let entries = journal.history();
+    // Area names for the messages' ids.
+    let names = journal.view();
     let at = field(q, "at").and_then(|h| h.parse::<ChangeHash>().ok());
     let then = at
         .as_ref()
@@ -165,7 +167,7 @@ pub fn history(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>)
                         tr {
                             td { (time(e.time)) }
                             td { (e.author.clone().map(|a| data(&a)).unwrap_or_else(|| html! { (tr.t("unknown-device")) })) }
-                            td { (data(&e.message)) }
+                            td { (data(&super::area_words(&e.message, Some(&names)))) }
                             td { a href=(format!("/j/{}/history?at={}", row.doc, e.hash)) { (tr.t("history-see")) } }
                         }
                     }
