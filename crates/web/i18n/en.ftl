@@ -51,6 +51,7 @@ done-signed = Signed off.
 done-goal = Goal added.
 done-step = Step added.
 done-step-done = Step marked as done.
+done-step-undone = Step marked as not done.
 done-note = Note saved.
 done-removed = Member removed. Anything written from now on is protected with a new key they don't have.
 
@@ -252,6 +253,7 @@ plan-no-steps = No steps yet.
 plan-done = done
 plan-due = by { $date }
 plan-mark-done = Mark done
+plan-mark-undone = Not done yet
 plan-add-step = Add a step
 plan-step-text = What is to be done
 plan-step-owner = Who does it

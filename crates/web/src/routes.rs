@@ -159,6 +159,13 @@ fn problem_page(ctx: &Ctx<'_>, p: Problem) -> Response {
 
 /// Redirect after a successful form, with a message to show once.
 pub(crate) fn done(to: &str, key: &str) -> Answer {
+    // Where to go can come from a form: only a plain path of this UI.
+    let plain = to.starts_with('/')
+        && !to.starts_with("//")
+        && to
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'#');
+    let to = if plain { to } else { "/" };
     let sep = if to.contains('?') { '&' } else { '?' };
     Ok(Redirect::to(&format!("{to}{sep}done={key}")).into_response())
 }

@@ -217,6 +217,7 @@ impl Ui {
             format!("/j/{d}/access"),
             format!("/j/{d}/delete"),
             format!("/j/{d}/deleted"),
+            format!("/j/{d}/conflicts"),
             "/data".into(),
             "/devices".into(),
             "/devices/remove?device=abcdef12".into(),
@@ -1415,4 +1416,78 @@ fn the_history_says_areas_by_name() {
     let page = ui.get(&cookie, &format!("/j/{}/history", ui.doc));
     assert!(page.body.contains("scored Self care 3"), "{}", page.body);
     assert!(!page.body.contains("self_care"), "{}", page.body);
+}
+
+#[test]
+fn a_step_marked_done_by_mistake_is_undone_and_each_button_names_its_step() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let (d, r) = (&ui.doc, &ui.reading);
+    let plan = format!("/j/{d}/plan?reading={r}");
+    let page = ui.get(&cookie, &plan);
+    assert!(
+        page.body
+            .contains("Mark done<span class=\"visually-hidden\">: <span translate=\"no\">Call the centre</span></span>"),
+        "{}",
+        page.body
+    );
+    let app = App::open(ui._home.path()).unwrap();
+    let row = app.pick(Some(d)).unwrap();
+    let view = app.load(&row).unwrap().view();
+    let (goal, step) = (&view.goals[0].id, &view.goals[0].steps[0].id);
+    let token = csrf(&page.body);
+    let send = |action: &str| {
+        ui.post(
+            &cookie,
+            &format!("/j/{d}/plan"),
+            &format!(
+                "csrf={token}&action={action}&goal={}&step={}&reading={r}",
+                goal.as_str(),
+                step.as_str()
+            ),
+        )
+    };
+    let is_done = || app.load(&row).unwrap().view().goals[0].steps[0].done.value == Some(true);
+    let r1 = send("done");
+    assert!(
+        r1.header("location").unwrap().starts_with(&plan),
+        "{:?}",
+        r1.header("location")
+    );
+    assert!(is_done());
+    let page = ui.get(&cookie, r1.header("location").unwrap());
+    assert!(
+        page.body
+            .contains("Not done yet<span class=\"visually-hidden\">: <span translate=\"no\">Call the centre</span></span>"),
+        "{}",
+        page.body
+    );
+    let r2 = send("undone");
+    assert!(r2.header("location").unwrap().contains("done-step-undone"));
+    assert!(!is_done(), "marked not done again");
+}
+
+#[test]
+fn a_return_address_that_is_not_a_plain_path_goes_home_instead() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let d = &ui.doc;
+    let token = csrf(&ui.get(&cookie, &format!("/j/{d}/notes")).body);
+    for back in [
+        "/j/x%0D%0ASet-Cookie:%20a=b",
+        "//evil.example/j/",
+        "/j/%E2%80%A6",
+    ] {
+        let r = ui.post(
+            &cookie,
+            &format!("/j/{d}/resolve"),
+            &format!("csrf={token}&path=reading/none/score/work/agreed&value=6&back={back}"),
+        );
+        assert_eq!(r.status, 303, "{back}: {}", r.body);
+        assert!(
+            r.header("location").unwrap().starts_with("/?done="),
+            "{back}: {:?}",
+            r.header("location")
+        );
+    }
 }

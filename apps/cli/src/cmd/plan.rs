@@ -49,12 +49,18 @@ pub enum StepCmd {
         #[command(flatten)]
         pick: Pick,
     },
-    /// Mark a step done.
+    /// Mark a step done (or, with --undo, not done after all).
+    ///
+    /// Example: starling step done 3fa2 91c0
     Done {
         /// Goal id prefix.
         goal: String,
         /// Step id prefix.
         step: String,
+        /// Mark it not done: it was marked done by mistake, or is to be
+        /// done again.
+        #[arg(long)]
+        undo: bool,
         #[command(flatten)]
         pick: Pick,
     },
@@ -127,16 +133,25 @@ pub fn step(ctx: &Ctx, cmd: StepCmd, out: &mut impl Write) -> Result<()> {
             }
             writeln!(out, "Added step {id} for {owner}: {text}")?;
         }
-        StepCmd::Done { goal, step, pick } => {
+        StepCmd::Done {
+            goal,
+            step,
+            undo,
+            pick,
+        } => {
             let row = ctx.app.pick(pick.journal.as_deref())?;
-            let step = ctx.app.step_done(&row, &goal, &step, true)?;
+            let step = ctx.app.step_done(&row, &goal, &step, !undo)?;
             if ctx.json {
                 return print_json(
                     out,
-                    &serde_json::json!({ "step": step.to_string(), "done": true }),
+                    &serde_json::json!({ "step": step.to_string(), "done": !undo }),
                 );
             }
-            writeln!(out, "Step {step} done.")?;
+            if undo {
+                writeln!(out, "Step {step} is not done.")?;
+            } else {
+                writeln!(out, "Step {step} done.")?;
+            }
         }
     }
     Ok(())

@@ -292,9 +292,11 @@ fn a_step_past_its_date_shows_as_overdue_until_it_is_done() {
         "2999-01-01",
     ]);
     let show = sam.ok(&["show"]);
-    let line = |text: &str| show.lines().find(|l| l.contains(text)).unwrap().to_owned();
-    assert!(line("Call the centre").contains("OVERDUE"), "{show}");
-    assert!(!line("Visit").contains("OVERDUE"), "{show}");
+    assert!(
+        line_of(&show, "Call the centre").contains("OVERDUE"),
+        "{show}"
+    );
+    assert!(!line_of(&show, "Visit").contains("OVERDUE"), "{show}");
     let step = sam.json(&["show"])["goals"][0]["steps"]
         .as_array()
         .unwrap()
@@ -307,6 +309,21 @@ fn a_step_past_its_date_shows_as_overdue_until_it_is_done() {
     sam.ok(&["step", "done", &goal[..6], &step[..6]]);
     let show = sam.ok(&["show"]);
     assert!(!show.contains("OVERDUE"), "{show}");
+    // Marked done by mistake: not done again, and overdue again.
+    let said = sam.ok(&["step", "done", "--undo", &goal[..6], &step[..6]]);
+    assert!(said.contains("is not done"), "{said}");
+    let show = sam.ok(&["show"]);
+    assert!(
+        line_of(&show, "Call the centre").contains("OVERDUE"),
+        "{show}"
+    );
+}
+
+fn line_of(text: &str, needle: &str) -> String {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap()
+        .to_owned()
 }
 
 #[test]

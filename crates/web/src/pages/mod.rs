@@ -203,13 +203,30 @@ pub fn post_button(
     class: &str,
     hidden: &[(&str, &str)],
 ) -> Markup {
+    post_button_for(action, csrf_token, label, None, class, hidden)
+}
+
+/// As [`post_button`], for one of several alike ("Mark done" on each
+/// step): `what` it acts on ends its name, for those who hear it, not
+/// see it beside the button.
+pub fn post_button_for(
+    action: &str,
+    csrf_token: &str,
+    label: &str,
+    what: Option<&str>,
+    class: &str,
+    hidden: &[(&str, &str)],
+) -> Markup {
     html! {
         form.inline method="post" action=(action) {
             (csrf(csrf_token))
             @for (k, v) in hidden {
                 input type="hidden" name=(k) value=(v);
             }
-            button class=(class) type="submit" { (label) }
+            button class=(class) type="submit" {
+                (label)
+                @if let Some(what) = what { span.visually-hidden { ": " (data(what)) } }
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use starling_app::App;
 
 use super::forms::field;
 use super::journal::{Tab, attribution, header};
-use super::{Section, csrf, data, error_summary, form_field, post_button};
+use super::{Section, csrf, data, error_summary, form_field, post_button_for};
 use crate::i18n::s;
 use crate::routes::{Answer, Ctx, done, refusal};
 
@@ -111,8 +111,10 @@ fn page_with(
                                                 @if st.done.value != Some(true) && st.due.value.is_some_and(|d| d < today) {
                                                     span.tag.conflict { (tr.t("tag-overdue")) } " "
                                                 }
-                                                @if st.done.value != Some(true) {
-                                                    (post_button(&base, ctx.csrf, &tr.t("plan-mark-done"), "link", &[("action", "done"), ("goal", g.id.as_str()), ("step", st.id.as_str())]))
+                                                @if st.done.value == Some(true) {
+                                                    (post_button_for(&base, ctx.csrf, &tr.t("plan-mark-undone"), Some(&st.text), "link", &[("action", "undone"), ("goal", g.id.as_str()), ("step", st.id.as_str()), ("reading", rid.as_str())]))
+                                                } @else {
+                                                    (post_button_for(&base, ctx.csrf, &tr.t("plan-mark-done"), Some(&st.text), "link", &[("action", "done"), ("goal", g.id.as_str()), ("step", st.id.as_str()), ("reading", rid.as_str())]))
                                                 }
                                             }
                                         }
@@ -202,7 +204,11 @@ fn page_with(
 pub fn act(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
     let tr = ctx.tr;
     let row = app.pick(Some(doc))?;
-    let back = format!("/j/{}/plan", row.doc);
+    // Back to the plan of the reading it was sent from.
+    let back = match field(f, "reading") {
+        Some(r) => format!("/j/{}/plan?reading={r}", row.doc),
+        None => format!("/j/{}/plan", row.doc),
+    };
     let goal = field(f, "goal").unwrap_or_default();
     // The field an error from the app is about, and the outcome.
     let (at, outcome) = match field(f, "action") {
@@ -246,9 +252,15 @@ pub fn act(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> 
             );
             (format!("due-{goal}"), added.map(|_| "done-step"))
         }
-        Some("done") => {
-            app.step_done(&row, goal, field(f, "step").unwrap_or_default(), true)?;
-            return done(&back, "done-step-done");
+        Some(action @ ("done" | "undone")) => {
+            let finished = action == "done";
+            app.step_done(&row, goal, field(f, "step").unwrap_or_default(), finished)?;
+            let key = if finished {
+                "done-step-done"
+            } else {
+                "done-step-undone"
+            };
+            return done(&back, key);
         }
         Some("review") => match field(f, "date") {
             Some(d) => (
