@@ -28,11 +28,13 @@ problem-not-found = Not found
 problem-failed = Something went wrong
 problem-back = Go back to your journals
 problem-no-reading = There is no such reading in this journal.
+problem-no-page = There is no page at this address. It may have been typed wrong, or come from an old link.
 
 done-data-saved = Your copy is saved.
 done-already-settled = This was already settled, on another page or device: here is the value kept.
 done-setup-already = This device is already set up: here are its journals.
 done-device-added = This device is now yours: your journals are here.
+done-set-up-first = Set up Starling on this device first: then your journals, and everything else, are here.
 done-deleted = The journal is deleted. Everyone else's devices remove it the next time they sync.
 done-deleted-here = The journal is deleted. It had never reached its relay, so nobody else had it.
 done-left = You have left the journal, and it is removed from this device.

@@ -59,10 +59,18 @@ pub(crate) enum Problem {
     NotFound(String),
     /// Anything else.
     Failed(String),
+    /// This device is not set up yet: the first-run page comes first.
+    NotSetUp,
 }
 
 impl From<AppError> for Problem {
     fn from(e: AppError) -> Self {
+        if matches!(
+            e,
+            AppError::Client(starling_app::client::ClientError::NoIdentity)
+        ) {
+            return Problem::NotSetUp;
+        }
         let text = chain(&e);
         match e.kind() {
             ErrorKind::NotFound => Problem::NotFound(text),
@@ -140,6 +148,10 @@ impl AppState {
 
 fn problem_page(ctx: &Ctx<'_>, p: Problem) -> Response {
     let (status, title, text) = match p {
+        Problem::NotSetUp => {
+            return done("/", "done-set-up-first")
+                .unwrap_or_else(|_| StatusCode::SEE_OTHER.into_response());
+        }
         Problem::NotFound(t) => (StatusCode::NOT_FOUND, ctx.tr.t("problem-not-found"), t),
         Problem::Failed(t) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -333,6 +345,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/events", get(crate::live::events))
         .route("/status.json", get(status_json))
         .route("/assets/{name}", get(crate::assets::file))
+        .fallback(|State(s): State<AppState>| async move {
+            s.run(HashMap::new(), |_, ctx| {
+                Err(Problem::NotFound(ctx.tr.t("problem-no-page")))
+            })
+            .await
+        })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::security::guard,

@@ -102,13 +102,16 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
         })
 }
 
+/// A refusal, with the headers every answer carries.
 fn refuse(status: StatusCode, text: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text.to_owned(),
+    with_headers(
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            text.to_owned(),
+        )
+            .into_response(),
     )
-        .into_response()
 }
 
 /// The guard every request passes (see the module docs).
@@ -155,10 +158,10 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
     }
     let session = cookie(headers);
     if !session.is_some_and(|c| same(&c, &s.session)) {
-        return with_headers(refuse(
+        return refuse(
             StatusCode::UNAUTHORIZED,
             "refused: open Starling with the link `starling ui` printed",
-        ));
+        );
     }
     if req.method() == axum::http::Method::POST {
         let cross = header(headers, header::HeaderName::from_static("sec-fetch-site"))
@@ -170,10 +173,7 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
                     .is_some_and(|h| s.ours(h))
             });
         if cross || !origin_ok {
-            return with_headers(refuse(
-                StatusCode::FORBIDDEN,
-                "refused: a form from another site",
-            ));
+            return refuse(StatusCode::FORBIDDEN, "refused: a form from another site");
         }
     }
     with_headers(next.run(req).await)

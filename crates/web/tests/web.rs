@@ -261,10 +261,21 @@ fn only_this_machines_own_browser_with_the_launch_link_gets_in() {
     // No cookie: refused.
     let r = request(ui.addr(), "GET", "/", &[("Host", &host)], "");
     assert_eq!(r.status, 401);
-    // A wrong token: refused.
+    // A wrong token: refused, with the headers every answer carries.
     let r = request(ui.addr(), "GET", "/?token=00", &[("Host", &host)], "");
     assert_eq!(r.status, 403);
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert!(r.header("content-security-policy").is_some());
     let cookie = ui.login();
+    // An address that is no page: a page saying so, and the way back.
+    let r = ui.get(&cookie, "/j/nothing/here");
+    assert_eq!(r.status, 404);
+    assert!(
+        r.body.contains("There is no page at this address"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("href=\"/\""), "{}", r.body);
     // Another Host (DNS rebinding): refused, cookie or not.
     let r = request(
         ui.addr(),
@@ -1490,4 +1501,42 @@ fn a_return_address_that_is_not_a_plain_path_goes_home_instead() {
             r.header("location")
         );
     }
+}
+
+#[test]
+fn before_set_up_every_menu_page_leads_to_the_first_run_page() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let server = serve_empty(&runtime, home.path());
+    let cookie = login(&server);
+    let host = server.local_addr().to_string();
+    let get = |path: &str| {
+        request(
+            server.local_addr(),
+            "GET",
+            path,
+            &[("Host", &host), ("Cookie", &cookie)],
+            "",
+        )
+    };
+    for path in ["/new", "/join", "/data", "/devices"] {
+        let r = get(path);
+        assert!(!r.body.contains("no identity"), "{path} said: {}", r.body);
+        match r.status {
+            200 => {}
+            303 => {
+                let to = r.header("location").unwrap();
+                assert_eq!(to, "/?done=done-set-up-first", "{path}");
+                let first = get(to);
+                assert!(first.body.contains("Set up Starling on this device first"));
+                assert!(first.body.contains("name=\"name\""), "the set-up form");
+            }
+            other => panic!("{path}: {other} {}", r.body),
+        }
+    }
+    runtime.block_on(server.shutdown());
 }
