@@ -158,11 +158,7 @@ pub fn svg_with(model: &ChartModel, text: &ChartText) -> String {
     // One polygon per reading and perspective; unscored areas sit at the centre.
     for (k, series) in model.series.iter().enumerate() {
         let colour = PALETTE[k % PALETTE.len()];
-        let dash = match series.perspective.as_str() {
-            "client" => r#" stroke-dasharray="6 3""#,
-            "worker" => r#" stroke-dasharray="2 3""#,
-            _ => "",
-        };
+        let dash = dash_of(series.perspective.as_str());
         let points: Vec<String> = series
             .values
             .iter()
@@ -191,9 +187,14 @@ pub fn svg_with(model: &ChartModel, text: &ChartText) -> String {
             "worker" => &text.worker,
             _ => &text.agreed,
         };
+        // The sample shows the line's pattern too: a perspective is told
+        // apart by more than its colour.
         let _ = writeln!(
             s,
-            r#"<rect x="40" y="{y:.1}" width="18" height="12" fill="{colour}"/>"#
+            r#"<line x1="38" y1="{:.1}" x2="62" y2="{:.1}" stroke="{colour}" stroke-width="3"{}/>"#,
+            y + 6.0,
+            y + 6.0,
+            dash_of(series.perspective.as_str())
         );
         let _ = writeln!(
             s,
@@ -215,6 +216,16 @@ pub fn svg_with(model: &ChartModel, text: &ChartText) -> String {
     s
 }
 
+/// The line pattern of a perspective: the client's dashed, the worker's
+/// dotted, the agreed score's solid.
+fn dash_of(perspective: &str) -> &'static str {
+    match perspective {
+        "client" => r#" stroke-dasharray="6 3""#,
+        "worker" => r#" stroke-dasharray="2 3""#,
+        _ => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,16 +245,27 @@ mod tests {
                 .iter()
                 .map(|a| (a.id.clone(), a.name.clone()))
                 .collect(),
-            series: vec![ChartSeries {
-                reading: "r1".into(),
-                date: Some("2026-11-23".parse().expect("date")),
-                perspective: Perspective::Agreed,
-                values: vec![Some(5); 10],
-            }],
+            series: vec![
+                ChartSeries {
+                    reading: "r1".into(),
+                    date: Some("2026-11-23".parse().expect("date")),
+                    perspective: Perspective::Agreed,
+                    values: vec![Some(5); 10],
+                },
+                ChartSeries {
+                    reading: "r1".into(),
+                    date: Some("2026-11-23".parse().expect("date")),
+                    perspective: Perspective::Client,
+                    values: vec![Some(6); 10],
+                },
+            ],
         };
         let svg = svg(&model);
-        assert_eq!(svg.matches("<line ").count(), 10);
-        assert_eq!(svg.matches("<polygon ").count(), 1);
+        // Ten spokes, and a legend sample per series.
+        assert_eq!(svg.matches("<line ").count(), 10 + 2);
+        assert_eq!(svg.matches("<polygon ").count(), 2);
+        // The client's line is dashed in the chart and in its legend sample.
+        assert_eq!(svg.matches(r#"stroke-dasharray="6 3""#).count(), 2);
         assert_eq!(svg.matches("<circle ").count(), 5 + 10);
         assert!(svg.contains("2026-11-23 — agreed"));
         assert!(svg.contains("Triangle Consulting"));

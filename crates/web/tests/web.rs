@@ -1540,3 +1540,33 @@ fn before_set_up_every_menu_page_leads_to_the_first_run_page() {
     }
     runtime.block_on(server.shutdown());
 }
+
+#[test]
+fn each_step_of_the_ladder_is_described_by_its_stage() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let page = ui.get(&cookie, &format!("/j/{}/r/{}/a/work", ui.doc, ui.reading));
+    let doc = scraper::Html::parse_document(&page.body);
+    let radios = scraper::Selector::parse(".ladder input[type=radio][value]").unwrap();
+    let mut described = 0;
+    for input in doc.select(&radios) {
+        if input.value().attr("value") == Some("") {
+            continue;
+        }
+        let by = input.value().attr("aria-describedby").expect("described");
+        let stage = scraper::Selector::parse(&format!("p.stage#{by}")).unwrap();
+        let text: String = doc
+            .select(&stage)
+            .next()
+            .expect("its stage")
+            .text()
+            .collect();
+        assert!(!text.trim().is_empty());
+        described += 1;
+    }
+    assert_eq!(
+        described,
+        2 * 10,
+        "ten steps for your own score and the agreed one"
+    );
+}

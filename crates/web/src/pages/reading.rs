@@ -226,11 +226,13 @@ fn ladder(
                     label for=(format!("{name}-none")) { (label) }
                 }
             }
-            @for stage in &instrument.stages {
-                p.stage { span translate="no" { (stage.name) } }
+            @for (i, stage) in instrument.stages.iter().enumerate() {
+                // Each step is described by its stage's name.
+                @let stage_id = format!("{name}-stage-{i}");
+                p.stage id=(stage_id) { span translate="no" { (stage.name) } }
                 @for v in stage.min..=stage.max {
                     div.radio {
-                        input type="radio" id=(format!("{name}-{v}")) name=(name) value=(v) checked[current == Some(v)];
+                        input type="radio" id=(format!("{name}-{v}")) name=(name) value=(v) checked[current == Some(v)] aria-describedby=(stage_id);
                         label for=(format!("{name}-{v}")) { (v) }
                     }
                 }

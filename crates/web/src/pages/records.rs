@@ -245,7 +245,8 @@ pub fn print(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -
         h1 { (tr.ta("print-title", &[("name", s(row.title.clone())), ("date", s(date.clone()))])) }
         p.no-print { (tr.t("print-how")) }
         @if let Some(r) = &r {
-            table {
+            // Scrolls sideways on a narrow screen: by keyboard too.
+            div.table-scroll tabindex="0" role="region" aria-label=(tr.t("reading-table")) { table {
                 caption { (tr.t("reading-table")) }
                 thead { tr {
                     th scope="col" { (tr.t("area")) }
@@ -261,7 +262,7 @@ pub fn print(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -
                         }
                     }
                 }
-            }
+            } }
         }
         @if let Some(model) = &model {
             div.chart {

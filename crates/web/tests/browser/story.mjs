@@ -75,6 +75,10 @@ async function check(page, name) {
     });
     fail(`${name}: the page is ${overflow}px wider than the window (${culprit})`);
   }
+  // A date field shows all of its value.
+  const clipped = await page.evaluate(() => [...document.querySelectorAll("input[type=date]")]
+    .filter((el) => el.getBoundingClientRect().width < 150).map((el) => el.id));
+  if (clipped.length) fail(`${name}: date fields too narrow for their value: ${clipped.join(", ")}`);
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
@@ -264,7 +268,13 @@ async function online() {
   if (!/^([0-9A-Z]{4}-){6}[0-9A-Z]{3}$/.test(code)) fail(`the recovery code page shows no code: ${code}`);
   await check(sam, "31-recovery-code");
   const narrow = await person(browser, SAM_URL, 320);
-  for (const [name, p] of [["23-narrow-caseload", "/"], ["24-narrow-reading", state.reading]]) {
+  for (const [name, p] of [
+    ["23-narrow-caseload", "/"],
+    ["24-narrow-reading", state.reading],
+    ["32-narrow-print", `${base}/print`],
+    ["33-narrow-plan", `${base}/plan`],
+    ["34-narrow-notes", `${base}/notes`],
+  ]) {
     await narrow.goto(new URL(p, narrow.url()).href);
     await check(narrow, name);
   }
