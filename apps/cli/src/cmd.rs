@@ -85,6 +85,14 @@ pub enum Command {
     Join(sharing::Join),
     /// List a journal's members.
     Members(sharing::Members),
+    /// Invites not used yet: who each is for, and when it expires; withdraw
+    /// one so its link stops working.
+    ///
+    /// Examples:
+    ///   starling invites
+    ///   starling invites withdraw Bob
+    #[command(verbatim_doc_comment)]
+    Invites(sharing::Invites),
     /// Remove a member; they cannot read anything written afterwards.
     Revoke(sharing::Revoke),
     /// Delete a journal you own, for everyone: the relay erases it (and
@@ -198,6 +206,7 @@ pub fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         Command::Share(a) => sharing::share(&ctx, a, out),
         Command::Join(a) => sharing::join(&ctx, a, out),
         Command::Members(a) => sharing::members(&ctx, a, out),
+        Command::Invites(a) => sharing::invites(&ctx, a, out),
         Command::Revoke(a) => sharing::revoke(&ctx, a, out),
         Command::Delete(a) => erase::delete(&ctx, a, out),
         Command::Leave(a) => erase::leave(&ctx, a, out),

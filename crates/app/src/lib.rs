@@ -56,7 +56,7 @@ pub use error::{AppError, ErrorKind, Result};
 pub use find::{area_help, check_area_in, short};
 pub use person::{DeviceJoined, DeviceRemoved, LINK_VALID};
 pub use sharing::journal_label;
-pub use sharing::{Invite, JoinOutcome, MemberEntry};
+pub use sharing::{Invite, InviteEntry, JoinOutcome, MemberEntry};
 pub use starling_client::Devices;
 pub use summary::{AreaSummary, JournalSummary};
 pub use sync::{SyncEvent, SyncEventKind, SyncOptions, SyncOutcome, SyncProblem};

@@ -74,6 +74,21 @@ pub struct MemberEntry {
     pub removed: Option<Date>,
 }
 
+/// An invite not used yet.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct InviteEntry {
+    /// The invite's id.
+    pub id: String,
+    /// The name it was made for.
+    pub name: String,
+    /// The perspective it grants: worker or supporter.
+    pub perspective: String,
+    /// The access it grants: editor or viewer.
+    pub role: String,
+    /// When it stops working (unix ms).
+    pub expires_at: u64,
+}
+
 fn role_name(role: Role) -> String {
     format!("{role:?}").to_lowercase()
 }
@@ -229,6 +244,78 @@ impl App {
         }
         let removed_self = !current.is_empty() && !current.iter().any(|m| m.device == me.device);
         Ok((out, removed_self))
+    }
+
+    /// The invites to `row` this device made that nobody has used yet, and
+    /// that have not expired or been withdrawn: soonest to expire first.
+    pub fn invites(&self, row: &DocRow) -> Result<Vec<InviteEntry>> {
+        let mut out: Vec<InviteEntry> = self
+            .client
+            .pending_invites(&row.doc)?
+            .into_iter()
+            .map(|i| InviteEntry {
+                id: i.id.to_string(),
+                name: i.name,
+                perspective: i.perspective,
+                role: role_name(i.role),
+                expires_at: i.expires_at,
+            })
+            .collect();
+        out.sort_by_key(|i| i.expires_at);
+        Ok(out)
+    }
+
+    /// Withdraws an invite not used yet (by the name it was made for, or
+    /// its id's start), so its link no longer works; tells the relay at once
+    /// when it is reachable. Returns the invite, and whether the relay has
+    /// the withdrawal (`false`: the next sync takes it; until then the link
+    /// still works).
+    pub fn withdraw_invite(&self, row: &DocRow, who: &str) -> Result<(InviteEntry, bool)> {
+        self.check_owner(row, "withdraw an invite")?;
+        let who = who.trim();
+        let pending = self.invites(row)?;
+        let by_name: Vec<&InviteEntry> = pending
+            .iter()
+            .filter(|i| i.name.eq_ignore_ascii_case(who))
+            .collect();
+        let matching: Vec<&InviteEntry> = if by_name.is_empty() && who.len() >= 4 {
+            pending
+                .iter()
+                .filter(|i| i.id.starts_with(&who.to_ascii_lowercase()))
+                .collect()
+        } else {
+            by_name
+        };
+        let invite = match matching.as_slice() {
+            [one] => (*one).clone(),
+            [] => {
+                return Err(not_found(format!(
+                    "no invite to {} for `{who}` waits to be used: `starling invites` lists them",
+                    journal_label(row)
+                )));
+            }
+            many => {
+                return Err(invalid(format!(
+                    "{} invites match `{who}`: give the start of one's id ({})",
+                    many.len(),
+                    many.iter()
+                        .map(|i| short(&i.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        };
+        let id: DeviceId = invite
+            .id
+            .parse()
+            .map_err(|_| invalid(format!("invite id `{}`", invite.id)))?;
+        self.client.withdraw_invite(&row.doc, id)?;
+        let options = SyncOptions::once(REGISTER_WITHIN);
+        let told = match self.sync(Some(&row.doc), &options, |_| {}) {
+            Ok(outcome) => outcome.problems.iter().all(|p| p.journal != row.doc),
+            Err(_) => false,
+        };
+        Ok((invite, told))
     }
 
     /// Removes a member (named as `starling members` lists them, or by a

@@ -31,7 +31,9 @@ mod sync;
 mod tls;
 
 pub use changes::{BatchError, decode_batch, encode_batch};
-pub use client::{Client, DeviceInfo, DeviceJoinKind, Devices, Identity, MemberInfo, STORE_FILE};
+pub use client::{
+    Client, DeviceInfo, DeviceJoinKind, Devices, Identity, MemberInfo, PendingInvite, STORE_FILE,
+};
 pub use compact::SNAPSHOT_AFTER_BYTES;
 pub use error::{ClientError, Result};
 pub use starling_protocol::RelayAddr;

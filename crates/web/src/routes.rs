@@ -330,6 +330,10 @@ pub(crate) fn router(state: AppState) -> Router {
             get(doc_page!(share::page)).post(doc_form!(share::invite)),
         )
         .route("/j/{doc}/revoke", post(doc_form!(share::revoke)))
+        .route(
+            "/j/{doc}/invites/withdraw",
+            post(doc_form!(share::withdraw)),
+        )
         .route("/j/{doc}/export", get(doc_page!(records::export_page)))
         .route("/j/{doc}/export/{format}", get(export_file))
         .route("/j/{doc}/print", get(doc_page!(records::print)))

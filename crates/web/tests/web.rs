@@ -1570,3 +1570,57 @@ fn each_step_of_the_ladder_is_described_by_its_stage() {
         "ten steps for your own score and the agreed one"
     );
 }
+
+#[test]
+fn an_invite_not_used_yet_is_withdrawn_from_the_share_page() {
+    let relays = Relays::start(1);
+    let ui = Ui::start_on("en", "Sam", &relays.addr(0));
+    let app = App::open(ui._home.path()).unwrap();
+    let row = app.pick(Some(&ui.doc)).unwrap();
+    let invite = app.share(&row, "editor", "worker", "Bob", "7d").unwrap();
+    assert!(invite.registered);
+    let cookie = ui.login();
+    let page = format!("/j/{}/share", ui.doc);
+    let shown = ui.get(&cookie, &page);
+    assert!(
+        shown.body.contains("Invites not used yet"),
+        "{}",
+        shown.body
+    );
+    let id = app.invites(&row).unwrap()[0].id.clone();
+    let r = ui.post(
+        &cookie,
+        &format!("/j/{}/invites/withdraw", ui.doc),
+        &format!("csrf={}&invite={id}", csrf(&shown.body)),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to = r.header("location").unwrap();
+    assert!(to.contains("done-invite-withdrawn"), "{to}");
+    let after = ui.get(&cookie, to);
+    assert!(
+        after.body.contains("its link no longer works"),
+        "{}",
+        after.body
+    );
+    assert!(
+        !after.body.contains("Invites not used yet"),
+        "{}",
+        after.body
+    );
+    // Bob's link does not let him in.
+    let bob_home = tempfile::tempdir().unwrap();
+    let bob = App::open(bob_home.path()).unwrap();
+    bob.init("Bob").unwrap();
+    let joined = bob.join(&invite.link, false);
+    let said = match joined {
+        Err(e) => e.to_string(),
+        Ok(_) => {
+            let once = starling_app::SyncOptions::once(std::time::Duration::from_secs(10));
+            match bob.sync(None, &once, |_| {}) {
+                Err(e) => e.to_string(),
+                Ok(o) => format!("{:?}", o.problems),
+            }
+        }
+    };
+    assert!(said.contains("withdrawn"), "{said}");
+}

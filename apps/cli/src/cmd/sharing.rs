@@ -47,6 +47,31 @@ pub struct Members {
     pub pick: Pick,
 }
 
+/// Arguments of `invites`.
+#[derive(Debug, clap::Args)]
+pub struct Invites {
+    #[command(subcommand)]
+    pub cmd: Option<InvitesCmd>,
+    #[command(flatten)]
+    pub pick: Pick,
+}
+
+/// `invites` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum InvitesCmd {
+    /// Withdraw an invite nobody has used yet: its link stops working as
+    /// soon as the relay has the withdrawal (at once when it is reachable,
+    /// otherwise at the next sync).
+    ///
+    /// Example: starling invites withdraw Bob
+    Withdraw {
+        /// The name the invite was made for, or the start of its id.
+        who: String,
+        #[command(flatten)]
+        pick: Pick,
+    },
+}
+
 /// Arguments of `revoke`.
 #[derive(Debug, clap::Args)]
 pub struct Revoke {
@@ -194,4 +219,71 @@ pub fn revoke(ctx: &Ctx, args: Revoke, out: &mut impl Write) -> Result<()> {
         "Removed {who}. A new key protects everything written from now on; run `starling sync`."
     )?;
     Ok(())
+}
+
+pub fn invites(ctx: &Ctx, args: Invites, out: &mut impl Write) -> Result<()> {
+    let Some(InvitesCmd::Withdraw { who, pick }) = args.cmd else {
+        let row = ctx.app.pick(args.pick.journal.as_deref())?;
+        let pending = ctx.app.invites(&row)?;
+        if ctx.json {
+            return print_json(out, &serde_json::json!({ "invites": pending }));
+        }
+        if pending.is_empty() {
+            writeln!(
+                out,
+                "No invite to {} waits to be used.",
+                starling_app::journal_label(&row)
+            )?;
+        }
+        for i in pending {
+            writeln!(
+                out,
+                "{:<22} {:<10} {:<8} {}  id {}",
+                i.name,
+                i.perspective,
+                i.role,
+                expires(i.expires_at),
+                short(&i.id)
+            )?;
+        }
+        return Ok(());
+    };
+    let journal = pick.journal.or(args.pick.journal);
+    let row = ctx.app.pick(journal.as_deref())?;
+    let (invite, told) = ctx.app.withdraw_invite(&row, &who)?;
+    if ctx.json {
+        return print_json(
+            out,
+            &serde_json::json!({ "withdrawn": invite, "relay_told": told }),
+        );
+    }
+    if told {
+        writeln!(
+            out,
+            "Withdrew the invite for {}: its link no longer works.",
+            invite.name
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Withdrew the invite for {} on this device. The relay could not be reached: \
+             until the next `starling sync` tells it, the link still works.",
+            invite.name
+        )?;
+    }
+    Ok(())
+}
+
+/// When an invite stops working, from now.
+fn expires(at_ms: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let minutes = at_ms.saturating_sub(now) / 60_000;
+    match minutes {
+        0 => "expires within a minute".to_owned(),
+        m if m < 120 => format!("expires in {m} minute(s)"),
+        m if m < 48 * 60 => format!("expires in {} hours", (m + 30) / 60),
+        m => format!("expires in {} days", (m + 12 * 60) / (24 * 60)),
+    }
 }

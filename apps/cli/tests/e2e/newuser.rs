@@ -680,3 +680,35 @@ fn a_note_both_rewrite_offline_is_shown_as_a_conflict_and_settled_whole() {
         );
     }
 }
+
+#[test]
+fn an_invite_not_used_yet_is_listed_and_withdrawn_and_its_link_stops_working() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", &relay.addr]);
+    let to_bob = link(
+        &sam,
+        &["--as", "supporter", "--name", "Bob", "--role", "viewer"],
+    );
+    let listed = sam.ok(&["invites"]);
+    assert!(
+        listed.contains("Bob") && listed.contains("supporter") && listed.contains("viewer"),
+        "{listed}"
+    );
+    assert!(listed.contains("expires in 7 days"), "{listed}");
+    let said = sam.ok(&["invites", "withdraw", "bob"]);
+    assert!(said.contains("its link no longer works"), "{said}");
+    assert!(sam.ok(&["invites"]).contains("No invite"));
+    let (_, err) = sam.fails(&["invites", "withdraw", "Bob"]);
+    assert!(err.contains("`starling invites` lists them"), "{err}");
+    // Bob's link, withdrawn: it does not let him in.
+    let bob = Person::new(&root, "Bob");
+    let out = bob.run(&["join", &to_bob]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("withdrawn"), "{all}");
+}

@@ -13,7 +13,7 @@ use super::{Section, csrf, data, error_summary, form_field};
 use crate::i18n::s;
 use crate::routes::{Answer, Ctx, done, refusal};
 
-fn time(secs: i64) -> String {
+pub(crate) fn time(secs: i64) -> String {
     let date = recovery_journal::Date::from_unix(secs);
     let rem = secs.rem_euclid(86_400);
     format!("{date} {:02}:{:02}", rem / 3600, (rem % 3600) / 60)

@@ -8,7 +8,7 @@ use starling_app::{App, AppError, Invite};
 
 use super::forms::field;
 use super::journal::{Tab, header};
-use super::{Section, csrf, data, error_summary, form_field, post_button};
+use super::{Section, csrf, data, error_summary, form_field, post_button, post_button_for};
 use crate::i18n::s;
 use crate::routes::{Answer, Ctx, done};
 
@@ -34,6 +34,7 @@ fn page_with(
     let row = app.pick(Some(doc))?;
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
     let (members, removed_self) = app.members(&row)?;
+    let pending = app.invites(&row).unwrap_or_default();
     let owner = members
         .iter()
         .any(|m| m.you && m.role.as_deref() == Some("owner"));
@@ -126,6 +127,34 @@ fn page_with(
                 }
             }
         }
+        @if owner && !pending.is_empty() {
+            h2 { (tr.t("share-pending")) }
+            p { (tr.t("share-pending-hint")) }
+            table {
+                caption.visually-hidden { (tr.t("share-pending")) }
+                thead { tr {
+                    th scope="col" { (tr.t("share-col-name")) }
+                    th scope="col" { (tr.t("share-col-as")) }
+                    th scope="col" { (tr.t("share-col-access")) }
+                    th scope="col" { (tr.t("share-col-expires")) }
+                    th scope="col" { span.visually-hidden { (tr.t("actions")) } }
+                } }
+                tbody {
+                    @for i in &pending {
+                        tr {
+                            td { (data(&i.name)) }
+                            td { (tr.t(&format!("perspective-{}", i.perspective))) }
+                            td { (tr.t(&format!("access-{}", i.role))) }
+                            td { (expiry(ctx, i.expires_at)) }
+                            td {
+                                (post_button_for(&format!("/j/{}/invites/withdraw", row.doc), ctx.csrf,
+                                    &tr.t("share-withdraw"), Some(&i.name), "warning", &[("invite", &i.id)]))
+                            }
+                        }
+                    }
+                }
+            }
+        }
         @if owner { (invite_form) } @else { p { (tr.t("share-owner-only")) } }
     };
     Ok(ctx.page(
@@ -169,4 +198,26 @@ pub fn revoke(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>)
     let row = app.pick(Some(doc))?;
     app.revoke(&row, field(f, "member").unwrap_or_default())?;
     done(&format!("/j/{}/share", row.doc), "done-removed")
+}
+
+/// When an invite stops working: its date and time (UTC).
+fn expiry(ctx: &Ctx<'_>, at_ms: u64) -> String {
+    let secs = i64::try_from(at_ms / 1000).unwrap_or(i64::MAX);
+    ctx.tr.ta(
+        "share-expires-at",
+        &[("time", s(super::records::time(secs)))],
+    )
+}
+
+/// `POST /j/{doc}/invites/withdraw`: the invite's link stops working.
+pub fn withdraw(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+    let row = app.pick(Some(doc))?;
+    let back = format!("/j/{}/share", row.doc);
+    match app.withdraw_invite(&row, field(f, "invite").unwrap_or_default()) {
+        Ok((_, true)) => done(&back, "done-invite-withdrawn"),
+        Ok((_, false)) => done(&back, "done-invite-withdrawn-later"),
+        // Used or withdrawn meanwhile: the page shows where it stands.
+        Err(e) if e.kind() == starling_app::ErrorKind::NotFound => done(&back, "done-invite-gone"),
+        Err(e) => Err(e.into()),
+    }
 }
