@@ -329,6 +329,65 @@ impl App {
         Ok(step)
     }
 
+    /// Changes a goal (named by an id prefix): its title, its target
+    /// (`Some(None)` clears it), or both.
+    pub fn edit_goal(
+        &self,
+        row: &DocRow,
+        goal: &str,
+        title: Option<&str>,
+        target: Option<Option<i64>>,
+    ) -> Result<GoalId> {
+        let goal = self.goal(&self.load(row)?.view(), goal)?;
+        if title.is_none() && target.is_none() {
+            return Err(crate::error::invalid(
+                "say what to change: a new title, a target, or both",
+            ));
+        }
+        self.edit(row, |j| {
+            if let Some(t) = title {
+                j.set_goal_title(&goal, t)?;
+            }
+            if let Some(t) = target {
+                j.set_goal_target(&goal, t)?;
+            }
+            Ok(())
+        })?;
+        Ok(goal)
+    }
+
+    /// Removes a goal and its steps from the plan (`restore_goal` brings it
+    /// back; the history keeps it either way).
+    pub fn remove_goal(&self, row: &DocRow, goal: &str) -> Result<GoalId> {
+        let goal = self.goal(&self.load(row)?.view(), goal)?;
+        self.edit(row, |j| j.delete_goal(&goal))?;
+        Ok(goal)
+    }
+
+    /// Brings back a removed goal, by its whole id.
+    pub fn restore_goal(&self, row: &DocRow, goal: &str) -> Result<GoalId> {
+        let goal: GoalId = goal.trim().parse()?;
+        self.edit(row, |j| j.restore_goal(&goal))?;
+        Ok(goal)
+    }
+
+    /// Removes a step (named by id prefixes) from its goal.
+    pub fn remove_step(&self, row: &DocRow, goal: &str, step: &str) -> Result<(GoalId, StepId)> {
+        let journal = self.load(row)?;
+        let goal = self.goal(&journal.view(), goal)?;
+        let step = self.step(&journal, &goal, step)?;
+        drop(journal);
+        self.edit(row, |j| j.delete_step(&goal, &step))?;
+        Ok((goal, step))
+    }
+
+    /// Brings back a removed step, by its goal's and its own whole ids.
+    pub fn restore_step(&self, row: &DocRow, goal: &str, step: &str) -> Result<StepId> {
+        let (goal, step): (GoalId, StepId) = (goal.trim().parse()?, step.trim().parse()?);
+        self.edit(row, |j| j.restore_step(&goal, &step))?;
+        Ok(step)
+    }
+
     /// Writes a dated note (default: today), optionally about one area.
     pub fn add_note(
         &self,

@@ -192,6 +192,18 @@ impl Journal {
         self.mark_deleted(&obj, true, Message::new("deleted a step"))
     }
 
+    /// Undo a step's delete.
+    pub fn restore_step(&mut self, goal: &GoalId, step: &StepId) -> Result<()> {
+        let goal_obj = self.item("goals", "goal", goal.as_str())?;
+        let not_found = || JournalError::NotFound {
+            kind: "step",
+            id: step.to_string(),
+        };
+        let steps = child_map(&self.doc, &goal_obj, "steps").ok_or_else(not_found)?;
+        let obj = child_map(&self.doc, &steps, step.as_str()).ok_or_else(not_found)?;
+        self.mark_deleted(&obj, false, Message::new("restored a step"))
+    }
+
     fn set_step_field(
         &mut self,
         goal: &GoalId,

@@ -1624,3 +1624,73 @@ fn an_invite_not_used_yet_is_withdrawn_from_the_share_page() {
     };
     assert!(said.contains("withdrawn"), "{said}");
 }
+
+#[test]
+fn a_goal_is_changed_and_a_step_or_goal_removed_with_a_way_back() {
+    let ui = Ui::start("en", "Sam");
+    let cookie = ui.login();
+    let (d, r) = (&ui.doc, &ui.reading);
+    let plan = format!("/j/{d}/plan?reading={r}");
+    let page = ui.get(&cookie, &plan);
+    let app = App::open(ui._home.path()).unwrap();
+    let row = app.pick(Some(d)).unwrap();
+    let view = || app.load(&row).unwrap().view();
+    let goal = view().goals[0].id.to_string();
+    let step = view().goals[0].steps[0].id.to_string();
+    let token = csrf(&page.body);
+    let send = |body: &str| {
+        ui.post(
+            &cookie,
+            &format!("/j/{d}/plan"),
+            &format!("csrf={token}&goal={goal}&reading={r}&{body}"),
+        )
+    };
+    // A target off the ladder: the form again, the reason by its field.
+    let refused = send("action=edit-goal&title=Find+paid+work&target=12");
+    assert_eq!(refused.status, 200);
+    assert!(
+        refused
+            .body
+            .contains(&format!("id=\"target-{goal}-error\"")),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("value=\"Find paid work\""),
+        "kept as typed"
+    );
+    let changed = send("action=edit-goal&title=Find+paid+work&target=7");
+    assert!(
+        changed
+            .header("location")
+            .unwrap()
+            .contains("done-goal-changed")
+    );
+    assert_eq!(view().goals[0].title, "Find paid work");
+    assert_eq!(view().goals[0].target.value, Some(7));
+    // A step removed, and brought back from the page it lands on.
+    let removed = send(&format!("action=remove-step&step={step}"));
+    let to = removed.header("location").unwrap().to_owned();
+    assert!(to.contains("done-step-removed"), "{to}");
+    assert!(view().goals[0].steps.is_empty());
+    let landed = ui.get(&cookie, &to);
+    assert!(
+        landed.body.contains("Undo: bring it back"),
+        "{}",
+        landed.body
+    );
+    assert!(landed.body.contains("value=\"restore-step\""));
+    send(&format!("action=restore-step&step={step}"));
+    assert_eq!(view().goals[0].steps.len(), 1, "the step is back");
+    // The goal removed, and back.
+    let removed = send("action=remove-goal");
+    assert!(
+        removed
+            .header("location")
+            .unwrap()
+            .contains(&format!("removed-goal={goal}"))
+    );
+    assert!(view().goals.is_empty());
+    send("action=restore-goal");
+    assert_eq!(view().goals.len(), 1, "the goal is back");
+}

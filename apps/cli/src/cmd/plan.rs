@@ -1,4 +1,5 @@
-//! `goal add`, `step add`, `step done`, `note add`, `note list`.
+//! `goal add|edit|remove|restore`, `step add|done|remove|restore`, `note add`,
+//! `note list`.
 
 use std::io::Write;
 
@@ -24,6 +25,39 @@ pub enum GoalCmd {
         /// Reading id prefix or date (default: the latest).
         #[arg(long)]
         reading: Option<String>,
+        #[command(flatten)]
+        pick: Pick,
+    },
+    /// Change a goal's title or target.
+    ///
+    /// Example: starling goal edit 3fa2 --title "Find paid work" --target 7
+    Edit {
+        /// Goal id prefix (see `starling show`).
+        goal: String,
+        /// The new title.
+        #[arg(long)]
+        title: Option<String>,
+        /// The new target score.
+        #[arg(long, value_parser = crate::cmd::reading::whole_number, conflicts_with = "no_target")]
+        target: Option<i64>,
+        /// Clear the target.
+        #[arg(long)]
+        no_target: bool,
+        #[command(flatten)]
+        pick: Pick,
+    },
+    /// Remove a goal and its steps from the plan (`goal restore` brings it
+    /// back; the history keeps it either way).
+    Remove {
+        /// Goal id prefix.
+        goal: String,
+        #[command(flatten)]
+        pick: Pick,
+    },
+    /// Bring back a removed goal.
+    Restore {
+        /// The goal's whole id, as `goal remove` printed it.
+        goal: String,
         #[command(flatten)]
         pick: Pick,
     },
@@ -64,6 +98,24 @@ pub enum StepCmd {
         #[command(flatten)]
         pick: Pick,
     },
+    /// Remove a step from its goal (`step restore` brings it back).
+    Remove {
+        /// Goal id prefix.
+        goal: String,
+        /// Step id prefix.
+        step: String,
+        #[command(flatten)]
+        pick: Pick,
+    },
+    /// Bring back a removed step.
+    Restore {
+        /// The goal's whole id.
+        goal: String,
+        /// The step's whole id, as `step remove` printed it.
+        step: String,
+        #[command(flatten)]
+        pick: Pick,
+    },
 }
 
 /// `note` subcommands.
@@ -97,21 +149,55 @@ pub enum NoteCmd {
 }
 
 pub fn goal(ctx: &Ctx, cmd: GoalCmd, out: &mut impl Write) -> Result<()> {
-    let GoalCmd::Add {
-        area,
-        title,
-        target,
-        reading,
-        pick,
-    } = cmd;
-    let row = ctx.app.pick(pick.journal.as_deref())?;
-    let id = ctx
-        .app
-        .add_goal(&row, area.trim(), &title, target, reading.as_deref())?;
+    let (id, said) = match cmd {
+        GoalCmd::Add {
+            area,
+            title,
+            target,
+            reading,
+            pick,
+        } => {
+            let row = ctx.app.pick(pick.journal.as_deref())?;
+            let id = ctx
+                .app
+                .add_goal(&row, area.trim(), &title, target, reading.as_deref())?;
+            let said = format!("Added goal {id} on {area}: {title}");
+            (id, said)
+        }
+        GoalCmd::Edit {
+            goal,
+            title,
+            target,
+            no_target,
+            pick,
+        } => {
+            let row = ctx.app.pick(pick.journal.as_deref())?;
+            let target = if no_target {
+                Some(None)
+            } else {
+                target.map(Some)
+            };
+            let id = ctx.app.edit_goal(&row, &goal, title.as_deref(), target)?;
+            (id, "Changed the goal.".to_owned())
+        }
+        GoalCmd::Remove { goal, pick } => {
+            let row = ctx.app.pick(pick.journal.as_deref())?;
+            let id = ctx.app.remove_goal(&row, &goal)?;
+            let said = format!(
+                "Removed goal {id} and its steps. `starling goal restore {id}` brings it back."
+            );
+            (id, said)
+        }
+        GoalCmd::Restore { goal, pick } => {
+            let row = ctx.app.pick(pick.journal.as_deref())?;
+            let id = ctx.app.restore_goal(&row, &goal)?;
+            (id, "The goal is back in the plan.".to_owned())
+        }
+    };
     if ctx.json {
         return print_json(out, &serde_json::json!({ "goal": id.to_string() }));
     }
-    writeln!(out, "Added goal {id} on {area}: {title}")?;
+    writeln!(out, "{said}")?;
     Ok(())
 }
 
@@ -152,6 +238,25 @@ pub fn step(ctx: &Ctx, cmd: StepCmd, out: &mut impl Write) -> Result<()> {
             } else {
                 writeln!(out, "Step {step} done.")?;
             }
+        }
+        StepCmd::Remove { goal, step, pick } => {
+            let row = ctx.app.pick(pick.journal.as_deref())?;
+            let (goal, step) = ctx.app.remove_step(&row, &goal, &step)?;
+            if ctx.json {
+                return print_json(out, &serde_json::json!({ "step": step.to_string() }));
+            }
+            writeln!(
+                out,
+                "Removed step {step}. `starling step restore {goal} {step}` brings it back."
+            )?;
+        }
+        StepCmd::Restore { goal, step, pick } => {
+            let row = ctx.app.pick(pick.journal.as_deref())?;
+            let step = ctx.app.restore_step(&row, &goal, &step)?;
+            if ctx.json {
+                return print_json(out, &serde_json::json!({ "step": step.to_string() }));
+            }
+            writeln!(out, "Step {step} is back in the plan.")?;
         }
     }
     Ok(())

@@ -317,6 +317,28 @@ fn a_step_past_its_date_shows_as_overdue_until_it_is_done() {
         line_of(&show, "Call the centre").contains("OVERDUE"),
         "{show}"
     );
+    // A goal changed, a step removed and brought back, the goal removed.
+    sam.ok(&[
+        "goal",
+        "edit",
+        &goal[..6],
+        "--title",
+        "Find paid work",
+        "--target",
+        "7",
+    ]);
+    let shown = sam.json(&["show"]);
+    assert_eq!(shown["goals"][0]["title"], "Find paid work", "{shown}");
+    let said = sam.ok(&["step", "remove", &goal[..6], &step[..6]]);
+    assert!(!sam.ok(&["show"]).contains("Call the centre"), "{said}");
+    let back = said.split('`').nth(1).unwrap().to_owned();
+    let args: Vec<&str> = back.split(' ').skip(1).collect();
+    sam.ok(&args);
+    assert!(sam.ok(&["show"]).contains("Call the centre"));
+    sam.ok(&["goal", "remove", &goal[..6]]);
+    assert!(!sam.ok(&["show"]).contains("Find paid work"));
+    let (_, err) = sam.fails(&["goal", "edit", &goal[..6]]);
+    assert!(err.contains("goal"), "{err}");
 }
 
 fn line_of(text: &str, needle: &str) -> String {

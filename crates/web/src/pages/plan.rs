@@ -9,7 +9,7 @@ use starling_app::App;
 
 use super::forms::field;
 use super::journal::{Tab, attribution, header};
-use super::{Section, csrf, data, error_summary, form_field, post_button_for};
+use super::{Section, csrf, data, error_summary, form_field, post_button, post_button_for};
 use crate::i18n::s;
 use crate::routes::{Answer, Ctx, done, refusal};
 
@@ -57,11 +57,27 @@ fn page_with(
         .unwrap_or_default();
     let base = format!("/j/{}/plan", row.doc);
     let today = starling_app::today();
+    // Just removed: a way to bring it back.
+    let undo: Option<Vec<(&str, &str)>> = match (field(q, "removed-goal"), field(q, "removed-step"))
+    {
+        (Some(goal), None) => Some(vec![("action", "restore-goal"), ("goal", goal)]),
+        (Some(goal), Some(step)) => Some(vec![
+            ("action", "restore-step"),
+            ("goal", goal),
+            ("step", step),
+        ]),
+        _ => None,
+    };
     let body = html! {
         (header(ctx, &row, Tab::Plan, local))
         @match (&reading, &plan) {
             (Some(rid), Some(plan)) => {
                 h2 { (tr.t("plan-title")) }
+                @if let Some(undo) = undo {
+                    div.notice {
+                        (post_button(&base, ctx.csrf, &tr.t("plan-undo-remove"), "secondary", &undo))
+                    }
+                }
                 p {
                     (tr.t("plan-review")) " "
                     strong { @match plan.review_date { Some(d) => (d.to_string()), None => (tr.t("card-no-review")) } }
@@ -116,9 +132,37 @@ fn page_with(
                                                 } @else {
                                                     (post_button_for(&base, ctx.csrf, &tr.t("plan-mark-done"), Some(&st.text), "link", &[("action", "done"), ("goal", g.id.as_str()), ("step", st.id.as_str()), ("reading", rid.as_str())]))
                                                 }
+                                                (post_button_for(&base, ctx.csrf, &tr.t("plan-step-remove"), Some(&st.text), "link", &[("action", "remove-step"), ("goal", g.id.as_str()), ("step", st.id.as_str()), ("reading", rid.as_str())]))
                                             }
                                         }
                                     }
+                                }
+                                @let (title_id, target_id) = (format!("title-{}", g.id), format!("target-{}", g.id));
+                                @let changing = errors.iter().any(|(at, _)| *at == title_id || *at == target_id);
+                                @let edited = |name: &str, now: String| if changing && field(f, "goal") == Some(g.id.as_str()) { f.get(name).cloned().unwrap_or_default() } else { now };
+                                details open[changing] {
+                                    summary { (tr.t("plan-goal-change")) span.visually-hidden { ": " (data(&g.title)) } }
+                                    form method="post" action=(base) novalidate {
+                                        (csrf(ctx.csrf))
+                                        input type="hidden" name="action" value="edit-goal";
+                                        input type="hidden" name="goal" value=(g.id.as_str());
+                                        input type="hidden" name="reading" value=(rid.as_str());
+                                        (form_field(&title_id, None, errors, html! {
+                                            label for=(title_id) { (tr.t("plan-goal-title")) }
+                                        }, |d| html! {
+                                            input type="text" id=(title_id) name="title" value=(edited("title", g.title.clone()))
+                                                aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+                                        }))
+                                        (form_field(&target_id, None, errors, html! {
+                                            label for=(target_id) { (tr.t("plan-target")) }
+                                        }, |d| html! {
+                                            input.short type="text" inputmode="numeric" id=(target_id) name="target"
+                                                value=(edited("target", g.target.value.map(|t| t.to_string()).unwrap_or_default()))
+                                                aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+                                        }))
+                                        button type="submit" { (tr.t("plan-goal-save")) }
+                                    }
+                                    (post_button_for(&base, ctx.csrf, &tr.t("plan-goal-remove"), Some(&g.title), "warning", &[("action", "remove-goal"), ("goal", g.id.as_str()), ("reading", rid.as_str())]))
                                 }
                                 @let (step_id, due_id) = (format!("step-{}", g.id), format!("due-{}", g.id));
                                 @let refused = errors.iter().any(|(at, _)| *at == step_id || *at == due_id);
@@ -129,6 +173,7 @@ fn page_with(
                                         (csrf(ctx.csrf))
                                         input type="hidden" name="action" value="step";
                                         input type="hidden" name="goal" value=(g.id.as_str());
+                                        input type="hidden" name="reading" value=(rid.as_str());
                                         (form_field(&step_id, None, errors, html! {
                                             label for=(step_id) { (tr.t("plan-step-text")) }
                                         }, |d| html! {
@@ -262,6 +307,43 @@ pub fn act(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> 
             };
             return done(&back, key);
         }
+        Some("edit-goal") => {
+            let target = match field(f, "target").map(|t| t.parse::<i64>()) {
+                None => None,
+                Some(Ok(t)) if (1..=10).contains(&t) => Some(t),
+                Some(_) => {
+                    let at = format!("target-{goal}");
+                    return refuse(app, ctx, doc, f, &at, tr.t("plan-target-invalid"));
+                }
+            };
+            let Some(title) = field(f, "title") else {
+                let at = format!("title-{goal}");
+                return refuse(app, ctx, doc, f, &at, tr.t("plan-goal-missing"));
+            };
+            let changed = app.edit_goal(&row, goal, Some(title), Some(target));
+            (
+                format!("title-{goal}"),
+                changed.map(|_| "done-goal-changed"),
+            )
+        }
+        Some("remove-goal") => {
+            let id = app.remove_goal(&row, goal)?;
+            let undo = format!("{back}{}removed-goal={id}", sep(&back));
+            return done(&undo, "done-goal-removed");
+        }
+        Some("remove-step") => {
+            let (g, st) = app.remove_step(&row, goal, field(f, "step").unwrap_or_default())?;
+            let undo = format!("{back}{}removed-goal={g}&removed-step={st}", sep(&back));
+            return done(&undo, "done-step-removed");
+        }
+        Some("restore-goal") => {
+            app.restore_goal(&row, goal)?;
+            return done(&back, "done-restored");
+        }
+        Some("restore-step") => {
+            app.restore_step(&row, goal, field(f, "step").unwrap_or_default())?;
+            return done(&back, "done-restored");
+        }
         Some("review") => match field(f, "date") {
             Some(d) => (
                 "review".to_owned(),
@@ -292,4 +374,9 @@ fn refuse(
         .into_iter()
         .collect();
     page_with(app, ctx, doc, &q, f, &[(at.to_owned(), text)])
+}
+
+/// How a query string goes on after `url`.
+fn sep(url: &str) -> char {
+    if url.contains('?') { '&' } else { '?' }
 }
