@@ -72,6 +72,8 @@ pub struct MemberEntry {
     pub this_device: bool,
     /// When they were removed, if they were.
     pub removed: Option<Date>,
+    /// Whether they left themselves (rather than being removed).
+    pub left: bool,
 }
 
 /// An invite not used yet.
@@ -207,6 +209,8 @@ impl App {
                 .map(|n| n.name.clone())
         };
         let current = self.client.members(&row.doc)?;
+        let left = self.client.left(&row.doc).unwrap_or_default();
+        let has_left = |d: &JournalDevice| left.iter().any(|l| l.as_bytes() == d.as_bytes());
         let mut out: Vec<MemberEntry> = current
             .iter()
             .map(|m| MemberEntry {
@@ -224,6 +228,7 @@ impl App {
                 you: m.person == me.person,
                 this_device: m.device == me.device,
                 removed: None,
+                left: false,
             })
             .collect();
         for n in named.iter().filter(|n| n.removed.is_some()) {
@@ -239,6 +244,7 @@ impl App {
                     you: n.device.as_bytes() == me.person.as_bytes(),
                     this_device: n.device.as_bytes() == me.device.as_bytes(),
                     removed: n.removed,
+                    left: has_left(&n.device),
                 });
             }
         }

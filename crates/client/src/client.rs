@@ -523,6 +523,32 @@ impl Client {
         Ok(out)
     }
 
+    /// The devices that left `doc` themselves (their own removal is in its
+    /// membership log), as opposed to being removed by an owner.
+    pub fn left(&self, doc: &str) -> Result<std::collections::BTreeSet<DeviceId>> {
+        use starling_protocol::membership::OpBody;
+        let row = self.find_doc(doc)?;
+        let relay = relay_of(&row)?;
+        let session = self.session_with(&relay, std::slice::from_ref(&row))?;
+        let mut out = std::collections::BTreeSet::new();
+        if let Some(p) = session.persisted(&parse_doc(&row.doc)?) {
+            for op in &p.ops {
+                let c = op.content();
+                match &c.body {
+                    OpBody::RemoveMember { device } if *device == c.author => {
+                        out.insert(*device);
+                    }
+                    // Back again: an owner added them anew.
+                    OpBody::AddMember { device, .. } => {
+                        out.remove(device);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether the journal's log ends with its deletion, still waiting for
     /// the relay to carry it out.
     pub fn deleting(&self, doc: &str) -> Result<bool> {

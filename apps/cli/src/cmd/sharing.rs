@@ -190,10 +190,12 @@ pub fn members(ctx: &Ctx, args: Members, out: &mut impl Write) -> Result<()> {
             (true, false) => format!("{name} (you, another device)"),
             _ => name,
         };
-        let status = match (m.removed, m.role) {
-            (Some(d), _) => format!("removed {d}"),
-            (None, Some(role)) => role,
-            (None, None) => "removed".into(),
+        let status = match (m.removed, m.role, m.left) {
+            (Some(d), _, true) => format!("left {d}"),
+            (None, None, true) => "left".into(),
+            (Some(d), _, false) => format!("removed {d}"),
+            (None, Some(role), _) => role,
+            (None, None, false) => "removed".into(),
         };
         writeln!(
             out,

@@ -105,7 +105,13 @@ fn a_member_leaves_and_the_owner_sees_them_gone() {
         alex_row["removed"].is_string(),
         "no date Alex left: {members}"
     );
-    assert!(sam.ok(&["members"]).contains("removed 20"));
+    // Alex left: said so, not "removed".
+    assert_eq!(alex_row["left"], true, "{members}");
+    let listed = sam.ok(&["members"]);
+    assert!(
+        listed.contains("left 20") && !listed.contains("removed"),
+        "{listed}"
+    );
     // Sam's journal goes on.
     sam.ok(&["score", "work", "5"]);
     sam.ok(&["sync"]);

@@ -112,6 +112,8 @@ fn page_with(
                         td { (tr.t(&format!("perspective-{}", m.perspective))) }
                         td {
                             @match (&m.role, m.removed) {
+                                (_, Some(d)) if m.left => (tr.ta("share-left-on", &[("date", s(d.to_string()))])),
+                                (None, None) if m.left => (tr.t("share-left")),
                                 (_, Some(d)) => (tr.ta("share-removed-on", &[("date", s(d.to_string()))])),
                                 (Some(r), None) => (tr.t(&format!("access-{r}"))),
                                 (None, None) => (tr.t("share-removed")),
