@@ -318,6 +318,10 @@ fn only_this_machines_own_browser_with_the_launch_link_gets_in() {
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     assert!(!page.body.contains("<script>"), "no inline script");
+    assert!(
+        page.body.contains("<link rel=\"icon\" href=\"data:,\">"),
+        "no request for a /favicon.ico that is not there"
+    );
 
     // A state-changing request from another site: refused.
     let form = ui.get(&cookie, &format!("/j/{}/notes", ui.doc));

@@ -70,6 +70,8 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (p.title) " – " (tr.t("app-name")) }
                 link rel="stylesheet" href=(crate::assets::css_path());
+                // No icon to fetch: the browser asks no /favicon.ico.
+                link rel="icon" href="data:,";
                 script src=(crate::assets::js_path()) defer {}
             }
             body data-journal=[p.journal] data-revision=(p.revision) {
