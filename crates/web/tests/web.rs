@@ -769,21 +769,7 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from
     let laptop = serve_empty(&ui.runtime, laptop_home.path());
     let laddr = laptop.local_addr();
     let lhost = laddr.to_string();
-    let url = laptop.url();
-    let r = request(
-        laddr,
-        "GET",
-        &url[url.find("/?token").unwrap()..],
-        &[("Host", &lhost)],
-        "",
-    );
-    let lcookie = r
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let lcookie = login(&laptop);
     let lorigin = format!("http://{lhost}");
     let lh = [
         ("Host", lhost.as_str()),
@@ -843,21 +829,7 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from
     let phone = serve_empty(&ui.runtime, phone_home.path());
     let paddr = phone.local_addr();
     let phost = paddr.to_string();
-    let url = phone.url();
-    let r = request(
-        paddr,
-        "GET",
-        &url[url.find("/?token").unwrap()..],
-        &[("Host", &phost)],
-        "",
-    );
-    let pcookie = r
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let pcookie = login(&phone);
     let porigin = format!("http://{phost}");
     let ph = [
         ("Host", phost.as_str()),
