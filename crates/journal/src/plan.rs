@@ -195,12 +195,7 @@ impl Journal {
     /// Undo a step's delete.
     pub fn restore_step(&mut self, goal: &GoalId, step: &StepId) -> Result<()> {
         let goal_obj = self.item("goals", "goal", goal.as_str())?;
-        let not_found = || JournalError::NotFound {
-            kind: "step",
-            id: step.to_string(),
-        };
-        let steps = child_map(&self.doc, &goal_obj, "steps").ok_or_else(not_found)?;
-        let obj = child_map(&self.doc, &steps, step.as_str()).ok_or_else(not_found)?;
+        let obj = self.step_in(&goal_obj, step)?;
         self.mark_deleted(&obj, false, Message::new("restored a step"))
     }
 
@@ -221,21 +216,24 @@ impl Journal {
         })
     }
 
+    /// A step of a goal that is not deleted, with its goal.
     fn step_obj(&self, goal: &GoalId, step: &StepId) -> Result<(ObjId, ObjId)> {
         let goal_obj = self.item("goals", "goal", goal.as_str())?;
-        let not_found = || JournalError::NotFound {
-            kind: "step",
-            id: step.to_string(),
-        };
-        let steps = child_map(&self.doc, &goal_obj, "steps").ok_or_else(not_found)?;
-        let obj = child_map(&self.doc, &steps, step.as_str()).ok_or_else(not_found)?;
+        let obj = self.step_in(&goal_obj, step)?;
         if matches!(
             deletion(&self.doc, &obj, &read_map(&self.doc, &obj)),
             Deletion::Deleted
         ) {
-            return Err(not_found());
+            return Err(step_not_found(step));
         }
         Ok((goal_obj, obj))
+    }
+
+    /// A step of `goal_obj`, deleted or not.
+    fn step_in(&self, goal_obj: &ObjId, step: &StepId) -> Result<ObjId> {
+        child_map(&self.doc, goal_obj, "steps")
+            .and_then(|steps| child_map(&self.doc, &steps, step.as_str()))
+            .ok_or_else(|| step_not_found(step))
     }
 
     /// The instrument a goal's area and target are checked against: its
@@ -258,12 +256,7 @@ impl Journal {
     /// Keep or delete a step whose delete raced an edit.
     pub(crate) fn settle_step(&mut self, goal: &GoalId, step: &StepId, keep: bool) -> Result<()> {
         let goal_obj = self.any_item("goals", "goal", goal.as_str())?;
-        let not_found = || JournalError::NotFound {
-            kind: "step",
-            id: step.to_string(),
-        };
-        let steps = child_map(&self.doc, &goal_obj, "steps").ok_or_else(not_found)?;
-        let obj = child_map(&self.doc, &steps, step.as_str()).ok_or_else(not_found)?;
+        let obj = self.step_in(&goal_obj, step)?;
         let word = if keep { "kept" } else { "deleted" };
         self.mark_deleted(
             &obj,
@@ -285,5 +278,12 @@ impl Journal {
             kind,
             id: id.to_owned(),
         })
+    }
+}
+
+fn step_not_found(step: &StepId) -> JournalError {
+    JournalError::NotFound {
+        kind: "step",
+        id: step.to_string(),
     }
 }
