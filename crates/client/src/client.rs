@@ -14,8 +14,10 @@ use crate::persist;
 use crate::store::{DocRow, Store, rows};
 use starling_protocol::RelayAddr;
 
+mod invites;
 mod lock;
 mod person;
+pub use invites::PendingInvite;
 pub(crate) use lock::SyncLock;
 pub use person::{DeviceInfo, DeviceJoinKind, Devices};
 pub(crate) use person::{is_live_link_of, is_recovery_of};
@@ -49,21 +51,6 @@ pub struct MemberInfo {
     pub invited_as: Option<String>,
     /// The person the device belongs to (the id of their first device).
     pub person: DeviceId,
-}
-
-/// An invite this device handed out that nobody has used yet.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PendingInvite {
-    /// The invite's id.
-    pub id: DeviceId,
-    /// The name it was made for.
-    pub name: String,
-    /// Perspective it grants ("worker", "supporter").
-    pub perspective: String,
-    /// Access it grants.
-    pub role: Role,
-    /// Unix milliseconds after which it cannot be used.
-    pub expires_at: u64,
 }
 
 /// This device's documents and identity, in one SQLite file under `home`.
@@ -411,46 +398,6 @@ impl Client {
             .collect())
     }
 
-    /// The invites to `doc` this device made that are still usable: not
-    /// used, withdrawn or expired (links to another device of this person
-    /// are not listed).
-    pub fn pending_invites(&self, doc: &str) -> Result<Vec<PendingInvite>> {
-        let row = self.find_doc(doc)?;
-        let relay = relay_of(&row)?;
-        let session = self.session_with(&relay, std::slice::from_ref(&row))?;
-        let Some(state) = session.membership(&parse_doc(&row.doc)?) else {
-            return Ok(Vec::new());
-        };
-        let names = self.store.invites(&row.doc)?;
-        let now = now_ms();
-        Ok(state
-            .invites()
-            .iter()
-            .filter(|(_, inv)| {
-                inv.status == InviteStatus::Live && !inv.is_device_invite() && inv.expires_at > now
-            })
-            .filter_map(|(id, inv)| {
-                let key = id.to_string();
-                let (_, name, _) = names.iter().find(|(i, _, _)| *i == key)?;
-                Some(PendingInvite {
-                    id: *id,
-                    name: name.clone(),
-                    perspective: inv.perspective.clone(),
-                    role: inv.role,
-                    expires_at: inv.expires_at,
-                })
-            })
-            .collect())
-    }
-
-    /// Withdraws an invite to `doc` (queued for the relay: nobody can use
-    /// it once the relay has it).
-    pub fn withdraw_invite(&self, doc: &str, invite: DeviceId) -> Result<()> {
-        self.membership_change(doc, |session, doc| {
-            session.revoke_invite(now_ms(), doc, invite)
-        })
-    }
-
     /// Remove a member from `doc` and rotate to an epoch key they never get.
     pub fn revoke(&self, doc: &str, device: &DeviceId) -> Result<()> {
         self.membership_change(doc, |session, doc| {
@@ -502,48 +449,52 @@ impl Client {
     /// been, in it. Anyone else in its access log is unknown.
     pub fn known_devices(&self, doc: &str) -> Result<std::collections::BTreeSet<DeviceId>> {
         use starling_protocol::membership::OpBody;
-        let row = self.find_doc(doc)?;
-        let relay = relay_of(&row)?;
-        let session = self.session_with(&relay, std::slice::from_ref(&row))?;
         let mut out = std::collections::BTreeSet::new();
-        if let Some(p) = session.persisted(&parse_doc(&row.doc)?) {
-            for op in &p.ops {
-                let c = op.content();
-                out.insert(c.author);
-                match &c.body {
-                    OpBody::AddMember { device, .. }
-                    | OpBody::RemoveMember { device }
-                    | OpBody::ChangeRole { device, .. } => {
-                        out.insert(*device);
-                    }
-                    _ => {}
+        for op in &self.membership_ops(doc)? {
+            let c = op.content();
+            out.insert(c.author);
+            match &c.body {
+                OpBody::AddMember { device, .. }
+                | OpBody::RemoveMember { device }
+                | OpBody::ChangeRole { device, .. } => {
+                    out.insert(*device);
                 }
+                _ => {}
             }
         }
         Ok(out)
+    }
+
+    /// `doc`'s membership log, as this device holds it.
+    fn membership_ops(
+        &self,
+        doc: &str,
+    ) -> Result<Vec<starling_protocol::membership::MembershipOp>> {
+        let row = self.find_doc(doc)?;
+        let relay = relay_of(&row)?;
+        let session = self.session_with(&relay, std::slice::from_ref(&row))?;
+        Ok(session
+            .persisted(&parse_doc(&row.doc)?)
+            .map(|p| p.ops)
+            .unwrap_or_default())
     }
 
     /// The devices that left `doc` themselves (their own removal is in its
     /// membership log), as opposed to being removed by an owner.
     pub fn left(&self, doc: &str) -> Result<std::collections::BTreeSet<DeviceId>> {
         use starling_protocol::membership::OpBody;
-        let row = self.find_doc(doc)?;
-        let relay = relay_of(&row)?;
-        let session = self.session_with(&relay, std::slice::from_ref(&row))?;
         let mut out = std::collections::BTreeSet::new();
-        if let Some(p) = session.persisted(&parse_doc(&row.doc)?) {
-            for op in &p.ops {
-                let c = op.content();
-                match &c.body {
-                    OpBody::RemoveMember { device } if *device == c.author => {
-                        out.insert(*device);
-                    }
-                    // Back again: an owner added them anew.
-                    OpBody::AddMember { device, .. } => {
-                        out.remove(device);
-                    }
-                    _ => {}
+        for op in &self.membership_ops(doc)? {
+            let c = op.content();
+            match &c.body {
+                OpBody::RemoveMember { device } if *device == c.author => {
+                    out.insert(*device);
                 }
+                // Back again: an owner added them anew.
+                OpBody::AddMember { device, .. } => {
+                    out.remove(device);
+                }
+                _ => {}
             }
         }
         Ok(out)
