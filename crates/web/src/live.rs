@@ -205,11 +205,8 @@ async fn run(
                                 }
                                 Some(Status::of_links(&links))
                             }
-                            SyncEventKind::Resumed => Some(if links.is_empty() {
-                                Status::Online
-                            } else {
-                                Status::of_links(&links)
-                            }),
+                            // No relay heard from yet counts as online.
+                            SyncEventKind::Resumed => Some(Status::of_links(&links)),
                             SyncEventKind::Paused => Some(Status::Paused),
                             _ => None,
                         };

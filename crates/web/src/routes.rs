@@ -178,8 +178,13 @@ pub(crate) fn done(to: &str, key: &str) -> Answer {
             .bytes()
             .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'#');
     let to = if plain { to } else { "/" };
-    let sep = if to.contains('?') { '&' } else { '?' };
-    Ok(Redirect::to(&format!("{to}{sep}done={key}")).into_response())
+    Ok(Redirect::to(&with_query(to, &format!("done={key}"))).into_response())
+}
+
+/// `url` with `query` added to its query string.
+pub(crate) fn with_query(url: &str, query: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{query}")
 }
 
 /// A refused form (its CSRF token is not this launch's).

@@ -11,7 +11,7 @@ use super::forms::field;
 use super::journal::{Tab, attribution, header};
 use super::{Section, csrf, data, error_summary, form_field, post_button, post_button_for};
 use crate::i18n::s;
-use crate::routes::{Answer, Ctx, done, refusal};
+use crate::routes::{Answer, Ctx, done, refusal, with_query};
 
 /// `GET /j/{doc}/plan` (`?reading=` for an earlier reading's plan).
 pub fn page(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -> Answer {
@@ -328,12 +328,12 @@ pub fn act(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> 
         }
         Some("remove-goal") => {
             let id = app.remove_goal(&row, goal)?;
-            let undo = format!("{back}{}removed-goal={id}", sep(&back));
+            let undo = with_query(&back, &format!("removed-goal={id}"));
             return done(&undo, "done-goal-removed");
         }
         Some("remove-step") => {
             let (g, st) = app.remove_step(&row, goal, field(f, "step").unwrap_or_default())?;
-            let undo = format!("{back}{}removed-goal={g}&removed-step={st}", sep(&back));
+            let undo = with_query(&back, &format!("removed-goal={g}&removed-step={st}"));
             return done(&undo, "done-step-removed");
         }
         Some("restore-goal") => {
@@ -374,9 +374,4 @@ fn refuse(
         .into_iter()
         .collect();
     page_with(app, ctx, doc, &q, f, &[(at.to_owned(), text)])
-}
-
-/// How a query string goes on after `url`.
-fn sep(url: &str) -> char {
-    if url.contains('?') { '&' } else { '?' }
 }
