@@ -1414,7 +1414,7 @@ fn a_step_marked_done_by_mistake_is_undone_and_each_button_names_its_step() {
     let page = ui.get(&cookie, &plan);
     assert!(
         page.body
-            .contains("Mark done<span class=\"visually-hidden\">: <span translate=\"no\">Call the centre</span></span>"),
+            .contains("aria-label=\"Mark done: Call the centre\">Mark done</button>"),
         "{}",
         page.body
     );
@@ -1445,7 +1445,7 @@ fn a_step_marked_done_by_mistake_is_undone_and_each_button_names_its_step() {
     let page = ui.get(&cookie, r1.header("location").unwrap());
     assert!(
         page.body
-            .contains("Not done yet<span class=\"visually-hidden\">: <span translate=\"no\">Call the centre</span></span>"),
+            .contains("aria-label=\"Not done yet: Call the centre\">Not done yet</button>"),
         "{}",
         page.body
     );

@@ -225,9 +225,11 @@ pub fn post_button_for(
             @for (k, v) in hidden {
                 input type="hidden" name=(k) value=(v);
             }
-            button class=(class) type="submit" {
+            // Named whole ("Mark done: Call the GP") rather than by a
+            // visually hidden span, whose position Chromium reads as a
+            // word break ("Mark done : Call the GP").
+            button class=(class) type="submit" aria-label=[what.map(|w| format!("{label}: {w}"))] {
                 (label)
-                @if let Some(what) = what { span.visually-hidden { ": " (data(what)) } }
             }
         }
     }

@@ -141,7 +141,7 @@ fn page_with(
                                 @let changing = errors.iter().any(|(at, _)| *at == title_id || *at == target_id);
                                 @let edited = |name: &str, now: String| if changing && field(f, "goal") == Some(g.id.as_str()) { f.get(name).cloned().unwrap_or_default() } else { now };
                                 details open[changing] {
-                                    summary { (tr.t("plan-goal-change")) span.visually-hidden { ": " (data(&g.title)) } }
+                                    summary aria-label=(format!("{}: {}", tr.t("plan-goal-change"), g.title)) { (tr.t("plan-goal-change")) }
                                     form method="post" action=(base) novalidate {
                                         (csrf(ctx.csrf))
                                         input type="hidden" name="action" value="edit-goal";

@@ -235,6 +235,10 @@ async function online() {
   await sam.keyboard.press("Enter");
   await sam.waitForURL(/done=done-goal/);
   if (!(await sam.locator("main").innerText()).includes("Volunteer twice a week")) fail("the goal typed by keyboard is missing");
+  // Each goal's buttons say which goal they act on, as one phrase.
+  await sam.locator("summary", { hasText: "Change or remove this goal" }).last().click();
+  const removeGoal = sam.getByRole("button", { name: "Remove this goal and its steps: Volunteer twice a week", exact: true });
+  if ((await removeGoal.count()) !== 1) fail("the goal's remove button is not named by its goal");
   // Who has looked: the relay's log names the worker who fetched.
   await sam.goto(new URL(base + "/access", sam.url()).href);
   const looked = await sam.locator("main").innerText();
