@@ -309,6 +309,8 @@ fn only_this_machines_own_browser_with_the_launch_link_gets_in() {
     // Our page, with every protective header.
     let page = ui.get(&cookie, "/");
     assert_eq!(page.status, 200);
+    // Set up: the menu and the sync status are there.
+    assert!(page.body.contains("<nav") && page.body.contains("id=\"sync-status\""));
     let csp = page.header("content-security-policy").unwrap();
     assert!(
         csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
@@ -1510,6 +1512,9 @@ fn before_set_up_every_menu_page_leads_to_the_first_run_page() {
                 let first = get(to);
                 assert!(first.body.contains("Set up Starling on this device first"));
                 assert!(first.body.contains("name=\"name\""), "the set-up form");
+                // Nothing behind the menu works yet, and nothing syncs.
+                assert!(!first.body.contains("<nav"), "{}", first.body);
+                assert!(!first.body.contains("sync-status"), "{}", first.body);
             }
             other => panic!("{path}: {other} {}", r.body),
         }

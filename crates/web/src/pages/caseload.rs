@@ -234,7 +234,7 @@ fn setup_body(
         }
         (super::devices::setup_other(ctx, other_f, other_errors))
     };
-    ctx.page(tr.t("setup-title"), Section::Journals, None, None, body)
+    ctx.page(tr.t("setup-title"), Section::FirstRun, None, None, body)
 }
 
 /// `POST /setup`.

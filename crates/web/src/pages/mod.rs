@@ -51,6 +51,9 @@ pub enum Section {
     Data,
     /// Your devices and recovery code.
     Devices,
+    /// Setting this device up: no menu and no sync status, as nothing
+    /// behind them works yet.
+    FirstRun,
 }
 
 /// Data from peers or instruments, never translated.
@@ -79,6 +82,7 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                 header.top {
                     div.wrap {
                         a.brand href="/" { (tr.t("app-name")) }
+                        @if p.section != Section::FirstRun {
                         nav.main aria-label=(tr.t("nav-label")) {
                             ul {
                                 li { a href="/" aria-current=[current(Section::Journals)] { (tr.t("nav-journals")) } }
@@ -88,12 +92,15 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                                 li { a href="/devices" aria-current=[current(Section::Devices)] { (tr.t("nav-devices")) } }
                             }
                         }
+                        }
                     }
                 }
-                div.status {
-                    p.wrap id="sync-status" {
-                        strong { (tr.t("status-label")) " " }
-                        span id="sync-status-text" role="status" { (tr.t(p.status.message())) }
+                @if p.section != Section::FirstRun {
+                    div.status {
+                        p.wrap id="sync-status" {
+                            strong { (tr.t("status-label")) " " }
+                            span id="sync-status-text" role="status" { (tr.t(p.status.message())) }
+                        }
                     }
                 }
                 div.wrap {
