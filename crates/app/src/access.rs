@@ -65,17 +65,43 @@ pub struct AccessReport {
 
 /// `ms` as people read it: "Tue 2026-12-01 14:02 UTC".
 pub fn when(ms: u64) -> String {
-    let secs = (ms / 1000) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // 1970-01-01 was a Thursday.
-    let day = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-    let date = Date::from_unix(days * 86_400);
-    format!(
-        "{day} {date} {:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    let t = When::of(ms);
+    let day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][t.weekday as usize];
+    format!("{day} {} {} UTC", t.date, t.time())
+}
+
+/// A moment in UTC, in the parts a screen words in its own language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct When {
+    /// 0 for Monday to 6 for Sunday.
+    pub weekday: u8,
+    /// The day.
+    pub date: Date,
+    /// The hour, 0 to 23.
+    pub hour: u8,
+    /// The minute, 0 to 59.
+    pub minute: u8,
+}
+
+impl When {
+    /// Unix milliseconds, in UTC.
+    pub fn of(ms: u64) -> Self {
+        let secs = (ms / 1000) as i64;
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        When {
+            // 1970-01-01 was a Thursday (3).
+            weekday: (days + 3).rem_euclid(7) as u8,
+            date: Date::from_unix(days * 86_400),
+            hour: (rem / 3600) as u8,
+            minute: ((rem % 3600) / 60) as u8,
+        }
+    }
+
+    /// "14:02".
+    pub fn time(&self) -> String {
+        format!("{:02}:{:02}", self.hour, self.minute)
+    }
 }
 
 impl App {
@@ -269,5 +295,21 @@ impl App {
             unknown_devices: unknown_devices.into_iter().collect(),
             signed,
         })
+    }
+}
+
+#[cfg(test)]
+mod when_tests {
+    use super::*;
+
+    #[test]
+    fn a_moment_reads_with_its_weekday_in_utc() {
+        assert_eq!(when(1_796_133_720_000), "Tue 2026-12-01 14:02 UTC");
+        assert_eq!(when(0), "Thu 1970-01-01 00:00 UTC");
+        let t = When::of(1_796_133_720_000 + 5 * 86_400_000 + 59_999);
+        assert_eq!(
+            (t.weekday, t.date.to_string(), t.time()),
+            (6, "2026-12-06".into(), "14:02".into())
+        );
     }
 }

@@ -545,11 +545,19 @@ fn translatable_text(html: &str) -> Vec<String> {
 fn no_word_on_any_screen_is_hard_coded() {
     // The pseudo-locale brackets every catalogue message: any text node
     // without the brackets did not come from the catalogue.
-    let ui = Ui::start("en-XA", "Sam");
+    let relays = Relays::start(1);
+    let ui = Ui::start_on("en-XA", "Sam", &relays.addr(0));
+    // An invite not used yet, so the share page lists it too.
+    let app = App::open(ui._home.path()).unwrap();
+    let row = app.pick(Some(&ui.doc)).unwrap();
+    app.share(&row, "editor", "worker", "Bob", "7d").unwrap();
     let cookie = ui.login();
     for path in ui.pages() {
         let page = ui.get(&cookie, &path);
         assert_eq!(page.status, 200, "{path}");
+        if path.ends_with("/share") {
+            assert!(page.body.contains("invites/withdraw"), "{}", page.body);
+        }
         for text in translatable_text(&page.body) {
             assert!(
                 text.contains('⟦'),
@@ -666,6 +674,9 @@ fn a_journal_says_who_looked_and_its_owner_deletes_it_only_with_the_box_ticked()
     assert_eq!(page.status, 200);
     assert!(page.body.contains("You (this device)"), "{}", page.body);
     assert!(page.body.contains("sent "), "{}", page.body);
+    // When, in words and for machines.
+    assert!(page.body.contains("<time datetime=\""), "{}", page.body);
+    assert!(page.body.contains(" UTC</time>"), "{}", page.body);
     assert!(!page.body.contains("Someone outside the journal"));
 
     let form = ui.get(&cookie, &format!("/j/{}/delete", ui.doc));

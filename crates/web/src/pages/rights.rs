@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use maud::html;
 use starling_app::App;
-use starling_app::access::when;
+use starling_app::access::When;
 
 use super::forms::field;
 use super::journal::{Tab, header};
@@ -42,7 +42,7 @@ pub fn access_page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, Str
                 p {
                     (tr.ta("access-stored", &[
                         ("changes", n(r.stored.envelopes as usize)),
-                        ("when", s(when(r.at))),
+                        ("when", s(when_words(tr, When::of(r.at)))),
                     ]))
                 }
                 @if r.lines.is_empty() {
@@ -59,7 +59,7 @@ pub fn access_page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, Str
                             tbody {
                                 @for l in r.lines.iter().rev() {
                                     tr {
-                                        td { (when(l.at)) }
+                                        td { (moment(tr, l.at)) }
                                         td {
                                             @if l.you { (tr.t("access-you")) } @else { (data(&l.who)) }
                                         }
@@ -87,6 +87,29 @@ pub fn access_page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, Str
         None,
         body,
     ))
+}
+
+/// Weekdays' names in the catalogue, Monday first.
+const WEEKDAYS: [&str; 7] = [
+    "day-mon", "day-tue", "day-wed", "day-thu", "day-fri", "day-sat", "day-sun",
+];
+
+/// A moment in UTC in the page's language: "Tue 2026-12-01 14:02 UTC".
+fn when_words(tr: &crate::i18n::Catalogue, t: When) -> String {
+    tr.ta(
+        "when-utc",
+        &[
+            ("day", s(tr.t(WEEKDAYS[t.weekday as usize]))),
+            ("date", s(t.date.to_string())),
+            ("time", s(t.time())),
+        ],
+    )
+}
+
+/// [`when_words`] as a `<time>`, which machines read too.
+fn moment(tr: &crate::i18n::Catalogue, ms: u64) -> maud::Markup {
+    let t = When::of(ms);
+    html! { time datetime=(format!("{}T{}Z", t.date, t.time())) { (when_words(tr, t)) } }
 }
 
 /// Whether this device owns the journal (it deletes; others leave).
