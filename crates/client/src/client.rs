@@ -19,7 +19,7 @@ mod lock;
 mod person;
 pub use invites::PendingInvite;
 pub(crate) use lock::SyncLock;
-pub use person::{DeviceInfo, DeviceJoinKind, Devices};
+pub use person::{DeviceInfo, DeviceJoinKind, Devices, Joined};
 pub(crate) use person::{is_live_link_of, is_recovery_of};
 
 /// The store's file name inside the home directory.

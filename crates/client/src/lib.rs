@@ -32,7 +32,8 @@ mod tls;
 
 pub use changes::{BatchError, decode_batch, encode_batch};
 pub use client::{
-    Client, DeviceInfo, DeviceJoinKind, Devices, Identity, MemberInfo, PendingInvite, STORE_FILE,
+    Client, DeviceInfo, DeviceJoinKind, Devices, Identity, Joined, MemberInfo, PendingInvite,
+    STORE_FILE,
 };
 pub use compact::SNAPSHOT_AFTER_BYTES;
 pub use error::{ClientError, Result};

@@ -835,6 +835,17 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from
         "{}",
         devices.body
     );
+    // Which is which, in words, on the laptop.
+    assert!(
+        devices.body.contains("Your first device"),
+        "{}",
+        devices.body
+    );
+    assert!(
+        devices.body.contains("Linked from device "),
+        "{}",
+        devices.body
+    );
     ui.runtime.block_on(laptop.shutdown());
 
     // A third device, from the recovery code alone, typed sloppily.
@@ -885,6 +896,12 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from
         home.body.contains("Sam"),
         "the journal is back: {}",
         home.body
+    );
+    let devices = request(paddr, "GET", "/devices", &ph, "");
+    assert!(
+        devices.body.contains("Set up with your recovery code"),
+        "{}",
+        devices.body
     );
     ui.runtime.block_on(phone.shutdown());
     drop(ui);

@@ -4,6 +4,7 @@
 use std::io::{BufRead, IsTerminal, Read, Write};
 
 use anyhow::{Result, bail};
+use starling_app::client::Joined;
 use starling_app::{AppError, DeviceJoined};
 use zeroize::Zeroizing;
 
@@ -271,11 +272,21 @@ pub fn devices(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
             out,
             &serde_json::json!({
                 "person": d.person.to_string(),
-                "devices": d.devices.iter().map(|x| serde_json::json!({
-                    "device": x.device.to_string(),
-                    "this_device": x.this_device,
-                    "journals": x.journals,
-                })).collect::<Vec<_>>(),
+                "devices": d.devices.iter().map(|x| {
+                    let (joined, from) = match x.joined {
+                        Joined::First => ("first", None),
+                        Joined::Linked(by) => ("linked", Some(by.to_string())),
+                        Joined::Recovered => ("recovered", None),
+                        Joined::Unknown => ("unknown", None),
+                    };
+                    serde_json::json!({
+                        "device": x.device.to_string(),
+                        "this_device": x.this_device,
+                        "journals": x.journals,
+                        "joined": joined,
+                        "linked_from": from,
+                    })
+                }).collect::<Vec<_>>(),
                 "journals": d.journals,
                 "recovery_code_in": d.recovery_in,
             }),
@@ -284,9 +295,18 @@ pub fn devices(ctx: &Ctx, out: &mut impl Write) -> Result<()> {
     writeln!(out, "Your devices:")?;
     for x in &d.devices {
         let this = if x.this_device { "  (this device)" } else { "" };
+        let how = match x.joined {
+            Joined::First => "; your first device".to_owned(),
+            Joined::Linked(by) if d.devices.iter().any(|y| y.this_device && y.device == by) => {
+                "; linked from this device".to_owned()
+            }
+            Joined::Linked(by) => format!("; linked from {}", short(by)),
+            Joined::Recovered => "; set up with your recovery code".to_owned(),
+            Joined::Unknown => String::new(),
+        };
         writeln!(
             out,
-            "  {}  in {} of {} journal(s){this}",
+            "  {}  in {} of {} journal(s){how}{this}",
             short(x.device),
             x.journals,
             d.journals

@@ -141,6 +141,20 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
         2,
         "{listed_after}"
     );
+    // Which is which: the phone came first, the laptop from its link.
+    let sam_id = sam.json(&["whoami"])["device"].clone();
+    let entry = |id: &serde_json::Value| {
+        listed_after["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device"] == *id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(entry(&sam_id)["joined"], "first", "{listed_after}");
+    assert_eq!(entry(&laptop_id)["joined"], "linked", "{listed_after}");
+    assert_eq!(entry(&laptop_id)["linked_from"], sam_id, "{listed_after}");
 
     // 2. Sam's phone is lost (a copy of its home turns up later).
     let phone = sam.json(&["whoami"])["device"].as_str().unwrap().to_owned();
@@ -183,6 +197,27 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
     let me = new_phone.json(&["whoami"]);
     assert_eq!(me["person"], phone, "{me}");
     assert_eq!(me["name"], "Sam", "named as the journals know Sam: {me}");
+    // The new phone's list tells the three apart in words.
+    let listed = new_phone.ok(&["devices"]);
+    let line = |id: &str| {
+        listed
+            .lines()
+            .find(|l| l.contains(&id[..12]))
+            .unwrap_or_else(|| panic!("{id} in {listed}"))
+            .to_owned()
+    };
+    assert!(line(&phone).contains("your first device"), "{listed}");
+    let laptop_hex = laptop_id.as_str().unwrap();
+    assert!(
+        line(laptop_hex).contains(&format!("linked from {}", &phone[..12])),
+        "{listed}"
+    );
+    let new_hex = me["device"].as_str().unwrap();
+    assert!(
+        line(new_hex).contains("set up with your recovery code")
+            && line(new_hex).contains("(this device)"),
+        "{listed}"
+    );
     // The spent code does not work again.
     let other = fresh(&root, "someone-with-the-old-code");
     let mut child = other

@@ -57,6 +57,22 @@ pub struct DeviceInfo {
     pub this_device: bool,
     /// In how many of this device's journals it is a member.
     pub journals: usize,
+    /// How it became the person's, as the journals' membership logs tell.
+    pub joined: Joined,
+}
+
+/// How a device became one of the person's: what tells them apart on a
+/// list of ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joined {
+    /// The person's first device (its id names the person).
+    First,
+    /// Through a device link made on this other device of theirs.
+    Linked(DeviceId),
+    /// Through the person's recovery code.
+    Recovered,
+    /// No journal here says.
+    Unknown,
 }
 
 /// The person this device belongs to, and their devices.
@@ -369,6 +385,7 @@ impl Client {
         let recovery = self.recovery_of_store()?;
         let mut count: BTreeMap<DeviceId, usize> = BTreeMap::new();
         count.insert(me.device, 0);
+        let mut joined: BTreeMap<DeviceId, Joined> = BTreeMap::new();
         let (mut journals, mut recovery_in) = (0, 0);
         for (relay, rows) in self.docs_by_relay()? {
             let session = self.session_with(&relay, &rows)?;
@@ -379,6 +396,18 @@ impl Client {
                 journals += 1;
                 for d in m.devices_of(&me.person) {
                     *count.entry(d).or_default() += 1;
+                }
+                for inv in m.invites().values() {
+                    if let InviteStatus::Used(d) = inv.status
+                        && inv.device.as_ref().is_some_and(|g| g.person == me.person)
+                    {
+                        let how = if inv.expires_at == RECOVERY_EXPIRES {
+                            Joined::Recovered
+                        } else {
+                            Joined::Linked(inv.by)
+                        };
+                        joined.insert(d, how);
+                    }
                 }
                 let live = m.invites().iter().any(|(id, inv)| {
                     inv.status == InviteStatus::Live
@@ -396,6 +425,11 @@ impl Client {
                 device,
                 this_device: device == me.device,
                 journals,
+                joined: if device == me.person {
+                    Joined::First
+                } else {
+                    joined.get(&device).copied().unwrap_or(Joined::Unknown)
+                },
             })
             .collect();
         devices.sort_by_key(|d| !d.this_device);

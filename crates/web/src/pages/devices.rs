@@ -5,17 +5,19 @@
 use std::collections::HashMap;
 
 use maud::{Markup, html};
+use starling_app::client::{DeviceId, Joined};
 use starling_app::{App, AppError, DeviceJoined, LINK_VALID, short};
 
 use super::forms::field;
 use super::{Section, csrf, data, error_summary};
-use crate::i18n::n;
+use crate::i18n::{Catalogue, n, s};
 use crate::routes::{Answer, Ctx, done};
 
 /// `GET /devices`.
 pub fn page(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
     let tr = ctx.tr;
     let d = app.devices()?;
+    let me = d.devices.iter().find(|x| x.this_device).map(|x| x.device);
     let body = html! {
         h1 { (tr.t("devices-title")) }
         p { (tr.t("devices-intro")) }
@@ -33,6 +35,7 @@ pub fn page(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
                             td {
                                 code { (data(&short(x.device))) }
                                 @if x.this_device { " " span.tag.ok { (tr.t("devices-this")) } }
+                                @if let Some(how) = joined_words(tr, x.joined, me) { br; span.hint { (how) } }
                             }
                             td { (tr.ta("devices-in", &[("count", n(x.journals)), ("total", n(d.journals))])) }
                             td {
@@ -62,6 +65,17 @@ pub fn page(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
         }
     };
     Ok(ctx.page(tr.t("devices-title"), Section::Devices, None, None, body))
+}
+
+/// How a device became the person's, in words (none when no journal says).
+fn joined_words(tr: &Catalogue, joined: Joined, me: Option<DeviceId>) -> Option<String> {
+    Some(match joined {
+        Joined::First => tr.t("devices-joined-first"),
+        Joined::Linked(from) if Some(from) == me => tr.t("devices-joined-linked-here"),
+        Joined::Linked(from) => tr.ta("devices-joined-linked", &[("device", s(short(from)))]),
+        Joined::Recovered => tr.t("devices-joined-recovered"),
+        Joined::Unknown => return None,
+    })
 }
 
 /// `POST /devices/link`: the link, shown once.
