@@ -846,6 +846,15 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from
         "{}",
         devices.body
     );
+    // Removing the other one says which it is before asking.
+    let at = devices.body.find("/devices/remove?device=").unwrap();
+    let href = &devices.body[at..at + devices.body[at..].find('"').unwrap()];
+    let confirm = request(laddr, "GET", href, &lh, "");
+    assert!(
+        confirm.body.contains("Your first device"),
+        "{}",
+        confirm.body
+    );
     ui.runtime.block_on(laptop.shutdown());
 
     // A third device, from the recovery code alone, typed sloppily.

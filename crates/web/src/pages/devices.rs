@@ -132,15 +132,23 @@ pub fn recovery(app: &App, ctx: &Ctx<'_>, _f: &HashMap<String, String>) -> Answe
 }
 
 fn remove_page(
+    app: &App,
     ctx: &Ctx<'_>,
     device: &str,
     errors: &[(String, String)],
 ) -> axum::response::Response {
     let tr = ctx.tr;
+    // How the device became the person's, to be sure it is the lost one.
+    let how = app.devices().ok().and_then(|d| {
+        let me = d.devices.iter().find(|x| x.this_device).map(|x| x.device);
+        let x = d.devices.iter().find(|x| x.device.to_string() == device)?;
+        joined_words(tr, x.joined, me)
+    });
     let body = html! {
         (error_summary(tr, errors))
         h1 { (tr.t("devices-remove-title")) }
         p { (tr.t("devices-remove-intro")) " " code { (data(&short(device))) } }
+        @if let Some(how) = how { p.hint { (how) } }
         form method="post" action="/devices/remove" novalidate {
             (csrf(ctx.csrf))
             input type="hidden" name="device" value=(device);
@@ -165,8 +173,8 @@ fn remove_page(
 }
 
 /// `GET /devices/remove?device=ID`.
-pub fn remove_form(_app: &App, ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Answer {
-    Ok(remove_page(ctx, field(q, "device").unwrap_or(""), &[]))
+pub fn remove_form(app: &App, ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Answer {
+    Ok(remove_page(app, ctx, field(q, "device").unwrap_or(""), &[]))
 }
 
 /// `POST /devices/remove`: only with the box ticked.
@@ -177,7 +185,7 @@ pub fn remove(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answer {
             "confirm".to_owned(),
             ctx.tr.t("devices-remove-confirm-error"),
         )];
-        return Ok(remove_page(ctx, device, &errors));
+        return Ok(remove_page(app, ctx, device, &errors));
     }
     let removed = app.remove_device(device)?;
     let intro = if removed.unsynced.is_some() {
