@@ -63,6 +63,8 @@ pub struct DeviceInfo {
 
 /// How a device became one of the person's: what tells them apart on a
 /// list of ids.
+// DeviceId carries its decoded key; a person has a handful of devices.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Joined {
     /// The person's first device (its id names the person).
