@@ -88,6 +88,26 @@ journals-count = Showing { $shown } of { $total } { $total ->
    *[other] journals
 }
 journal-joining = Joining…
+journals-report = Distance travelled across your journals
+report-title = Distance travelled across your journals
+report-intro = Each journal's change in agreed scores, from its first reading to its latest, area by area. The last row is the mean change over the journals with two or more readings.
+report-unreadable = These journals could not be read
+report-none = No journal has agreed scores yet.
+report-caption = Change in agreed scores, first reading to latest, in { $count } { $count ->
+    [one] journal
+   *[other] journals
+}
+report-journal = Journal
+report-readings = Readings
+report-conflicts = Open conflicts
+report-from-to = { $first } to { $latest }
+report-no-score = no agreed score
+report-mean = Mean change ({ $count } { $count ->
+    [one] journal
+   *[other] journals
+} with two or more readings)
+report-mean-value = { $value }
+report-back = Back to your journals
 journal-waiting-first-sync = This journal will appear after its first sync.
 journal-waiting-title = Waiting for the journal
 card-last-reading = Last reading

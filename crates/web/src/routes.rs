@@ -228,7 +228,9 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for FormIn {
 }
 
 pub(crate) fn router(state: AppState) -> Router {
-    use pages::{caseload, conflicts, devices, journal, plan, reading, records, rights, share};
+    use pages::{
+        caseload, conflicts, devices, journal, plan, reading, records, report, rights, share,
+    };
     macro_rules! page {
         ($f:path) => {
             |State(s): State<AppState>, Query(q): Q| async move {
@@ -284,6 +286,7 @@ pub(crate) fn router(state: AppState) -> Router {
     }
     Router::new()
         .route("/", get(page!(caseload::home)))
+        .route("/report", get(page!(report::page)))
         .route("/setup", post(form!(caseload::setup)))
         .route("/setup/link", post(form!(devices::setup_link)))
         .route("/setup/recover", post(form!(devices::setup_recover)))

@@ -221,6 +221,7 @@ impl Ui {
             "/data".into(),
             "/devices".into(),
             "/devices/remove?device=abcdef12".into(),
+            "/report".into(),
         ]
     }
 }
@@ -1711,4 +1712,56 @@ fn a_goal_is_changed_and_a_step_or_goal_removed_with_a_way_back() {
     assert!(view().goals.is_empty());
     send("action=restore-goal");
     assert_eq!(view().goals.len(), 1, "the goal is back");
+}
+
+#[test]
+fn the_caseload_report_gives_each_journals_distance_travelled_and_the_mean() {
+    use starling_app::journal::Perspective;
+    let ui = Ui::start("en", "Sam");
+    let app = App::open(ui._home.path()).unwrap();
+    let agreed = |area: &str, score: i64| ScoreInput {
+        perspective: Some(Perspective::Agreed),
+        ..ScoreInput::new(area, score)
+    };
+    // Sam: work 3 -> 5 over two readings.
+    let sam = app.pick(Some(&ui.doc)).unwrap();
+    app.score(&sam, &agreed("work", 3)).unwrap();
+    app.new_reading(&sam, Some("2026-12-01"), "joint", "recovery-star")
+        .unwrap();
+    app.score(&sam, &agreed("work", 5)).unwrap();
+    // Jo: one reading only, so no distance yet.
+    let jo = app
+        .new_journal("127.0.0.1:9", Some("Jo"), "recovery-star")
+        .unwrap()
+        .to_string();
+    let jo = app.pick(Some(&jo)).unwrap();
+    app.new_reading(&jo, Some("2026-11-30"), "joint", "recovery-star")
+        .unwrap();
+    app.score(&jo, &agreed("work", 7)).unwrap();
+    drop(app);
+    let cookie = ui.login();
+    let home = ui.get(&cookie, "/");
+    assert!(home.body.contains("href=\"/report\""), "{}", home.body);
+    let page = ui.get(&cookie, "/report");
+    assert_eq!(page.status, 200);
+    let doc = scraper::Html::parse_document(&page.body);
+    let row_of = |name: &str| {
+        let rows = scraper::Selector::parse("tbody tr").unwrap();
+        doc.select(&rows)
+            .find(|r| r.text().any(|t| t == name))
+            .map(|r| r.text().collect::<Vec<_>>().join("|"))
+            .unwrap_or_else(|| panic!("{name} in {}", page.body))
+    };
+    let sam = row_of("Sam");
+    assert!(sam.contains("+2") && sam.contains("3 to 5"), "{sam}");
+    let jo = row_of("Jo");
+    assert!(jo.contains("+0") && jo.contains("7 to 7"), "{jo}");
+    // The mean counts only the journal that has moved: +2.0, not +1.0.
+    let foot = scraper::Selector::parse("tfoot tr").unwrap();
+    let mean: String = doc.select(&foot).next().unwrap().text().collect();
+    assert!(
+        mean.contains("(1 journal with two or more readings)"),
+        "{mean}"
+    );
+    assert!(mean.contains("+2.0") && !mean.contains("+1.0"), "{mean}");
 }

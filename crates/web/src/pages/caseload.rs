@@ -132,6 +132,7 @@ pub fn home(app: &App, ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Answer {
                 button.secondary type="submit" { (tr.t("journals-apply")) }
             }
             p.hint role="status" { (tr.ta("journals-count", &[("shown", n(items.len())), ("total", n(total))])) }
+            p { a href="/report" { (tr.t("journals-report")) } }
             ul.cards {
                 @for (row, sum, local) in &items {
                     li.card {

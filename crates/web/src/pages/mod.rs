@@ -10,6 +10,7 @@ pub mod journal;
 pub mod plan;
 pub mod reading;
 pub mod records;
+pub mod report;
 pub mod rights;
 pub mod share;
 

@@ -222,6 +222,7 @@ async function online() {
     ["26-your-data", "/data"],
     ["27-access-log", base + "/access"],
     ["28-delete", base + "/delete"],
+    ["35-report", "/report"],
   ];
   for (const [name, p] of screens) {
     const t = await timed(sam, name.includes("journal") ? "open a journal (ms)" : "open a screen (ms)", () => sam.goto(new URL(p, sam.url()).href));
@@ -278,6 +279,7 @@ async function online() {
     ["32-narrow-print", `${base}/print`],
     ["33-narrow-plan", `${base}/plan`],
     ["34-narrow-notes", `${base}/notes`],
+    ["36-narrow-report", "/report"],
   ]) {
     await narrow.goto(new URL(p, narrow.url()).href);
     await check(narrow, name);
