@@ -128,11 +128,21 @@ impl App {
         let options = SyncOptions::once(Duration::from_secs(120));
         let outcome = match self.sync(None, &options, |_| {}) {
             Ok(o) => o,
+            // The relay was not reached: that, not "matched nothing".
+            Err(AppError::SyncIncomplete(o)) if o.found.is_empty() && !o.problems.is_empty() => {
+                self.client.forget_device_joins()?;
+                return Err(AppError::SyncIncomplete(o));
+            }
             Err(AppError::SyncIncomplete(o)) => *o,
-            Err(e) => return Err(e),
+            Err(e) => {
+                // Said now, and tried again only when the person asks.
+                self.client.forget_device_joins()?;
+                return Err(e);
+            }
         };
         let found: usize = outcome.found.iter().sum();
         if found == 0 {
+            self.client.forget_device_joins()?;
             let what = if recovering {
                 "That recovery code matched no journal at this relay. Check the code and the \
                  relay address; a code that was replaced, or already used to recover, no longer \

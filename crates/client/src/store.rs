@@ -623,6 +623,12 @@ pub(crate) mod rows {
         Ok(())
     }
 
+    /// Forgets every device join (an attempt that failed, said so).
+    pub fn clear_device_joins(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+        tx.execute("DELETE FROM device_joins", [])?;
+        Ok(())
+    }
+
     pub fn put_identity(
         tx: &rusqlite::Transaction<'_>,
         seed: &[u8],

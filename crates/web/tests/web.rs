@@ -873,6 +873,26 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from
     let first = request(paddr, "GET", "/", &ph, "");
     let ptoken = csrf(&first.body);
     let relay_addr = relay.local_addr().to_string();
+    // A relay out of reach is said on the form, which keeps what was
+    // typed, and the way to recover stays offered.
+    let r = request(
+        paddr,
+        "POST",
+        "/setup/recover",
+        &ph,
+        &format!("csrf={ptoken}&name=Sam&relay=127.0.0.1:9&code={code}"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("nothing is listening"), "{}", r.body);
+    assert!(r.body.contains("value=\"127.0.0.1:9\""), "{}", r.body);
+    assert!(r.body.contains(&format!("value=\"{code}\"")), "{}", r.body);
+    let again = request(paddr, "GET", "/", &ph, "");
+    assert!(
+        again.body.contains("I have my recovery code"),
+        "{}",
+        again.body
+    );
+    let ptoken = csrf(&again.body);
     // A mistyped code is refused on the form.
     let mut typo: Vec<char> = code.chars().collect();
     typo[0] = if typo[0] == 'A' { 'B' } else { 'A' };

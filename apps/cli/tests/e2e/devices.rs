@@ -202,7 +202,7 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
     let line = |id: &str| {
         listed
             .lines()
-            .find(|l| l.contains(&id[..12]))
+            .find(|l| l.trim_start().starts_with(&id[..12]))
             .unwrap_or_else(|| panic!("{id} in {listed}"))
             .to_owned()
     };

@@ -357,6 +357,13 @@ impl Client {
         })
     }
 
+    /// Forgets the device links and recovery codes waiting for a sync: an
+    /// attempt to join that failed (its relay out of reach, or the address
+    /// wrong) is not tried again behind the person's back.
+    pub fn forget_device_joins(&self) -> Result<()> {
+        self.store.write(rows::clear_device_joins)
+    }
+
     /// The device links and recovery codes waiting for a sync with their
     /// relay: `(relay, kind)`.
     pub fn device_joins(&self) -> Result<Vec<(String, DeviceJoinKind)>> {

@@ -107,6 +107,10 @@ pub fn home(app: &App, ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Answer {
                 a.button href="/new" { (tr.t("nav-new")) }
                 a.button.secondary href="/join" { (tr.t("nav-join")) }
             }
+            // Until a journal is here, this device can still become another
+            // of the person's (a link) or get them back (a recovery code),
+            // also after an attempt that failed.
+            (super::devices::setup_other(ctx, &HashMap::new(), &[]))
         } @else {
             form.controls method="get" action="/" role="search" {
                 div.field {

@@ -226,7 +226,7 @@ pub fn setup_other(
                     label for="link" { (tr.t("setup-link-label")) }
                     p.hint id="link-hint" { (tr.t("setup-link-hint")) }
                     @if let Some(e) = err_for("link") { p.error { (e) } }
-                    textarea id="link" name="link" rows="3" spellcheck="false" aria-describedby="link-hint" {}
+                    textarea id="link" name="link" rows="3" spellcheck="false" aria-describedby="link-hint" { (field(f, "link").unwrap_or("")) }
                 }
                 button type="submit" { (tr.t("setup-link-button")) }
             }
@@ -249,7 +249,7 @@ pub fn setup_other(
                     label for="code" { (tr.t("setup-recover-code")) }
                     p.hint id="code-hint" { (tr.t("setup-recover-code-hint")) }
                     @if let Some(e) = err_for("code") { p.error { (e) } }
-                    input type="text" id="code" name="code" spellcheck="false" autocapitalize="characters" autocomplete="off" aria-describedby="code-hint";
+                    input type="text" id="code" name="code" spellcheck="false" autocapitalize="characters" autocomplete="off" aria-describedby="code-hint" value=[field(f, "code")];
                 }
                 button type="submit" { (tr.t("setup-recover-button")) }
             }
@@ -266,7 +266,9 @@ pub fn setup_link(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answ
     let link = field(f, "link").unwrap_or("");
     match app.add_device(link, name_of(f)) {
         Ok(_) => done("/", "done-device-added"),
-        Err(e @ (AppError::Invalid(_) | AppError::Client(_))) if !is_relay(&e) => {
+        // A relay out of reach is said beside the link too: nothing is
+        // left half-done, and the form keeps what was typed.
+        Err(e) if is_form_error(&e) => {
             let errors = [("link".to_owned(), e.to_string())];
             Ok(super::caseload::setup_page_with(ctx, f, &errors))
         }
@@ -294,8 +296,8 @@ pub fn setup_recover(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> A
             "/",
         ),
         Ok(_) => done("/", "done-device-added"),
-        Err(e @ (AppError::Invalid(_) | AppError::Client(_))) if !is_relay(&e) => {
-            let which = if e.to_string().contains("relay") {
+        Err(e) if is_form_error(&e) => {
+            let which = if is_relay(&e) || e.to_string().contains("relay") {
                 "relay"
             } else {
                 "code"
@@ -309,6 +311,16 @@ pub fn setup_recover(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> A
 
 fn is_relay(e: &AppError) -> bool {
     matches!(e.kind(), starling_app::ErrorKind::Relay)
+}
+
+/// What joining a person can fail on that the person can put right on the
+/// form: what they typed, or the relay it names being out of reach.
+fn is_form_error(e: &AppError) -> bool {
+    is_relay(e)
+        || matches!(
+            e,
+            AppError::Invalid(_) | AppError::Client(_) | AppError::SyncIncomplete(_)
+        )
 }
 
 /// After a first-run set-up: the new recovery code, shown once.
