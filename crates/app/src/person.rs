@@ -49,6 +49,7 @@ impl App {
     /// Offline, the code is registered at the next sync; `Err` only when the
     /// code could not be made at all.
     pub fn new_recovery_code(&self) -> Result<(Zeroizing<String>, Option<AppError>)> {
+        self.check_still_theirs()?;
         let code = self.client.new_recovery_code()?;
         let synced = self.sync_if_any();
         Ok((code.to_text(), synced.err()))
@@ -66,6 +67,7 @@ impl App {
         if valid_ms < 60_000 {
             return Err(invalid("a device link needs at least a minute to be used"));
         }
+        self.check_still_theirs()?;
         let links = self.client.link_device(valid_ms)?;
         let synced = self.sync_if_any();
         Ok((links.iter().map(|l| l.to_link()).collect(), synced.err()))
@@ -181,6 +183,7 @@ impl App {
     /// The device [`App::remove_device`] would remove for `prefix`, or why
     /// none: checked before asking someone to confirm.
     pub fn removable_device(&self, prefix: &str) -> Result<starling_client::DeviceInfo> {
+        self.check_still_theirs()?;
         Ok(self.client.removable_device(prefix)?)
     }
 
@@ -190,6 +193,9 @@ impl App {
     /// device invite the device made, the recovery code's among them (it
     /// may have seen the code), so a new recovery code replaces it.
     pub fn remove_device(&self, prefix: &str) -> Result<DeviceRemoved> {
+        // What the relay says first: this device may be the one removed.
+        let _ = self.sync_if_any();
+        self.check_still_theirs()?;
         let (device, journals) = self.client.remove_device(prefix)?;
         let recovery_code = self.client.new_recovery_code()?.to_text();
         let synced = self.sync_if_any();
@@ -199,6 +205,26 @@ impl App {
             recovery_code,
             unsynced: synced.err(),
         })
+    }
+
+    /// Errors when the relay has said this device was removed from every
+    /// journal on it: it no longer acts for its person, and a code or link
+    /// it made would never work.
+    fn check_still_theirs(&self) -> Result<()> {
+        let docs = self.client.docs()?;
+        let removed = |r: &starling_client::DocRow| {
+            r.problem
+                .as_deref()
+                .is_some_and(|p| p.starts_with(crate::sync::REMOVED))
+        };
+        if !docs.is_empty() && docs.iter().all(removed) {
+            return Err(invalid(
+                "this device was removed from your journals (by another of your devices, or by \
+                 their owner), so it can no longer add, remove or recover devices for you; do \
+                 that from a device that is still yours",
+            ));
+        }
+        Ok(())
     }
 
     /// Syncs every journal once, if there are any.

@@ -23,6 +23,12 @@ use events::{EventNamer, Seen};
 /// it (edits are refused from then on: they could never be sent).
 pub(crate) const REMOVED: &str = "you were removed from ";
 
+/// What a journal this device was removed from keeps saying beside its
+/// name (its stored sync problem).
+pub(crate) fn removed_words() -> String {
+    format!("{REMOVED}this journal: you keep what you had, but nothing new reaches this device")
+}
+
 /// How a sync runs.
 #[derive(Clone, Copy, Debug)]
 pub struct SyncOptions {
@@ -305,24 +311,26 @@ impl App {
                 continue;
             };
             let label = journal_label(row);
-            let mut problem = |kind, text: String| {
+            let mut problem_as = |kind, text: String, reason: String| {
                 if !outcome.problems.iter().any(|p| p.journal == row.doc) {
                     outcome.problems.push(SyncProblem {
                         journal: row.doc.clone(),
                         kind,
-                        reason: text.clone(),
+                        reason,
                         text,
                     });
                 }
             };
             if removed.contains(&doc) || self.was_removed(row) {
-                problem(
+                problem_as(
                     ProblemKind::Removed,
                     format!(
                         "{REMOVED}{label}: you keep what you had, but nothing new reaches this device"
                     ),
+                    removed_words(),
                 );
             }
+            let mut problem = |kind, text: String| problem_as(kind, text.clone(), text);
             if let Some(what) = tampered.get(&doc) {
                 problem(
                     ProblemKind::Tampering,

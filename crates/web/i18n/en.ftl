@@ -444,6 +444,7 @@ devices-joined-first = Your first device
 devices-joined-linked = Linked from device { $device }
 devices-joined-linked-here = Linked from this device
 devices-joined-recovered = Set up with your recovery code
+devices-refused = This device cannot do that
 devices-in = in { $count } of { $total }
 devices-remove = Remove
 devices-back = Back to your devices

@@ -286,6 +286,21 @@ fn a_linked_device_then_recovery_from_the_code_alone_then_the_lost_device_is_shu
     let (value, _) = score(&lost, "work", "client");
     assert_ne!(value, 8);
     assert!(!lost.ok(&["members"]).contains("Jo"));
+    // Nor does it act for Sam any more: no removing the new phone, no
+    // recovery code or device link that could never work.
+    let new_id = me["device"].as_str().unwrap();
+    for args in [
+        &["device", "remove", &new_id[..10], "--yes"][..],
+        &["recovery-code", "--new"][..],
+        &["device", "link", "--no-qr"][..],
+    ] {
+        let (_, err) = lost.fails(args);
+        assert!(err.contains("this device was removed"), "{args:?}: {err}");
+    }
+    assert!(
+        new_phone.ok(&["devices"]).contains(&new_id[..12]),
+        "the new phone is still Sam's"
+    );
 }
 
 #[test]

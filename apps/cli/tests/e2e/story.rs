@@ -58,6 +58,35 @@ fn offline_co_edit_merges_in_either_order_and_resolve_clears_everywhere() {
 }
 
 #[test]
+fn a_member_removed_during_a_live_sync_is_told_at_once_not_shown_in_sync() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let (sam, alex) = pair(&root, &relay);
+    alex.ok(&["sync"]);
+    let (watch, events) = crate::util::watch_json(&alex);
+    sam.ok(&["revoke", "Alex"]);
+    sam.ok(&["sync"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let event = events
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("a removed event");
+        if event["kind"] == "removed" {
+            break;
+        }
+    }
+    // The live sync runs on; the journal already says why it is not in
+    // sync (the UI reads the same), in words without its id.
+    let listed = alex.json(&["list"]);
+    let problem = listed[0]["problem"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        problem.starts_with("you were removed from this journal"),
+        "{listed}"
+    );
+    drop(watch);
+}
+
+#[test]
 fn a_revoked_member_reads_nothing_new_and_cannot_publish() {
     let root = tempfile::tempdir().unwrap();
     let relay = Relay::start(root.path());

@@ -33,6 +33,16 @@ impl<F: FnMut(SyncEvent)> Seen<'_, F> {
         match &e {
             ClientEvent::Removed { doc } => {
                 self.removed.insert(*doc);
+                // A live sync runs on: the journal says so now (a one-off
+                // sync records it at its end), so no screen shows it as
+                // in sync meanwhile.
+                let key = doc.to_string();
+                if live && on_relay.iter().any(|r| r.doc == key) {
+                    let said = super::removed_words();
+                    if let Err(err) = app.client.set_sync_problem(&key, Some(&said)) {
+                        tracing::warn!(error = %err, "could not record a removal");
+                    }
+                }
             }
             // A live sync names members who joined through this device's
             // invites as they join (a one-off sync does it at its end).

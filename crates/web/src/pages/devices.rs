@@ -11,7 +11,7 @@ use starling_app::{App, AppError, DeviceJoined, LINK_VALID, short};
 use super::forms::field;
 use super::{Section, csrf, data, error_summary};
 use crate::i18n::{Catalogue, n, s};
-use crate::routes::{Answer, Ctx, done};
+use crate::routes::{Answer, Ctx, done, refusal};
 
 /// `GET /devices`.
 pub fn page(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
@@ -67,6 +67,20 @@ pub fn page(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
     Ok(ctx.page(tr.t("devices-title"), Section::Devices, None, None, body))
 }
 
+/// A devices page's action this device may not take, and why.
+fn refused(ctx: &Ctx<'_>, title: &str, why: String) -> Answer {
+    let tr = ctx.tr;
+    let body = html! {
+        h1 { (tr.t(title)) }
+        div.error-summary role="alert" tabindex="-1" {
+            h2 { (tr.t("devices-refused")) }
+            p { (why) }
+        }
+        p { a href="/devices" { (tr.t("devices-back")) } }
+    };
+    Ok(ctx.page(tr.t(title), Section::Devices, None, None, body))
+}
+
 /// How a device became the person's, in words (none when no journal says).
 fn joined_words(tr: &Catalogue, joined: Joined, me: Option<DeviceId>) -> Option<String> {
     Some(match joined {
@@ -81,7 +95,10 @@ fn joined_words(tr: &Catalogue, joined: Joined, me: Option<DeviceId>) -> Option<
 /// `POST /devices/link`: the link, shown once.
 pub fn link(app: &App, ctx: &Ctx<'_>, _f: &HashMap<String, String>) -> Answer {
     let tr = ctx.tr;
-    let (links, unsynced) = app.link_device(LINK_VALID)?;
+    let (links, unsynced) = match app.link_device(LINK_VALID) {
+        Ok(made) => made,
+        Err(e) => return refused(ctx, "devices-link-title", refusal(e)?),
+    };
     let body = html! {
         h1 { (tr.t("devices-link-title")) }
         p { (tr.t("devices-link-how")) }
@@ -121,7 +138,10 @@ fn code_page(ctx: &Ctx<'_>, title: &str, code: &str, intro: &str, next: &str) ->
 
 /// `POST /devices/recovery`: a new code, shown once.
 pub fn recovery(app: &App, ctx: &Ctx<'_>, _f: &HashMap<String, String>) -> Answer {
-    let (code, _) = app.new_recovery_code()?;
+    let (code, _) = match app.new_recovery_code() {
+        Ok(made) => made,
+        Err(e) => return refused(ctx, "devices-recovery-title", refusal(e)?),
+    };
     code_page(
         ctx,
         "devices-code-title",
@@ -187,7 +207,10 @@ pub fn remove(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answer {
         )];
         return Ok(remove_page(app, ctx, device, &errors));
     }
-    let removed = app.remove_device(device)?;
+    let removed = match app.remove_device(device) {
+        Ok(removed) => removed,
+        Err(e) => return refused(ctx, "devices-remove-title", refusal(e)?),
+    };
     let intro = if removed.unsynced.is_some() {
         "devices-code-removed-queued"
     } else {
