@@ -14,6 +14,7 @@ footer-local = Starling runs on this device. Your journal is stored here and sen
 
 status-label = Sync:
 status-starting = starting…
+status-nothing-yet = nothing to sync yet: there is no journal on this device.
 status-online = connected. Changes are shared as they happen.
 status-offline = offline. That's fine: your changes are kept on this device and sent when the connection is back.
 status-partial = connected, but one of your relays can't be reached. The journals kept there are safe on this device, and their changes are sent when it is back.
@@ -113,7 +114,7 @@ journal-waiting-title = Waiting for the journal
 card-last-reading = Last reading
 card-no-readings = none yet
 card-conflicts = Conflicts
-card-gaps = Gaps
+card-gaps = Areas where views differ
 card-steps-due = Steps due
 card-review = Next review
 card-no-review = not set
@@ -121,10 +122,10 @@ card-sync = Saved
 card-needs-attention = Needs attention
 
 sync-not-syncing = Not in sync:
-sync-local-only = Only on this device
+sync-local-only = Not sent yet:
 sync-local-count = { $count ->
-    [one] one change waits to reach the relay.
-   *[other] { $count } changes wait to reach the relay.
+    [one] one new change is kept on this device until the relay has it.
+   *[other] { $count } new changes are kept on this device until the relay has them.
 }
 sync-at-relay = Everything is saved at the relay
 
@@ -199,9 +200,9 @@ reading-table = Scores by area
 reading-marks = Notes and marks
 reading-change = Change
 reading-back = Back to the reading of { $date }
-reading-date-title = Date taken
+reading-date-title = Correct the date
 reading-date-taken = Date the reading was taken
-reading-date-taken-hint = For example, 2026-11-23. A date after today can't be used.
+reading-date-taken-hint = A date after today can't be used.
 reading-date-change = Change the date
 reading-date-missing = Enter the date the reading was taken.
 reading-delete-title = Delete this reading
@@ -231,7 +232,7 @@ signoff-title = Sign off
 signoff-hint = When you both agree the reading is right, each of you signs it off on your own device.
 signoff-button = Sign off this reading
 conflicts-title = Settle a difference
-conflicts-hint = Two devices set the same value at the same time. Nothing was lost: choose the value you agree on.
+conflicts-hint = These were changed differently on two devices before they synced. Nothing was lost: keep one of the values below, or set a new one as usual.
 conflict-score = { $area }: { $perspective } score
 conflict-reading = The reading's { $field }
 conflict-reading-date = The date the reading was taken
@@ -344,6 +345,10 @@ share-removed-on = removed on { $date }
 share-left = left
 share-left-on = left on { $date }
 share-remove = Remove { $name }
+share-remove-intro = { $name } will keep what they already have, but will not see anything written from now on, and can no longer change this journal. To let them back in, you would send a new invite.
+share-remove-confirm = Yes, remove { $name } from this journal
+share-remove-confirm-error = Tick the box to remove them
+share-remove-back = Back to sharing, without removing anyone
 share-you-removed = You were removed from this journal. You keep what you had, but nothing new reaches this device.
 share-owner-only = Only the journal's owner invites and removes people.
 share-invite = Invite someone
@@ -444,6 +449,8 @@ devices-joined-first = Your first device
 devices-joined-linked = Linked from device { $device }
 devices-joined-linked-here = Linked from this device
 devices-joined-recovered = Set up with your recovery code
+devices-link-qr = QR code of the device link
+devices-recovered-warning = Device { $device } was set up with your recovery code. If that was not you, someone has your code: remove that device below, then make a new recovery code.
 devices-refused = This device cannot do that
 devices-in = in { $count } of { $total }
 devices-remove = Remove

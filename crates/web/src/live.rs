@@ -33,9 +33,11 @@ const RELAYS_EVERY: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Not yet connected, or no journal to sync yet.
+    /// Not yet connected.
     #[default]
     Starting,
+    /// No journal on this device yet: nothing to sync.
+    NothingYet,
     /// Connected: changes come and go as they happen.
     Online,
     /// The relay cannot be reached: edits wait on this device.
@@ -54,6 +56,7 @@ impl Status {
     pub fn message(self) -> &'static str {
         match self {
             Status::Starting => "status-starting",
+            Status::NothingYet => "status-nothing-yet",
             Status::Online => "status-online",
             Status::Offline => "status-offline",
             Status::Partial => "status-partial",
@@ -231,14 +234,19 @@ async fn run(
                         let _ = live2.events.send(LiveEvent {
                             kind,
                             journal: e.journal,
-                            text: crate::pages::area_words(&e.text, None),
+                            text: crate::pages::area_words(&e.text, None, None),
                             revision: live2.revision(),
                         });
                     })
                     .await;
                 Some(result)
             }
-            _ => None,
+            // Not "starting…" for ever on a device with no journal.
+            Ok(_) => {
+                live.set(Status::NothingYet, text);
+                None
+            }
+            Err(_) => None,
         };
         match outcome {
             Some(Err(AppError::Client(starling_app::client::ClientError::SyncBusy))) => {

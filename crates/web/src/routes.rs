@@ -337,7 +337,10 @@ pub(crate) fn router(state: AppState) -> Router {
             "/j/{doc}/share",
             get(doc_page!(share::page)).post(doc_form!(share::invite)),
         )
-        .route("/j/{doc}/revoke", post(doc_form!(share::revoke)))
+        .route(
+            "/j/{doc}/revoke",
+            get(doc_page!(share::revoke_form)).post(doc_form!(share::revoke)),
+        )
         .route(
             "/j/{doc}/invites/withdraw",
             post(doc_form!(share::withdraw)),

@@ -777,6 +777,12 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from
     assert_eq!(r.status, 200);
     let at = r.body.find("starling://device/").expect("a device link");
     let link: String = r.body[at..].split('<').next().unwrap().to_owned();
+    // And as a QR code, for a phone's camera.
+    assert!(
+        r.body.contains("aria-label=\"QR code of the device link\"") && r.body.contains("<svg"),
+        "{}",
+        r.body
+    );
 
     // The new device: a first-run page that offers the link and the code.
     let laptop_home = tempfile::tempdir().unwrap();
@@ -932,6 +938,24 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from
         devices.body.contains("Set up with your recovery code"),
         "{}",
         devices.body
+    );
+    assert!(
+        !devices.body.contains("If that was not you"),
+        "the recovered device itself is not warned about"
+    );
+    // Sam's first device, once synced, warns that the code was used.
+    let once = starling_app::SyncOptions::once(std::time::Duration::from_secs(10));
+    let _ = App::open(ui._home.path())
+        .unwrap()
+        .sync(None, &once, |_| {});
+    let cookie = ui.login();
+    let first_devices = ui.get(&cookie, "/devices");
+    assert!(
+        first_devices
+            .body
+            .contains("was set up with your recovery code. If that was not you"),
+        "{}",
+        first_devices.body
     );
     ui.runtime.block_on(phone.shutdown());
     drop(ui);
@@ -1784,4 +1808,82 @@ fn the_caseload_report_gives_each_journals_distance_travelled_and_the_mean() {
         "{mean}"
     );
     assert!(mean.contains("+2.0") && !mean.contains("+1.0"), "{mean}");
+}
+
+#[test]
+fn removing_a_member_asks_first_and_says_what_it_does() {
+    use std::time::Duration;
+    let relays = Relays::start(1);
+    let ui = Ui::start_on("en", "Sam", &relays.addr(0));
+    let sam = App::open(ui._home.path()).unwrap();
+    let row = sam.pick(Some(&ui.doc)).unwrap();
+    let once = starling_app::SyncOptions::once(Duration::from_secs(10));
+    let link = sam
+        .share(&row, "editor", "worker", "Alex", "7d")
+        .unwrap()
+        .link;
+    let alex_home = tempfile::tempdir().unwrap();
+    let alex = App::open(alex_home.path()).unwrap();
+    alex.init("Alex").unwrap();
+    alex.join(&link, false).unwrap();
+    alex.sync(None, &once, |_| {}).unwrap();
+    sam.sync(None, &once, |_| {}).unwrap();
+    let cookie = ui.login();
+    let share = ui.get(&cookie, &format!("/j/{}/share", ui.doc));
+    // "Remove Alex" leads to a page that asks; it removes nobody itself.
+    let start = format!("/j/{}/revoke?member=", ui.doc);
+    let at = share.body.find(&start).expect("a remove link");
+    let href = &share.body[at..at + share.body[at..].find('"').unwrap()];
+    let ask = ui.get(&cookie, href);
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(
+        ask.body.contains("Yes, remove Alex from this journal"),
+        "{}",
+        ask.body
+    );
+    let member = href.split("member=").nth(1).unwrap();
+    let still_in = |app: &App| {
+        let (members, _) = app.members(&app.pick(Some(&ui.doc)).unwrap()).unwrap();
+        members
+            .iter()
+            .any(|m| m.name.as_deref() == Some("Alex") && m.removed.is_none())
+    };
+    let token = csrf(&ask.body);
+    let path = format!("/j/{}/revoke", ui.doc);
+    let r = ui.post(&cookie, &path, &format!("csrf={token}&member={member}"));
+    assert_eq!(r.status, 200, "not removed without the box: {}", r.body);
+    assert!(r.body.contains("Tick the box"), "{}", r.body);
+    assert!(still_in(&sam));
+    let r = ui.post(
+        &cookie,
+        &path,
+        &format!("csrf={token}&member={member}&confirm=yes"),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.header("location").unwrap().contains("done-removed"));
+    assert!(!still_in(&sam), "removed once confirmed");
+    // Nobody else to remove by that name now.
+    assert_eq!(ui.get(&cookie, href).status, 404);
+}
+
+#[test]
+fn a_device_with_no_journal_says_there_is_nothing_to_sync_not_starting() {
+    let mut ui = LiveUi::new();
+    ui.serve();
+    let server = ui.server.as_ref().unwrap();
+    let addr = server.local_addr();
+    let host = addr.to_string();
+    let cookie = login(server);
+    let said = wait_for(|| {
+        request(
+            addr,
+            "GET",
+            "/",
+            &[("Host", &host), ("Cookie", &cookie)],
+            "",
+        )
+        .body
+        .contains("nothing to sync yet")
+    });
+    assert!(said, "the status stayed at starting…");
 }

@@ -11,7 +11,7 @@ use starling_app::App;
 
 use super::forms::field;
 use super::journal::{Tab, header};
-use super::{Section, post_button};
+use super::{Section, post_button_for};
 use crate::i18n::s;
 use crate::routes::{Answer, Ctx, done};
 
@@ -61,9 +61,11 @@ pub(crate) fn conflict_box(
     let tr = ctx.tr;
     let action = format!("/j/{doc}/resolve");
     let path = c.path.to_string();
+    // Each button names what it settles, for those who hear it.
+    let what = label(ctx, view, &c.path, where_);
     html! {
         div.conflict-box {
-            p { strong { (label(ctx, view, &c.path, where_)) } }
+            p { strong { (what) } }
             @if let FieldPath::Deleted(item) = &c.path {
                 ul {
                     @for cand in &c.candidates {
@@ -78,8 +80,8 @@ pub(crate) fn conflict_box(
                     ItemRef::Reading(_) => format!("/j/{doc}/deleted"),
                     _ => back.to_owned(),
                 };
-                (post_button(&action, ctx.csrf, &tr.t(keep), "", &[("path", &path), ("value", "keep"), ("back", back)]))
-                (post_button(&action, ctx.csrf, &tr.t(delete), "warning", &[("path", &path), ("value", "delete"), ("back", &after_delete)]))
+                (post_button_for(&action, ctx.csrf, &tr.t(keep), Some(&what), "", &[("path", &path), ("value", "keep"), ("back", back)]))
+                (post_button_for(&action, ctx.csrf, &tr.t(delete), Some(&what), "warning", &[("path", &path), ("value", "delete"), ("back", &after_delete)]))
             } @else {
                 ul {
                     @for cand in &c.candidates {
@@ -87,8 +89,8 @@ pub(crate) fn conflict_box(
                     }
                 }
                 @for cand in &c.candidates {
-                    (post_button(&action, ctx.csrf,
-                        &tr.ta("conflict-keep", &[("value", s(value_words(ctx, &c.path, &cand.value)))]), "", &[("path", &path), ("value", &cand.value), ("back", back)]))
+                    (post_button_for(&action, ctx.csrf,
+                        &tr.ta("conflict-keep", &[("value", s(value_words(ctx, &c.path, &cand.value)))]), Some(&what), "", &[("path", &path), ("value", &cand.value), ("back", back)]))
                 }
             }
         }

@@ -18,8 +18,21 @@ pub fn page(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
     let tr = ctx.tr;
     let d = app.devices()?;
     let me = d.devices.iter().find(|x| x.this_device).map(|x| x.device);
+    // Another device got in with the recovery code: if that was not the
+    // person, someone has their code.
+    let recovered: Vec<String> = d
+        .devices
+        .iter()
+        .filter(|x| !x.this_device && x.joined == Joined::Recovered)
+        .map(|x| short(x.device))
+        .collect();
     let body = html! {
         h1 { (tr.t("devices-title")) }
+        @for x in &recovered {
+            div.notice.warn role="status" {
+                p { (tr.ta("devices-recovered-warning", &[("device", s(x.clone()))])) }
+            }
+        }
         p { (tr.t("devices-intro")) }
         div.table-scroll {
             table {
@@ -106,6 +119,10 @@ pub fn link(app: &App, ctx: &Ctx<'_>, _f: &HashMap<String, String>) -> Answer {
             div.field {
                 label for=(format!("link-{i}")) { (tr.t("devices-link-label")) }
                 textarea id=(format!("link-{i}")) readonly rows="4" spellcheck="false" { (l.as_str()) }
+            }
+            // The new device is often a phone: its camera reads this.
+            @if let Some(svg) = super::qr_svg(l.as_str()) {
+                div.qr role="img" aria-label=(tr.t("devices-link-qr")) { (super::svg(svg)) }
             }
         }
         div.panel role="status" {

@@ -243,6 +243,17 @@ pub fn post_button_for(
     }
 }
 
+/// A link as a QR code (SVG), for a phone's camera; `None` if too long.
+pub(crate) fn qr_svg(link: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(link.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .quiet_zone(true)
+            .min_dimensions(200, 200)
+            .build(),
+    )
+}
+
 /// Inline SVG (already escaped by its writer).
 pub fn svg(text: String) -> Markup {
     PreEscaped(text)
@@ -261,9 +272,14 @@ pub(crate) fn area_name(view: &recovery_journal::JournalView, area: &str) -> Str
 /// A change's message (written by the app that made it, in English, with
 /// area ids) as people read it: an id of several words ("self_care") by
 /// its area's name ("Self-care"), from `view`'s readings or the bundled
-/// instruments. One-word ids ("work") read as words already; text a person
-/// typed (a goal's title) has no ids to find.
-pub(crate) fn area_words(text: &str, view: Option<&recovery_journal::JournalView>) -> String {
+/// instruments. A one-word id ("work") is named only as the first word
+/// equal to `area`, the area the change says it is about (the app's words
+/// come before any a person typed, such as a goal's title).
+pub(crate) fn area_words(
+    text: &str,
+    view: Option<&recovery_journal::JournalView>,
+    area: Option<&str>,
+) -> String {
     static BUNDLED: std::sync::OnceLock<std::collections::HashMap<String, String>> =
         std::sync::OnceLock::new();
     let bundled = BUNDLED.get_or_init(|| {
@@ -279,10 +295,15 @@ pub(crate) fn area_words(text: &str, view: Option<&recovery_journal::JournalView
     };
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        match name(word).filter(|_| word.contains('_')) {
+    let mut area = area;
+    let mut flush = |word: &mut String, out: &mut String| {
+        let about = area == Some(word.as_str());
+        match name(word).filter(|_| word.contains('_') || about) {
             Some(n) => out.push_str(&n),
             None => out.push_str(word),
+        }
+        if about {
+            area = None;
         }
         word.clear();
     };
@@ -305,13 +326,26 @@ mod tests {
     #[test]
     fn messages_say_areas_of_several_words_by_name_and_leave_the_rest() {
         assert_eq!(
-            area_words("worker scored self_care 3 on reading 2026-11-23", None),
+            area_words(
+                "worker scored self_care 3 on reading 2026-11-23",
+                None,
+                None
+            ),
             "worker scored Self care 3 on reading 2026-11-23"
         );
         assert_eq!(
-            area_words("added goal on self_care: fix my_bike, self_caring", None),
+            area_words(
+                "added goal on self_care: fix my_bike, self_caring",
+                None,
+                None
+            ),
             "added goal on Self care: fix my_bike, self_caring"
         );
-        assert_eq!(area_words("scored work 6", None), "scored work 6");
+        assert_eq!(area_words("scored work 6", None, None), "scored work 6");
+        // About the work area: its id is its name there.
+        assert_eq!(
+            area_words("added goal on work: find work", None, Some("work")),
+            "added goal on Work: find work"
+        );
     }
 }

@@ -114,7 +114,10 @@ pub fn history(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>)
     let row = app.pick(Some(doc))?;
     let journal = app.load(&row)?;
     let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
-    let entries = journal.history();
+    // Newest first by the time each was made (concurrent changes from two
+    // devices come in no order of their own); equal times keep their order.
+    let mut entries = journal.history();
+    entries.sort_by_key(|e| e.time);
     // Area names for the messages' ids.
     let names = journal.view();
     let at = field(q, "at").and_then(|h| h.parse::<ChangeHash>().ok());
@@ -167,7 +170,7 @@ pub fn history(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>)
                         tr {
                             td { (time(e.time)) }
                             td { (e.author.clone().map(|a| data(&a)).unwrap_or_else(|| html! { (tr.t("unknown-device")) })) }
-                            td { (data(&super::area_words(&e.message, Some(&names)))) }
+                            td { (data(&super::area_words(&e.message, Some(&names), e.area.as_deref()))) }
                             td { a href=(format!("/j/{}/history?at={}", row.doc, e.hash)) { (tr.t("history-see")) } }
                         }
                     }

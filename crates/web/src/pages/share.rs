@@ -8,19 +8,9 @@ use starling_app::{App, AppError, Invite};
 
 use super::forms::field;
 use super::journal::{Tab, header};
-use super::{Section, csrf, data, error_summary, form_field, post_button, post_button_for};
+use super::{Section, csrf, data, error_summary, form_field, post_button_for};
 use crate::i18n::s;
 use crate::routes::{Answer, Ctx, done};
-
-fn qr_svg(link: &str) -> Option<String> {
-    let code = qrcode::QrCode::new(link.as_bytes()).ok()?;
-    Some(
-        code.render::<qrcode::render::svg::Color<'_>>()
-            .quiet_zone(true)
-            .min_dimensions(200, 200)
-            .build(),
-    )
-}
 
 fn page_with(
     app: &App,
@@ -86,7 +76,7 @@ fn page_with(
                 h2 { (tr.ta("share-link-for", &[("name", s(name))])) }
                 p { (tr.t("share-link-how")) }
                 p.link-box translate="no" { (inv.link) }
-                @if let Some(svg) = qr_svg(&inv.link) {
+                @if let Some(svg) = super::qr_svg(&inv.link) {
                     div.qr role="img" aria-label=(tr.t("share-qr")) { (super::svg(svg)) }
                 }
                 p { @if inv.registered { (tr.t("share-registered")) } @else { (tr.t("share-not-registered")) } }
@@ -94,7 +84,7 @@ fn page_with(
         }
         @if removed_self { div.notice.warn { p { (tr.t("share-you-removed")) } } }
         h2 { (tr.t("share-members")) }
-        table {
+        div.table-scroll { table {
             caption.visually-hidden { (tr.t("share-members")) }
             thead { tr {
                 th scope="col" { (tr.t("share-col-name")) }
@@ -121,18 +111,19 @@ fn page_with(
                         }
                         td {
                             @if owner && !m.you && m.removed.is_none() && m.role.is_some() {
-                                (post_button(&format!("/j/{}/revoke", row.doc), ctx.csrf,
-                                    &tr.ta("share-remove", &[("name", s(m.name.clone().unwrap_or_default()))]), "warning", &[("member", &m.device)]))
+                                a href=(format!("/j/{}/revoke?member={}", row.doc, m.device)) {
+                                    (tr.ta("share-remove", &[("name", s(m.name.clone().unwrap_or_default()))]))
+                                }
                             }
                         }
                     }
                 }
             }
-        }
+        } }
         @if owner && !pending.is_empty() {
             h2 { (tr.t("share-pending")) }
             p { (tr.t("share-pending-hint")) }
-            table {
+            div.table-scroll { table {
                 caption.visually-hidden { (tr.t("share-pending")) }
                 thead { tr {
                     th scope="col" { (tr.t("share-col-name")) }
@@ -155,7 +146,7 @@ fn page_with(
                         }
                     }
                 }
-            }
+            } }
         }
         @if owner { (invite_form) } @else { p { (tr.t("share-owner-only")) } }
     };
@@ -196,10 +187,63 @@ pub fn invite(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) 
 }
 
 /// `POST /j/{doc}/revoke`.
-pub fn revoke(app: &App, _ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+pub fn revoke(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
     let row = app.pick(Some(doc))?;
-    app.revoke(&row, field(f, "member").unwrap_or_default())?;
+    let member = field(f, "member").unwrap_or_default();
+    if field(f, "confirm") != Some("yes") {
+        let errors = [("confirm".to_owned(), ctx.tr.t("share-remove-confirm-error"))];
+        return revoke_page(app, ctx, &row, member, &errors);
+    }
+    app.revoke(&row, member)?;
     done(&format!("/j/{}/share", row.doc), "done-removed")
+}
+
+/// `GET /j/{doc}/revoke?member=…`: what removing someone does, and a box
+/// to tick first (it cannot be undone: they would need a new invite).
+pub fn revoke_form(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>) -> Answer {
+    let row = app.pick(Some(doc))?;
+    revoke_page(app, ctx, &row, field(q, "member").unwrap_or_default(), &[])
+}
+
+fn revoke_page(
+    app: &App,
+    ctx: &Ctx<'_>,
+    row: &starling_app::client::DocRow,
+    member: &str,
+    errors: &[(String, String)],
+) -> Answer {
+    let tr = ctx.tr;
+    let (members, _) = app.members(row)?;
+    let Some(m) = members
+        .iter()
+        .find(|m| m.device == member && !m.you && m.removed.is_none())
+    else {
+        return Err(
+            AppError::NotFound(format!("no member {member} to remove in this journal")).into(),
+        );
+    };
+    let name = m.name.clone().unwrap_or_else(|| tr.t("share-unnamed"));
+    let title = tr.ta("share-remove", &[("name", s(name.clone()))]);
+    let back = format!("/j/{}/share", row.doc);
+    let body = html! {
+        (error_summary(tr, errors))
+        h1 { (title) }
+        p { (tr.ta("share-remove-intro", &[("name", s(name.clone()))])) }
+        form method="post" action=(format!("/j/{}/revoke", row.doc)) novalidate {
+            (csrf(ctx.csrf))
+            input type="hidden" name="member" value=(member);
+            div.field.has-error[!errors.is_empty()] {
+                @for (_, e) in errors { p.error id="confirm-error" { (e) } }
+                div.radio {
+                    input type="checkbox" id="confirm" name="confirm" value="yes";
+                    label for="confirm" { (tr.ta("share-remove-confirm", &[("name", s(name.clone()))])) }
+                }
+            }
+            button.warning type="submit" { (title) }
+        }
+        p { a href=(back) { (tr.t("share-remove-back")) } }
+    };
+    Ok(ctx.page(title, Section::Journal, Some(&row.doc), None, body))
 }
 
 /// When an invite stops working: its date and time (UTC).

@@ -166,7 +166,7 @@ async function offline() {
   await until(sam, () => document.getElementById("sync-status-text").innerText.includes("offline"), "the status to say offline");
   await check(sam, "10-offline-reading");
   const local = await sam.locator("main").innerText();
-  if (!local.includes("Only on this device")) fail("the page does not say the change is only on this device");
+  if (!/Not sent yet: (one new change is|\d+ new changes are) kept on this device/.test(local)) fail(`the page does not say the change waits on this device:\n${local}`);
   await browser.close();
 }
 
@@ -187,7 +187,7 @@ async function online() {
   await check(sam, "11-conflict");
   // Sam settles it in one step; Alex's open page shows it without a reload.
   const t0 = Date.now();
-  await timed(sam, "settle a conflict (ms)", () => sam.getByRole("button", { name: "Keep 6" }).click());
+  await timed(sam, "settle a conflict (ms)", () => sam.getByRole("button", { name: /^Keep 6: Work/ }).click());
   await until(alex, () => !document.querySelector(".conflict-box"), "Alex's open page to show the settled value", 10000);
   (figures["remote change visible (ms)"] ||= []).push(Date.now() - t0);
   await alex.waitForFunction(() => document.getElementById("live").textContent.includes("Sam"), null, { timeout: 5000 })
