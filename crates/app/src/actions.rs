@@ -90,6 +90,22 @@ fn not_after_today(date: Option<&str>, why: &str) -> Result<Date> {
 }
 
 impl App {
+    /// Points a journal that never reached its relay at `relay` instead
+    /// (a mistyped or wrong address); it is sent there at the next sync.
+    /// Errors once a relay has it: a journal does not move between relays.
+    /// Returns the address as it is kept.
+    pub fn correct_relay(&self, row: &DocRow, relay: &str) -> Result<String> {
+        let addr = crate::sharing::relay_addr(relay)?;
+        if !self.client.correct_relay(&row.doc, &addr)? {
+            return Err(invalid(format!(
+                "{} is kept at {} already, so its relay address can no longer change",
+                crate::sharing::journal_label(row),
+                row.relay
+            )));
+        }
+        Ok(addr.to_string())
+    }
+
     /// Creates a journal this device owns, for `client_name` (default: this
     /// device's name), syncing through `relay`.
     pub fn new_journal(

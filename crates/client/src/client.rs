@@ -528,21 +528,42 @@ impl Client {
     /// to wait for. Returns whether it erased.
     pub fn erase_unsent(&self, doc: &str) -> Result<bool> {
         let _lock = self.lock()?;
-        let Some(bytes) = self.store.sync_state(doc)? else {
-            return Ok(false);
-        };
-        let state = persist::decode(&bytes)?;
-        let unsent = state.cursor == 0
-            && state.invite.is_none()
-            && state
-                .ops
-                .first()
-                .is_some_and(|first| state.op_outbox.iter().any(|o| o.hash() == first.hash()));
-        if !unsent {
+        if !self.never_reached_relay(doc)? {
             return Ok(false);
         }
         self.store.write(|tx| rows::erase(tx, doc))?;
         self.store.reclaim()?;
+        Ok(true)
+    }
+
+    /// Whether nothing of `doc` ever reached its relay: the relay never
+    /// confirmed its first membership op and never sent any of it (a
+    /// journal started here, never a join).
+    pub fn never_reached_relay(&self, doc: &str) -> Result<bool> {
+        let Some(bytes) = self.store.sync_state(doc)? else {
+            return Ok(false);
+        };
+        let state = persist::decode(&bytes)?;
+        Ok(state.cursor == 0
+            && state.invite.is_none()
+            && state
+                .ops
+                .first()
+                .is_some_and(|first| state.op_outbox.iter().any(|o| o.hash() == first.hash())))
+    }
+
+    /// Points `doc` at `relay` instead, if nothing of it ever reached the
+    /// relay it names (a mistyped or wrong address): it is sent there at
+    /// the next sync. Returns false, changing nothing, once a relay has it.
+    pub fn correct_relay(&self, doc: &str, relay: &RelayAddr) -> Result<bool> {
+        let _lock = self.lock()?;
+        if !self.never_reached_relay(doc)? {
+            return Ok(false);
+        }
+        self.store.write(|tx| {
+            rows::set_relay(tx, doc, &relay.to_string())?;
+            rows::set_problem(tx, doc, None)
+        })?;
         Ok(true)
     }
 

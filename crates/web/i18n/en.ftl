@@ -89,6 +89,15 @@ journals-count = Showing { $shown } of { $total } { $total ->
    *[other] journals
 }
 journal-joining = Joining…
+journal-relay-unreached = This journal has not reached its relay yet ({ $relay }). If you are online and it stays like this, its address may be wrong.
+journal-relay-correct = Correct the relay address
+relay-title = Correct the relay address
+relay-intro = A journal that has not reached its relay yet can still go to another address; once a relay holds it, it stays there. Your care team can tell you the right address.
+relay-label = Relay address
+relay-hint = For example, relay.example.org, or wss://relay.example.org:7878 for a relay on another port. A relay that serves TLS on this computer's own address needs wss:// in front.
+relay-button = Use this address
+relay-back = Back to the journal, without changing it
+done-relay-corrected = The journal now syncs through the new address.
 journals-report = Distance travelled across your journals
 report-title = Distance travelled across your journals
 report-intro = Each journal's change in agreed scores, from its first reading to its latest, area by area. The last row is the mean change over the journals with two or more readings.

@@ -306,6 +306,10 @@ pub(crate) fn router(state: AppState) -> Router {
             get(page!(caseload::join_form)).post(form!(caseload::join)),
         )
         .route("/j/{doc}", get(doc_page!(journal::overview)))
+        .route(
+            "/j/{doc}/relay",
+            get(doc_page!(journal::relay_form)).post(doc_form!(journal::relay)),
+        )
         .route("/j/{doc}/reading", post(doc_form!(reading::new_reading)))
         .route("/j/{doc}/r/{rid}", get(reading_page))
         .route("/j/{doc}/r/{rid}/a/{area}", get(area_page).post(area_form))

@@ -1887,3 +1887,49 @@ fn a_device_with_no_journal_says_there_is_nothing_to_sync_not_starting() {
     });
     assert!(said, "the status stayed at starting…");
 }
+
+#[test]
+fn a_journal_that_never_reached_its_relay_gets_its_address_corrected() {
+    use std::time::Duration;
+    let relays = Relays::start(1);
+    let ui = Ui::start_on("en", "Sam", "127.0.0.1:9");
+    let app = App::open(ui._home.path()).unwrap();
+    let once = starling_app::SyncOptions::once(Duration::from_secs(10));
+    assert!(
+        app.sync(None, &once, |_| {}).is_err(),
+        "nothing listens there"
+    );
+    let cookie = ui.login();
+    let page = ui.get(&cookie, &format!("/j/{}", ui.doc));
+    assert!(
+        page.body.contains("has not reached its relay yet"),
+        "{}",
+        page.body
+    );
+    let path = format!("/j/{}/relay", ui.doc);
+    let form = ui.get(&cookie, &path);
+    assert_eq!(form.status, 200);
+    let token = csrf(&form.body);
+    // A mistyped address is said beside the field, as typed.
+    let r = ui.post(&cookie, &path, &format!("csrf={token}&relay=ws://"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("is not a relay address"), "{}", r.body);
+    assert!(r.body.contains("aria-invalid=\"true\""), "{}", r.body);
+    let good = relays.addr(0);
+    let r = ui.post(&cookie, &path, &format!("csrf={token}&relay={good}"));
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        r.header("location")
+            .unwrap()
+            .contains("done-relay-corrected")
+    );
+    let row = app.pick(Some(&ui.doc)).unwrap();
+    assert!(row.problem.is_none(), "the old address's problem is gone");
+    app.sync(None, &once, |_| {}).unwrap();
+    // Once a relay holds it, it stays there.
+    let r = ui.post(&cookie, &path, &format!("csrf={token}&relay=127.0.0.1:9"));
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("can no longer change"), "{}", r.body);
+    let page = ui.get(&cookie, &format!("/j/{}", ui.doc));
+    assert!(!page.body.contains("has not reached its relay yet"));
+}

@@ -39,6 +39,19 @@ pub enum RelaysAction {
         /// A PEM file with one or more `CERTIFICATE` blocks.
         file: std::path::PathBuf,
     },
+    /// Correct the relay address of a journal that never reached its relay
+    /// (a mistyped address, or plain `host:port` for a relay that serves
+    /// TLS): it is sent to the new address at the next sync. A journal a
+    /// relay already holds keeps its relay.
+    ///
+    /// Example: starling relays set-address wss://relay.example.org -j Sam
+    #[command(name = "set-address", verbatim_doc_comment)]
+    SetAddress {
+        /// The right address: `wss://host[:port]`, or `host:port`.
+        address: String,
+        #[command(flatten)]
+        pick: crate::cmd::Pick,
+    },
     /// Stop trusting a certificate authority added with `trust-ca`.
     ///
     /// Example: starling relays untrust-ca 3f2a9c01
@@ -53,6 +66,22 @@ pub fn relays(ctx: &Ctx, args: Relays, out: &mut impl Write) -> Result<()> {
     match args.action.unwrap_or(RelaysAction::List) {
         RelaysAction::List => list(ctx, out),
         RelaysAction::TrustCa { file } => trust(ctx, &file, out),
+        RelaysAction::SetAddress { address, pick } => {
+            let row = ctx.app.pick(pick.journal.as_deref())?;
+            let kept = ctx.app.correct_relay(&row, &address)?;
+            if ctx.json {
+                return print_json(
+                    out,
+                    &serde_json::json!({ "journal": row.doc, "relay": kept }),
+                );
+            }
+            writeln!(
+                out,
+                "{} now syncs through {kept}; `starling sync` sends it there.",
+                starling_app::journal_label(&row)
+            )?;
+            Ok(())
+        }
         RelaysAction::UntrustCa { fingerprint } => {
             let n = ctx.app.client().untrust_ca(&fingerprint)?;
             if ctx.json {

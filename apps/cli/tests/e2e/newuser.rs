@@ -714,3 +714,27 @@ fn an_invite_not_used_yet_is_listed_and_withdrawn_and_its_link_stops_working() {
     );
     assert!(all.contains("withdrawn"), "{all}");
 }
+
+#[test]
+fn a_journal_started_on_a_mistyped_relay_address_is_pointed_at_the_right_one() {
+    let root = tempfile::tempdir().unwrap();
+    let relay = Relay::start(root.path());
+    let sam = Person::new(&root, "Sam");
+    sam.ok(&["new", "--relay", "127.0.0.1:9"]);
+    sam.ok(&["reading", "new"]);
+    sam.ok(&["score", "work", "5"]);
+    let _ = sam.fails(&["sync", "--timeout", "5"]);
+    let help = sam.ok(&["relays", "--help"]);
+    assert!(help.contains("set-address"), "{help}");
+    let said = sam.ok(&["relays", "set-address", &relay.addr]);
+    assert!(said.contains(&relay.addr), "{said}");
+    sam.ok(&["sync"]);
+    let listed = sam.json(&["list"]);
+    assert_eq!(listed[0]["relay"], relay.addr.as_str(), "{listed}");
+    assert!(listed[0]["problem"].is_null(), "{listed}");
+    // Once the relay holds it, it stays there; nothing changes.
+    let (code, err) = sam.fails(&["relays", "set-address", "127.0.0.1:9"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("can no longer change"), "{err}");
+    assert_eq!(sam.json(&["list"])[0]["relay"], relay.addr.as_str());
+}

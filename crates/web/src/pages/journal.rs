@@ -128,8 +128,18 @@ pub fn overview_with(
     let model = journal.chart(&shown, &wanted);
     let distance = journal.distance_travelled();
     let label = tr.t("chart-label");
+    // Not synced and never reached its relay: the address may be wrong,
+    // and can still be put right.
+    let wrong_relay =
+        row.problem.is_some() && app.client().never_reached_relay(&row.doc).unwrap_or(false);
     let body = html! {
         (header(ctx, &row, Tab::Overview, local))
+        @if wrong_relay {
+            div.notice.warn {
+                p { (tr.ta("journal-relay-unreached", &[("relay", s(row.relay.clone()))])) }
+                p { a href=(format!("/j/{}/relay", row.doc)) { (tr.t("journal-relay-correct")) } }
+            }
+        }
         @if !view.conflicts.is_empty() {
             div.notice.warn {
                 p { (tr.ta("journal-conflicts", &[("count", crate::i18n::n(view.conflicts.len()))])) }
@@ -277,6 +287,63 @@ pub fn overview_with(
         Section::Journal,
         Some(&row.doc),
         attribution(&journal, &view),
+        body,
+    ))
+}
+
+/// `GET /j/{doc}/relay`: correcting the relay address of a journal that
+/// never reached its relay.
+pub fn relay_form(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, String>) -> Answer {
+    let row = app.pick(Some(doc))?;
+    relay_page(app, ctx, &row, None, &[])
+}
+
+/// `POST /j/{doc}/relay`.
+pub fn relay(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
+    let row = app.pick(Some(doc))?;
+    let typed = super::forms::field(f, "relay").unwrap_or("");
+    match app.correct_relay(&row, typed) {
+        Ok(_) => crate::routes::done(&format!("/j/{}", row.doc), "done-relay-corrected"),
+        Err(e) => {
+            let why = crate::routes::refusal(e)?;
+            relay_page(app, ctx, &row, Some(typed), &[("relay".to_owned(), why)])
+        }
+    }
+}
+
+fn relay_page(
+    app: &App,
+    ctx: &Ctx<'_>,
+    row: &starling_app::client::DocRow,
+    typed: Option<&str>,
+    errors: &[(String, String)],
+) -> Answer {
+    let tr = ctx.tr;
+    let local = app.client().not_yet_at_relay(&row.doc).unwrap_or(0);
+    let body = html! {
+        (header(ctx, row, Tab::Overview, local))
+        (super::error_summary(tr, errors))
+        h2 { (tr.t("relay-title")) }
+        p { (tr.t("relay-intro")) }
+        form method="post" action=(format!("/j/{}/relay", row.doc)) novalidate {
+            (super::csrf(ctx.csrf))
+            (super::form_field("relay", Some("relay-hint"), errors, html! {
+                label for="relay" { (tr.t("relay-label")) }
+                p.hint id="relay-hint" { (tr.t("relay-hint")) }
+            }, |d| html! {
+                input type="text" id="relay" name="relay" spellcheck="false" autocapitalize="off"
+                    value=(typed.unwrap_or(&row.relay))
+                    aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+            }))
+            button type="submit" { (tr.t("relay-button")) }
+        }
+        p { a href=(format!("/j/{}", row.doc)) { (tr.t("relay-back")) } }
+    };
+    Ok(ctx.page(
+        tr.t("relay-title"),
+        Section::Journal,
+        Some(&row.doc),
+        None,
         body,
     ))
 }
