@@ -287,10 +287,21 @@ impl App {
         }
         for (relay, err) in &unreachable {
             for row in docs.iter().filter(|d| &d.relay == relay) {
+                // Never reached: the address itself may be wrong, and can
+                // still be corrected (the UI links to it from the journal).
+                let hint = if self.client.never_reached_relay(&row.doc).unwrap_or(false) {
+                    format!(
+                        "; it has never reached {relay}: if that address is wrong, `starling relays \
+                         set-address ADDRESS -j {}` points it at the right one",
+                        crate::short(&row.doc)
+                    )
+                } else {
+                    String::new()
+                };
                 outcome.problems.push(SyncProblem {
                     journal: row.doc.clone(),
                     kind: ProblemKind::Unreachable,
-                    text: format!("{} was not synced: {err}", journal_label(row)),
+                    text: format!("{} was not synced: {err}{hint}", journal_label(row)),
                     reason: err.to_string(),
                 });
             }

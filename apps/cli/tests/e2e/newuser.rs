@@ -723,7 +723,8 @@ fn a_journal_started_on_a_mistyped_relay_address_is_pointed_at_the_right_one() {
     sam.ok(&["new", "--relay", "127.0.0.1:9"]);
     sam.ok(&["reading", "new"]);
     sam.ok(&["score", "work", "5"]);
-    let _ = sam.fails(&["sync", "--timeout", "5"]);
+    let (_, err) = sam.fails(&["sync", "--timeout", "5"]);
+    assert!(err.contains("starling relays set-address"), "{err}");
     let help = sam.ok(&["relays", "--help"]);
     assert!(help.contains("set-address"), "{help}");
     let said = sam.ok(&["relays", "set-address", &relay.addr]);
