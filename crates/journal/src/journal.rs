@@ -65,6 +65,9 @@ pub struct Journal {
     /// Which person each device belongs to, where not itself (see
     /// [`Journal::set_persons`]).
     pub(crate) persons: std::collections::BTreeMap<DeviceId, DeviceId>,
+    /// Set while settling a conflict: the change's message says so, so
+    /// history does not read it as a plain edit.
+    pub(crate) settling: bool,
 }
 
 /// What a change is about, rendered into its message so history can be filtered.
@@ -128,6 +131,7 @@ impl Journal {
             device: owner,
             fixed_time: None,
             saved_heads: Vec::new(),
+            settling: false,
             cache: RefCell::default(),
             persons: std::collections::BTreeMap::new(),
         };
@@ -220,6 +224,7 @@ impl Journal {
             device,
             fixed_time: None,
             saved_heads: Vec::new(),
+            settling: false,
             cache: RefCell::default(),
             persons: std::collections::BTreeMap::new(),
         };
@@ -318,6 +323,7 @@ impl Journal {
             device,
             fixed_time: self.fixed_time,
             saved_heads: Vec::new(),
+            settling: false,
             cache: RefCell::default(),
             persons: self.persons.clone(),
         }
@@ -331,6 +337,7 @@ impl Journal {
             device: self.device,
             fixed_time: self.fixed_time,
             saved_heads: Vec::new(),
+            settling: false,
             cache: RefCell::default(),
             persons: self.persons.clone(),
         })
@@ -390,6 +397,10 @@ impl Journal {
         let mut tx = self.doc.transaction();
         match f(&mut tx) {
             Ok(value) => {
+                let mut message = message;
+                if self.settling {
+                    message.text = format!("settled a conflict: {}", message.text);
+                }
                 tx.commit_with(
                     CommitOptions::default()
                         .with_message(message.render())

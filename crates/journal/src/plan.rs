@@ -258,11 +258,7 @@ impl Journal {
         let goal_obj = self.any_item("goals", "goal", goal.as_str())?;
         let obj = self.step_in(&goal_obj, step)?;
         let word = if keep { "kept" } else { "deleted" };
-        self.mark_deleted(
-            &obj,
-            !keep,
-            Message::new(format!("{word} a step after a conflict")),
-        )
+        self.mark_deleted(&obj, !keep, Message::new(format!("{word} the step")))
     }
 
     /// An item whether deleted or not.

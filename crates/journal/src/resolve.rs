@@ -14,7 +14,13 @@ impl Journal {
     /// edited on another. The write supersedes every concurrent value, on
     /// every device, once it syncs.
     pub fn resolve(&mut self, path: &FieldPath, value: &str) -> Result<()> {
-        let value = value.trim();
+        self.settling = true;
+        let done = self.settle(path, value.trim());
+        self.settling = false;
+        done
+    }
+
+    fn settle(&mut self, path: &FieldPath, value: &str) -> Result<()> {
         match path {
             FieldPath::Reading(r, "date") => self.set_reading_date(r, value.parse()?),
             FieldPath::Reading(r, "mode") => self.set_reading_mode(r, value.parse()?),
@@ -55,7 +61,7 @@ impl Journal {
                 self.mark_deleted(
                     &obj,
                     !keep,
-                    crate::journal::Message::new(format!("{word} a {kind} after a conflict")),
+                    crate::journal::Message::new(format!("{word} the {kind}")),
                 )
             }
         }

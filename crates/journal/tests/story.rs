@@ -87,6 +87,12 @@ fn resolving_a_conflict_clears_it_on_every_device() {
     );
     client.resolve(&path, "6").unwrap();
     assert!(client.conflicts().is_empty());
+    // History says it was settled, not set as a plain edit.
+    let last = client.history().pop().unwrap();
+    assert_eq!(
+        last.message, "settled a conflict: agreed score for work set to 6 on reading 2026-11-23",
+        "{last:?}"
+    );
     worker.merge(&mut client).unwrap();
     assert!(worker.conflicts().is_empty());
     assert_eq!(
@@ -94,6 +100,23 @@ fn resolving_a_conflict_clears_it_on_every_device() {
         Some(6)
     );
     assert_eq!(worker.view(), client.view());
+    // A plain edit afterwards does not say it settled anything.
+    client
+        .set_score(
+            &client.view().readings[0].id.clone(),
+            "work",
+            recovery_journal::Perspective::Agreed,
+            7,
+        )
+        .unwrap();
+    assert!(
+        !client
+            .history()
+            .pop()
+            .unwrap()
+            .message
+            .starts_with("settled")
+    );
 }
 
 #[test]
