@@ -70,7 +70,8 @@ impl Journal {
         let members = self.top("members")?;
         let key = device.to_string();
         let me = self.device;
-        let text = format!("set {name} ({}) as {role}", device.short());
+        // People read this in history: by name, not by device id.
+        let text = format!("set {name} as {role}");
         self.edit(Message::new(text), |tx| {
             let entry = match child_map(tx, &members, &key) {
                 Some(obj) => obj,

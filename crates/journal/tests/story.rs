@@ -451,6 +451,9 @@ fn a_removed_member_stays_on_record_with_the_date_and_only_the_owner_removes() {
         .set_member(alex, "Alex", recovery_journal::MemberRole::Worker)
         .unwrap();
     assert_eq!(p.client.member(alex).unwrap().removed, None);
+    // History says it by name, without the device's id.
+    let said = p.client.history().pop().unwrap().message;
+    assert_eq!(said, "set Alex as worker");
 }
 
 #[test]
