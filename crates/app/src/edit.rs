@@ -35,11 +35,7 @@ impl App {
     pub(crate) fn check_can_write(&self, row: &DocRow) -> Result<()> {
         // The relay said this device was removed (the removal itself may
         // never reach it): an edit now could never be sent.
-        if let Some(problem) = row
-            .problem
-            .as_deref()
-            .filter(|p| p.starts_with(crate::sync::REMOVED))
-        {
+        if let Some(problem) = crate::sync::removal(row) {
             return Err(invalid(format!("{problem}; nothing was changed")));
         }
         if self.client.can_write(&row.doc)? {

@@ -212,12 +212,7 @@ impl App {
     /// it made would never work.
     fn check_still_theirs(&self) -> Result<()> {
         let docs = self.client.docs()?;
-        let removed = |r: &starling_client::DocRow| {
-            r.problem
-                .as_deref()
-                .is_some_and(|p| p.starts_with(crate::sync::REMOVED))
-        };
-        if !docs.is_empty() && docs.iter().all(removed) {
+        if !docs.is_empty() && docs.iter().all(|r| crate::sync::removal(r).is_some()) {
             return Err(invalid(
                 "this device was removed from your journals (by another of your devices, or by \
                  their owner), so it can no longer add, remove or recover devices for you; do \

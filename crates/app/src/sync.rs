@@ -21,12 +21,18 @@ use events::{EventNamer, Seen};
 
 /// How a journal's sync problem begins when this device was removed from
 /// it (edits are refused from then on: they could never be sent).
-pub(crate) const REMOVED: &str = "you were removed from ";
+const REMOVED: &str = "you were removed from ";
 
-/// What a journal this device was removed from keeps saying beside its
-/// name (its stored sync problem).
-pub(crate) fn removed_words() -> String {
-    format!("{REMOVED}this journal: you keep what you had, but nothing new reaches this device")
+/// What the relay said of `row` when it removed this device from it, if
+/// it did (its stored sync problem).
+pub(crate) fn removal(row: &DocRow) -> Option<&str> {
+    row.problem.as_deref().filter(|p| p.starts_with(REMOVED))
+}
+
+/// What a journal this device was removed from says: `of` names it
+/// ("this journal" beside its own name, its label elsewhere).
+pub(crate) fn removed_words(of: &str) -> String {
+    format!("{REMOVED}{of}: you keep what you had, but nothing new reaches this device")
 }
 
 /// How a sync runs.
@@ -335,10 +341,8 @@ impl App {
             if removed.contains(&doc) || self.was_removed(row) {
                 problem_as(
                     ProblemKind::Removed,
-                    format!(
-                        "{REMOVED}{label}: you keep what you had, but nothing new reaches this device"
-                    ),
-                    removed_words(),
+                    removed_words(&label),
+                    removed_words("this journal"),
                 );
             }
             let mut problem = |kind, text: String| problem_as(kind, text.clone(), text);
@@ -528,9 +532,7 @@ fn refusals(report: &SyncReport, docs: &[DocRow]) -> Vec<SyncProblem> {
             ),
             "not a member" | "removed from document" => (
                 ProblemKind::Removed,
-                format!(
-                    "{REMOVED}{name}: you keep what you had, but nothing new reaches this device"
-                ),
+                removed_words(&name),
             ),
             m if m.starts_with("deleted by this relay") => (
                 ProblemKind::Refused,

@@ -962,6 +962,27 @@ fn a_second_device_joins_through_a_link_made_in_the_ui_and_a_third_recovers_from
     relay_rt.block_on(relay.shutdown());
 }
 
+/// Sam's UI on `relays`' first relay, and Alex, on a device of his own,
+/// joined to its journal as worker; both synced once. The directory holds
+/// Alex's device.
+fn sam_and_alex(relays: &Relays) -> (Ui, App, App, tempfile::TempDir) {
+    let ui = Ui::start_on("en", "Sam", &relays.addr(0));
+    let sam = App::open(ui._home.path()).unwrap();
+    let row = sam.pick(Some(&ui.doc)).unwrap();
+    let once = starling_app::SyncOptions::once(std::time::Duration::from_secs(10));
+    let link = sam
+        .share(&row, "editor", "worker", "Alex", "7d")
+        .unwrap()
+        .link;
+    let alex_home = tempfile::tempdir().unwrap();
+    let alex = App::open(alex_home.path()).unwrap();
+    alex.init("Alex").unwrap();
+    alex.join(&link, false).unwrap();
+    alex.sync(None, &once, |_| {}).unwrap();
+    sam.sync(None, &once, |_| {}).unwrap();
+    (ui, sam, alex, alex_home)
+}
+
 /// Real relays on 127.0.0.1, each with its own data directory, on a
 /// runtime of their own; shut down when dropped.
 struct Relays {
@@ -1346,20 +1367,9 @@ fn a_reading_says_who_signed_and_a_change_after_one_side_signed_is_named() {
 fn every_difference_can_be_settled_in_the_ui_plans_and_notes_included() {
     use std::time::Duration;
     let relays = Relays::start(1);
-    let ui = Ui::start_on("en", "Sam", &relays.addr(0));
-    let sam = App::open(ui._home.path()).unwrap();
+    let (ui, sam, alex, _alex_home) = sam_and_alex(&relays);
     let row = sam.pick(Some(&ui.doc)).unwrap();
     let once = starling_app::SyncOptions::once(Duration::from_secs(10));
-    let link = sam
-        .share(&row, "editor", "worker", "Alex", "7d")
-        .unwrap()
-        .link;
-    let alex_home = tempfile::tempdir().unwrap();
-    let alex = App::open(alex_home.path()).unwrap();
-    alex.init("Alex").unwrap();
-    alex.join(&link, false).unwrap();
-    alex.sync(None, &once, |_| {}).unwrap();
-    sam.sync(None, &once, |_| {}).unwrap();
     alex.sync(None, &once, |_| {}).unwrap();
     let alex_row = alex.pick(Some(&ui.doc)).unwrap();
     // Each sets the goal's target, the step's due date, the note's date and
@@ -1812,22 +1822,8 @@ fn the_caseload_report_gives_each_journals_distance_travelled_and_the_mean() {
 
 #[test]
 fn removing_a_member_asks_first_and_says_what_it_does() {
-    use std::time::Duration;
     let relays = Relays::start(1);
-    let ui = Ui::start_on("en", "Sam", &relays.addr(0));
-    let sam = App::open(ui._home.path()).unwrap();
-    let row = sam.pick(Some(&ui.doc)).unwrap();
-    let once = starling_app::SyncOptions::once(Duration::from_secs(10));
-    let link = sam
-        .share(&row, "editor", "worker", "Alex", "7d")
-        .unwrap()
-        .link;
-    let alex_home = tempfile::tempdir().unwrap();
-    let alex = App::open(alex_home.path()).unwrap();
-    alex.init("Alex").unwrap();
-    alex.join(&link, false).unwrap();
-    alex.sync(None, &once, |_| {}).unwrap();
-    sam.sync(None, &once, |_| {}).unwrap();
+    let (ui, sam, _alex, _alex_home) = sam_and_alex(&relays);
     let cookie = ui.login();
     let share = ui.get(&cookie, &format!("/j/{}/share", ui.doc));
     // "Remove Alex" leads to a page that asks; it removes nobody itself.

@@ -36,10 +36,9 @@ impl<F: FnMut(SyncEvent)> Seen<'_, F> {
                 // A live sync runs on: the journal says so now (a one-off
                 // sync records it at its end), so no screen shows it as
                 // in sync meanwhile.
-                let key = doc.to_string();
-                if live && on_relay.iter().any(|r| r.doc == key) {
-                    let said = super::removed_words();
-                    if let Err(err) = app.client.set_sync_problem(&key, Some(&said)) {
+                if live {
+                    let said = super::removed_words("this journal");
+                    if let Err(err) = app.client.set_sync_problem(&doc.to_string(), Some(&said)) {
                         tracing::warn!(error = %err, "could not record a removal");
                     }
                 }

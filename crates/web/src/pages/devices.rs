@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use starling_app::client::{DeviceId, Joined};
 use starling_app::{App, AppError, DeviceJoined, LINK_VALID, short};
 
-use super::forms::field;
+use super::forms::{confirm_box, field, unconfirmed};
 use super::{Section, csrf, data, error_summary};
 use crate::i18n::{Catalogue, n, s};
 use crate::routes::{Answer, Ctx, done, refusal};
@@ -189,13 +189,7 @@ fn remove_page(
         form method="post" action="/devices/remove" novalidate {
             (csrf(ctx.csrf))
             input type="hidden" name="device" value=(device);
-            div.field.has-error[!errors.is_empty()] {
-                @for (_, e) in errors { p.error id="confirm-error" { (e) } }
-                div.radio {
-                    input type="checkbox" id="confirm" name="confirm" value="yes";
-                    label for="confirm" { (tr.t("devices-remove-confirm")) }
-                }
-            }
+            (confirm_box(errors, &tr.t("devices-remove-confirm")))
             button.warning type="submit" { (tr.t("devices-remove-button")) }
         }
         p { a href="/devices" { (tr.t("devices-back")) } }
@@ -217,11 +211,7 @@ pub fn remove_form(app: &App, ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Ans
 /// `POST /devices/remove`: only with the box ticked.
 pub fn remove(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answer {
     let device = field(f, "device").unwrap_or("");
-    if field(f, "confirm") != Some("yes") {
-        let errors = [(
-            "confirm".to_owned(),
-            ctx.tr.t("devices-remove-confirm-error"),
-        )];
+    if let Some(errors) = unconfirmed(f, ctx.tr.t("devices-remove-confirm-error")) {
         return Ok(remove_page(app, ctx, device, &errors));
     }
     let removed = match app.remove_device(device) {

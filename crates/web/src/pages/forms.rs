@@ -17,3 +17,23 @@ pub fn lines(mut f: HashMap<String, String>) -> HashMap<String, String> {
     }
     f
 }
+
+/// The box to tick before an action that cannot be undone (delete, leave,
+/// remove), labelled `label`, with `errors` (the unticked box's) above it.
+pub fn confirm_box(errors: &[(String, String)], label: &str) -> maud::Markup {
+    maud::html! {
+        div.field.has-error[!errors.is_empty()] {
+            @for (_, e) in errors { p.error id="confirm-error" { (e) } }
+            div.radio {
+                input type="checkbox" id="confirm" name="confirm" value="yes";
+                label for="confirm" { (label) }
+            }
+        }
+    }
+}
+
+/// `None` when the box of [`confirm_box`] was ticked; else the error to
+/// show beside it, `why`.
+pub fn unconfirmed(f: &HashMap<String, String>, why: String) -> Option<[(String, String); 1]> {
+    (field(f, "confirm") != Some("yes")).then(|| [("confirm".to_owned(), why)])
+}

@@ -8,7 +8,7 @@ use maud::html;
 use starling_app::App;
 use starling_app::access::When;
 
-use super::forms::field;
+use super::forms::{confirm_box, unconfirmed};
 use super::journal::{Tab, header};
 use super::{Section, csrf, data, error_summary};
 use crate::i18n::{n, s};
@@ -149,13 +149,7 @@ fn erase_page(
         p { a href="/data" { (tr.t("erase-copy-first")) } }
         form method="post" action=(format!("/j/{}/delete", row.doc)) novalidate {
             (csrf(ctx.csrf))
-            div.field.has-error[!errors.is_empty()] {
-                @for (_, e) in errors { p.error id="confirm-error" { (e) } }
-                div.radio {
-                    input type="checkbox" id="confirm" name="confirm" value="yes";
-                    label for="confirm" { (tr.t(confirm)) }
-                }
-            }
+            (confirm_box(errors, &tr.t(confirm)))
             button.warning type="submit" { (tr.t(button)) }
         }
     };
@@ -172,13 +166,12 @@ pub fn erase_form(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, Stri
 pub fn erase(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
     let row = app.pick(Some(doc))?;
     let owner = owns(app, &row);
-    if field(f, "confirm") != Some("yes") {
-        let key = if owner {
-            "delete-confirm-error"
-        } else {
-            "leave-confirm-error"
-        };
-        let errors = [("confirm".to_owned(), ctx.tr.t(key))];
+    let key = if owner {
+        "delete-confirm-error"
+    } else {
+        "leave-confirm-error"
+    };
+    if let Some(errors) = unconfirmed(f, ctx.tr.t(key)) {
         return Ok(erase_page(app, ctx, &row, &errors));
     }
     let erased = if owner {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use maud::{Markup, html};
 use starling_app::{App, AppError, Invite};
 
-use super::forms::field;
+use super::forms::{confirm_box, field, unconfirmed};
 use super::journal::{Tab, header};
 use super::{Section, csrf, data, error_summary, form_field, post_button_for};
 use crate::i18n::s;
@@ -190,8 +190,7 @@ pub fn invite(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) 
 pub fn revoke(app: &App, ctx: &Ctx<'_>, doc: &str, f: &HashMap<String, String>) -> Answer {
     let row = app.pick(Some(doc))?;
     let member = field(f, "member").unwrap_or_default();
-    if field(f, "confirm") != Some("yes") {
-        let errors = [("confirm".to_owned(), ctx.tr.t("share-remove-confirm-error"))];
+    if let Some(errors) = unconfirmed(f, ctx.tr.t("share-remove-confirm-error")) {
         return revoke_page(app, ctx, &row, member, &errors);
     }
     app.revoke(&row, member)?;
@@ -232,13 +231,7 @@ fn revoke_page(
         form method="post" action=(format!("/j/{}/revoke", row.doc)) novalidate {
             (csrf(ctx.csrf))
             input type="hidden" name="member" value=(member);
-            div.field.has-error[!errors.is_empty()] {
-                @for (_, e) in errors { p.error id="confirm-error" { (e) } }
-                div.radio {
-                    input type="checkbox" id="confirm" name="confirm" value="yes";
-                    label for="confirm" { (tr.ta("share-remove-confirm", &[("name", s(name.clone()))])) }
-                }
-            }
+            (confirm_box(errors, &tr.ta("share-remove-confirm", &[("name", s(name.clone()))])))
             button.warning type="submit" { (title) }
         }
         p { a href=(back) { (tr.t("share-remove-back")) } }
