@@ -114,6 +114,14 @@ pub struct SyncEvent {
     pub relay: Option<String>,
     /// What happened, in words, with names.
     pub text: String,
+    /// Why the relay could not be reached or the connection dropped
+    /// (`disconnected` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When TLS is what failed, what was wrong with it (`disconnected`
+    /// only): an untrusted certificate wants its authority added.
+    #[serde(skip)]
+    pub tls: Option<starling_client::TlsProblem>,
 }
 
 /// Why a journal is not in sync.

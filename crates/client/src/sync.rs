@@ -53,6 +53,10 @@ pub enum ClientEvent {
         relay: String,
         /// Why.
         reason: String,
+        /// When TLS is what failed, what was wrong with it: a relay whose
+        /// certificate this device does not trust needs its organisation's
+        /// certificate authority added, not a retry.
+        tls: Option<crate::tls::TlsProblem>,
     },
     /// Changes by another device were applied.
     Changed {
@@ -268,9 +272,15 @@ impl Client {
                 }
                 continue;
             };
+            let mut tls = None;
             let reason = match dialed {
                 Err(e) if deadline.is_some() => return Err(e),
-                Err(e) => e.to_string(),
+                Err(e) => {
+                    if let ClientError::Tls { problem, .. } = &e {
+                        tls = Some(problem.clone());
+                    }
+                    e.to_string()
+                }
                 Ok(ws) => {
                     let outcome = run
                         .connected(ws, relay, mode, deadline, &mut stop, &mut on_event)
@@ -317,6 +327,7 @@ impl Client {
             on_event(ClientEvent::Disconnected {
                 relay: relay.to_string(),
                 reason,
+                tls,
             });
             run.session.handle_disconnected(now_ms(), &mut OsRng);
             let wait = run

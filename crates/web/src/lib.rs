@@ -135,6 +135,7 @@ pub async fn serve(home: &Path, options: UiOptions) -> Result<UiServer, UiError>
             events: tokio::sync::broadcast::channel(16).0,
             status: Default::default(),
             revision: Default::default(),
+            links: Default::default(),
         }
     };
     let state = AppState {

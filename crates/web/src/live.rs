@@ -20,6 +20,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use futures_util::StreamExt;
+use starling_app::client::TlsProblem;
 use starling_app::{App, AppError, SyncEventKind, SyncOptions};
 use tokio::sync::{broadcast, watch};
 
@@ -89,6 +90,18 @@ pub struct LiveEvent {
     pub revision: u64,
 }
 
+/// One relay as the live sync last found it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelayLink {
+    /// Connected now.
+    pub connected: bool,
+    /// Why it could not be reached or dropped, when it is not connected.
+    pub reason: Option<String>,
+    /// Its certificate chains to no authority this device trusts: adding
+    /// the organisation's certificate authority is what puts it right.
+    pub untrusted: bool,
+}
+
 /// The live sync's handle: its status and the events it broadcasts.
 #[derive(Clone, Debug)]
 pub struct Live {
@@ -101,12 +114,20 @@ pub struct Live {
     /// the current revision) reloads, so no change is missed while a page
     /// loads.
     pub revision: Arc<std::sync::atomic::AtomicU64>,
+    /// Each relay of this sync, by address, as last heard: connected, or
+    /// why not.
+    pub links: Arc<RwLock<BTreeMap<String, RelayLink>>>,
 }
 
 impl Live {
     /// The current status.
     pub fn status(&self) -> Status {
         self.status.read().map_or(Status::Starting, |s| *s)
+    }
+
+    /// How the relay at `relay` stands, if the live sync has tried it.
+    pub fn link(&self, relay: &str) -> Option<RelayLink> {
+        self.links.read().ok()?.get(relay).cloned()
     }
 
     /// The current revision.
@@ -139,6 +160,7 @@ pub fn start(home: PathBuf, tr: Arc<crate::i18n::Catalogue>, stop: watch::Receiv
         events,
         status: Arc::new(RwLock::new(Status::Starting)),
         revision: Default::default(),
+        links: Default::default(),
     };
     let handle = live.clone();
     let spawned = std::thread::Builder::new()
@@ -177,17 +199,23 @@ async fn run(
             Ok(app) if app.journals().is_ok_and(|j| !j.is_empty()) => {
                 let mut stop_rx = stop.clone();
                 // A journal started or joined on a relay this sync does not
-                // talk to yet: start over, so it syncs without a restart.
-                let relays = app.sync_relays().unwrap_or_default();
+                // talk to yet, or a certificate authority trusted or no
+                // longer: start over, so it syncs without a restart (and
+                // without waiting out the backoff of a relay that failed).
+                let reach = |app: &App| (app.sync_relays().ok(), trusted(app));
+                let before = reach(&app);
                 let app_ref = &app;
                 let new_relay = async move {
                     loop {
                         tokio::time::sleep(RELAYS_EVERY).await;
-                        if app_ref.sync_relays().is_ok_and(|now| now != relays) {
+                        if reach(app_ref) != before {
                             return;
                         }
                     }
                 };
+                if let Ok(mut l) = live.links.write() {
+                    l.clear();
+                }
                 let stopped = async move {
                     tokio::select! {
                         _ = stop_rx.wait_for(|s| *s) => {}
@@ -204,7 +232,16 @@ async fn run(
                         let status = match e.kind {
                             SyncEventKind::Connected | SyncEventKind::Disconnected => {
                                 if let Some(relay) = &e.relay {
-                                    links.insert(relay.clone(), e.kind == SyncEventKind::Connected);
+                                    let connected = e.kind == SyncEventKind::Connected;
+                                    links.insert(relay.clone(), connected);
+                                    let link = RelayLink {
+                                        connected,
+                                        reason: e.reason.clone(),
+                                        untrusted: e.tls == Some(TlsProblem::UnknownIssuer),
+                                    };
+                                    if let Ok(mut l) = live2.links.write() {
+                                        l.insert(relay.clone(), link);
+                                    }
                                 }
                                 Some(Status::of_links(&links))
                             }
@@ -264,6 +301,12 @@ async fn run(
             _ = stop.wait_for(|s| *s) => return,
         }
     }
+}
+
+/// The fingerprints of the certificate authorities this device trusts.
+fn trusted(app: &App) -> Option<Vec<String>> {
+    let cas = app.client().trusted_cas().ok()?;
+    Some(cas.into_iter().map(|c| c.fingerprint).collect())
 }
 
 /// `GET /events`: server-sent events for open pages.

@@ -26,6 +26,8 @@ pub(crate) struct Ctx<'a> {
     pub revision: u64,
     /// Where "Your data" saves copies.
     pub export_dir: &'a std::path::Path,
+    /// The live sync: how each relay stands.
+    pub live: &'a crate::live::Live,
 }
 
 impl Ctx<'_> {
@@ -79,6 +81,12 @@ impl From<AppError> for Problem {
     }
 }
 
+impl From<starling_app::client::ClientError> for Problem {
+    fn from(e: starling_app::client::ClientError) -> Self {
+        AppError::from(e).into()
+    }
+}
+
 /// What to tell the person beside a field when the app refused what they
 /// typed (an invalid input); any other error is the page's problem.
 pub(crate) fn refusal(e: AppError) -> Result<String, Problem> {
@@ -129,6 +137,7 @@ impl AppState {
                 flash: flash(&state.tr, &q),
                 revision: state.live.revision(),
                 export_dir: &state.export_dir,
+                live: &state.live,
             };
             let app = match state.app.lock() {
                 Ok(a) => a,
@@ -229,7 +238,8 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for FormIn {
 
 pub(crate) fn router(state: AppState) -> Router {
     use pages::{
-        caseload, conflicts, devices, journal, plan, reading, records, report, rights, share,
+        caseload, conflicts, devices, journal, plan, reading, records, relays, report, rights,
+        share,
     };
     macro_rules! page {
         ($f:path) => {
@@ -296,6 +306,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/devices/remove",
             get(page!(devices::remove_form)).post(form!(devices::remove)),
+        )
+        .route("/relays", get(page!(relays::page)))
+        .route("/relays/trust", post(trust_ca))
+        .route(
+            "/relays/untrust",
+            get(page!(relays::untrust_form)).post(form!(relays::untrust)),
         )
         .route(
             "/new",
@@ -375,6 +391,61 @@ pub(crate) fn router(state: AppState) -> Router {
             crate::security::guard,
         ))
         .with_state(state)
+}
+
+/// `POST /relays/trust`: a form with a file in it (multipart), so its
+/// fields are read here rather than by [`FormIn`].
+async fn trust_ca(State(s): State<AppState>, mut form: axum::extract::Multipart) -> Response {
+    let mut fields = HashMap::new();
+    let mut file = None;
+    loop {
+        let part = match form.next_field().await {
+            Ok(Some(part)) => part,
+            Ok(None) => break,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("this form could not be read: {e}"),
+                )
+                    .into_response();
+            }
+        };
+        let name = part.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let file_name = part.file_name().unwrap_or_default().to_owned();
+            match part.bytes().await {
+                Ok(bytes) => file = Some((file_name, bytes.to_vec())),
+                Err(e) => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        format!("this form could not be read: {e}"),
+                    )
+                        .into_response();
+                }
+            }
+        } else {
+            match part.text().await {
+                Ok(text) => {
+                    fields.insert(name, text);
+                }
+                Err(e) => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        format!("this form could not be read: {e}"),
+                    )
+                        .into_response();
+                }
+            }
+        }
+    }
+    let fields = pages::forms::lines(fields);
+    if !crate::security::csrf_ok(&s, fields.get("csrf").map_or("", |v| v)) {
+        return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
+    }
+    s.run(HashMap::new(), move |app, ctx| {
+        pages::relays::trust(app, ctx, &fields, file)
+    })
+    .await
 }
 
 async fn reading_page(

@@ -37,7 +37,12 @@ fn request(
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     if method == "POST" {
-        req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        }
         req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
@@ -222,6 +227,7 @@ impl Ui {
             "/devices".into(),
             "/devices/remove?device=abcdef12".into(),
             "/report".into(),
+            "/relays".into(),
         ]
     }
 }
@@ -1928,4 +1934,237 @@ fn a_journal_that_never_reached_its_relay_gets_its_address_corrected() {
     assert!(r.body.contains("can no longer change"), "{}", r.body);
     let page = ui.get(&cookie, &format!("/j/{}", ui.doc));
     assert!(!page.body.contains("has not reached its relay yet"));
+}
+
+/// A certificate authority made here, and a relay on 127.0.0.1 that serves
+/// TLS for `localhost` with a certificate it signed: an organisation's own
+/// relay.
+struct OrgRelay {
+    ca_pem: String,
+    relays: Relays,
+}
+
+impl OrgRelay {
+    fn start() -> OrgRelay {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Starling test CA");
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, leaf.pem()).unwrap();
+        std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut config = starling_relay::RelayConfig::for_data_dir(dir.path().join("relay"));
+        config.origin = Some(format!("wss://localhost:{port}"));
+        config.tls_cert = Some(cert);
+        config.tls_key = Some(key);
+        let handle = runtime
+            .block_on(starling_relay::start_on(config, listener))
+            .unwrap();
+        OrgRelay {
+            ca_pem: ca.pem(),
+            relays: Relays {
+                runtime,
+                handles: vec![handle],
+                _dirs: vec![dir],
+            },
+        }
+    }
+
+    fn addr(&self) -> String {
+        format!(
+            "wss://localhost:{}",
+            self.relays.handles[0].local_addr().port()
+        )
+    }
+}
+
+/// A form with a file in it, as a browser sends it.
+fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str)>) -> (String, String) {
+    let boundary = "----starling-test-boundary";
+    let mut body = String::new();
+    for (k, v) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        ));
+    }
+    if let Some((name, content)) = file {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: application/x-pem-file\r\n\r\n{content}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[test]
+fn an_organisations_own_certificate_is_added_in_the_ui_and_its_relay_then_syncs() {
+    let org = OrgRelay::start();
+    let mut ui = LiveUi::new();
+    let doc = ui
+        .app()
+        .new_journal(&org.addr(), Some("Sam"), "recovery-star")
+        .unwrap()
+        .to_string();
+    ui.serve();
+    let server = ui.server.as_ref().unwrap();
+    let addr = server.local_addr();
+    let host = addr.to_string();
+    let origin = format!("http://{host}");
+    let cookie = login(server);
+    let get = |path: &str| {
+        request(
+            addr,
+            "GET",
+            path,
+            &[("Host", &host), ("Cookie", &cookie)],
+            "",
+        )
+    };
+    let post = |path: &str, kind: &str, body: &str| {
+        request(
+            addr,
+            "POST",
+            path,
+            &[
+                ("Host", &host),
+                ("Cookie", &cookie),
+                ("Origin", &origin),
+                ("Content-Type", kind),
+            ],
+            body,
+        )
+    };
+    // The relay's certificate is not from a public authority: the page
+    // says what is missing, not only "offline", and so does the journal.
+    let mut page = String::new();
+    assert!(
+        wait_for(|| {
+            page = get("/relays").body;
+            page.contains("from an authority this device doesn&#39;t trust")
+                || page.contains("from an authority this device doesn't trust")
+        }),
+        "{page}"
+    );
+    assert!(page.contains("Can&#39;t be reached") || page.contains("Can't be reached"));
+    let journal = get(&format!("/j/{doc}")).body;
+    assert!(
+        journal.contains("href=\"/relays#certificate\""),
+        "{journal}"
+    );
+    assert!(ui.app().journals().unwrap()[0].last_sync.is_none());
+    let token = csrf(&page);
+
+    // A file that is not a certificate is refused beside the field, and
+    // nothing is trusted.
+    let (kind, body) = multipart(&[("csrf", &token)], Some(("notes.txt", "hello")));
+    let r = post("/relays/trust", &kind, &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("no PEM"), "{}", r.body);
+    assert!(r.body.contains("aria-invalid=\"true\""), "{}", r.body);
+    assert!(ui.app().client().trusted_cas().unwrap().is_empty());
+    // Nothing chosen: said, not a failure.
+    let (kind, body) = multipart(&[("csrf", &token), ("pem", "")], None);
+    let r = post("/relays/trust", &kind, &body);
+    assert!(r.body.contains("Choose the certificate file"), "{}", r.body);
+    // A form from elsewhere is refused.
+    let (kind, body) = multipart(&[("csrf", "0")], Some(("org-ca.pem", &org.ca_pem)));
+    assert_eq!(post("/relays/trust", &kind, &body).status, 403);
+
+    // The organisation's file: trusted, and the relay is tried again at
+    // once (not after the backoff), so the journal syncs.
+    let (kind, body) = multipart(&[("csrf", &token)], Some(("org-ca.pem", &org.ca_pem)));
+    let r = post("/relays/trust", &kind, &body);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.header("location").unwrap().contains("done-ca-trusted"));
+    let cas = ui.app().client().trusted_cas().unwrap();
+    assert_eq!(cas.len(), 1);
+    assert_eq!(cas[0].label, "org-ca.pem");
+    assert!(
+        ui.synced(&doc),
+        "the journal reached the relay once trusted"
+    );
+    assert!(
+        wait_for(|| get("/relays").body.contains("Connected")),
+        "the relay shows connected"
+    );
+    let page = get("/relays").body;
+    assert!(page.contains("org-ca.pem"), "{page}");
+    assert!(!page.contains("doesn&#39;t trust yet"), "{page}");
+
+    // Removing it asks first, then the device no longer trusts it.
+    let fp = cas[0].fingerprint.clone();
+    let form = get(&format!("/relays/untrust?ca={fp}"));
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("org-ca.pem"), "{}", form.body);
+    let form_body = format!("csrf={token}&ca={fp}");
+    let r = post(
+        "/relays/untrust",
+        "application/x-www-form-urlencoded",
+        &form_body,
+    );
+    assert_eq!(r.status, 200, "unticked: asked again");
+    assert!(r.body.contains("Tick the box"), "{}", r.body);
+    assert_eq!(ui.app().client().trusted_cas().unwrap().len(), 1);
+    let r = post(
+        "/relays/untrust",
+        "application/x-www-form-urlencoded",
+        &format!("{form_body}&confirm=yes"),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(ui.app().client().trusted_cas().unwrap().is_empty());
+    assert_eq!(get(&format!("/relays/untrust?ca={fp}")).status, 404);
+}
+
+#[test]
+fn a_new_journal_starts_on_the_relay_this_device_already_uses() {
+    let ui = Ui::start_on("en", "Sam", "relay.example.org");
+    let cookie = ui.login();
+    let page = ui.get(&cookie, "/new");
+    assert!(
+        page.body.contains("value=\"relay.example.org\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("7878"), "no made-up default");
+    // Left blank: said beside the field, nothing made.
+    let token = csrf(&page.body);
+    let before = App::open(ui._home.path())
+        .unwrap()
+        .journals()
+        .unwrap()
+        .len();
+    let r = ui.post(
+        &cookie,
+        "/new",
+        &format!("csrf={token}&client_name=Alex&relay=&instrument=recovery-star"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Enter your organisation"), "{}", r.body);
+    assert!(r.body.contains("aria-invalid=\"true\"") || r.body.contains("has-error"));
+    let after = App::open(ui._home.path())
+        .unwrap()
+        .journals()
+        .unwrap()
+        .len();
+    assert_eq!(before, after);
 }

@@ -39,6 +39,7 @@ fn phase(name: &str, sam: &str, alex: &str, state: &Path, relay: &str, shots: &P
         .args([name, sam, alex])
         .arg(state)
         .env("RELAY", relay)
+        .env("CA_PEM", state.join("org-ca.pem"))
         .env("SCREENSHOTS", shots)
         .output()
         .expect("node (install Node.js; `.ci/run` does)");
@@ -59,6 +60,13 @@ fn ui_two_people_score_offline_see_the_conflict_and_settle_it_live() {
     let (_alex_ui, alex) = ui(&root.path().join("alex"));
     let state = root.path().join("browser");
     std::fs::create_dir_all(&state).unwrap();
+    // An organisation's certificate authority, for Sam to add in the UI.
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = params
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    std::fs::write(state.join("org-ca.pem"), ca.pem()).unwrap();
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../ui-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     phase("setup", &sam, &alex, &state, &relay.addr, &shots);

@@ -152,7 +152,7 @@ impl<'a> EventNamer<'a> {
             ClientEvent::Connected { relay } => {
                 (K::Connected, None, format!("connected to {relay}"))
             }
-            ClientEvent::Disconnected { relay, reason } => (
+            ClientEvent::Disconnected { relay, reason, .. } => (
                 K::Disconnected,
                 None,
                 format!("disconnected from {relay} ({reason}); retrying"),
@@ -252,17 +252,18 @@ impl<'a> EventNamer<'a> {
             }
             _ => return Vec::new(),
         };
-        let relay = match &event {
-            ClientEvent::Connected { relay } | ClientEvent::Disconnected { relay, .. } => {
-                Some(relay.clone())
-            }
-            _ => None,
+        let (relay, reason, tls) = match event {
+            ClientEvent::Connected { relay } => (Some(relay), None, None),
+            ClientEvent::Disconnected { relay, reason, tls } => (Some(relay), Some(reason), tls),
+            _ => (None, None, None),
         };
         let mut out = vec![SyncEvent {
             kind,
             journal: doc.map(|d| d.to_string()),
             relay,
             text: clean(&text),
+            reason,
+            tls,
         }];
         if let (K::Changed, Some(doc)) = (kind, doc) {
             out.extend(self.new_conflicts(&doc));
@@ -306,6 +307,8 @@ impl<'a> EventNamer<'a> {
                 journal: Some(key.clone()),
                 relay: None,
                 text: clean(&format!("CONFLICT at {path}: {}", said.join("; "))),
+                reason: None,
+                tls: None,
             });
         }
         out

@@ -267,11 +267,18 @@ pub fn setup(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answer {
 }
 
 fn new_page(
+    app: &App,
     ctx: &Ctx<'_>,
     f: &HashMap<String, String>,
     errors: &[(String, String)],
 ) -> axum::response::Response {
     let tr = ctx.tr;
+    // The relay this device's latest journal uses: most people have one.
+    let usual = app
+        .journals()
+        .ok()
+        .and_then(|j| j.into_iter().max_by_key(|r| r.created).map(|r| r.relay));
+    let relay = field(f, "relay").map(str::to_owned).or(usual);
     let err_for = |id: &str| errors.iter().find(|(f, _)| f == id).map(|(_, e)| e.clone());
     let body = html! {
         h1 { (tr.t("new-title")) }
@@ -288,7 +295,7 @@ fn new_page(
                 label for="relay" { (tr.t("new-relay")) }
                 p.hint id="relay-hint" { (tr.t("new-relay-hint")) }
                 @if let Some(e) = err_for("relay") { p.error { (e) } }
-                input type="text" id="relay" name="relay" spellcheck="false" autocapitalize="off" value=(field(f, "relay").unwrap_or("127.0.0.1:7878")) aria-describedby="relay-hint";
+                input type="text" id="relay" name="relay" spellcheck="false" autocapitalize="off" value=[relay] aria-describedby="relay-hint";
             }
             fieldset {
                 legend { (tr.t("new-instrument")) }
@@ -310,13 +317,16 @@ fn new_page(
 }
 
 /// `GET /new`.
-pub fn new_form(_app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
-    Ok(new_page(ctx, &HashMap::new(), &[]))
+pub fn new_form(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
+    Ok(new_page(app, ctx, &HashMap::new(), &[]))
 }
 
 /// `POST /new`: the journal, and its first reading.
 pub fn new_journal(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Answer {
-    let relay = field(f, "relay").unwrap_or("127.0.0.1:7878");
+    let Some(relay) = field(f, "relay") else {
+        let why = ctx.tr.t("new-relay-missing");
+        return Ok(new_page(app, ctx, f, &[("relay".into(), why)]));
+    };
     let instrument = field(f, "instrument").unwrap_or("recovery-star");
     match app.new_journal(relay, field(f, "client_name"), instrument) {
         Ok(doc) => done(&format!("/j/{doc}"), "done-created"),
@@ -326,7 +336,7 @@ pub fn new_journal(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>) -> Ans
             } else {
                 "client_name"
             };
-            Ok(new_page(ctx, f, &[(which.into(), text)]))
+            Ok(new_page(app, ctx, f, &[(which.into(), text)]))
         }
         Err(e) => Err(e.into()),
     }

@@ -34,7 +34,7 @@ pub fn page(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
             }
         }
         p { (tr.t("devices-intro")) }
-        div.table-scroll {
+        div.table-scroll role="region" tabindex="0" aria-label=(tr.t("devices-table")) {
             table {
                 caption { (tr.t("devices-table")) }
                 thead { tr {

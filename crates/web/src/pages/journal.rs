@@ -130,10 +130,21 @@ pub fn overview_with(
     let label = tr.t("chart-label");
     // Not synced and never reached its relay: the address may be wrong,
     // and can still be put right.
-    let wrong_relay =
-        row.problem.is_some() && app.client().never_reached_relay(&row.doc).unwrap_or(false);
+    // Its relay's certificate is from an authority this device does not
+    // trust: the address is right, the organisation's certificate is
+    // missing.
+    let untrusted = super::relays::link_of(ctx, &row.relay).is_some_and(|l| l.untrusted);
+    let wrong_relay = !untrusted
+        && row.problem.is_some()
+        && app.client().never_reached_relay(&row.doc).unwrap_or(false);
     let body = html! {
         (header(ctx, &row, Tab::Overview, local))
+        @if untrusted {
+            div.notice.warn {
+                p { (tr.ta("relays-untrusted", &[("relay", s(row.relay.clone()))])) }
+                p { a href="/relays#certificate" { (tr.t("relays-untrusted-add")) } }
+            }
+        }
         @if wrong_relay {
             div.notice.warn {
                 p { (tr.ta("journal-relay-unreached", &[("relay", s(row.relay.clone()))])) }
@@ -224,7 +235,7 @@ pub fn overview_with(
                     aria_label: Some(label.clone()),
                 })))
             }
-            div.table-scroll {
+            div.table-scroll role="region" tabindex="0" aria-label=(tr.t("chart-table")) {
                 table {
                     caption { (tr.t("chart-table")) }
                     thead {
@@ -254,7 +265,7 @@ pub fn overview_with(
         }
         @if !distance.is_empty() {
             h2 { (tr.t("distance-title")) }
-            div.table-scroll {
+            div.table-scroll role="region" tabindex="0" aria-label=(tr.t("distance-caption")) {
                 table {
                     caption { (tr.t("distance-caption")) }
                     thead { tr {

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod plan;
 pub mod reading;
 pub mod records;
+pub mod relays;
 pub mod report;
 pub mod rights;
 pub mod share;
@@ -52,6 +53,8 @@ pub enum Section {
     Data,
     /// Your devices and recovery code.
     Devices,
+    /// The relays, and the certificate authorities this device trusts.
+    Relays,
     /// Setting this device up: no menu and no sync status, as nothing
     /// behind them works yet.
     FirstRun,
@@ -101,6 +104,9 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                         p.wrap id="sync-status" {
                             strong { (tr.t("status-label")) " " }
                             span id="sync-status-text" role="status" { (tr.t(p.status.message())) }
+                            @if p.status != Status::NothingYet {
+                                " " a href="/relays" aria-current=[current(Section::Relays)] { (tr.t("status-relays")) }
+                            }
                         }
                     }
                 }

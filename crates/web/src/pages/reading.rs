@@ -143,7 +143,7 @@ fn page_with(
         }
         p { (tr.t("signoff-label")) " " strong { (signoff_words(ctx, &view, r)) } }
         (super::conflicts::boxes(ctx, &row.doc, &view, &back, |p| in_reading(p, &rid)))
-        div.table-scroll {
+        div.table-scroll role="region" tabindex="0" aria-label=(tr.t("reading-table")) {
             table {
                 caption { (tr.t("reading-table")) }
                 thead { tr {

@@ -156,7 +156,7 @@ pub fn history(app: &App, ctx: &Ctx<'_>, doc: &str, q: &HashMap<String, String>)
         }
         h2 { (tr.t("history-title")) }
         p.hint { (tr.t("history-hint")) }
-        div.table-scroll {
+        div.table-scroll role="region" tabindex="0" aria-label=(tr.t("history-title")) {
             table {
                 caption.visually-hidden { (tr.t("history-title")) }
                 thead { tr {

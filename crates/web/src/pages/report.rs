@@ -83,7 +83,7 @@ pub fn page(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
         @if areas.is_empty() {
             p { (tr.t("report-none")) }
         } @else {
-            div.table-scroll {
+            div.table-scroll role="region" tabindex="0" aria-label=(tr.ta("report-caption", &[("count", n(rows.len()))])) {
                 table.report {
                     caption { (tr.ta("report-caption", &[("count", n(rows.len()))])) }
                     thead { tr {

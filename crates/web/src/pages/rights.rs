@@ -48,7 +48,7 @@ pub fn access_page(app: &App, ctx: &Ctx<'_>, doc: &str, _q: &HashMap<String, Str
                 @if r.lines.is_empty() {
                     p { (tr.t("access-none")) }
                 } @else {
-                    div.table-scroll {
+                    div.table-scroll role="region" tabindex="0" aria-label=(tr.t("access-table")) {
                         table {
                             caption { (tr.t("access-table")) }
                             thead { tr {
@@ -107,7 +107,7 @@ fn when_words(tr: &crate::i18n::Catalogue, t: When) -> String {
 }
 
 /// [`when_words`] as a `<time>`, which machines read too.
-fn moment(tr: &crate::i18n::Catalogue, ms: u64) -> maud::Markup {
+pub(crate) fn moment(tr: &crate::i18n::Catalogue, ms: u64) -> maud::Markup {
     let t = When::of(ms);
     html! { time datetime=(format!("{}T{}Z", t.date, t.time())) { (when_words(tr, t)) } }
 }

@@ -84,7 +84,7 @@ fn page_with(
         }
         @if removed_self { div.notice.warn { p { (tr.t("share-you-removed")) } } }
         h2 { (tr.t("share-members")) }
-        div.table-scroll { table {
+        div.table-scroll role="region" tabindex="0" aria-label=(tr.t("share-members")) { table {
             caption.visually-hidden { (tr.t("share-members")) }
             thead { tr {
                 th scope="col" { (tr.t("share-col-name")) }
@@ -123,7 +123,7 @@ fn page_with(
         @if owner && !pending.is_empty() {
             h2 { (tr.t("share-pending")) }
             p { (tr.t("share-pending-hint")) }
-            div.table-scroll { table {
+            div.table-scroll role="region" tabindex="0" aria-label=(tr.t("share-pending")) { table {
                 caption.visually-hidden { (tr.t("share-pending")) }
                 thead { tr {
                     th scope="col" { (tr.t("share-col-name")) }

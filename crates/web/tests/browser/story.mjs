@@ -272,6 +272,23 @@ async function online() {
   const code = (await sam.locator(".recovery-code").innerText()).trim();
   if (!/^([0-9A-Z]{4}-){6}[0-9A-Z]{3}$/.test(code)) fail(`the recovery code page shows no code: ${code}`);
   await check(sam, "31-recovery-code");
+  // Relay details, from the status line: the relay is connected, and an
+  // organisation's certificate is added from its file, listed, and removed
+  // again after the box is ticked.
+  await sam.getByRole("link", { name: "Relay details" }).click();
+  await sam.waitForURL(/\/relays$/);
+  await until(sam, () => document.querySelector("main").innerText.includes("Connected"), "the relay to show connected", 20000);
+  await check(sam, "37-relays");
+  await sam.getByLabel("Certificate file").setInputFiles(process.env.CA_PEM);
+  await sam.getByRole("button", { name: "Trust this certificate" }).click();
+  await sam.waitForURL(/done=done-ca-trusted/);
+  if (!(await sam.locator("main").innerText()).includes("org-ca.pem")) fail("the certificate added is not listed by its file");
+  await check(sam, "38-relays-certificate");
+  await sam.getByRole("link", { name: "Remove org-ca.pem" }).click();
+  await sam.getByRole("checkbox", { name: "Yes, stop trusting this certificate" }).check();
+  await sam.getByRole("button", { name: "Remove the certificate" }).click();
+  await sam.waitForURL(/done=done-ca-untrusted/);
+  if ((await sam.locator("main").innerText()).includes("org-ca.pem")) fail("the removed certificate is still listed");
   const narrow = await person(browser, SAM_URL, 320);
   for (const [name, p] of [
     ["23-narrow-caseload", "/"],
@@ -280,6 +297,7 @@ async function online() {
     ["33-narrow-plan", `${base}/plan`],
     ["34-narrow-notes", `${base}/notes`],
     ["36-narrow-report", "/report"],
+    ["39-narrow-relays", "/relays"],
   ]) {
     await narrow.goto(new URL(p, narrow.url()).href);
     await check(narrow, name);
