@@ -393,51 +393,37 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `POST /relays/trust`: a form with a file in it (multipart), so its
-/// fields are read here rather than by [`FormIn`].
-async fn trust_ca(State(s): State<AppState>, mut form: axum::extract::Multipart) -> Response {
+/// A multipart form's text fields, and its `file` field (name, bytes).
+async fn read_multipart(
+    mut form: axum::extract::Multipart,
+) -> Result<
+    (HashMap<String, String>, pages::relays::Upload),
+    axum::extract::multipart::MultipartError,
+> {
     let mut fields = HashMap::new();
     let mut file = None;
-    loop {
-        let part = match form.next_field().await {
-            Ok(Some(part)) => part,
-            Ok(None) => break,
-            Err(e) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    format!("this form could not be read: {e}"),
-                )
-                    .into_response();
-            }
-        };
+    while let Some(part) = form.next_field().await? {
         let name = part.name().unwrap_or_default().to_owned();
         if name == "file" {
             let file_name = part.file_name().unwrap_or_default().to_owned();
-            match part.bytes().await {
-                Ok(bytes) => file = Some((file_name, bytes.to_vec())),
-                Err(e) => {
-                    return (
-                        StatusCode::BAD_REQUEST,
-                        format!("this form could not be read: {e}"),
-                    )
-                        .into_response();
-                }
-            }
+            file = Some((file_name, part.bytes().await?.to_vec()));
         } else {
-            match part.text().await {
-                Ok(text) => {
-                    fields.insert(name, text);
-                }
-                Err(e) => {
-                    return (
-                        StatusCode::BAD_REQUEST,
-                        format!("this form could not be read: {e}"),
-                    )
-                        .into_response();
-                }
-            }
+            fields.insert(name, part.text().await?);
         }
     }
+    Ok((fields, file))
+}
+
+/// `POST /relays/trust`: a form with a file in it (multipart), so its
+/// fields are read here rather than by [`FormIn`].
+async fn trust_ca(State(s): State<AppState>, form: axum::extract::Multipart) -> Response {
+    let (fields, file) = match read_multipart(form).await {
+        Ok(read) => read,
+        Err(e) => {
+            let why = format!("this form could not be read: {e}");
+            return (StatusCode::BAD_REQUEST, why).into_response();
+        }
+    };
     let fields = pages::forms::lines(fields);
     if !crate::security::csrf_ok(&s, fields.get("csrf").map_or("", |v| v)) {
         return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
