@@ -275,12 +275,14 @@ impl Client {
             let mut tls = None;
             let reason = match dialed {
                 Err(e) if deadline.is_some() => return Err(e),
-                Err(e) => {
-                    if let ClientError::Tls { problem, .. } = &e {
-                        tls = Some(problem.clone());
-                    }
-                    e.to_string()
+                // The event names the relay: the reason need not again.
+                Err(ClientError::Tls { problem, .. }) => {
+                    let why = problem.to_string();
+                    tls = Some(problem);
+                    why
                 }
+                Err(ClientError::Relay { reason, .. }) => reason,
+                Err(e) => e.to_string(),
                 Ok(ws) => {
                     let outcome = run
                         .connected(ws, relay, mode, deadline, &mut stop, &mut on_event)

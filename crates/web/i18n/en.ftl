@@ -20,6 +20,7 @@ status-offline = offline. That's fine: your changes are kept on this device and 
 status-partial = connected, but one of your relays can't be reached. The journals kept there are safe on this device, and their changes are sent when it is back.
 status-paused = paused for a moment while another Starling command uses the sync. It carries on by itself.
 status-elsewhere = another Starling window is keeping this device in sync.
+status-untrusted = not connected: a relay's certificate is from an authority this device doesn't trust yet. Your changes are kept on this device.
 status-relays = Relay details
 
 live-new-changes = There are new changes to this page.
@@ -520,6 +521,7 @@ relays-connected = Connected
 relays-unreached = Can't be reached:
 relays-not-tried = Not tried yet
 relays-untrusted = { $relay } has a certificate from an authority this device doesn't trust yet, so nothing is sent to it. If your organisation gave you a certificate for its relay, add it below.
+journal-relay-untrusted = { $relay } has a certificate from an authority this device doesn't trust yet, so this journal is not sent to it. If your organisation gave you a certificate for its relay, add it in Relay details.
 relays-untrusted-add = Add your organisation's certificate
 relays-cas-title = Organisation certificates
 relays-cas-intro = Relays on the internet usually need nothing here. An organisation that runs its relay with its own certificate authority gives you a certificate file to add. Only add one your organisation gave you: this device then trusts every relay whose certificate it signed.

@@ -50,6 +50,9 @@ pub enum Status {
     Paused,
     /// Another `starling sync --watch` (or UI) keeps this device in sync.
     ElsewhereSyncing,
+    /// A relay's certificate is from an authority this device does not
+    /// trust: not "offline", as waiting will not put it right.
+    Untrusted,
 }
 
 impl Status {
@@ -63,13 +66,19 @@ impl Status {
             Status::Partial => "status-partial",
             Status::Paused => "status-paused",
             Status::ElsewhereSyncing => "status-elsewhere",
+            Status::Untrusted => "status-untrusted",
         }
     }
 
     /// Where sync stands with these relays, each connected or not: online
-    /// only when every one is, offline only when none is.
-    fn of_links(links: &BTreeMap<String, bool>) -> Status {
-        match (links.values().any(|up| *up), links.values().all(|up| *up)) {
+    /// only when every one is, offline only when none is; a relay this
+    /// device does not trust is said before either.
+    fn of_links(links: &BTreeMap<String, RelayLink>) -> Status {
+        if links.values().any(|l| !l.connected && l.untrusted) {
+            return Status::Untrusted;
+        }
+        let up = |l: &RelayLink| l.connected;
+        match (links.values().any(up), links.values().all(up)) {
             (_, true) => Status::Online,
             (true, false) => Status::Partial,
             (false, false) => Status::Offline,
@@ -226,19 +235,18 @@ async fn run(
                 let tr2 = tr.clone();
                 // Each relay connected or not: one out of reach while the
                 // others are connected is not "offline".
-                let mut links: BTreeMap<String, bool> = BTreeMap::new();
+                let mut links: BTreeMap<String, RelayLink> = BTreeMap::new();
                 let result = app
                     .sync_async(None, &SyncOptions::watch(), stopped, move |e| {
                         let status = match e.kind {
                             SyncEventKind::Connected | SyncEventKind::Disconnected => {
                                 if let Some(relay) = &e.relay {
-                                    let connected = e.kind == SyncEventKind::Connected;
-                                    links.insert(relay.clone(), connected);
                                     let link = RelayLink {
-                                        connected,
+                                        connected: e.kind == SyncEventKind::Connected,
                                         reason: e.reason.clone(),
                                         untrusted: e.tls == Some(TlsProblem::UnknownIssuer),
                                     };
+                                    links.insert(relay.clone(), link.clone());
                                     if let Ok(mut l) = live2.links.write() {
                                         l.insert(relay.clone(), link);
                                     }
@@ -334,4 +342,37 @@ pub(crate) async fn events(
     });
     let stream = first.chain(stream).take_until(stopped);
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(connected: bool, untrusted: bool) -> RelayLink {
+        RelayLink {
+            connected,
+            reason: None,
+            untrusted,
+        }
+    }
+
+    #[test]
+    fn a_relay_not_trusted_is_said_before_offline_or_partly_connected() {
+        let links = |v: &[(bool, bool)]| -> BTreeMap<String, RelayLink> {
+            v.iter()
+                .enumerate()
+                .map(|(i, (c, u))| (format!("r{i}"), link(*c, *u)))
+                .collect()
+        };
+        assert_eq!(Status::of_links(&links(&[(true, false)])), Status::Online);
+        assert_eq!(Status::of_links(&links(&[(false, false)])), Status::Offline);
+        let partial = links(&[(true, false), (false, false)]);
+        assert_eq!(Status::of_links(&partial), Status::Partial);
+        let untrusted = links(&[(true, false), (false, true)]);
+        assert_eq!(Status::of_links(&untrusted), Status::Untrusted);
+        assert_eq!(
+            Status::of_links(&links(&[(false, true)])),
+            Status::Untrusted
+        );
+    }
 }

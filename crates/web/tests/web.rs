@@ -2071,6 +2071,12 @@ fn an_organisations_own_certificate_is_added_in_the_ui_and_its_relay_then_syncs(
         journal.contains("href=\"/relays#certificate\""),
         "{journal}"
     );
+    // The status line does not call it "offline", which waiting would fix.
+    assert!(
+        journal.contains("not connected: a relay&#39;s certificate")
+            || journal.contains("not connected: a relay's certificate"),
+        "{journal}"
+    );
     assert!(ui.app().journals().unwrap()[0].last_sync.is_none());
     let token = csrf(&page);
 

@@ -141,7 +141,7 @@ pub fn overview_with(
         (header(ctx, &row, Tab::Overview, local))
         @if untrusted {
             div.notice.warn {
-                p { (tr.ta("relays-untrusted", &[("relay", s(row.relay.clone()))])) }
+                p { (tr.ta("journal-relay-untrusted", &[("relay", s(row.relay.clone()))])) }
                 p { a href="/relays#certificate" { (tr.t("relays-untrusted-add")) } }
             }
         }
