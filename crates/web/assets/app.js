@@ -23,6 +23,24 @@
     var a = document.activeElement;
     return dirty || (a && (a.tagName === "INPUT" || a.tagName === "TEXTAREA" || a.tagName === "SELECT"));
   }
+  // Copy buttons (hidden without a clipboard): the link's text, and a
+  // word in the live region that it is copied.
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), function (b) {
+    if (!navigator.clipboard || !navigator.clipboard.writeText) { return; }
+    b.hidden = false;
+    b.addEventListener("click", function () {
+      var el = document.getElementById(b.getAttribute("data-copy"));
+      if (!el) { return; }
+      var text = (el.value !== undefined ? el.value : el.textContent).trim();
+      navigator.clipboard.writeText(text).then(
+        function () {
+          say(b.getAttribute("data-copied"));
+          b.textContent = b.getAttribute("data-done-label");
+          window.setTimeout(function () { b.textContent = b.getAttribute("data-label"); }, 4000);
+        },
+        function () { say(b.getAttribute("data-failed")); });
+    });
+  });
   var pending = null;
   function offer(text) {
     var b = document.getElementById("changes-banner");

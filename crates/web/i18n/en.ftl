@@ -22,6 +22,10 @@ status-paused = paused for a moment while another Starling command uses the sync
 status-elsewhere = another Starling window is keeping this device in sync.
 status-untrusted = not connected: a relay's certificate is from an authority this device doesn't trust yet. Your changes are kept on this device.
 status-relays = Relay details
+copy-link = Copy the link
+copy-done-short = Copied
+copy-done = The link is copied. Paste it into a private message.
+copy-failed = The link could not be copied: select its text and copy it.
 
 live-new-changes = There are new changes to this page.
 live-show = Show them

@@ -119,6 +119,7 @@ pub fn link(app: &App, ctx: &Ctx<'_>, _f: &HashMap<String, String>) -> Answer {
             div.field {
                 label for=(format!("link-{i}")) { (tr.t("devices-link-label")) }
                 textarea id=(format!("link-{i}")) readonly rows="4" spellcheck="false" { (l.as_str()) }
+                (super::copy_button(tr, &format!("link-{i}")))
             }
             // The new device is often a phone: its camera reads this.
             @if let Some(svg) = super::qr_svg(l.as_str()) {

@@ -60,6 +60,19 @@ pub enum Section {
     FirstRun,
 }
 
+/// A button that copies the text of the element `target` (an id), for a
+/// link to hand over: hidden until the page's script finds a clipboard,
+/// and it says in the live region that it copied.
+pub fn copy_button(tr: &Catalogue, target: &str) -> Markup {
+    html! {
+        button.secondary.copy type="button" hidden data-copy=(target)
+            data-copied=(tr.t("copy-done")) data-failed=(tr.t("copy-failed"))
+            data-label=(tr.t("copy-link")) data-done-label=(tr.t("copy-done-short")) {
+            (tr.t("copy-link"))
+        }
+    }
+}
+
 /// Data from peers or instruments, never translated.
 pub fn data(text: &str) -> Markup {
     html! { span translate="no" { (text) } }

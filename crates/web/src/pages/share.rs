@@ -75,7 +75,8 @@ fn page_with(
             div.notice role="status" {
                 h2 { (tr.ta("share-link-for", &[("name", s(name))])) }
                 p { (tr.t("share-link-how")) }
-                p.link-box translate="no" { (inv.link) }
+                p.link-box id="invite-link" translate="no" { (inv.link) }
+                (super::copy_button(tr, "invite-link"))
                 @if let Some(svg) = super::qr_svg(&inv.link) {
                     div.qr role="img" aria-label=(tr.t("share-qr")) { (super::svg(svg)) }
                 }

@@ -128,6 +128,12 @@ async function setup() {
   const link = (await sam.locator(".link-box").innerText()).trim();
   if (!link.startsWith("starling://invite/")) fail(`no link: ${link}`);
   await check(sam, "05-invite-link");
+  // Copy the link: the clipboard holds it whole, and the page says so.
+  await sam.context().grantPermissions(["clipboard-read", "clipboard-write"]);
+  await sam.getByRole("button", { name: "Copy the link" }).click();
+  await until(sam, () => document.getElementById("live").textContent.includes("The link is copied"), "the page to say the link is copied");
+  const copied = await sam.evaluate(() => navigator.clipboard.readText());
+  if (copied !== link) fail(`the clipboard holds ${JSON.stringify(copied)}, not the link`);
 
   const alex = await person(browser, ALEX_URL);
   await alex.getByLabel("Your name", { exact: true }).fill("Alex");
