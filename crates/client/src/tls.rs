@@ -54,8 +54,16 @@ pub enum TlsProblem {
 }
 
 /// The certificates of a PEM file's `CERTIFICATE` blocks, each checked to
-/// parse as a trust anchor.
+/// parse as a trust anchor; or, for a file with no PEM block at all, the
+/// file itself as one binary (DER) certificate, as `.cer` files often are.
 pub fn parse_pem_certs(pem: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
+    // DER starts with a SEQUENCE tag; PEM is text.
+    if pem.first() == Some(&0x30) {
+        let cert = CertificateDer::from(pem.to_vec());
+        if RootCertStore::empty().add(cert).is_ok() {
+            return Ok(vec![pem.to_vec()]);
+        }
+    }
     let mut out = Vec::new();
     for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| format!("not a PEM certificate file: {e}"))?;
@@ -65,7 +73,10 @@ pub fn parse_pem_certs(pem: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> 
         out.push(cert.to_vec());
     }
     if out.is_empty() {
-        return Err("it holds no PEM `CERTIFICATE` block".into());
+        return Err(
+            "it is not a certificate (no PEM `CERTIFICATE` block, and not a binary certificate)"
+                .into(),
+        );
     }
     Ok(out)
 }
@@ -168,5 +179,18 @@ mod tests {
                 .unwrap_err()
                 .contains("does not parse")
         );
+        assert!(parse_pem_certs(&[0x30, 0x03, 1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn a_binary_certificate_is_read_as_one_and_its_pem_form_as_the_same() {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params
+            .self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        let der = ca.der().to_vec();
+        assert_eq!(parse_pem_certs(&der).unwrap(), vec![der.clone()]);
+        assert_eq!(parse_pem_certs(ca.pem().as_bytes()).unwrap(), vec![der]);
     }
 }

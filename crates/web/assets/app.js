@@ -24,22 +24,27 @@
     return dirty || (a && (a.tagName === "INPUT" || a.tagName === "TEXTAREA" || a.tagName === "SELECT"));
   }
   // Copy buttons (hidden without a clipboard): the link's text, and a
-  // word in the live region that it is copied.
-  Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), function (b) {
-    if (!navigator.clipboard || !navigator.clipboard.writeText) { return; }
-    b.hidden = false;
-    b.addEventListener("click", function () {
-      var el = document.getElementById(b.getAttribute("data-copy"));
-      if (!el) { return; }
-      var text = (el.value !== undefined ? el.value : el.textContent).trim();
-      navigator.clipboard.writeText(text).then(
-        function () {
-          say(b.getAttribute("data-copied"));
-          b.textContent = b.getAttribute("data-done-label");
-          window.setTimeout(function () { b.textContent = b.getAttribute("data-label"); }, 4000);
-        },
-        function () { say(b.getAttribute("data-failed")); });
-    });
+  // word in the live region that it is copied. One handler on the
+  // document, so buttons in a refreshed page work too.
+  var canCopy = !!(navigator.clipboard && navigator.clipboard.writeText);
+  function showCopy() {
+    if (!canCopy) { return; }
+    Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), function (b) { b.hidden = false; });
+  }
+  showCopy();
+  document.addEventListener("click", function (e) {
+    var b = e.target && e.target.closest ? e.target.closest("button[data-copy]") : null;
+    if (!b || !canCopy) { return; }
+    var el = document.getElementById(b.getAttribute("data-copy"));
+    if (!el) { return; }
+    var text = (el.value !== undefined ? el.value : el.textContent).trim();
+    navigator.clipboard.writeText(text).then(
+      function () {
+        say(b.getAttribute("data-copied"));
+        b.textContent = b.getAttribute("data-done-label");
+        window.setTimeout(function () { b.textContent = b.getAttribute("data-label"); }, 4000);
+      },
+      function () { say(b.getAttribute("data-failed")); });
   });
   var pending = null;
   function offer(text) {
@@ -55,7 +60,7 @@
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         var next = doc.querySelector("main");
-        if (next) { main().replaceWith(next); }
+        if (next) { main().replaceWith(next); showCopy(); }
         // Only the status's words: the element (a live region) stays.
         var status = doc.getElementById("sync-status-text");
         var here = document.getElementById("sync-status-text");

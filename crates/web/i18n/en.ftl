@@ -20,7 +20,7 @@ status-offline = offline. That's fine: your changes are kept on this device and 
 status-partial = connected, but one of your relays can't be reached. The journals kept there are safe on this device, and their changes are sent when it is back.
 status-paused = paused for a moment while another Starling command uses the sync. It carries on by itself.
 status-elsewhere = another Starling window is keeping this device in sync.
-status-untrusted = not connected: a relay's certificate is from an authority this device doesn't trust yet. Your changes are kept on this device.
+status-untrusted = a relay can't be reached until you add your organisation's certificate for it. Your changes are kept on this device.
 status-relays = Relay details
 copy-link = Copy the link
 copy-done-short = Copied
@@ -513,7 +513,7 @@ setup-recover-relay-error = Enter the relay address
 setup-recover-code = Recovery code
 setup-recover-code-hint = 27 letters and numbers, in groups of four. Capitals or not, dashes or not.
 setup-recover-button = Get my journals back
-relays-title = Relays
+relays-title = Relay details
 relays-intro = A relay passes your journals' changes between devices, encrypted: it cannot read them. Your organisation, or your care team, runs it and tells you its address.
 relays-none = This device has no journal yet, so it uses no relay.
 relays-table = The relays your journals sync through
@@ -522,7 +522,7 @@ relays-journals = { $count ->
    *[other] { $count } journals on this device sync through it
 }
 relays-connected = Connected
-relays-unreached = Can't be reached:
+relays-unreached = Can't be reached
 relays-not-tried = Not tried yet
 relays-untrusted = { $relay } has a certificate from an authority this device doesn't trust yet, so nothing is sent to it. If your organisation gave you a certificate for its relay, add it below.
 journal-relay-untrusted = { $relay } has a certificate from an authority this device doesn't trust yet, so this journal is not sent to it. If your organisation gave you a certificate for its relay, add it in Relay details.

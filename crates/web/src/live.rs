@@ -211,7 +211,6 @@ async fn run(
                 // talk to yet, or a certificate authority trusted or no
                 // longer: start over, so it syncs without a restart (and
                 // without waiting out the backoff of a relay that failed).
-                let reach = |app: &App| (app.sync_relays().ok(), trusted(app));
                 let before = reach(&app);
                 let app_ref = &app;
                 let new_relay = async move {
@@ -255,7 +254,14 @@ async fn run(
                             }
                             // No relay heard from yet counts as online.
                             SyncEventKind::Resumed => Some(Status::of_links(&links)),
-                            SyncEventKind::Paused => Some(Status::Paused),
+                            SyncEventKind::Paused => {
+                                // Another process syncs now: what this one
+                                // last heard of each relay is no longer news.
+                                if let Ok(mut l) = live2.links.write() {
+                                    l.clear();
+                                }
+                                Some(Status::Paused)
+                            }
                             _ => None,
                         };
                         if let Some(s) = status {
@@ -284,6 +290,9 @@ async fn run(
                         });
                     })
                     .await;
+                if let Ok(mut l) = live.links.write() {
+                    l.clear();
+                }
                 Some(result)
             }
             // Not "starting…" for ever on a device with no journal.
@@ -311,10 +320,16 @@ async fn run(
     }
 }
 
-/// The fingerprints of the certificate authorities this device trusts.
-fn trusted(app: &App) -> Option<Vec<String>> {
-    let cas = app.client().trusted_cas().ok()?;
-    Some(cas.into_iter().map(|c| c.fingerprint).collect())
+/// What decides which relays the live sync can reach: the relays of the
+/// device's journals, and the certificate authorities it trusts (by
+/// fingerprint). When it changes, the live sync starts over.
+fn reach(app: &App) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let trusted = app
+        .client()
+        .trusted_cas()
+        .ok()
+        .map(|cas| cas.into_iter().map(|c| c.fingerprint).collect());
+    (app.sync_relays().ok(), trusted)
 }
 
 /// `GET /events`: server-sent events for open pages.
@@ -345,6 +360,7 @@ pub(crate) async fn events(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -374,5 +390,29 @@ mod tests {
             Status::of_links(&links(&[(false, true)])),
             Status::Untrusted
         );
+    }
+
+    #[test]
+    fn trusting_or_no_longer_trusting_a_certificate_starts_the_live_sync_over() {
+        let home = tempfile::tempdir().unwrap();
+        let app = App::open(home.path()).unwrap();
+        app.init("Sam").unwrap();
+        app.new_journal("wss://relay.example.org", None, "recovery-star")
+            .unwrap();
+        let before = reach(&app);
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params
+            .self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        let added = app
+            .client()
+            .trust_ca(ca.pem().as_bytes(), "org-ca.pem")
+            .unwrap();
+        let trusting = reach(&app);
+        assert_ne!(trusting, before, "a certificate added restarts the sync");
+        app.client().untrust_ca(&added[0]).unwrap();
+        assert_ne!(reach(&app), trusting, "and one removed");
+        assert_eq!(reach(&app), before);
     }
 }

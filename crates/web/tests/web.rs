@@ -2060,12 +2060,15 @@ fn an_organisations_own_certificate_is_added_in_the_ui_and_its_relay_then_syncs(
     assert!(
         wait_for(|| {
             page = get("/relays").body;
-            page.contains("from an authority this device doesn&#39;t trust")
-                || page.contains("from an authority this device doesn't trust")
+            page.contains("doesn't trust yet, so nothing is sent to it")
         }),
         "{page}"
     );
-    assert!(page.contains("Can&#39;t be reached") || page.contains("Can't be reached"));
+    assert!(page.contains("Can't be reached"), "{page}");
+    assert!(
+        page.contains("its certificate is signed by an authority this device does not trust"),
+        "the reason, in words: {page}"
+    );
     let journal = get(&format!("/j/{doc}")).body;
     assert!(
         journal.contains("href=\"/relays#certificate\""),
@@ -2073,9 +2076,12 @@ fn an_organisations_own_certificate_is_added_in_the_ui_and_its_relay_then_syncs(
     );
     // The status line does not call it "offline", which waiting would fix.
     assert!(
-        journal.contains("not connected: a relay&#39;s certificate")
-            || journal.contains("not connected: a relay's certificate"),
+        journal.contains("doesn't trust yet, so this journal is not sent to it"),
         "{journal}"
+    );
+    assert!(
+        journal.contains("can't be reached until you add your organisation's certificate"),
+        "the status line: {journal}"
     );
     assert!(ui.app().journals().unwrap()[0].last_sync.is_none());
     let token = csrf(&page);
@@ -2088,6 +2094,17 @@ fn an_organisations_own_certificate_is_added_in_the_ui_and_its_relay_then_syncs(
     assert!(r.body.contains("no PEM"), "{}", r.body);
     assert!(r.body.contains("aria-invalid=\"true\""), "{}", r.body);
     assert!(ui.app().client().trusted_cas().unwrap().is_empty());
+    // Pasted text that is not a certificate: said beside the box it was
+    // pasted in, and kept there to correct.
+    let (kind, body) = multipart(&[("csrf", &token), ("pem", "not a certificate")], None);
+    let r = post("/relays/trust", &kind, &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"pem-error\""), "{}", r.body);
+    assert!(
+        r.body.contains(">not a certificate</textarea>"),
+        "{}",
+        r.body
+    );
     // Nothing chosen: said, not a failure.
     let (kind, body) = multipart(&[("csrf", &token), ("pem", "")], None);
     let r = post("/relays/trust", &kind, &body);
@@ -2115,7 +2132,8 @@ fn an_organisations_own_certificate_is_added_in_the_ui_and_its_relay_then_syncs(
     );
     let page = get("/relays").body;
     assert!(page.contains("org-ca.pem"), "{page}");
-    assert!(!page.contains("doesn&#39;t trust yet"), "{page}");
+    assert!(!page.contains("doesn't trust yet"), "{page}");
+    assert!(!page.contains("until you add your organisation"), "{page}");
 
     // Removing it asks first, then the device no longer trusts it.
     let fp = cas[0].fingerprint.clone();
@@ -2166,7 +2184,13 @@ fn a_new_journal_starts_on_the_relay_this_device_already_uses() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Enter your organisation"), "{}", r.body);
-    assert!(r.body.contains("aria-invalid=\"true\"") || r.body.contains("has-error"));
+    assert!(r.body.contains("aria-invalid=\"true\""), "{}", r.body);
+    // What was typed (nothing) comes back, not the usual relay again.
+    assert!(
+        !r.body.contains("value=\"relay.example.org\""),
+        "{}",
+        r.body
+    );
     let after = App::open(ui._home.path())
         .unwrap()
         .journals()

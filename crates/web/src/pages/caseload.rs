@@ -278,25 +278,30 @@ fn new_page(
         .journals()
         .ok()
         .and_then(|j| j.into_iter().max_by_key(|r| r.created).map(|r| r.relay));
-    let relay = field(f, "relay").map(str::to_owned).or(usual);
-    let err_for = |id: &str| errors.iter().find(|(f, _)| f == id).map(|(_, e)| e.clone());
+    // A form sent back keeps what was typed, blank included.
+    let relay = match f.get("relay") {
+        Some(typed) => Some(typed.clone()),
+        None => usual,
+    };
     let body = html! {
         h1 { (tr.t("new-title")) }
         (error_summary(tr, errors))
         form method="post" action="/new" novalidate {
             (csrf(ctx.csrf))
-            div.field.has-error[err_for("client_name").is_some()] {
+            (form_field("client_name", Some("client_name-hint"), errors, html! {
                 label for="client_name" { (tr.t("new-client-name")) }
                 p.hint id="client_name-hint" { (tr.t("new-client-name-hint")) }
-                @if let Some(e) = err_for("client_name") { p.error { (e) } }
-                input type="text" id="client_name" name="client_name" value=[field(f, "client_name")] aria-describedby="client_name-hint";
-            }
-            div.field.has-error[err_for("relay").is_some()] {
+            }, |d| html! {
+                input type="text" id="client_name" name="client_name" value=[field(f, "client_name")]
+                    aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+            }))
+            (form_field("relay", Some("relay-hint"), errors, html! {
                 label for="relay" { (tr.t("new-relay")) }
                 p.hint id="relay-hint" { (tr.t("new-relay-hint")) }
-                @if let Some(e) = err_for("relay") { p.error { (e) } }
-                input type="text" id="relay" name="relay" spellcheck="false" autocapitalize="off" value=[relay] aria-describedby="relay-hint";
-            }
+            }, |d| html! {
+                input type="text" id="relay" name="relay" spellcheck="false" autocapitalize="off" value=[relay]
+                    aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
+            }))
             fieldset {
                 legend { (tr.t("new-instrument")) }
                 div.radios {

@@ -19,7 +19,7 @@ pub type Upload = Option<(String, Vec<u8>)>;
 
 /// `GET /relays`.
 pub fn page(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
-    relays_page(app, ctx, &[])
+    relays_page(app, ctx, None, &[])
 }
 
 /// How a relay stands, as the live sync last heard it; `None` before it
@@ -31,7 +31,14 @@ pub(crate) fn link_of(ctx: &Ctx<'_>, relay: &str) -> Option<RelayLink> {
     ctx.live.link(&canonical).or_else(|| ctx.live.link(relay))
 }
 
-fn relays_page(app: &App, ctx: &Ctx<'_>, errors: &[(String, String)]) -> Answer {
+/// The page; after a refused certificate, with the text pasted (`pasted`)
+/// and why, by its field.
+fn relays_page(
+    app: &App,
+    ctx: &Ctx<'_>,
+    pasted: Option<&str>,
+    errors: &[(String, String)],
+) -> Answer {
     let tr = ctx.tr;
     let journals = app.journals()?;
     let relays = app.sync_relays()?;
@@ -121,12 +128,12 @@ fn relays_page(app: &App, ctx: &Ctx<'_>, errors: &[(String, String)]) -> Answer 
                 input type="file" id="file" name="file" accept=".pem,.crt,.cer,application/x-pem-file"
                     aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()];
             }))
-            (form_field("pem", Some("pem-hint"), &[], html! {
+            (form_field("pem", Some("pem-hint"), errors, html! {
                 label for="pem" { (tr.t("relays-add-paste")) }
                 p.hint id="pem-hint" { (tr.t("relays-add-paste-hint")) }
             }, |d| html! {
                 textarea id="pem" name="pem" rows="4" spellcheck="false" autocapitalize="off"
-                    aria-describedby=[d.by.as_deref()] {}
+                    aria-describedby=[d.by.as_deref()] aria-invalid=[d.invalid()] { (pasted.unwrap_or("")) }
             }))
             button type="submit" { (tr.t("relays-add-button")) }
         }
@@ -137,26 +144,29 @@ fn relays_page(app: &App, ctx: &Ctx<'_>, errors: &[(String, String)]) -> Answer 
 /// `POST /relays/trust`: a certificate authority, from a file or pasted.
 pub fn trust(app: &App, ctx: &Ctx<'_>, f: &HashMap<String, String>, file: Upload) -> Answer {
     let tr = ctx.tr;
-    let (label, pem) = match (file, field(f, "pem")) {
+    let pasted = field(f, "pem");
+    // The field an error belongs beside: the file, unless text was pasted
+    // and no file chosen.
+    let (label, pem, which) = match (file, pasted) {
         (Some((name, bytes)), _) if !bytes.is_empty() => {
             let name = if name.trim().is_empty() {
                 tr.t("relays-ca-uploaded")
             } else {
                 name
             };
-            (name, bytes)
+            (name, bytes, "file")
         }
-        (_, Some(text)) => (tr.t("relays-ca-pasted"), text.as_bytes().to_vec()),
+        (_, Some(text)) => (tr.t("relays-ca-pasted"), text.as_bytes().to_vec(), "pem"),
         _ => {
             let why = tr.t("relays-add-nothing");
-            return relays_page(app, ctx, &[("file".to_owned(), why)]);
+            return relays_page(app, ctx, None, &[("file".to_owned(), why)]);
         }
     };
     match app.client().trust_ca(&pem, &label) {
         Ok(_) => done("/relays", "done-ca-trusted"),
         Err(e) => {
             let why = refusal(e.into())?;
-            relays_page(app, ctx, &[("file".to_owned(), why)])
+            relays_page(app, ctx, pasted, &[(which.to_owned(), why)])
         }
     }
 }
