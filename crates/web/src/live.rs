@@ -109,6 +109,9 @@ pub struct RelayLink {
     /// Its certificate chains to no authority this device trusts: adding
     /// the organisation's certificate authority is what puts it right.
     pub untrusted: bool,
+    /// When TLS is what failed, what was wrong with it (worded by the
+    /// page, in its language).
+    pub tls: Option<TlsProblem>,
 }
 
 /// The live sync's handle: its status and the events it broadcasts.
@@ -244,6 +247,7 @@ async fn run(
                                         connected: e.kind == SyncEventKind::Connected,
                                         reason: e.reason.clone(),
                                         untrusted: e.tls == Some(TlsProblem::UnknownIssuer),
+                                        tls: e.tls.clone(),
                                     };
                                     links.insert(relay.clone(), link.clone());
                                     if let Ok(mut l) = live2.links.write() {
@@ -369,6 +373,7 @@ mod tests {
             connected,
             reason: None,
             untrusted,
+            tls: None,
         }
     }
 

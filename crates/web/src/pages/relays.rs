@@ -77,7 +77,7 @@ fn relays_page(
                             Some(l) if l.connected => span.tag.ok { (tr.t("relays-connected")) },
                             Some(l) => {
                                 span.tag.conflict { (tr.t("relays-unreached")) }
-                                @if let Some(why) = &l.reason { " " (why) }
+                                @if let Some(why) = tls_words(tr, l).or_else(|| l.reason.clone()) { " " (why) }
                             },
                             None => span.tag { (tr.t("relays-not-tried")) },
                         }
@@ -139,6 +139,22 @@ fn relays_page(
         }
     };
     Ok(ctx.page(tr.t("relays-title"), Section::Relays, None, None, body))
+}
+
+/// What was wrong with a relay's TLS, in the page's language; `None` when
+/// TLS is not what failed (the client's own words are shown then).
+fn tls_words(tr: &crate::i18n::Catalogue, link: &RelayLink) -> Option<String> {
+    use starling_app::client::TlsProblem as P;
+    let key = match link.tls.as_ref()? {
+        P::UnknownIssuer => "tls-unknown-issuer",
+        P::WrongName => "tls-wrong-name",
+        P::Expired => "tls-expired",
+        P::NotYetValid => "tls-not-yet-valid",
+        P::Revoked => "tls-revoked",
+        P::NotTls => "tls-not-tls",
+        _ => return None,
+    };
+    Some(tr.t(key))
 }
 
 /// `POST /relays/trust`: a certificate authority, from a file or pasted.
