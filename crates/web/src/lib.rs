@@ -87,6 +87,8 @@ pub(crate) struct AppState {
     pub live: live::Live,
     /// Turns true when the server stops (open event streams end then).
     pub stop: watch::Receiver<bool>,
+    /// Stops the server: the person chose "Stop Starling".
+    pub quit: Arc<watch::Sender<bool>>,
     /// Where "Your data" saves copies.
     pub export_dir: Arc<PathBuf>,
 }
@@ -96,7 +98,8 @@ pub(crate) struct AppState {
 pub struct UiServer {
     addr: SocketAddr,
     token: String,
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<bool>>,
+    stopped: watch::Receiver<bool>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -109,6 +112,13 @@ impl UiServer {
     /// Where it listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Returns when the server was asked to stop from its own page ("Stop
+    /// Starling"), or by [`UiServer::shutdown`].
+    pub async fn stopped(&self) {
+        let mut rx = self.stopped.clone();
+        let _ = rx.wait_for(|s| *s).await;
     }
 
     /// Stops serving and syncing.
@@ -128,6 +138,7 @@ pub async fn serve(home: &Path, options: UiOptions) -> Result<UiServer, UiError>
     let addr = listener.local_addr().map_err(UiError::Bind)?;
     let secrets = Arc::new(security::Secrets::new(addr.port()));
     let (stop, stop_rx) = watch::channel(false);
+    let stop = Arc::new(stop);
     let live = if options.live_sync {
         live::start(PathBuf::from(home), tr.clone(), stop_rx.clone())
     } else {
@@ -144,6 +155,7 @@ pub async fn serve(home: &Path, options: UiOptions) -> Result<UiServer, UiError>
         secrets: secrets.clone(),
         live,
         stop: stop_rx.clone(),
+        quit: stop.clone(),
         export_dir: Arc::new(options.export_dir.clone().unwrap_or_else(|| {
             directories::UserDirs::new()
                 .and_then(|u| u.download_dir().map(PathBuf::from))
@@ -152,7 +164,7 @@ pub async fn serve(home: &Path, options: UiOptions) -> Result<UiServer, UiError>
         })),
     };
     let router = routes::router(state);
-    let mut stopped = stop_rx;
+    let mut stopped = stop_rx.clone();
     let server = tokio::spawn(async move {
         let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -165,6 +177,7 @@ pub async fn serve(home: &Path, options: UiOptions) -> Result<UiServer, UiError>
         addr,
         token: secrets.token.clone(),
         stop,
+        stopped: stop_rx,
         server,
     })
 }

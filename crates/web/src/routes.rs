@@ -49,6 +49,7 @@ impl Ctx<'_> {
             attribution,
             section,
             revision: self.revision,
+            csrf: self.csrf,
         };
         axum::response::Html(layout(&p, body).into_string()).into_response()
     }
@@ -307,6 +308,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/devices/remove",
             get(page!(devices::remove_form)).post(form!(devices::remove)),
         )
+        .route("/quit", post(quit))
         .route("/relays", get(page!(relays::page)))
         .route("/relays/trust", post(trust_ca))
         .route(
@@ -391,6 +393,33 @@ pub(crate) fn router(state: AppState) -> Router {
             crate::security::guard,
         ))
         .with_state(state)
+}
+
+/// `POST /quit`: "Stop Starling". Says it stopped, then stops serving and
+/// syncing (a page already answering finishes first), so a person who
+/// opened it from a launcher, with no terminal, can end it.
+async fn quit(State(s): State<AppState>, FormIn(f): F) -> Response {
+    if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
+        return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
+    }
+    let quit = s.quit.clone();
+    let page = s
+        .run(HashMap::new(), |_, ctx| {
+            let tr = ctx.tr;
+            let body = html! {
+                h1 { (tr.t("quit-title")) }
+                p { (tr.t("quit-saved")) }
+                p { (tr.t("quit-again")) }
+            };
+            Ok(ctx.page(tr.t("quit-title"), Section::Stopped, None, None, body))
+        })
+        .await;
+    // A moment for the browser to fetch the page's stylesheet first.
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let _ = quit.send(true);
+    });
+    page
 }
 
 /// A multipart form's text fields, and its `file` field (name, bytes).

@@ -38,6 +38,8 @@ pub struct Page<'a> {
     pub section: Section,
     /// The live revision the page was rendered at.
     pub revision: u64,
+    /// This launch's form token, for the footer's "Stop Starling".
+    pub csrf: &'a str,
 }
 
 /// Top-level sections.
@@ -58,6 +60,8 @@ pub enum Section {
     /// Setting this device up: no menu and no sync status, as nothing
     /// behind them works yet.
     FirstRun,
+    /// Starling has stopped: nothing behind a link works any more.
+    Stopped,
 }
 
 /// A button that copies the text of the element `target` (an id), for a
@@ -92,14 +96,17 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                 link rel="stylesheet" href=(crate::assets::css_path());
                 // No icon to fetch: the browser asks no /favicon.ico.
                 link rel="icon" href="data:,";
-                script src=(crate::assets::js_path()) defer {}
+                // Stopped: no live updates to listen for.
+                @if p.section != Section::Stopped {
+                    script src=(crate::assets::js_path()) defer {}
+                }
             }
             body data-journal=[p.journal] data-revision=(p.revision) {
                 a.skip href="#main" { (tr.t("skip-to-content")) }
                 header.top {
                     div.wrap {
                         a.brand href="/" { (tr.t("app-name")) }
-                        @if p.section != Section::FirstRun {
+                        @if !matches!(p.section, Section::FirstRun | Section::Stopped) {
                         nav.main aria-label=(tr.t("nav-label")) {
                             ul {
                                 li { a href="/" aria-current=[current(Section::Journals)] { (tr.t("nav-journals")) } }
@@ -112,7 +119,7 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                         }
                     }
                 }
-                @if p.section != Section::FirstRun {
+                @if !matches!(p.section, Section::FirstRun | Section::Stopped) {
                     div.status {
                         p.wrap id="sync-status" {
                             strong { (tr.t("status-label")) " " }
@@ -144,6 +151,12 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                             p translate="no" { (a) }
                         }
                         p { (tr.t("footer-local")) }
+                        @if p.section != Section::Stopped {
+                            form method="post" action="/quit" {
+                                (csrf(p.csrf))
+                                button.link type="submit" { (tr.t("quit-button")) }
+                            }
+                        }
                     }
                 }
             }
