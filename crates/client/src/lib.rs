@@ -41,7 +41,7 @@ pub use starling_protocol::RelayAddr;
 pub use starling_protocol::person::{DeviceLink, PersonError, RecoveryCode};
 pub use store::{CacheEntry, DocRow, SCHEMA_VERSION, Store, TrustedCa};
 pub use sync::{ClientEvent, Erasure, SyncMode, SyncReport};
-pub use tls::TlsProblem;
+pub use tls::{TlsProblem, parse_pem_certs};
 
 pub use starling_protocol::membership::Role;
 pub use starling_protocol::wire::{

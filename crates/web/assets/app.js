@@ -102,5 +102,7 @@
     try { d = JSON.parse(ev.data); } catch (e) { return; }
     var el = document.getElementById("sync-status-text");
     if (el) { el.textContent = d.text; }
+    // A page about the connection itself (Relay details) shows the change.
+    if (document.body.hasAttribute("data-status-page") && !typing()) { refresh(""); }
   });
 })();

@@ -101,7 +101,8 @@ pub fn layout(p: &Page<'_>, main: Markup) -> Markup {
                     script src=(crate::assets::js_path()) defer {}
                 }
             }
-            body data-journal=[p.journal] data-revision=(p.revision) {
+            body data-journal=[p.journal] data-revision=(p.revision)
+                data-status-page[p.section == Section::Relays] {
                 a.skip href="#main" { (tr.t("skip-to-content")) }
                 header.top {
                     div.wrap {
