@@ -159,7 +159,14 @@ pub enum Command {
     /// this machine only, for as long as this command runs.
     ///
     /// It prints a link carrying a secret for this launch; open it (or use
-    /// --open). Keep it to yourself. Stop with Ctrl-C.
+    /// --open). Keep it to yourself. Stop with Ctrl-C, or with "Stop
+    /// Starling" at the foot of any page. While one runs, another `starling
+    /// ui` for the same home opens it instead of starting a second.
+    ///
+    /// Examples:
+    ///   starling ui --open
+    ///   starling ui --install-launcher   # Starling in the desktop's menu, no terminal needed
+    #[command(verbatim_doc_comment)]
     Ui(ui::Ui),
     /// Lock this device's store: encrypt it on disk under a passphrase.
     ///
