@@ -78,7 +78,11 @@ pub fn ui(ctx: &Ctx, args: Ui, out: &mut impl Write) -> Result<()> {
         }
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
-            () = server.stopped() => {}
+            () = server.stopped() => {
+                if !ctx.json {
+                    writeln!(out, "Stopped from the page (Stop Starling).")?;
+                }
+            }
         }
         // Only our own link: another launch may have replaced it.
         if running_url(&file).as_deref() == Some(url.as_str()) {
