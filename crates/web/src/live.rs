@@ -74,7 +74,7 @@ impl Status {
     /// only when every one is, offline only when none is; a relay this
     /// device does not trust is said before either.
     fn of_links(links: &BTreeMap<String, RelayLink>) -> Status {
-        if links.values().any(|l| !l.connected && l.untrusted) {
+        if links.values().any(RelayLink::untrusted) {
             return Status::Untrusted;
         }
         let up = |l: &RelayLink| l.connected;
@@ -106,12 +106,18 @@ pub struct RelayLink {
     pub connected: bool,
     /// Why it could not be reached or dropped, when it is not connected.
     pub reason: Option<String>,
-    /// Its certificate chains to no authority this device trusts: adding
-    /// the organisation's certificate authority is what puts it right.
-    pub untrusted: bool,
     /// When TLS is what failed, what was wrong with it (worded by the
     /// page, in its language).
     pub tls: Option<TlsProblem>,
+}
+
+impl RelayLink {
+    /// Not connected because its certificate chains to no authority this
+    /// device trusts: adding the organisation's certificate authority is
+    /// what puts it right, not waiting.
+    pub fn untrusted(&self) -> bool {
+        !self.connected && self.tls == Some(TlsProblem::UnknownIssuer)
+    }
 }
 
 /// The live sync's handle: its status and the events it broadcasts.
@@ -137,9 +143,37 @@ impl Live {
         self.status.read().map_or(Status::Starting, |s| *s)
     }
 
-    /// How the relay at `relay` stands, if the live sync has tried it.
+    /// How the relay at `relay` (its canonical address, as journals keep
+    /// it) stands, if the live sync has tried it.
     pub fn link(&self, relay: &str) -> Option<RelayLink> {
         self.links.read().ok()?.get(relay).cloned()
+    }
+
+    /// Records how `relay` stands now; where sync stands with every relay
+    /// heard from.
+    fn hear(&self, relay: &str, link: RelayLink) -> Status {
+        match self.links.write() {
+            Ok(mut l) => {
+                l.insert(relay.to_owned(), link);
+                Status::of_links(&l)
+            }
+            Err(_) => Status::Starting,
+        }
+    }
+
+    /// Where sync stands with the relays heard from (none: online).
+    fn of_links(&self) -> Status {
+        self.links
+            .read()
+            .map_or(Status::Starting, |l| Status::of_links(&l))
+    }
+
+    /// Forgets every relay's state: the live sync starts over, pauses or
+    /// ends, so what it last heard is no longer news.
+    fn forget_links(&self) {
+        if let Ok(mut l) = self.links.write() {
+            l.clear();
+        }
     }
 
     /// The current revision.
@@ -224,9 +258,7 @@ async fn run(
                         }
                     }
                 };
-                if let Ok(mut l) = live.links.write() {
-                    l.clear();
-                }
+                live.forget_links();
                 let stopped = async move {
                     tokio::select! {
                         _ = stop_rx.wait_for(|s| *s) => {}
@@ -237,33 +269,27 @@ async fn run(
                 let tr2 = tr.clone();
                 // Each relay connected or not: one out of reach while the
                 // others are connected is not "offline".
-                let mut links: BTreeMap<String, RelayLink> = BTreeMap::new();
                 let result = app
                     .sync_async(None, &SyncOptions::watch(), stopped, move |e| {
                         let status = match e.kind {
                             SyncEventKind::Connected | SyncEventKind::Disconnected => {
-                                if let Some(relay) = &e.relay {
-                                    let link = RelayLink {
-                                        connected: e.kind == SyncEventKind::Connected,
-                                        reason: e.reason.clone(),
-                                        untrusted: e.tls == Some(TlsProblem::UnknownIssuer),
-                                        tls: e.tls.clone(),
-                                    };
-                                    links.insert(relay.clone(), link.clone());
-                                    if let Ok(mut l) = live2.links.write() {
-                                        l.insert(relay.clone(), link);
+                                Some(match e.relay.as_deref() {
+                                    Some(relay) => {
+                                        let link = RelayLink {
+                                            connected: e.kind == SyncEventKind::Connected,
+                                            reason: e.reason.clone(),
+                                            tls: e.tls.clone(),
+                                        };
+                                        live2.hear(relay, link)
                                     }
-                                }
-                                Some(Status::of_links(&links))
+                                    None => live2.of_links(),
+                                })
                             }
                             // No relay heard from yet counts as online.
-                            SyncEventKind::Resumed => Some(Status::of_links(&links)),
+                            SyncEventKind::Resumed => Some(live2.of_links()),
+                            // Another process syncs now.
                             SyncEventKind::Paused => {
-                                // Another process syncs now: what this one
-                                // last heard of each relay is no longer news.
-                                if let Ok(mut l) = live2.links.write() {
-                                    l.clear();
-                                }
+                                live2.forget_links();
                                 Some(Status::Paused)
                             }
                             _ => None,
@@ -294,9 +320,7 @@ async fn run(
                         });
                     })
                     .await;
-                if let Ok(mut l) = live.links.write() {
-                    l.clear();
-                }
+                live.forget_links();
                 Some(result)
             }
             // Not "starting…" for ever on a device with no journal.
@@ -372,8 +396,7 @@ mod tests {
         RelayLink {
             connected,
             reason: None,
-            untrusted,
-            tls: None,
+            tls: untrusted.then_some(TlsProblem::UnknownIssuer),
         }
     }
 

@@ -197,13 +197,17 @@ pub(crate) fn with_query(url: &str, query: &str) -> String {
     format!("{url}{sep}{query}")
 }
 
-/// A refused form (its CSRF token is not this launch's).
-pub(crate) fn bad_form() -> Answer {
-    Ok((
-        StatusCode::FORBIDDEN,
-        "refused: this form is not from this page",
-    )
-        .into_response())
+/// The refusal of a form whose CSRF token (`f["csrf"]`) is not this
+/// launch's; `None` for one of ours.
+fn not_ours(s: &AppState, f: &HashMap<String, String>) -> Option<Response> {
+    let ours = crate::security::csrf_ok(s, f.get("csrf").map_or("", |v| v));
+    (!ours).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "refused: this form is not from this page",
+        )
+            .into_response()
+    })
 }
 
 type Q = Query<Vec<(String, String)>>;
@@ -263,8 +267,8 @@ pub(crate) fn router(state: AppState) -> Router {
     macro_rules! form {
         ($f:path) => {
             |State(s): State<AppState>, FormIn(f): F| async move {
-                if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
-                    return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
+                if let Some(refused) = not_ours(&s, &f) {
+                    return refused;
                 }
                 s.run(HashMap::new(), move |app, ctx| $f(app, ctx, &f))
                     .await
@@ -274,8 +278,8 @@ pub(crate) fn router(state: AppState) -> Router {
     macro_rules! doc_form {
         ($f:path) => {
             |State(s): State<AppState>, Path(doc): Path<String>, FormIn(f): F| async move {
-                if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
-                    return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
+                if let Some(refused) = not_ours(&s, &f) {
+                    return refused;
                 }
                 s.run(HashMap::new(), move |app, ctx| $f(app, ctx, &doc, &f))
                     .await
@@ -287,8 +291,8 @@ pub(crate) fn router(state: AppState) -> Router {
             |State(s): State<AppState>,
              Path((doc, rid)): Path<(String, String)>,
              FormIn(f): F| async move {
-                if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
-                    return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
+                if let Some(refused) = not_ours(&s, &f) {
+                    return refused;
                 }
                 s.run(HashMap::new(), move |app, ctx| $f(app, ctx, &doc, &rid, &f))
                     .await
@@ -399,8 +403,8 @@ pub(crate) fn router(state: AppState) -> Router {
 /// syncing (a page already answering finishes first), so a person who
 /// opened it from a launcher, with no terminal, can end it.
 async fn quit(State(s): State<AppState>, FormIn(f): F) -> Response {
-    if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
-        return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
+    if let Some(refused) = not_ours(&s, &f) {
+        return refused;
     }
     let quit = s.quit.clone();
     let page = s
@@ -454,8 +458,8 @@ async fn trust_ca(State(s): State<AppState>, form: axum::extract::Multipart) -> 
         }
     };
     let fields = pages::forms::lines(fields);
-    if !crate::security::csrf_ok(&s, fields.get("csrf").map_or("", |v| v)) {
-        return bad_form().unwrap_or_else(|_| StatusCode::FORBIDDEN.into_response());
+    if let Some(refused) = not_ours(&s, &fields) {
+        return refused;
     }
     s.run(HashMap::new(), move |app, ctx| {
         pages::relays::trust(app, ctx, &fields, file)
@@ -492,12 +496,8 @@ async fn area_form(
     Path((doc, rid, area)): Path<(String, String, String)>,
     FormIn(f): F,
 ) -> Response {
-    if !crate::security::csrf_ok(&s, f.get("csrf").map_or("", |v| v)) {
-        return (
-            StatusCode::FORBIDDEN,
-            "refused: this form is not from this page",
-        )
-            .into_response();
+    if let Some(refused) = not_ours(&s, &f) {
+        return refused;
     }
     s.run(HashMap::new(), move |app, ctx| {
         pages::reading::save_area(app, ctx, &doc, &rid, &area, &f)

@@ -11,13 +11,13 @@ use tempfile::TempDir;
 use crate::util::Person;
 
 /// A test certificate authority and a certificate for `localhost` it signed.
-struct TestCa {
-    ca: PathBuf,
+pub(crate) struct TestCa {
+    pub(crate) ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
 }
 
-fn make_ca(dir: &Path) -> TestCa {
+pub(crate) fn make_ca(dir: &Path) -> TestCa {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params

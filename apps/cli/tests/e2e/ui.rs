@@ -8,7 +8,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::util::{Relay, Running};
+use crate::util::{Person, Relay, Running};
 
 fn browser_dir() -> PathBuf {
     crate::util::manifest_dir().join("../../crates/web/tests/browser")
@@ -61,12 +61,8 @@ fn ui_two_people_score_offline_see_the_conflict_and_settle_it_live() {
     let state = root.path().join("browser");
     std::fs::create_dir_all(&state).unwrap();
     // An organisation's certificate authority, for Sam to add in the UI.
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = params
-        .self_signed(&rcgen::KeyPair::generate().unwrap())
-        .unwrap();
-    std::fs::write(state.join("org-ca.pem"), ca.pem()).unwrap();
+    let ca = crate::tls::make_ca(&state);
+    std::fs::rename(&ca.ca, state.join("org-ca.pem")).unwrap();
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../ui-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     phase("setup", &sam, &alex, &state, &relay.addr, &shots);
@@ -137,17 +133,7 @@ fn a_second_launch_opens_the_running_ui_and_stop_starling_ends_it() {
         );
     }
     // A second launch (a launcher clicked again) opens this one.
-    let again = Command::new(env!("CARGO_BIN_EXE_starling"))
-        .args(["--json", "ui"])
-        .env("STARLING_HOME", &home)
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let v = Person { home: home.clone() }.json(&["ui"]);
     assert_eq!(v["url"], url.as_str());
     assert_eq!(v["already_running"], true);
 
@@ -213,9 +199,8 @@ fn a_launcher_opens_starling_for_this_home_without_a_terminal() {
     let root = tempfile::tempdir().unwrap();
     let home = root.path().join("sam");
     let data = root.path().join("share");
-    let out = Command::new(env!("CARGO_BIN_EXE_starling"))
-        .args(["ui", "--install-launcher"])
-        .env("STARLING_HOME", &home)
+    let out = Person { home: home.clone() }
+        .cmd(&["ui", "--install-launcher"])
         .env("XDG_DATA_HOME", &data)
         .output()
         .unwrap();

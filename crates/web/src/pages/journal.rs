@@ -133,7 +133,7 @@ pub fn overview_with(
     // Its relay's certificate is from an authority this device does not
     // trust: the address is right, the organisation's certificate is
     // missing.
-    let untrusted = super::relays::link_of(ctx, &row.relay).is_some_and(|l| l.untrusted);
+    let untrusted = ctx.live.link(&row.relay).is_some_and(|l| l.untrusted());
     let wrong_relay = !untrusted
         && row.problem.is_some()
         && app.client().never_reached_relay(&row.doc).unwrap_or(false);

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use maud::html;
 use starling_app::App;
-use starling_app::client::RelayAddr;
 
 use super::forms::{confirm_box, field, unconfirmed};
 use super::{Section, csrf, data, error_summary, form_field};
@@ -20,15 +19,6 @@ pub type Upload = Option<(String, Vec<u8>)>;
 /// `GET /relays`.
 pub fn page(app: &App, ctx: &Ctx<'_>, _q: &HashMap<String, String>) -> Answer {
     relays_page(app, ctx, None, &[])
-}
-
-/// How a relay stands, as the live sync last heard it; `None` before it
-/// tried.
-pub(crate) fn link_of(ctx: &Ctx<'_>, relay: &str) -> Option<RelayLink> {
-    // The journals keep the address as typed; the live sync names it in
-    // its canonical form.
-    let canonical = RelayAddr::parse(relay).map_or_else(|_| relay.to_owned(), |a| a.to_string());
-    ctx.live.link(&canonical).or_else(|| ctx.live.link(relay))
 }
 
 /// The page; after a refused certificate, with the text pasted (`pasted`)
@@ -47,12 +37,12 @@ fn relays_page(
         .iter()
         .map(|r| {
             let count = journals.iter().filter(|j| &j.relay == r).count();
-            (r.clone(), count, link_of(ctx, r))
+            (r.clone(), count, ctx.live.link(r))
         })
         .collect();
     let untrusted: Vec<&str> = rows
         .iter()
-        .filter(|(_, _, l)| l.as_ref().is_some_and(|l| l.untrusted))
+        .filter(|(_, _, l)| l.as_ref().is_some_and(RelayLink::untrusted))
         .map(|(r, _, _)| r.as_str())
         .collect();
     let body = html! {
